@@ -1,0 +1,279 @@
+//! The one extractor that decides who is calling.
+//!
+//! An `Authorization` header decides alone: the cookie is then ignored, so a logged-in browser
+//! can never widen a narrow token and a bad token never falls back to the cookie. Without the
+//! header, the dashboard session cookie is the caller, with every scope; unsafe methods then
+//! also need the CSRF checks. Handlers state their need in one line: `caller.require(scope)?`,
+//! or they take `SessionCaller` / `DashboardUser` instead of `Caller`.
+
+use std::net::IpAddr;
+
+use actix_session::{Session, SessionExt};
+use actix_web::http::{header, Method};
+use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+use chrono::NaiveDateTime;
+use futures_util::future::LocalBoxFuture;
+
+use crate::auth::scope::{Scope, Scopes};
+use crate::auth::session_store::USER_ID;
+use crate::auth::token::PlainToken;
+use crate::auth::csrf;
+use crate::db::models::{tokens, users::User};
+use crate::db;
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// The token a bearer caller presented, as the owner sees it in the list.
+#[derive(Clone, Debug)]
+pub struct TokenInfo {
+    pub id: String,
+    pub name: String,
+    pub prefix: String,
+    pub scopes: Scopes,
+    pub expires_at: Option<NaiveDateTime>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Credential {
+    Session,
+    Token(TokenInfo),
+}
+
+/// Who is calling, decided once per request.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub user: User,
+    pub credential: Credential,
+}
+
+impl Caller {
+    /// A session holds every scope; a token only those it was given.
+    pub fn require(&self, scope: Scope) -> Result<(), AppError> {
+        match &self.credential {
+            Credential::Session => Ok(()),
+            Credential::Token(t) if t.scopes.contains(scope) => Ok(()),
+            Credential::Token(_) => Err(AppError::InsufficientScope(scope)),
+        }
+    }
+}
+
+/// `Some(token)` for `Bearer <token>` (scheme case-insensitive), `None` for another scheme,
+/// `InvalidRequest` for a malformed header.
+fn bearer(value: &header::HeaderValue) -> Result<Option<&str>, AppError> {
+    const MALFORMED: AppError = AppError::InvalidRequest("Malformed Authorization header.");
+    // Visible ASCII and spaces only; anything else cannot be a token or a scheme.
+    let value = value.to_str().map_err(|_| MALFORMED)?;
+    if value.bytes().any(|b| !(b == b' ' || b.is_ascii_graphic())) {
+        return Err(MALFORMED);
+    }
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(None);
+    }
+    let credentials = rest.trim_matches(' ');
+    if credentials.is_empty() || credentials.contains(' ') {
+        return Err(MALFORMED);
+    }
+    Ok(Some(credentials))
+}
+
+fn state(req: &HttpRequest) -> web::Data<AppState> {
+    req.app_data::<web::Data<AppState>>()
+        .expect("AppState is registered by startup")
+        .clone()
+}
+
+async fn token_caller(req: &HttpRequest, state: &AppState, token: &str) -> Result<Caller, AppError> {
+    // Format and checksum first: a typo or a random guess costs no database work.
+    let plain = PlainToken::parse(token).map_err(|_| AppError::InvalidToken("Malformed token."))?;
+    let hash = plain.hash();
+    drop(plain);
+    let found = db::run(&state.pool, move |conn| Ok(tokens::find_by_hash(conn, &hash)?)).await?;
+    let now = state.clock.now();
+    let Some((row, user)) = found else {
+        return Err(AppError::InvalidToken("Unknown token."));
+    };
+    match row.status(now) {
+        tokens::TokenStatus::Active => {}
+        tokens::TokenStatus::Revoked => return Err(AppError::InvalidToken("This token was revoked.")),
+        tokens::TokenStatus::Expired => return Err(AppError::InvalidToken("This token has expired.")),
+    }
+    let ip = req.peer_addr().map(|a| IpAddr::to_string(&a.ip()));
+    state.last_used.note(&row.id, row.last_used_at, now, ip);
+    let scopes = row.scopes();
+    Ok(Caller {
+        user,
+        credential: Credential::Token(TokenInfo {
+            id: row.id,
+            name: row.name,
+            prefix: row.prefix,
+            scopes,
+            expires_at: row.expires_at,
+        }),
+    })
+}
+
+/// The logged-in user of this request's session, if any.
+async fn session_user(state: &AppState, session: &Session) -> Result<Option<User>, AppError> {
+    let Some(user_id) = session.get::<String>(USER_ID)? else {
+        return Ok(None);
+    };
+    let user = db::run(&state.pool, move |conn| Ok(User::find(conn, &user_id)?)).await?;
+    if user.is_none() {
+        // The account is gone: forget it rather than ask again on every request.
+        session.purge();
+    }
+    Ok(user)
+}
+
+fn is_unsafe(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+#[tracing::instrument(name = "caller", skip_all)] // skip_all: never record the token or cookie.
+async fn resolve(req: HttpRequest) -> Result<Caller, AppError> {
+    let state = state(&req);
+    if let Some(value) = req.headers().get(header::AUTHORIZATION) {
+        return match bearer(value)? {
+            Some(token) => token_caller(&req, &state, token).await,
+            None => Err(AppError::Unauthenticated),
+        };
+    }
+    let session = req.get_session();
+    let user = session_user(&state, &session).await?.ok_or(AppError::Unauthenticated)?;
+    if is_unsafe(req.method()) {
+        csrf::check_api(&req, &session, &state.public_origin)?;
+    }
+    Ok(Caller { user, credential: Credential::Session })
+}
+
+impl FromRequest for Caller {
+    type Error = AppError;
+    type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        Box::pin(resolve(req.clone()))
+    }
+}
+
+/// A caller that must be a dashboard session: token management. Any `Authorization` header
+/// is refused before it is even looked at, so a leaked token can never mint or revoke tokens.
+#[derive(Clone, Debug)]
+pub struct SessionCaller(pub Caller);
+
+impl FromRequest for SessionCaller {
+    type Error = AppError;
+    type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            if req.headers().contains_key(header::AUTHORIZATION) {
+                return Err(AppError::SessionRequired);
+            }
+            resolve(req).await.map(SessionCaller)
+        })
+    }
+}
+
+/// The logged-in person of a dashboard page, with the page's CSRF token. Form posts check the
+/// token field themselves (`DashboardUser::check_csrf`); the header rules of the API do not apply.
+pub struct DashboardUser {
+    pub user: User,
+    pub csrf_token: String,
+    req: HttpRequest,
+}
+
+impl DashboardUser {
+    pub fn check_csrf(&self, submitted: Option<&str>) -> Result<(), AppError> {
+        csrf::check_form(&self.req, &self.req.get_session(), submitted)
+    }
+
+    pub fn session(&self) -> Session {
+        self.req.get_session()
+    }
+}
+
+impl FromRequest for DashboardUser {
+    type Error = crate::error::HtmlError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            if req.headers().contains_key(header::AUTHORIZATION) {
+                return Err(AppError::SessionRequired.into());
+            }
+            let state = state(&req);
+            let session = req.get_session();
+            let user = session_user(&state, &session).await?.ok_or(AppError::Unauthenticated)?;
+            let csrf_token = csrf::token(&session)?;
+            Ok(DashboardUser { user, csrf_token, req })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use header::HeaderValue;
+
+    fn parse(v: &'static str) -> Result<Option<&'static str>, &'static str> {
+        let hv: &'static HeaderValue = Box::leak(Box::new(HeaderValue::from_static(v)));
+        bearer(hv).map_err(|e| e.code())
+    }
+
+    #[test]
+    fn authorization_header_forms() {
+        assert_eq!(parse("Bearer abc"), Ok(Some("abc")));
+        assert_eq!(parse("bEaReR abc"), Ok(Some("abc")));
+        assert_eq!(parse("Basic dXNlcjpwYXNz"), Ok(None));
+        assert_eq!(parse("Bearer"), Err("invalid_request"));
+        assert_eq!(parse("Bearer "), Err("invalid_request"));
+        assert_eq!(parse("Bearer a b"), Err("invalid_request"));
+        assert_eq!(parse("Bearer a\tb"), Err("invalid_request"));
+    }
+
+    fn caller(credential: Credential) -> Caller {
+        let user = User {
+            id: "u".into(),
+            email: "a@example.com".into(),
+            password_hash: String::new(),
+            created_at: NaiveDateTime::default(),
+        };
+        Caller { user, credential }
+    }
+
+    /// Every scope against every single-scope token, a two-scope token and a session.
+    #[test]
+    fn scope_matrix() {
+        for granted in Scope::ALL {
+            let token = caller(Credential::Token(TokenInfo {
+                id: "t".into(),
+                name: "n".into(),
+                prefix: "mm_pat_AAAA".into(),
+                scopes: Scopes::new(vec![granted]),
+                expires_at: None,
+            }));
+            for needed in Scope::ALL {
+                let result = token.require(needed);
+                if needed == granted {
+                    assert!(result.is_ok(), "{granted} should allow {needed}");
+                } else {
+                    assert!(matches!(result, Err(AppError::InsufficientScope(s)) if s == needed));
+                }
+            }
+        }
+        let two = caller(Credential::Token(TokenInfo {
+            id: "t".into(),
+            name: "n".into(),
+            prefix: "mm_pat_AAAA".into(),
+            scopes: Scopes::new(vec![Scope::Publish, Scope::Messages]),
+            expires_at: None,
+        }));
+        let allowed: Vec<_> = Scope::ALL.into_iter().filter(|s| two.require(*s).is_ok()).collect();
+        assert_eq!(allowed, [Scope::Publish, Scope::Messages]);
+        let session = caller(Credential::Session);
+        assert!(Scope::ALL.into_iter().all(|s| session.require(s).is_ok()));
+    }
+}

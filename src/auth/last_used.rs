@@ -1,0 +1,41 @@
+//! Last-use bookkeeping kept off the request path: a bearer request only notes the use in
+//! memory, and a background task writes the notes in one batch every few seconds.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use chrono::{Duration, NaiveDateTime};
+
+use crate::db::{self, models::tokens, Pool};
+use crate::error::AppError;
+
+/// A token's last use is written at most this often.
+pub const RESOLUTION: Duration = Duration::minutes(1);
+
+#[derive(Default)]
+pub struct LastUsed {
+    pending: Mutex<HashMap<String, (NaiveDateTime, Option<String>)>>,
+}
+
+impl LastUsed {
+    /// Notes a use unless the stored last use is recent enough already.
+    pub fn note(&self, token_id: &str, stored: Option<NaiveDateTime>, now: NaiveDateTime, ip: Option<String>) {
+        if stored.is_some_and(|at| now - at < RESOLUTION) {
+            return;
+        }
+        let mut pending = self.pending.lock().expect("last-used lock");
+        pending.entry(token_id.to_owned()).or_insert((now, ip));
+    }
+
+    /// Writes what was noted since the last flush.
+    pub async fn flush(&self, pool: &Pool) -> Result<(), AppError> {
+        let uses: Vec<_> = {
+            let mut pending = self.pending.lock().expect("last-used lock");
+            pending.drain().map(|(id, (at, ip))| (id, at, ip)).collect()
+        };
+        if uses.is_empty() {
+            return Ok(());
+        }
+        db::run(pool, move |conn| Ok(tokens::record_last_used(conn, &uses)?)).await
+    }
+}

@@ -1,0 +1,14 @@
+//! Who is calling and what they may do: token format and hashing, scopes, passwords,
+//! sessions, CSRF, and the one extractor that decides the caller.
+
+pub mod caller;
+pub mod csrf;
+pub mod last_used;
+pub mod password;
+pub mod scope;
+pub mod session_store;
+pub mod throttle;
+pub mod token;
+
+pub use caller::{Caller, Credential, DashboardUser, SessionCaller};
+pub use scope::{Scope, Scopes};

@@ -1,0 +1,112 @@
+//! Scopes: what a token may be used for. A session caller holds them all.
+
+use std::fmt;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    Publish,
+    Messages,
+    Files,
+    Domain,
+    BillingRead,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 5] = [
+        Scope::Publish,
+        Scope::Messages,
+        Scope::Files,
+        Scope::Domain,
+        Scope::BillingRead,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Publish => "publish",
+            Scope::Messages => "messages",
+            Scope::Files => "files",
+            Scope::Domain => "domain",
+            Scope::BillingRead => "billing.read",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|scope| scope.as_str() == s)
+    }
+
+    /// One line for the Create token dialog.
+    pub fn description(self) -> &'static str {
+        match self {
+            Scope::Publish => "Publish a project's site, and list its publishes.",
+            Scope::Messages => "Post and read project comments.",
+            Scope::Files => "Upload, list, download and delete project files.",
+            Scope::Domain => "Read and change a project's custom domain.",
+            Scope::BillingRead => "Read your invoices.",
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A token's scopes, sorted and without repeats; stored as `publish,messages`.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Scopes(Vec<Scope>);
+
+impl Scopes {
+    pub fn new(mut scopes: Vec<Scope>) -> Self {
+        scopes.sort();
+        scopes.dedup();
+        Scopes(scopes)
+    }
+
+    pub fn contains(&self, scope: Scope) -> bool {
+        self.0.contains(&scope)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Scope> + '_ {
+        self.0.iter().copied()
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        self.iter().map(Scope::as_str).collect()
+    }
+
+    pub fn to_db(&self) -> String {
+        self.names().join(",")
+    }
+
+    /// Unknown names in the database are dropped: a scope that no longer exists grants nothing.
+    pub fn from_db(s: &str) -> Self {
+        Scopes::new(s.split(',').filter_map(Scope::parse).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for scope in Scope::ALL {
+            assert_eq!(Scope::parse(scope.as_str()), Some(scope));
+        }
+        assert_eq!(Scope::parse("billing"), None);
+        assert_eq!(Scope::parse("Publish"), None);
+    }
+
+    #[test]
+    fn stored_form_is_sorted_and_deduplicated() {
+        let s = Scopes::new(vec![Scope::BillingRead, Scope::Publish, Scope::Publish]);
+        assert_eq!(s.to_db(), "publish,billing.read");
+        assert_eq!(Scopes::from_db(&s.to_db()), s);
+        assert_eq!(Scopes::from_db("publish,retired"), Scopes::new(vec![Scope::Publish]));
+    }
+}

@@ -1,0 +1,144 @@
+//! actix-session's `SessionStore`, kept in the database so that logout really ends a session,
+//! every instance on one database shares sessions, and the idle and absolute limits hold.
+
+use std::collections::HashMap;
+
+use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
+use actix_web::cookie::time::Duration as CookieDuration;
+use chrono::Duration;
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+
+use crate::clock::Clock;
+use crate::db::{self, models::sessions, Pool};
+
+/// The session state key holding the logged-in user's id.
+pub const USER_ID: &str = "user_id";
+/// How long a session may be idle.
+pub const IDLE_LIMIT: Duration = Duration::hours(12);
+/// How long a session may live from login, however busy.
+pub const ABSOLUTE_LIMIT: Duration = Duration::days(7);
+/// Idle expiry is pushed forward only when it would move by more than this.
+const TOUCH_STEP: Duration = Duration::minutes(1);
+
+#[derive(Clone)]
+pub struct DbSessionStore {
+    pool: Pool,
+    clock: Clock,
+}
+
+impl DbSessionStore {
+    pub fn new(pool: Pool, clock: Clock) -> Self {
+        Self { pool, clock }
+    }
+}
+
+/// The row id for a session key: its BLAKE3, so the table never holds a usable cookie value.
+pub fn row_id(key: &str) -> String {
+    blake3::hash(key.as_bytes()).to_hex().to_string()
+}
+
+fn ttl(ttl: &CookieDuration) -> Duration {
+    Duration::seconds(ttl.whole_seconds()).min(IDLE_LIMIT)
+}
+
+fn user_id_of(state: &HashMap<String, String>) -> Option<String> {
+    state.get(USER_ID).and_then(|v| serde_json::from_str(v).ok())
+}
+
+fn new_key() -> String {
+    rand::rngs::OsRng
+        .sample_iter(&Alphanumeric)
+        .take(64)
+        .map(char::from)
+        .collect()
+}
+
+impl DbSessionStore {
+    async fn insert_new(
+        &self,
+        state: HashMap<String, String>,
+        ttl: Duration,
+    ) -> anyhow::Result<SessionKey> {
+        let key = new_key();
+        let now = self.clock.now();
+        let row = sessions::SessionRow {
+            id: row_id(&key),
+            user_id: user_id_of(&state),
+            state: serde_json::to_string(&state)?,
+            created_at: now,
+            expires_at: now + ttl,
+        };
+        db::run(&self.pool, move |conn| Ok(sessions::insert(conn, &row)?)).await?;
+        SessionKey::try_from(key).map_err(|e| anyhow::anyhow!("{e}"))
+    }
+}
+
+impl SessionStore for DbSessionStore {
+    async fn load(
+        &self,
+        key: &SessionKey,
+    ) -> Result<Option<HashMap<String, String>>, LoadError> {
+        let id = row_id(key.as_ref());
+        let now = self.clock.now();
+        let row = db::run(&self.pool, move |conn| Ok(sessions::find_live(conn, &id, now)?))
+            .await
+            .map_err(|e| LoadError::Other(anyhow::anyhow!("{e}")))?;
+        match row {
+            Some(row) if row.created_at + ABSOLUTE_LIMIT > now => serde_json::from_str(&row.state)
+                .map(Some)
+                .map_err(|e| LoadError::Deserialization(e.into())),
+            _ => Ok(None),
+        }
+    }
+
+    async fn save(
+        &self,
+        state: HashMap<String, String>,
+        ttl_: &CookieDuration,
+    ) -> Result<SessionKey, SaveError> {
+        self.insert_new(state, ttl(ttl_)).await.map_err(SaveError::Other)
+    }
+
+    async fn update(
+        &self,
+        key: SessionKey,
+        state: HashMap<String, String>,
+        ttl_: &CookieDuration,
+    ) -> Result<SessionKey, UpdateError> {
+        let ttl = ttl(ttl_);
+        let id = row_id(key.as_ref());
+        let now = self.clock.now();
+        let user_id = user_id_of(&state);
+        let json = serde_json::to_string(&state).map_err(|e| UpdateError::Serialization(e.into()))?;
+        let updated = db::run(&self.pool, move |conn| {
+            Ok(sessions::update_state(conn, &id, user_id, json, now + ttl, ABSOLUTE_LIMIT, now)?)
+        })
+        .await
+        .map_err(|e| UpdateError::Other(anyhow::anyhow!("{e}")))?;
+        if updated {
+            Ok(key)
+        } else {
+            // The row expired or was deleted meanwhile: start a fresh session.
+            self.insert_new(state, ttl).await.map_err(UpdateError::Other)
+        }
+    }
+
+    async fn update_ttl(&self, key: &SessionKey, ttl_: &CookieDuration) -> anyhow::Result<()> {
+        let ttl = ttl(ttl_);
+        let id = row_id(key.as_ref());
+        let now = self.clock.now();
+        db::run(&self.pool, move |conn| {
+            Ok(sessions::touch(conn, &id, now + ttl, ABSOLUTE_LIMIT, TOUCH_STEP, now)?)
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+    }
+
+    async fn delete(&self, key: &SessionKey) -> anyhow::Result<()> {
+        let id = row_id(key.as_ref());
+        db::run(&self.pool, move |conn| Ok(sessions::delete(conn, &id)?))
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    }
+}

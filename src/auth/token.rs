@@ -1,0 +1,201 @@
+//! The token format: `mm_pat_` + 26 random base62 characters + a 6-character CRC-32 checksum.
+//! The checksum lets a secret scanner, and this server before any database work, tell a real
+//! token from a typo. Only `TokenHash` is ever stored.
+
+use std::fmt;
+
+use rand::distributions::{Distribution, Uniform};
+
+/// Never change this: every token ever issued starts with it, and a server that expects
+/// another prefix silently revokes them all.
+pub const TOKEN_PREFIX: &str = "mm_pat_";
+const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+const RANDOM_LEN: usize = 26;
+const CHECKSUM_LEN: usize = 6;
+/// The whole token's length: prefix, random part, checksum.
+pub const TOKEN_LEN: usize = TOKEN_PREFIX.len() + RANDOM_LEN + CHECKSUM_LEN;
+/// Random characters shown in the display prefix (`mm_pat_A3B9`).
+const DISPLAY_RANDOM_CHARS: usize = 4;
+
+/// A plaintext token. It exists only while it is being issued or checked; its `Debug` shows
+/// nothing secret and it has no `Display`.
+pub struct PlainToken(String);
+
+/// Why a string is not a token. Said without echoing the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenFormatError {
+    Prefix,
+    Length,
+    Alphabet,
+    Checksum,
+}
+
+impl PlainToken {
+    /// A new token from the operating system's CSPRNG, each character drawn uniformly
+    /// (`Uniform` rejects rather than taking a modulo, so there is no bias).
+    pub fn generate() -> Self {
+        let index = Uniform::from(0..ALPHABET.len());
+        let mut token = String::with_capacity(TOKEN_LEN);
+        token.push_str(TOKEN_PREFIX);
+        token.extend(
+            index
+                .sample_iter(rand::rngs::OsRng)
+                .take(RANDOM_LEN)
+                .map(|i| ALPHABET[i] as char),
+        );
+        let checksum = checksum(&token);
+        token.push_str(&checksum);
+        PlainToken(token)
+    }
+
+    /// Accepts only a well-formed token with a correct checksum; touches nothing else.
+    pub fn parse(s: &str) -> Result<Self, TokenFormatError> {
+        let rest = s.strip_prefix(TOKEN_PREFIX).ok_or(TokenFormatError::Prefix)?;
+        if rest.len() != RANDOM_LEN + CHECKSUM_LEN {
+            return Err(TokenFormatError::Length);
+        }
+        if !rest.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(TokenFormatError::Alphabet);
+        }
+        let (body, sum) = s.split_at(TOKEN_PREFIX.len() + RANDOM_LEN);
+        if checksum(body) != sum {
+            return Err(TokenFormatError::Checksum);
+        }
+        Ok(PlainToken(s.to_owned()))
+    }
+
+    /// The secret itself, for the one response that hands it over.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn hash(&self) -> TokenHash {
+        TokenHash(*blake3::hash(self.0.as_bytes()).as_bytes())
+    }
+
+    /// What the list shows to tell tokens apart: `mm_pat_` and the first random characters.
+    pub fn display_prefix(&self) -> &str {
+        &self.0[..TOKEN_PREFIX.len() + DISPLAY_RANDOM_CHARS]
+    }
+}
+
+impl fmt::Debug for PlainToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PlainToken(<redacted>)")
+    }
+}
+
+/// BLAKE3 of the whole token: what the database stores and looks up by equality.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct TokenHash([u8; 32]);
+
+impl TokenHash {
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+impl fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenHash(<redacted>)")
+    }
+}
+
+/// CRC-32 (IEEE, as zlib computes it) of `body`, in base62, most significant digit first,
+/// left-padded with `0` to six characters.
+fn checksum(body: &str) -> String {
+    let mut n = crc32fast::hash(body.as_bytes()) as u64;
+    let mut digits = [b'0'; CHECKSUM_LEN];
+    for digit in digits.iter_mut().rev() {
+        *digit = ALPHABET[(n % 62) as usize];
+        n /= 62;
+    }
+    String::from_utf8(digits.to_vec()).expect("the alphabet is ASCII")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VECTORS: [&str; 2] = [
+        "mm_pat_AAAAAAAAAAAAAAAAAAAAAAAAAA2dbXlp",
+        "mm_pat_000000000000000000000000001L1Mwu",
+    ];
+
+    #[test]
+    fn spec_vectors_parse() {
+        for v in VECTORS {
+            assert!(PlainToken::parse(v).is_ok(), "{v} should be well-formed");
+        }
+    }
+
+    /// Every single-character change of a valid token — each position, each other character
+    /// of the alphabet and a few outside it — is rejected.
+    fn assert_every_mutation_rejected(token: &str) {
+        let outside = ['_', '-', ' ', 'é', '\0'];
+        for (i, original) in token.char_indices() {
+            let candidates = ALPHABET.iter().map(|&b| b as char).chain(outside);
+            for c in candidates.filter(|&c| c != original) {
+                let mut mutated = String::with_capacity(token.len() + 1);
+                mutated.push_str(&token[..i]);
+                mutated.push(c);
+                mutated.push_str(&token[i + original.len_utf8()..]);
+                assert!(PlainToken::parse(&mutated).is_err(), "accepted {mutated}");
+            }
+        }
+    }
+
+    #[test]
+    fn one_character_changes_are_rejected() {
+        for v in VECTORS {
+            assert_every_mutation_rejected(v);
+        }
+    }
+
+    #[test]
+    fn generated_tokens_are_well_formed_and_distinct() {
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..200 {
+            let t = PlainToken::generate();
+            let s = t.expose();
+            assert_eq!(s.len(), TOKEN_LEN);
+            assert!(s.starts_with(TOKEN_PREFIX));
+            assert!(s[TOKEN_PREFIX.len()..].bytes().all(|b| b.is_ascii_alphanumeric()));
+            assert!(PlainToken::parse(s).is_ok());
+            assert_eq!(t.display_prefix(), &s[..11]);
+            assert!(seen.insert(s.to_owned()), "duplicate token");
+        }
+        assert_every_mutation_rejected(PlainToken::generate().expose());
+    }
+
+    #[test]
+    fn generation_uses_the_whole_alphabet_evenly() {
+        let mut counts = [0u32; 62];
+        for _ in 0..2_000 {
+            let t = PlainToken::generate();
+            for b in t.expose()[TOKEN_PREFIX.len()..TOKEN_PREFIX.len() + RANDOM_LEN].bytes() {
+                counts[ALPHABET.iter().position(|&a| a == b).unwrap()] += 1;
+            }
+        }
+        // 52 000 draws, 838.7 expected per character; a biased or truncated alphabet would
+        // leave characters far outside this band (it is > 8 standard deviations wide).
+        assert!(counts.iter().all(|&c| (600..1100).contains(&c)), "{counts:?}");
+    }
+
+    #[test]
+    fn wrong_shapes_are_rejected_with_a_reason() {
+        assert_eq!(PlainToken::parse("gh_pat_AAAAAAAAAAAAAAAAAAAAAAAAAA2dbXlp").unwrap_err(), TokenFormatError::Prefix);
+        assert_eq!(PlainToken::parse("mm_pat_AAAA").unwrap_err(), TokenFormatError::Length);
+        assert_eq!(PlainToken::parse("mm_pat_AAAAAAAAAAAAAAAAAAAAAAAAA-2dbXlp").unwrap_err(), TokenFormatError::Alphabet);
+        assert_eq!(PlainToken::parse("mm_pat_AAAAAAAAAAAAAAAAAAAAAAAAAB2dbXlp").unwrap_err(), TokenFormatError::Checksum);
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let t = PlainToken::generate();
+        assert!(!format!("{t:?}").contains(t.expose()));
+        let h = t.hash();
+        assert!(!format!("{h:?}").contains(&h.to_hex()));
+        assert_eq!(h.to_hex(), blake3::hash(t.expose().as_bytes()).to_hex().as_str());
+    }
+}

@@ -1,0 +1,126 @@
+//! The command line: `serve` (the default), `migrate`, `user create`.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::auth::password::{self, Password};
+use crate::clock::Clock;
+use crate::config::{SecretKey, Settings};
+use crate::db::{self, models::users::User};
+use crate::error::AppError;
+
+#[derive(Parser, Debug)]
+#[command(name = "mantel", version, about = "Personal API tokens, and the API they are for.")]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the server (the default).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(DbArgs),
+    /// Manage accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCommand {
+    /// Create an account; the password is read from stdin (or a prompt).
+    Create {
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DbArgs {
+    /// A path or sqlite://PATH for SQLite, postgres://… for PostgreSQL.
+    #[arg(long, env = "DATABASE_URL", default_value = "mantel.db")]
+    pub database_url: String,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    #[arg(long, env = "MANTEL_BIND", default_value = "127.0.0.1:8080")]
+    bind: String,
+    #[command(flatten)]
+    db: DbArgs,
+    /// The URL people use; an https URL turns on Secure cookies and is the CSRF origin.
+    #[arg(long, env = "MANTEL_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
+    public_url: String,
+}
+
+impl ServeArgs {
+    fn into_settings(self) -> anyhow::Result<Settings> {
+        let secret_key = match std::env::var("MANTEL_SECRET_KEY") {
+            Ok(s) if !s.is_empty() => Some(SecretKey::new(s).map_err(anyhow::Error::msg)?),
+            _ => None,
+        };
+        Ok(Settings {
+            bind: self.bind,
+            database_url: self.db.database_url,
+            public_url: self.public_url,
+            secret_key,
+        })
+    }
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        None => serve(cli.serve).await,
+        Some(Command::Serve(args)) => serve(args).await,
+        Some(Command::Migrate(args)) => {
+            let pool = db::connect(&args.database_url, 1)?;
+            db::run(&pool, |conn| db::run_migrations(conn)).await?;
+            println!("migrations are up to date");
+            Ok(())
+        }
+        Some(Command::User(UserCommand::Create { email, db: args })) => {
+            let password = read_password()?;
+            password.validate_new()?;
+            let pool = db::connect(&args.database_url, 1)?;
+            let now = Clock::default().now();
+            let user = db::run(&pool, move |conn| {
+                db::run_migrations(conn)?;
+                let hash = password::hash(&password)?;
+                User::create(conn, &email, hash, now)
+            })
+            .await?;
+            println!("created user {} ({})", user.email, user.id);
+            Ok(())
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let settings = args.into_settings()?;
+    let app = crate::startup::Application::build(settings, Clock::default()).await?;
+    app.run_until_stopped().await?;
+    Ok(())
+}
+
+/// One line from stdin; with a terminal, a prompt first (the input is echoed: pipe it in
+/// to keep it off the screen).
+fn read_password() -> Result<Password, AppError> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("Password: ");
+        std::io::stderr().flush().ok();
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| AppError::Internal(e.into()))?;
+    Ok(Password::new(line.trim_end_matches(['\r', '\n']).to_owned()))
+}

@@ -1,0 +1,70 @@
+//! Settings from flags and the environment. The cookie key is wrapped so it never prints.
+
+use std::fmt;
+
+/// Where and how `mantel serve` runs.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub bind: String,
+    pub database_url: String,
+    pub public_url: String,
+    /// From `MANTEL_SECRET_KEY`; when absent the key is generated once and kept in the database.
+    pub secret_key: Option<SecretKey>,
+}
+
+impl Settings {
+    /// An `https` public URL turns on `Secure` (and `__Host-`) cookies.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+
+    /// `scheme://host[:port]` of the public URL: what a browser sends as `Origin`.
+    pub fn public_origin(&self) -> String {
+        let url = self.public_url.trim();
+        let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        format!("{}://{}", scheme.to_ascii_lowercase(), authority.to_ascii_lowercase())
+    }
+}
+
+#[derive(Clone)]
+pub struct SecretKey(String);
+
+impl SecretKey {
+    /// At least 32 bytes: the cookie key is derived from it.
+    pub fn new(s: String) -> Result<Self, String> {
+        if s.len() < 32 {
+            return Err("MANTEL_SECRET_KEY must be at least 32 characters".into());
+        }
+        Ok(SecretKey(s))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretKey(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_of_the_public_url() {
+        let s = |url: &str| Settings {
+            bind: String::new(),
+            database_url: String::new(),
+            public_url: url.into(),
+            secret_key: None,
+        };
+        assert_eq!(s("http://127.0.0.1:8080").public_origin(), "http://127.0.0.1:8080");
+        assert_eq!(s("https://App.Example.com/base/").public_origin(), "https://app.example.com");
+        assert!(s("https://app.example.com").secure_cookies());
+        assert!(!s("http://127.0.0.1:8080").secure_cookies());
+    }
+}

@@ -1,0 +1,315 @@
+//! API tokens: the rules for a new token, and every query on the table.
+
+use std::collections::BTreeMap;
+
+use chrono::{Months, NaiveDateTime};
+use diesel::prelude::*;
+
+use crate::auth::token::{PlainToken, TokenHash};
+use crate::auth::{Scope, Scopes};
+use crate::db::models::users::User;
+use crate::db::schema::{api_tokens, users};
+use crate::db::{write_transaction, DbConnection};
+use crate::error::AppError;
+
+pub const NAME_MAX_CHARS: usize = 100;
+pub const MAX_LIVE_TOKENS: i64 = 100;
+
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = api_tokens)]
+pub struct TokenRow {
+    pub id: String,
+    pub user_id: String,
+    pub name: String,
+    pub token_hash: String,
+    pub prefix: String,
+    pub scopes: String,
+    pub created_at: NaiveDateTime,
+    pub expires_at: Option<NaiveDateTime>,
+    pub revoked_at: Option<NaiveDateTime>,
+    pub last_used_at: Option<NaiveDateTime>,
+    pub last_used_ip: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenStatus {
+    Active,
+    Expired,
+    Revoked,
+}
+
+impl TokenStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenStatus::Active => "active",
+            TokenStatus::Expired => "expired",
+            TokenStatus::Revoked => "revoked",
+        }
+    }
+}
+
+impl TokenRow {
+    pub fn scopes(&self) -> Scopes {
+        Scopes::from_db(&self.scopes)
+    }
+
+    /// A token is expired from the instant `now >= expires_at`.
+    pub fn status(&self, now: NaiveDateTime) -> TokenStatus {
+        if self.revoked_at.is_some() {
+            TokenStatus::Revoked
+        } else if self.expires_at.is_some_and(|at| now >= at) {
+            TokenStatus::Expired
+        } else {
+            TokenStatus::Active
+        }
+    }
+}
+
+/// How long a new token lives: calendar months from creation, UTC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Expiry {
+    OneMonth,
+    SixMonths,
+    #[default]
+    OneYear,
+    Never,
+}
+
+impl Expiry {
+    pub const ALL: [Expiry; 4] = [Expiry::OneMonth, Expiry::SixMonths, Expiry::OneYear, Expiry::Never];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Expiry::OneMonth => "1m",
+            Expiry::SixMonths => "6m",
+            Expiry::OneYear => "1y",
+            Expiry::Never => "never",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Expiry::OneMonth => "1 month",
+            Expiry::SixMonths => "6 months",
+            Expiry::OneYear => "1 year",
+            Expiry::Never => "Never",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Expiry> {
+        Expiry::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+
+    /// The expiry instant for a token created at `created_at` (None for never).
+    /// Month ends clamp: Jan 31 + 1 month is Feb 28 (or 29).
+    pub fn expires_at(self, created_at: NaiveDateTime) -> Option<NaiveDateTime> {
+        let months = match self {
+            Expiry::OneMonth => 1,
+            Expiry::SixMonths => 6,
+            Expiry::OneYear => 12,
+            Expiry::Never => return None,
+        };
+        created_at.checked_add_months(Months::new(months))
+    }
+}
+
+/// A token request that passed every rule of SPEC §4.
+#[derive(Debug)]
+pub struct NewToken {
+    pub name: String,
+    pub scopes: Scopes,
+    pub expiry: Expiry,
+}
+
+impl NewToken {
+    /// Checks a request from either the form or the JSON API; every broken field is named.
+    pub fn validate(name: &str, scopes: &[String], expiry: Option<&str>) -> Result<NewToken, AppError> {
+        let mut fields = BTreeMap::new();
+        let name = name.trim();
+        let chars = name.chars().count();
+        if chars == 0 {
+            fields.insert("name", "Give the token a name.".to_owned());
+        } else if chars > NAME_MAX_CHARS {
+            fields.insert("name", format!("Use at most {NAME_MAX_CHARS} characters."));
+        } else if name.chars().any(char::is_control) {
+            fields.insert("name", "The name cannot contain control characters.".to_owned());
+        }
+        let mut parsed = Vec::new();
+        for s in scopes {
+            match Scope::parse(s) {
+                Some(scope) => parsed.push(scope),
+                None => {
+                    fields.insert("scopes", format!("Unknown scope \"{}\".", s.escape_debug()));
+                }
+            }
+        }
+        if scopes.is_empty() {
+            fields.insert("scopes", "Pick at least one scope.".to_owned());
+        }
+        let expiry = match expiry.map(str::trim) {
+            None | Some("") => Some(Expiry::default()),
+            Some(s) => Expiry::parse(s),
+        };
+        if expiry.is_none() {
+            fields.insert("expiry", "Pick 1m, 6m, 1y or never.".to_owned());
+        }
+        match expiry {
+            Some(expiry) if fields.is_empty() => Ok(NewToken {
+                name: name.to_owned(),
+                scopes: Scopes::new(parsed),
+                expiry,
+            }),
+            _ => Err(AppError::Validation(fields)),
+        }
+    }
+}
+
+/// The bearer hot path: one indexed lookup by hash, joined with the owner.
+pub fn find_by_hash(conn: &mut DbConnection, hash: &TokenHash) -> QueryResult<Option<(TokenRow, User)>> {
+    api_tokens::table
+        .inner_join(users::table)
+        .filter(api_tokens::token_hash.eq(hash.to_hex()))
+        .select((TokenRow::as_select(), User::as_select()))
+        .first(conn)
+        .optional()
+}
+
+/// The owner's tokens, newest first.
+pub fn list(conn: &mut DbConnection, user_id: &str) -> QueryResult<Vec<TokenRow>> {
+    api_tokens::table
+        .filter(api_tokens::user_id.eq(user_id))
+        .order((api_tokens::created_at.desc(), api_tokens::id))
+        .select(TokenRow::as_select())
+        .load(conn)
+}
+
+/// Issues a token: the plaintext is returned once and only its hash is stored.
+pub fn create(
+    conn: &mut DbConnection,
+    user_id: &str,
+    new: &NewToken,
+    now: NaiveDateTime,
+) -> Result<(TokenRow, PlainToken), AppError> {
+    let plain = PlainToken::generate();
+    let row = TokenRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        user_id: user_id.to_owned(),
+        name: new.name.clone(),
+        token_hash: plain.hash().to_hex(),
+        prefix: plain.display_prefix().to_owned(),
+        scopes: new.scopes.to_db(),
+        created_at: now,
+        expires_at: new.expiry.expires_at(now),
+        revoked_at: None,
+        last_used_at: None,
+        last_used_ip: None,
+    };
+    write_transaction(conn, |conn| {
+        let live = api_tokens::table
+            .filter(api_tokens::user_id.eq(user_id))
+            .filter(api_tokens::revoked_at.is_null());
+        let count: i64 = live.count().get_result(conn)?;
+        if count >= MAX_LIVE_TOKENS {
+            return Err(AppError::validation(
+                "name",
+                format!("You have {MAX_LIVE_TOKENS} tokens; revoke one before creating another."),
+            ));
+        }
+        let taken: i64 = live.filter(api_tokens::name.eq(&row.name)).count().get_result(conn)?;
+        if taken > 0 {
+            return Err(AppError::validation("name", "You already have a token with this name."));
+        }
+        diesel::insert_into(api_tokens::table).values(&row).execute(conn)?;
+        Ok(())
+    })?;
+    Ok((row, plain))
+}
+
+/// Revokes one of the owner's tokens. Someone else's token is `NotFound`, as if it did not
+/// exist; revoking a revoked token changes nothing.
+pub fn revoke(conn: &mut DbConnection, user_id: &str, id: &str, now: NaiveDateTime) -> Result<TokenRow, AppError> {
+    write_transaction(conn, |conn| {
+        let mine = api_tokens::table
+            .filter(api_tokens::id.eq(id))
+            .filter(api_tokens::user_id.eq(user_id));
+        diesel::update(mine.filter(api_tokens::revoked_at.is_null()))
+            .set(api_tokens::revoked_at.eq(now))
+            .execute(conn)?;
+        Ok(mine.select(TokenRow::as_select()).first(conn)?)
+    })
+}
+
+/// Writes collected last-use records in one transaction. The guard in the WHERE clause keeps
+/// it to one write a minute per token even when several instances record the same token.
+pub fn record_last_used(
+    conn: &mut DbConnection,
+    uses: &[(String, NaiveDateTime, Option<String>)],
+) -> QueryResult<()> {
+    write_transaction(conn, |conn| {
+        for (id, at, ip) in uses {
+            let stale = *at - chrono::Duration::minutes(1);
+            diesel::update(
+                api_tokens::table.find(id).filter(
+                    api_tokens::last_used_at
+                        .is_null()
+                        .or(api_tokens::last_used_at.le(stale)),
+                ),
+            )
+            .set((api_tokens::last_used_at.eq(at), api_tokens::last_used_ip.eq(ip)))
+            .execute(conn)?;
+        }
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
+    }
+
+    #[test]
+    fn expiry_is_calendar_months() {
+        let jan31 = at("2026-01-31 10:00:00");
+        assert_eq!(Expiry::OneMonth.expires_at(jan31), Some(at("2026-02-28 10:00:00")));
+        assert_eq!(Expiry::SixMonths.expires_at(jan31), Some(at("2026-07-31 10:00:00")));
+        assert_eq!(Expiry::OneYear.expires_at(at("2028-02-29 00:00:00")), Some(at("2029-02-28 00:00:00")));
+        assert_eq!(Expiry::Never.expires_at(jan31), None);
+    }
+
+    #[test]
+    fn validation_names_each_broken_field() {
+        let Err(AppError::Validation(f)) = NewToken::validate("  ", &["root".into()], Some("2y")) else {
+            panic!("expected a validation error");
+        };
+        assert_eq!(f.keys().copied().collect::<Vec<_>>(), ["expiry", "name", "scopes"]);
+        let ok = NewToken::validate("  CI pipeline ", &["publish".into(), "publish".into()], None).unwrap();
+        assert_eq!((ok.name.as_str(), ok.scopes.to_db(), ok.expiry), ("CI pipeline", "publish".into(), Expiry::OneYear));
+        assert!(NewToken::validate(&"x".repeat(100), &["files".into()], Some("never")).is_ok());
+        assert!(NewToken::validate(&"x".repeat(101), &["files".into()], Some("never")).is_err());
+        assert!(NewToken::validate("ok", &[], Some("1m")).is_err());
+    }
+
+    #[test]
+    fn expired_from_the_instant_of_expiry() {
+        let row = TokenRow {
+            id: "t".into(),
+            user_id: "u".into(),
+            name: "n".into(),
+            token_hash: "h".into(),
+            prefix: "mm_pat_AAAA".into(),
+            scopes: "publish".into(),
+            created_at: at("2026-01-01 00:00:00"),
+            expires_at: Some(at("2026-02-01 00:00:00")),
+            revoked_at: None,
+            last_used_at: None,
+            last_used_ip: None,
+        };
+        assert_eq!(row.status(at("2026-01-31 23:59:59")), TokenStatus::Active);
+        assert_eq!(row.status(at("2026-02-01 00:00:00")), TokenStatus::Expired);
+        let revoked = TokenRow { revoked_at: Some(at("2026-01-02 00:00:00")), ..row };
+        assert_eq!(revoked.status(at("2026-01-03 00:00:00")), TokenStatus::Revoked);
+    }
+}

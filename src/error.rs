@@ -1,0 +1,212 @@
+//! `AppError`: every error the product answers, the one place that maps each to a status
+//! and a code, and the two ways it is written — the JSON shape of the API and, through
+//! `HtmlError`, an HTML page for the dashboard.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+use crate::auth::scope::Scope;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("Authentication required.")]
+    Unauthenticated,
+    #[error("{0}")]
+    InvalidRequest(&'static str),
+    #[error("{0}")]
+    InvalidToken(&'static str),
+    #[error("This token lacks the `{}` scope.", .0.as_str())]
+    InsufficientScope(Scope),
+    #[error("Your role on this project does not allow this.")]
+    Forbidden,
+    #[error("Managing tokens needs a dashboard session; an API token cannot do it.")]
+    SessionRequired,
+    #[error("CSRF check failed; reload the page and try again.")]
+    CsrfFailed,
+    #[error("Not found.")]
+    NotFound,
+    #[error("Some fields are invalid.")]
+    Validation(BTreeMap<&'static str, String>),
+    #[error("{0}")]
+    BadJson(String),
+    #[error("The request body is too large.")]
+    PayloadTooLarge,
+    #[error("Too many attempts; try again in {retry_after} seconds.")]
+    RateLimited { retry_after: u64 },
+    /// The cause is logged, never shown.
+    #[error("Something went wrong on our side.")]
+    Internal(anyhow::Error),
+}
+
+impl AppError {
+    pub fn validation(field: &'static str, message: impl Into<String>) -> Self {
+        AppError::Validation(BTreeMap::from([(field, message.into())]))
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::Unauthenticated => "unauthenticated",
+            AppError::InvalidRequest(_) => "invalid_request",
+            AppError::InvalidToken(_) => "invalid_token",
+            AppError::InsufficientScope(_) => "insufficient_scope",
+            AppError::Forbidden => "forbidden",
+            AppError::SessionRequired => "session_required",
+            AppError::CsrfFailed => "csrf_failed",
+            AppError::NotFound => "not_found",
+            AppError::Validation(_) => "validation_failed",
+            AppError::BadJson(_) => "bad_json",
+            AppError::PayloadTooLarge => "payload_too_large",
+            AppError::RateLimited { .. } => "rate_limited",
+            AppError::Internal(_) => "internal",
+        }
+    }
+
+    /// RFC 6750 §3: no error code when no credentials were sent.
+    fn www_authenticate(&self) -> Option<String> {
+        match self {
+            AppError::Unauthenticated => Some(r#"Bearer realm="mantel""#.to_owned()),
+            AppError::InvalidRequest(msg) => Some(format!(
+                r#"Bearer realm="mantel", error="invalid_request", error_description="{msg}""#
+            )),
+            AppError::InvalidToken(msg) => Some(format!(
+                r#"Bearer realm="mantel", error="invalid_token", error_description="{msg}""#
+            )),
+            AppError::InsufficientScope(scope) => Some(format!(
+                r#"Bearer realm="mantel", error="insufficient_scope", scope="{}""#,
+                scope.as_str()
+            )),
+            _ => None,
+        }
+    }
+
+    fn log(&self) {
+        if let AppError::Internal(cause) = self {
+            tracing::error!(error = %cause, "internal error");
+        }
+    }
+
+    /// A response with this error's status and headers, for either body format.
+    fn response_builder(&self) -> actix_web::HttpResponseBuilder {
+        self.log();
+        let mut builder = HttpResponse::build(self.status_code());
+        if let Some(value) = self.www_authenticate() {
+            builder.insert_header((header::WWW_AUTHENTICATE, value));
+        }
+        if let AppError::RateLimited { retry_after } = self {
+            builder.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+        }
+        builder.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+        builder
+    }
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            AppError::Unauthenticated | AppError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            AppError::InvalidRequest(_) | AppError::BadJson(_) => StatusCode::BAD_REQUEST,
+            AppError::InsufficientScope(_)
+            | AppError::Forbidden
+            | AppError::SessionRequired
+            | AppError::CsrfFailed => StatusCode::FORBIDDEN,
+            AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut error = json!({ "code": self.code(), "message": self.to_string() });
+        match self {
+            AppError::InsufficientScope(scope) => error["scope"] = json!(scope.as_str()),
+            AppError::Validation(fields) => error["fields"] = json!(fields),
+            _ => {}
+        }
+        self.response_builder().json(json!({ "error": error }))
+    }
+}
+
+/// The same error, written as a dashboard page. Dashboard handlers return
+/// `Result<_, HtmlError>` and still use `?` on anything that becomes an `AppError`.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct HtmlError(#[from] pub AppError);
+
+impl ResponseError for HtmlError {
+    fn status_code(&self) -> StatusCode {
+        match self.0 {
+            AppError::Unauthenticated => StatusCode::SEE_OTHER,
+            _ => self.0.status_code(),
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let AppError::Unauthenticated = self.0 {
+            return HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, "/login"))
+                .finish();
+        }
+        let page = crate::routes::dashboard::ErrorPage::new(&self.0);
+        self.0
+            .response_builder()
+            .content_type("text/html; charset=utf-8")
+            .body(page)
+    }
+}
+
+macro_rules! internal_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for AppError {
+            fn from(e: $t) -> Self {
+                AppError::Internal(e.into())
+            }
+        }
+    )*};
+}
+internal_from!(
+    diesel::r2d2::PoolError,
+    actix_web::error::BlockingError,
+    askama::Error,
+    actix_session::SessionGetError,
+    actix_session::SessionInsertError
+);
+
+impl From<diesel::result::Error> for AppError {
+    fn from(e: diesel::result::Error) -> Self {
+        match e {
+            diesel::result::Error::NotFound => AppError::NotFound,
+            e => AppError::Internal(e.into()),
+        }
+    }
+}
+
+impl From<actix_web::error::JsonPayloadError> for AppError {
+    fn from(e: actix_web::error::JsonPayloadError) -> Self {
+        use actix_web::error::JsonPayloadError as E;
+        match e {
+            E::Overflow { .. } | E::OverflowKnownLength { .. } => AppError::PayloadTooLarge,
+            E::ContentType => AppError::BadJson("Expected Content-Type: application/json.".into()),
+            // A well-formed document with a field of the wrong type is a validation problem.
+            E::Deserialize(e) if e.classify() == serde_json::error::Category::Data => {
+                AppError::Validation(BTreeMap::from([("body", e.to_string())]))
+            }
+            E::Deserialize(e) => AppError::BadJson(format!("Malformed JSON: {e}")),
+            e => AppError::BadJson(e.to_string()),
+        }
+    }
+}
+
+impl From<actix_web::error::PayloadError> for AppError {
+    fn from(e: actix_web::error::PayloadError) -> Self {
+        match e {
+            actix_web::error::PayloadError::Overflow => AppError::PayloadTooLarge,
+            e => AppError::BadJson(e.to_string()),
+        }
+    }
+}

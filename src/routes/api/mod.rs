@@ -1,0 +1,33 @@
+//! The JSON API. Every handler takes its caller from `auth::Caller` (or `SessionCaller`) and
+//! returns `Result<_, AppError>`, so errors have one shape.
+
+pub mod me;
+pub mod tokens;
+
+use actix_web::web;
+use chrono::{DateTime, NaiveDateTime, Utc};
+
+use crate::error::AppError;
+
+/// JSON request bodies are capped at 64 KiB.
+pub const JSON_LIMIT: usize = 64 * 1024;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api")
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(JSON_LIMIT)
+                    .error_handler(|e, _| AppError::from(e).into()),
+            )
+            .app_data(web::PathConfig::default().error_handler(|_, _| AppError::NotFound.into()))
+            .configure(me::configure)
+            .configure(tokens::configure)
+            .default_service(web::to(|| async { Err::<web::Json<()>, _>(AppError::NotFound) })),
+    );
+}
+
+/// Stored times are UTC; the API writes them as RFC 3339.
+pub fn utc(t: NaiveDateTime) -> DateTime<Utc> {
+    t.and_utc()
+}

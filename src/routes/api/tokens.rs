@@ -1,0 +1,112 @@
+//! Token management over JSON — dashboard session only, so a token can never mint or revoke one.
+
+use actix_web::{delete, get, post, web, HttpResponse};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::utc;
+use crate::auth::SessionCaller;
+use crate::db::{self, models::tokens};
+use crate::error::AppError;
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(list).service(create).service(revoke);
+}
+
+/// A token as its owner sees it in the list; never the secret.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenJson {
+    id: String,
+    name: String,
+    prefix: String,
+    scopes: Vec<&'static str>,
+    created_at: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+    last_used_at: Option<DateTime<Utc>>,
+    last_used_ip: Option<String>,
+    revoked_at: Option<DateTime<Utc>>,
+    status: &'static str,
+}
+
+impl TokenJson {
+    fn new(row: tokens::TokenRow, now: NaiveDateTime) -> Self {
+        TokenJson {
+            status: row.status(now).as_str(),
+            scopes: row.scopes().names(),
+            created_at: utc(row.created_at),
+            expires_at: row.expires_at.map(utc),
+            last_used_at: row.last_used_at.map(utc),
+            revoked_at: row.revoked_at.map(utc),
+            last_used_ip: row.last_used_ip,
+            id: row.id,
+            name: row.name,
+            prefix: row.prefix,
+        }
+    }
+}
+
+#[get("/tokens")]
+async fn list(SessionCaller(caller): SessionCaller, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let rows = db::run(&state.pool, move |conn| Ok(tokens::list(conn, &caller.user.id)?)).await?;
+    let now = state.clock.now();
+    let items: Vec<_> = rows.into_iter().map(|row| TokenJson::new(row, now)).collect();
+    Ok(HttpResponse::Ok().json(items))
+}
+
+#[derive(Deserialize)]
+struct NewTokenBody {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    scopes: Vec<String>,
+    expiry: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CreatedToken<'a> {
+    id: String,
+    name: String,
+    prefix: String,
+    scopes: Vec<&'static str>,
+    created_at: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+    token: &'a str,
+}
+
+#[post("/tokens")]
+async fn create(
+    SessionCaller(caller): SessionCaller,
+    state: web::Data<AppState>,
+    body: web::Json<NewTokenBody>,
+) -> Result<HttpResponse, AppError> {
+    let new = tokens::NewToken::validate(&body.name, &body.scopes, body.expiry.as_deref())?;
+    let now = state.clock.now();
+    let (row, plain) = db::run(&state.pool, move |conn| tokens::create(conn, &caller.user.id, &new, now)).await?;
+    let created = CreatedToken {
+        scopes: row.scopes().names(),
+        created_at: utc(row.created_at),
+        expires_at: row.expires_at.map(utc),
+        id: row.id,
+        name: row.name,
+        prefix: row.prefix,
+        token: plain.expose(),
+    };
+    // The one response that carries a plaintext token: no cache may keep it.
+    Ok(HttpResponse::Created()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(created))
+}
+
+#[delete("/tokens/{id}")]
+async fn revoke(
+    SessionCaller(caller): SessionCaller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let now = state.clock.now();
+    db::run(&state.pool, move |conn| tokens::revoke(conn, &caller.user.id, &id, now)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,108 @@
+//! The server-rendered dashboard: accounts and the API tokens screen. Handlers return
+//! `Result<_, HtmlError>`, so errors render as pages; forms carry a hidden `csrf_token`.
+
+pub mod accounts;
+pub mod tokens;
+
+use actix_web::{dev::Payload, get, web, FromRequest, HttpRequest, HttpResponse};
+use askama::Template;
+use futures_util::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
+
+use crate::error::{AppError, HtmlError};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(stylesheet)
+        .service(script)
+        .configure(accounts::configure)
+        .configure(tokens::configure);
+}
+
+/// What the base layout needs on every page.
+pub struct Layout {
+    pub csrf_token: String,
+    pub user_email: Option<String>,
+}
+
+/// Renders a page as a 200 HTML response.
+pub fn page(template: &impl Template) -> Result<HttpResponse, HtmlError> {
+    page_with_status(template, actix_web::http::StatusCode::OK)
+}
+
+pub fn page_with_status(
+    template: &impl Template,
+    status: actix_web::http::StatusCode,
+) -> Result<HttpResponse, HtmlError> {
+    let body = template.render().map_err(AppError::from)?;
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(body))
+}
+
+/// `303 See Other` to `location`: where a form post lands.
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header(("Location", location))
+        .finish()
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    layout: Layout,
+    status: u16,
+    message: String,
+}
+
+impl ErrorPage {
+    /// The error's page; an internal error's message never carries its cause.
+    pub fn new(error: &AppError) -> String {
+        use actix_web::ResponseError;
+        let page = ErrorPage {
+            layout: Layout { csrf_token: String::new(), user_email: None },
+            status: error.status_code().as_u16(),
+            message: error.to_string(),
+        };
+        page.render().unwrap_or_else(|_| "Something went wrong.".to_owned())
+    }
+}
+
+/// A URL-encoded form whose repeated fields (`scopes=a&scopes=b`) fill a `Vec`.
+pub struct Form<T>(pub T);
+
+/// Forms are small; anything bigger is not one of ours.
+const FORM_LIMIT: usize = 16 * 1024;
+
+impl<T: DeserializeOwned + 'static> FromRequest for Form<T> {
+    type Error = HtmlError;
+    type Future = LocalBoxFuture<'static, Result<Self, HtmlError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            let bytes = body.await.map_err(|_| AppError::PayloadTooLarge)?;
+            if bytes.len() > FORM_LIMIT {
+                return Err(AppError::PayloadTooLarge.into());
+            }
+            serde_html_form::from_bytes(&bytes)
+                .map(Form)
+                .map_err(|_| AppError::BadJson("Malformed form data.".into()).into())
+        })
+    }
+}
+
+#[get("/static/app.css")]
+async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .body(include_str!("../../../static/app.css"))
+}
+
+#[get("/static/app.js")]
+async fn script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .body(include_str!("../../../static/app.js"))
+}

@@ -1,0 +1,162 @@
+//! Builds the application — pool, migrations, the cookie key, middleware, routes — binds it
+//! (port 0 in tests) and runs it with its background tasks until SIGTERM or Ctrl-C.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_session::config::{PersistentSession, TtlExtensionPolicy};
+use actix_session::SessionMiddleware;
+use actix_web::cookie::{self, Key, SameSite};
+use actix_web::dev::Server;
+use actix_web::middleware::{from_fn, DefaultHeaders};
+use actix_web::{web, App, HttpServer};
+use rand::RngCore;
+
+use crate::auth::last_used::LastUsed;
+use crate::auth::session_store::{DbSessionStore, IDLE_LIMIT};
+use crate::auth::throttle::LoginThrottle;
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::db::{self, models::sessions, models::settings as app_settings};
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// How often noted token uses are written (each token still at most once a minute).
+const LAST_USED_FLUSH: Duration = Duration::from_secs(5);
+const SESSION_SWEEP: Duration = Duration::from_secs(600);
+
+pub struct Application {
+    server: Server,
+    port: u16,
+    state: web::Data<AppState>,
+}
+
+/// The Content-Security-Policy of every page: no inline script, no framing.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+impl Application {
+    pub async fn build(settings: Settings, clock: Clock) -> Result<Self, AppError> {
+        let listener = TcpListener::bind(&settings.bind)
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("cannot bind {}: {e}", settings.bind)))?;
+        Self::build_with_listener(settings, listener, clock).await
+    }
+
+    pub async fn build_with_listener(
+        settings: Settings,
+        listener: TcpListener,
+        clock: Clock,
+    ) -> Result<Self, AppError> {
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let pool = db::connect(&settings.database_url, workers as u32 + 8)?;
+        db::run(&pool, |conn| db::run_migrations(conn)).await?;
+        let key = cookie_key(&settings, &pool).await?;
+
+        let port = listener.local_addr().map_err(|e| AppError::Internal(e.into()))?.port();
+        let state = web::Data::new(AppState {
+            pool: pool.clone(),
+            clock: clock.clone(),
+            public_origin: settings.public_origin(),
+            throttle: LoginThrottle::default(),
+            last_used: LastUsed::default(),
+        });
+        let store = DbSessionStore::new(pool, clock);
+        let secure = settings.secure_cookies();
+        // `__Host-` makes the browser insist on Secure, Path=/ and no Domain.
+        let cookie_name = if secure { "__Host-mm_session" } else { "mm_session" };
+
+        let app_state = state.clone();
+        let server = HttpServer::new(move || {
+            let sessions = SessionMiddleware::builder(store.clone(), key.clone())
+                .cookie_name(cookie_name.to_owned())
+                .cookie_secure(secure)
+                .cookie_http_only(true)
+                .cookie_same_site(SameSite::Lax)
+                .cookie_path("/".to_owned())
+                .cookie_domain(None)
+                .session_lifecycle(
+                    PersistentSession::default()
+                        .session_ttl(cookie::time::Duration::seconds(IDLE_LIMIT.num_seconds()))
+                        .session_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
+                )
+                .build();
+            App::new()
+                .app_data(app_state.clone())
+                .configure(crate::routes::configure)
+                .wrap(sessions)
+                .wrap(
+                    DefaultHeaders::new()
+                        .add(("Content-Security-Policy", CSP))
+                        .add(("X-Content-Type-Options", "nosniff"))
+                        .add(("X-Frame-Options", "DENY"))
+                        .add(("Referrer-Policy", "same-origin"))
+                        .add(("Cache-Control", "no-store")),
+                )
+                .wrap(from_fn(crate::telemetry::log_request))
+        })
+        .workers(workers)
+        .listen(listener)
+        .map_err(|e| AppError::Internal(e.into()))?
+        .run();
+        Ok(Application { server, port, state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until the server stops (SIGTERM, SIGINT), then writes the last noted token uses.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let state = self.state.clone();
+        let background = actix_web::rt::spawn(background_tasks(state.clone()));
+        tracing::info!(port = self.port, "listening");
+        let result = self.server.await;
+        background.abort();
+        if let Err(e) = state.last_used.flush(&state.pool).await {
+            tracing::warn!(error = %e, "could not write last token uses at shutdown");
+        }
+        result
+    }
+}
+
+async fn background_tasks(state: web::Data<AppState>) {
+    let mut flush = actix_web::rt::time::interval(LAST_USED_FLUSH);
+    let mut sweeps = 0u32;
+    loop {
+        flush.tick().await;
+        if let Err(e) = state.last_used.flush(&state.pool).await {
+            tracing::warn!(error = %e, "could not write last token uses");
+        }
+        sweeps += 1;
+        if sweeps as u64 * LAST_USED_FLUSH.as_secs() >= SESSION_SWEEP.as_secs() {
+            sweeps = 0;
+            let now = state.clock.now();
+            let swept = db::run(&state.pool, move |conn| Ok(sessions::delete_expired(conn, now)?)).await;
+            if let Err(e) = swept {
+                tracing::warn!(error = %e, "could not delete expired sessions");
+            }
+        }
+    }
+}
+
+/// The key that seals session cookies: derived from `MANTEL_SECRET_KEY`, or generated once and
+/// kept in the database so restarts keep people logged in and every instance agrees on it.
+async fn cookie_key(settings: &Settings, pool: &db::Pool) -> Result<Key, AppError> {
+    if let Some(secret) = &settings.secret_key {
+        return Ok(Key::derive_from(secret.expose().as_bytes()));
+    }
+    let stored = db::run(pool, |conn| {
+        Ok(app_settings::get_or_insert(conn, "session_key", || {
+            let mut bytes = [0u8; 64];
+            rand::rngs::OsRng.fill_bytes(&mut bytes);
+            hex::encode(bytes)
+        })?)
+    })
+    .await?;
+    let bytes = hex::decode(stored).map_err(|e| AppError::Internal(e.into()))?;
+    Key::try_from(bytes.as_slice()).map_err(|e| AppError::Internal(anyhow::anyhow!("stored session key: {e}")))
+}

@@ -1,0 +1,15 @@
+//! What every handler shares.
+
+use crate::auth::last_used::LastUsed;
+use crate::auth::throttle::LoginThrottle;
+use crate::clock::Clock;
+use crate::db::Pool;
+
+pub struct AppState {
+    pub pool: Pool,
+    pub clock: Clock,
+    /// The origin (`scheme://host[:port]`) of the public URL, which same-origin checks compare.
+    pub public_origin: String,
+    pub throttle: LoginThrottle,
+    pub last_used: LastUsed,
+}
