@@ -80,7 +80,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         None => serve(cli.serve).await,
         Some(Command::Serve(args)) => serve(args).await,
         Some(Command::Migrate(args)) => {
-            let pool = db::connect(&args.database_url, 1)?;
+            let pool = db::connect(&args.database_url, 1, Default::default())?;
             db::run(&pool, |conn| db::run_migrations(conn)).await?;
             println!("migrations are up to date");
             Ok(())
@@ -88,7 +88,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::User(UserCommand::Create { email, db: args })) => {
             let password = read_password()?;
             password.validate_new()?;
-            let pool = db::connect(&args.database_url, 1)?;
+            let pool = db::connect(&args.database_url, 1, Default::default())?;
             let now = Clock::default().now();
             let user = db::run(&pool, move |conn| {
                 db::run_migrations(conn)?;

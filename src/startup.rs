@@ -48,7 +48,8 @@ impl Application {
         clock: Clock,
     ) -> Result<Self, AppError> {
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let pool = db::connect(&settings.database_url, workers as u32 + 8)?;
+        let queries = db::QueryCount::default();
+        let pool = db::connect(&settings.database_url, workers as u32 + 8, queries.clone())?;
         db::run(&pool, |conn| db::run_migrations(conn)).await?;
         let key = cookie_key(&settings, &pool).await?;
 
@@ -56,6 +57,7 @@ impl Application {
         let state = web::Data::new(AppState {
             pool: pool.clone(),
             clock: clock.clone(),
+            queries,
             public_origin: settings.public_origin(),
             throttle: LoginThrottle::default(),
             last_used: LastUsed::default(),

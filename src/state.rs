@@ -3,11 +3,12 @@
 use crate::auth::last_used::LastUsed;
 use crate::auth::throttle::LoginThrottle;
 use crate::clock::Clock;
-use crate::db::Pool;
+use crate::db::{Pool, QueryCount};
 
 pub struct AppState {
     pub pool: Pool,
     pub clock: Clock,
+    pub queries: QueryCount,
     /// The origin (`scheme://host[:port]`) of the public URL, which same-origin checks compare.
     pub public_origin: String,
     pub throttle: LoginThrottle,

@@ -4,7 +4,10 @@
 pub mod models;
 pub mod schema;
 
-use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use diesel::connection::{AnsiTransactionManager, InstrumentationEvent, SimpleConnection, TransactionManager};
 use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
@@ -41,11 +44,32 @@ impl DbUrl {
     }
 }
 
+/// Counts the SQL statements an instance runs: tests prove that a malformed token costs no
+/// database work, and the benchmark reports statements per request.
+#[derive(Clone, Debug, Default)]
+pub struct QueryCount(Arc<AtomicU64>);
+
+impl QueryCount {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn instrument(&self, conn: &mut impl Connection) {
+        let count = self.0.clone();
+        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+            if let InstrumentationEvent::StartQuery { .. } = event {
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    }
+}
+
 /// Picks the backend from the URL instead of letting `MultiConnection::establish` try each in
 /// turn (which would happily create a SQLite file named `postgres://…` when PostgreSQL is down).
 #[derive(Debug)]
 pub struct Manager {
     url: DbUrl,
+    queries: QueryCount,
 }
 
 impl ManageConnection for Manager {
@@ -65,11 +89,14 @@ impl ManageConnection for Manager {
                      PRAGMA busy_timeout = 5000;",
                 )
                 .map_err(r2d2::Error::QueryError)?;
+                self.queries.instrument(&mut conn);
                 Ok(DbConnection::Sqlite(conn))
             }
-            DbUrl::Postgres(url) => PgConnection::establish(url)
-                .map(DbConnection::Postgres)
-                .map_err(r2d2::Error::ConnectionError),
+            DbUrl::Postgres(url) => {
+                let mut conn = PgConnection::establish(url).map_err(r2d2::Error::ConnectionError)?;
+                self.queries.instrument(&mut conn);
+                Ok(DbConnection::Postgres(conn))
+            }
         }
     }
 
@@ -85,11 +112,14 @@ impl ManageConnection for Manager {
 
 /// Builds the pool. SQLite gets one connection per worker plus a few for background work;
 /// PostgreSQL a fixed, modest number that many instances can share.
-pub fn connect(url: &str, max_size: u32) -> Result<Pool, AppError> {
+pub fn connect(url: &str, max_size: u32, queries: QueryCount) -> Result<Pool, AppError> {
     r2d2::Pool::builder()
         .max_size(max_size)
         .connection_timeout(std::time::Duration::from_secs(10))
-        .build(Manager { url: DbUrl::parse(url) })
+        // No `SELECT 1` before every checkout: that would double the bearer hot path.
+        // A broken connection is caught by `has_broken` and replaced.
+        .test_on_check_out(false)
+        .build(Manager { url: DbUrl::parse(url), queries })
         .map_err(|e| AppError::Internal(anyhow::anyhow!("cannot open the database: {e}")))
 }
 

@@ -1,0 +1,7 @@
+//! One integration test binary: the real server over real HTTP, on a fresh SQLite file per
+//! test, or on PostgreSQL (a schema per test) when `MANTEL_TEST_POSTGRES_URL` is set.
+
+mod helpers;
+
+mod accounts;
+mod tokens;
