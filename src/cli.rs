@@ -7,11 +7,15 @@ use clap::{Args, Parser, Subcommand};
 use crate::auth::password::{self, Password};
 use crate::clock::Clock;
 use crate::config::{SecretKey, Settings};
-use crate::db::{self, models::users::User};
+use crate::db::{self, models::invoices, models::users::User};
 use crate::error::AppError;
 
 #[derive(Parser, Debug)]
-#[command(name = "mantel", version, about = "Personal API tokens, and the API they are for.")]
+#[command(
+    name = "mantel",
+    version,
+    about = "Personal API tokens, and the API they are for."
+)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(subcommand)]
@@ -29,6 +33,25 @@ enum Command {
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Record invoices.
+    #[command(subcommand)]
+    Invoice(InvoiceCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum InvoiceCommand {
+    /// Record an invoice for the account with this email.
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        amount_cents: i64,
+        /// The billing period, YYYY-MM.
+        #[arg(long)]
+        period: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -56,7 +79,11 @@ pub struct ServeArgs {
     #[command(flatten)]
     db: DbArgs,
     /// The URL people use; an https URL turns on Secure cookies and is the CSRF origin.
-    #[arg(long, env = "MANTEL_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "MANTEL_PUBLIC_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
     public_url: String,
 }
 
@@ -87,7 +114,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::User(UserCommand::Create { email, db: args })) => {
             let password = read_password()?;
-            password.validate_new()?;
+            password.validate_new().map_err(explain)?;
             let pool = db::connect(&args.database_url, 1, Default::default())?;
             let now = Clock::default().now();
             let user = db::run(&pool, move |conn| {
@@ -95,8 +122,32 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 let hash = password::hash(&password)?;
                 User::create(conn, &email, hash, now)
             })
-            .await?;
+            .await
+            .map_err(explain)?;
             println!("created user {} ({})", user.email, user.id);
+            Ok(())
+        }
+        Some(Command::Invoice(InvoiceCommand::Add {
+            email,
+            amount_cents,
+            period,
+            db: args,
+        })) => {
+            let pool = db::connect(&args.database_url, 1, Default::default())?;
+            let now = Clock::default().now();
+            let invoice = db::run(&pool, move |conn| {
+                db::run_migrations(conn)?;
+                let user = User::find_by_email(conn, &email)?.ok_or_else(|| {
+                    AppError::validation("email", format!("No account has the email {email}."))
+                })?;
+                invoices::add(conn, &user.id, &period, amount_cents, now)
+            })
+            .await
+            .map_err(explain)?;
+            println!(
+                "recorded invoice {} for {} ({} cents)",
+                invoice.id, invoice.period, invoice.amount_cents
+            );
             Ok(())
         }
     }
@@ -107,6 +158,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let app = crate::startup::Application::build(settings, Clock::default()).await?;
     app.run_until_stopped().await?;
     Ok(())
+}
+
+/// On the command line a validation error names its fields.
+fn explain(e: AppError) -> anyhow::Error {
+    match e {
+        AppError::Validation(fields) => {
+            let lines: Vec<String> = fields.iter().map(|(f, m)| format!("{f}: {m}")).collect();
+            anyhow::anyhow!(lines.join("; "))
+        }
+        e => e.into(),
+    }
 }
 
 /// One line from stdin; with a terminal, a prompt first (the input is echoed: pipe it in
@@ -122,5 +184,7 @@ fn read_password() -> Result<Password, AppError> {
         .lock()
         .read_line(&mut line)
         .map_err(|e| AppError::Internal(e.into()))?;
-    Ok(Password::new(line.trim_end_matches(['\r', '\n']).to_owned()))
+    Ok(Password::new(
+        line.trim_end_matches(['\r', '\n']).to_owned(),
+    ))
 }

@@ -23,7 +23,11 @@ impl Settings {
         let url = self.public_url.trim();
         let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
         let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-        format!("{}://{}", scheme.to_ascii_lowercase(), authority.to_ascii_lowercase())
+        format!(
+            "{}://{}",
+            scheme.to_ascii_lowercase(),
+            authority.to_ascii_lowercase()
+        )
     }
 }
 
@@ -62,8 +66,14 @@ mod tests {
             public_url: url.into(),
             secret_key: None,
         };
-        assert_eq!(s("http://127.0.0.1:8080").public_origin(), "http://127.0.0.1:8080");
-        assert_eq!(s("https://App.Example.com/base/").public_origin(), "https://app.example.com");
+        assert_eq!(
+            s("http://127.0.0.1:8080").public_origin(),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            s("https://App.Example.com/base/").public_origin(),
+            "https://app.example.com"
+        );
         assert!(s("https://app.example.com").secure_cookies());
         assert!(!s("http://127.0.0.1:8080").secure_cookies());
     }

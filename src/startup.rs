@@ -37,8 +37,9 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-
 
 impl Application {
     pub async fn build(settings: Settings, clock: Clock) -> Result<Self, AppError> {
-        let listener = TcpListener::bind(&settings.bind)
-            .map_err(|e| AppError::Internal(anyhow::anyhow!("cannot bind {}: {e}", settings.bind)))?;
+        let listener = TcpListener::bind(&settings.bind).map_err(|e| {
+            AppError::Internal(anyhow::anyhow!("cannot bind {}: {e}", settings.bind))
+        })?;
         Self::build_with_listener(settings, listener, clock).await
     }
 
@@ -53,7 +54,10 @@ impl Application {
         db::run(&pool, |conn| db::run_migrations(conn)).await?;
         let key = cookie_key(&settings, &pool).await?;
 
-        let port = listener.local_addr().map_err(|e| AppError::Internal(e.into()))?.port();
+        let port = listener
+            .local_addr()
+            .map_err(|e| AppError::Internal(e.into()))?
+            .port();
         let state = web::Data::new(AppState {
             pool: pool.clone(),
             clock: clock.clone(),
@@ -65,7 +69,11 @@ impl Application {
         let store = DbSessionStore::new(pool, clock);
         let secure = settings.secure_cookies();
         // `__Host-` makes the browser insist on Secure, Path=/ and no Domain.
-        let cookie_name = if secure { "__Host-mm_session" } else { "mm_session" };
+        let cookie_name = if secure {
+            "__Host-mm_session"
+        } else {
+            "mm_session"
+        };
 
         let app_state = state.clone();
         let server = HttpServer::new(move || {
@@ -100,7 +108,11 @@ impl Application {
         .listen(listener)
         .map_err(|e| AppError::Internal(e.into()))?
         .run();
-        Ok(Application { server, port, state })
+        Ok(Application {
+            server,
+            port,
+            state,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -137,7 +149,10 @@ async fn background_tasks(state: web::Data<AppState>) {
         if sweeps as u64 * LAST_USED_FLUSH.as_secs() >= SESSION_SWEEP.as_secs() {
             sweeps = 0;
             let now = state.clock.now();
-            let swept = db::run(&state.pool, move |conn| Ok(sessions::delete_expired(conn, now)?)).await;
+            let swept = db::run(&state.pool, move |conn| {
+                Ok(sessions::delete_expired(conn, now)?)
+            })
+            .await;
             if let Err(e) = swept {
                 tracing::warn!(error = %e, "could not delete expired sessions");
             }
@@ -160,5 +175,6 @@ async fn cookie_key(settings: &Settings, pool: &db::Pool) -> Result<Key, AppErro
     })
     .await?;
     let bytes = hex::decode(stored).map_err(|e| AppError::Internal(e.into()))?;
-    Key::try_from(bytes.as_slice()).map_err(|e| AppError::Internal(anyhow::anyhow!("stored session key: {e}")))
+    Key::try_from(bytes.as_slice())
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("stored session key: {e}")))
 }

@@ -14,12 +14,12 @@ use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use chrono::NaiveDateTime;
 use futures_util::future::LocalBoxFuture;
 
+use crate::auth::csrf;
 use crate::auth::scope::{Scope, Scopes};
 use crate::auth::session_store::USER_ID;
 use crate::auth::token::PlainToken;
-use crate::auth::csrf;
-use crate::db::models::{tokens, users::User};
 use crate::db;
+use crate::db::models::{tokens, users::User};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -83,20 +83,31 @@ fn state(req: &HttpRequest) -> web::Data<AppState> {
         .clone()
 }
 
-async fn token_caller(req: &HttpRequest, state: &AppState, token: &str) -> Result<Caller, AppError> {
+async fn token_caller(
+    req: &HttpRequest,
+    state: &AppState,
+    token: &str,
+) -> Result<Caller, AppError> {
     // Format and checksum first: a typo or a random guess costs no database work.
     let plain = PlainToken::parse(token).map_err(|_| AppError::InvalidToken("Malformed token."))?;
     let hash = plain.hash();
     drop(plain);
-    let found = db::run(&state.pool, move |conn| Ok(tokens::find_by_hash(conn, &hash)?)).await?;
+    let found = db::run(&state.pool, move |conn| {
+        Ok(tokens::find_by_hash(conn, &hash)?)
+    })
+    .await?;
     let now = state.clock.now();
     let Some((row, user)) = found else {
         return Err(AppError::InvalidToken("Unknown token."));
     };
     match row.status(now) {
         tokens::TokenStatus::Active => {}
-        tokens::TokenStatus::Revoked => return Err(AppError::InvalidToken("This token was revoked.")),
-        tokens::TokenStatus::Expired => return Err(AppError::InvalidToken("This token has expired.")),
+        tokens::TokenStatus::Revoked => {
+            return Err(AppError::InvalidToken("This token was revoked."))
+        }
+        tokens::TokenStatus::Expired => {
+            return Err(AppError::InvalidToken("This token has expired."))
+        }
     }
     let ip = req.peer_addr().map(|a| IpAddr::to_string(&a.ip()));
     state.last_used.note(&row.id, row.last_used_at, now, ip);
@@ -140,11 +151,16 @@ async fn resolve(req: HttpRequest) -> Result<Caller, AppError> {
         };
     }
     let session = req.get_session();
-    let user = session_user(&state, &session).await?.ok_or(AppError::Unauthenticated)?;
+    let user = session_user(&state, &session)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
     if is_unsafe(req.method()) {
         csrf::check_api(&req, &session, &state.public_origin)?;
     }
-    Ok(Caller { user, credential: Credential::Session })
+    Ok(Caller {
+        user,
+        credential: Credential::Session,
+    })
 }
 
 impl FromRequest for Caller {
@@ -192,6 +208,14 @@ impl DashboardUser {
     pub fn session(&self) -> Session {
         self.req.get_session()
     }
+
+    /// The same person as an API caller would be: a session, holding every scope.
+    pub fn caller(&self) -> Caller {
+        Caller {
+            user: self.user.clone(),
+            credential: Credential::Session,
+        }
+    }
 }
 
 impl FromRequest for DashboardUser {
@@ -206,9 +230,15 @@ impl FromRequest for DashboardUser {
             }
             let state = state(&req);
             let session = req.get_session();
-            let user = session_user(&state, &session).await?.ok_or(AppError::Unauthenticated)?;
+            let user = session_user(&state, &session)
+                .await?
+                .ok_or(AppError::Unauthenticated)?;
             let csrf_token = csrf::token(&session)?;
-            Ok(DashboardUser { user, csrf_token, req })
+            Ok(DashboardUser {
+                user,
+                csrf_token,
+                req,
+            })
         })
     }
 }
@@ -271,7 +301,10 @@ mod tests {
             scopes: Scopes::new(vec![Scope::Publish, Scope::Messages]),
             expires_at: None,
         }));
-        let allowed: Vec<_> = Scope::ALL.into_iter().filter(|s| two.require(*s).is_ok()).collect();
+        let allowed: Vec<_> = Scope::ALL
+            .into_iter()
+            .filter(|s| two.require(*s).is_ok())
+            .collect();
         assert_eq!(allowed, [Scope::Publish, Scope::Messages]);
         let session = caller(Credential::Session);
         assert!(Scope::ALL.into_iter().all(|s| session.require(s).is_ok()));

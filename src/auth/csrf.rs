@@ -35,7 +35,9 @@ pub fn rotate(session: &Session) -> Result<String, AppError> {
 /// Compares in constant time: BLAKE3 hashes compare without early exit.
 fn matches(expected: Option<String>, submitted: Option<&str>) -> bool {
     match (expected, submitted) {
-        (Some(e), Some(s)) if !e.is_empty() => blake3::hash(e.as_bytes()) == blake3::hash(s.as_bytes()),
+        (Some(e), Some(s)) if !e.is_empty() => {
+            blake3::hash(e.as_bytes()) == blake3::hash(s.as_bytes())
+        }
         _ => false,
     }
 }
@@ -47,7 +49,11 @@ fn cross_site(req: &HttpRequest) -> bool {
 }
 
 /// A dashboard form post: the hidden field must match the session's token.
-pub fn check_form(req: &HttpRequest, session: &Session, submitted: Option<&str>) -> Result<(), AppError> {
+pub fn check_form(
+    req: &HttpRequest,
+    session: &Session,
+    submitted: Option<&str>,
+) -> Result<(), AppError> {
     if cross_site(req) || !matches(session.get::<String>(SESSION_KEY)?, submitted) {
         return Err(AppError::CsrfFailed);
     }
@@ -55,13 +61,18 @@ pub fn check_form(req: &HttpRequest, session: &Session, submitted: Option<&str>)
 }
 
 /// An unsafe API request made with the session cookie.
-pub fn check_api(req: &HttpRequest, session: &Session, public_origin: &str) -> Result<(), AppError> {
+pub fn check_api(
+    req: &HttpRequest,
+    session: &Session,
+    public_origin: &str,
+) -> Result<(), AppError> {
     let foreign_origin = req
         .headers()
         .get("origin")
         .is_some_and(|origin| origin.as_bytes() != public_origin.as_bytes());
     let submitted = req.headers().get(HEADER).and_then(|v| v.to_str().ok());
-    if foreign_origin || cross_site(req) || !matches(session.get::<String>(SESSION_KEY)?, submitted) {
+    if foreign_origin || cross_site(req) || !matches(session.get::<String>(SESSION_KEY)?, submitted)
+    {
         return Err(AppError::CsrfFailed);
     }
     Ok(())

@@ -19,7 +19,13 @@ pub struct LastUsed {
 
 impl LastUsed {
     /// Notes a use unless the stored last use is recent enough already.
-    pub fn note(&self, token_id: &str, stored: Option<NaiveDateTime>, now: NaiveDateTime, ip: Option<String>) {
+    pub fn note(
+        &self,
+        token_id: &str,
+        stored: Option<NaiveDateTime>,
+        now: NaiveDateTime,
+        ip: Option<String>,
+    ) {
         if stored.is_some_and(|at| now - at < RESOLUTION) {
             return;
         }

@@ -5,10 +5,12 @@ pub mod caller;
 pub mod csrf;
 pub mod last_used;
 pub mod password;
+pub mod permission;
 pub mod scope;
 pub mod session_store;
 pub mod throttle;
 pub mod token;
 
 pub use caller::{Caller, Credential, DashboardUser, SessionCaller};
+pub use permission::{Need, Role};
 pub use scope::{Scope, Scopes};

@@ -4,7 +4,9 @@
 use std::fmt;
 use std::sync::OnceLock;
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 
 use crate::error::AppError;
@@ -30,9 +32,15 @@ impl Password {
     pub fn validate_new(&self) -> Result<(), AppError> {
         let len = self.0.chars().count();
         if len < MIN_LEN {
-            Err(AppError::validation("password", format!("Use at least {MIN_LEN} characters.")))
+            Err(AppError::validation(
+                "password",
+                format!("Use at least {MIN_LEN} characters."),
+            ))
         } else if len > MAX_LEN {
-            Err(AppError::validation("password", format!("Use at most {MAX_LEN} characters.")))
+            Err(AppError::validation(
+                "password",
+                format!("Use at most {MAX_LEN} characters."),
+            ))
         } else {
             Ok(())
         }
@@ -81,7 +89,10 @@ mod tests {
         assert!(h.starts_with("$argon2id$"));
         assert!(!h.contains(p.expose()));
         assert!(verify(&p, Some(&h)));
-        assert!(!verify(&Password::new("wrong horse battery".into()), Some(&h)));
+        assert!(!verify(
+            &Password::new("wrong horse battery".into()),
+            Some(&h)
+        ));
         assert!(!verify(&p, None));
         assert!(!format!("{p:?}").contains("horse"));
     }

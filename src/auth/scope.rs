@@ -107,6 +107,9 @@ mod tests {
         let s = Scopes::new(vec![Scope::BillingRead, Scope::Publish, Scope::Publish]);
         assert_eq!(s.to_db(), "publish,billing.read");
         assert_eq!(Scopes::from_db(&s.to_db()), s);
-        assert_eq!(Scopes::from_db("publish,retired"), Scopes::new(vec![Scope::Publish]));
+        assert_eq!(
+            Scopes::from_db("publish,retired"),
+            Scopes::new(vec![Scope::Publish])
+        );
     }
 }

@@ -43,7 +43,9 @@ fn ttl(ttl: &CookieDuration) -> Duration {
 }
 
 fn user_id_of(state: &HashMap<String, String>) -> Option<String> {
-    state.get(USER_ID).and_then(|v| serde_json::from_str(v).ok())
+    state
+        .get(USER_ID)
+        .and_then(|v| serde_json::from_str(v).ok())
 }
 
 fn new_key() -> String {
@@ -75,15 +77,14 @@ impl DbSessionStore {
 }
 
 impl SessionStore for DbSessionStore {
-    async fn load(
-        &self,
-        key: &SessionKey,
-    ) -> Result<Option<HashMap<String, String>>, LoadError> {
+    async fn load(&self, key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
         let id = row_id(key.as_ref());
         let now = self.clock.now();
-        let row = db::run(&self.pool, move |conn| Ok(sessions::find_live(conn, &id, now)?))
-            .await
-            .map_err(|e| LoadError::Other(anyhow::anyhow!("{e}")))?;
+        let row = db::run(&self.pool, move |conn| {
+            Ok(sessions::find_live(conn, &id, now)?)
+        })
+        .await
+        .map_err(|e| LoadError::Other(anyhow::anyhow!("{e}")))?;
         match row {
             Some(row) if row.created_at + ABSOLUTE_LIMIT > now => serde_json::from_str(&row.state)
                 .map(Some)
@@ -97,7 +98,9 @@ impl SessionStore for DbSessionStore {
         state: HashMap<String, String>,
         ttl_: &CookieDuration,
     ) -> Result<SessionKey, SaveError> {
-        self.insert_new(state, ttl(ttl_)).await.map_err(SaveError::Other)
+        self.insert_new(state, ttl(ttl_))
+            .await
+            .map_err(SaveError::Other)
     }
 
     async fn update(
@@ -110,9 +113,18 @@ impl SessionStore for DbSessionStore {
         let id = row_id(key.as_ref());
         let now = self.clock.now();
         let user_id = user_id_of(&state);
-        let json = serde_json::to_string(&state).map_err(|e| UpdateError::Serialization(e.into()))?;
+        let json =
+            serde_json::to_string(&state).map_err(|e| UpdateError::Serialization(e.into()))?;
         let updated = db::run(&self.pool, move |conn| {
-            Ok(sessions::update_state(conn, &id, user_id, json, now + ttl, ABSOLUTE_LIMIT, now)?)
+            Ok(sessions::update_state(
+                conn,
+                &id,
+                user_id,
+                json,
+                now + ttl,
+                ABSOLUTE_LIMIT,
+                now,
+            )?)
         })
         .await
         .map_err(|e| UpdateError::Other(anyhow::anyhow!("{e}")))?;
@@ -120,7 +132,9 @@ impl SessionStore for DbSessionStore {
             Ok(key)
         } else {
             // The row expired or was deleted meanwhile: start a fresh session.
-            self.insert_new(state, ttl).await.map_err(UpdateError::Other)
+            self.insert_new(state, ttl)
+                .await
+                .map_err(UpdateError::Other)
         }
     }
 
@@ -129,7 +143,14 @@ impl SessionStore for DbSessionStore {
         let id = row_id(key.as_ref());
         let now = self.clock.now();
         db::run(&self.pool, move |conn| {
-            Ok(sessions::touch(conn, &id, now + ttl, ABSOLUTE_LIMIT, TOUCH_STEP, now)?)
+            Ok(sessions::touch(
+                conn,
+                &id,
+                now + ttl,
+                ABSOLUTE_LIMIT,
+                TOUCH_STEP,
+                now,
+            )?)
         })
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))

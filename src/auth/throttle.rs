@@ -58,13 +58,18 @@ mod tests {
     fn the_eleventh_failure_in_a_minute_is_refused_until_the_window_moves() {
         let t = LoginThrottle::default();
         let keys = vec!["email:a@example.com".to_owned()];
-        let start = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap().naive_utc();
+        let start = chrono::DateTime::from_timestamp(1_800_000_000, 0)
+            .unwrap()
+            .naive_utc();
         for i in 0..10 {
             t.check(&keys, start).unwrap();
             t.record_failure(&keys, start + Duration::seconds(i));
         }
         let err = t.check(&keys, start + Duration::seconds(10)).unwrap_err();
-        assert!(matches!(err, AppError::RateLimited { retry_after: 50 }), "{err:?}");
+        assert!(
+            matches!(err, AppError::RateLimited { retry_after: 50 }),
+            "{err:?}"
+        );
         assert!(t.check(&["email:b@example.com".to_owned()], start).is_ok());
         assert!(t.check(&keys, start + Duration::seconds(61)).is_ok());
     }

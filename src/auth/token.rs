@@ -50,7 +50,9 @@ impl PlainToken {
 
     /// Accepts only a well-formed token with a correct checksum; touches nothing else.
     pub fn parse(s: &str) -> Result<Self, TokenFormatError> {
-        let rest = s.strip_prefix(TOKEN_PREFIX).ok_or(TokenFormatError::Prefix)?;
+        let rest = s
+            .strip_prefix(TOKEN_PREFIX)
+            .ok_or(TokenFormatError::Prefix)?;
         if rest.len() != RANDOM_LEN + CHECKSUM_LEN {
             return Err(TokenFormatError::Length);
         }
@@ -160,7 +162,9 @@ mod tests {
             let s = t.expose();
             assert_eq!(s.len(), TOKEN_LEN);
             assert!(s.starts_with(TOKEN_PREFIX));
-            assert!(s[TOKEN_PREFIX.len()..].bytes().all(|b| b.is_ascii_alphanumeric()));
+            assert!(s[TOKEN_PREFIX.len()..]
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric()));
             assert!(PlainToken::parse(s).is_ok());
             assert_eq!(t.display_prefix(), &s[..11]);
             assert!(seen.insert(s.to_owned()), "duplicate token");
@@ -179,15 +183,30 @@ mod tests {
         }
         // 52 000 draws, 838.7 expected per character; a biased or truncated alphabet would
         // leave characters far outside this band (it is > 8 standard deviations wide).
-        assert!(counts.iter().all(|&c| (600..1100).contains(&c)), "{counts:?}");
+        assert!(
+            counts.iter().all(|&c| (600..1100).contains(&c)),
+            "{counts:?}"
+        );
     }
 
     #[test]
     fn wrong_shapes_are_rejected_with_a_reason() {
-        assert_eq!(PlainToken::parse("gh_pat_AAAAAAAAAAAAAAAAAAAAAAAAAA2dbXlp").unwrap_err(), TokenFormatError::Prefix);
-        assert_eq!(PlainToken::parse("mm_pat_AAAA").unwrap_err(), TokenFormatError::Length);
-        assert_eq!(PlainToken::parse("mm_pat_AAAAAAAAAAAAAAAAAAAAAAAAA-2dbXlp").unwrap_err(), TokenFormatError::Alphabet);
-        assert_eq!(PlainToken::parse("mm_pat_AAAAAAAAAAAAAAAAAAAAAAAAAB2dbXlp").unwrap_err(), TokenFormatError::Checksum);
+        assert_eq!(
+            PlainToken::parse("gh_pat_AAAAAAAAAAAAAAAAAAAAAAAAAA2dbXlp").unwrap_err(),
+            TokenFormatError::Prefix
+        );
+        assert_eq!(
+            PlainToken::parse("mm_pat_AAAA").unwrap_err(),
+            TokenFormatError::Length
+        );
+        assert_eq!(
+            PlainToken::parse("mm_pat_AAAAAAAAAAAAAAAAAAAAAAAAA-2dbXlp").unwrap_err(),
+            TokenFormatError::Alphabet
+        );
+        assert_eq!(
+            PlainToken::parse("mm_pat_AAAAAAAAAAAAAAAAAAAAAAAAAB2dbXlp").unwrap_err(),
+            TokenFormatError::Checksum
+        );
     }
 
     #[test]
@@ -196,6 +215,9 @@ mod tests {
         assert!(!format!("{t:?}").contains(t.expose()));
         let h = t.hash();
         assert!(!format!("{h:?}").contains(&h.to_hex()));
-        assert_eq!(h.to_hex(), blake3::hash(t.expose().as_bytes()).to_hex().as_str());
+        assert_eq!(
+            h.to_hex(),
+            blake3::hash(t.expose().as_bytes()).to_hex().as_str()
+        );
     }
 }

@@ -11,6 +11,8 @@ pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     let reachable = db::run(&state.pool, |conn| Ok(conn.batch_execute("SELECT 1")?)).await;
     match reachable {
         Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ok"),
-        Err(_) => HttpResponse::ServiceUnavailable().content_type("text/plain").body("database unreachable"),
+        Err(_) => HttpResponse::ServiceUnavailable()
+            .content_type("text/plain")
+            .body("database unreachable"),
     }
 }

@@ -42,7 +42,11 @@ async fn signup_lands_on_the_tokens_page_and_logout_kills_the_old_cookie() {
         .send()
         .await
         .unwrap();
-    assert_eq!(replay.status(), StatusCode::SEE_OTHER, "the old cookie must not work after logout");
+    assert_eq!(
+        replay.status(),
+        StatusCode::SEE_OTHER,
+        "the old cookie must not work after logout"
+    );
     assert_eq!(replay.headers()["location"], "/login");
 }
 
@@ -50,15 +54,36 @@ async fn signup_lands_on_the_tokens_page_and_logout_kills_the_old_cookie() {
 async fn session_cookie_has_the_promised_attributes_and_changes_at_login() {
     let app = spawn_app().await;
     let login_page = app.get("/login").await;
-    let before = login_page.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let before = login_page.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let csrf = csrf_in(&login_page.text().await.unwrap());
     let _ = app.signup("attrs@example.com").await;
     // A new client, so login starts from a pre-login session of its own.
-    let fresh = crate::helpers::TestApp { client: crate::helpers::client(), ..app };
+    let fresh = crate::helpers::TestApp {
+        client: crate::helpers::client(),
+        ..app
+    };
     let login_page = fresh.get("/login").await;
-    let pre = login_page.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let pre = login_page.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
     let csrf2 = csrf_in(&login_page.text().await.unwrap());
-    let res = fresh.post_form("/login", &[("email", "attrs@example.com"), ("password", PASSWORD), ("csrf_token", &csrf2)]).await;
+    let res = fresh
+        .post_form(
+            "/login",
+            &[
+                ("email", "attrs@example.com"),
+                ("password", PASSWORD),
+                ("csrf_token", &csrf2),
+            ],
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let after = res.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(before.starts_with("mm_session="), "{before}");
@@ -66,8 +91,15 @@ async fn session_cookie_has_the_promised_attributes_and_changes_at_login() {
         assert!(after.contains(attr), "{after} lacks {attr}");
     }
     assert!(!after.contains("Domain"), "{after}");
-    assert!(!after.contains("Secure"), "no Secure on an http public URL: {after}");
-    assert_ne!(pre, after.split(';').next().unwrap(), "the session id must change at login");
+    assert!(
+        !after.contains("Secure"),
+        "no Secure on an http public URL: {after}"
+    );
+    assert_ne!(
+        pre,
+        after.split(';').next().unwrap(),
+        "the session id must change at login"
+    );
     assert!(!csrf.is_empty() && csrf != csrf2);
 }
 
@@ -77,19 +109,34 @@ async fn a_form_post_without_a_valid_csrf_token_is_refused_and_changes_nothing()
     let _ = app.get_html("/signup").await;
     for fields in [
         vec![("email", "mallory@example.com"), ("password", PASSWORD)],
-        vec![("email", "mallory@example.com"), ("password", PASSWORD), ("csrf_token", "forged")],
+        vec![
+            ("email", "mallory@example.com"),
+            ("password", PASSWORD),
+            ("csrf_token", "forged"),
+        ],
     ] {
         let res = app.post_form("/signup", &fields).await;
         assert_eq!(res.status(), StatusCode::FORBIDDEN);
-        assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+        assert!(res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"));
     }
     let res = app.login("mallory@example.com", PASSWORD).await;
-    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "the refused sign-up must not have created the account");
+    assert_eq!(
+        res.status(),
+        StatusCode::UNAUTHORIZED,
+        "the refused sign-up must not have created the account"
+    );
 
     let csrf = app.signup("victim@example.com").await;
     let res = app.post_form("/logout", &[]).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
-    assert_eq!(app.get("/settings/tokens").await.status(), StatusCode::OK, "still logged in");
+    assert_eq!(
+        app.get("/settings/tokens").await.status(),
+        StatusCode::OK,
+        "still logged in"
+    );
     let res = app.post_form("/logout", &[("csrf_token", &csrf)]).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
 }
@@ -101,12 +148,18 @@ async fn every_page_carries_the_csrf_meta_tag_and_security_headers() {
         let res = app.get(path).await;
         let headers = res.headers().clone();
         let csp = headers["content-security-policy"].to_str().unwrap();
-        assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+        assert!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+            "{csp}"
+        );
         assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
         assert_eq!(headers["x-content-type-options"], "nosniff");
         assert!(headers.contains_key("referrer-policy"));
         let html = res.text().await.unwrap();
-        assert!(html.contains(r#"<meta name="csrf-token" content=""#), "{path}");
+        assert!(
+            html.contains(r#"<meta name="csrf-token" content=""#),
+            "{path}"
+        );
         assert!(!html.contains("<script>"), "no inline script on {path}");
     }
     app.signup("meta@example.com").await;
@@ -120,49 +173,108 @@ async fn every_page_carries_the_csrf_meta_tag_and_security_headers() {
 async fn signup_rules_short_passwords_bad_and_taken_emails() {
     let app = spawn_app().await;
     let csrf = csrf_in(&app.get_html("/signup").await);
-    let res = app.post_form("/signup", &[("email", "short@example.com"), ("password", "123456789"), ("csrf_token", &csrf)]).await;
+    let res = app
+        .post_form(
+            "/signup",
+            &[
+                ("email", "short@example.com"),
+                ("password", "123456789"),
+                ("csrf_token", &csrf),
+            ],
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let html = res.text().await.unwrap();
     assert!(html.contains("at least 10 characters"));
-    assert!(html.contains(r#"value="short@example.com""#), "the email is kept");
+    assert!(
+        html.contains(r#"value="short@example.com""#),
+        "the email is kept"
+    );
 
-    let res = app.post_form("/signup", &[("email", "not-an-email"), ("password", PASSWORD), ("csrf_token", &csrf)]).await;
+    let res = app
+        .post_form(
+            "/signup",
+            &[
+                ("email", "not-an-email"),
+                ("password", PASSWORD),
+                ("csrf_token", &csrf),
+            ],
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
 
     app.signup("Grace@Example.com").await;
-    let other = crate::helpers::TestApp { client: crate::helpers::client(), ..app };
+    let other = crate::helpers::TestApp {
+        client: crate::helpers::client(),
+        ..app
+    };
     let csrf = csrf_in(&other.get_html("/signup").await);
-    let res = other.post_form("/signup", &[("email", "grace@EXAMPLE.com"), ("password", PASSWORD), ("csrf_token", &csrf)]).await;
-    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "emails are unique case-insensitively");
+    let res = other
+        .post_form(
+            "/signup",
+            &[
+                ("email", "grace@EXAMPLE.com"),
+                ("password", PASSWORD),
+                ("csrf_token", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "emails are unique case-insensitively"
+    );
     let res = other.login("GRACE@example.COM", PASSWORD).await;
-    assert_eq!(res.status(), StatusCode::SEE_OTHER, "login compares emails case-insensitively");
+    assert_eq!(
+        res.status(),
+        StatusCode::SEE_OTHER,
+        "login compares emails case-insensitively"
+    );
 }
 
 #[actix_web::test]
 async fn wrong_password_and_unknown_email_look_the_same_and_are_throttled() {
     let app = spawn_app().await;
     app.signup("linus@example.com").await;
-    let guesser = crate::helpers::TestApp { client: crate::helpers::client(), ..app };
+    let guesser = crate::helpers::TestApp {
+        client: crate::helpers::client(),
+        ..app
+    };
     let wrong = guesser.login("linus@example.com", "not the password").await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     let wrong = wrong.text().await.unwrap();
-    let unknown = guesser.login("nobody@example.com", "not the password").await;
+    let unknown = guesser
+        .login("nobody@example.com", "not the password")
+        .await;
     assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
     let unknown = unknown.text().await.unwrap();
     assert!(wrong.contains("Wrong email or password."));
     assert!(unknown.contains("Wrong email or password."));
 
     for _ in 0..8 {
-        assert_eq!(guesser.login("linus@example.com", "still wrong").await.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            guesser
+                .login("linus@example.com", "still wrong")
+                .await
+                .status(),
+            StatusCode::UNAUTHORIZED
+        );
     }
     // Ten failures for this email within a minute: the next attempt waits, even with the right password.
     let limited = guesser.login("linus@example.com", PASSWORD).await;
     assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
-    let retry: u64 = limited.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=60).contains(&retry), "{retry}");
 
     guesser.clock.advance(Duration::seconds(61));
-    assert_eq!(guesser.login("linus@example.com", PASSWORD).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        guesser.login("linus@example.com", PASSWORD).await.status(),
+        StatusCode::SEE_OTHER
+    );
 }
 
 #[actix_web::test]
@@ -171,7 +283,12 @@ async fn a_restart_keeps_people_logged_in() {
     app.signup("restart@example.com").await;
     let restarted = spawn_on(app.db.clone(), app.clock.clone()).await;
     // The same browser (cookie jar) talks to the new server process on the same database.
-    let res = app.client.get(restarted.url("/settings/tokens")).send().await.unwrap();
+    let res = app
+        .client
+        .get(restarted.url("/settings/tokens"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert!(res.text().await.unwrap().contains("restart@example.com"));
 }
@@ -181,18 +298,34 @@ async fn sessions_end_after_12_hours_idle_and_7_days_in_all() {
     let app = spawn_app().await;
     app.signup("idle@example.com").await;
     app.clock.advance(Duration::hours(11));
-    assert_eq!(app.get("/settings/tokens").await.status(), StatusCode::OK, "11 h idle is fine");
-    app.clock.advance(Duration::hours(12) + Duration::minutes(1));
-    assert_eq!(app.get("/settings/tokens").await.status(), StatusCode::SEE_OTHER, "12 h idle ends it");
+    assert_eq!(
+        app.get("/settings/tokens").await.status(),
+        StatusCode::OK,
+        "11 h idle is fine"
+    );
+    app.clock
+        .advance(Duration::hours(12) + Duration::minutes(1));
+    assert_eq!(
+        app.get("/settings/tokens").await.status(),
+        StatusCode::SEE_OTHER,
+        "12 h idle ends it"
+    );
 
-    let busy = crate::helpers::TestApp { client: crate::helpers::client(), ..app };
+    let busy = crate::helpers::TestApp {
+        client: crate::helpers::client(),
+        ..app
+    };
     busy.signup("busy@example.com").await;
     for _ in 0..15 {
         busy.clock.advance(Duration::hours(11));
         assert_eq!(busy.get("/settings/tokens").await.status(), StatusCode::OK);
     }
     busy.clock.advance(Duration::hours(4)); // 169 h since login, never idle for long
-    assert_eq!(busy.get("/settings/tokens").await.status(), StatusCode::SEE_OTHER, "7 days in all ends it");
+    assert_eq!(
+        busy.get("/settings/tokens").await.status(),
+        StatusCode::SEE_OTHER,
+        "7 days in all ends it"
+    );
 }
 
 #[actix_web::test]
@@ -207,18 +340,29 @@ async fn logs_never_contain_passwords_cookies_or_tokens() {
         .unwrap()
         .trim_start_matches("mm_session=")
         .to_owned();
-    let token = app.create_token(&csrf, "log check", &["publish"], "1m").await["token"]
+    let token = app
+        .create_token(&csrf, "log check", &["publish"], "1m")
+        .await["token"]
         .as_str()
         .unwrap()
         .to_owned();
-    assert_eq!(app.bearer_get("/api/me", &token).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.bearer_get("/api/me", &token).await.status(),
+        StatusCode::OK
+    );
     // The query string is not logged either, so a token pasted there does not leak.
     let _ = app.get(&format!("/api/me?access_token={token}")).await;
     let _ = app.login("logs@example.com", "a wrong password").await;
 
     let logs = logs();
     assert!(logs.contains("/api/me"), "request lines are logged");
-    for secret in [PASSWORD, "a wrong password", cookie.as_str(), token.as_str(), csrf.as_str()] {
+    for secret in [
+        PASSWORD,
+        "a wrong password",
+        cookie.as_str(),
+        token.as_str(),
+        csrf.as_str(),
+    ] {
         assert!(!logs.contains(secret), "a secret reached the logs");
     }
 }

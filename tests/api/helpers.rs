@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::sync::{Mutex, OnceLock};
 
 use actix_web::web;
-use diesel::{Connection, PgConnection, connection::SimpleConnection};
+use diesel::{connection::SimpleConnection, Connection, PgConnection};
 use mantel::clock::Clock;
 use mantel::config::Settings;
 use mantel::startup::Application;
@@ -49,8 +49,14 @@ pub fn logs() -> String {
 
 /// A database of the test's own: a temp SQLite file, or a fresh PostgreSQL schema.
 pub enum TestDb {
-    Sqlite { _dir: tempfile::TempDir, path: String },
-    Postgres { base: String, schema: String },
+    Sqlite {
+        _dir: tempfile::TempDir,
+        path: String,
+    },
+    Postgres {
+        base: String,
+        schema: String,
+    },
 }
 
 impl TestDb {
@@ -58,8 +64,10 @@ impl TestDb {
         match std::env::var("MANTEL_TEST_POSTGRES_URL") {
             Ok(base) if !base.is_empty() => {
                 let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-                let mut conn = PgConnection::establish(&base).expect("connect to MANTEL_TEST_POSTGRES_URL");
-                conn.batch_execute(&format!("CREATE SCHEMA {schema}")).unwrap();
+                let mut conn =
+                    PgConnection::establish(&base).expect("connect to MANTEL_TEST_POSTGRES_URL");
+                conn.batch_execute(&format!("CREATE SCHEMA {schema}"))
+                    .unwrap();
                 TestDb::Postgres { base, schema }
             }
             _ => {
@@ -94,7 +102,11 @@ impl TestDb {
                     .args(["--data-only", "--schema", schema, base])
                     .output()
                     .expect("pg_dump runs");
-                assert!(out.status.success(), "pg_dump: {}", String::from_utf8_lossy(&out.stderr));
+                assert!(
+                    out.status.success(),
+                    "pg_dump: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
                 String::from_utf8_lossy(&out.stdout).into_owned()
             }
         }
@@ -148,12 +160,21 @@ pub async fn spawn_on(db: std::sync::Arc<TestDb>, clock: Clock) -> TestApp {
         .expect("the app builds");
     let state = app.state();
     actix_web::rt::spawn(app.run_until_stopped());
-    TestApp { address, client: client(), state, clock, db }
+    TestApp {
+        address,
+        client: client(),
+        state,
+        clock,
+        db,
+    }
 }
 
 /// The value of `<meta name="csrf-token" content="…">` or of a hidden `csrf_token` field.
 pub fn csrf_in(html: &str) -> String {
-    for marker in [r#"name="csrf-token" content=""#, r#"name="csrf_token" value=""#] {
+    for marker in [
+        r#"name="csrf-token" content=""#,
+        r#"name="csrf_token" value=""#,
+    ] {
         if let Some(start) = html.find(marker) {
             let rest = &html[start + marker.len()..];
             return rest[..rest.find('"').unwrap()].to_owned();
@@ -163,6 +184,26 @@ pub fn csrf_in(html: &str) -> String {
 }
 
 impl TestApp {
+    /// The same server seen from another browser: a fresh cookie jar.
+    pub fn new_browser(&self) -> TestApp {
+        TestApp {
+            address: self.address.clone(),
+            client: client(),
+            state: self.state.clone(),
+            clock: self.clock.clone(),
+            db: self.db.clone(),
+        }
+    }
+
+    /// Runs the `mantel` binary against this app's database (e.g. `invoice add`).
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_mantel"))
+            .args(args)
+            .env("DATABASE_URL", self.db.url())
+            .output()
+            .expect("the mantel binary runs")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
@@ -192,7 +233,14 @@ impl TestApp {
     pub async fn signup(&self, email: &str) -> String {
         let csrf = csrf_in(&self.get_html("/signup").await);
         let res = self
-            .post_form("/signup", &[("email", email), ("password", PASSWORD), ("csrf_token", &csrf)])
+            .post_form(
+                "/signup",
+                &[
+                    ("email", email),
+                    ("password", PASSWORD),
+                    ("csrf_token", &csrf),
+                ],
+            )
             .await;
         assert_eq!(res.status(), StatusCode::SEE_OTHER, "signup of {email}");
         assert_eq!(res.headers()["location"], "/settings/tokens");
@@ -201,8 +249,15 @@ impl TestApp {
 
     pub async fn login(&self, email: &str, password: &str) -> Response {
         let csrf = csrf_in(&self.get_html("/login").await);
-        self.post_form("/login", &[("email", email), ("password", password), ("csrf_token", &csrf)])
-            .await
+        self.post_form(
+            "/login",
+            &[
+                ("email", email),
+                ("password", password),
+                ("csrf_token", &csrf),
+            ],
+        )
+        .await
     }
 
     /// The CSRF token of the logged-in dashboard, as its `<meta>` tag carries it.
@@ -211,7 +266,12 @@ impl TestApp {
     }
 
     /// A cookie-authenticated JSON request, as the dashboard's own scripts would send it.
-    pub fn session_request(&self, method: reqwest::Method, path: &str, csrf: &str) -> reqwest::RequestBuilder {
+    pub fn session_request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        csrf: &str,
+    ) -> reqwest::RequestBuilder {
         self.client
             .request(method, self.url(path))
             .header("X-CSRF-Token", csrf)
@@ -219,7 +279,13 @@ impl TestApp {
     }
 
     /// Creates a token through the JSON API with the session, returning the 201 body.
-    pub async fn create_token(&self, csrf: &str, name: &str, scopes: &[&str], expiry: &str) -> Value {
+    pub async fn create_token(
+        &self,
+        csrf: &str,
+        name: &str,
+        scopes: &[&str],
+        expiry: &str,
+    ) -> Value {
         let res = self
             .session_request(reqwest::Method::POST, "/api/tokens", csrf)
             .json(&serde_json::json!({ "name": name, "scopes": scopes, "expiry": expiry }))
@@ -231,14 +297,22 @@ impl TestApp {
     }
 
     /// A request carrying only the bearer token: a fresh client, no cookies.
-    pub fn bearer(&self, method: reqwest::Method, path: &str, token: &str) -> reqwest::RequestBuilder {
+    pub fn bearer(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+    ) -> reqwest::RequestBuilder {
         client()
             .request(method, self.url(path))
             .header("Authorization", format!("Bearer {token}"))
     }
 
     pub async fn bearer_get(&self, path: &str, token: &str) -> Response {
-        self.bearer(reqwest::Method::GET, path, token).send().await.unwrap()
+        self.bearer(reqwest::Method::GET, path, token)
+            .send()
+            .await
+            .unwrap()
     }
 }
 

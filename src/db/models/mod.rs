@@ -1,5 +1,9 @@
-//! Rows and the queries on them, one file per table.
+//! Rows and the queries on them, one file per subject.
 
+pub mod activity;
+pub mod files;
+pub mod invoices;
+pub mod projects;
 pub mod sessions;
 pub mod settings;
 pub mod tokens;

@@ -31,7 +31,10 @@ pub fn find_live(
 }
 
 pub fn insert(conn: &mut DbConnection, row: &SessionRow) -> QueryResult<()> {
-    diesel::insert_into(sessions::table).values(row).execute(conn).map(drop)
+    diesel::insert_into(sessions::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
 }
 
 /// Replaces the state; the expiry never moves past `absolute_end` of the row.
@@ -82,7 +85,9 @@ pub fn touch(
 }
 
 pub fn delete(conn: &mut DbConnection, id: &str) -> QueryResult<()> {
-    diesel::delete(sessions::table.find(id)).execute(conn).map(drop)
+    diesel::delete(sessions::table.find(id))
+        .execute(conn)
+        .map(drop)
 }
 
 /// Ends every session of `user_id` except `keep` (a password change signs out other devices).

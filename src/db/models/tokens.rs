@@ -76,7 +76,12 @@ pub enum Expiry {
 }
 
 impl Expiry {
-    pub const ALL: [Expiry; 4] = [Expiry::OneMonth, Expiry::SixMonths, Expiry::OneYear, Expiry::Never];
+    pub const ALL: [Expiry; 4] = [
+        Expiry::OneMonth,
+        Expiry::SixMonths,
+        Expiry::OneYear,
+        Expiry::Never,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -123,7 +128,11 @@ pub struct NewToken {
 
 impl NewToken {
     /// Checks a request from either the form or the JSON API; every broken field is named.
-    pub fn validate(name: &str, scopes: &[String], expiry: Option<&str>) -> Result<NewToken, AppError> {
+    pub fn validate(
+        name: &str,
+        scopes: &[String],
+        expiry: Option<&str>,
+    ) -> Result<NewToken, AppError> {
         let mut fields = BTreeMap::new();
         let name = name.trim();
         let chars = name.chars().count();
@@ -132,7 +141,10 @@ impl NewToken {
         } else if chars > NAME_MAX_CHARS {
             fields.insert("name", format!("Use at most {NAME_MAX_CHARS} characters."));
         } else if name.chars().any(char::is_control) {
-            fields.insert("name", "The name cannot contain control characters.".to_owned());
+            fields.insert(
+                "name",
+                "The name cannot contain control characters.".to_owned(),
+            );
         }
         let mut parsed = Vec::new();
         for s in scopes {
@@ -165,7 +177,10 @@ impl NewToken {
 }
 
 /// The bearer hot path: one indexed lookup by hash, joined with the owner.
-pub fn find_by_hash(conn: &mut DbConnection, hash: &TokenHash) -> QueryResult<Option<(TokenRow, User)>> {
+pub fn find_by_hash(
+    conn: &mut DbConnection,
+    hash: &TokenHash,
+) -> QueryResult<Option<(TokenRow, User)>> {
     api_tokens::table
         .inner_join(users::table)
         .filter(api_tokens::token_hash.eq(hash.to_hex()))
@@ -215,11 +230,19 @@ pub fn create(
                 format!("You have {MAX_LIVE_TOKENS} tokens; revoke one before creating another."),
             ));
         }
-        let taken: i64 = live.filter(api_tokens::name.eq(&row.name)).count().get_result(conn)?;
+        let taken: i64 = live
+            .filter(api_tokens::name.eq(&row.name))
+            .count()
+            .get_result(conn)?;
         if taken > 0 {
-            return Err(AppError::validation("name", "You already have a token with this name."));
+            return Err(AppError::validation(
+                "name",
+                "You already have a token with this name.",
+            ));
         }
-        diesel::insert_into(api_tokens::table).values(&row).execute(conn)?;
+        diesel::insert_into(api_tokens::table)
+            .values(&row)
+            .execute(conn)?;
         Ok(())
     })?;
     Ok((row, plain))
@@ -227,7 +250,12 @@ pub fn create(
 
 /// Revokes one of the owner's tokens. Someone else's token is `NotFound`, as if it did not
 /// exist; revoking a revoked token changes nothing.
-pub fn revoke(conn: &mut DbConnection, user_id: &str, id: &str, now: NaiveDateTime) -> Result<TokenRow, AppError> {
+pub fn revoke(
+    conn: &mut DbConnection,
+    user_id: &str,
+    id: &str,
+    now: NaiveDateTime,
+) -> Result<TokenRow, AppError> {
     write_transaction(conn, |conn| {
         let mine = api_tokens::table
             .filter(api_tokens::id.eq(id))
@@ -255,7 +283,10 @@ pub fn record_last_used(
                         .or(api_tokens::last_used_at.le(stale)),
                 ),
             )
-            .set((api_tokens::last_used_at.eq(at), api_tokens::last_used_ip.eq(ip)))
+            .set((
+                api_tokens::last_used_at.eq(at),
+                api_tokens::last_used_ip.eq(ip),
+            ))
             .execute(conn)?;
         }
         Ok(())
@@ -273,20 +304,41 @@ mod tests {
     #[test]
     fn expiry_is_calendar_months() {
         let jan31 = at("2026-01-31 10:00:00");
-        assert_eq!(Expiry::OneMonth.expires_at(jan31), Some(at("2026-02-28 10:00:00")));
-        assert_eq!(Expiry::SixMonths.expires_at(jan31), Some(at("2026-07-31 10:00:00")));
-        assert_eq!(Expiry::OneYear.expires_at(at("2028-02-29 00:00:00")), Some(at("2029-02-28 00:00:00")));
+        assert_eq!(
+            Expiry::OneMonth.expires_at(jan31),
+            Some(at("2026-02-28 10:00:00"))
+        );
+        assert_eq!(
+            Expiry::SixMonths.expires_at(jan31),
+            Some(at("2026-07-31 10:00:00"))
+        );
+        assert_eq!(
+            Expiry::OneYear.expires_at(at("2028-02-29 00:00:00")),
+            Some(at("2029-02-28 00:00:00"))
+        );
         assert_eq!(Expiry::Never.expires_at(jan31), None);
     }
 
     #[test]
     fn validation_names_each_broken_field() {
-        let Err(AppError::Validation(f)) = NewToken::validate("  ", &["root".into()], Some("2y")) else {
+        let Err(AppError::Validation(f)) = NewToken::validate("  ", &["root".into()], Some("2y"))
+        else {
             panic!("expected a validation error");
         };
-        assert_eq!(f.keys().copied().collect::<Vec<_>>(), ["expiry", "name", "scopes"]);
-        let ok = NewToken::validate("  CI pipeline ", &["publish".into(), "publish".into()], None).unwrap();
-        assert_eq!((ok.name.as_str(), ok.scopes.to_db(), ok.expiry), ("CI pipeline", "publish".into(), Expiry::OneYear));
+        assert_eq!(
+            f.keys().copied().collect::<Vec<_>>(),
+            ["expiry", "name", "scopes"]
+        );
+        let ok = NewToken::validate(
+            "  CI pipeline ",
+            &["publish".into(), "publish".into()],
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            (ok.name.as_str(), ok.scopes.to_db(), ok.expiry),
+            ("CI pipeline", "publish".into(), Expiry::OneYear)
+        );
         assert!(NewToken::validate(&"x".repeat(100), &["files".into()], Some("never")).is_ok());
         assert!(NewToken::validate(&"x".repeat(101), &["files".into()], Some("never")).is_err());
         assert!(NewToken::validate("ok", &[], Some("1m")).is_err());
@@ -309,7 +361,13 @@ mod tests {
         };
         assert_eq!(row.status(at("2026-01-31 23:59:59")), TokenStatus::Active);
         assert_eq!(row.status(at("2026-02-01 00:00:00")), TokenStatus::Expired);
-        let revoked = TokenRow { revoked_at: Some(at("2026-01-02 00:00:00")), ..row };
-        assert_eq!(revoked.status(at("2026-01-03 00:00:00")), TokenStatus::Revoked);
+        let revoked = TokenRow {
+            revoked_at: Some(at("2026-01-02 00:00:00")),
+            ..row
+        };
+        assert_eq!(
+            revoked.status(at("2026-01-03 00:00:00")),
+            TokenStatus::Revoked
+        );
     }
 }

@@ -31,7 +31,11 @@ impl User {
     }
 
     pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<User>> {
-        users::table.find(id).select(User::as_select()).first(conn).optional()
+        users::table
+            .find(id)
+            .select(User::as_select())
+            .first(conn)
+            .optional()
     }
 
     /// Inserts the user; a taken email is a validation error on the `email` field.
@@ -47,7 +51,10 @@ impl User {
             password_hash,
             created_at: now,
         };
-        match diesel::insert_into(users::table).values(&user).execute(conn) {
+        match diesel::insert_into(users::table)
+            .values(&user)
+            .execute(conn)
+        {
             Ok(_) => Ok(user),
             Err(e) if is_unique_violation(&e) => Err(AppError::validation(
                 "email",

@@ -1,7 +1,12 @@
 //! The JSON API. Every handler takes its caller from `auth::Caller` (or `SessionCaller`) and
 //! returns `Result<_, AppError>`, so errors have one shape.
 
+pub mod activity;
+pub mod billing;
+pub mod domain;
+pub mod files;
 pub mod me;
+pub mod projects;
 pub mod tokens;
 
 use actix_web::web;
@@ -23,11 +28,30 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .app_data(web::PathConfig::default().error_handler(|_, _| AppError::NotFound.into()))
             .configure(me::configure)
             .configure(tokens::configure)
-            .default_service(web::to(|| async { Err::<web::Json<()>, _>(AppError::NotFound) })),
+            .configure(projects::configure)
+            .configure(activity::configure)
+            .configure(files::configure)
+            .configure(domain::configure)
+            .configure(billing::configure)
+            .default_service(web::to(|| async {
+                Err::<web::Json<()>, _>(AppError::NotFound)
+            })),
     );
 }
 
 /// Stored times are UTC; the API writes them as RFC 3339.
 pub fn utc(t: NaiveDateTime) -> DateTime<Utc> {
     t.and_utc()
+}
+
+/// A project id from a path: anything that is not a UUID names no project.
+pub fn project_id(raw: &str) -> Result<String, AppError> {
+    uuid::Uuid::parse_str(raw)
+        .map(|id| id.hyphenated().to_string())
+        .map_err(|_| AppError::NotFound)
+}
+
+/// A field the body must carry.
+pub fn required<'a>(field: &'static str, value: Option<&'a str>) -> Result<&'a str, AppError> {
+    value.ok_or_else(|| AppError::validation(field, "This field is required."))
 }

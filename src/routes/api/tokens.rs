@@ -48,10 +48,19 @@ impl TokenJson {
 }
 
 #[get("/tokens")]
-async fn list(SessionCaller(caller): SessionCaller, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    let rows = db::run(&state.pool, move |conn| Ok(tokens::list(conn, &caller.user.id)?)).await?;
+async fn list(
+    SessionCaller(caller): SessionCaller,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    let rows = db::run(&state.pool, move |conn| {
+        Ok(tokens::list(conn, &caller.user.id)?)
+    })
+    .await?;
     let now = state.clock.now();
-    let items: Vec<_> = rows.into_iter().map(|row| TokenJson::new(row, now)).collect();
+    let items: Vec<_> = rows
+        .into_iter()
+        .map(|row| TokenJson::new(row, now))
+        .collect();
     Ok(HttpResponse::Ok().json(items))
 }
 
@@ -84,7 +93,10 @@ async fn create(
 ) -> Result<HttpResponse, AppError> {
     let new = tokens::NewToken::validate(&body.name, &body.scopes, body.expiry.as_deref())?;
     let now = state.clock.now();
-    let (row, plain) = db::run(&state.pool, move |conn| tokens::create(conn, &caller.user.id, &new, now)).await?;
+    let (row, plain) = db::run(&state.pool, move |conn| {
+        tokens::create(conn, &caller.user.id, &new, now)
+    })
+    .await?;
     let created = CreatedToken {
         scopes: row.scopes().names(),
         created_at: utc(row.created_at),
@@ -107,6 +119,9 @@ async fn revoke(
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let now = state.clock.now();
-    db::run(&state.pool, move |conn| tokens::revoke(conn, &caller.user.id, &id, now)).await?;
+    db::run(&state.pool, move |conn| {
+        tokens::revoke(conn, &caller.user.id, &id, now)
+    })
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -10,7 +10,10 @@ use super::{page, page_with_status, see_other, Form, Layout};
 use crate::auth::password::{self, Password};
 use crate::auth::session_store::USER_ID;
 use crate::auth::{csrf, DashboardUser};
-use crate::db::{self, models::users::{normalize_email, User}};
+use crate::db::{
+    self,
+    models::users::{normalize_email, User},
+};
 use crate::error::{AppError, HtmlError};
 use crate::state::AppState;
 
@@ -51,18 +54,33 @@ struct Credentials {
 }
 
 fn anonymous(session: &Session) -> Result<Layout, AppError> {
-    Ok(Layout { csrf_token: csrf::token(session)?, user_email: None })
+    Ok(Layout {
+        csrf_token: csrf::token(session)?,
+        user_email: None,
+    })
 }
 
 #[get("/")]
 async fn home(session: Session) -> Result<HttpResponse, HtmlError> {
-    let logged_in = session.get::<String>(USER_ID).map_err(AppError::from)?.is_some();
-    Ok(see_other(if logged_in { WHERE_TO_AFTER_LOGIN } else { "/login" }))
+    let logged_in = session
+        .get::<String>(USER_ID)
+        .map_err(AppError::from)?
+        .is_some();
+    Ok(see_other(if logged_in {
+        WHERE_TO_AFTER_LOGIN
+    } else {
+        "/login"
+    }))
 }
 
 #[get("/signup")]
 async fn signup_form(session: Session) -> Result<HttpResponse, HtmlError> {
-    page(&SignupPage { layout: anonymous(&session)?, email: String::new(), email_error: None, password_error: None })
+    page(&SignupPage {
+        layout: anonymous(&session)?,
+        email: String::new(),
+        email_error: None,
+        password_error: None,
+    })
 }
 
 #[post("/signup")]
@@ -74,8 +92,15 @@ async fn signup(
 ) -> Result<HttpResponse, HtmlError> {
     csrf::check_form(&req, &session, form.csrf_token.as_deref())?;
     let email = normalize_email(&form.email);
-    let password = form.password.unwrap_or_else(|| Password::new(String::new()));
-    let mut page = SignupPage { layout: anonymous(&session)?, email: email.clone(), email_error: None, password_error: None };
+    let password = form
+        .password
+        .unwrap_or_else(|| Password::new(String::new()));
+    let mut page = SignupPage {
+        layout: anonymous(&session)?,
+        email: email.clone(),
+        email_error: None,
+        password_error: None,
+    };
     if !plausible_email(&email) {
         page.email_error = Some("Enter an email address like name@example.com.".into());
     }
@@ -123,7 +148,11 @@ fn start_session(session: &Session, user: &User) -> Result<HttpResponse, HtmlErr
 
 #[get("/login")]
 async fn login_form(session: Session) -> Result<HttpResponse, HtmlError> {
-    page(&LoginPage { layout: anonymous(&session)?, email: String::new(), error: None })
+    page(&LoginPage {
+        layout: anonymous(&session)?,
+        email: String::new(),
+        error: None,
+    })
 }
 
 #[post("/login")]
@@ -135,11 +164,16 @@ async fn login(
 ) -> Result<HttpResponse, HtmlError> {
     csrf::check_form(&req, &session, form.csrf_token.as_deref())?;
     let email = normalize_email(&form.email);
-    let ip = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+    let ip = req
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
     let keys = [format!("email:{email}"), format!("ip:{ip}")];
     state.throttle.check(&keys, state.clock.now())?;
 
-    let password = form.password.unwrap_or_else(|| Password::new(String::new()));
+    let password = form
+        .password
+        .unwrap_or_else(|| Password::new(String::new()));
     let lookup = email.clone();
     let user = db::run(&state.pool, move |conn| {
         let user = User::find_by_email(conn, &lookup)?;
@@ -168,7 +202,10 @@ struct CsrfOnly {
 }
 
 #[post("/logout")]
-async fn logout(user: DashboardUser, Form(form): Form<CsrfOnly>) -> Result<HttpResponse, HtmlError> {
+async fn logout(
+    user: DashboardUser,
+    Form(form): Form<CsrfOnly>,
+) -> Result<HttpResponse, HtmlError> {
     user.check_csrf(form.csrf_token.as_deref())?;
     user.session().purge();
     Ok(see_other("/login"))

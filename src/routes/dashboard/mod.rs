@@ -2,6 +2,7 @@
 //! `Result<_, HtmlError>`, so errors render as pages; forms carry a hidden `csrf_token`.
 
 pub mod accounts;
+pub mod projects;
 pub mod tokens;
 
 use actix_web::{dev::Payload, get, web, FromRequest, HttpRequest, HttpResponse};
@@ -15,7 +16,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(stylesheet)
         .service(script)
         .configure(accounts::configure)
-        .configure(tokens::configure);
+        .configure(tokens::configure)
+        .configure(projects::configure);
 }
 
 /// What the base layout needs on every page.
@@ -59,11 +61,15 @@ impl ErrorPage {
     pub fn new(error: &AppError) -> String {
         use actix_web::ResponseError;
         let page = ErrorPage {
-            layout: Layout { csrf_token: String::new(), user_email: None },
+            layout: Layout {
+                csrf_token: String::new(),
+                user_email: None,
+            },
             status: error.status_code().as_u16(),
             message: error.to_string(),
         };
-        page.render().unwrap_or_else(|_| "Something went wrong.".to_owned())
+        page.render()
+            .unwrap_or_else(|_| "Something went wrong.".to_owned())
     }
 }
 

@@ -8,7 +8,10 @@ use serde::Deserialize;
 
 use super::{page, page_with_status, see_other, Form, Layout};
 use crate::auth::{DashboardUser, Scope};
-use crate::db::{self, models::tokens::{self, Expiry, NewToken, TokenRow, TokenStatus}};
+use crate::db::{
+    self,
+    models::tokens::{self, Expiry, NewToken, TokenRow, TokenStatus},
+};
 use crate::error::{AppError, HtmlError};
 use crate::state::AppState;
 
@@ -25,7 +28,10 @@ const FLASH: &str = "flash";
 const EXPIRES_SOON: Duration = Duration::days(7);
 
 fn layout(user: &DashboardUser) -> Layout {
-    Layout { csrf_token: user.csrf_token.clone(), user_email: Some(user.user.email.clone()) }
+    Layout {
+        csrf_token: user.csrf_token.clone(),
+        user_email: Some(user.user.email.clone()),
+    }
 }
 
 /// A list row, formatted for people.
@@ -94,7 +100,9 @@ impl TokenView {
                 (Some(at), _) => relative(at, now),
             },
             expires_exact: row.expires_at.map(exact).unwrap_or_default(),
-            last_used: row.last_used_at.map_or_else(|| "Never used".to_owned(), |t| relative(t, now)),
+            last_used: row
+                .last_used_at
+                .map_or_else(|| "Never used".to_owned(), |t| relative(t, now)),
             last_used_exact: match (&row.last_used_at, &row.last_used_ip) {
                 (Some(t), Some(ip)) => format!("{} from {ip}", exact(*t)),
                 (Some(t), None) => exact(*t),
@@ -157,7 +165,13 @@ impl NewTokenForm {
     fn all_scopes(&self) -> Vec<(&'static str, &'static str, bool)> {
         Scope::ALL
             .into_iter()
-            .map(|s| (s.as_str(), s.description(), self.scopes.iter().any(|c| c == s.as_str())))
+            .map(|s| {
+                (
+                    s.as_str(),
+                    s.description(),
+                    self.scopes.iter().any(|c| c == s.as_str()),
+                )
+            })
             .collect()
     }
 }
@@ -190,7 +204,10 @@ async fn list(user: DashboardUser, state: web::Data<AppState>) -> Result<HttpRes
     let user_id = user.user.id.clone();
     let rows = db::run(&state.pool, move |conn| Ok(tokens::list(conn, &user_id)?)).await?;
     let now = state.clock.now();
-    let flash = user.session().remove_as::<String>(FLASH).and_then(Result::ok);
+    let flash = user
+        .session()
+        .remove_as::<String>(FLASH)
+        .and_then(Result::ok);
     page(&ListPage {
         layout: layout(&user),
         tokens: rows.iter().map(|row| TokenView::new(row, now)).collect(),
@@ -200,8 +217,14 @@ async fn list(user: DashboardUser, state: web::Data<AppState>) -> Result<HttpRes
 }
 
 #[get("/settings/tokens/new")]
-async fn new_form(user: DashboardUser, state: web::Data<AppState>) -> Result<HttpResponse, HtmlError> {
-    page(&NewPage { layout: layout(&user), form: NewTokenForm::new(state.clock.now()) })
+async fn new_form(
+    user: DashboardUser,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, HtmlError> {
+    page(&NewPage {
+        layout: layout(&user),
+        form: NewTokenForm::new(state.clock.now()),
+    })
 }
 
 #[derive(Deserialize)]
@@ -225,7 +248,10 @@ async fn create(
     let created = match NewToken::validate(&form.name, &form.scopes, form.expiry.as_deref()) {
         Ok(new) => {
             let user_id = user.user.id.clone();
-            db::run(&state.pool, move |conn| tokens::create(conn, &user_id, &new, now)).await
+            db::run(&state.pool, move |conn| {
+                tokens::create(conn, &user_id, &new, now)
+            })
+            .await
         }
         Err(e) => Err(e),
     };
@@ -233,7 +259,10 @@ async fn create(
         Ok((row, plain)) => {
             let page = CreatedPage {
                 layout: layout(&user),
-                expires: row.expires_at.map_or_else(|| "never expires".to_owned(), |at| format!("expires {}", exact(at))),
+                expires: row.expires_at.map_or_else(
+                    || "never expires".to_owned(),
+                    |at| format!("expires {}", exact(at)),
+                ),
                 name: row.name,
                 token: plain.expose(),
             };
@@ -253,16 +282,28 @@ async fn create(
             again.name = form.name;
             again.scopes = form.scopes;
             again.expiry = form.expiry.unwrap_or(again.expiry);
-            page_with_status(&NewPage { layout: layout(&user), form: again }, StatusCode::UNPROCESSABLE_ENTITY)
+            page_with_status(
+                &NewPage {
+                    layout: layout(&user),
+                    form: again,
+                },
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
         }
         Err(e) => Err(e.into()),
     }
 }
 
-async fn find_mine(state: &AppState, user: &DashboardUser, id: String) -> Result<TokenRow, AppError> {
+async fn find_mine(
+    state: &AppState,
+    user: &DashboardUser,
+    id: String,
+) -> Result<TokenRow, AppError> {
     let user_id = user.user.id.clone();
     let rows = db::run(&state.pool, move |conn| Ok(tokens::list(conn, &user_id)?)).await?;
-    rows.into_iter().find(|row| row.id == id).ok_or(AppError::NotFound)
+    rows.into_iter()
+        .find(|row| row.id == id)
+        .ok_or(AppError::NotFound)
 }
 
 #[get("/settings/tokens/{id}/revoke")]
@@ -273,7 +314,10 @@ async fn confirm_revoke(
 ) -> Result<HttpResponse, HtmlError> {
     let row = find_mine(&state, &user, id.into_inner()).await?;
     let token = TokenView::new(&row, state.clock.now());
-    page(&RevokePage { layout: layout(&user), token })
+    page(&RevokePage {
+        layout: layout(&user),
+        token,
+    })
 }
 
 #[derive(Deserialize)]
@@ -291,9 +335,17 @@ async fn revoke(
     user.check_csrf(form.csrf_token.as_deref())?;
     let now = state.clock.now();
     let user_id = user.user.id.clone();
-    let row = db::run(&state.pool, move |conn| tokens::revoke(conn, &user_id, &id, now)).await?;
-    let message = format!("Revoked “{}”. Any client still using it now gets 401.", row.name);
-    user.session().insert(FLASH, message).map_err(AppError::from)?;
+    let row = db::run(&state.pool, move |conn| {
+        tokens::revoke(conn, &user_id, &id, now)
+    })
+    .await?;
+    let message = format!(
+        "Revoked “{}”. Any client still using it now gets 401.",
+        row.name
+    );
+    user.session()
+        .insert(FLASH, message)
+        .map_err(AppError::from)?;
     Ok(see_other("/settings/tokens"))
 }
 
@@ -303,7 +355,8 @@ mod tests {
 
     #[test]
     fn relative_times() {
-        let now = NaiveDateTime::parse_from_str("2026-11-28 12:00:00", "%Y-%m-%d %H:%M:%S").unwrap();
+        let now =
+            NaiveDateTime::parse_from_str("2026-11-28 12:00:00", "%Y-%m-%d %H:%M:%S").unwrap();
         assert_eq!(relative(now - Duration::seconds(5), now), "just now");
         assert_eq!(relative(now - Duration::hours(3), now), "3 hours ago");
         assert_eq!(relative(now + Duration::days(334), now), "in 11 months");

@@ -1,0 +1,6 @@
+DROP TABLE invoices;
+DROP TABLE files;
+DROP TABLE messages;
+DROP TABLE publishes;
+DROP TABLE project_members;
+DROP TABLE projects;

@@ -1,0 +1,100 @@
+//! Project files, kept in the database so every instance serves the same bytes.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::schema::files;
+use crate::db::{write_transaction, DbConnection};
+use crate::error::AppError;
+
+/// Uploads larger than this are refused with 413.
+pub const MAX_SIZE: usize = 10 * 1024 * 1024;
+
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = files)]
+pub struct FileInfo {
+    pub name: String,
+    pub size: i64,
+    pub content_type: String,
+    pub uploaded_at: NaiveDateTime,
+}
+
+/// A file name is one path segment: 1–255 bytes, no slashes, no control characters, not `.`/`..`.
+pub fn validate_name(name: &str) -> Result<(), AppError> {
+    let bad = name.is_empty()
+        || name.len() > 255
+        || name == "."
+        || name == ".."
+        || name
+            .chars()
+            .any(|c| c == '/' || c == '\\' || c.is_control());
+    if bad {
+        return Err(AppError::validation(
+            "name",
+            "Use 1–255 characters without slashes or control characters.",
+        ));
+    }
+    Ok(())
+}
+
+/// Stores (or replaces) a file.
+pub fn put(
+    conn: &mut DbConnection,
+    project_id: &str,
+    name: &str,
+    content_type: &str,
+    data: Vec<u8>,
+    user_id: &str,
+    now: NaiveDateTime,
+) -> Result<FileInfo, AppError> {
+    let size = data.len() as i64;
+    write_transaction(conn, |conn| {
+        diesel::delete(files::table.find((project_id, name))).execute(conn)?;
+        diesel::insert_into(files::table)
+            .values((
+                files::project_id.eq(project_id),
+                files::name.eq(name),
+                files::content_type.eq(content_type),
+                files::size.eq(size),
+                files::data.eq(&data),
+                files::uploaded_by.eq(user_id),
+                files::uploaded_at.eq(now),
+            ))
+            .execute(conn)?;
+        Ok::<_, AppError>(())
+    })?;
+    Ok(FileInfo {
+        name: name.to_owned(),
+        size,
+        content_type: content_type.to_owned(),
+        uploaded_at: now,
+    })
+}
+
+pub fn list(conn: &mut DbConnection, project_id: &str) -> QueryResult<Vec<FileInfo>> {
+    files::table
+        .filter(files::project_id.eq(project_id))
+        .order(files::name)
+        .select(FileInfo::as_select())
+        .load(conn)
+}
+
+/// The file's content type and bytes.
+pub fn get(
+    conn: &mut DbConnection,
+    project_id: &str,
+    name: &str,
+) -> QueryResult<(String, Vec<u8>)> {
+    files::table
+        .find((project_id, name))
+        .select((files::content_type, files::data))
+        .first(conn)
+}
+
+/// Deletes the file; `NotFound` when there is none.
+pub fn delete(conn: &mut DbConnection, project_id: &str, name: &str) -> Result<(), AppError> {
+    match diesel::delete(files::table.find((project_id, name))).execute(conn)? {
+        0 => Err(AppError::NotFound),
+        _ => Ok(()),
+    }
+}

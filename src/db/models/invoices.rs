@@ -1,0 +1,69 @@
+//! Invoices of an account (recorded by `mantel invoice add`, read with `billing.read`).
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::schema::invoices;
+use crate::db::DbConnection;
+use crate::error::AppError;
+
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = invoices)]
+pub struct Invoice {
+    pub id: String,
+    pub user_id: String,
+    pub period: String,
+    pub amount_cents: i64,
+    pub created_at: NaiveDateTime,
+}
+
+/// `YYYY-MM` with a real month.
+pub fn validate_period(period: &str) -> Result<(), AppError> {
+    let ok = period.len() == 7
+        && chrono::NaiveDate::parse_from_str(&format!("{period}-01"), "%Y-%m-%d").is_ok();
+    if ok {
+        Ok(())
+    } else {
+        Err(AppError::validation("period", "Use YYYY-MM, e.g. 2026-11."))
+    }
+}
+
+pub fn add(
+    conn: &mut DbConnection,
+    user_id: &str,
+    period: &str,
+    amount_cents: i64,
+    now: NaiveDateTime,
+) -> Result<Invoice, AppError> {
+    validate_period(period)?;
+    if amount_cents < 0 {
+        return Err(AppError::validation(
+            "amountCents",
+            "The amount cannot be negative.",
+        ));
+    }
+    let row = Invoice {
+        id: uuid::Uuid::new_v4().to_string(),
+        user_id: user_id.to_owned(),
+        period: period.to_owned(),
+        amount_cents,
+        created_at: now,
+    };
+    diesel::insert_into(invoices::table)
+        .values(&row)
+        .execute(conn)?;
+    Ok(row)
+}
+
+/// The account's invoices, newest first.
+pub fn list(conn: &mut DbConnection, user_id: &str) -> QueryResult<Vec<Invoice>> {
+    invoices::table
+        .filter(invoices::user_id.eq(user_id))
+        .order((
+            invoices::created_at.desc(),
+            invoices::period.desc(),
+            invoices::id.desc(),
+        ))
+        .select(Invoice::as_select())
+        .load(conn)
+}

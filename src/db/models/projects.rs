@@ -1,0 +1,279 @@
+//! Projects, their members and roles, and their custom domain.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::auth::Role;
+use crate::db::models::users::User;
+use crate::db::schema::{project_members, projects, users};
+use crate::db::{write_transaction, DbConnection};
+use crate::error::AppError;
+
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = projects)]
+pub struct Project {
+    pub id: String,
+    pub name: String,
+    pub domain: Option<String>,
+    pub created_at: NaiveDateTime,
+}
+
+/// A member as the project page lists them.
+#[derive(Clone, Debug)]
+pub struct Member {
+    pub user_id: String,
+    pub email: String,
+    pub role: Role,
+    pub added_at: NaiveDateTime,
+}
+
+fn role(s: &str) -> Role {
+    // Only `Role::as_str` values are ever written; anything else grants the least.
+    Role::parse(s).unwrap_or(Role::Viewer)
+}
+
+/// The caller's role on a project now, or `None` when not a member (or no such project).
+pub fn role_of(
+    conn: &mut DbConnection,
+    project_id: &str,
+    user_id: &str,
+) -> QueryResult<Option<Role>> {
+    project_members::table
+        .find((project_id, user_id))
+        .select(project_members::role)
+        .first::<String>(conn)
+        .optional()
+        .map(|r| r.as_deref().map(role))
+}
+
+pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Project> {
+    projects::table
+        .find(id)
+        .select(Project::as_select())
+        .first(conn)
+}
+
+/// The user's projects with their role, oldest first.
+pub fn list_for(conn: &mut DbConnection, user_id: &str) -> QueryResult<Vec<(Project, Role)>> {
+    let rows: Vec<(Project, String)> = projects::table
+        .inner_join(project_members::table)
+        .filter(project_members::user_id.eq(user_id))
+        .order((projects::created_at.asc(), projects::id))
+        .select((Project::as_select(), project_members::role))
+        .load(conn)?;
+    Ok(rows.into_iter().map(|(p, r)| (p, role(&r))).collect())
+}
+
+/// Trims and checks a project name.
+pub fn validate_name(name: &str) -> Result<String, AppError> {
+    let name = name.trim();
+    match name.chars().count() {
+        0 => Err(AppError::validation("name", "Give the project a name.")),
+        n if n > 100 => Err(AppError::validation("name", "Use at most 100 characters.")),
+        _ if name.chars().any(char::is_control) => Err(AppError::validation(
+            "name",
+            "The name cannot contain control characters.",
+        )),
+        _ => Ok(name.to_owned()),
+    }
+}
+
+/// Creates the project with its creator as owner, both rows or neither.
+pub fn create(
+    conn: &mut DbConnection,
+    owner_id: &str,
+    name: String,
+    now: NaiveDateTime,
+) -> Result<Project, AppError> {
+    let project = Project {
+        id: uuid::Uuid::new_v4().to_string(),
+        name,
+        domain: None,
+        created_at: now,
+    };
+    write_transaction(conn, |conn| {
+        diesel::insert_into(projects::table)
+            .values(&project)
+            .execute(conn)?;
+        diesel::insert_into(project_members::table)
+            .values((
+                project_members::project_id.eq(&project.id),
+                project_members::user_id.eq(owner_id),
+                project_members::role.eq(Role::Owner.as_str()),
+                project_members::created_at.eq(now),
+            ))
+            .execute(conn)?;
+        Ok::<_, AppError>(())
+    })?;
+    Ok(project)
+}
+
+pub fn members(conn: &mut DbConnection, project_id: &str) -> QueryResult<Vec<Member>> {
+    let rows: Vec<(String, String, String, NaiveDateTime)> = project_members::table
+        .inner_join(users::table)
+        .filter(project_members::project_id.eq(project_id))
+        .order((project_members::created_at.asc(), users::email))
+        .select((
+            users::id,
+            users::email,
+            project_members::role,
+            project_members::created_at,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(user_id, email, r, added_at)| Member {
+            user_id,
+            email,
+            role: role(&r),
+            added_at,
+        })
+        .collect())
+}
+
+fn owners_other_than(conn: &mut DbConnection, project_id: &str, user_id: &str) -> QueryResult<i64> {
+    project_members::table
+        .filter(project_members::project_id.eq(project_id))
+        .filter(project_members::role.eq(Role::Owner.as_str()))
+        .filter(project_members::user_id.ne(user_id))
+        .count()
+        .get_result(conn)
+}
+
+/// Adds the account with `email` to the project, or changes its role. A project always keeps
+/// at least one owner.
+pub fn set_member(
+    conn: &mut DbConnection,
+    project_id: &str,
+    email: &str,
+    new_role: Role,
+    now: NaiveDateTime,
+) -> Result<Member, AppError> {
+    write_transaction(conn, |conn| {
+        let user = User::find_by_email(conn, email)?.ok_or_else(|| {
+            AppError::validation(
+                "email",
+                "No account has this email; ask them to sign up first.",
+            )
+        })?;
+        let current = role_of(conn, project_id, &user.id)?;
+        if current == Some(Role::Owner)
+            && new_role != Role::Owner
+            && owners_other_than(conn, project_id, &user.id)? == 0
+        {
+            return Err(AppError::validation(
+                "role",
+                "A project needs at least one owner.",
+            ));
+        }
+        if current.is_some() {
+            diesel::update(project_members::table.find((project_id, &user.id)))
+                .set(project_members::role.eq(new_role.as_str()))
+                .execute(conn)?;
+        } else {
+            diesel::insert_into(project_members::table)
+                .values((
+                    project_members::project_id.eq(project_id),
+                    project_members::user_id.eq(&user.id),
+                    project_members::role.eq(new_role.as_str()),
+                    project_members::created_at.eq(now),
+                ))
+                .execute(conn)?;
+        }
+        Ok(Member {
+            user_id: user.id,
+            email: user.email,
+            role: new_role,
+            added_at: now,
+        })
+    })
+}
+
+/// Removes a member; the last owner cannot be removed.
+pub fn remove_member(
+    conn: &mut DbConnection,
+    project_id: &str,
+    user_id: &str,
+) -> Result<(), AppError> {
+    write_transaction(conn, |conn| {
+        let current = role_of(conn, project_id, user_id)?.ok_or(AppError::NotFound)?;
+        if current == Role::Owner && owners_other_than(conn, project_id, user_id)? == 0 {
+            return Err(AppError::validation(
+                "userId",
+                "A project needs at least one owner.",
+            ));
+        }
+        diesel::delete(project_members::table.find((project_id, user_id))).execute(conn)?;
+        Ok(())
+    })
+}
+
+/// A hostname as a custom domain accepts it: lower-cased, at most 253 characters, at least
+/// two labels of letters, digits and inner hyphens, each at most 63 long, a non-numeric TLD.
+pub fn validate_domain(domain: &str) -> Result<String, AppError> {
+    let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+    let labels: Vec<&str> = domain.split('.').collect();
+    let label_ok = |l: &&str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    let tld_ok = labels
+        .last()
+        .is_some_and(|t| t.bytes().any(|b| b.is_ascii_alphabetic()));
+    if domain.len() > 253 || labels.len() < 2 || !labels.iter().all(label_ok) || !tld_ok {
+        return Err(AppError::validation(
+            "domain",
+            "Enter a hostname like www.example.com.",
+        ));
+    }
+    Ok(domain)
+}
+
+pub fn set_domain(
+    conn: &mut DbConnection,
+    project_id: &str,
+    domain: Option<String>,
+) -> QueryResult<()> {
+    diesel::update(projects::table.find(project_id))
+        .set(projects::domain.eq(domain))
+        .execute(conn)
+        .map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostnames() {
+        for ok in [
+            "example.com",
+            "WWW.Example.COM.",
+            "a-b.c0.io",
+            "xn--bcher-kva.example",
+        ] {
+            assert!(validate_domain(ok).is_ok(), "{ok}");
+        }
+        assert_eq!(
+            validate_domain(" Docs.Example.com ").unwrap(),
+            "docs.example.com"
+        );
+        for bad in [
+            "",
+            "localhost",
+            "-a.com",
+            "a-.com",
+            "a..com",
+            "exa mple.com",
+            "1.2.3.4",
+            "a_b.com",
+            "http://example.com",
+            &format!("{}.com", "a".repeat(64)),
+        ] {
+            assert!(validate_domain(bad).is_err(), "{bad}");
+        }
+    }
+}

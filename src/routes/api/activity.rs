@@ -1,0 +1,113 @@
+//! Publishing a project's site (`publish`) and its comments (`messages`).
+
+use actix_web::{get, post, web, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{project_id, required, utc};
+use crate::auth::{Caller, Need, Role, Scope};
+use crate::db::{self, models::activity};
+use crate::error::AppError;
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(publish)
+        .service(publishes)
+        .service(post_message)
+        .service(messages);
+}
+
+fn publish_json(p: activity::Publish) -> serde_json::Value {
+    json!({ "id": p.id, "projectId": p.project_id, "status": p.status, "createdAt": utc(p.created_at), "createdBy": p.created_by })
+}
+
+fn message_json(m: activity::Message) -> serde_json::Value {
+    json!({ "id": m.id, "projectId": m.project_id, "authorId": m.author_id, "body": m.body, "createdAt": utc(m.created_at) })
+}
+
+#[derive(Deserialize)]
+struct PublishBody {
+    #[serde(rename = "projectId")]
+    project_id: Option<String>,
+}
+
+#[post("/publish")]
+async fn publish(
+    caller: Caller,
+    state: web::Data<AppState>,
+    body: web::Json<PublishBody>,
+) -> Result<HttpResponse, AppError> {
+    caller.require(Scope::Publish)?;
+    let raw = required("projectId", body.project_id.as_deref())?;
+    let id = uuid::Uuid::parse_str(raw)
+        .map_err(|_| AppError::validation("projectId", "Use the project's id, a UUID."))?
+        .hyphenated()
+        .to_string();
+    let now = state.clock.now();
+    let row = db::run(&state.pool, move |conn| {
+        caller.require_on(conn, &id, Need::new(Scope::Publish, Role::Editor))?;
+        Ok(activity::publish(conn, &id, &caller.user.id, now)?)
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(publish_json(row)))
+}
+
+#[get("/projects/{id}/publishes")]
+async fn publishes(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = project_id(&path)?;
+    let rows = db::run(&state.pool, move |conn| {
+        caller.require_on(conn, &id, Need::new(Scope::Publish, Role::Viewer))?;
+        Ok(activity::publishes(conn, &id)?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(rows.into_iter().map(publish_json).collect::<Vec<_>>()))
+}
+
+#[derive(Deserialize)]
+struct MessageBody {
+    body: Option<String>,
+}
+
+#[post("/projects/{id}/messages")]
+async fn post_message(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<MessageBody>,
+) -> Result<HttpResponse, AppError> {
+    caller.require(Scope::Messages)?;
+    let id = project_id(&path)?;
+    let text = activity::validate_body(required("body", body.body.as_deref())?)?;
+    let now = state.clock.now();
+    let row = db::run(&state.pool, move |conn| {
+        caller.require_on(conn, &id, Need::new(Scope::Messages, Role::Editor))?;
+        Ok(activity::post_message(
+            conn,
+            &id,
+            &caller.user.id,
+            text,
+            now,
+        )?)
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(message_json(row)))
+}
+
+#[get("/projects/{id}/messages")]
+async fn messages(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = project_id(&path)?;
+    let rows = db::run(&state.pool, move |conn| {
+        caller.require_on(conn, &id, Need::new(Scope::Messages, Role::Viewer))?;
+        Ok(activity::messages(conn, &id)?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(rows.into_iter().map(message_json).collect::<Vec<_>>()))
+}

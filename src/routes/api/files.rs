@@ -1,0 +1,138 @@
+//! Project files (`files`): raw-body upload up to 10 MiB, list, download, delete.
+
+use actix_web::http::header;
+use actix_web::{delete, get, put, web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use serde_json::json;
+
+use super::{project_id, utc};
+use crate::auth::{Caller, Need, Role, Scope};
+use crate::db::{self, models::files};
+use crate::error::AppError;
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(upload)
+        .service(list)
+        .service(download)
+        .service(remove);
+}
+
+fn info_json(f: files::FileInfo) -> serde_json::Value {
+    json!({ "name": f.name, "size": f.size, "contentType": f.content_type, "uploadedAt": utc(f.uploaded_at) })
+}
+
+/// Reads the body, refusing (413) as soon as it passes the limit: a declared length that is
+/// too big is refused before reading anything.
+async fn read_limited(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Vec<u8>, AppError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(AppError::PayloadTooLarge);
+    }
+    let mut body = Vec::with_capacity(declared.unwrap_or(0));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk?;
+        if body.len() + chunk.len() > limit {
+            return Err(AppError::PayloadTooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+#[put("/projects/{id}/files/{name}")]
+async fn upload(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, AppError> {
+    caller.require(Scope::Files)?;
+    let (id, name) = path.into_inner();
+    let id = project_id(&id)?;
+    files::validate_name(&name)?;
+    // Role before reading 10 MiB: a viewer or a stranger is refused without uploading.
+    let (pool, check_caller, check_id) = (state.pool.clone(), caller.clone(), id.clone());
+    db::run(&pool, move |conn| {
+        check_caller.require_on(conn, &check_id, Need::new(Scope::Files, Role::Editor))
+    })
+    .await?;
+    let data = read_limited(&req, payload, files::MAX_SIZE).await?;
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 255)
+        .unwrap_or("application/octet-stream")
+        .to_owned();
+    let now = state.clock.now();
+    let info = db::run(&state.pool, move |conn| {
+        // Checked again in the writing request: the role may have changed during the upload.
+        caller.require_on(conn, &id, Need::new(Scope::Files, Role::Editor))?;
+        files::put(conn, &id, &name, &content_type, data, &caller.user.id, now)
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(info_json(info)))
+}
+
+#[get("/projects/{id}/files")]
+async fn list(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = project_id(&path)?;
+    let rows = db::run(&state.pool, move |conn| {
+        caller.require_on(conn, &id, Need::new(Scope::Files, Role::Viewer))?;
+        Ok(files::list(conn, &id)?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(rows.into_iter().map(info_json).collect::<Vec<_>>()))
+}
+
+#[get("/projects/{id}/files/{name}")]
+async fn download(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (id, name) = path.into_inner();
+    let id = project_id(&id)?;
+    let (content_type, data) = db::run(&state.pool, move |conn| {
+        caller.require_on(conn, &id, Need::new(Scope::Files, Role::Viewer))?;
+        Ok(files::get(conn, &id, &name)?)
+    })
+    .await?;
+    // Uploaded bytes are served as an attachment in a sandbox, so an uploaded HTML file
+    // cannot run script on our origin.
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, content_type))
+        .insert_header((header::CONTENT_DISPOSITION, "attachment"))
+        .insert_header((header::CONTENT_SECURITY_POLICY, "sandbox"))
+        .body(data))
+}
+
+#[delete("/projects/{id}/files/{name}")]
+async fn remove(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (id, name) = path.into_inner();
+    let id = project_id(&id)?;
+    db::run(&state.pool, move |conn| {
+        caller.require_on(conn, &id, Need::new(Scope::Files, Role::Editor))?;
+        files::delete(conn, &id, &name)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,101 @@
+//! Projects and their members. Creating projects and managing members is session-only.
+
+use actix_web::{delete, get, post, web, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{project_id, required, utc};
+use crate::auth::{Caller, Need, Role, SessionCaller};
+use crate::db::{self, models::projects};
+use crate::error::AppError;
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(list)
+        .service(create)
+        .service(set_member)
+        .service(remove_member);
+}
+
+#[get("/projects")]
+async fn list(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let rows = db::run(&state.pool, move |conn| {
+        Ok(projects::list_for(conn, &caller.user.id)?)
+    })
+    .await?;
+    let items: Vec<_> = rows
+        .into_iter()
+        .map(|(p, role)| {
+            json!({ "id": p.id, "name": p.name, "role": role.as_str(), "domain": p.domain, "createdAt": utc(p.created_at) })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(items))
+}
+
+#[derive(Deserialize)]
+struct NewProject {
+    name: Option<String>,
+}
+
+#[post("/projects")]
+async fn create(
+    SessionCaller(caller): SessionCaller,
+    state: web::Data<AppState>,
+    body: web::Json<NewProject>,
+) -> Result<HttpResponse, AppError> {
+    let name = projects::validate_name(required("name", body.name.as_deref())?)?;
+    let now = state.clock.now();
+    let project = db::run(&state.pool, move |conn| {
+        projects::create(conn, &caller.user.id, name, now)
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(json!({ "id": project.id, "name": project.name })))
+}
+
+#[derive(Deserialize)]
+struct NewMember {
+    email: Option<String>,
+    role: Option<String>,
+}
+
+/// Adds a member by email, or changes an existing member's role (owner only).
+#[post("/projects/{id}/members")]
+async fn set_member(
+    SessionCaller(caller): SessionCaller,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<NewMember>,
+) -> Result<HttpResponse, AppError> {
+    let id = project_id(&path)?;
+    let email = required("email", body.email.as_deref())?.to_owned();
+    let role = Role::parse(required("role", body.role.as_deref())?)
+        .ok_or_else(|| AppError::validation("role", "Use owner, editor or viewer."))?;
+    let now = state.clock.now();
+    let member = db::run(&state.pool, move |conn| {
+        caller.require_on(conn, &id, Need::role(Role::Owner))?;
+        projects::set_member(conn, &id, &email, role, now)
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(json!({
+        "projectId": path.into_inner(),
+        "userId": member.user_id,
+        "email": member.email,
+        "role": member.role.as_str(),
+    })))
+}
+
+#[delete("/projects/{id}/members/{user_id}")]
+async fn remove_member(
+    SessionCaller(caller): SessionCaller,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (id, user_id) = path.into_inner();
+    let id = project_id(&id)?;
+    db::run(&state.pool, move |conn| {
+        caller.require_on(conn, &id, Need::role(Role::Owner))?;
+        projects::remove_member(conn, &id, &user_id)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
