@@ -53,6 +53,19 @@ impl fmt::Debug for Password {
     }
 }
 
+/// `hash` on the blocking pool: argon2 must not stall an async worker.
+pub async fn hash_off_thread(password: Password) -> Result<String, AppError> {
+    actix_web::web::block(move || hash(&password)).await?
+}
+
+/// `verify` on the blocking pool.
+pub async fn verify_off_thread(
+    password: Password,
+    stored: Option<String>,
+) -> Result<bool, AppError> {
+    Ok(actix_web::web::block(move || verify(&password, stored.as_deref())).await?)
+}
+
 pub fn hash(password: &Password) -> Result<String, AppError> {
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()

@@ -366,3 +366,78 @@ async fn logs_never_contain_passwords_cookies_or_tokens() {
         assert!(!logs.contains(secret), "a secret reached the logs");
     }
 }
+
+#[actix_web::test]
+async fn a_password_change_ends_every_other_session() {
+    let laptop = spawn_app().await;
+    let csrf = laptop.signup("rotate@example.com").await;
+    let phone = laptop.new_browser();
+    assert_eq!(
+        phone.login("rotate@example.com", PASSWORD).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(phone.get("/settings/tokens").await.status(), StatusCode::OK);
+    let token = laptop
+        .create_token(&csrf, "survives", &["publish"], "1y")
+        .await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let wrong = laptop
+        .post_form(
+            "/settings/password",
+            &[
+                ("current_password", "not it at all"),
+                ("new_password", "a brand new password"),
+                ("csrf_token", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        phone.get("/settings/tokens").await.status(),
+        StatusCode::OK,
+        "a failed change ends nothing"
+    );
+
+    let res = laptop
+        .post_form(
+            "/settings/password",
+            &[
+                ("current_password", PASSWORD),
+                ("new_password", "a brand new password"),
+                ("csrf_token", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(
+        laptop
+            .get_html("/settings/tokens")
+            .await
+            .contains("Password changed"),
+        "this browser stays in"
+    );
+    assert_eq!(
+        phone.get("/settings/tokens").await.status(),
+        StatusCode::SEE_OTHER,
+        "the other session ended"
+    );
+    assert_eq!(
+        phone.login("rotate@example.com", PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        phone
+            .login("rotate@example.com", "a brand new password")
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        laptop.bearer_get("/api/me", &token).await.status(),
+        StatusCode::OK,
+        "tokens are not sessions"
+    );
+}

@@ -90,14 +90,10 @@ pub fn delete(conn: &mut DbConnection, id: &str) -> QueryResult<()> {
         .map(drop)
 }
 
-/// Ends every session of `user_id` except `keep` (a password change signs out other devices).
-pub fn delete_others(conn: &mut DbConnection, user_id: &str, keep: &str) -> QueryResult<usize> {
-    diesel::delete(
-        sessions::table
-            .filter(sessions::user_id.eq(user_id))
-            .filter(sessions::id.ne(keep)),
-    )
-    .execute(conn)
+/// Ends every session of `user_id` (a password change signs out every device; the browser
+/// that changed it gets a fresh session right after).
+pub fn delete_for_user(conn: &mut DbConnection, user_id: &str) -> QueryResult<usize> {
+    diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)
 }
 
 pub fn delete_expired(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<usize> {

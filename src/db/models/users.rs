@@ -38,6 +38,13 @@ impl User {
             .optional()
     }
 
+    pub fn set_password_hash(conn: &mut DbConnection, id: &str, hash: &str) -> QueryResult<()> {
+        diesel::update(users::table.find(id))
+            .set(users::password_hash.eq(hash))
+            .execute(conn)
+            .map(drop)
+    }
+
     /// Inserts the user; a taken email is a validation error on the `email` field.
     pub fn create(
         conn: &mut DbConnection,

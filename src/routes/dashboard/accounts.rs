@@ -10,6 +10,7 @@ use super::{page, page_with_status, see_other, Form, Layout};
 use crate::auth::password::{self, Password};
 use crate::auth::session_store::USER_ID;
 use crate::auth::{csrf, DashboardUser};
+use crate::db::models::sessions;
 use crate::db::{
     self,
     models::users::{normalize_email, User},
@@ -23,7 +24,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(signup)
         .service(login_form)
         .service(login)
-        .service(logout);
+        .service(logout)
+        .service(password_form)
+        .service(change_password);
 }
 
 const WHERE_TO_AFTER_LOGIN: &str = "/settings/tokens";
@@ -111,8 +114,8 @@ async fn signup(
         return page_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY);
     }
     let now = state.clock.now();
+    let hash = password::hash_off_thread(password).await?;
     let created = db::run(&state.pool, move |conn| {
-        let hash = password::hash(&password)?;
         User::create(conn, &email, hash, now)
     })
     .await;
@@ -176,13 +179,13 @@ async fn login(
         .unwrap_or_else(|| Password::new(String::new()));
     let lookup = email.clone();
     let user = db::run(&state.pool, move |conn| {
-        let user = User::find_by_email(conn, &lookup)?;
-        // Verified here, on the blocking pool, for unknown emails too: same time, same answer.
-        let ok = password::verify(&password, user.as_ref().map(|u| u.password_hash.as_str()));
-        Ok(user.filter(|_| ok))
+        Ok(User::find_by_email(conn, &lookup)?)
     })
     .await?;
-    match user {
+    // Verified for unknown emails too: same time, same answer.
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let ok = password::verify_off_thread(password, stored).await?;
+    match user.filter(|_| ok) {
         Some(user) => start_session(&session, &user),
         None => {
             state.throttle.record_failure(&keys, state.clock.now());
@@ -209,4 +212,84 @@ async fn logout(
     user.check_csrf(form.csrf_token.as_deref())?;
     user.session().purge();
     Ok(see_other("/login"))
+}
+
+#[derive(Template)]
+#[template(path = "accounts/password.html")]
+struct PasswordPage {
+    layout: Layout,
+    current_error: Option<String>,
+    new_error: Option<String>,
+}
+
+#[get("/settings/password")]
+async fn password_form(user: DashboardUser) -> Result<HttpResponse, HtmlError> {
+    let layout = Layout {
+        csrf_token: user.csrf_token.clone(),
+        user_email: Some(user.user.email.clone()),
+    };
+    page(&PasswordPage {
+        layout,
+        current_error: None,
+        new_error: None,
+    })
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    current_password: Option<Password>,
+    new_password: Option<Password>,
+    csrf_token: Option<String>,
+}
+
+/// Changes the password and ends every other session of the account: whoever else was
+/// logged in with the old password is out.
+#[post("/settings/password")]
+async fn change_password(
+    user: DashboardUser,
+    state: web::Data<AppState>,
+    Form(form): Form<PasswordForm>,
+) -> Result<HttpResponse, HtmlError> {
+    user.check_csrf(form.csrf_token.as_deref())?;
+    let empty = || Password::new(String::new());
+    let (current, new) = (
+        form.current_password.unwrap_or_else(empty),
+        form.new_password.unwrap_or_else(empty),
+    );
+    let mut page = PasswordPage {
+        layout: Layout {
+            csrf_token: user.csrf_token.clone(),
+            user_email: Some(user.user.email.clone()),
+        },
+        current_error: None,
+        new_error: None,
+    };
+    if !password::verify_off_thread(current, Some(user.user.password_hash.clone())).await? {
+        page.current_error = Some("That is not your current password.".into());
+    }
+    if let Err(AppError::Validation(fields)) = new.validate_new() {
+        page.new_error = fields.into_values().next();
+    }
+    if page.current_error.is_some() || page.new_error.is_some() {
+        return page_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let hash = password::hash_off_thread(new).await?;
+    let user_id = user.user.id.clone();
+    db::run(&state.pool, move |conn| {
+        db::write_transaction(conn, |conn| {
+            User::set_password_hash(conn, &user_id, &hash)?;
+            sessions::delete_for_user(conn, &user_id)?;
+            Ok::<_, AppError>(())
+        })
+    })
+    .await?;
+    // This browser keeps going in a fresh session; the deleted ones are gone for good.
+    start_session(&user.session(), &user.user)?;
+    user.session()
+        .insert(
+            super::FLASH,
+            "Password changed. Every other session was signed out.",
+        )
+        .map_err(AppError::from)?;
+    Ok(see_other(WHERE_TO_AFTER_LOGIN))
 }

@@ -20,6 +20,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(projects::configure);
 }
 
+/// The session key of a one-time message shown on the next page (after a redirect).
+pub const FLASH: &str = "flash";
+
 /// What the base layout needs on every page.
 pub struct Layout {
     pub csrf_token: String,

@@ -6,7 +6,7 @@ use askama::Template;
 use chrono::{Duration, NaiveDateTime};
 use serde::Deserialize;
 
-use super::{page, page_with_status, see_other, Form, Layout};
+use super::{page, page_with_status, see_other, Form, Layout, FLASH};
 use crate::auth::{DashboardUser, Scope};
 use crate::db::{
     self,
@@ -23,7 +23,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(revoke);
 }
 
-const FLASH: &str = "flash";
 /// An active token this close to its expiry is flagged in the list.
 const EXPIRES_SOON: Duration = Duration::days(7);
 
