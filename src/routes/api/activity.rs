@@ -4,9 +4,9 @@ use actix_web::{get, post, web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{project_id, required, utc};
+use super::{on_project, required, utc};
 use crate::auth::{Caller, Need, Role, Scope};
-use crate::db::{self, models::activity};
+use crate::db::models::activity;
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -18,11 +18,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 fn publish_json(p: activity::Publish) -> serde_json::Value {
-    json!({ "id": p.id, "projectId": p.project_id, "status": p.status, "createdAt": utc(p.created_at), "createdBy": p.created_by })
+    json!({
+        "id": p.id,
+        "projectId": p.project_id,
+        "status": p.status,
+        "createdAt": utc(p.created_at),
+        "createdBy": p.created_by,
+    })
 }
 
 fn message_json(m: activity::Message) -> serde_json::Value {
-    json!({ "id": m.id, "projectId": m.project_id, "authorId": m.author_id, "body": m.body, "createdAt": utc(m.created_at) })
+    json!({
+        "id": m.id,
+        "projectId": m.project_id,
+        "authorId": m.author_id,
+        "body": m.body,
+        "createdAt": utc(m.created_at),
+    })
 }
 
 #[derive(Deserialize)]
@@ -37,16 +49,15 @@ async fn publish(
     state: web::Data<AppState>,
     body: web::Json<PublishBody>,
 ) -> Result<HttpResponse, AppError> {
+    // The project comes in the body, so a bad id is a field error, not a missing page.
     caller.require(Scope::Publish)?;
-    let raw = required("projectId", body.project_id.as_deref())?;
-    let id = uuid::Uuid::parse_str(raw)
-        .map_err(|_| AppError::validation("projectId", "Use the project's id, a UUID."))?
-        .hyphenated()
-        .to_string();
+    let id = required("projectId", body.project_id.as_deref())?;
+    uuid::Uuid::parse_str(id)
+        .map_err(|_| AppError::validation("projectId", "Use the project's id, a UUID."))?;
     let now = state.clock.now();
-    let row = db::run(&state.pool, move |conn| {
-        caller.require_on(conn, &id, Need::new(Scope::Publish, Role::Editor))?;
-        Ok(activity::publish(conn, &id, &caller.user.id, now)?)
+    let need = Need::new(Scope::Publish, Role::Editor);
+    let row = on_project(caller, &state, id, need, move |conn, id, user_id| {
+        Ok(activity::publish(conn, id, user_id, now)?)
     })
     .await?;
     Ok(HttpResponse::Created().json(publish_json(row)))
@@ -58,10 +69,9 @@ async fn publishes(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let id = project_id(&path)?;
-    let rows = db::run(&state.pool, move |conn| {
-        caller.require_on(conn, &id, Need::new(Scope::Publish, Role::Viewer))?;
-        Ok(activity::publishes(conn, &id)?)
+    let need = Need::new(Scope::Publish, Role::Viewer);
+    let rows = on_project(caller, &state, &path, need, |conn, id, _| {
+        Ok(activity::publishes(conn, id)?)
     })
     .await?;
     Ok(HttpResponse::Ok().json(rows.into_iter().map(publish_json).collect::<Vec<_>>()))
@@ -79,19 +89,11 @@ async fn post_message(
     path: web::Path<String>,
     body: web::Json<MessageBody>,
 ) -> Result<HttpResponse, AppError> {
-    caller.require(Scope::Messages)?;
-    let id = project_id(&path)?;
-    let text = activity::validate_body(required("body", body.body.as_deref())?)?;
     let now = state.clock.now();
-    let row = db::run(&state.pool, move |conn| {
-        caller.require_on(conn, &id, Need::new(Scope::Messages, Role::Editor))?;
-        Ok(activity::post_message(
-            conn,
-            &id,
-            &caller.user.id,
-            text,
-            now,
-        )?)
+    let need = Need::new(Scope::Messages, Role::Editor);
+    let row = on_project(caller, &state, &path, need, move |conn, id, user_id| {
+        let text = activity::validate_body(required("body", body.body.as_deref())?)?;
+        Ok(activity::post_message(conn, id, user_id, text, now)?)
     })
     .await?;
     Ok(HttpResponse::Created().json(message_json(row)))
@@ -103,10 +105,9 @@ async fn messages(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let id = project_id(&path)?;
-    let rows = db::run(&state.pool, move |conn| {
-        caller.require_on(conn, &id, Need::new(Scope::Messages, Role::Viewer))?;
-        Ok(activity::messages(conn, &id)?)
+    let need = Need::new(Scope::Messages, Role::Viewer);
+    let rows = on_project(caller, &state, &path, need, |conn, id, _| {
+        Ok(activity::messages(conn, id)?)
     })
     .await?;
     Ok(HttpResponse::Ok().json(rows.into_iter().map(message_json).collect::<Vec<_>>()))

@@ -4,9 +4,9 @@ use actix_web::{delete, get, put, web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{project_id, required};
+use super::{on_project, required};
 use crate::auth::{Caller, Need, Role, Scope};
-use crate::db::{self, models::projects};
+use crate::db::models::projects;
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -22,10 +22,9 @@ async fn get_domain(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let id = project_id(&path)?;
-    let project = db::run(&state.pool, move |conn| {
-        caller.require_on(conn, &id, Need::new(Scope::Domain, Role::Viewer))?;
-        Ok(projects::find(conn, &id)?)
+    let need = Need::new(Scope::Domain, Role::Viewer);
+    let project = on_project(caller, &state, &path, need, |conn, id, _| {
+        Ok(projects::find(conn, id)?)
     })
     .await?;
     Ok(HttpResponse::Ok().json(json!({ "domain": project.domain })))
@@ -43,13 +42,11 @@ async fn set_domain(
     path: web::Path<String>,
     body: web::Json<DomainBody>,
 ) -> Result<HttpResponse, AppError> {
-    caller.require(Scope::Domain)?;
-    let id = project_id(&path)?;
-    let domain = projects::validate_domain(required("domain", body.domain.as_deref())?)?;
-    let stored = domain.clone();
-    db::run(&state.pool, move |conn| {
-        caller.require_on(conn, &id, Need::new(Scope::Domain, Role::Owner))?;
-        Ok(projects::set_domain(conn, &id, Some(stored))?)
+    let need = Need::new(Scope::Domain, Role::Owner);
+    let domain = on_project(caller, &state, &path, need, move |conn, id, _| {
+        let domain = projects::validate_domain(required("domain", body.domain.as_deref())?)?;
+        projects::set_domain(conn, id, Some(domain.clone()))?;
+        Ok(domain)
     })
     .await?;
     Ok(HttpResponse::Ok().json(json!({ "domain": domain })))
@@ -61,10 +58,9 @@ async fn remove_domain(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let id = project_id(&path)?;
-    db::run(&state.pool, move |conn| {
-        caller.require_on(conn, &id, Need::new(Scope::Domain, Role::Owner))?;
-        Ok(projects::set_domain(conn, &id, None)?)
+    let need = Need::new(Scope::Domain, Role::Owner);
+    on_project(caller, &state, &path, need, |conn, id, _| {
+        Ok(projects::set_domain(conn, id, None)?)
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())

@@ -5,9 +5,9 @@ use actix_web::{delete, get, put, web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde_json::json;
 
-use super::{project_id, utc};
+use super::{on_project, utc};
 use crate::auth::{Caller, Need, Role, Scope};
-use crate::db::{self, models::files};
+use crate::db::models::files;
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -56,16 +56,11 @@ async fn upload(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
-    caller.require(Scope::Files)?;
     let (id, name) = path.into_inner();
-    let id = project_id(&id)?;
+    let need = Need::new(Scope::Files, Role::Editor);
     files::validate_name(&name)?;
-    // Role before reading 10 MiB: a viewer or a stranger is refused without uploading.
-    let (pool, check_caller, check_id) = (state.pool.clone(), caller.clone(), id.clone());
-    db::run(&pool, move |conn| {
-        check_caller.require_on(conn, &check_id, Need::new(Scope::Files, Role::Editor))
-    })
-    .await?;
+    // Checked before reading up to 10 MiB, so a viewer or a stranger uploads nothing…
+    on_project(caller.clone(), &state, &id, need, |_, _, _| Ok(())).await?;
     let data = read_limited(&req, payload, files::MAX_SIZE).await?;
     let content_type = req
         .headers()
@@ -75,10 +70,9 @@ async fn upload(
         .unwrap_or("application/octet-stream")
         .to_owned();
     let now = state.clock.now();
-    let info = db::run(&state.pool, move |conn| {
-        // Checked again in the writing request: the role may have changed during the upload.
-        caller.require_on(conn, &id, Need::new(Scope::Files, Role::Editor))?;
-        files::put(conn, &id, &name, &content_type, data, &caller.user.id, now)
+    // …and again with the write, since the role may have changed during the upload.
+    let info = on_project(caller, &state, &id, need, move |conn, id, user_id| {
+        files::put(conn, id, &name, &content_type, data, user_id, now)
     })
     .await?;
     Ok(HttpResponse::Created().json(info_json(info)))
@@ -90,10 +84,9 @@ async fn list(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let id = project_id(&path)?;
-    let rows = db::run(&state.pool, move |conn| {
-        caller.require_on(conn, &id, Need::new(Scope::Files, Role::Viewer))?;
-        Ok(files::list(conn, &id)?)
+    let need = Need::new(Scope::Files, Role::Viewer);
+    let rows = on_project(caller, &state, &path, need, |conn, id, _| {
+        Ok(files::list(conn, id)?)
     })
     .await?;
     Ok(HttpResponse::Ok().json(rows.into_iter().map(info_json).collect::<Vec<_>>()))
@@ -106,10 +99,9 @@ async fn download(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AppError> {
     let (id, name) = path.into_inner();
-    let id = project_id(&id)?;
-    let (content_type, data) = db::run(&state.pool, move |conn| {
-        caller.require_on(conn, &id, Need::new(Scope::Files, Role::Viewer))?;
-        Ok(files::get(conn, &id, &name)?)
+    let need = Need::new(Scope::Files, Role::Viewer);
+    let (content_type, data) = on_project(caller, &state, &id, need, move |conn, id, _| {
+        Ok(files::get(conn, id, &name)?)
     })
     .await?;
     // Uploaded bytes are served as an attachment in a sandbox, so an uploaded HTML file
@@ -128,10 +120,9 @@ async fn remove(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AppError> {
     let (id, name) = path.into_inner();
-    let id = project_id(&id)?;
-    db::run(&state.pool, move |conn| {
-        caller.require_on(conn, &id, Need::new(Scope::Files, Role::Editor))?;
-        files::delete(conn, &id, &name)
+    let need = Need::new(Scope::Files, Role::Editor);
+    on_project(caller, &state, &id, need, move |conn, id, _| {
+        files::delete(conn, id, &name)
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())

@@ -12,7 +12,10 @@ pub mod tokens;
 use actix_web::web;
 use chrono::{DateTime, NaiveDateTime, Utc};
 
+use crate::auth::{Caller, Need};
+use crate::db::{self, DbConnection};
 use crate::error::AppError;
+use crate::state::AppState;
 
 /// JSON request bodies are capped at 64 KiB.
 pub const JSON_LIMIT: usize = 64 * 1024;
@@ -42,6 +45,29 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// Stored times are UTC; the API writes them as RFC 3339.
 pub fn utc(t: NaiveDateTime) -> DateTime<Utc> {
     t.and_utc()
+}
+
+/// Runs `work` with a connection, the project's id and the caller's user id, once the caller
+/// meets `need` on the project `raw_id` names (scope, then membership, then role: the rule of
+/// `auth::permission`). Request bodies are validated inside `work`, so authorization errors
+/// come before validation errors.
+pub async fn on_project<T, F>(
+    caller: Caller,
+    state: &AppState,
+    raw_id: &str,
+    need: Need,
+    work: F,
+) -> Result<T, AppError>
+where
+    F: FnOnce(&mut DbConnection, &str, &str) -> Result<T, AppError> + Send + 'static,
+    T: Send + 'static,
+{
+    let id = project_id(raw_id)?;
+    db::run(&state.pool, move |conn| {
+        caller.require_on(conn, &id, need)?;
+        work(conn, &id, &caller.user.id)
+    })
+    .await
 }
 
 /// A project id from a path: anything that is not a UUID names no project.

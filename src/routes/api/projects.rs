@@ -4,7 +4,7 @@ use actix_web::{delete, get, post, web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{project_id, required, utc};
+use super::{on_project, required, utc};
 use crate::auth::{Caller, Need, Role, SessionCaller};
 use crate::db::{self, models::projects};
 use crate::error::AppError;
@@ -66,18 +66,21 @@ async fn set_member(
     path: web::Path<String>,
     body: web::Json<NewMember>,
 ) -> Result<HttpResponse, AppError> {
-    let id = project_id(&path)?;
-    let email = required("email", body.email.as_deref())?.to_owned();
-    let role = Role::parse(required("role", body.role.as_deref())?)
-        .ok_or_else(|| AppError::validation("role", "Use owner, editor or viewer."))?;
     let now = state.clock.now();
-    let member = db::run(&state.pool, move |conn| {
-        caller.require_on(conn, &id, Need::role(Role::Owner))?;
-        projects::set_member(conn, &id, &email, role, now)
+    let need = Need::role(Role::Owner);
+    let member = on_project(caller, &state, &path, need, move |conn, id, _| {
+        let email = required("email", body.email.as_deref())?;
+        let role = Role::parse(required("role", body.role.as_deref())?)
+            .ok_or_else(|| AppError::validation("role", "Use owner, editor or viewer."))?;
+        Ok((
+            id.to_owned(),
+            projects::set_member(conn, id, email, role, now)?,
+        ))
     })
     .await?;
+    let (project_id, member) = member;
     Ok(HttpResponse::Created().json(json!({
-        "projectId": path.into_inner(),
+        "projectId": project_id,
         "userId": member.user_id,
         "email": member.email,
         "role": member.role.as_str(),
@@ -91,11 +94,13 @@ async fn remove_member(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AppError> {
     let (id, user_id) = path.into_inner();
-    let id = project_id(&id)?;
-    db::run(&state.pool, move |conn| {
-        caller.require_on(conn, &id, Need::role(Role::Owner))?;
-        projects::remove_member(conn, &id, &user_id)
-    })
+    on_project(
+        caller,
+        &state,
+        &id,
+        Need::role(Role::Owner),
+        move |conn, id, _| projects::remove_member(conn, id, &user_id),
+    )
     .await?;
     Ok(HttpResponse::NoContent().finish())
 }
