@@ -441,3 +441,31 @@ async fn a_password_change_ends_every_other_session() {
         "tokens are not sessions"
     );
 }
+
+#[actix_web::test]
+async fn an_internal_error_is_logged_and_shows_nothing_of_its_cause() {
+    let app = spawn_app().await;
+    let csrf = app.signup("broken@example.com").await;
+    let token = app
+        .create_token(&csrf, "ops", &["billing.read"], "1y")
+        .await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.db.execute("DROP TABLE invoices");
+
+    let res = app.bearer_get("/api/billing/invoices", &token).await;
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body = res.text().await.unwrap();
+    assert_eq!(
+        body,
+        r#"{"error":{"code":"internal","message":"Something went wrong on our side."}}"#
+    );
+    let logs = logs();
+    let cause_logged = logs.lines().any(|l| {
+        l.contains("internal error")
+            && (l.contains("no such table: invoices")
+                || l.contains(r#"relation "invoices" does not exist"#))
+    });
+    assert!(cause_logged, "the cause is logged for the operators");
+}

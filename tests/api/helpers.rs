@@ -88,6 +88,20 @@ impl TestDb {
         }
     }
 
+    /// Runs SQL directly on the test's database, behind the app's back.
+    pub fn execute(&self, sql: &str) {
+        match self {
+            TestDb::Sqlite { path, .. } => diesel::SqliteConnection::establish(path)
+                .unwrap()
+                .batch_execute(sql)
+                .unwrap(),
+            TestDb::Postgres { .. } => PgConnection::establish(&self.url())
+                .unwrap()
+                .batch_execute(sql)
+                .unwrap(),
+        }
+    }
+
     /// Every byte the database holds for this test, as text: the SQLite file and its WAL,
     /// or a data dump of the PostgreSQL schema.
     pub fn raw_contents(&self) -> String {
