@@ -469,3 +469,41 @@ async fn an_internal_error_is_logged_and_shows_nothing_of_its_cause() {
     });
     assert!(cause_logged, "the cause is logged for the operators");
 }
+
+#[actix_web::test]
+async fn the_command_line_creates_accounts_from_stdin_and_migrates() {
+    let app = spawn_app().await;
+    let out = app.cli(&["migrate"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = app.cli_with_stdin(&["user", "create", "--email", "Ops@Example.com"], "short\n");
+    assert!(!out.status.success(), "a short password is refused");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 10 characters"));
+    let out = app.cli_with_stdin(
+        &["user", "create", "--email", "Ops@Example.com"],
+        "piped password 123\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("piped password"),
+        "the password is never echoed"
+    );
+    assert_eq!(
+        app.login("ops@example.com", "piped password 123")
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+    let again = app.cli_with_stdin(
+        &["user", "create", "--email", "ops@example.com"],
+        "piped password 123\n",
+    );
+    assert!(!again.status.success(), "emails are unique");
+}

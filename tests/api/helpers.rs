@@ -211,11 +211,25 @@ impl TestApp {
 
     /// Runs the `mantel` binary against this app's database (e.g. `invoice add`).
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
-        std::process::Command::new(env!("CARGO_BIN_EXE_mantel"))
+        self.cli_with_stdin(args, "")
+    }
+
+    pub fn cli_with_stdin(&self, args: &[&str], stdin: &str) -> std::process::Output {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mantel"))
             .args(args)
             .env("DATABASE_URL", self.db.url())
-            .output()
-            .expect("the mantel binary runs")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the mantel binary runs");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {
