@@ -20,6 +20,7 @@ document.addEventListener("DOMContentLoaded", () => {
       dialog.close();
     });
   }
+
   // Revoke asks for confirmation in a dialog; without JS the link leads to a confirmation page.
   const revokeDialog = document.getElementById("revoke-dialog");
   for (const link of document.querySelectorAll("[data-revoke-action]")) {

@@ -38,6 +38,8 @@ async fn a_person_creates_copies_uses_and_revokes_a_token() {
     let Some(b) = Browser::open(&app.address).await else {
         return;
     };
+    b.goto("/signup").await;
+    b.screenshot("00-sign-up").await;
     sign_up(&b, "pat@example.com").await;
     assert!(b.text(".empty").await.contains("No API tokens yet"));
     b.screenshot("01-empty-state").await;
