@@ -33,18 +33,35 @@ fn layout(user: &DashboardUser) -> Layout {
     }
 }
 
+/// A moment as the list shows it: relative for reading, exact on hover, ISO for machines.
+pub struct When {
+    pub text: String,
+    pub exact: String,
+    pub iso: String,
+}
+
+impl When {
+    fn new(t: NaiveDateTime, now: NaiveDateTime) -> When {
+        When {
+            text: relative(t, now),
+            exact: exact(t),
+            iso: t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        }
+    }
+}
+
 /// A list row, formatted for people.
 pub struct TokenView {
     pub id: String,
     pub name: String,
     pub prefix: String,
     pub scopes: Vec<&'static str>,
-    pub created: String,
-    pub created_exact: String,
-    pub expires: String,
-    pub expires_exact: String,
-    pub last_used: String,
-    pub last_used_exact: String,
+    pub created: When,
+    /// None: the token never expires.
+    pub expires: Option<When>,
+    pub last_used: Option<When>,
+    pub last_used_ip: String,
+    pub revoked: Option<When>,
     /// `active`, `expiring` (within 7 days), `expired` or `revoked`: the badge's class.
     pub badge: &'static str,
     pub badge_label: &'static str,
@@ -52,23 +69,25 @@ pub struct TokenView {
 }
 
 fn exact(t: NaiveDateTime) -> String {
-    t.format("%Y-%m-%d %H:%M UTC").to_string()
+    t.format("%b %-d, %Y, %H:%M UTC").to_string()
 }
 
-/// "3 hours ago", "in 11 months", "just now".
+/// "3 hours ago", "in 11 months", "just now". Minutes and hours count whole units passed;
+/// days and longer round to the nearest, so a 1-year token reads "in 1 year", not "in 12 months".
 pub fn relative(t: NaiveDateTime, now: NaiveDateTime) -> String {
-    let delta = t - now;
-    let secs = delta.num_seconds().abs();
+    let delta = (t - now).num_seconds();
+    let secs = delta.abs();
+    let days = secs as f64 / 86_400.0;
     let (n, unit) = match secs {
         s if s < 60 => return "just now".to_owned(),
         s if s < 3_600 => (s / 60, "minute"),
         s if s < 86_400 => (s / 3_600, "hour"),
-        s if s < 30 * 86_400 => (s / 86_400, "day"),
-        s if s < 365 * 86_400 => (s / (30 * 86_400), "month"),
-        s => (s / (365 * 86_400), "year"),
+        _ if days.round() < 28.0 => (days.round() as i64, "day"),
+        _ if (days / 30.44).round() < 12.0 => ((days / 30.44).round() as i64, "month"),
+        _ => ((days / 365.25).round().max(1.0) as i64, "year"),
     };
     let plural = if n == 1 { "" } else { "s" };
-    if delta.num_seconds() > 0 {
+    if delta > 0 {
         format!("in {n} {unit}{plural}")
     } else {
         format!("{n} {unit}{plural} ago")
@@ -91,26 +110,19 @@ impl TokenView {
             name: row.name.clone(),
             prefix: row.prefix.clone(),
             scopes: row.scopes().names(),
-            created: relative(row.created_at, now),
-            created_exact: exact(row.created_at),
-            expires: match (row.expires_at, status) {
-                (None, _) => "Never".to_owned(),
-                (Some(_), TokenStatus::Expired) => "Expired".to_owned(),
-                (Some(at), _) => relative(at, now),
-            },
-            expires_exact: row.expires_at.map(exact).unwrap_or_default(),
-            last_used: row
-                .last_used_at
-                .map_or_else(|| "Never used".to_owned(), |t| relative(t, now)),
-            last_used_exact: match (&row.last_used_at, &row.last_used_ip) {
-                (Some(t), Some(ip)) => format!("{} from {ip}", exact(*t)),
-                (Some(t), None) => exact(*t),
-                _ => String::new(),
-            },
+            created: When::new(row.created_at, now),
+            expires: row.expires_at.map(|t| When::new(t, now)),
+            last_used: row.last_used_at.map(|t| When::new(t, now)),
+            last_used_ip: row.last_used_ip.clone().unwrap_or_default(),
+            revoked: row.revoked_at.map(|t| When::new(t, now)),
             badge,
             badge_label,
             revocable: status != TokenStatus::Revoked,
         }
+    }
+
+    fn is_expired(&self) -> bool {
+        self.badge == "expired"
     }
 }
 
@@ -147,16 +159,31 @@ impl NewTokenForm {
         }
     }
 
-    /// Each expiry choice with the date it leads to, and whether it is selected.
+    /// Each expiry choice, labelled with the date it leads to, and whether it is selected.
     fn expiry_options(&self) -> Vec<(&'static str, String, bool)> {
         Expiry::ALL
             .into_iter()
             .map(|e| {
                 let label = match e.expires_at(self.now) {
-                    Some(at) => format!("{} (until {})", e.label(), at.format("%b %-d, %Y")),
-                    None => "Never (not recommended)".to_owned(),
+                    Some(at) => format!("{} ({})", e.label(), at.format("%b %-d, %Y")),
+                    None => "Never".to_owned(),
                 };
                 (e.as_str(), label, e.as_str() == self.expiry)
+            })
+            .collect()
+    }
+
+    /// The sentence under the select for each choice; only the selected one is shown
+    /// (app.js switches them). `None` is the choice that never expires: a warning instead.
+    fn expiry_notes(&self) -> Vec<(&'static str, Option<String>, bool)> {
+        Expiry::ALL
+            .into_iter()
+            .map(|e| {
+                let note = e.expires_at(self.now).map(|at| {
+                    at.format("The token will expire on %A, %B %-d, %Y at %H:%M UTC.")
+                        .to_string()
+                });
+                (e.as_str(), note, e.as_str() == self.expiry)
             })
             .collect()
     }
@@ -173,6 +200,18 @@ impl NewTokenForm {
             })
             .collect()
     }
+
+    /// The problems, in the order of the fields, with the id of the field to jump to.
+    fn errors(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("token-name", &self.name_error),
+            ("scope-publish", &self.scopes_error),
+            ("token-expiry", &self.expiry_error),
+        ]
+        .into_iter()
+        .filter_map(|(id, e)| e.as_deref().map(|e| (id, e)))
+        .collect()
+    }
 }
 
 #[derive(Template)]
@@ -188,7 +227,9 @@ struct CreatedPage<'a> {
     layout: Layout,
     name: String,
     token: &'a str,
+    scopes: Vec<&'static str>,
     expires: String,
+    origin: &'a str,
 }
 
 #[derive(Template)]
@@ -258,12 +299,11 @@ async fn create(
         Ok((row, plain)) => {
             let page = CreatedPage {
                 layout: layout(&user),
-                expires: row.expires_at.map_or_else(
-                    || "never expires".to_owned(),
-                    |at| format!("expires {}", exact(at)),
-                ),
+                scopes: row.scopes().names(),
+                expires: row.expires_at.map_or_else(|| "Never".to_owned(), exact),
                 name: row.name,
                 token: plain.expose(),
+                origin: &state.public_origin,
             };
             // The only page that shows the plaintext: nothing may cache it.
             let mut response = page_with_status(&page, StatusCode::OK)?;
@@ -313,6 +353,10 @@ async fn confirm_revoke(
 ) -> Result<HttpResponse, HtmlError> {
     let row = find_mine(&state, &user, id.into_inner()).await?;
     let token = TokenView::new(&row, state.clock.now());
+    // Nothing left to confirm: the list says it is revoked.
+    if !token.revocable {
+        return Ok(see_other("/settings/tokens"));
+    }
     page(&RevokePage {
         layout: layout(&user),
         token,
@@ -361,5 +405,15 @@ mod tests {
         assert_eq!(relative(now + Duration::days(334), now), "in 11 months");
         assert_eq!(relative(now - Duration::minutes(1), now), "1 minute ago");
         assert_eq!(relative(now + Duration::days(800), now), "in 2 years");
+        assert_eq!(
+            relative(now + Duration::days(365) - Duration::seconds(3), now),
+            "in 1 year"
+        );
+        assert_eq!(relative(now + Duration::days(181), now), "in 6 months");
+        assert_eq!(relative(now + Duration::days(30), now), "in 1 month");
+        assert_eq!(
+            relative(now + Duration::days(5) - Duration::seconds(3), now),
+            "in 5 days"
+        );
     }
 }
