@@ -16,7 +16,7 @@ async fn create_project(app: &TestApp, csrf: &str, name: &str) -> String {
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let location = res.headers()["location"].to_str().unwrap().to_owned();
     let page = app.get_html(&location).await;
-    let marker = r#"id="project-id" class="mono" type="text" readonly value=""#;
+    let marker = r#"id="project-id" type="text" readonly value=""#;
     let start = page.find(marker).expect("the project page shows the id") + marker.len();
     page[start..start + 36].to_owned()
 }

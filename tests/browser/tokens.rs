@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::driver::{Browser, PHONE};
 use crate::helpers::{spawn_app, TestApp, PASSWORD};
 
-async fn sign_up(b: &Browser, email: &str) {
+pub async fn sign_up(b: &Browser, email: &str) {
     b.goto("/signup").await;
     b.type_into("#email", email).await;
     b.type_into("#password", PASSWORD).await;
