@@ -249,6 +249,13 @@ impl Browser {
         }
     }
 
+    /// Waits until a click's navigation has landed on `path`: a click returns before the
+    /// next page is there.
+    pub async fn arrive(&self, path: &str) {
+        let script = format!("return location.pathname === {}", json!(path));
+        self.wait_until(&format!("the page {path}"), &script).await;
+    }
+
     /// Lets the page read the clipboard, which Chromium otherwise asks the person about.
     pub async fn grant_clipboard_read(&self) {
         let res = reqwest::Client::new()

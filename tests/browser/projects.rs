@@ -17,7 +17,7 @@ async fn a_person_creates_a_project_copies_its_id_and_ci_publishes_to_it() {
     sign_up(&b, "site@example.com").await;
 
     b.click("nav a[href='/projects']").await;
-    assert_eq!(b.path().await, "/projects");
+    b.arrive("/projects").await;
     assert!(b.text(".empty").await.contains("No projects yet"));
     b.screenshot("20-projects-empty").await;
     b.type_into("#project-name", "Marketing site").await;

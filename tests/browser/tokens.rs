@@ -15,7 +15,7 @@ pub async fn sign_up(b: &Browser, email: &str) {
     b.type_into("#password", PASSWORD).await;
     b.click("form button[type=submit]").await;
     b.find("#create-token").await;
-    assert_eq!(b.path().await, "/settings/tokens");
+    b.arrive("/settings/tokens").await;
 }
 
 fn is_token(s: &str) -> bool {
@@ -370,7 +370,7 @@ async fn without_javascript_every_step_still_works() {
 
     // Create token is a page of its own.
     b.click("#create-token").await;
-    assert_eq!(b.path().await, "/settings/tokens/new");
+    b.arrive("/settings/tokens/new").await;
     b.type_into("#token-name", "Internal ops dashboard").await;
     b.click("#scope-billing\\.read").await;
     b.screenshot("11-nojs-new-token-page").await;
@@ -394,11 +394,15 @@ async fn without_javascript_every_step_still_works() {
     // Revoke goes through a confirmation page.
     b.click(".reveal .actions a").await;
     b.click("tr[data-token-id] [data-revoke-action]").await;
-    assert!(b.path().await.ends_with("/revoke"));
+    b.wait_until(
+        "the confirmation page",
+        "return location.pathname.endsWith('/revoke')",
+    )
+    .await;
     assert!(b.text("h1").await.contains("Internal ops dashboard"));
     b.screenshot("13-nojs-revoke-confirmation").await;
     b.click("form button[type=submit].danger").await;
-    assert_eq!(b.path().await, "/settings/tokens");
+    b.arrive("/settings/tokens").await;
     assert!(b
         .text(".alert.success")
         .await
@@ -417,7 +421,7 @@ async fn without_javascript_every_step_still_works() {
         .unwrap()
         .unwrap();
     b.goto(&format!("/settings/tokens/{id}/revoke")).await;
-    assert_eq!(b.path().await, "/settings/tokens");
+    b.arrive("/settings/tokens").await;
     b.close().await;
 }
 
