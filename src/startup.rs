@@ -115,9 +115,13 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let state = self.state.clone();
         let background = actix_web::rt::spawn(background_tasks(state.clone()));
+        #[cfg(unix)]
+        let stats = actix_web::rt::spawn(report_statements_on_sigusr1(state.clone()));
         tracing::info!(port = self.port, "listening");
         let result = self.server.await;
         background.abort();
+        #[cfg(unix)]
+        stats.abort();
         if let Err(e) = state.last_used.flush(&state.pool).await {
             tracing::warn!(error = %e, "could not write last token uses at shutdown");
         }
@@ -142,6 +146,20 @@ async fn background_tasks(state: web::Data<AppState>) {
                 tracing::warn!(error = %e, "could not delete expired sessions");
             }
         }
+    }
+}
+
+/// `kill -USR1 <pid>` logs how many SQL statements this instance has run so far. The load
+/// benchmark (`scripts/bench`) reads it before and after each workload to report statements
+/// per request; a signal keeps the number off the network and costs the request path nothing.
+#[cfg(unix)]
+async fn report_statements_on_sigusr1(state: web::Data<AppState>) {
+    use actix_web::rt::signal::unix::{signal, SignalKind};
+    let Ok(mut usr1) = signal(SignalKind::user_defined1()) else {
+        return;
+    };
+    while usr1.recv().await.is_some() {
+        tracing::info!(statements = state.queries.get(), "database statements so far");
     }
 }
 
