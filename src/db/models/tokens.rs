@@ -170,7 +170,10 @@ pub fn find_by_hash(conn: &mut DbConnection, hash: &TokenHash) -> QueryResult<Op
         .inner_join(users::table)
         .filter(api_tokens::token_hash.eq(hash.to_hex()))
         .select((TokenRow::as_select(), User::as_select()))
-        .first(conn)
+        // `get_result`, not `first`: the hash is UNIQUE, and SQLite recompiles a statement with
+        // `LIMIT ?` each time the limit is bound, which diesel does on every execution
+        // (measured: the parser ran on every bearer request; docs/benchmarks.md).
+        .get_result(conn)
         .optional()
 }
 

@@ -31,7 +31,8 @@ impl User {
     }
 
     pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<User>> {
-        users::table.find(id).select(User::as_select()).first(conn).optional()
+        // `get_result`, not `first`: SQLite recompiles `LIMIT ?` (see `tokens::find_by_hash`).
+        users::table.find(id).select(User::as_select()).get_result(conn).optional()
     }
 
     /// Inserts the user; a taken email is a validation error on the `email` field.
