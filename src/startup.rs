@@ -68,6 +68,7 @@ impl Application {
         let cookie_name = if secure { "__Host-mm_session" } else { "mm_session" };
 
         let app_state = state.clone();
+        let database_url = settings.database_url.clone();
         let server = HttpServer::new(move || {
             let sessions = SessionMiddleware::builder(store.clone(), key.clone())
                 .cookie_name(cookie_name.to_owned())
@@ -82,9 +83,12 @@ impl Application {
                         .session_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
                 )
                 .build();
-            App::new()
-                .app_data(app_state.clone())
-                .configure(crate::routes::configure)
+            let mut app = App::new().app_data(app_state.clone());
+            // This closure runs once per worker thread: each gets its own SQLite read connection.
+            if let Some(conn) = db::WorkerConnection::for_sqlite(&database_url, app_state.queries.clone()) {
+                app = app.app_data(conn);
+            }
+            app.configure(crate::routes::configure)
                 .wrap(sessions)
                 .wrap(
                     DefaultHeaders::new()

@@ -88,7 +88,8 @@ async fn token_caller(req: &HttpRequest, state: &AppState, token: &str) -> Resul
     let plain = PlainToken::parse(token).map_err(|_| AppError::InvalidToken("Malformed token."))?;
     let hash = plain.hash();
     drop(plain);
-    let found = db::run(&state.pool, move |conn| Ok(tokens::find_by_hash(conn, &hash)?)).await?;
+    let worker = req.app_data::<db::WorkerConnection>();
+    let found = db::read(&state.pool, worker, move |conn| Ok(tokens::find_by_hash(conn, &hash)?)).await?;
     let now = state.clock.now();
     let Some((row, user)) = found else {
         return Err(AppError::InvalidToken("Unknown token."));
