@@ -6,8 +6,6 @@
 //! also need the CSRF checks. Handlers state their need in one line: `caller.require(scope)?`,
 //! or they take `SessionCaller` / `DashboardUser` instead of `Caller`.
 
-use std::net::IpAddr;
-
 use actix_session::{Session, SessionExt};
 use actix_web::http::{header, Method};
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
@@ -99,8 +97,7 @@ async fn token_caller(req: &HttpRequest, state: &AppState, token: &str) -> Resul
         tokens::TokenStatus::Revoked => return Err(AppError::InvalidToken("This token was revoked.")),
         tokens::TokenStatus::Expired => return Err(AppError::InvalidToken("This token has expired.")),
     }
-    let ip = req.peer_addr().map(|a| IpAddr::to_string(&a.ip()));
-    state.last_used.note(&row.id, row.last_used_at, now, ip);
+    state.last_used.note(&row.id, row.last_used_at, now, req.peer_addr().map(|a| a.ip()));
     let scopes = row.scopes();
     Ok(Caller {
         user,
