@@ -76,6 +76,7 @@ impl Application {
         };
 
         let app_state = state.clone();
+        let database_url = settings.database_url.clone();
         let server = HttpServer::new(move || {
             let sessions = SessionMiddleware::builder(store.clone(), key.clone())
                 .cookie_name(cookie_name.to_owned())
@@ -90,9 +91,14 @@ impl Application {
                         .session_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
                 )
                 .build();
-            App::new()
-                .app_data(app_state.clone())
-                .configure(crate::routes::configure)
+            let mut app = App::new().app_data(app_state.clone());
+            // This closure runs once per worker thread: each gets its own SQLite read connection.
+            if let Some(conn) =
+                db::WorkerConnection::for_sqlite(&database_url, app_state.queries.clone())
+            {
+                app = app.app_data(conn);
+            }
+            app.configure(crate::routes::configure)
                 .wrap(sessions)
                 .wrap(
                     DefaultHeaders::new()
@@ -127,9 +133,13 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let state = self.state.clone();
         let background = actix_web::rt::spawn(background_tasks(state.clone()));
+        #[cfg(unix)]
+        let stats = actix_web::rt::spawn(report_statements_on_sigusr1(state.clone()));
         tracing::info!(port = self.port, "listening");
         let result = self.server.await;
         background.abort();
+        #[cfg(unix)]
+        stats.abort();
         if let Err(e) = state.last_used.flush(&state.pool).await {
             tracing::warn!(error = %e, "could not write last token uses at shutdown");
         }
@@ -157,6 +167,23 @@ async fn background_tasks(state: web::Data<AppState>) {
                 tracing::warn!(error = %e, "could not delete expired sessions");
             }
         }
+    }
+}
+
+/// `kill -USR1 <pid>` logs how many SQL statements this instance has run so far. The load
+/// benchmark (`scripts/bench`) reads it before and after each workload to report statements
+/// per request; a signal keeps the number off the network and costs the request path nothing.
+#[cfg(unix)]
+async fn report_statements_on_sigusr1(state: web::Data<AppState>) {
+    use actix_web::rt::signal::unix::{signal, SignalKind};
+    let Ok(mut usr1) = signal(SignalKind::user_defined1()) else {
+        return;
+    };
+    while usr1.recv().await.is_some() {
+        tracing::info!(
+            statements = state.queries.get(),
+            "database statements so far"
+        );
     }
 }
 

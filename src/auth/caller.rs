@@ -6,8 +6,6 @@
 //! also need the CSRF checks. Handlers state their need in one line: `caller.require(scope)?`,
 //! or they take `SessionCaller` / `DashboardUser` instead of `Caller`.
 
-use std::net::IpAddr;
-
 use actix_session::{Session, SessionExt};
 use actix_web::http::{header, Method};
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
@@ -92,7 +90,8 @@ async fn token_caller(
     let plain = PlainToken::parse(token).map_err(|_| AppError::InvalidToken("Malformed token."))?;
     let hash = plain.hash();
     drop(plain);
-    let found = db::run(&state.pool, move |conn| {
+    let worker = req.app_data::<db::WorkerConnection>();
+    let found = db::read(&state.pool, worker, move |conn| {
         Ok(tokens::find_by_hash(conn, &hash)?)
     })
     .await?;
@@ -109,8 +108,12 @@ async fn token_caller(
             return Err(AppError::InvalidToken("This token has expired."))
         }
     }
-    let ip = req.peer_addr().map(|a| IpAddr::to_string(&a.ip()));
-    state.last_used.note(&row.id, row.last_used_at, now, ip);
+    state.last_used.note(
+        &row.id,
+        row.last_used_at,
+        now,
+        req.peer_addr().map(|a| a.ip()),
+    );
     let scopes = row.scopes();
     Ok(Caller {
         user,

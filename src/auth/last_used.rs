@@ -2,6 +2,7 @@
 //! memory, and a background task writes the notes in one batch every few seconds.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 
 use chrono::{Duration, NaiveDateTime};
@@ -18,19 +19,22 @@ pub struct LastUsed {
 }
 
 impl LastUsed {
-    /// Notes a use unless the stored last use is recent enough already.
+    /// Notes a use unless the stored last use is recent enough already. The address is
+    /// written out as text only then: most requests of a busy token note nothing.
     pub fn note(
         &self,
         token_id: &str,
         stored: Option<NaiveDateTime>,
         now: NaiveDateTime,
-        ip: Option<String>,
+        ip: Option<IpAddr>,
     ) {
         if stored.is_some_and(|at| now - at < RESOLUTION) {
             return;
         }
         let mut pending = self.pending.lock().expect("last-used lock");
-        pending.entry(token_id.to_owned()).or_insert((now, ip));
+        pending
+            .entry(token_id.to_owned())
+            .or_insert_with(|| (now, ip.map(|ip| ip.to_string())));
     }
 
     /// Writes what was noted since the last flush.

@@ -4,6 +4,7 @@
 pub mod models;
 pub mod schema;
 
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -191,4 +192,62 @@ where
         f(&mut conn)
     })
     .await?
+}
+
+/// A SQLite connection owned by one actix worker thread, for the one read of the bearer hot
+/// path. Measured (docs/benchmarks.md): the hop to the blocking pool and back (`web::block`:
+/// a wake-up and two context switches) plus the pool checkout cost more than the indexed
+/// read itself. A SQLite read is a library call on local pages, and in WAL mode readers do
+/// not wait for writers (only recovery after a crash can make one wait, at most the busy
+/// timeout), so it runs inline on the worker. A PostgreSQL read is a network round trip
+/// that must not stall a worker: it stays on `run`. No cache: every request reads the row.
+pub struct WorkerConnection {
+    manager: Manager,
+    conn: RefCell<Option<DbConnection>>,
+}
+
+impl WorkerConnection {
+    /// `Some` for a SQLite URL only. The connection opens on first use, with the pool's pragmas
+    /// and statement counter.
+    pub fn for_sqlite(url: &str, queries: QueryCount) -> Option<WorkerConnection> {
+        match DbUrl::parse(url) {
+            url @ DbUrl::Sqlite(_) => Some(WorkerConnection {
+                manager: Manager { url, queries },
+                conn: RefCell::new(None),
+            }),
+            DbUrl::Postgres(_) => None,
+        }
+    }
+
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&mut DbConnection) -> Result<T, AppError>,
+    ) -> Result<T, AppError> {
+        // No await while borrowed, so one worker thread can never borrow it twice.
+        let mut slot = self.conn.borrow_mut();
+        let conn = match slot.as_mut() {
+            Some(conn) => conn,
+            None => slot.insert(self.manager.connect().map_err(|e| {
+                AppError::Internal(anyhow::anyhow!("cannot open the database: {e}"))
+            })?),
+        };
+        let result = f(conn);
+        if result.is_err() && self.manager.has_broken(conn) {
+            *slot = None;
+        }
+        result
+    }
+}
+
+/// A read on the request path: inline on this worker's own SQLite connection when there is
+/// one, otherwise on the blocking pool like every other query.
+pub async fn read<T, F>(pool: &Pool, worker: Option<&WorkerConnection>, f: F) -> Result<T, AppError>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
+    T: Send + 'static,
+{
+    match worker {
+        Some(worker) => worker.read(f),
+        None => run(pool, f).await,
+    }
 }

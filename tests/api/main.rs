@@ -4,5 +4,6 @@
 mod helpers;
 
 mod accounts;
+mod instances;
 mod projects;
 mod tokens;

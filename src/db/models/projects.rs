@@ -41,7 +41,8 @@ pub fn role_of(
     project_members::table
         .find((project_id, user_id))
         .select(project_members::role)
-        .first::<String>(conn)
+        // `get_result`, not `first`: SQLite recompiles `LIMIT ?` (see `tokens::find_by_hash`).
+        .get_result::<String>(conn)
         .optional()
         .map(|r| r.as_deref().map(role))
 }

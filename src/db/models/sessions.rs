@@ -26,7 +26,8 @@ pub fn find_live(
         .find(id)
         .filter(sessions::expires_at.gt(now))
         .select(SessionRow::as_select())
-        .first(conn)
+        // `get_result`, not `first`: SQLite recompiles `LIMIT ?` (see `tokens::find_by_hash`).
+        .get_result(conn)
         .optional()
 }
 

@@ -181,12 +181,24 @@ pub fn find_by_hash(
     conn: &mut DbConnection,
     hash: &TokenHash,
 ) -> QueryResult<Option<(TokenRow, User)>> {
-    api_tokens::table
-        .inner_join(users::table)
-        .filter(api_tokens::token_hash.eq(hash.to_hex()))
-        .select((TokenRow::as_select(), User::as_select()))
-        .first(conn)
-        .optional()
+    let hex = hash.to_hex();
+    macro_rules! query {
+        () => {
+            api_tokens::table
+                .inner_join(users::table)
+                .filter(api_tokens::token_hash.eq(&hex))
+                .select((TokenRow::as_select(), User::as_select()))
+        };
+    }
+    // `get_result`, not `first`: the hash is UNIQUE, and SQLite recompiles a statement with
+    // `LIMIT ?` each time the limit is bound, which diesel does on every execution
+    // (measured: the parser ran on every bearer request; docs/benchmarks.md).
+    // On the concrete connection: through `MultiConnection`, diesel renders the SQL text
+    // again on every execution even when the prepared statement is cached (measured too).
+    match conn {
+        DbConnection::Sqlite(c) => query!().get_result(c).optional(),
+        DbConnection::Postgres(c) => query!().get_result(c).optional(),
+    }
 }
 
 /// The owner's tokens, newest first.

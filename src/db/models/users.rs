@@ -31,10 +31,11 @@ impl User {
     }
 
     pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<User>> {
+        // `get_result`, not `first`: SQLite recompiles `LIMIT ?` (see `tokens::find_by_hash`).
         users::table
             .find(id)
             .select(User::as_select())
-            .first(conn)
+            .get_result(conn)
             .optional()
     }
 
