@@ -1,6 +1,6 @@
 //! Many instances on one PostgreSQL database (docs/deploy.md): two real `mantel serve`
 //! processes, A and B, behind an imagined load balancer. Whatever one instance writes, the other
-//! honours on its very next request: sessions, tokens, revocations. Needs PostgreSQL, so it is
+//! honours on its very next request: sessions, tokens, revocations, publishes, files. Needs PostgreSQL, so it is
 //! skipped (and says so) without `MANTEL_TEST_POSTGRES_URL`.
 
 use std::io::{BufRead, BufReader};
@@ -179,8 +179,79 @@ async fn two_instances_on_one_postgres_database_agree_on_the_very_next_request()
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(error_code(res).await, "invalid_token");
 
-    // Issue 4 (projects, publishes, files): once merged, publish and upload a file through A
-    // here and read both back through B.
+    // Files and publishes written through A are read through B.
+    let project: Value = browser
+        .post(a.url("/api/projects"))
+        .header("X-CSRF-Token", &csrf)
+        .header("Origin", PUBLIC_URL)
+        .json(&json!({ "name": "Shared site" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let project = project["id"].as_str().unwrap().to_owned();
+    let worker: Value = browser
+        .post(a.url("/api/tokens"))
+        .header("X-CSRF-Token", &csrf)
+        .header("Origin", PUBLIC_URL)
+        .json(&json!({ "name": "CI and assets", "scopes": ["publish", "files"] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let worker = worker["token"].as_str().unwrap().to_owned();
+    let bearer = |method: Method, instance: &Instance, path: &str| {
+        client()
+            .request(method, instance.url(path))
+            .header("Authorization", format!("Bearer {worker}"))
+    };
+    let published = bearer(Method::POST, &a, "/api/publish")
+        .json(&json!({ "projectId": project }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(published.status(), StatusCode::CREATED);
+    let published: Value = published.json().await.unwrap();
+    let bytes: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
+    let uploaded = bearer(
+        Method::PUT,
+        &a,
+        &format!("/api/projects/{project}/files/site.tar"),
+    )
+    .header("Content-Type", "application/x-tar")
+    .body(bytes.clone())
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(uploaded.status(), StatusCode::CREATED);
+
+    let publishes: Vec<Value> = bearer(
+        Method::GET,
+        &b,
+        &format!("/api/projects/{project}/publishes"),
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(publishes[0]["id"], published["id"]);
+    let file = bearer(
+        Method::GET,
+        &b,
+        &format!("/api/projects/{project}/files/site.tar"),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(file.status(), StatusCode::OK);
+    assert_eq!(file.headers()["content-type"], "application/x-tar");
+    assert_eq!(file.bytes().await.unwrap().to_vec(), bytes);
 
     // Logging out through A ends the session on B too.
     let res = browser
