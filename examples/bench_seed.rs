@@ -160,6 +160,11 @@ fn main() -> anyhow::Result<()> {
     }
     eprintln!();
     round_robin.flush()?;
+    // Leave SQLite as a running server would have it: the seeding burst checkpointed and the
+    // WAL emptied, instead of hundreds of MB of WAL that every read looks its pages up in.
+    if let DbConnection::Sqlite(c) = &mut *conn {
+        diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)").execute(c)?;
+    }
     Ok(())
 }
 
