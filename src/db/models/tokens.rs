@@ -271,12 +271,22 @@ pub fn revoke(
     write_transaction(conn, |conn| {
         let mine = api_tokens::table
             .filter(api_tokens::id.eq(id))
-            .filter(api_tokens::user_id.eq(user_id));
-        diesel::update(mine.filter(api_tokens::revoked_at.is_null()))
+            .filter(api_tokens::user_id.eq(user_id))
+            .filter(api_tokens::revoked_at.is_null());
+        diesel::update(mine)
             .set(api_tokens::revoked_at.eq(now))
             .execute(conn)?;
-        Ok(mine.select(TokenRow::as_select()).first(conn)?)
+        Ok(find_mine(conn, user_id, id)?)
     })
+}
+
+/// One of the owner's tokens; someone else's is `NotFound`, as if it did not exist.
+pub fn find_mine(conn: &mut DbConnection, user_id: &str, id: &str) -> QueryResult<TokenRow> {
+    api_tokens::table
+        .filter(api_tokens::id.eq(id))
+        .filter(api_tokens::user_id.eq(user_id))
+        .select(TokenRow::as_select())
+        .get_result(conn)
 }
 
 /// Writes collected last-use records in one transaction. The guard in the WHERE clause keeps

@@ -339,10 +339,10 @@ async fn find_mine(
     id: String,
 ) -> Result<TokenRow, AppError> {
     let user_id = user.user.id.clone();
-    let rows = db::run(&state.pool, move |conn| Ok(tokens::list(conn, &user_id)?)).await?;
-    rows.into_iter()
-        .find(|row| row.id == id)
-        .ok_or(AppError::NotFound)
+    db::run(&state.pool, move |conn| {
+        Ok(tokens::find_mine(conn, &user_id, &id)?)
+    })
+    .await
 }
 
 #[get("/settings/tokens/{id}/revoke")]
