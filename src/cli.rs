@@ -108,7 +108,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Serve(args)) => serve(args).await,
         Some(Command::Migrate(args)) => {
             let pool = db::connect(&args.database_url, 1, Default::default())?;
-            db::run(&pool, |conn| db::run_migrations(conn)).await?;
+            db::run(&pool, db::run_migrations).await?;
             println!("migrations are up to date");
             Ok(())
         }

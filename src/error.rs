@@ -35,6 +35,8 @@ pub enum AppError {
     BadJson(String),
     #[error("The request body is too large.")]
     PayloadTooLarge,
+    #[error("Send the body as JSON, with Content-Type: application/json.")]
+    UnsupportedMediaType,
     #[error("Too many attempts; try again in {retry_after} seconds.")]
     RateLimited { retry_after: u64 },
     /// The cause is logged, never shown.
@@ -60,6 +62,7 @@ impl AppError {
             AppError::Validation(_) => "validation_failed",
             AppError::BadJson(_) => "bad_json",
             AppError::PayloadTooLarge => "payload_too_large",
+            AppError::UnsupportedMediaType => "unsupported_media_type",
             AppError::RateLimited { .. } => "rate_limited",
             AppError::Internal(_) => "internal",
         }
@@ -116,6 +119,7 @@ impl ResponseError for AppError {
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -152,7 +156,7 @@ impl ResponseError for HtmlError {
                 .insert_header((header::LOCATION, "/login"))
                 .finish();
         }
-        let page = crate::routes::dashboard::ErrorPage::new(&self.0);
+        let page = crate::routes::dashboard::ErrorPage::render_for(&self.0);
         self.0
             .response_builder()
             .content_type("text/html; charset=utf-8")
@@ -191,7 +195,7 @@ impl From<actix_web::error::JsonPayloadError> for AppError {
         use actix_web::error::JsonPayloadError as E;
         match e {
             E::Overflow { .. } | E::OverflowKnownLength { .. } => AppError::PayloadTooLarge,
-            E::ContentType => AppError::BadJson("Expected Content-Type: application/json.".into()),
+            E::ContentType => AppError::UnsupportedMediaType,
             // A well-formed document with a field of the wrong type is a validation problem.
             E::Deserialize(e) if e.classify() == serde_json::error::Category::Data => {
                 AppError::Validation(BTreeMap::from([("body", e.to_string())]))

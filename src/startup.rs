@@ -12,9 +12,10 @@ use actix_web::middleware::{from_fn, DefaultHeaders};
 use actix_web::{web, App, HttpServer};
 use rand::RngCore;
 
+use crate::auth::csrf::FormCsrf;
 use crate::auth::last_used::LastUsed;
 use crate::auth::session_store::{DbSessionStore, IDLE_LIMIT};
-use crate::auth::throttle::LoginThrottle;
+use crate::auth::throttle::Throttles;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::{self, models::sessions, models::settings as app_settings};
@@ -51,7 +52,7 @@ impl Application {
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         let queries = db::QueryCount::default();
         let pool = db::connect(&settings.database_url, workers as u32 + 8, queries.clone())?;
-        db::run(&pool, |conn| db::run_migrations(conn)).await?;
+        db::run(&pool, db::run_migrations).await?;
         let key = cookie_key(&settings, &pool).await?;
 
         let port = listener
@@ -63,7 +64,8 @@ impl Application {
             clock: clock.clone(),
             queries,
             public_origin: settings.public_origin(),
-            throttle: LoginThrottle::default(),
+            throttles: Throttles::default(),
+            form_csrf: FormCsrf::new(key.master(), settings.secure_cookies()),
             last_used: LastUsed::default(),
         });
         let store = DbSessionStore::new(pool, clock);
@@ -100,6 +102,7 @@ impl Application {
             }
             app.configure(crate::routes::configure)
                 .wrap(sessions)
+                .wrap(from_fn(crate::routes::refuse_foreign))
                 .wrap(
                     DefaultHeaders::new()
                         .add(("Content-Security-Policy", CSP))

@@ -1,7 +1,8 @@
 //! What every handler shares.
 
+use crate::auth::csrf::FormCsrf;
 use crate::auth::last_used::LastUsed;
-use crate::auth::throttle::LoginThrottle;
+use crate::auth::throttle::Throttles;
 use crate::clock::Clock;
 use crate::db::{Pool, QueryCount};
 
@@ -11,6 +12,8 @@ pub struct AppState {
     pub queries: QueryCount,
     /// The origin (`scheme://host[:port]`) of the public URL, which same-origin checks compare.
     pub public_origin: String,
-    pub throttle: LoginThrottle,
+    pub throttles: Throttles,
+    /// The CSRF protection of the login and sign-up forms.
+    pub form_csrf: FormCsrf,
     pub last_used: LastUsed,
 }

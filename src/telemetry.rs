@@ -1,5 +1,6 @@
 //! Logging. Request lines carry the method, the path without its query string, the status and
-//! the time taken — never headers, cookies or bodies, where tokens and passwords travel.
+//! the time taken — never headers, cookies or bodies, where tokens and passwords travel —
+//! and a token pasted into a path is cut to its display prefix.
 
 use std::time::Instant;
 
@@ -20,7 +21,7 @@ pub async fn log_request(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let method = req.method().clone();
-    let path = req.path().to_owned();
+    let path = crate::auth::token::mask_in(req.path()).into_owned();
     let res = next.call(req).await?;
     tracing::info!(
         %method,

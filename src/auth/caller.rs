@@ -5,10 +5,17 @@
 //! header, the dashboard session cookie is the caller, with every scope; unsafe methods then
 //! also need the CSRF checks. Handlers state their need in one line: `caller.require(scope)?`,
 //! or they take `SessionCaller` / `DashboardUser` instead of `Caller`.
+//!
+//! Under `/api` the caller is decided by the `authenticate` middleware before the handler's
+//! other extractors run, so a refused caller is answered before any body is read (a forged
+//! or unauthenticated request never learns whether its body would have parsed).
 
 use actix_session::{Session, SessionExt};
-use actix_web::http::{header, Method};
-use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::Next;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use chrono::NaiveDateTime;
 use futures_util::future::LocalBoxFuture;
 
@@ -140,10 +147,6 @@ async fn session_user(state: &AppState, session: &Session) -> Result<Option<User
     Ok(user)
 }
 
-fn is_unsafe(method: &Method) -> bool {
-    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
-}
-
 #[tracing::instrument(name = "caller", skip_all)] // skip_all: never record the token or cookie.
 async fn resolve(req: HttpRequest) -> Result<Caller, AppError> {
     let state = state(&req);
@@ -157,8 +160,9 @@ async fn resolve(req: HttpRequest) -> Result<Caller, AppError> {
     let user = session_user(&state, &session)
         .await?
         .ok_or(AppError::Unauthenticated)?;
-    if is_unsafe(req.method()) {
-        csrf::check_api(&req, &session, &state.public_origin)?;
+    if csrf::is_unsafe(req.method()) {
+        // The origin checks ran before routing (`csrf::refuse_foreign`); this is the secret.
+        csrf::check_api(&req, &session)?;
     }
     Ok(Caller {
         user,
@@ -166,12 +170,31 @@ async fn resolve(req: HttpRequest) -> Result<Caller, AppError> {
     })
 }
 
+/// The `/api` middleware: decides the caller once, before routing's extractors, and answers
+/// a refusal itself.
+pub async fn authenticate(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    match resolve(req.request().clone()).await {
+        Ok(caller) => {
+            req.extensions_mut().insert(caller);
+            Ok(next.call(req).await?.map_into_boxed_body())
+        }
+        Err(e) => Ok(req.error_response(e)),
+    }
+}
+
 impl FromRequest for Caller {
     type Error = AppError;
     type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        Box::pin(resolve(req.clone()))
+        // Decided by `authenticate` under `/api`; anywhere else, decided here.
+        match req.extensions_mut().remove::<Caller>() {
+            Some(caller) => Box::pin(std::future::ready(Ok(caller))),
+            None => Box::pin(resolve(req.clone())),
+        }
     }
 }
 
@@ -190,7 +213,7 @@ impl FromRequest for SessionCaller {
             if req.headers().contains_key(header::AUTHORIZATION) {
                 return Err(AppError::SessionRequired);
             }
-            resolve(req).await.map(SessionCaller)
+            Caller::extract(&req).await.map(SessionCaller)
         })
     }
 }
@@ -205,11 +228,15 @@ pub struct DashboardUser {
 
 impl DashboardUser {
     pub fn check_csrf(&self, submitted: Option<&str>) -> Result<(), AppError> {
-        csrf::check_form(&self.req, &self.req.get_session(), submitted)
+        csrf::check_form(&self.req.get_session(), submitted)
     }
 
     pub fn session(&self) -> Session {
         self.req.get_session()
+    }
+
+    pub fn request(&self) -> &HttpRequest {
+        &self.req
     }
 
     /// The same person as an API caller would be: a session, holding every scope.

@@ -14,6 +14,12 @@ use crate::db::{self, models::sessions, Pool};
 
 /// The session state key holding the logged-in user's id.
 pub const USER_ID: &str = "user_id";
+/// State keys set at login that the store also keeps in their own columns, for the sessions
+/// page: the session's public id (it names the session in URLs), the address and the user
+/// agent it signed in from.
+pub const PUBLIC_ID: &str = "sid";
+pub const IP: &str = "ip";
+pub const USER_AGENT: &str = "ua";
 /// How long a session may be idle.
 pub const IDLE_LIMIT: Duration = Duration::hours(12);
 /// How long a session may live from login, however busy.
@@ -42,10 +48,9 @@ fn ttl(ttl: &CookieDuration) -> Duration {
     Duration::seconds(ttl.whole_seconds()).min(IDLE_LIMIT)
 }
 
-fn user_id_of(state: &HashMap<String, String>) -> Option<String> {
-    state
-        .get(USER_ID)
-        .and_then(|v| serde_json::from_str(v).ok())
+/// A string value of the state (actix-session keeps each value JSON-encoded).
+fn string_of(state: &HashMap<String, String>, key: &str) -> Option<String> {
+    state.get(key).and_then(|v| serde_json::from_str(v).ok())
 }
 
 fn new_key() -> String {
@@ -66,10 +71,14 @@ impl DbSessionStore {
         let now = self.clock.now();
         let row = sessions::SessionRow {
             id: row_id(&key),
-            user_id: user_id_of(&state),
+            user_id: string_of(&state, USER_ID),
+            public_id: string_of(&state, PUBLIC_ID),
+            ip: string_of(&state, IP),
+            user_agent: string_of(&state, USER_AGENT),
             state: serde_json::to_string(&state)?,
             created_at: now,
             expires_at: now + ttl,
+            last_seen_at: Some(now),
         };
         db::run(&self.pool, move |conn| Ok(sessions::insert(conn, &row)?)).await?;
         SessionKey::try_from(key).map_err(|e| anyhow::anyhow!("{e}"))
@@ -112,10 +121,14 @@ impl SessionStore for DbSessionStore {
         let ttl = ttl(ttl_);
         let id = row_id(key.as_ref());
         let now = self.clock.now();
-        let user_id = user_id_of(&state);
+        let user_id = string_of(&state, USER_ID);
         let json =
             serde_json::to_string(&state).map_err(|e| UpdateError::Serialization(e.into()))?;
-        let updated = db::run(&self.pool, move |conn| {
+        // When no live row has this id the session was ended (logout, a password change, "end
+        // this session") or expired while this request ran: it stays gone. Writing the state
+        // back under a new key would revive a signed-out session for whoever holds the old
+        // cookie. The cookie keeps naming a row that does not exist, which loads as signed out.
+        db::run(&self.pool, move |conn| {
             Ok(sessions::update_state(
                 conn,
                 &id,
@@ -128,14 +141,7 @@ impl SessionStore for DbSessionStore {
         })
         .await
         .map_err(|e| UpdateError::Other(anyhow::anyhow!("{e}")))?;
-        if updated {
-            Ok(key)
-        } else {
-            // The row expired or was deleted meanwhile: start a fresh session.
-            self.insert_new(state, ttl)
-                .await
-                .map_err(UpdateError::Other)
-        }
+        Ok(key)
     }
 
     async fn update_ttl(&self, key: &SessionKey, ttl_: &CookieDuration) -> anyhow::Result<()> {

@@ -17,6 +17,31 @@ pub const TOKEN_LEN: usize = TOKEN_PREFIX.len() + RANDOM_LEN + CHECKSUM_LEN;
 /// Random characters shown in the display prefix (`mm_pat_A3B9`).
 const DISPLAY_RANDOM_CHARS: usize = 4;
 
+/// `text` with every token-shaped run (`mm_pat_` and what follows in the token alphabet)
+/// cut to its display prefix, for text that is logged, such as a request path: a token
+/// pasted into a URL by mistake must not reach the logs whole.
+pub fn mask_in(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains(TOKEN_PREFIX) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(TOKEN_PREFIX) {
+        let (before, token) = rest.split_at(at);
+        out.push_str(before);
+        let body = &token[TOKEN_PREFIX.len()..];
+        let run = body.bytes().take_while(u8::is_ascii_alphanumeric).count();
+        out.push_str(TOKEN_PREFIX);
+        out.push_str(&body[..run.min(DISPLAY_RANDOM_CHARS)]);
+        if run > DISPLAY_RANDOM_CHARS {
+            out.push('…');
+        }
+        rest = &body[run..];
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
+}
+
 /// A plaintext token. It exists only while it is being issued or checked; its `Debug` shows
 /// nothing secret and it has no `Display`.
 pub struct PlainToken(String);
@@ -118,6 +143,19 @@ fn checksum(body: &str) -> [u8; CHECKSUM_LEN] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens_in_logged_text_are_cut_to_their_prefix() {
+        assert_eq!(
+            mask_in("/api/me/mm_pat_AAAAAAAAAAAAAAAAAAAAAAAAAA2dbXlp/x"),
+            "/api/me/mm_pat_AAAA…/x"
+        );
+        assert_eq!(
+            mask_in("mm_pat_ab mm_pat_000000000000000000000000001L1Mwu"),
+            "mm_pat_ab mm_pat_0000…"
+        );
+        assert_eq!(mask_in("/api/projects"), "/api/projects");
+    }
 
     const VECTORS: [&str; 2] = [
         "mm_pat_AAAAAAAAAAAAAAAAAAAAAAAAAA2dbXlp",

@@ -16,6 +16,10 @@ diesel::table! {
         state -> Text,
         created_at -> Timestamp,
         expires_at -> Timestamp,
+        public_id -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        last_seen_at -> Nullable<Timestamp>,
     }
 }
 

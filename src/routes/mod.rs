@@ -4,9 +4,14 @@ pub mod api;
 pub mod dashboard;
 pub mod health;
 
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use crate::auth::csrf;
 use crate::error::{AppError, HtmlError};
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(health::healthz)
@@ -15,11 +20,36 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .default_service(web::to(not_found));
 }
 
-/// Unknown paths: JSON under `/api`, a page elsewhere.
-async fn not_found(req: HttpRequest) -> Result<HttpResponse, actix_web::Error> {
-    if req.path() == "/api" || req.path().starts_with("/api/") {
-        Err(AppError::NotFound.into())
+fn is_api(path: &str) -> bool {
+    path == "/api" || path.starts_with("/api/")
+}
+
+/// An error written the way the path's clients read: JSON under `/api`, a page elsewhere.
+fn error_for(path: &str, error: AppError) -> actix_web::Error {
+    if is_api(path) {
+        error.into()
     } else {
-        Err(HtmlError(AppError::NotFound).into())
+        HtmlError(error).into()
     }
+}
+
+/// Unknown paths.
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, actix_web::Error> {
+    Err(error_for(req.path(), AppError::NotFound))
+}
+
+/// Refuses a forged cross-site request (`auth::csrf`, layer 1) before routing, so no body is
+/// read and the answer is the same whether or not the route exists.
+pub async fn refuse_foreign(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .expect("AppState is registered by startup");
+    if let Err(e) = csrf::refuse_foreign(req.request(), &state.public_origin) {
+        let error = error_for(req.path(), e);
+        return Ok(req.error_response(error));
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
 }

@@ -102,6 +102,27 @@ impl TestDb {
         }
     }
 
+    /// The number a `SELECT COUNT(*) AS n …` query answers, read behind the app's back.
+    pub fn count(&self, sql: &str) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let query = diesel::sql_query(sql);
+        let rows: Vec<Count> = match self {
+            TestDb::Sqlite { path, .. } => diesel::RunQueryDsl::load(
+                query,
+                &mut diesel::SqliteConnection::establish(path).unwrap(),
+            ),
+            TestDb::Postgres { .. } => {
+                diesel::RunQueryDsl::load(query, &mut PgConnection::establish(&self.url()).unwrap())
+            }
+        }
+        .unwrap();
+        rows[0].n
+    }
+
     /// Every byte the database holds for this test, as text: the SQLite file and its WAL,
     /// or a data dump of the PostgreSQL schema.
     pub fn raw_contents(&self) -> String {

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod accounts;
+mod hardening;
 mod instances;
 mod projects;
 mod tokens;

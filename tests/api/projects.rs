@@ -9,7 +9,7 @@ use crate::helpers::{csrf_in, error_code, spawn_app, TestApp};
 const ALL_SCOPES: [&str; 5] = ["publish", "messages", "files", "domain", "billing.read"];
 
 /// Creates a project through the dashboard and reads its id off the project page.
-async fn create_project(app: &TestApp, csrf: &str, name: &str) -> String {
+pub async fn create_project(app: &TestApp, csrf: &str, name: &str) -> String {
     let res = app
         .post_form("/projects", &[("name", name), ("csrf_token", csrf)])
         .await;

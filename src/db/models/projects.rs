@@ -65,18 +65,14 @@ pub fn list_for(conn: &mut DbConnection, user_id: &str) -> QueryResult<Vec<(Proj
     Ok(rows.into_iter().map(|(p, r)| (p, role(&r))).collect())
 }
 
-/// Trims and checks a project name.
+/// Trims and checks a project name (the rule of `domain::name`).
 pub fn validate_name(name: &str) -> Result<String, AppError> {
-    let name = name.trim();
-    match name.chars().count() {
-        0 => Err(AppError::validation("name", "Give the project a name.")),
-        n if n > 100 => Err(AppError::validation("name", "Use at most 100 characters.")),
-        _ if name.chars().any(char::is_control) => Err(AppError::validation(
-            "name",
-            "The name cannot contain control characters.",
-        )),
-        _ => Ok(name.to_owned()),
-    }
+    crate::domain::name::parse(name).map_err(|e| match e {
+        crate::domain::name::NameError::Empty => {
+            AppError::validation("name", "Give the project a name.")
+        }
+        e => AppError::validation("name", e.to_string()),
+    })
 }
 
 /// Creates the project with its creator as owner, both rows or neither.

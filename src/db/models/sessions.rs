@@ -14,6 +14,10 @@ pub struct SessionRow {
     pub state: String,
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
+    pub public_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub last_seen_at: Option<NaiveDateTime>,
 }
 
 /// The live row with this id, if any.
@@ -38,8 +42,8 @@ pub fn insert(conn: &mut DbConnection, row: &SessionRow) -> QueryResult<()> {
         .map(drop)
 }
 
-/// Replaces the state; the expiry never moves past `absolute_end` of the row.
-/// Returns false when no live row has this id.
+/// Replaces the state of the live row `id`; the expiry never moves past the row's absolute
+/// end. Without a live row nothing is written: a session that was ended stays ended.
 pub fn update_state(
     conn: &mut DbConnection,
     id: &str,
@@ -48,9 +52,9 @@ pub fn update_state(
     idle_end: NaiveDateTime,
     absolute_lifetime: chrono::Duration,
     now: NaiveDateTime,
-) -> QueryResult<bool> {
+) -> QueryResult<()> {
     let Some(row) = find_live(conn, id, now)? else {
-        return Ok(false);
+        return Ok(());
     };
     let expires_at = idle_end.min(row.created_at + absolute_lifetime);
     diesel::update(sessions::table.find(id))
@@ -58,9 +62,10 @@ pub fn update_state(
             sessions::user_id.eq(user_id),
             sessions::state.eq(state),
             sessions::expires_at.eq(expires_at),
+            sessions::last_seen_at.eq(now),
         ))
         .execute(conn)
-        .map(|n| n == 1)
+        .map(drop)
 }
 
 /// Slides the idle expiry forward, at most to the absolute end, and only when it moves by
@@ -79,7 +84,10 @@ pub fn touch(
     let expires_at = idle_end.min(row.created_at + absolute_lifetime);
     if expires_at - row.expires_at > min_step {
         diesel::update(sessions::table.find(id))
-            .set(sessions::expires_at.eq(expires_at))
+            .set((
+                sessions::expires_at.eq(expires_at),
+                sessions::last_seen_at.eq(now),
+            ))
             .execute(conn)?;
     }
     Ok(())
@@ -95,6 +103,31 @@ pub fn delete(conn: &mut DbConnection, id: &str) -> QueryResult<()> {
 /// that changed it gets a fresh session right after).
 pub fn delete_for_user(conn: &mut DbConnection, user_id: &str) -> QueryResult<usize> {
     diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)
+}
+
+/// The live sessions of `user_id`, most recently seen first.
+pub fn list_live(
+    conn: &mut DbConnection,
+    user_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Vec<SessionRow>> {
+    sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::expires_at.gt(now))
+        .order((sessions::last_seen_at.desc(), sessions::created_at.desc()))
+        .select(SessionRow::as_select())
+        .load(conn)
+}
+
+/// Ends one of `user_id`'s sessions, named by its public id. False when it is not theirs.
+pub fn end(conn: &mut DbConnection, user_id: &str, public_id: &str) -> QueryResult<bool> {
+    diesel::delete(
+        sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::public_id.eq(public_id)),
+    )
+    .execute(conn)
+    .map(|n| n == 1)
 }
 
 pub fn delete_expired(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<usize> {

@@ -9,10 +9,10 @@ use crate::auth::token::{PlainToken, TokenHash};
 use crate::auth::{Scope, Scopes};
 use crate::db::models::users::User;
 use crate::db::schema::{api_tokens, users};
-use crate::db::{write_transaction, DbConnection};
+use crate::db::{is_unique_violation, write_transaction, DbConnection};
+use crate::domain::name::NameError;
 use crate::error::AppError;
 
-pub const NAME_MAX_CHARS: usize = 100;
 pub const MAX_LIVE_TOKENS: i64 = 100;
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
@@ -134,18 +134,17 @@ impl NewToken {
         expiry: Option<&str>,
     ) -> Result<NewToken, AppError> {
         let mut fields = BTreeMap::new();
-        let name = name.trim();
-        let chars = name.chars().count();
-        if chars == 0 {
-            fields.insert("name", "Give the token a name.".to_owned());
-        } else if chars > NAME_MAX_CHARS {
-            fields.insert("name", format!("Use at most {NAME_MAX_CHARS} characters."));
-        } else if name.chars().any(char::is_control) {
-            fields.insert(
-                "name",
-                "The name cannot contain control characters.".to_owned(),
-            );
-        }
+        let name = match crate::domain::name::parse(name) {
+            Ok(name) => name,
+            Err(NameError::Empty) => {
+                fields.insert("name", "Give the token a name.".to_owned());
+                String::new()
+            }
+            Err(e) => {
+                fields.insert("name", e.to_string());
+                String::new()
+            }
+        };
         let mut parsed = Vec::new();
         for s in scopes {
             match Scope::parse(s) {
@@ -167,7 +166,7 @@ impl NewToken {
         }
         match expiry {
             Some(expiry) if fields.is_empty() => Ok(NewToken {
-                name: name.to_owned(),
+                name,
                 scopes: Scopes::new(parsed),
                 expiry,
             }),
@@ -210,6 +209,20 @@ pub fn list(conn: &mut DbConnection, user_id: &str) -> QueryResult<Vec<TokenRow>
         .load(conn)
 }
 
+/// Serializes an account's token writes, so the name check and the cap hold under concurrency.
+/// SQLite's `BEGIN IMMEDIATE` already lets one writer in at a time; PostgreSQL under READ
+/// COMMITTED would let two creates both count 99 live tokens, so the owner's row is locked.
+fn lock_owner(conn: &mut DbConnection, user_id: &str) -> QueryResult<()> {
+    if let DbConnection::Postgres(c) = conn {
+        users::table
+            .find(user_id)
+            .select(users::id)
+            .for_update()
+            .get_result::<String>(c)?;
+    }
+    Ok(())
+}
+
 /// Issues a token: the plaintext is returned once and only its hash is stored.
 pub fn create(
     conn: &mut DbConnection,
@@ -232,6 +245,7 @@ pub fn create(
         last_used_ip: None,
     };
     write_transaction(conn, |conn| {
+        lock_owner(conn, user_id)?;
         let live = api_tokens::table
             .filter(api_tokens::user_id.eq(user_id))
             .filter(api_tokens::revoked_at.is_null());
@@ -254,7 +268,14 @@ pub fn create(
         }
         diesel::insert_into(api_tokens::table)
             .values(&row)
-            .execute(conn)?;
+            .execute(conn)
+            .map_err(|e| match e {
+                // Only reachable if a writer bypassed `lock_owner`; still the user's mistake.
+                e if is_unique_violation(&e) => {
+                    AppError::validation("name", "You already have a token with this name.")
+                }
+                e => e.into(),
+            })?;
         Ok(())
     })?;
     Ok((row, plain))

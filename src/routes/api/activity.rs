@@ -4,7 +4,7 @@ use actix_web::{get, post, web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{on_project, required, utc};
+use super::{on_project, required, utc, Json};
 use crate::auth::{Caller, Need, Role, Scope};
 use crate::db::models::activity;
 use crate::error::AppError;
@@ -47,7 +47,7 @@ struct PublishBody {
 async fn publish(
     caller: Caller,
     state: web::Data<AppState>,
-    body: web::Json<PublishBody>,
+    body: Json<PublishBody>,
 ) -> Result<HttpResponse, AppError> {
     // The project comes in the body, so a bad id is a field error, not a missing page.
     caller.require(Scope::Publish)?;
@@ -87,7 +87,7 @@ async fn post_message(
     caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<MessageBody>,
+    body: Json<MessageBody>,
 ) -> Result<HttpResponse, AppError> {
     let now = state.clock.now();
     let need = Need::new(Scope::Messages, Role::Editor);

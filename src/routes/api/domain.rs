@@ -4,7 +4,7 @@ use actix_web::{delete, get, put, web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{on_project, required};
+use super::{on_project, required, Json};
 use crate::auth::{Caller, Need, Role, Scope};
 use crate::db::models::projects;
 use crate::error::AppError;
@@ -40,7 +40,7 @@ async fn set_domain(
     caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<DomainBody>,
+    body: Json<DomainBody>,
 ) -> Result<HttpResponse, AppError> {
     let need = Need::new(Scope::Domain, Role::Owner);
     let domain = on_project(caller, &state, &path, need, move |conn, id, _| {

@@ -9,8 +9,12 @@ pub mod me;
 pub mod projects;
 pub mod tokens;
 
-use actix_web::web;
+use actix_web::dev::Payload;
+use actix_web::middleware::from_fn;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use chrono::{DateTime, NaiveDateTime, Utc};
+use futures_util::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
 
 use crate::auth::{Caller, Need};
 use crate::db::{self, DbConnection};
@@ -23,6 +27,7 @@ pub const JSON_LIMIT: usize = 64 * 1024;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api")
+            .wrap(from_fn(crate::auth::caller::authenticate))
             .app_data(
                 web::JsonConfig::default()
                     .limit(JSON_LIMIT)
@@ -37,9 +42,42 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(domain::configure)
             .configure(billing::configure)
             .default_service(web::to(|| async {
-                Err::<web::Json<()>, _>(AppError::NotFound)
+                Err::<actix_web::HttpResponse, _>(AppError::NotFound)
             })),
     );
+}
+
+/// A JSON request body. SPEC §8.6: the body must say it is JSON — `application/json` or an
+/// `application/…+json` type — or the answer is 415 before anything is read. (actix's own
+/// check also takes `text/json`.)
+pub struct Json<T>(pub T);
+
+impl<T> std::ops::Deref for Json<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+fn is_json(req: &HttpRequest) -> bool {
+    use actix_web::mime;
+    matches!(req.mime_type(), Ok(Some(m)) if m.type_() == mime::APPLICATION
+        && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON)))
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        if !is_json(req) {
+            return Box::pin(std::future::ready(Err(
+                AppError::UnsupportedMediaType.into()
+            )));
+        }
+        let body = web::Json::<T>::from_request(req, payload);
+        Box::pin(async move { Ok(Json(body.await?.into_inner())) })
+    }
 }
 
 /// Stored times are UTC; the API writes them as RFC 3339.

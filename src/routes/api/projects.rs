@@ -4,7 +4,7 @@ use actix_web::{delete, get, post, web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{on_project, required, utc};
+use super::{on_project, required, utc, Json};
 use crate::auth::{Caller, Need, Role, SessionCaller};
 use crate::db::{self, models::projects};
 use crate::error::AppError;
@@ -41,7 +41,7 @@ struct NewProject {
 async fn create(
     SessionCaller(caller): SessionCaller,
     state: web::Data<AppState>,
-    body: web::Json<NewProject>,
+    body: Json<NewProject>,
 ) -> Result<HttpResponse, AppError> {
     let name = projects::validate_name(required("name", body.name.as_deref())?)?;
     let now = state.clock.now();
@@ -64,9 +64,10 @@ async fn set_member(
     SessionCaller(caller): SessionCaller,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<NewMember>,
+    body: Json<NewMember>,
 ) -> Result<HttpResponse, AppError> {
     let now = state.clock.now();
+    state.throttles.members_attempt(&caller.user.id, now)?;
     let need = Need::role(Role::Owner);
     let member = on_project(caller, &state, &path, need, move |conn, id, _| {
         let email = required("email", body.email.as_deref())?;

@@ -4,7 +4,7 @@ use actix_web::{delete, get, post, web, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::utc;
+use super::{utc, Json};
 use crate::auth::SessionCaller;
 use crate::db::{self, models::tokens};
 use crate::error::AppError;
@@ -89,7 +89,7 @@ struct CreatedToken<'a> {
 async fn create(
     SessionCaller(caller): SessionCaller,
     state: web::Data<AppState>,
-    body: web::Json<NewTokenBody>,
+    body: Json<NewTokenBody>,
 ) -> Result<HttpResponse, AppError> {
     let new = tokens::NewToken::validate(&body.name, &body.scopes, body.expiry.as_deref())?;
     let now = state.clock.now();

@@ -1,14 +1,16 @@
-//! Sign-up, login and logout.
+//! Sign-up, login and logout, the password change, and the list of signed-in sessions.
 
 use actix_session::Session;
+use actix_web::cookie::Cookie;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{page, page_with_status, see_other, Form, Layout};
+use super::tokens::When;
+use super::{page, page_with_status, see_other, Form, Layout, FLASH};
 use crate::auth::password::{self, Password};
-use crate::auth::session_store::USER_ID;
+use crate::auth::session_store::{IP, PUBLIC_ID, USER_AGENT, USER_ID};
 use crate::auth::{csrf, DashboardUser};
 use crate::db::models::sessions;
 use crate::db::{
@@ -26,7 +28,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(login)
         .service(logout)
         .service(password_form)
-        .service(change_password);
+        .service(change_password)
+        .service(sessions_page)
+        .service(end_session);
 }
 
 const WHERE_TO_AFTER_LOGIN: &str = "/settings/tokens";
@@ -56,11 +60,36 @@ struct Credentials {
     csrf_token: Option<String>,
 }
 
-fn anonymous(session: &Session) -> Result<Layout, AppError> {
-    Ok(Layout {
-        csrf_token: csrf::token(session)?,
+/// The layout of a page shown before login. Its CSRF token lives in a cookie, not a session:
+/// a visitor who is not logged in costs the server no write.
+fn anonymous(req: &HttpRequest, state: &AppState) -> (Layout, Option<Cookie<'static>>) {
+    let (csrf_token, cookie) = state.form_csrf.issue(req);
+    let layout = Layout {
+        csrf_token,
         user_email: None,
-    })
+    };
+    (layout, cookie)
+}
+
+/// A page before login, setting the form's CSRF cookie when the visitor has none yet.
+fn anonymous_page(
+    template: &impl Template,
+    status: StatusCode,
+    cookie: Option<Cookie<'static>>,
+) -> Result<HttpResponse, HtmlError> {
+    let mut res = page_with_status(template, status)?;
+    if let Some(cookie) = cookie {
+        res.add_cookie(&cookie)
+            .map_err(|e| AppError::Internal(e.into()))?;
+    }
+    Ok(res)
+}
+
+/// The client's address as the throttles and the sessions page know it.
+fn client_ip(req: &HttpRequest) -> String {
+    req.peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default()
 }
 
 #[get("/")]
@@ -77,13 +106,18 @@ async fn home(session: Session) -> Result<HttpResponse, HtmlError> {
 }
 
 #[get("/signup")]
-async fn signup_form(session: Session) -> Result<HttpResponse, HtmlError> {
-    page(&SignupPage {
-        layout: anonymous(&session)?,
+async fn signup_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, HtmlError> {
+    let (layout, cookie) = anonymous(&req, &state);
+    let page = SignupPage {
+        layout,
         email: String::new(),
         email_error: None,
         password_error: None,
-    })
+    };
+    anonymous_page(&page, StatusCode::OK, cookie)
 }
 
 #[post("/signup")]
@@ -93,13 +127,21 @@ async fn signup(
     state: web::Data<AppState>,
     Form(form): Form<Credentials>,
 ) -> Result<HttpResponse, HtmlError> {
-    csrf::check_form(&req, &session, form.csrf_token.as_deref())?;
+    state.form_csrf.check(&req, form.csrf_token.as_deref())?;
+    // Counted before anything else: each sign-up costs an argon2 hash and answers whether
+    // an email has an account.
+    let now = state.clock.now();
+    state
+        .throttles
+        .signup
+        .attempt(&[format!("ip:{}", client_ip(&req))], now)?;
     let email = normalize_email(&form.email);
     let password = form
         .password
         .unwrap_or_else(|| Password::new(String::new()));
+    let (layout, _) = anonymous(&req, &state);
     let mut page = SignupPage {
-        layout: anonymous(&session)?,
+        layout,
         email: email.clone(),
         email_error: None,
         password_error: None,
@@ -113,14 +155,13 @@ async fn signup(
     if page.email_error.is_some() || page.password_error.is_some() {
         return page_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY);
     }
-    let now = state.clock.now();
     let hash = password::hash_off_thread(password).await?;
     let created = db::run(&state.pool, move |conn| {
         User::create(conn, &email, hash, now)
     })
     .await;
     match created {
-        Ok(user) => start_session(&session, &user),
+        Ok(user) => start_session(&req, &session, &user),
         Err(AppError::Validation(fields)) => {
             page.email_error = fields.into_values().next();
             page_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
@@ -141,21 +182,43 @@ fn plausible_email(email: &str) -> bool {
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
-/// Logs `user` in: a new session id (so one planted before login is useless), a new CSRF token.
-fn start_session(session: &Session, user: &User) -> Result<HttpResponse, HtmlError> {
+/// Logs `user` in: a new session id (so one planted before login is useless), a new CSRF
+/// token, and what the sessions page shows of this browser.
+fn start_session(
+    req: &HttpRequest,
+    session: &Session,
+    user: &User,
+) -> Result<HttpResponse, HtmlError> {
     session.renew();
     session.insert(USER_ID, &user.id).map_err(AppError::from)?;
+    session
+        .insert(PUBLIC_ID, uuid::Uuid::new_v4().to_string())
+        .map_err(AppError::from)?;
+    session.insert(IP, client_ip(req)).map_err(AppError::from)?;
+    let agent = req
+        .headers()
+        .get(actix_web::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| ua.chars().take(200).collect::<String>());
+    if let Some(agent) = agent {
+        session.insert(USER_AGENT, agent).map_err(AppError::from)?;
+    }
     csrf::rotate(session)?;
     Ok(see_other(WHERE_TO_AFTER_LOGIN))
 }
 
 #[get("/login")]
-async fn login_form(session: Session) -> Result<HttpResponse, HtmlError> {
-    page(&LoginPage {
-        layout: anonymous(&session)?,
+async fn login_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, HtmlError> {
+    let (layout, cookie) = anonymous(&req, &state);
+    let page = LoginPage {
+        layout,
         email: String::new(),
         error: None,
-    })
+    };
+    anonymous_page(&page, StatusCode::OK, cookie)
 }
 
 #[post("/login")]
@@ -165,14 +228,13 @@ async fn login(
     state: web::Data<AppState>,
     Form(form): Form<Credentials>,
 ) -> Result<HttpResponse, HtmlError> {
-    csrf::check_form(&req, &session, form.csrf_token.as_deref())?;
+    state.form_csrf.check(&req, form.csrf_token.as_deref())?;
     let email = normalize_email(&form.email);
-    let ip = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default();
-    let keys = [format!("email:{email}"), format!("ip:{ip}")];
-    state.throttle.check(&keys, state.clock.now())?;
+    let keys = [format!("email:{email}"), format!("ip:{}", client_ip(&req))];
+    // Counted before the password is checked, so concurrent guesses count too; a right
+    // password gives its attempt back.
+    let attempted_at = state.clock.now();
+    state.throttles.login.attempt(&keys, attempted_at)?;
 
     let password = form
         .password
@@ -186,11 +248,14 @@ async fn login(
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let ok = password::verify_off_thread(password, stored).await?;
     match user.filter(|_| ok) {
-        Some(user) => start_session(&session, &user),
+        Some(user) => {
+            state.throttles.login.forgive(&keys, attempted_at);
+            start_session(&req, &session, &user)
+        }
         None => {
-            state.throttle.record_failure(&keys, state.clock.now());
+            let (layout, _) = anonymous(&req, &state);
             let page = LoginPage {
-                layout: anonymous(&session)?,
+                layout,
                 email,
                 error: Some("Wrong email or password.".into()),
             };
@@ -224,12 +289,8 @@ struct PasswordPage {
 
 #[get("/settings/password")]
 async fn password_form(user: DashboardUser) -> Result<HttpResponse, HtmlError> {
-    let layout = Layout {
-        csrf_token: user.csrf_token.clone(),
-        user_email: Some(user.user.email.clone()),
-    };
     page(&PasswordPage {
-        layout,
+        layout: Layout::for_user(&user),
         current_error: None,
         new_error: None,
     })
@@ -257,14 +318,16 @@ async fn change_password(
         form.new_password.unwrap_or_else(empty),
     );
     let mut page = PasswordPage {
-        layout: Layout {
-            csrf_token: user.csrf_token.clone(),
-            user_email: Some(user.user.email.clone()),
-        },
+        layout: Layout::for_user(&user),
         current_error: None,
         new_error: None,
     };
-    if !password::verify_off_thread(current, Some(user.user.password_hash.clone())).await? {
+    let account = [format!("account:{}", user.user.id)];
+    let attempted_at = state.clock.now();
+    state.throttles.password.attempt(&account, attempted_at)?;
+    if password::verify_off_thread(current, Some(user.user.password_hash.clone())).await? {
+        state.throttles.password.forgive(&account, attempted_at);
+    } else {
         page.current_error = Some("That is not your current password.".into());
     }
     if let Err(AppError::Validation(fields)) = new.validate_new() {
@@ -284,12 +347,89 @@ async fn change_password(
     })
     .await?;
     // This browser keeps going in a fresh session; the deleted ones are gone for good.
-    start_session(&user.session(), &user.user)?;
+    start_session(user.request(), &user.session(), &user.user)?;
     user.session()
         .insert(
-            super::FLASH,
+            FLASH,
             "Password changed. Every other session was signed out.",
         )
         .map_err(AppError::from)?;
     Ok(see_other(WHERE_TO_AFTER_LOGIN))
+}
+
+/// One signed-in browser, as the sessions page shows it.
+struct SessionView {
+    id: String,
+    user_agent: String,
+    ip: String,
+    created: When,
+    last_seen: When,
+    current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "accounts/sessions.html")]
+struct SessionsPage {
+    layout: Layout,
+    sessions: Vec<SessionView>,
+    flash: Option<String>,
+}
+
+/// ASVS 5.0 §7.5.2: see every session of the account, and end any of them.
+#[get("/settings/sessions")]
+async fn sessions_page(
+    user: DashboardUser,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, HtmlError> {
+    let now = state.clock.now();
+    let user_id = user.user.id.clone();
+    let rows = db::run(&state.pool, move |conn| {
+        Ok(sessions::list_live(conn, &user_id, now)?)
+    })
+    .await?;
+    let session = user.session();
+    let this_one = session.get::<String>(PUBLIC_ID).map_err(AppError::from)?;
+    let flash = session.remove_as::<String>(FLASH).and_then(Result::ok);
+    let sessions = rows
+        .into_iter()
+        .filter_map(|row| {
+            let id = row.public_id?;
+            Some(SessionView {
+                current: this_one.as_deref() == Some(id.as_str()),
+                id,
+                user_agent: row.user_agent.unwrap_or_else(|| "Unknown browser".into()),
+                ip: row.ip.unwrap_or_default(),
+                created: When::new(row.created_at, now),
+                last_seen: When::new(row.last_seen_at.unwrap_or(row.created_at), now),
+            })
+        })
+        .collect();
+    page(&SessionsPage {
+        layout: Layout::for_user(&user),
+        sessions,
+        flash,
+    })
+}
+
+#[post("/settings/sessions/{id}/end")]
+async fn end_session(
+    user: DashboardUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    Form(form): Form<CsrfOnly>,
+) -> Result<HttpResponse, HtmlError> {
+    user.check_csrf(form.csrf_token.as_deref())?;
+    let user_id = user.user.id.clone();
+    let public_id = path.into_inner();
+    let ended = db::run(&state.pool, move |conn| {
+        Ok(sessions::end(conn, &user_id, &public_id)?)
+    })
+    .await?;
+    if !ended {
+        return Err(AppError::NotFound.into());
+    }
+    user.session()
+        .insert(FLASH, "Session ended: that browser is signed out.")
+        .map_err(AppError::from)?;
+    Ok(see_other("/settings/sessions"))
 }

@@ -29,6 +29,16 @@ pub struct Layout {
     pub user_email: Option<String>,
 }
 
+impl Layout {
+    /// The layout of a signed-in page.
+    pub fn for_user(user: &crate::auth::DashboardUser) -> Layout {
+        Layout {
+            csrf_token: user.csrf_token.clone(),
+            user_email: Some(user.user.email.clone()),
+        }
+    }
+}
+
 /// Renders a page as a 200 HTML response.
 pub fn page(template: &impl Template) -> Result<HttpResponse, HtmlError> {
     page_with_status(template, actix_web::http::StatusCode::OK)
@@ -61,7 +71,7 @@ pub struct ErrorPage {
 
 impl ErrorPage {
     /// The error's page; an internal error's message never carries its cause.
-    pub fn new(error: &AppError) -> String {
+    pub fn render_for(error: &AppError) -> String {
         use actix_web::ResponseError;
         let page = ErrorPage {
             layout: Layout {

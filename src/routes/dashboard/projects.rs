@@ -190,6 +190,9 @@ async fn set_member(
 ) -> Result<HttpResponse, HtmlError> {
     user.check_csrf(form.csrf_token.as_deref())?;
     let id = project_id(&raw_id)?;
+    state
+        .throttles
+        .members_attempt(&user.user.id, state.clock.now())?;
     let role = Role::parse(&form.role)
         .ok_or_else(|| AppError::validation("role", "Use owner, editor or viewer."));
     let (caller, email, now) = (user.caller(), form.email.clone(), state.clock.now());

@@ -41,7 +41,7 @@ pub struct When {
 }
 
 impl When {
-    fn new(t: NaiveDateTime, now: NaiveDateTime) -> When {
+    pub fn new(t: NaiveDateTime, now: NaiveDateTime) -> When {
         When {
             text: relative(t, now),
             exact: exact(t),
