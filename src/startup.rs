@@ -13,6 +13,7 @@ use actix_web::{web, App, HttpServer};
 use rand::RngCore;
 
 use crate::auth::last_used::LastUsed;
+use crate::auth::reveal::PendingReveals;
 use crate::auth::session_store::{DbSessionStore, IDLE_LIMIT};
 use crate::auth::throttle::LoginThrottle;
 use crate::clock::Clock;
@@ -65,6 +66,7 @@ impl Application {
             public_origin: settings.public_origin(),
             throttle: LoginThrottle::default(),
             last_used: LastUsed::default(),
+            reveals: PendingReveals::default(),
         });
         let store = DbSessionStore::new(pool, clock);
         let secure = settings.secure_cookies();

@@ -1,6 +1,7 @@
 //! What every handler shares.
 
 use crate::auth::last_used::LastUsed;
+use crate::auth::reveal::PendingReveals;
 use crate::auth::throttle::LoginThrottle;
 use crate::clock::Clock;
 use crate::db::{Pool, QueryCount};
@@ -13,4 +14,6 @@ pub struct AppState {
     pub public_origin: String,
     pub throttle: LoginThrottle,
     pub last_used: LastUsed,
+    /// New tokens' plaintexts between the dashboard's create POST and its reveal GET.
+    pub reveals: PendingReveals,
 }
