@@ -53,6 +53,7 @@ document.addEventListener("DOMContentLoaded", () => {
   // The note under the expiry select follows the choice: the date, or the warning for Never.
   for (const select of document.querySelectorAll("select[data-notes]")) {
     const notes = document.getElementById(select.dataset.notes);
+    notes.hidden = false;
     const update = () => {
       for (const note of notes.querySelectorAll("[data-expiry]")) {
         note.hidden = note.dataset.expiry !== select.value;

@@ -622,6 +622,10 @@ async fn without_javascript_never_is_warned_the_token_fits_and_a_reload_is_harml
             .await
             .unwrap();
         assert!(b.visible("#never-warning-nojs").await);
+        assert!(
+            !b.visible("#expiry-notes [data-expiry='1y']").await,
+            "no expiry date beside Never"
+        );
         b.screenshot(&format!("33-nojs-never-warning-{label}")).await;
 
         b.click(".token-form button[type=submit]").await;
