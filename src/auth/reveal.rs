@@ -93,14 +93,15 @@ mod tests {
         let reveals = PendingReveals::default();
         let start = Instant::now();
         reveals.hold_at("alice", "old", PlainToken::generate(), start);
-        assert!(reveals
-            .take_at("alice", "old", start + HOLD_FOR)
-            .is_none());
+        assert!(reveals.take_at("alice", "old", start + HOLD_FOR).is_none());
 
         for i in 0..=CAPACITY {
             reveals.hold_at("bob", &i.to_string(), PlainToken::generate(), start);
         }
-        assert!(reveals.take_at("bob", "0", start).is_none(), "the oldest gave way");
+        assert!(
+            reveals.take_at("bob", "0", start).is_none(),
+            "the oldest gave way"
+        );
         assert!(reveals.take_at("bob", "1", start).is_some());
         assert_eq!(reveals.held.lock().unwrap().len(), CAPACITY - 1);
     }

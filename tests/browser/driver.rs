@@ -236,7 +236,10 @@ impl Browser {
     pub async fn wait_visible(&self, css: &str) {
         let started = Instant::now();
         while !self.visible(css).await {
-            assert!(started.elapsed() < WAIT, "timed out waiting for {css} to show");
+            assert!(
+                started.elapsed() < WAIT,
+                "timed out waiting for {css} to show"
+            );
             actix_web::rt::time::sleep(Duration::from_millis(50)).await;
         }
     }

@@ -32,15 +32,23 @@ async fn the_account_menu_reaches_the_password_change_at_every_width_with_or_wit
                      .map(e => { const r = e.getBoundingClientRect(); return (r.top + r.bottom) / 2; }); \
                      return Math.max(...m) - Math.min(...m)")
                 .await;
-            assert!(spread.as_f64().unwrap() < 4.0, "the top bar wraps at {label}: {spread}");
+            assert!(
+                spread.as_f64().unwrap() < 4.0,
+                "the top bar wraps at {label}: {spread}"
+            );
             assert_eq!(
-                b.js("return document.documentElement.scrollWidth <= window.innerWidth").await,
+                b.js("return document.documentElement.scrollWidth <= window.innerWidth")
+                    .await,
                 true,
                 "nothing sticks out sideways at {label}"
             );
 
             b.click(".account-menu summary").await;
-            assert!(b.visible(".account-menu a[href='/settings/password']").await, "{label}");
+            assert!(
+                b.visible(".account-menu a[href='/settings/password']")
+                    .await,
+                "{label}"
+            );
             assert!(b.text(".menu-who").await.contains(&email));
             b.screenshot(&format!("40-account-menu-{label}{js}")).await;
             b.click(".account-menu a[href='/settings/password']").await;
@@ -75,7 +83,10 @@ async fn on_a_phone_the_dialog_footer_hides_no_note_and_the_project_cards_line_u
              const foot = document.querySelector('#create-dialog .token-form .actions').getBoundingClientRect(); \
              return foot.top - note.bottom")
         .await;
-    assert!(gap.as_f64().unwrap() >= 0.0, "the footer covers the Never warning by {gap} px");
+    assert!(
+        gap.as_f64().unwrap() >= 0.0,
+        "the footer covers the Never warning by {gap} px"
+    );
     b.screenshot("41-dialog-never-warning-phone").await;
 
     b.goto("/projects").await;
@@ -120,7 +131,8 @@ async fn axe_core_finds_nothing_serious_on_any_screen() {
         b.click("#create-dialog button[type=submit]").await;
         revealed_token(&b).await;
         axe::check(&b, &check("token in the dialog")).await;
-        b.click("#create-dialog .dialog-head [data-close-dialog]").await;
+        b.click("#create-dialog .dialog-head [data-close-dialog]")
+            .await;
         b.wait_visible("#close-confirm").await;
         axe::check(&b, &check("close confirmation")).await;
 
@@ -144,7 +156,8 @@ async fn axe_core_finds_nothing_serious_on_any_screen() {
         b.goto("/projects").await;
         axe::check(&b, &check("projects, empty")).await;
         b.type_into("#project-name", "Site").await;
-        b.click("form[action='/projects'] button[type=submit]").await;
+        b.click("form[action='/projects'] button[type=submit]")
+            .await;
         b.find("#project-id").await;
         axe::check(&b, &check("a project")).await;
         b.goto("/projects").await;

@@ -100,7 +100,10 @@ async fn a_person_creates_copies_uses_and_revokes_a_token() {
         .await
         .contains("it will not be shown again"));
     assert_eq!(b.text(".reveal .token-name").await, "CI pipeline");
-    assert!(b.shows_whole_value("#new-token").await, "the whole token is in view");
+    assert!(
+        b.shows_whole_value("#new-token").await,
+        "the whole token is in view"
+    );
     assert_eq!(b.focused().await, "Copy", "Copy is the next thing to do");
     assert_eq!(
         b.js("return getComputedStyle(document.getElementById('new-token')).fontFamily")
@@ -155,7 +158,8 @@ async fn a_person_creates_copies_uses_and_revokes_a_token() {
 
     // Copy was pressed, so Done closes at once; the list has the new row and the page no
     // longer holds the plaintext anywhere (markup or field values).
-    b.click("#create-dialog .reveal-actions [data-close-dialog]").await;
+    b.click("#create-dialog .reveal-actions [data-close-dialog]")
+        .await;
     b.find("table.tokens").await;
     assert!(!b.exists("#create-dialog[open]").await);
     assert!(!b.source().await.contains(&token));
@@ -305,7 +309,10 @@ async fn validation_errors_keep_the_input_and_names_are_text() {
     b.click(".token-form button[type=submit]").await;
     b.wait_visible("#name-error").await;
     assert_eq!(b.text("#name-error").await, "Give the token a name.");
-    assert!(!b.visible("#scopes-error").await, "the scope problem is fixed");
+    assert!(
+        !b.visible("#scopes-error").await,
+        "the scope problem is fixed"
+    );
     assert!(b.visible("#create-dialog").await);
     assert_eq!(
         b.find("#token-name")
@@ -541,7 +548,10 @@ async fn the_dialog_marks_problems_reveals_the_token_and_asks_before_it_is_lost(
         return;
     };
     sign_up(&b, "dialog@example.com").await;
-    for (n, (size, label)) in [(DESKTOP, "desktop"), (PHONE, "phone")].into_iter().enumerate() {
+    for (n, (size, label)) in [(DESKTOP, "desktop"), (PHONE, "phone")]
+        .into_iter()
+        .enumerate()
+    {
         b.resize(size).await;
         b.goto("/settings/tokens").await;
         b.click("#create-token").await;
@@ -564,18 +574,23 @@ async fn the_dialog_marks_problems_reveals_the_token_and_asks_before_it_is_lost(
         let token = revealed_token(&b).await;
         assert!(is_token(&token), "{token}");
         assert!(!b.visible("#create-dialog .token-form").await);
-        assert!(b.shows_whole_value("#new-token").await, "the whole token at {label}");
+        assert!(
+            b.shows_whole_value("#new-token").await,
+            "the whole token at {label}"
+        );
         b.screenshot(&format!("31-dialog-token-{label}")).await;
 
         // Closing before Copy asks first, and keeping it open keeps the token.
-        b.click("#create-dialog .dialog-head [data-close-dialog]").await;
+        b.click("#create-dialog .dialog-head [data-close-dialog]")
+            .await;
         assert!(b.visible("#close-confirm").await, "× asks at {label}");
         assert_eq!(
             b.text("#close-confirm p").await,
             "It will not be shown again — close anyway?"
         );
         assert!(b.visible("#create-dialog").await);
-        b.screenshot(&format!("32-dialog-close-confirm-{label}")).await;
+        b.screenshot(&format!("32-dialog-close-confirm-{label}"))
+            .await;
         b.click("#close-confirm [data-keep-open]").await;
         assert!(!b.visible("#close-confirm").await);
         assert_eq!(b.value("#new-token").await, token);
@@ -591,9 +606,15 @@ async fn the_dialog_marks_problems_reveals_the_token_and_asks_before_it_is_lost(
         );
         b.wait_until("the list with the new row", &has_row).await;
         assert!(!b.exists("#create-dialog[open]").await);
-        assert!(!page_holds(&b, &token).await, "the page still holds the token");
+        assert!(
+            !page_holds(&b, &token).await,
+            "the page still holds the token"
+        );
         assert_eq!(token_count(&app, "dialog@example.com").await, n + 1);
-        assert_eq!(app.bearer_get("/api/me", &token).await.status(), StatusCode::OK);
+        assert_eq!(
+            app.bearer_get("/api/me", &token).await.status(),
+            StatusCode::OK
+        );
     }
     b.close().await;
 }
@@ -605,7 +626,10 @@ async fn without_javascript_never_is_warned_the_token_fits_and_a_reload_is_harml
         return;
     };
     sign_up(&b, "reload@example.com").await;
-    for (n, (size, label)) in [(DESKTOP, "desktop"), (PHONE, "phone")].into_iter().enumerate() {
+    for (n, (size, label)) in [(DESKTOP, "desktop"), (PHONE, "phone")]
+        .into_iter()
+        .enumerate()
+    {
         b.resize(size).await;
         b.goto("/settings/tokens/new").await;
         // The note cannot follow the select without JS, so Never is warned about up front.
@@ -614,7 +638,8 @@ async fn without_javascript_never_is_warned_the_token_fits_and_a_reload_is_harml
             .text("#never-warning-nojs")
             .await
             .contains("stays valid until you revoke it"));
-        b.type_into("#token-name", &format!("Cron job ({label})")).await;
+        b.type_into("#token-name", &format!("Cron job ({label})"))
+            .await;
         b.click("#scope-publish").await;
         b.find("#token-expiry")
             .await
@@ -626,14 +651,18 @@ async fn without_javascript_never_is_warned_the_token_fits_and_a_reload_is_harml
             !b.visible("#expiry-notes [data-expiry='1y']").await,
             "no expiry date beside Never"
         );
-        b.screenshot(&format!("33-nojs-never-warning-{label}")).await;
+        b.screenshot(&format!("33-nojs-never-warning-{label}"))
+            .await;
 
         b.click(".token-form button[type=submit]").await;
         b.find("#new-token").await;
         assert!(b.path().await.ends_with("/created"));
         let token = b.value("#new-token").await;
         assert!(is_token(&token), "{token}");
-        assert!(b.shows_whole_value("#new-token").await, "the whole token at {label}");
+        assert!(
+            b.shows_whole_value("#new-token").await,
+            "the whole token at {label}"
+        );
         assert_eq!(
             b.js("return getComputedStyle(document.getElementById('new-token')).fontFamily")
                 .await
@@ -647,13 +676,19 @@ async fn without_javascript_never_is_warned_the_token_fits_and_a_reload_is_harml
         // second token, and the first one works.
         b.client.refresh().await.unwrap();
         b.find("#reveal-gone").await;
-        assert!(b.text("#reveal-gone").await.contains("can no longer be shown"));
+        assert!(b
+            .text("#reveal-gone")
+            .await
+            .contains("can no longer be shown"));
         assert!(b.text("h1").await.contains("Token created"));
         assert!(!b.source().await.contains("was not created"));
         assert!(!page_holds(&b, &token).await);
         b.screenshot(&format!("35-nojs-reload-{label}")).await;
         assert_eq!(token_count(&app, "reload@example.com").await, n + 1);
-        assert_eq!(app.bearer_get("/api/me", &token).await.status(), StatusCode::OK);
+        assert_eq!(
+            app.bearer_get("/api/me", &token).await.status(),
+            StatusCode::OK
+        );
     }
     b.close().await;
 }
