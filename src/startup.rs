@@ -14,6 +14,7 @@ use rand::RngCore;
 
 use crate::auth::csrf::FormCsrf;
 use crate::auth::last_used::LastUsed;
+use crate::auth::reveal::PendingReveals;
 use crate::auth::session_store::{DbSessionStore, IDLE_LIMIT};
 use crate::auth::throttle::Throttles;
 use crate::clock::Clock;
@@ -67,6 +68,7 @@ impl Application {
             throttles: Throttles::default(),
             form_csrf: FormCsrf::new(key.master(), settings.secure_cookies()),
             last_used: LastUsed::default(),
+            reveals: PendingReveals::default(),
         });
         let store = DbSessionStore::new(pool, clock);
         let secure = settings.secure_cookies();

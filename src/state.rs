@@ -2,6 +2,7 @@
 
 use crate::auth::csrf::FormCsrf;
 use crate::auth::last_used::LastUsed;
+use crate::auth::reveal::PendingReveals;
 use crate::auth::throttle::Throttles;
 use crate::clock::Clock;
 use crate::db::{Pool, QueryCount};
@@ -16,4 +17,6 @@ pub struct AppState {
     /// The CSRF protection of the login and sign-up forms.
     pub form_csrf: FormCsrf,
     pub last_used: LastUsed,
+    /// New tokens' plaintexts between the dashboard's create POST and its reveal GET.
+    pub reveals: PendingReveals,
 }

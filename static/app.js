@@ -12,12 +12,28 @@ document.addEventListener("DOMContentLoaded", () => {
       dialog.querySelector("input:not([type=hidden])")?.focus();
     });
   }
+  // A close button goes through the same "cancel" event as Escape, so that a dialog that must
+  // not close yet (a token not copied) has one place to say so.
   for (const closer of document.querySelectorAll("[data-close-dialog]")) {
     const dialog = closer.closest("dialog");
     if (!dialog) continue;
     closer.addEventListener("click", (event) => {
       event.preventDefault();
-      dialog.close();
+      if (dialog.dispatchEvent(new Event("cancel", { cancelable: true }))) dialog.close();
+    });
+  }
+
+  // The account menu is a <details>: it works without JS; this closes it the way menus close,
+  // on Escape and on a click elsewhere.
+  for (const menu of document.querySelectorAll("details.account-menu")) {
+    document.addEventListener("click", (event) => {
+      if (!menu.contains(event.target)) menu.open = false;
+    });
+    menu.addEventListener("keydown", (event) => {
+      if (event.key === "Escape" && menu.open) {
+        menu.open = false;
+        menu.querySelector("summary").focus();
+      }
     });
   }
 
@@ -37,12 +53,17 @@ document.addEventListener("DOMContentLoaded", () => {
   // The note under the expiry select follows the choice: the date, or the warning for Never.
   for (const select of document.querySelectorAll("select[data-notes]")) {
     const notes = document.getElementById(select.dataset.notes);
+    notes.hidden = false;
     const update = () => {
       for (const note of notes.querySelectorAll("[data-expiry]")) {
         note.hidden = note.dataset.expiry !== select.value;
       }
     };
-    select.addEventListener("change", update);
+    select.addEventListener("change", () => {
+      update();
+      // In the dialog on a phone, the note would open under the sticky footer.
+      notes.querySelector("[data-expiry]:not([hidden])")?.scrollIntoView({ block: "nearest" });
+    });
     update();
   }
 
@@ -68,16 +89,154 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
 
-  // The token page came from a POST: make Reload fetch the list instead of posting the form
-  // again (which would make a second token), and never let Back bring the value back.
+  createInDialog(document.getElementById("create-dialog"));
+
+  // The token page: never let Back bring the value back from the page cache.
   const reveal = document.querySelector("[data-reveal]");
   if (reveal) {
-    history.replaceState(null, "", "/settings/tokens");
     window.addEventListener("pagehide", () => {
-      for (const field of reveal.querySelectorAll("input")) field.defaultValue = field.value = "";
+      for (const field of reveal.querySelectorAll("textarea")) field.defaultValue = field.value = "";
     });
     window.addEventListener("pageshow", (event) => {
       if (event.persisted) location.reload();
     });
   }
 });
+
+// The create dialog, with JS: the form goes to POST /api/tokens, problems are marked inside
+// the dialog with what was typed kept, and the new token is shown in the same dialog. Without
+// JS (or when the API says something other than created or invalid) the form posts as a page.
+function createInDialog(dialog) {
+  const form = dialog?.querySelector(".token-form");
+  const panel = dialog?.querySelector("[data-dialog-reveal]");
+  if (!form || !panel || !window.fetch) return;
+  const csrf = document.querySelector("meta[name=csrf-token]").content;
+  const submit = form.querySelector("button[type=submit]");
+  const secret = panel.querySelector("#new-token");
+  const confirmClose = panel.querySelector("#close-confirm");
+  let copied = false;
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = new FormData(form);
+    submit.disabled = true;
+    let res;
+    try {
+      res = await fetch("/api/tokens", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+        body: JSON.stringify({ name: data.get("name"), scopes: data.getAll("scopes"), expiry: data.get("expiry") }),
+      });
+    } catch {
+      // Nothing is known to have been created: say so, and let the person try again.
+      showErrors(form, { "": "The server could not be reached. Try again." });
+      submit.disabled = false;
+      return;
+    }
+    if (res.status === 201) {
+      reveal(await res.json());
+    } else if (res.status === 422) {
+      const body = await res.json();
+      showErrors(form, body.error.fields || { "": body.error.message });
+      submit.disabled = false;
+    } else {
+      // A session that ended, a CSRF failure, a rate limit: the page flow explains those.
+      form.submit();
+    }
+  });
+
+  function reveal(created) {
+    panel.querySelector(".token-name").textContent = created.name;
+    const scopes = panel.querySelector(".reveal-scopes");
+    scopes.replaceChildren(...created.scopes.flatMap((s) => {
+      const chip = document.createElement("code");
+      chip.className = "scope";
+      chip.textContent = s;
+      return [chip, " "];
+    }));
+    panel.querySelector(".reveal-expires").textContent = created.expiresAt
+      ? new Date(created.expiresAt).toLocaleString("en-US", {
+        month: "short", day: "numeric", year: "numeric", hour: "2-digit", minute: "2-digit",
+        hourCycle: "h23", timeZone: "UTC" }) + " UTC"
+      : "Never";
+    secret.value = created.token;
+    document.getElementById("create-title").textContent = "Token created";
+    form.hidden = true;
+    panel.hidden = false;
+    panel.querySelector("[data-copy]").focus();
+  }
+
+  panel.querySelector("[data-copy]").addEventListener("click", () => {
+    copied = true;
+    confirmClose.hidden = true;
+  });
+
+  // Escape, ×, Done: before Copy was pressed, ask first.
+  dialog.addEventListener("cancel", (event) => {
+    if (panel.hidden || copied) return;
+    event.preventDefault();
+    confirmClose.hidden = false;
+    confirmClose.querySelector("[data-keep-open]").focus();
+  });
+  confirmClose.querySelector("[data-keep-open]").addEventListener("click", () => {
+    confirmClose.hidden = true;
+    panel.querySelector("[data-copy]").focus();
+  });
+  confirmClose.querySelector("[data-close-anyway]").addEventListener("click", () => dialog.close());
+
+  // However it closed, the plaintext leaves the page, and the list is loaded again with the
+  // new row (replace: no history entry that could lead back to it).
+  const forget = () => {
+    secret.value = secret.defaultValue = "";
+  };
+  dialog.addEventListener("close", () => {
+    if (panel.hidden) return;
+    forget();
+    panel.hidden = true;
+    location.replace("/settings/tokens");
+  });
+  window.addEventListener("pagehide", forget);
+}
+
+// Marks each field's problem (or clears it), lists them all at the top, and moves focus to
+// the first, as the server-rendered form does after a failed post.
+function showErrors(form, fields) {
+  const targets = [
+    ["name", "token-name", form.querySelector("#token-name"), "name-hint"],
+    ["scopes", "scope-publish", form.querySelector("fieldset.scope-picker"), "scopes-hint"],
+    ["expiry", "token-expiry", form.querySelector("#token-expiry"), "expiry-notes"],
+  ];
+  const summary = form.querySelector("#form-errors");
+  const list = summary.querySelector("ul");
+  list.replaceChildren();
+  const add = (id, message) => {
+    const item = document.createElement("li");
+    const link = document.createElement("a");
+    if (id) link.href = "#" + id;
+    link.textContent = message;
+    item.append(id ? link : message);
+    list.append(item);
+  };
+  let first = null;
+  for (const [key, id, field, hint] of targets) {
+    const message = fields[key];
+    const error = form.querySelector(`#${key}-error`);
+    error.textContent = message || "";
+    error.hidden = !message;
+    field.setAttribute("aria-describedby", message ? `${hint} ${key}-error` : hint);
+    if (field.tagName === "FIELDSET") field.classList.toggle("invalid", !!message);
+    else if (message) field.setAttribute("aria-invalid", "true");
+    else field.removeAttribute("aria-invalid");
+    if (message) {
+      add(id, message);
+      first ??= form.querySelector("#" + id);
+    }
+  }
+  for (const [key, message] of Object.entries(fields)) {
+    if (!targets.some(([k]) => k === key)) add(null, message);
+  }
+  summary.hidden = false;
+  (first || summary).focus();
+  if (!first) summary.scrollIntoView({ block: "nearest" });
+}

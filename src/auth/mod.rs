@@ -6,6 +6,7 @@ pub mod csrf;
 pub mod last_used;
 pub mod password;
 pub mod permission;
+pub mod reveal;
 pub mod scope;
 pub mod session_store;
 pub mod throttle;

@@ -82,6 +82,15 @@ async fn the_dashboard_creates_a_token_shows_it_once_and_revokes_it() {
             ],
         )
         .await;
+    // Post/redirect/get: the POST answers with where the token is shown, never the token.
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with("/settings/tokens/") && location.ends_with("/created"),
+        "{location}"
+    );
+    assert!(!res.text().await.unwrap().contains("mm_pat_"));
+    let res = app.get(&location).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["cache-control"], "no-store");
     let reveal = res.text().await.unwrap();
@@ -89,6 +98,20 @@ async fn the_dashboard_creates_a_token_shows_it_once_and_revokes_it() {
     let start = reveal.find("mm_pat_").unwrap();
     let token = reveal[start..start + 39].to_owned();
     assert!(is_well_formed(&token));
+
+    // A second view (a reload, Back) says what happened, without the token; so does anyone
+    // else's view, which finds nothing at all.
+    let res = app.get(&location).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let again = res.text().await.unwrap();
+    assert!(again.contains("can no longer be shown") && again.contains("Zapier — Slack"));
+    assert!(!again.contains(&token) && !again.contains("it will not be shown again"));
+    let other = app.new_browser();
+    other.signup("other@example.com").await;
+    assert_eq!(other.get(&location).await.status(), StatusCode::NOT_FOUND);
+    assert!(!app.db.raw_contents().contains(&token));
+    assert!(!crate::helpers::logs().contains(&token));
 
     let me: Value = app
         .bearer_get("/api/me", &token)

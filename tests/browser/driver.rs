@@ -13,7 +13,7 @@ use fantoccini::error::NewSessionError;
 use fantoccini::{key::Key, Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
-const DESKTOP: (u32, u32) = (1280, 860);
+pub const DESKTOP: (u32, u32) = (1280, 800);
 pub const PHONE: (u32, u32) = (390, 844);
 /// How long to wait for an element or a condition: generous, for a busy two-core CI machine.
 const WAIT: Duration = Duration::from_secs(15);
@@ -230,6 +230,30 @@ impl Browser {
 
     pub async fn visible(&self, css: &str) -> bool {
         self.find(css).await.is_displayed().await.unwrap()
+    }
+
+    /// Waits until `css` is shown: JS fills and unhides parts of the page after a fetch.
+    pub async fn wait_visible(&self, css: &str) {
+        let started = Instant::now();
+        while !self.visible(css).await {
+            assert!(
+                started.elapsed() < WAIT,
+                "timed out waiting for {css} to show"
+            );
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Whether every character of the field `css` is in view: nothing scrolled out of its box
+    /// and the box inside the window.
+    pub async fn shows_whole_value(&self, css: &str) -> bool {
+        let script = format!(
+            "const f = document.querySelector({}); const r = f.getBoundingClientRect(); \
+             return f.scrollWidth <= f.clientWidth && f.scrollHeight <= f.clientHeight + 1 \
+               && r.left >= 0 && r.right <= document.documentElement.clientWidth",
+            json!(css)
+        );
+        self.js(&script).await == Value::Bool(true)
     }
 
     pub async fn source(&self) -> String {

@@ -6,6 +6,8 @@
 #[allow(dead_code)] // shared with the API tests, which use the rest
 mod helpers;
 
+mod axe;
 mod driver;
 mod projects;
+mod screens;
 mod tokens;

@@ -54,7 +54,7 @@ async fn a_person_creates_a_project_copies_its_id_and_ci_publishes_to_it() {
     b.type_into("#token-name", "CI pipeline").await;
     b.click("#scope-publish").await;
     b.click("#create-dialog button[type=submit]").await;
-    let token = b.value("#new-token").await;
+    let token = crate::tokens::revealed_token(&b).await;
     b.close().await;
 
     // The seed's curl, as the CI pipeline runs it.

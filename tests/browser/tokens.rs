@@ -6,7 +6,7 @@ use mantel::db::{self, models::tokens, models::users::User};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::driver::{Browser, PHONE};
+use crate::driver::{Browser, DESKTOP, PHONE};
 use crate::helpers::{spawn_app, TestApp, PASSWORD};
 
 pub async fn sign_up(b: &Browser, email: &str) {
@@ -16,6 +16,12 @@ pub async fn sign_up(b: &Browser, email: &str) {
     b.click("form button[type=submit]").await;
     b.find("#create-token").await;
     b.arrive("/settings/tokens").await;
+}
+
+/// The token the create dialog shows, once the API has answered.
+pub async fn revealed_token(b: &Browser) -> String {
+    b.wait_visible("#create-dialog [data-dialog-reveal]").await;
+    b.value("#new-token").await
 }
 
 fn is_token(s: &str) -> bool {
@@ -82,14 +88,23 @@ async fn a_person_creates_copies_uses_and_revokes_a_token() {
     assert!(!b.visible("#expiry-notes [data-expiry='never']").await);
     assert!(b.visible("#expiry-notes [data-expiry='6m']").await);
 
-    // The plaintext appears once, with the warning.
+    // The plaintext appears once, with the warning, in the same dialog.
     b.click("#create-dialog button[type=submit]").await;
-    let token = b.value("#new-token").await;
+    let token = revealed_token(&b).await;
     assert!(is_token(&token), "{token}");
+    assert!(b.visible("#create-dialog").await);
+    assert_eq!(b.path().await, "/settings/tokens");
+    assert_eq!(b.text("#create-title").await, "Token created");
     assert!(b
-        .text(".reveal")
+        .text("#create-dialog .reveal")
         .await
         .contains("it will not be shown again"));
+    assert_eq!(b.text(".reveal .token-name").await, "CI pipeline");
+    assert!(
+        b.shows_whole_value("#new-token").await,
+        "the whole token is in view"
+    );
+    assert_eq!(b.focused().await, "Copy", "Copy is the next thing to do");
     assert_eq!(
         b.js("return getComputedStyle(document.getElementById('new-token')).fontFamily")
             .await
@@ -141,15 +156,18 @@ async fn a_person_creates_copies_uses_and_revokes_a_token() {
         "the whole token is selected"
     );
 
-    // Reload shows the list, without posting the form again; Back never shows the token.
-    b.client.refresh().await.unwrap();
+    // Copy was pressed, so Done closes at once; the list has the new row and the page no
+    // longer holds the plaintext anywhere (markup or field values).
+    b.click("#create-dialog .reveal-actions [data-close-dialog]")
+        .await;
     b.find("table.tokens").await;
+    assert!(!b.exists("#create-dialog[open]").await);
     assert!(!b.source().await.contains(&token));
-    assert_eq!(
-        token_count(&app, "pat@example.com").await,
-        1,
-        "reload did not create a second token"
-    );
+    let values = b
+        .js("return [...document.querySelectorAll('input, textarea')].map(f => f.value).join(' ')")
+        .await;
+    assert!(!values.as_str().unwrap().contains(&token));
+    assert_eq!(token_count(&app, "pat@example.com").await, 1);
     b.goto("/settings/tokens/new").await;
     b.client.back().await.unwrap();
     b.find("#create-token").await;
@@ -251,6 +269,10 @@ async fn validation_errors_keep_the_input_and_names_are_text() {
         .await
         .unwrap();
     b.click("#create-dialog button[type=submit]").await;
+    b.wait_visible("#scopes-error").await;
+    // The problems are shown in the dialog, over the list: no page of its own.
+    assert!(b.visible("#create-dialog").await);
+    assert_eq!(b.path().await, "/settings/tokens");
     assert_eq!(b.text("#scopes-error").await, "Pick at least one scope.");
     assert!(b
         .text("#form-errors")
@@ -285,7 +307,13 @@ async fn validation_errors_keep_the_input_and_names_are_text() {
     b.click("#scope-files").await;
     b.find("#token-name").await.clear().await.unwrap();
     b.click(".token-form button[type=submit]").await;
+    b.wait_visible("#name-error").await;
     assert_eq!(b.text("#name-error").await, "Give the token a name.");
+    assert!(
+        !b.visible("#scopes-error").await,
+        "the scope problem is fixed"
+    );
+    assert!(b.visible("#create-dialog").await);
     assert_eq!(
         b.find("#token-name")
             .await
@@ -301,6 +329,7 @@ async fn validation_errors_keep_the_input_and_names_are_text() {
     // A name with HTML in it is shown as text everywhere, never run.
     b.type_into("#token-name", name).await;
     b.click(".token-form button[type=submit]").await;
+    revealed_token(&b).await;
     assert_eq!(b.text(".reveal .token-name").await, name);
     b.goto("/settings/tokens").await;
     assert_eq!(b.text("tr[data-token-id] .token-name").await, name);
@@ -358,7 +387,7 @@ async fn the_keyboard_alone_creates_a_token_and_focus_is_always_visible() {
     }
     assert_eq!(b.focused().await, "Create token");
     b.press(Key::Enter).await;
-    assert!(is_token(&b.value("#new-token").await));
+    assert!(is_token(&revealed_token(&b).await));
     assert_eq!(b.text(".reveal .token-name").await, "Keyboard only");
     b.close().await;
 }
@@ -501,5 +530,165 @@ async fn the_list_shows_every_status_with_relative_times() {
     b.screenshot("15-list-phone").await;
     b.click("#create-token").await;
     b.screenshot("16-create-dialog-phone").await;
+    b.close().await;
+}
+
+/// The fields' values and the markup: where a plaintext could linger in a page.
+async fn page_holds(b: &Browser, token: &str) -> bool {
+    let values = b
+        .js("return [...document.querySelectorAll('input, textarea')].map(f => f.value).join(' ')")
+        .await;
+    b.source().await.contains(token) || values.as_str().unwrap().contains(token)
+}
+
+#[actix_web::test]
+async fn the_dialog_marks_problems_reveals_the_token_and_asks_before_it_is_lost() {
+    let app = spawn_app().await;
+    let Some(b) = Browser::open(&app.address).await else {
+        return;
+    };
+    sign_up(&b, "dialog@example.com").await;
+    for (n, (size, label)) in [(DESKTOP, "desktop"), (PHONE, "phone")]
+        .into_iter()
+        .enumerate()
+    {
+        b.resize(size).await;
+        b.goto("/settings/tokens").await;
+        b.click("#create-token").await;
+
+        // An empty name is marked in the dialog, over the list, and the scope picked is kept.
+        b.click("#scope-files").await;
+        b.click("#create-dialog button[type=submit]").await;
+        b.wait_visible("#name-error").await;
+        assert!(b.visible("#create-dialog").await, "{label}");
+        assert_eq!(b.path().await, "/settings/tokens");
+        assert_eq!(b.text("#name-error").await, "Give the token a name.");
+        assert!(b.find("#scope-files").await.is_selected().await.unwrap());
+        assert_eq!(b.focused().await, "token-name");
+        b.screenshot(&format!("30-dialog-validation-{label}")).await;
+
+        // Created: the token in the same dialog, every character of it in view.
+        let name = format!("Deploy bot ({label})");
+        b.type_into("#token-name", &name).await;
+        b.click("#create-dialog button[type=submit]").await;
+        let token = revealed_token(&b).await;
+        assert!(is_token(&token), "{token}");
+        assert!(!b.visible("#create-dialog .token-form").await);
+        assert!(
+            b.shows_whole_value("#new-token").await,
+            "the whole token at {label}"
+        );
+        b.screenshot(&format!("31-dialog-token-{label}")).await;
+
+        // Closing before Copy asks first, and keeping it open keeps the token.
+        b.click("#create-dialog .dialog-head [data-close-dialog]")
+            .await;
+        assert!(b.visible("#close-confirm").await, "× asks at {label}");
+        assert_eq!(
+            b.text("#close-confirm p").await,
+            "It will not be shown again — close anyway?"
+        );
+        assert!(b.visible("#create-dialog").await);
+        b.screenshot(&format!("32-dialog-close-confirm-{label}"))
+            .await;
+        b.click("#close-confirm [data-keep-open]").await;
+        assert!(!b.visible("#close-confirm").await);
+        assert_eq!(b.value("#new-token").await, token);
+        b.press(Key::Escape).await;
+        assert!(b.visible("#close-confirm").await, "Escape asks too");
+        assert!(b.visible("#create-dialog").await);
+
+        // Closed anyway: the list with the new row, and the plaintext gone from the page.
+        b.click("#close-confirm [data-close-anyway]").await;
+        let has_row = format!(
+            "return [...document.querySelectorAll('tr .token-name')].some(n => n.textContent === {})",
+            json!(name)
+        );
+        b.wait_until("the list with the new row", &has_row).await;
+        assert!(!b.exists("#create-dialog[open]").await);
+        assert!(
+            !page_holds(&b, &token).await,
+            "the page still holds the token"
+        );
+        assert_eq!(token_count(&app, "dialog@example.com").await, n + 1);
+        assert_eq!(
+            app.bearer_get("/api/me", &token).await.status(),
+            StatusCode::OK
+        );
+    }
+    b.close().await;
+}
+
+#[actix_web::test]
+async fn without_javascript_never_is_warned_the_token_fits_and_a_reload_is_harmless() {
+    let app = spawn_app().await;
+    let Some(b) = Browser::open_without_js(&app.address).await else {
+        return;
+    };
+    sign_up(&b, "reload@example.com").await;
+    for (n, (size, label)) in [(DESKTOP, "desktop"), (PHONE, "phone")]
+        .into_iter()
+        .enumerate()
+    {
+        b.resize(size).await;
+        b.goto("/settings/tokens/new").await;
+        // The note cannot follow the select without JS, so Never is warned about up front.
+        assert!(b.visible("#never-warning-nojs").await, "{label}");
+        assert!(b
+            .text("#never-warning-nojs")
+            .await
+            .contains("stays valid until you revoke it"));
+        b.type_into("#token-name", &format!("Cron job ({label})"))
+            .await;
+        b.click("#scope-publish").await;
+        b.find("#token-expiry")
+            .await
+            .select_by_value("never")
+            .await
+            .unwrap();
+        assert!(b.visible("#never-warning-nojs").await);
+        assert!(
+            !b.visible("#expiry-notes [data-expiry='1y']").await,
+            "no expiry date beside Never"
+        );
+        b.screenshot(&format!("33-nojs-never-warning-{label}"))
+            .await;
+
+        b.click(".token-form button[type=submit]").await;
+        b.find("#new-token").await;
+        assert!(b.path().await.ends_with("/created"));
+        let token = b.value("#new-token").await;
+        assert!(is_token(&token), "{token}");
+        assert!(
+            b.shows_whole_value("#new-token").await,
+            "the whole token at {label}"
+        );
+        assert_eq!(
+            b.js("return getComputedStyle(document.getElementById('new-token')).fontFamily")
+                .await
+                .as_str()
+                .map(|f| f.contains("monospace")),
+            Some(true)
+        );
+        b.screenshot(&format!("34-nojs-token-{label}")).await;
+
+        // Reload: the page says the token exists and can no longer be shown; no error, no
+        // second token, and the first one works.
+        b.client.refresh().await.unwrap();
+        b.find("#reveal-gone").await;
+        assert!(b
+            .text("#reveal-gone")
+            .await
+            .contains("can no longer be shown"));
+        assert!(b.text("h1").await.contains("Token created"));
+        assert!(!b.source().await.contains("was not created"));
+        assert!(!page_holds(&b, &token).await);
+        b.screenshot(&format!("35-nojs-reload-{label}")).await;
+        assert_eq!(token_count(&app, "reload@example.com").await, n + 1);
+        assert_eq!(
+            app.bearer_get("/api/me", &token).await.status(),
+            StatusCode::OK
+        );
+    }
     b.close().await;
 }

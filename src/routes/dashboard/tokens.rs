@@ -19,6 +19,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(list)
         .service(new_form)
         .service(create)
+        .service(reveal)
         .service(confirm_revoke)
         .service(revoke);
 }
@@ -226,7 +227,8 @@ struct NewPage {
 struct CreatedPage<'a> {
     layout: Layout,
     name: String,
-    token: &'a str,
+    /// `None` once it has been shown (a reload, Back, a second tab): it is gone for good.
+    token: Option<&'a str>,
     scopes: Vec<&'static str>,
     expires: String,
     origin: &'a str,
@@ -296,22 +298,11 @@ async fn create(
         Err(e) => Err(e),
     };
     match created {
+        // Post/redirect/get: a reload of the reveal page is a harmless GET, never a second
+        // POST that would fail on the now-taken name. The plaintext waits in memory only.
         Ok((row, plain)) => {
-            let page = CreatedPage {
-                layout: layout(&user),
-                scopes: row.scopes().names(),
-                expires: row.expires_at.map_or_else(|| "Never".to_owned(), exact),
-                name: row.name,
-                token: plain.expose(),
-                origin: &state.public_origin,
-            };
-            // The only page that shows the plaintext: nothing may cache it.
-            let mut response = page_with_status(&page, StatusCode::OK)?;
-            response.headers_mut().insert(
-                actix_web::http::header::CACHE_CONTROL,
-                actix_web::http::header::HeaderValue::from_static("no-store"),
-            );
-            Ok(response)
+            state.reveals.hold(&user.user.id, &row.id, plain);
+            Ok(see_other(&format!("/settings/tokens/{}/created", row.id)))
         }
         Err(AppError::Validation(mut fields)) => {
             let mut again = NewTokenForm::new(now);
@@ -331,6 +322,33 @@ async fn create(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The reveal page: the plaintext on the first view, and only then.
+#[get("/settings/tokens/{id}/created")]
+async fn reveal(
+    user: DashboardUser,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, HtmlError> {
+    let row = find_mine(&state, &user, id.into_inner()).await?;
+    let plain = state.reveals.take(&user.user.id, &row.id);
+    let page = CreatedPage {
+        layout: layout(&user),
+        scopes: row.scopes().names(),
+        expires: row.expires_at.map_or_else(|| "Never".to_owned(), exact),
+        name: row.name,
+        token: plain.as_ref().map(|p| p.expose()),
+        origin: &state.public_origin,
+    };
+    // The only page that shows the plaintext: nothing may cache it, and a later view must
+    // come back here to find it gone.
+    let mut response = page_with_status(&page, StatusCode::OK)?;
+    response.headers_mut().insert(
+        actix_web::http::header::CACHE_CONTROL,
+        actix_web::http::header::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
 }
 
 async fn find_mine(
