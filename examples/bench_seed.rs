@@ -19,10 +19,11 @@ use diesel::prelude::*;
 use mantel::auth::password::{self, Password};
 use mantel::auth::token::PlainToken;
 use mantel::clock::Clock;
-use mantel::db::models::tokens::{self, Expiry, NewToken, TokenRow, MAX_LIVE_TOKENS};
+use mantel::db::models::tokens::{self, NewToken, TokenRow, MAX_LIVE_TOKENS};
 use mantel::db::models::users::User;
 use mantel::db::schema::{api_tokens, users};
 use mantel::db::{self, write_transaction, DbConnection};
+use mantel::domain::{Email, Expiry, Scope, Scopes, TokenId, TokenName, UserId};
 
 const PASSWORD: &str = "bench password, not a secret";
 const ROUND_ROBIN: u64 = 10_000;
@@ -66,14 +67,18 @@ fn main() -> anyhow::Result<()> {
     let owner = match User::find_by_email(&mut conn, "bench@example.com")? {
         Some(user) => user,
         None => {
-            let user = User::create(&mut conn, "bench@example.com", password_hash.clone(), now)?;
+            let email = Email::parse("bench@example.com")?;
+            let user = User::create(&mut conn, email, password_hash.clone(), now)?;
             let scopes = ["messages".to_owned(), "publish".to_owned()];
-            let new = |name: &str| NewToken::validate(name, &scopes, Some("never"));
+            let new = |name: &str| {
+                NewToken::validate(name, &scopes, Some("never"))
+                    .map_err(|fields| anyhow::anyhow!("{fields:?}"))
+            };
             let (_, w2) = tokens::create(&mut conn, &user.id, &new("bench W2")?, now)?;
             let (w5_row, w5) = tokens::create(&mut conn, &user.id, &new("bench W5")?, now)?;
             std::fs::write(out.join("w2.token"), w2.expose())?;
             std::fs::write(out.join("w5.token"), w5.expose())?;
-            std::fs::write(out.join("w5.id"), &w5_row.id)?;
+            std::fs::write(out.join("w5.id"), w5_row.id.as_str())?;
             std::fs::write(out.join("password"), PASSWORD)?;
             user
         }
@@ -110,7 +115,7 @@ fn main() -> anyhow::Result<()> {
                     if i % MAX_LIVE_TOKENS as u64 == 0 {
                         accounts.push(User {
                             id: filler_id(account),
-                            email: format!("bench-{account}@example.com"),
+                            email: Email::parse(&format!("bench-{account}@example.com"))?,
                             password_hash: password_hash.clone(),
                             created_at: now,
                         });
@@ -120,12 +125,12 @@ fn main() -> anyhow::Result<()> {
                         writeln!(round_robin, "{}", plain.expose())?;
                     }
                     rows.push(TokenRow {
-                        id: uuid::Uuid::new_v4().to_string(),
+                        id: TokenId::new(),
                         user_id: filler_id(account),
-                        name: format!("bench {i}"),
-                        token_hash: plain.hash().to_hex(),
+                        name: TokenName::parse(&format!("bench {i}"))?,
+                        token_hash: plain.hash(),
                         prefix: plain.display_prefix().to_owned(),
-                        scopes: "publish".to_owned(),
+                        scopes: Scopes::new(vec![Scope::Publish]),
                         created_at: now,
                         expires_at: Expiry::Never.expires_at(now),
                         revoked_at: None,
@@ -168,6 +173,6 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn filler_id(account: u64) -> String {
-    format!("00000000-0000-4000-8000-{account:012}")
+fn filler_id(account: u64) -> UserId {
+    UserId::parse(&format!("00000000-0000-4000-8000-{account:012}")).expect("a UUID")
 }

@@ -7,8 +7,9 @@ use clap::{Args, Parser, Subcommand};
 use crate::auth::password::{self, Password};
 use crate::clock::Clock;
 use crate::config::{SecretKey, Settings};
+use crate::db::models::WriteError;
 use crate::db::{self, models::invoices, models::users::User};
-use crate::error::AppError;
+use crate::domain::Email;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -114,16 +115,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::User(UserCommand::Create { email, db: args })) => {
             let password = read_password()?;
-            password.validate_new().map_err(explain)?;
+            password.validate_new().map_err(anyhow::Error::msg)?;
             let pool = db::connect(&args.database_url, 1, Default::default())?;
             let now = Clock::default().now();
-            let user = db::run(&pool, move |conn| {
-                db::run_migrations(conn)?;
-                let hash = password::hash(&password)?;
-                User::create(conn, &email, hash, now)
-            })
-            .await
-            .map_err(explain)?;
+            let email = Email::parse(&email)?;
+            db::run(&pool, db::run_migrations).await?;
+            let hash = password::hash(&password)?;
+            let user = db::run(&pool, move |conn| User::create(conn, email, hash, now))
+                .await
+                .map_err(explain)?;
             println!("created user {} ({})", user.email, user.id);
             Ok(())
         }
@@ -135,10 +135,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         })) => {
             let pool = db::connect(&args.database_url, 1, Default::default())?;
             let now = Clock::default().now();
+            db::run(&pool, db::run_migrations).await?;
             let invoice = db::run(&pool, move |conn| {
-                db::run_migrations(conn)?;
                 let user = User::find_by_email(conn, &email)?.ok_or_else(|| {
-                    AppError::validation("email", format!("No account has the email {email}."))
+                    WriteError::field("email", format!("No account has the email {email}."))
                 })?;
                 invoices::add(conn, &user.id, &period, amount_cents, now)
             })
@@ -161,9 +161,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// On the command line a validation error names its fields.
-fn explain(e: AppError) -> anyhow::Error {
+fn explain(e: WriteError) -> anyhow::Error {
     match e {
-        AppError::Validation(fields) => {
+        WriteError::Invalid(fields) => {
             let lines: Vec<String> = fields.iter().map(|(f, m)| format!("{f}: {m}")).collect();
             anyhow::anyhow!(lines.join("; "))
         }
@@ -173,17 +173,14 @@ fn explain(e: AppError) -> anyhow::Error {
 
 /// One line from stdin; with a terminal, a prompt first (the input is echoed: pipe it in
 /// to keep it off the screen).
-fn read_password() -> Result<Password, AppError> {
+fn read_password() -> anyhow::Result<Password> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
         eprint!("Password: ");
         std::io::stderr().flush().ok();
     }
     let mut line = String::new();
-    stdin
-        .lock()
-        .read_line(&mut line)
-        .map_err(|e| AppError::Internal(e.into()))?;
+    stdin.lock().read_line(&mut line)?;
     Ok(Password::new(
         line.trim_end_matches(['\r', '\n']).to_owned(),
     ))

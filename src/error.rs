@@ -1,6 +1,7 @@
-//! `AppError`: every error the product answers, the one place that maps each to a status
-//! and a code, and the two ways it is written — the JSON shape of the API and, through
-//! `HtmlError`, an HTML page for the dashboard.
+//! `AppError`: every error the product answers at the HTTP edge, the one place that maps each
+//! to a status and a code, and its JSON shape. (The dashboard writes the same errors as pages:
+//! `routes::dashboard::HtmlError`.) Layers below answer their own errors — `DbError`,
+//! `WriteError`, `anyhow` — and the `From`s at the bottom turn them into answers.
 
 use std::collections::BTreeMap;
 
@@ -9,7 +10,9 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
-use crate::auth::scope::Scope;
+use crate::db::models::{FieldErrors, WriteError};
+use crate::db::DbError;
+use crate::domain::Scope;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -30,7 +33,7 @@ pub enum AppError {
     #[error("Not found.")]
     NotFound,
     #[error("Some fields are invalid.")]
-    Validation(BTreeMap<&'static str, String>),
+    Validation(FieldErrors),
     #[error("{0}")]
     BadJson(String),
     #[error("The request body is too large.")]
@@ -93,7 +96,7 @@ impl AppError {
     }
 
     /// A response with this error's status and headers, for either body format.
-    fn response_builder(&self) -> actix_web::HttpResponseBuilder {
+    pub(crate) fn response_builder(&self) -> actix_web::HttpResponseBuilder {
         self.log();
         let mut builder = HttpResponse::build(self.status_code());
         if let Some(value) = self.www_authenticate() {
@@ -136,34 +139,6 @@ impl ResponseError for AppError {
     }
 }
 
-/// The same error, written as a dashboard page. Dashboard handlers return
-/// `Result<_, HtmlError>` and still use `?` on anything that becomes an `AppError`.
-#[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-pub struct HtmlError(#[from] pub AppError);
-
-impl ResponseError for HtmlError {
-    fn status_code(&self) -> StatusCode {
-        match self.0 {
-            AppError::Unauthenticated => StatusCode::SEE_OTHER,
-            _ => self.0.status_code(),
-        }
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        if let AppError::Unauthenticated = self.0 {
-            return HttpResponse::SeeOther()
-                .insert_header((header::LOCATION, "/login"))
-                .finish();
-        }
-        let page = crate::routes::dashboard::ErrorPage::render_for(&self.0);
-        self.0
-            .response_builder()
-            .content_type("text/html; charset=utf-8")
-            .body(page)
-    }
-}
-
 macro_rules! internal_from {
     ($($t:ty),*) => {$(
         impl From<$t> for AppError {
@@ -174,6 +149,7 @@ macro_rules! internal_from {
     )*};
 }
 internal_from!(
+    anyhow::Error,
     diesel::r2d2::PoolError,
     actix_web::error::BlockingError,
     askama::Error,
@@ -186,6 +162,30 @@ impl From<diesel::result::Error> for AppError {
         match e {
             diesel::result::Error::NotFound => AppError::NotFound,
             e => AppError::Internal(e.into()),
+        }
+    }
+}
+
+impl From<DbError> for AppError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Query(e) => e.into(),
+            e => AppError::Internal(e.into()),
+        }
+    }
+}
+
+impl From<FieldErrors> for AppError {
+    fn from(fields: FieldErrors) -> Self {
+        AppError::Validation(fields)
+    }
+}
+
+impl From<WriteError> for AppError {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::Invalid(fields) => AppError::Validation(fields),
+            WriteError::Db(e) => e.into(),
         }
     }
 }

@@ -10,6 +10,7 @@ use actix_web::cookie::{self, Key, SameSite};
 use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, DefaultHeaders};
 use actix_web::{web, App, HttpServer};
+use anyhow::Context;
 use rand::RngCore;
 
 use crate::auth::csrf::FormCsrf;
@@ -20,7 +21,6 @@ use crate::auth::throttle::Throttles;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::{self, models::sessions, models::settings as app_settings};
-use crate::error::AppError;
 use crate::state::AppState;
 
 /// How often noted token uses are written (each token still at most once a minute).
@@ -38,10 +38,9 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-
                    object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 impl Application {
-    pub async fn build(settings: Settings, clock: Clock) -> Result<Self, AppError> {
-        let listener = TcpListener::bind(&settings.bind).map_err(|e| {
-            AppError::Internal(anyhow::anyhow!("cannot bind {}: {e}", settings.bind))
-        })?;
+    pub async fn build(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(&settings.bind)
+            .with_context(|| format!("cannot bind {}", settings.bind))?;
         Self::build_with_listener(settings, listener, clock).await
     }
 
@@ -49,7 +48,7 @@ impl Application {
         settings: Settings,
         listener: TcpListener,
         clock: Clock,
-    ) -> Result<Self, AppError> {
+    ) -> anyhow::Result<Self> {
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         let queries = db::QueryCount::default();
         let pool = db::connect(&settings.database_url, workers as u32 + 8, queries.clone())?;
@@ -58,7 +57,7 @@ impl Application {
 
         let port = listener
             .local_addr()
-            .map_err(|e| AppError::Internal(e.into()))?
+            .context("the listener has no address")?
             .port();
         let state = web::Data::new(AppState {
             pool: pool.clone(),
@@ -117,7 +116,7 @@ impl Application {
         })
         .workers(workers)
         .listen(listener)
-        .map_err(|e| AppError::Internal(e.into()))?
+        .context("cannot listen")?
         .run();
         Ok(Application {
             server,
@@ -164,10 +163,8 @@ async fn background_tasks(state: web::Data<AppState>) {
         if sweeps as u64 * LAST_USED_FLUSH.as_secs() >= SESSION_SWEEP.as_secs() {
             sweeps = 0;
             let now = state.clock.now();
-            let swept = db::run(&state.pool, move |conn| {
-                Ok(sessions::delete_expired(conn, now)?)
-            })
-            .await;
+            let swept =
+                db::query(&state.pool, move |conn| sessions::delete_expired(conn, now)).await;
             if let Err(e) = swept {
                 tracing::warn!(error = %e, "could not delete expired sessions");
             }
@@ -194,19 +191,18 @@ async fn report_statements_on_sigusr1(state: web::Data<AppState>) {
 
 /// The key that seals session cookies: derived from `MANTEL_SECRET_KEY`, or generated once and
 /// kept in the database so restarts keep people logged in and every instance agrees on it.
-async fn cookie_key(settings: &Settings, pool: &db::Pool) -> Result<Key, AppError> {
+async fn cookie_key(settings: &Settings, pool: &db::Pool) -> anyhow::Result<Key> {
     if let Some(secret) = &settings.secret_key {
         return Ok(Key::derive_from(secret.expose().as_bytes()));
     }
-    let stored = db::run(pool, |conn| {
-        Ok(app_settings::get_or_insert(conn, "session_key", || {
+    let stored = db::query(pool, |conn| {
+        app_settings::get_or_insert(conn, "session_key", || {
             let mut bytes = [0u8; 64];
             rand::rngs::OsRng.fill_bytes(&mut bytes);
             hex::encode(bytes)
-        })?)
+        })
     })
     .await?;
-    let bytes = hex::decode(stored).map_err(|e| AppError::Internal(e.into()))?;
-    Key::try_from(bytes.as_slice())
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("stored session key: {e}")))
+    let bytes = hex::decode(stored).context("stored session key")?;
+    Key::try_from(bytes.as_slice()).map_err(|e| anyhow::anyhow!("stored session key: {e}"))
 }

@@ -7,6 +7,14 @@ use crate::auth::throttle::Throttles;
 use crate::clock::Clock;
 use crate::db::{Pool, QueryCount};
 
+impl AppState {
+    /// The state of the app serving `req` (registered by `startup`).
+    pub fn of(req: &actix_web::HttpRequest) -> &actix_web::web::Data<AppState> {
+        req.app_data::<actix_web::web::Data<AppState>>()
+            .expect("AppState is registered by startup")
+    }
+}
+
 pub struct AppState {
     pub pool: Pool,
     pub clock: Clock,

@@ -15,24 +15,24 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::Next;
-use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use chrono::NaiveDateTime;
 use futures_util::future::LocalBoxFuture;
 
 use crate::auth::csrf;
-use crate::auth::scope::{Scope, Scopes};
 use crate::auth::session_store::USER_ID;
 use crate::auth::token::PlainToken;
 use crate::db;
 use crate::db::models::{tokens, users::User};
+use crate::domain::{Scope, Scopes, TokenId, TokenName, UserId};
 use crate::error::AppError;
 use crate::state::AppState;
 
 /// The token a bearer caller presented, as the owner sees it in the list.
 #[derive(Clone, Debug)]
 pub struct TokenInfo {
-    pub id: String,
-    pub name: String,
+    pub id: TokenId,
+    pub name: TokenName,
     pub prefix: String,
     pub scopes: Scopes,
     pub expires_at: Option<NaiveDateTime>,
@@ -82,12 +82,6 @@ fn bearer(value: &header::HeaderValue) -> Result<Option<&str>, AppError> {
     Ok(Some(credentials))
 }
 
-fn state(req: &HttpRequest) -> web::Data<AppState> {
-    req.app_data::<web::Data<AppState>>()
-        .expect("AppState is registered by startup")
-        .clone()
-}
-
 async fn token_caller(
     req: &HttpRequest,
     state: &AppState,
@@ -99,7 +93,7 @@ async fn token_caller(
     drop(plain);
     let worker = req.app_data::<db::WorkerConnection>();
     let found = db::read(&state.pool, worker, move |conn| {
-        Ok(tokens::find_by_hash(conn, &hash)?)
+        tokens::find_by_hash(conn, &hash)
     })
     .await?;
     let now = state.clock.now();
@@ -121,25 +115,27 @@ async fn token_caller(
         now,
         req.peer_addr().map(|a| a.ip()),
     );
-    let scopes = row.scopes();
     Ok(Caller {
         user,
         credential: Credential::Token(TokenInfo {
             id: row.id,
             name: row.name,
             prefix: row.prefix,
-            scopes,
+            scopes: row.scopes,
             expires_at: row.expires_at,
         }),
     })
 }
 
 /// The logged-in user of this request's session, if any.
-async fn session_user(state: &AppState, session: &Session) -> Result<Option<User>, AppError> {
-    let Some(user_id) = session.get::<String>(USER_ID)? else {
+pub async fn session_user(state: &AppState, session: &Session) -> Result<Option<User>, AppError> {
+    let Some(user_id) = session
+        .get::<String>(USER_ID)?
+        .and_then(|id| UserId::parse(&id))
+    else {
         return Ok(None);
     };
-    let user = db::run(&state.pool, move |conn| Ok(User::find(conn, &user_id)?)).await?;
+    let user = db::query(&state.pool, move |conn| User::find(conn, &user_id)).await?;
     if user.is_none() {
         // The account is gone: forget it rather than ask again on every request.
         session.purge();
@@ -149,7 +145,7 @@ async fn session_user(state: &AppState, session: &Session) -> Result<Option<User
 
 #[tracing::instrument(name = "caller", skip_all)] // skip_all: never record the token or cookie.
 async fn resolve(req: HttpRequest) -> Result<Caller, AppError> {
-    let state = state(&req);
+    let state = AppState::of(&req).clone();
     if let Some(value) = req.headers().get(header::AUTHORIZATION) {
         return match bearer(value)? {
             Some(token) => token_caller(&req, &state, token).await,
@@ -198,6 +194,15 @@ impl FromRequest for Caller {
     }
 }
 
+/// Session-only routes (token management, the dashboard) refuse any `Authorization` header
+/// before it is even looked at, so a leaked token can never mint or revoke tokens.
+pub fn refuse_authorization(req: &HttpRequest) -> Result<(), AppError> {
+    if req.headers().contains_key(header::AUTHORIZATION) {
+        return Err(AppError::SessionRequired);
+    }
+    Ok(())
+}
+
 /// A caller that must be a dashboard session: token management. Any `Authorization` header
 /// is refused before it is even looked at, so a leaked token can never mint or revoke tokens.
 #[derive(Clone, Debug)]
@@ -210,66 +215,43 @@ impl FromRequest for SessionCaller {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            if req.headers().contains_key(header::AUTHORIZATION) {
-                return Err(AppError::SessionRequired);
-            }
+            refuse_authorization(&req)?;
             Caller::extract(&req).await.map(SessionCaller)
         })
     }
 }
 
-/// The logged-in person of a dashboard page, with the page's CSRF token. Form posts check the
-/// token field themselves (`DashboardUser::check_csrf`); the header rules of the API do not apply.
-pub struct DashboardUser {
-    pub user: User,
-    pub csrf_token: String,
-    req: HttpRequest,
-}
-
-impl DashboardUser {
-    pub fn check_csrf(&self, submitted: Option<&str>) -> Result<(), AppError> {
-        csrf::check_form(&self.req.get_session(), submitted)
+/// Callers for the unit tests of the rules that take one.
+#[cfg(test)]
+impl Caller {
+    fn test_user() -> User {
+        User {
+            id: UserId::new(),
+            email: crate::domain::Email::parse("a@example.com").unwrap(),
+            password_hash: String::new(),
+            created_at: NaiveDateTime::default(),
+        }
     }
 
-    pub fn session(&self) -> Session {
-        self.req.get_session()
-    }
-
-    pub fn request(&self) -> &HttpRequest {
-        &self.req
-    }
-
-    /// The same person as an API caller would be: a session, holding every scope.
-    pub fn caller(&self) -> Caller {
+    pub(crate) fn test_session() -> Caller {
         Caller {
-            user: self.user.clone(),
+            user: Caller::test_user(),
             credential: Credential::Session,
         }
     }
-}
 
-impl FromRequest for DashboardUser {
-    type Error = crate::error::HtmlError;
-    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            if req.headers().contains_key(header::AUTHORIZATION) {
-                return Err(AppError::SessionRequired.into());
-            }
-            let state = state(&req);
-            let session = req.get_session();
-            let user = session_user(&state, &session)
-                .await?
-                .ok_or(AppError::Unauthenticated)?;
-            let csrf_token = csrf::token(&session)?;
-            Ok(DashboardUser {
-                user,
-                csrf_token,
-                req,
-            })
-        })
+    pub(crate) fn test_token(scopes: &[Scope]) -> Caller {
+        let credential = Credential::Token(TokenInfo {
+            id: TokenId::new(),
+            name: TokenName::parse("n").unwrap(),
+            prefix: "mm_pat_AAAA".into(),
+            scopes: Scopes::new(scopes.to_vec()),
+            expires_at: None,
+        });
+        Caller {
+            user: Caller::test_user(),
+            credential,
+        }
     }
 }
 
@@ -294,27 +276,11 @@ mod tests {
         assert_eq!(parse("Bearer a\tb"), Err("invalid_request"));
     }
 
-    fn caller(credential: Credential) -> Caller {
-        let user = User {
-            id: "u".into(),
-            email: "a@example.com".into(),
-            password_hash: String::new(),
-            created_at: NaiveDateTime::default(),
-        };
-        Caller { user, credential }
-    }
-
     /// Every scope against every single-scope token, a two-scope token and a session.
     #[test]
     fn scope_matrix() {
         for granted in Scope::ALL {
-            let token = caller(Credential::Token(TokenInfo {
-                id: "t".into(),
-                name: "n".into(),
-                prefix: "mm_pat_AAAA".into(),
-                scopes: Scopes::new(vec![granted]),
-                expires_at: None,
-            }));
+            let token = Caller::test_token(&[granted]);
             for needed in Scope::ALL {
                 let result = token.require(needed);
                 if needed == granted {
@@ -324,19 +290,13 @@ mod tests {
                 }
             }
         }
-        let two = caller(Credential::Token(TokenInfo {
-            id: "t".into(),
-            name: "n".into(),
-            prefix: "mm_pat_AAAA".into(),
-            scopes: Scopes::new(vec![Scope::Publish, Scope::Messages]),
-            expires_at: None,
-        }));
+        let two = Caller::test_token(&[Scope::Publish, Scope::Messages]);
         let allowed: Vec<_> = Scope::ALL
             .into_iter()
             .filter(|s| two.require(*s).is_ok())
             .collect();
         assert_eq!(allowed, [Scope::Publish, Scope::Messages]);
-        let session = caller(Credential::Session);
+        let session = Caller::test_session();
         assert!(Scope::ALL.into_iter().all(|s| session.require(s).is_ok()));
     }
 }

@@ -7,15 +7,16 @@ use std::sync::Mutex;
 
 use chrono::{Duration, NaiveDateTime};
 
-use crate::db::{self, models::tokens, Pool};
-use crate::error::AppError;
+use crate::db::models::tokens::{self, LastUse};
+use crate::db::{self, DbError, Pool};
+use crate::domain::TokenId;
 
 /// A token's last use is written at most this often.
 pub const RESOLUTION: Duration = Duration::minutes(1);
 
 #[derive(Default)]
 pub struct LastUsed {
-    pending: Mutex<HashMap<String, (NaiveDateTime, Option<String>)>>,
+    pending: Mutex<HashMap<TokenId, (NaiveDateTime, Option<String>)>>,
 }
 
 impl LastUsed {
@@ -23,7 +24,7 @@ impl LastUsed {
     /// written out as text only then: most requests of a busy token note nothing.
     pub fn note(
         &self,
-        token_id: &str,
+        token_id: &TokenId,
         stored: Option<NaiveDateTime>,
         now: NaiveDateTime,
         ip: Option<IpAddr>,
@@ -33,19 +34,22 @@ impl LastUsed {
         }
         let mut pending = self.pending.lock().expect("last-used lock");
         pending
-            .entry(token_id.to_owned())
+            .entry(token_id.clone())
             .or_insert_with(|| (now, ip.map(|ip| ip.to_string())));
     }
 
     /// Writes what was noted since the last flush.
-    pub async fn flush(&self, pool: &Pool) -> Result<(), AppError> {
+    pub async fn flush(&self, pool: &Pool) -> Result<(), DbError> {
         let uses: Vec<_> = {
             let mut pending = self.pending.lock().expect("last-used lock");
-            pending.drain().map(|(id, (at, ip))| (id, at, ip)).collect()
+            pending
+                .drain()
+                .map(|(id, (at, ip))| LastUse { id, at, ip })
+                .collect()
         };
         if uses.is_empty() {
             return Ok(());
         }
-        db::run(pool, move |conn| Ok(tokens::record_last_used(conn, &uses)?)).await
+        db::query(pool, move |conn| tokens::record_last_used(conn, &uses)).await
     }
 }

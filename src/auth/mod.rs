@@ -7,11 +7,9 @@ pub mod last_used;
 pub mod password;
 pub mod permission;
 pub mod reveal;
-pub mod scope;
 pub mod session_store;
 pub mod throttle;
 pub mod token;
 
-pub use caller::{Caller, Credential, DashboardUser, SessionCaller};
-pub use permission::{Need, Role};
-pub use scope::{Scope, Scopes};
+pub use caller::{Caller, Credential, SessionCaller};
+pub use permission::Need;

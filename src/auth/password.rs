@@ -9,8 +9,6 @@ use argon2::password_hash::{
 };
 use argon2::Argon2;
 
-use crate::error::AppError;
-
 pub const MIN_LEN: usize = 10;
 pub const MAX_LEN: usize = 1024;
 
@@ -28,19 +26,14 @@ impl Password {
         &self.0
     }
 
-    /// Checks the length rules for a new password (counted in characters).
-    pub fn validate_new(&self) -> Result<(), AppError> {
+    /// Checks the length rules for a new password (counted in characters); the message says
+    /// what to change.
+    pub fn validate_new(&self) -> Result<(), String> {
         let len = self.0.chars().count();
         if len < MIN_LEN {
-            Err(AppError::validation(
-                "password",
-                format!("Use at least {MIN_LEN} characters."),
-            ))
+            Err(format!("Use at least {MIN_LEN} characters."))
         } else if len > MAX_LEN {
-            Err(AppError::validation(
-                "password",
-                format!("Use at most {MAX_LEN} characters."),
-            ))
+            Err(format!("Use at most {MAX_LEN} characters."))
         } else {
             Ok(())
         }
@@ -54,7 +47,7 @@ impl fmt::Debug for Password {
 }
 
 /// `hash` on the blocking pool: argon2 must not stall an async worker.
-pub async fn hash_off_thread(password: Password) -> Result<String, AppError> {
+pub async fn hash_off_thread(password: Password) -> anyhow::Result<String> {
     actix_web::web::block(move || hash(&password)).await?
 }
 
@@ -62,16 +55,16 @@ pub async fn hash_off_thread(password: Password) -> Result<String, AppError> {
 pub async fn verify_off_thread(
     password: Password,
     stored: Option<String>,
-) -> Result<bool, AppError> {
-    Ok(actix_web::web::block(move || verify(&password, stored.as_deref())).await?)
+) -> Result<bool, actix_web::error::BlockingError> {
+    actix_web::web::block(move || verify(&password, stored.as_deref())).await
 }
 
-pub fn hash(password: &Password) -> Result<String, AppError> {
+pub fn hash(password: &Password) -> anyhow::Result<String> {
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
         .hash_password(password.expose().as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("argon2: {e}")))
+        .map_err(|e| anyhow::anyhow!("argon2: {e}"))
 }
 
 /// Checks `password` against `stored`, or against a throwaway hash when there is no such

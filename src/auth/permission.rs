@@ -3,41 +3,11 @@
 //! remembers a role, so a member who is removed or downgraded loses that access with every
 //! token they hold, on the next request.
 
-use std::fmt;
-
-use crate::auth::{Caller, Scope};
+use crate::auth::Caller;
 use crate::db::models::projects;
 use crate::db::DbConnection;
+use crate::domain::{ProjectId, Role, Scope};
 use crate::error::AppError;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Role {
-    Viewer,
-    Editor,
-    Owner,
-}
-
-impl Role {
-    pub const ALL: [Role; 3] = [Role::Owner, Role::Editor, Role::Viewer];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Editor => "editor",
-            Role::Owner => "owner",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// What an endpoint needs on a project: a scope (none for endpoints any credential may use)
 /// and a minimum role.
@@ -80,7 +50,7 @@ impl Caller {
     pub fn require_on(
         &self,
         conn: &mut DbConnection,
-        project_id: &str,
+        project_id: &ProjectId,
         need: Need,
     ) -> Result<Role, AppError> {
         if let Some(scope) = need.scope {
@@ -94,28 +64,8 @@ impl Caller {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::caller::{Credential, TokenInfo};
-    use crate::auth::Scopes;
-    use crate::db::models::users::User;
-
-    fn caller(credential: Credential) -> Caller {
-        let user = User {
-            id: "u".into(),
-            email: "a@example.com".into(),
-            password_hash: String::new(),
-            created_at: Default::default(),
-        };
-        Caller { user, credential }
-    }
-
     fn token(scopes: &[Scope]) -> Caller {
-        caller(Credential::Token(TokenInfo {
-            id: "t".into(),
-            name: "n".into(),
-            prefix: "mm_pat_AAAA".into(),
-            scopes: Scopes::new(scopes.to_vec()),
-            expires_at: None,
-        }))
+        Caller::test_token(scopes)
     }
 
     /// Every role (and no membership) × every minimum role × a token with and without the
@@ -140,8 +90,8 @@ mod tests {
                     let with_scope =
                         decide(&token(&[scope]), membership, need).map_err(|e| e.code());
                     assert_eq!(with_scope, expected, "{scope} {min:?} {membership:?}");
-                    let session = decide(&caller(Credential::Session), membership, need)
-                        .map_err(|e| e.code());
+                    let session =
+                        decide(&Caller::test_session(), membership, need).map_err(|e| e.code());
                     assert_eq!(session, expected);
                     let others: Vec<_> = Scope::ALL.into_iter().filter(|s| *s != scope).collect();
                     let without = decide(&token(&others), membership, need).map_err(|e| e.code());
@@ -153,14 +103,5 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn roles_are_ordered_and_named() {
-        assert!(Role::Owner > Role::Editor && Role::Editor > Role::Viewer);
-        for r in Role::ALL {
-            assert_eq!(Role::parse(r.as_str()), Some(r));
-        }
-        assert_eq!(Role::parse("admin"), None);
     }
 }

@@ -11,6 +11,7 @@ use rand::Rng;
 
 use crate::clock::Clock;
 use crate::db::{self, models::sessions, Pool};
+use crate::domain::UserId;
 
 /// The session state key holding the logged-in user's id.
 pub const USER_ID: &str = "user_id";
@@ -71,7 +72,7 @@ impl DbSessionStore {
         let now = self.clock.now();
         let row = sessions::SessionRow {
             id: row_id(&key),
-            user_id: string_of(&state, USER_ID),
+            user_id: string_of(&state, USER_ID).and_then(|id| UserId::parse(&id)),
             public_id: string_of(&state, PUBLIC_ID),
             ip: string_of(&state, IP),
             user_agent: string_of(&state, USER_AGENT),
@@ -80,7 +81,7 @@ impl DbSessionStore {
             expires_at: now + ttl,
             last_seen_at: Some(now),
         };
-        db::run(&self.pool, move |conn| Ok(sessions::insert(conn, &row)?)).await?;
+        db::query(&self.pool, move |conn| sessions::insert(conn, &row)).await?;
         SessionKey::try_from(key).map_err(|e| anyhow::anyhow!("{e}"))
     }
 }
@@ -89,11 +90,9 @@ impl SessionStore for DbSessionStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
         let id = row_id(key.as_ref());
         let now = self.clock.now();
-        let row = db::run(&self.pool, move |conn| {
-            Ok(sessions::find_live(conn, &id, now)?)
-        })
-        .await
-        .map_err(|e| LoadError::Other(anyhow::anyhow!("{e}")))?;
+        let row = db::query(&self.pool, move |conn| sessions::find_live(conn, &id, now))
+            .await
+            .map_err(|e| LoadError::Other(anyhow::anyhow!("{e}")))?;
         match row {
             Some(row) if row.created_at + ABSOLUTE_LIMIT > now => serde_json::from_str(&row.state)
                 .map(Some)
@@ -121,23 +120,15 @@ impl SessionStore for DbSessionStore {
         let ttl = ttl(ttl_);
         let id = row_id(key.as_ref());
         let now = self.clock.now();
-        let user_id = string_of(&state, USER_ID);
+        let user_id = string_of(&state, USER_ID).and_then(|id| UserId::parse(&id));
         let json =
             serde_json::to_string(&state).map_err(|e| UpdateError::Serialization(e.into()))?;
         // When no live row has this id the session was ended (logout, a password change, "end
         // this session") or expired while this request ran: it stays gone. Writing the state
         // back under a new key would revive a signed-out session for whoever holds the old
         // cookie. The cookie keeps naming a row that does not exist, which loads as signed out.
-        db::run(&self.pool, move |conn| {
-            Ok(sessions::update_state(
-                conn,
-                &id,
-                user_id,
-                json,
-                now + ttl,
-                ABSOLUTE_LIMIT,
-                now,
-            )?)
+        db::query(&self.pool, move |conn| {
+            sessions::update_state(conn, &id, user_id, json, now + ttl, ABSOLUTE_LIMIT, now)
         })
         .await
         .map_err(|e| UpdateError::Other(anyhow::anyhow!("{e}")))?;
@@ -148,15 +139,8 @@ impl SessionStore for DbSessionStore {
         let ttl = ttl(ttl_);
         let id = row_id(key.as_ref());
         let now = self.clock.now();
-        db::run(&self.pool, move |conn| {
-            Ok(sessions::touch(
-                conn,
-                &id,
-                now + ttl,
-                ABSOLUTE_LIMIT,
-                TOUCH_STEP,
-                now,
-            )?)
+        db::query(&self.pool, move |conn| {
+            sessions::touch(conn, &id, now + ttl, ABSOLUTE_LIMIT, TOUCH_STEP, now)
         })
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))
@@ -164,7 +148,7 @@ impl SessionStore for DbSessionStore {
 
     async fn delete(&self, key: &SessionKey) -> anyhow::Result<()> {
         let id = row_id(key.as_ref());
-        db::run(&self.pool, move |conn| Ok(sessions::delete(conn, &id)?))
+        db::query(&self.pool, move |conn| sessions::delete(conn, &id))
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))
     }

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 
 use chrono::{Duration, NaiveDateTime};
 
+use crate::domain::UserId;
 use crate::error::AppError;
 
 pub struct Throttle {
@@ -42,7 +43,7 @@ impl Default for Throttles {
 impl Throttles {
     /// An attempt to add a member (or change a role) by `user_id`: counted per account, since
     /// each answer tells whether an email has an account here.
-    pub fn members_attempt(&self, user_id: &str, now: NaiveDateTime) -> Result<(), AppError> {
+    pub fn members_attempt(&self, user_id: &UserId, now: NaiveDateTime) -> Result<(), AppError> {
         self.members.attempt(&[format!("account:{user_id}")], now)
     }
 }

@@ -1,8 +1,10 @@
-//! The database: one connection type over SQLite and PostgreSQL, the pool, migrations,
-//! and the transaction helper that every write goes through.
+//! The database: one connection type over SQLite and PostgreSQL, the pool, migrations, the
+//! write transaction, and the two ways request handlers reach a connection (`query`, `run`).
+//! Models return `QueryResult` or a small error of their own; nothing here knows HTTP.
 
 pub mod models;
 pub mod schema;
+mod types;
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,8 +16,6 @@ use diesel::connection::{
 use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
-
-use crate::error::AppError;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -115,9 +115,22 @@ impl ManageConnection for Manager {
     }
 }
 
+/// Why a database call did not run to its end.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("no database connection: {0}")]
+    Pool(#[from] r2d2::PoolError),
+    #[error("cannot open the database: {0}")]
+    Connect(r2d2::Error),
+    #[error("the blocking pool is gone")]
+    Blocking(#[from] actix_web::error::BlockingError),
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+}
+
 /// Builds the pool. SQLite gets one connection per worker plus a few for background work;
 /// PostgreSQL a fixed, modest number that many instances can share.
-pub fn connect(url: &str, max_size: u32, queries: QueryCount) -> Result<Pool, AppError> {
+pub fn connect(url: &str, max_size: u32, queries: QueryCount) -> anyhow::Result<Pool> {
     r2d2::Pool::builder()
         .max_size(max_size)
         .connection_timeout(std::time::Duration::from_secs(10))
@@ -128,17 +141,17 @@ pub fn connect(url: &str, max_size: u32, queries: QueryCount) -> Result<Pool, Ap
             url: DbUrl::parse(url),
             queries,
         })
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("cannot open the database: {e}")))
+        .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))
 }
 
-pub fn run_migrations(conn: &mut DbConnection) -> Result<(), AppError> {
+pub fn run_migrations(conn: &mut DbConnection) -> anyhow::Result<()> {
     let applied = match conn {
         DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
         DbConnection::Postgres(c) => c
             .run_pending_migrations(POSTGRES_MIGRATIONS)
             .map(|v| v.len()),
     }
-    .map_err(|e| AppError::Internal(anyhow::anyhow!("migrations failed: {e}")))?;
+    .map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?;
     if applied > 0 {
         tracing::info!(applied, "database migrations applied");
     }
@@ -180,18 +193,30 @@ pub fn is_unique_violation(e: &diesel::result::Error) -> bool {
 }
 
 /// Runs blocking diesel work on actix's blocking pool. Getting a connection from the pool
-/// blocks too, so it happens inside.
-pub async fn run<T, F>(pool: &Pool, f: F) -> Result<T, AppError>
+/// blocks too, so it happens inside. `f` answers in any error that a `DbError` converts into
+/// (`AppError` in handlers, a model's own error, `anyhow` in background work).
+pub async fn run<T, E, F>(pool: &Pool, f: F) -> Result<T, E>
 where
-    F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
+    F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
     T: Send + 'static,
+    E: From<DbError> + Send + 'static,
 {
     let pool = pool.clone();
     actix_web::web::block(move || {
-        let mut conn = pool.get()?;
+        let mut conn = pool.get().map_err(DbError::from)?;
         f(&mut conn)
     })
-    .await?
+    .await
+    .map_err(DbError::from)?
+}
+
+/// `run` for the common case of one model call that returns `QueryResult`.
+pub async fn query<T, F>(pool: &Pool, f: F) -> Result<T, DbError>
+where
+    F: FnOnce(&mut DbConnection) -> QueryResult<T> + Send + 'static,
+    T: Send + 'static,
+{
+    run(pool, move |conn| f(conn).map_err(DbError::from)).await
 }
 
 /// A SQLite connection owned by one actix worker thread, for the one read of the bearer hot
@@ -219,19 +244,14 @@ impl WorkerConnection {
         }
     }
 
-    fn read<T>(
-        &self,
-        f: impl FnOnce(&mut DbConnection) -> Result<T, AppError>,
-    ) -> Result<T, AppError> {
+    fn read<T>(&self, f: impl FnOnce(&mut DbConnection) -> QueryResult<T>) -> Result<T, DbError> {
         // No await while borrowed, so one worker thread can never borrow it twice.
         let mut slot = self.conn.borrow_mut();
         let conn = match slot.as_mut() {
             Some(conn) => conn,
-            None => slot.insert(self.manager.connect().map_err(|e| {
-                AppError::Internal(anyhow::anyhow!("cannot open the database: {e}"))
-            })?),
+            None => slot.insert(self.manager.connect().map_err(DbError::Connect)?),
         };
-        let result = f(conn);
+        let result = f(conn).map_err(DbError::from);
         if result.is_err() && self.manager.has_broken(conn) {
             *slot = None;
         }
@@ -241,13 +261,13 @@ impl WorkerConnection {
 
 /// A read on the request path: inline on this worker's own SQLite connection when there is
 /// one, otherwise on the blocking pool like every other query.
-pub async fn read<T, F>(pool: &Pool, worker: Option<&WorkerConnection>, f: F) -> Result<T, AppError>
+pub async fn read<T, F>(pool: &Pool, worker: Option<&WorkerConnection>, f: F) -> Result<T, DbError>
 where
-    F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
+    F: FnOnce(&mut DbConnection) -> QueryResult<T> + Send + 'static,
     T: Send + 'static,
 {
     match worker {
         Some(worker) => worker.read(f),
-        None => run(pool, f).await,
+        None => query(pool, f).await,
     }
 }

@@ -35,7 +35,7 @@ diesel::table! {
         id -> Text,
         user_id -> Text,
         name -> Text,
-        token_hash -> Text,
+        token_hash -> Binary,
         prefix -> Text,
         scopes -> Text,
         created_at -> Timestamp,

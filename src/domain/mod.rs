@@ -1,4 +1,64 @@
-//! Typed values of the product, each parsed once where it enters. A leaf: nothing here
-//! imports another module of the crate.
+//! Typed values of the product, each parsed once where it enters and carried typed to its
+//! column. A leaf: nothing here imports another module of the crate. Each type maps to a
+//! portable SQL type on both backends here; `db::types` adds the mapping for the
+//! `MultiConnection` backend.
 
+mod email;
+mod expiry;
+mod ids;
 pub mod name;
+mod role;
+mod scope;
+mod token_hash;
+
+pub use email::{Email, EmailError};
+pub use expiry::Expiry;
+pub use ids::{ProjectId, TokenId, UserId};
+pub use name::{NameError, ProjectName, TokenName};
+pub use role::Role;
+pub use scope::{Scope, Scopes};
+pub use token_hash::TokenHash;
+
+/// `ToSql` / `FromSql` for SQLite and PostgreSQL of a type stored as text: `$to` turns a
+/// value into the stored string, `$from` the stored string into a value.
+macro_rules! text_column {
+    ($t:ty, |$v:ident| $to:expr, |$s:ident| $from:expr) => {
+        impl diesel::serialize::ToSql<diesel::sql_types::Text, diesel::sqlite::Sqlite> for $t {
+            fn to_sql<'b>(
+                &'b self,
+                out: &mut diesel::serialize::Output<'b, '_, diesel::sqlite::Sqlite>,
+            ) -> diesel::serialize::Result {
+                let $v = self;
+                out.set_value(String::from($to));
+                Ok(diesel::serialize::IsNull::No)
+            }
+        }
+
+        impl diesel::serialize::ToSql<diesel::sql_types::Text, diesel::pg::Pg> for $t {
+            fn to_sql<'b>(
+                &'b self,
+                out: &mut diesel::serialize::Output<'b, '_, diesel::pg::Pg>,
+            ) -> diesel::serialize::Result {
+                use std::io::Write;
+                let $v = self;
+                out.write_all(AsRef::<str>::as_ref(&$to).as_bytes())?;
+                Ok(diesel::serialize::IsNull::No)
+            }
+        }
+
+        impl<DB> diesel::deserialize::FromSql<diesel::sql_types::Text, DB> for $t
+        where
+            DB: diesel::backend::Backend,
+            String: diesel::deserialize::FromSql<diesel::sql_types::Text, DB>,
+        {
+            fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
+                let $s = <String as diesel::deserialize::FromSql<
+                                    diesel::sql_types::Text,
+                                    DB,
+                                >>::from_sql(bytes)?;
+                Ok($from)
+            }
+        }
+    };
+}
+pub(crate) use text_column;

@@ -7,16 +7,19 @@ pub const MAX_CHARS: usize = 100;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NameError {
-    Empty,
+    /// Nothing but spaces; says what it is the name of.
+    Empty(&'static str),
     TooLong,
     Control,
     Invisible,
 }
 
+impl std::error::Error for NameError {}
+
 impl fmt::Display for NameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            NameError::Empty => f.write_str("Give it a name."),
+            NameError::Empty(what) => write!(f, "Give the {what} a name."),
             NameError::TooLong => write!(f, "Use at most {MAX_CHARS} characters."),
             NameError::Control => f.write_str(
                 "The name cannot contain control, formatting or text-direction characters.",
@@ -29,11 +32,11 @@ impl fmt::Display for NameError {
 /// Trims `raw` and checks it: 1–100 characters, no control characters, no Unicode format
 /// characters (general category Cf: bidi overrides and isolates, zero-width spaces and
 /// joiners, the BOM, …), and at least one visible character.
-pub fn parse(raw: &str) -> Result<String, NameError> {
+fn parse(raw: &str, what: &'static str) -> Result<String, NameError> {
     let name = raw.trim();
     let chars = name.chars().count();
     if chars == 0 {
-        return Err(NameError::Empty);
+        return Err(NameError::Empty(what));
     }
     if chars > MAX_CHARS {
         return Err(NameError::TooLong);
@@ -46,6 +49,49 @@ pub fn parse(raw: &str) -> Result<String, NameError> {
     }
     Ok(name.to_owned())
 }
+
+macro_rules! name_type {
+    ($(#[$doc:meta])* $t:ident, $what:literal) => {
+        $(#[$doc])*
+        #[derive(
+    Clone, Debug, PartialEq, Eq, serde::Serialize, diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
+#[serde(transparent)]
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        pub struct $t(String);
+
+        impl $t {
+            pub fn parse(raw: &str) -> Result<Self, NameError> {
+                parse(raw, $what).map($t)
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        // Stored names passed `parse` when they were written.
+        super::text_column!($t, |v| v.0.as_str(), |s| $t(s));
+    };
+}
+
+name_type!(
+    /// What a token is for ("CI pipeline"); unique among its owner's live tokens.
+    TokenName,
+    "token"
+);
+name_type!(
+    /// A project's name.
+    ProjectName,
+    "project"
+);
 
 /// Unicode general category Cf (Unicode 16), the characters that steer rendering without
 /// drawing anything: U+202E turns `gpj.exe` into `exe.jpg` on screen.
@@ -72,12 +118,18 @@ mod tests {
 
     #[test]
     fn names_are_trimmed_and_checked() {
-        assert_eq!(parse("  CI pipeline ").as_deref(), Ok("CI pipeline"));
-        assert_eq!(parse("déploiement 🚀").as_deref(), Ok("déploiement 🚀"));
-        assert_eq!(parse(&"x".repeat(100)).map(|n| n.len()), Ok(100));
-        assert_eq!(parse(&"x".repeat(101)), Err(NameError::TooLong));
-        assert_eq!(parse("   "), Err(NameError::Empty));
-        assert_eq!(parse("a\nb"), Err(NameError::Control));
+        assert_eq!(
+            parse("  CI pipeline ", "token").as_deref(),
+            Ok("CI pipeline")
+        );
+        assert_eq!(
+            parse("déploiement 🚀", "token").as_deref(),
+            Ok("déploiement 🚀")
+        );
+        assert_eq!(parse(&"x".repeat(100), "token").map(|n| n.len()), Ok(100));
+        assert_eq!(parse(&"x".repeat(101), "token"), Err(NameError::TooLong));
+        assert_eq!(parse("   ", "project"), Err(NameError::Empty("project")));
+        assert_eq!(parse("a\nb", "token"), Err(NameError::Control));
     }
 
     #[test]
@@ -89,7 +141,7 @@ mod tests {
             "\u{2066}x\u{2069}",
             "\u{FEFF}ci",
         ] {
-            assert_eq!(parse(spoof), Err(NameError::Control), "{spoof:?}");
+            assert_eq!(parse(spoof, "token"), Err(NameError::Control), "{spoof:?}");
         }
     }
 
@@ -101,7 +153,11 @@ mod tests {
             "\u{115F}",
             "\u{3000}\u{3164}",
         ] {
-            assert_eq!(parse(blank), Err(NameError::Invisible), "{blank:?}");
+            assert_eq!(
+                parse(blank, "token"),
+                Err(NameError::Invisible),
+                "{blank:?}"
+            );
         }
     }
 }

@@ -8,7 +8,7 @@ use crate::state::AppState;
 
 #[get("/healthz")]
 pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
-    let reachable = db::run(&state.pool, |conn| Ok(conn.batch_execute("SELECT 1")?)).await;
+    let reachable = db::query(&state.pool, |conn| conn.batch_execute("SELECT 1")).await;
     match reachable {
         Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ok"),
         Err(_) => HttpResponse::ServiceUnavailable()

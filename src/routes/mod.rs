@@ -10,8 +10,9 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::auth::csrf;
-use crate::error::{AppError, HtmlError};
+use crate::error::AppError;
 use crate::state::AppState;
+use dashboard::HtmlError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(health::healthz)
@@ -44,9 +45,7 @@ pub async fn refuse_foreign(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .expect("AppState is registered by startup");
+    let state = AppState::of(req.request());
     if let Err(e) = csrf::refuse_foreign(req.request(), &state.public_origin) {
         let error = error_for(req.path(), e);
         return Ok(req.error_response(error));

@@ -30,7 +30,7 @@ fn is_token(s: &str) -> bool {
 
 async fn token_count(app: &TestApp, email: &str) -> usize {
     let email = email.to_owned();
-    db::run(&app.state.pool, move |conn| {
+    db::query(&app.state.pool, move |conn| {
         let user = User::find_by_email(conn, &email)?.expect("the user exists");
         Ok(tokens::list(conn, &user.id)?.len())
     })
@@ -481,17 +481,19 @@ async fn the_list_shows_every_status_with_relative_times() {
         let user = User::find_by_email(conn, "ops@example.com")?.unwrap();
         for (name, scopes, expiry, age, revoked) in seed {
             let scopes: Vec<String> = scopes.split(' ').map(String::from).collect();
-            let new = tokens::NewToken::validate(name, &scopes, Some(expiry))?;
+            let new = tokens::NewToken::validate(name, &scopes, Some(expiry)).unwrap();
             let (row, _) = tokens::create(conn, &user.id, &new, now - hours(age))?;
             if let Some(ago) = revoked {
                 tokens::revoke(conn, &user.id, &row.id, now - hours(ago))?;
             }
             if name == "CI pipeline" {
                 let ip = Some("203.0.113.7".to_owned());
-                tokens::record_last_used(conn, &[(row.id.clone(), now - hours(3), ip)])?;
+                let at = now - hours(3);
+                let id = row.id.clone();
+                tokens::record_last_used(conn, &[tokens::LastUse { id, at, ip }])?;
             }
         }
-        Ok(())
+        Ok::<_, mantel::db::models::WriteError>(())
     })
     .await
     .unwrap();

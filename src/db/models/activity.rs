@@ -3,9 +3,10 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::WriteError;
 use crate::db::schema::{messages, publishes};
 use crate::db::DbConnection;
-use crate::error::AppError;
+use crate::domain::{ProjectId, UserId};
 
 pub const MESSAGE_MAX_CHARS: usize = 10_000;
 /// Lists return at most this many items, newest first.
@@ -15,22 +16,22 @@ pub const LIST_LIMIT: i64 = 100;
 #[diesel(table_name = publishes)]
 pub struct Publish {
     pub id: String,
-    pub project_id: String,
-    pub created_by: String,
+    pub project_id: ProjectId,
+    pub created_by: UserId,
     pub status: String,
     pub created_at: NaiveDateTime,
 }
 
 pub fn publish(
     conn: &mut DbConnection,
-    project_id: &str,
-    user_id: &str,
+    project_id: &ProjectId,
+    user_id: &UserId,
     now: NaiveDateTime,
 ) -> QueryResult<Publish> {
     let row = Publish {
         id: uuid::Uuid::new_v4().to_string(),
-        project_id: project_id.to_owned(),
-        created_by: user_id.to_owned(),
+        project_id: project_id.clone(),
+        created_by: user_id.clone(),
         status: "published".to_owned(),
         created_at: now,
     };
@@ -40,7 +41,7 @@ pub fn publish(
     Ok(row)
 }
 
-pub fn publishes(conn: &mut DbConnection, project_id: &str) -> QueryResult<Vec<Publish>> {
+pub fn publishes(conn: &mut DbConnection, project_id: &ProjectId) -> QueryResult<Vec<Publish>> {
     publishes::table
         .filter(publishes::project_id.eq(project_id))
         .order((publishes::created_at.desc(), publishes::id.desc()))
@@ -53,17 +54,17 @@ pub fn publishes(conn: &mut DbConnection, project_id: &str) -> QueryResult<Vec<P
 #[diesel(table_name = messages)]
 pub struct Message {
     pub id: String,
-    pub project_id: String,
-    pub author_id: String,
+    pub project_id: ProjectId,
+    pub author_id: UserId,
     pub body: String,
     pub created_at: NaiveDateTime,
 }
 
-pub fn validate_body(body: &str) -> Result<String, AppError> {
+pub fn validate_body(body: &str) -> Result<String, WriteError> {
     let body = body.trim();
     match body.chars().count() {
-        0 => Err(AppError::validation("body", "Write a message.")),
-        n if n > MESSAGE_MAX_CHARS => Err(AppError::validation(
+        0 => Err(WriteError::field("body", "Write a message.")),
+        n if n > MESSAGE_MAX_CHARS => Err(WriteError::field(
             "body",
             format!("Use at most {MESSAGE_MAX_CHARS} characters."),
         )),
@@ -73,15 +74,15 @@ pub fn validate_body(body: &str) -> Result<String, AppError> {
 
 pub fn post_message(
     conn: &mut DbConnection,
-    project_id: &str,
-    author_id: &str,
+    project_id: &ProjectId,
+    author_id: &UserId,
     body: String,
     now: NaiveDateTime,
 ) -> QueryResult<Message> {
     let row = Message {
         id: uuid::Uuid::new_v4().to_string(),
-        project_id: project_id.to_owned(),
-        author_id: author_id.to_owned(),
+        project_id: project_id.clone(),
+        author_id: author_id.clone(),
         body,
         created_at: now,
     };
@@ -91,7 +92,7 @@ pub fn post_message(
     Ok(row)
 }
 
-pub fn messages(conn: &mut DbConnection, project_id: &str) -> QueryResult<Vec<Message>> {
+pub fn messages(conn: &mut DbConnection, project_id: &ProjectId) -> QueryResult<Vec<Message>> {
     messages::table
         .filter(messages::project_id.eq(project_id))
         .order((messages::created_at.desc(), messages::id.desc()))

@@ -3,9 +3,10 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::WriteError;
 use crate::db::schema::files;
 use crate::db::{write_transaction, DbConnection};
-use crate::error::AppError;
+use crate::domain::{ProjectId, UserId};
 
 /// Uploads larger than this are refused with 413.
 pub const MAX_SIZE: usize = 10 * 1024 * 1024;
@@ -20,7 +21,7 @@ pub struct FileInfo {
 }
 
 /// A file name is one path segment: 1–255 bytes, no slashes, no control characters, not `.`/`..`.
-pub fn validate_name(name: &str) -> Result<(), AppError> {
+pub fn validate_name(name: &str) -> Result<(), WriteError> {
     let bad = name.is_empty()
         || name.len() > 255
         || name == "."
@@ -29,7 +30,7 @@ pub fn validate_name(name: &str) -> Result<(), AppError> {
             .chars()
             .any(|c| c == '/' || c == '\\' || c.is_control());
     if bad {
-        return Err(AppError::validation(
+        return Err(WriteError::field(
             "name",
             "Use 1–255 characters without slashes or control characters.",
         ));
@@ -40,13 +41,13 @@ pub fn validate_name(name: &str) -> Result<(), AppError> {
 /// Stores (or replaces) a file.
 pub fn put(
     conn: &mut DbConnection,
-    project_id: &str,
+    project_id: &ProjectId,
     name: &str,
     content_type: &str,
     data: Vec<u8>,
-    user_id: &str,
+    user_id: &UserId,
     now: NaiveDateTime,
-) -> Result<FileInfo, AppError> {
+) -> Result<FileInfo, WriteError> {
     let size = data.len() as i64;
     write_transaction(conn, |conn| {
         diesel::delete(files::table.find((project_id, name))).execute(conn)?;
@@ -61,7 +62,7 @@ pub fn put(
                 files::uploaded_at.eq(now),
             ))
             .execute(conn)?;
-        Ok::<_, AppError>(())
+        Ok::<_, WriteError>(())
     })?;
     Ok(FileInfo {
         name: name.to_owned(),
@@ -71,7 +72,7 @@ pub fn put(
     })
 }
 
-pub fn list(conn: &mut DbConnection, project_id: &str) -> QueryResult<Vec<FileInfo>> {
+pub fn list(conn: &mut DbConnection, project_id: &ProjectId) -> QueryResult<Vec<FileInfo>> {
     files::table
         .filter(files::project_id.eq(project_id))
         .order(files::name)
@@ -82,7 +83,7 @@ pub fn list(conn: &mut DbConnection, project_id: &str) -> QueryResult<Vec<FileIn
 /// The file's content type and bytes.
 pub fn get(
     conn: &mut DbConnection,
-    project_id: &str,
+    project_id: &ProjectId,
     name: &str,
 ) -> QueryResult<(String, Vec<u8>)> {
     files::table
@@ -92,9 +93,13 @@ pub fn get(
 }
 
 /// Deletes the file; `NotFound` when there is none.
-pub fn delete(conn: &mut DbConnection, project_id: &str, name: &str) -> Result<(), AppError> {
+pub fn delete(
+    conn: &mut DbConnection,
+    project_id: &ProjectId,
+    name: &str,
+) -> Result<(), WriteError> {
     match diesel::delete(files::table.find((project_id, name))).execute(conn)? {
-        0 => Err(AppError::NotFound),
+        0 => Err(diesel::result::Error::NotFound.into()),
         _ => Ok(()),
     }
 }

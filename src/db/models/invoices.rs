@@ -3,48 +3,49 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::WriteError;
 use crate::db::schema::invoices;
 use crate::db::DbConnection;
-use crate::error::AppError;
+use crate::domain::UserId;
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = invoices)]
 pub struct Invoice {
     pub id: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub period: String,
     pub amount_cents: i64,
     pub created_at: NaiveDateTime,
 }
 
 /// `YYYY-MM` with a real month.
-pub fn validate_period(period: &str) -> Result<(), AppError> {
+pub fn validate_period(period: &str) -> Result<(), WriteError> {
     let ok = period.len() == 7
         && chrono::NaiveDate::parse_from_str(&format!("{period}-01"), "%Y-%m-%d").is_ok();
     if ok {
         Ok(())
     } else {
-        Err(AppError::validation("period", "Use YYYY-MM, e.g. 2026-11."))
+        Err(WriteError::field("period", "Use YYYY-MM, e.g. 2026-11."))
     }
 }
 
 pub fn add(
     conn: &mut DbConnection,
-    user_id: &str,
+    user_id: &UserId,
     period: &str,
     amount_cents: i64,
     now: NaiveDateTime,
-) -> Result<Invoice, AppError> {
+) -> Result<Invoice, WriteError> {
     validate_period(period)?;
     if amount_cents < 0 {
-        return Err(AppError::validation(
+        return Err(WriteError::field(
             "amountCents",
             "The amount cannot be negative.",
         ));
     }
     let row = Invoice {
         id: uuid::Uuid::new_v4().to_string(),
-        user_id: user_id.to_owned(),
+        user_id: user_id.clone(),
         period: period.to_owned(),
         amount_cents,
         created_at: now,
@@ -56,7 +57,7 @@ pub fn add(
 }
 
 /// The account's invoices, newest first.
-pub fn list(conn: &mut DbConnection, user_id: &str) -> QueryResult<Vec<Invoice>> {
+pub fn list(conn: &mut DbConnection, user_id: &UserId) -> QueryResult<Vec<Invoice>> {
     invoices::table
         .filter(invoices::user_id.eq(user_id))
         .order((

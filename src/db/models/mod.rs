@@ -1,4 +1,5 @@
-//! Rows and the queries on them, one file per subject.
+//! Rows and the queries on them, one file per subject. Queries answer `QueryResult`; writes
+//! that enforce a rule of the data answer `WriteError`, naming the field to fix.
 
 pub mod activity;
 pub mod files;
@@ -8,3 +9,30 @@ pub mod sessions;
 pub mod settings;
 pub mod tokens;
 pub mod users;
+
+use std::collections::BTreeMap;
+
+use super::DbError;
+
+/// Messages by field name (`name`, `scopes`, …), for the person to fix what they sent.
+pub type FieldErrors = BTreeMap<&'static str, String>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("invalid {0:?}")]
+    Invalid(FieldErrors),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl WriteError {
+    pub fn field(field: &'static str, message: impl Into<String>) -> Self {
+        WriteError::Invalid(BTreeMap::from([(field, message.into())]))
+    }
+}
+
+impl From<diesel::result::Error> for WriteError {
+    fn from(e: diesel::result::Error) -> Self {
+        WriteError::Db(DbError::Query(e))
+    }
+}

@@ -3,17 +3,17 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::auth::Role;
+use super::WriteError;
 use crate::db::models::users::User;
 use crate::db::schema::{project_members, projects, users};
 use crate::db::{write_transaction, DbConnection};
-use crate::error::AppError;
+use crate::domain::{Email, ProjectId, ProjectName, Role, UserId};
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = projects)]
 pub struct Project {
-    pub id: String,
-    pub name: String,
+    pub id: ProjectId,
+    pub name: ProjectName,
     pub domain: Option<String>,
     pub created_at: NaiveDateTime,
 }
@@ -21,69 +21,52 @@ pub struct Project {
 /// A member as the project page lists them.
 #[derive(Clone, Debug)]
 pub struct Member {
-    pub user_id: String,
-    pub email: String,
+    pub user_id: UserId,
+    pub email: Email,
     pub role: Role,
     pub added_at: NaiveDateTime,
-}
-
-fn role(s: &str) -> Role {
-    // Only `Role::as_str` values are ever written; anything else grants the least.
-    Role::parse(s).unwrap_or(Role::Viewer)
 }
 
 /// The caller's role on a project now, or `None` when not a member (or no such project).
 pub fn role_of(
     conn: &mut DbConnection,
-    project_id: &str,
-    user_id: &str,
+    project_id: &ProjectId,
+    user_id: &UserId,
 ) -> QueryResult<Option<Role>> {
     project_members::table
         .find((project_id, user_id))
         .select(project_members::role)
         // `get_result`, not `first`: SQLite recompiles `LIMIT ?` (see `tokens::find_by_hash`).
-        .get_result::<String>(conn)
+        .get_result(conn)
         .optional()
-        .map(|r| r.as_deref().map(role))
 }
 
-pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Project> {
+pub fn find(conn: &mut DbConnection, id: &ProjectId) -> QueryResult<Project> {
     projects::table
         .find(id)
         .select(Project::as_select())
-        .first(conn)
+        .get_result(conn)
 }
 
 /// The user's projects with their role, oldest first.
-pub fn list_for(conn: &mut DbConnection, user_id: &str) -> QueryResult<Vec<(Project, Role)>> {
-    let rows: Vec<(Project, String)> = projects::table
+pub fn list_for(conn: &mut DbConnection, user_id: &UserId) -> QueryResult<Vec<(Project, Role)>> {
+    projects::table
         .inner_join(project_members::table)
         .filter(project_members::user_id.eq(user_id))
         .order((projects::created_at.asc(), projects::id))
         .select((Project::as_select(), project_members::role))
-        .load(conn)?;
-    Ok(rows.into_iter().map(|(p, r)| (p, role(&r))).collect())
-}
-
-/// Trims and checks a project name (the rule of `domain::name`).
-pub fn validate_name(name: &str) -> Result<String, AppError> {
-    crate::domain::name::parse(name).map_err(|e| match e {
-        crate::domain::name::NameError::Empty => {
-            AppError::validation("name", "Give the project a name.")
-        }
-        e => AppError::validation("name", e.to_string()),
-    })
+        .load(conn)
 }
 
 /// Creates the project with its creator as owner, both rows or neither.
 pub fn create(
     conn: &mut DbConnection,
-    owner_id: &str,
-    name: String,
+    owner_id: &UserId,
+    name: ProjectName,
     now: NaiveDateTime,
-) -> Result<Project, AppError> {
+) -> Result<Project, WriteError> {
     let project = Project {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: ProjectId::new(),
         name,
         domain: None,
         created_at: now,
@@ -96,17 +79,17 @@ pub fn create(
             .values((
                 project_members::project_id.eq(&project.id),
                 project_members::user_id.eq(owner_id),
-                project_members::role.eq(Role::Owner.as_str()),
+                project_members::role.eq(Role::Owner),
                 project_members::created_at.eq(now),
             ))
             .execute(conn)?;
-        Ok::<_, AppError>(())
+        Ok::<_, WriteError>(())
     })?;
     Ok(project)
 }
 
-pub fn members(conn: &mut DbConnection, project_id: &str) -> QueryResult<Vec<Member>> {
-    let rows: Vec<(String, String, String, NaiveDateTime)> = project_members::table
+pub fn members(conn: &mut DbConnection, project_id: &ProjectId) -> QueryResult<Vec<Member>> {
+    let rows: Vec<(UserId, Email, Role, NaiveDateTime)> = project_members::table
         .inner_join(users::table)
         .filter(project_members::project_id.eq(project_id))
         .order((project_members::created_at.asc(), users::email))
@@ -119,19 +102,23 @@ pub fn members(conn: &mut DbConnection, project_id: &str) -> QueryResult<Vec<Mem
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|(user_id, email, r, added_at)| Member {
+        .map(|(user_id, email, role, added_at)| Member {
             user_id,
             email,
-            role: role(&r),
+            role,
             added_at,
         })
         .collect())
 }
 
-fn owners_other_than(conn: &mut DbConnection, project_id: &str, user_id: &str) -> QueryResult<i64> {
+fn owners_other_than(
+    conn: &mut DbConnection,
+    project_id: &ProjectId,
+    user_id: &UserId,
+) -> QueryResult<i64> {
     project_members::table
         .filter(project_members::project_id.eq(project_id))
-        .filter(project_members::role.eq(Role::Owner.as_str()))
+        .filter(project_members::role.eq(Role::Owner))
         .filter(project_members::user_id.ne(user_id))
         .count()
         .get_result(conn)
@@ -141,14 +128,14 @@ fn owners_other_than(conn: &mut DbConnection, project_id: &str, user_id: &str) -
 /// at least one owner.
 pub fn set_member(
     conn: &mut DbConnection,
-    project_id: &str,
+    project_id: &ProjectId,
     email: &str,
     new_role: Role,
     now: NaiveDateTime,
-) -> Result<Member, AppError> {
+) -> Result<Member, WriteError> {
     write_transaction(conn, |conn| {
         let user = User::find_by_email(conn, email)?.ok_or_else(|| {
-            AppError::validation(
+            WriteError::field(
                 "email",
                 "No account has this email; ask them to sign up first.",
             )
@@ -158,21 +145,21 @@ pub fn set_member(
             && new_role != Role::Owner
             && owners_other_than(conn, project_id, &user.id)? == 0
         {
-            return Err(AppError::validation(
+            return Err(WriteError::field(
                 "role",
                 "A project needs at least one owner.",
             ));
         }
         if current.is_some() {
             diesel::update(project_members::table.find((project_id, &user.id)))
-                .set(project_members::role.eq(new_role.as_str()))
+                .set(project_members::role.eq(new_role))
                 .execute(conn)?;
         } else {
             diesel::insert_into(project_members::table)
                 .values((
                     project_members::project_id.eq(project_id),
                     project_members::user_id.eq(&user.id),
-                    project_members::role.eq(new_role.as_str()),
+                    project_members::role.eq(new_role),
                     project_members::created_at.eq(now),
                 ))
                 .execute(conn)?;
@@ -189,13 +176,13 @@ pub fn set_member(
 /// Removes a member; the last owner cannot be removed.
 pub fn remove_member(
     conn: &mut DbConnection,
-    project_id: &str,
-    user_id: &str,
-) -> Result<(), AppError> {
+    project_id: &ProjectId,
+    user_id: &UserId,
+) -> Result<(), WriteError> {
     write_transaction(conn, |conn| {
-        let current = role_of(conn, project_id, user_id)?.ok_or(AppError::NotFound)?;
+        let current = role_of(conn, project_id, user_id)?.ok_or(diesel::result::Error::NotFound)?;
         if current == Role::Owner && owners_other_than(conn, project_id, user_id)? == 0 {
-            return Err(AppError::validation(
+            return Err(WriteError::field(
                 "userId",
                 "A project needs at least one owner.",
             ));
@@ -207,7 +194,7 @@ pub fn remove_member(
 
 /// A hostname as a custom domain accepts it: lower-cased, at most 253 characters, at least
 /// two labels of letters, digits and inner hyphens, each at most 63 long, a non-numeric TLD.
-pub fn validate_domain(domain: &str) -> Result<String, AppError> {
+pub fn validate_domain(domain: &str) -> Result<String, WriteError> {
     let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
     let labels: Vec<&str> = domain.split('.').collect();
     let label_ok = |l: &&str| {
@@ -221,7 +208,7 @@ pub fn validate_domain(domain: &str) -> Result<String, AppError> {
         .last()
         .is_some_and(|t| t.bytes().any(|b| b.is_ascii_alphabetic()));
     if domain.len() > 253 || labels.len() < 2 || !labels.iter().all(label_ok) || !tld_ok {
-        return Err(AppError::validation(
+        return Err(WriteError::field(
             "domain",
             "Enter a hostname like www.example.com.",
         ));
@@ -231,7 +218,7 @@ pub fn validate_domain(domain: &str) -> Result<String, AppError> {
 
 pub fn set_domain(
     conn: &mut DbConnection,
-    project_id: &str,
+    project_id: &ProjectId,
     domain: Option<String>,
 ) -> QueryResult<()> {
     diesel::update(projects::table.find(project_id))

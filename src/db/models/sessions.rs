@@ -5,12 +5,13 @@ use diesel::prelude::*;
 
 use crate::db::schema::sessions;
 use crate::db::DbConnection;
+use crate::domain::UserId;
 
 #[derive(Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = sessions)]
 pub struct SessionRow {
     pub id: String,
-    pub user_id: Option<String>,
+    pub user_id: Option<UserId>,
     pub state: String,
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
@@ -47,7 +48,7 @@ pub fn insert(conn: &mut DbConnection, row: &SessionRow) -> QueryResult<()> {
 pub fn update_state(
     conn: &mut DbConnection,
     id: &str,
-    user_id: Option<String>,
+    user_id: Option<UserId>,
     state: String,
     idle_end: NaiveDateTime,
     absolute_lifetime: chrono::Duration,
@@ -101,14 +102,14 @@ pub fn delete(conn: &mut DbConnection, id: &str) -> QueryResult<()> {
 
 /// Ends every session of `user_id` (a password change signs out every device; the browser
 /// that changed it gets a fresh session right after).
-pub fn delete_for_user(conn: &mut DbConnection, user_id: &str) -> QueryResult<usize> {
+pub fn delete_for_user(conn: &mut DbConnection, user_id: &UserId) -> QueryResult<usize> {
     diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)
 }
 
 /// The live sessions of `user_id`, most recently seen first.
 pub fn list_live(
     conn: &mut DbConnection,
-    user_id: &str,
+    user_id: &UserId,
     now: NaiveDateTime,
 ) -> QueryResult<Vec<SessionRow>> {
     sessions::table
@@ -120,7 +121,7 @@ pub fn list_live(
 }
 
 /// Ends one of `user_id`'s sessions, named by its public id. False when it is not theirs.
-pub fn end(conn: &mut DbConnection, user_id: &str, public_id: &str) -> QueryResult<bool> {
+pub fn end(conn: &mut DbConnection, user_id: &UserId, public_id: &str) -> QueryResult<bool> {
     diesel::delete(
         sessions::table
             .filter(sessions::user_id.eq(user_id))

@@ -1,29 +1,27 @@
 //! API tokens: the rules for a new token, and every query on the table.
 
-use std::collections::BTreeMap;
-
-use chrono::{Months, NaiveDateTime};
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::auth::token::{PlainToken, TokenHash};
-use crate::auth::{Scope, Scopes};
+use super::{FieldErrors, WriteError};
+use crate::auth::token::PlainToken;
 use crate::db::models::users::User;
 use crate::db::schema::{api_tokens, users};
 use crate::db::{is_unique_violation, write_transaction, DbConnection};
-use crate::domain::name::NameError;
-use crate::error::AppError;
+use crate::domain::{Expiry, Scope, Scopes, TokenHash, TokenId, TokenName, UserId};
 
 pub const MAX_LIVE_TOKENS: i64 = 100;
+const NAME_TAKEN: &str = "You already have a token with this name.";
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = api_tokens)]
 pub struct TokenRow {
-    pub id: String,
-    pub user_id: String,
-    pub name: String,
-    pub token_hash: String,
+    pub id: TokenId,
+    pub user_id: UserId,
+    pub name: TokenName,
+    pub token_hash: TokenHash,
     pub prefix: String,
-    pub scopes: String,
+    pub scopes: Scopes,
     pub created_at: NaiveDateTime,
     pub expires_at: Option<NaiveDateTime>,
     pub revoked_at: Option<NaiveDateTime>,
@@ -49,10 +47,6 @@ impl TokenStatus {
 }
 
 impl TokenRow {
-    pub fn scopes(&self) -> Scopes {
-        Scopes::from_db(&self.scopes)
-    }
-
     /// A token is expired from the instant `now >= expires_at`.
     pub fn status(&self, now: NaiveDateTime) -> TokenStatus {
         if self.revoked_at.is_some() {
@@ -65,63 +59,10 @@ impl TokenRow {
     }
 }
 
-/// How long a new token lives: calendar months from creation, UTC.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Expiry {
-    OneMonth,
-    SixMonths,
-    #[default]
-    OneYear,
-    Never,
-}
-
-impl Expiry {
-    pub const ALL: [Expiry; 4] = [
-        Expiry::OneMonth,
-        Expiry::SixMonths,
-        Expiry::OneYear,
-        Expiry::Never,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Expiry::OneMonth => "1m",
-            Expiry::SixMonths => "6m",
-            Expiry::OneYear => "1y",
-            Expiry::Never => "never",
-        }
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Expiry::OneMonth => "1 month",
-            Expiry::SixMonths => "6 months",
-            Expiry::OneYear => "1 year",
-            Expiry::Never => "Never",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Expiry> {
-        Expiry::ALL.into_iter().find(|e| e.as_str() == s)
-    }
-
-    /// The expiry instant for a token created at `created_at` (None for never).
-    /// Month ends clamp: Jan 31 + 1 month is Feb 28 (or 29).
-    pub fn expires_at(self, created_at: NaiveDateTime) -> Option<NaiveDateTime> {
-        let months = match self {
-            Expiry::OneMonth => 1,
-            Expiry::SixMonths => 6,
-            Expiry::OneYear => 12,
-            Expiry::Never => return None,
-        };
-        created_at.checked_add_months(Months::new(months))
-    }
-}
-
 /// A token request that passed every rule of SPEC §4.
 #[derive(Debug)]
 pub struct NewToken {
-    pub name: String,
+    pub name: TokenName,
     pub scopes: Scopes,
     pub expiry: Expiry,
 }
@@ -132,19 +73,12 @@ impl NewToken {
         name: &str,
         scopes: &[String],
         expiry: Option<&str>,
-    ) -> Result<NewToken, AppError> {
-        let mut fields = BTreeMap::new();
-        let name = match crate::domain::name::parse(name) {
-            Ok(name) => name,
-            Err(NameError::Empty) => {
-                fields.insert("name", "Give the token a name.".to_owned());
-                String::new()
-            }
-            Err(e) => {
-                fields.insert("name", e.to_string());
-                String::new()
-            }
-        };
+    ) -> Result<NewToken, FieldErrors> {
+        let mut fields = FieldErrors::new();
+        let name = TokenName::parse(name);
+        if let Err(e) = &name {
+            fields.insert("name", e.to_string());
+        }
         let mut parsed = Vec::new();
         for s in scopes {
             match Scope::parse(s) {
@@ -164,13 +98,13 @@ impl NewToken {
         if expiry.is_none() {
             fields.insert("expiry", "Pick 1m, 6m, 1y or never.".to_owned());
         }
-        match expiry {
-            Some(expiry) if fields.is_empty() => Ok(NewToken {
+        match (name, expiry) {
+            (Ok(name), Some(expiry)) if fields.is_empty() => Ok(NewToken {
                 name,
                 scopes: Scopes::new(parsed),
                 expiry,
             }),
-            _ => Err(AppError::Validation(fields)),
+            _ => Err(fields),
         }
     }
 }
@@ -180,12 +114,11 @@ pub fn find_by_hash(
     conn: &mut DbConnection,
     hash: &TokenHash,
 ) -> QueryResult<Option<(TokenRow, User)>> {
-    let hex = hash.to_hex();
     macro_rules! query {
         () => {
             api_tokens::table
                 .inner_join(users::table)
-                .filter(api_tokens::token_hash.eq(&hex))
+                .filter(api_tokens::token_hash.eq(hash))
                 .select((TokenRow::as_select(), User::as_select()))
         };
     }
@@ -201,7 +134,7 @@ pub fn find_by_hash(
 }
 
 /// The owner's tokens, newest first.
-pub fn list(conn: &mut DbConnection, user_id: &str) -> QueryResult<Vec<TokenRow>> {
+pub fn list(conn: &mut DbConnection, user_id: &UserId) -> QueryResult<Vec<TokenRow>> {
     api_tokens::table
         .filter(api_tokens::user_id.eq(user_id))
         .order((api_tokens::created_at.desc(), api_tokens::id))
@@ -212,13 +145,13 @@ pub fn list(conn: &mut DbConnection, user_id: &str) -> QueryResult<Vec<TokenRow>
 /// Serializes an account's token writes, so the name check and the cap hold under concurrency.
 /// SQLite's `BEGIN IMMEDIATE` already lets one writer in at a time; PostgreSQL under READ
 /// COMMITTED would let two creates both count 99 live tokens, so the owner's row is locked.
-fn lock_owner(conn: &mut DbConnection, user_id: &str) -> QueryResult<()> {
+fn lock_owner(conn: &mut DbConnection, user_id: &UserId) -> QueryResult<()> {
     if let DbConnection::Postgres(c) = conn {
         users::table
             .find(user_id)
             .select(users::id)
             .for_update()
-            .get_result::<String>(c)?;
+            .get_result::<UserId>(c)?;
     }
     Ok(())
 }
@@ -226,18 +159,18 @@ fn lock_owner(conn: &mut DbConnection, user_id: &str) -> QueryResult<()> {
 /// Issues a token: the plaintext is returned once and only its hash is stored.
 pub fn create(
     conn: &mut DbConnection,
-    user_id: &str,
+    user_id: &UserId,
     new: &NewToken,
     now: NaiveDateTime,
-) -> Result<(TokenRow, PlainToken), AppError> {
+) -> Result<(TokenRow, PlainToken), WriteError> {
     let plain = PlainToken::generate();
     let row = TokenRow {
-        id: uuid::Uuid::new_v4().to_string(),
-        user_id: user_id.to_owned(),
+        id: TokenId::new(),
+        user_id: user_id.clone(),
         name: new.name.clone(),
-        token_hash: plain.hash().to_hex(),
+        token_hash: plain.hash(),
         prefix: plain.display_prefix().to_owned(),
-        scopes: new.scopes.to_db(),
+        scopes: new.scopes.clone(),
         created_at: now,
         expires_at: new.expiry.expires_at(now),
         revoked_at: None,
@@ -251,7 +184,7 @@ pub fn create(
             .filter(api_tokens::revoked_at.is_null());
         let count: i64 = live.count().get_result(conn)?;
         if count >= MAX_LIVE_TOKENS {
-            return Err(AppError::validation(
+            return Err(WriteError::field(
                 "name",
                 format!("You have {MAX_LIVE_TOKENS} tokens; revoke one before creating another."),
             ));
@@ -261,19 +194,14 @@ pub fn create(
             .count()
             .get_result(conn)?;
         if taken > 0 {
-            return Err(AppError::validation(
-                "name",
-                "You already have a token with this name.",
-            ));
+            return Err(WriteError::field("name", NAME_TAKEN));
         }
         diesel::insert_into(api_tokens::table)
             .values(&row)
             .execute(conn)
             .map_err(|e| match e {
                 // Only reachable if a writer bypassed `lock_owner`; still the user's mistake.
-                e if is_unique_violation(&e) => {
-                    AppError::validation("name", "You already have a token with this name.")
-                }
+                e if is_unique_violation(&e) => WriteError::field("name", NAME_TAKEN),
                 e => e.into(),
             })?;
         Ok(())
@@ -285,10 +213,10 @@ pub fn create(
 /// exist; revoking a revoked token changes nothing.
 pub fn revoke(
     conn: &mut DbConnection,
-    user_id: &str,
-    id: &str,
+    user_id: &UserId,
+    id: &TokenId,
     now: NaiveDateTime,
-) -> Result<TokenRow, AppError> {
+) -> QueryResult<TokenRow> {
     write_transaction(conn, |conn| {
         let mine = api_tokens::table
             .filter(api_tokens::id.eq(id))
@@ -297,12 +225,12 @@ pub fn revoke(
         diesel::update(mine)
             .set(api_tokens::revoked_at.eq(now))
             .execute(conn)?;
-        Ok(find_mine(conn, user_id, id)?)
+        find_mine(conn, user_id, id)
     })
 }
 
 /// One of the owner's tokens; someone else's is `NotFound`, as if it did not exist.
-pub fn find_mine(conn: &mut DbConnection, user_id: &str, id: &str) -> QueryResult<TokenRow> {
+pub fn find_mine(conn: &mut DbConnection, user_id: &UserId, id: &TokenId) -> QueryResult<TokenRow> {
     api_tokens::table
         .filter(api_tokens::id.eq(id))
         .filter(api_tokens::user_id.eq(user_id))
@@ -310,15 +238,20 @@ pub fn find_mine(conn: &mut DbConnection, user_id: &str, id: &str) -> QueryResul
         .get_result(conn)
 }
 
+/// A use of a token, noted off the request path (`auth::last_used`).
+#[derive(Debug)]
+pub struct LastUse {
+    pub id: TokenId,
+    pub at: NaiveDateTime,
+    pub ip: Option<String>,
+}
+
 /// Writes collected last-use records in one transaction. The guard in the WHERE clause keeps
 /// it to one write a minute per token even when several instances record the same token.
-pub fn record_last_used(
-    conn: &mut DbConnection,
-    uses: &[(String, NaiveDateTime, Option<String>)],
-) -> QueryResult<()> {
+pub fn record_last_used(conn: &mut DbConnection, uses: &[LastUse]) -> QueryResult<()> {
     write_transaction(conn, |conn| {
-        for (id, at, ip) in uses {
-            let stale = *at - chrono::Duration::minutes(1);
+        for LastUse { id, at, ip } in uses {
+            let stale = *at - crate::auth::last_used::RESOLUTION;
             diesel::update(
                 api_tokens::table.find(id).filter(
                     api_tokens::last_used_at
@@ -345,29 +278,8 @@ mod tests {
     }
 
     #[test]
-    fn expiry_is_calendar_months() {
-        let jan31 = at("2026-01-31 10:00:00");
-        assert_eq!(
-            Expiry::OneMonth.expires_at(jan31),
-            Some(at("2026-02-28 10:00:00"))
-        );
-        assert_eq!(
-            Expiry::SixMonths.expires_at(jan31),
-            Some(at("2026-07-31 10:00:00"))
-        );
-        assert_eq!(
-            Expiry::OneYear.expires_at(at("2028-02-29 00:00:00")),
-            Some(at("2029-02-28 00:00:00"))
-        );
-        assert_eq!(Expiry::Never.expires_at(jan31), None);
-    }
-
-    #[test]
     fn validation_names_each_broken_field() {
-        let Err(AppError::Validation(f)) = NewToken::validate("  ", &["root".into()], Some("2y"))
-        else {
-            panic!("expected a validation error");
-        };
+        let f = NewToken::validate("  ", &["root".into()], Some("2y")).unwrap_err();
         assert_eq!(
             f.keys().copied().collect::<Vec<_>>(),
             ["expiry", "name", "scopes"]
@@ -379,8 +291,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            (ok.name.as_str(), ok.scopes.to_db(), ok.expiry),
-            ("CI pipeline", "publish".into(), Expiry::OneYear)
+            (ok.name.as_str(), ok.scopes.names(), ok.expiry),
+            ("CI pipeline", vec!["publish"], Expiry::OneYear)
         );
         assert!(NewToken::validate(&"x".repeat(100), &["files".into()], Some("never")).is_ok());
         assert!(NewToken::validate(&"x".repeat(101), &["files".into()], Some("never")).is_err());
@@ -390,12 +302,12 @@ mod tests {
     #[test]
     fn expired_from_the_instant_of_expiry() {
         let row = TokenRow {
-            id: "t".into(),
-            user_id: "u".into(),
-            name: "n".into(),
-            token_hash: "h".into(),
+            id: TokenId::new(),
+            user_id: UserId::new(),
+            name: TokenName::parse("n").unwrap(),
+            token_hash: PlainToken::generate().hash(),
             prefix: "mm_pat_AAAA".into(),
-            scopes: "publish".into(),
+            scopes: Scopes::new(vec![Scope::Publish]),
             created_at: at("2026-01-01 00:00:00"),
             expires_at: Some(at("2026-02-01 00:00:00")),
             revoked_at: None,

@@ -3,35 +3,33 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::WriteError;
 use crate::db::schema::users;
 use crate::db::{is_unique_violation, DbConnection};
-use crate::error::AppError;
+use crate::domain::{Email, UserId};
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = users)]
 pub struct User {
-    pub id: String,
-    pub email: String,
+    pub id: UserId,
+    pub email: Email,
     pub password_hash: String,
     pub created_at: NaiveDateTime,
 }
 
-/// Emails compare case-insensitively, so they are stored trimmed and lower-cased.
-pub fn normalize_email(email: &str) -> String {
-    email.trim().to_lowercase()
-}
-
 impl User {
+    /// The account of `email` as typed (normalized, not judged: an implausible email simply
+    /// has no account).
     pub fn find_by_email(conn: &mut DbConnection, email: &str) -> QueryResult<Option<User>> {
         users::table
-            .filter(users::email.eq(normalize_email(email)))
+            .filter(users::email.eq(Email::normalize(email)))
             .select(User::as_select())
-            .first(conn)
+            // `get_result`, not `first`: SQLite recompiles `LIMIT ?` (see `tokens::find_by_hash`).
+            .get_result(conn)
             .optional()
     }
 
-    pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<User>> {
-        // `get_result`, not `first`: SQLite recompiles `LIMIT ?` (see `tokens::find_by_hash`).
+    pub fn find(conn: &mut DbConnection, id: &UserId) -> QueryResult<Option<User>> {
         users::table
             .find(id)
             .select(User::as_select())
@@ -39,7 +37,7 @@ impl User {
             .optional()
     }
 
-    pub fn set_password_hash(conn: &mut DbConnection, id: &str, hash: &str) -> QueryResult<()> {
+    pub fn set_password_hash(conn: &mut DbConnection, id: &UserId, hash: &str) -> QueryResult<()> {
         diesel::update(users::table.find(id))
             .set(users::password_hash.eq(hash))
             .execute(conn)
@@ -49,13 +47,13 @@ impl User {
     /// Inserts the user; a taken email is a validation error on the `email` field.
     pub fn create(
         conn: &mut DbConnection,
-        email: &str,
+        email: Email,
         password_hash: String,
         now: NaiveDateTime,
-    ) -> Result<User, AppError> {
+    ) -> Result<User, WriteError> {
         let user = User {
-            id: uuid::Uuid::new_v4().to_string(),
-            email: normalize_email(email),
+            id: UserId::new(),
+            email,
             password_hash,
             created_at: now,
         };
@@ -64,7 +62,7 @@ impl User {
             .execute(conn)
         {
             Ok(_) => Ok(user),
-            Err(e) if is_unique_violation(&e) => Err(AppError::validation(
+            Err(e) if is_unique_violation(&e) => Err(WriteError::field(
                 "email",
                 "An account with this email already exists.",
             )),

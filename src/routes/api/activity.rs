@@ -5,8 +5,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{on_project, required, utc, Json};
-use crate::auth::{Caller, Need, Role, Scope};
+use crate::auth::{Caller, Need};
 use crate::db::models::activity;
+use crate::domain::{ProjectId, Role, Scope};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -51,13 +52,12 @@ async fn publish(
 ) -> Result<HttpResponse, AppError> {
     // The project comes in the body, so a bad id is a field error, not a missing page.
     caller.require(Scope::Publish)?;
-    let id = required("projectId", body.project_id.as_deref())?;
-    uuid::Uuid::parse_str(id)
-        .map_err(|_| AppError::validation("projectId", "Use the project's id, a UUID."))?;
+    let id = ProjectId::parse(required("projectId", body.project_id.as_deref())?)
+        .ok_or_else(|| AppError::validation("projectId", "Use the project's id, a UUID."))?;
     let now = state.clock.now();
     let need = Need::new(Scope::Publish, Role::Editor);
     let row = on_project(caller, &state, id, need, move |conn, id, user_id| {
-        Ok(activity::publish(conn, id, user_id, now)?)
+        activity::publish(conn, id, user_id, now)
     })
     .await?;
     Ok(HttpResponse::Created().json(publish_json(row)))
@@ -67,11 +67,11 @@ async fn publish(
 async fn publishes(
     caller: Caller,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<ProjectId>,
 ) -> Result<HttpResponse, AppError> {
     let need = Need::new(Scope::Publish, Role::Viewer);
-    let rows = on_project(caller, &state, &path, need, |conn, id, _| {
-        Ok(activity::publishes(conn, id)?)
+    let rows = on_project(caller, &state, path.into_inner(), need, |conn, id, _| {
+        activity::publishes(conn, id)
     })
     .await?;
     Ok(HttpResponse::Ok().json(rows.into_iter().map(publish_json).collect::<Vec<_>>()))
@@ -86,15 +86,21 @@ struct MessageBody {
 async fn post_message(
     caller: Caller,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<ProjectId>,
     body: Json<MessageBody>,
 ) -> Result<HttpResponse, AppError> {
     let now = state.clock.now();
     let need = Need::new(Scope::Messages, Role::Editor);
-    let row = on_project(caller, &state, &path, need, move |conn, id, user_id| {
-        let text = activity::validate_body(required("body", body.body.as_deref())?)?;
-        Ok(activity::post_message(conn, id, user_id, text, now)?)
-    })
+    let row = on_project(
+        caller,
+        &state,
+        path.into_inner(),
+        need,
+        move |conn, id, user_id| {
+            let text = activity::validate_body(required("body", body.body.as_deref())?)?;
+            Ok::<_, AppError>(activity::post_message(conn, id, user_id, text, now)?)
+        },
+    )
     .await?;
     Ok(HttpResponse::Created().json(message_json(row)))
 }
@@ -103,11 +109,11 @@ async fn post_message(
 async fn messages(
     caller: Caller,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<ProjectId>,
 ) -> Result<HttpResponse, AppError> {
     let need = Need::new(Scope::Messages, Role::Viewer);
-    let rows = on_project(caller, &state, &path, need, |conn, id, _| {
-        Ok(activity::messages(conn, id)?)
+    let rows = on_project(caller, &state, path.into_inner(), need, |conn, id, _| {
+        activity::messages(conn, id)
     })
     .await?;
     Ok(HttpResponse::Ok().json(rows.into_iter().map(message_json).collect::<Vec<_>>()))

@@ -4,8 +4,9 @@ use actix_web::{get, web, HttpResponse};
 use serde_json::json;
 
 use super::utc;
-use crate::auth::{Caller, Scope};
+use crate::auth::Caller;
 use crate::db::{self, models::invoices};
+use crate::domain::Scope;
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -19,10 +20,10 @@ fn invoice_json(i: invoices::Invoice) -> serde_json::Value {
 
 async fn load(caller: Caller, state: &AppState) -> Result<Vec<invoices::Invoice>, AppError> {
     caller.require(Scope::BillingRead)?;
-    db::run(&state.pool, move |conn| {
-        Ok(invoices::list(conn, &caller.user.id)?)
+    Ok(db::query(&state.pool, move |conn| {
+        invoices::list(conn, &caller.user.id)
     })
-    .await
+    .await?)
 }
 
 #[get("/billing/invoices")]

@@ -5,8 +5,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{on_project, required, Json};
-use crate::auth::{Caller, Need, Role, Scope};
+use crate::auth::{Caller, Need};
 use crate::db::models::projects;
+use crate::domain::{ProjectId, Role, Scope};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -20,11 +21,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 async fn get_domain(
     caller: Caller,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<ProjectId>,
 ) -> Result<HttpResponse, AppError> {
     let need = Need::new(Scope::Domain, Role::Viewer);
-    let project = on_project(caller, &state, &path, need, |conn, id, _| {
-        Ok(projects::find(conn, id)?)
+    let project = on_project(caller, &state, path.into_inner(), need, |conn, id, _| {
+        projects::find(conn, id)
     })
     .await?;
     Ok(HttpResponse::Ok().json(json!({ "domain": project.domain })))
@@ -39,15 +40,21 @@ struct DomainBody {
 async fn set_domain(
     caller: Caller,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<ProjectId>,
     body: Json<DomainBody>,
 ) -> Result<HttpResponse, AppError> {
     let need = Need::new(Scope::Domain, Role::Owner);
-    let domain = on_project(caller, &state, &path, need, move |conn, id, _| {
-        let domain = projects::validate_domain(required("domain", body.domain.as_deref())?)?;
-        projects::set_domain(conn, id, Some(domain.clone()))?;
-        Ok(domain)
-    })
+    let domain = on_project(
+        caller,
+        &state,
+        path.into_inner(),
+        need,
+        move |conn, id, _| {
+            let domain = projects::validate_domain(required("domain", body.domain.as_deref())?)?;
+            projects::set_domain(conn, id, Some(domain.clone()))?;
+            Ok::<_, AppError>(domain)
+        },
+    )
     .await?;
     Ok(HttpResponse::Ok().json(json!({ "domain": domain })))
 }
@@ -56,11 +63,11 @@ async fn set_domain(
 async fn remove_domain(
     caller: Caller,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<ProjectId>,
 ) -> Result<HttpResponse, AppError> {
     let need = Need::new(Scope::Domain, Role::Owner);
-    on_project(caller, &state, &path, need, |conn, id, _| {
-        Ok(projects::set_domain(conn, id, None)?)
+    on_project(caller, &state, path.into_inner(), need, |conn, id, _| {
+        projects::set_domain(conn, id, None)
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())

@@ -6,8 +6,9 @@ use futures_util::StreamExt;
 use serde_json::json;
 
 use super::{on_project, utc};
-use crate::auth::{Caller, Need, Role, Scope};
+use crate::auth::{Caller, Need};
 use crate::db::models::files;
+use crate::domain::{ProjectId, Role, Scope};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -52,7 +53,7 @@ async fn read_limited(
 async fn upload(
     caller: Caller,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    path: web::Path<(ProjectId, String)>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
@@ -60,7 +61,10 @@ async fn upload(
     let need = Need::new(Scope::Files, Role::Editor);
     files::validate_name(&name)?;
     // Checked before reading up to 10 MiB, so a viewer or a stranger uploads nothing…
-    on_project(caller.clone(), &state, &id, need, |_, _, _| Ok(())).await?;
+    on_project(caller.clone(), &state, id.clone(), need, |_, _, _| {
+        Ok::<_, AppError>(())
+    })
+    .await?;
     let data = read_limited(&req, payload, files::MAX_SIZE).await?;
     let content_type = req
         .headers()
@@ -71,7 +75,7 @@ async fn upload(
         .to_owned();
     let now = state.clock.now();
     // …and again with the write, since the role may have changed during the upload.
-    let info = on_project(caller, &state, &id, need, move |conn, id, user_id| {
+    let info = on_project(caller, &state, id, need, move |conn, id, user_id| {
         files::put(conn, id, &name, &content_type, data, user_id, now)
     })
     .await?;
@@ -82,11 +86,11 @@ async fn upload(
 async fn list(
     caller: Caller,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<ProjectId>,
 ) -> Result<HttpResponse, AppError> {
     let need = Need::new(Scope::Files, Role::Viewer);
-    let rows = on_project(caller, &state, &path, need, |conn, id, _| {
-        Ok(files::list(conn, id)?)
+    let rows = on_project(caller, &state, path.into_inner(), need, |conn, id, _| {
+        files::list(conn, id)
     })
     .await?;
     Ok(HttpResponse::Ok().json(rows.into_iter().map(info_json).collect::<Vec<_>>()))
@@ -96,12 +100,12 @@ async fn list(
 async fn download(
     caller: Caller,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    path: web::Path<(ProjectId, String)>,
 ) -> Result<HttpResponse, AppError> {
     let (id, name) = path.into_inner();
     let need = Need::new(Scope::Files, Role::Viewer);
-    let (content_type, data) = on_project(caller, &state, &id, need, move |conn, id, _| {
-        Ok(files::get(conn, id, &name)?)
+    let (content_type, data) = on_project(caller, &state, id, need, move |conn, id, _| {
+        files::get(conn, id, &name)
     })
     .await?;
     // Uploaded bytes are served as an attachment in a sandbox, so an uploaded HTML file
@@ -117,11 +121,11 @@ async fn download(
 async fn remove(
     caller: Caller,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    path: web::Path<(ProjectId, String)>,
 ) -> Result<HttpResponse, AppError> {
     let (id, name) = path.into_inner();
     let need = Need::new(Scope::Files, Role::Editor);
-    on_project(caller, &state, &id, need, move |conn, id, _| {
+    on_project(caller, &state, id, need, move |conn, id, _| {
         files::delete(conn, id, &name)
     })
     .await?;

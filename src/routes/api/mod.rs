@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 
 use crate::auth::{Caller, Need};
 use crate::db::{self, DbConnection};
+use crate::domain::{ProjectId, UserId};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -86,33 +87,26 @@ pub fn utc(t: NaiveDateTime) -> DateTime<Utc> {
 }
 
 /// Runs `work` with a connection, the project's id and the caller's user id, once the caller
-/// meets `need` on the project `raw_id` names (scope, then membership, then role: the rule of
+/// meets `need` on the project `id` (scope, then membership, then role: the rule of
 /// `auth::permission`). Request bodies are validated inside `work`, so authorization errors
 /// come before validation errors.
-pub async fn on_project<T, F>(
+pub async fn on_project<T, E, F>(
     caller: Caller,
     state: &AppState,
-    raw_id: &str,
+    id: ProjectId,
     need: Need,
     work: F,
 ) -> Result<T, AppError>
 where
-    F: FnOnce(&mut DbConnection, &str, &str) -> Result<T, AppError> + Send + 'static,
+    F: FnOnce(&mut DbConnection, &ProjectId, &UserId) -> Result<T, E> + Send + 'static,
     T: Send + 'static,
+    AppError: From<E>,
 {
-    let id = project_id(raw_id)?;
     db::run(&state.pool, move |conn| {
         caller.require_on(conn, &id, need)?;
-        work(conn, &id, &caller.user.id)
+        Ok(work(conn, &id, &caller.user.id)?)
     })
     .await
-}
-
-/// A project id from a path: anything that is not a UUID names no project.
-pub fn project_id(raw: &str) -> Result<String, AppError> {
-    uuid::Uuid::parse_str(raw)
-        .map(|id| id.hyphenated().to_string())
-        .map_err(|_| AppError::NotFound)
 }
 
 /// A field the body must carry.

@@ -5,8 +5,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{on_project, required, utc, Json};
-use crate::auth::{Caller, Need, Role, SessionCaller};
+use crate::auth::{Caller, Need, SessionCaller};
 use crate::db::{self, models::projects};
+use crate::domain::{ProjectId, ProjectName, Role, UserId};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -19,8 +20,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 #[get("/projects")]
 async fn list(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    let rows = db::run(&state.pool, move |conn| {
-        Ok(projects::list_for(conn, &caller.user.id)?)
+    let rows = db::query(&state.pool, move |conn| {
+        projects::list_for(conn, &caller.user.id)
     })
     .await?;
     let items: Vec<_> = rows
@@ -43,7 +44,8 @@ async fn create(
     state: web::Data<AppState>,
     body: Json<NewProject>,
 ) -> Result<HttpResponse, AppError> {
-    let name = projects::validate_name(required("name", body.name.as_deref())?)?;
+    let name = ProjectName::parse(required("name", body.name.as_deref())?)
+        .map_err(|e| AppError::validation("name", e.to_string()))?;
     let now = state.clock.now();
     let project = db::run(&state.pool, move |conn| {
         projects::create(conn, &caller.user.id, name, now)
@@ -63,21 +65,27 @@ struct NewMember {
 async fn set_member(
     SessionCaller(caller): SessionCaller,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<ProjectId>,
     body: Json<NewMember>,
 ) -> Result<HttpResponse, AppError> {
     let now = state.clock.now();
     state.throttles.members_attempt(&caller.user.id, now)?;
     let need = Need::role(Role::Owner);
-    let member = on_project(caller, &state, &path, need, move |conn, id, _| {
-        let email = required("email", body.email.as_deref())?;
-        let role = Role::parse(required("role", body.role.as_deref())?)
-            .ok_or_else(|| AppError::validation("role", "Use owner, editor or viewer."))?;
-        Ok((
-            id.to_owned(),
-            projects::set_member(conn, id, email, role, now)?,
-        ))
-    })
+    let member = on_project(
+        caller,
+        &state,
+        path.into_inner(),
+        need,
+        move |conn, id, _| {
+            let email = required("email", body.email.as_deref())?;
+            let role = Role::parse(required("role", body.role.as_deref())?)
+                .ok_or_else(|| AppError::validation("role", Role::EXPECTED))?;
+            Ok::<_, AppError>((
+                id.clone(),
+                projects::set_member(conn, id, email, role, now)?,
+            ))
+        },
+    )
     .await?;
     let (project_id, member) = member;
     Ok(HttpResponse::Created().json(json!({
@@ -92,13 +100,13 @@ async fn set_member(
 async fn remove_member(
     SessionCaller(caller): SessionCaller,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    path: web::Path<(ProjectId, UserId)>,
 ) -> Result<HttpResponse, AppError> {
     let (id, user_id) = path.into_inner();
     on_project(
         caller,
         &state,
-        &id,
+        id,
         Need::role(Role::Owner),
         move |conn, id, _| projects::remove_member(conn, id, &user_id),
     )

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{utc, Json};
 use crate::auth::SessionCaller;
 use crate::db::{self, models::tokens};
+use crate::domain::{Scopes, TokenId, TokenName};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -18,10 +19,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenJson {
-    id: String,
-    name: String,
+    id: TokenId,
+    name: TokenName,
     prefix: String,
-    scopes: Vec<&'static str>,
+    scopes: Scopes,
     created_at: DateTime<Utc>,
     expires_at: Option<DateTime<Utc>>,
     last_used_at: Option<DateTime<Utc>>,
@@ -34,7 +35,7 @@ impl TokenJson {
     fn new(row: tokens::TokenRow, now: NaiveDateTime) -> Self {
         TokenJson {
             status: row.status(now).as_str(),
-            scopes: row.scopes().names(),
+            scopes: row.scopes,
             created_at: utc(row.created_at),
             expires_at: row.expires_at.map(utc),
             last_used_at: row.last_used_at.map(utc),
@@ -52,10 +53,7 @@ async fn list(
     SessionCaller(caller): SessionCaller,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
-    let rows = db::run(&state.pool, move |conn| {
-        Ok(tokens::list(conn, &caller.user.id)?)
-    })
-    .await?;
+    let rows = db::query(&state.pool, move |conn| tokens::list(conn, &caller.user.id)).await?;
     let now = state.clock.now();
     let items: Vec<_> = rows
         .into_iter()
@@ -76,10 +74,10 @@ struct NewTokenBody {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct CreatedToken<'a> {
-    id: String,
-    name: String,
+    id: TokenId,
+    name: TokenName,
     prefix: String,
-    scopes: Vec<&'static str>,
+    scopes: Scopes,
     created_at: DateTime<Utc>,
     expires_at: Option<DateTime<Utc>>,
     token: &'a str,
@@ -98,7 +96,7 @@ async fn create(
     })
     .await?;
     let created = CreatedToken {
-        scopes: row.scopes().names(),
+        scopes: row.scopes,
         created_at: utc(row.created_at),
         expires_at: row.expires_at.map(utc),
         id: row.id,
@@ -106,20 +104,18 @@ async fn create(
         prefix: row.prefix,
         token: plain.expose(),
     };
-    // The one response that carries a plaintext token: no cache may keep it.
-    Ok(HttpResponse::Created()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(created))
+    // The one response that carries a plaintext token; like every answer it is `no-store`.
+    Ok(HttpResponse::Created().json(created))
 }
 
 #[delete("/tokens/{id}")]
 async fn revoke(
     SessionCaller(caller): SessionCaller,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    id: web::Path<TokenId>,
 ) -> Result<HttpResponse, AppError> {
     let now = state.clock.now();
-    db::run(&state.pool, move |conn| {
+    db::query(&state.pool, move |conn| {
         tokens::revoke(conn, &caller.user.id, &id, now)
     })
     .await?;

@@ -9,15 +9,14 @@ use serde::Deserialize;
 
 use super::tokens::When;
 use super::{page, page_with_status, see_other, Form, Layout, FLASH};
+use super::{DashboardUser, HtmlError};
+use crate::auth::csrf;
 use crate::auth::password::{self, Password};
 use crate::auth::session_store::{IP, PUBLIC_ID, USER_AGENT, USER_ID};
-use crate::auth::{csrf, DashboardUser};
-use crate::db::models::sessions;
-use crate::db::{
-    self,
-    models::users::{normalize_email, User},
-};
-use crate::error::{AppError, HtmlError};
+use crate::db::models::{sessions, users::User, WriteError};
+use crate::db::{self, DbError};
+use crate::domain::Email;
+use crate::error::AppError;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -135,51 +134,34 @@ async fn signup(
         .throttles
         .signup
         .attempt(&[format!("ip:{}", client_ip(&req))], now)?;
-    let email = normalize_email(&form.email);
     let password = form
         .password
         .unwrap_or_else(|| Password::new(String::new()));
     let (layout, _) = anonymous(&req, &state);
     let mut page = SignupPage {
         layout,
-        email: email.clone(),
+        email: Email::normalize(&form.email),
         email_error: None,
         password_error: None,
     };
-    if !plausible_email(&email) {
-        page.email_error = Some("Enter an email address like name@example.com.".into());
-    }
-    if let Err(AppError::Validation(fields)) = password.validate_new() {
-        page.password_error = fields.into_values().next();
-    }
-    if page.email_error.is_some() || page.password_error.is_some() {
+    let email = Email::parse(&form.email).map_err(|e| page.email_error = Some(e.to_string()));
+    page.password_error = password.validate_new().err();
+    let (Ok(email), None) = (email, &page.password_error) else {
         return page_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY);
-    }
+    };
     let hash = password::hash_off_thread(password).await?;
     let created = db::run(&state.pool, move |conn| {
-        User::create(conn, &email, hash, now)
+        User::create(conn, email, hash, now)
     })
     .await;
     match created {
         Ok(user) => start_session(&req, &session, &user),
-        Err(AppError::Validation(fields)) => {
+        Err(WriteError::Invalid(fields)) => {
             page.email_error = fields.into_values().next();
             page_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
         }
         Err(e) => Err(e.into()),
     }
-}
-
-fn plausible_email(email: &str) -> bool {
-    let Some((local, domain)) = email.split_once('@') else {
-        return false;
-    };
-    !local.is_empty()
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && email.len() <= 254
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 /// Logs `user` in: a new session id (so one planted before login is useless), a new CSRF
@@ -229,7 +211,7 @@ async fn login(
     Form(form): Form<Credentials>,
 ) -> Result<HttpResponse, HtmlError> {
     state.form_csrf.check(&req, form.csrf_token.as_deref())?;
-    let email = normalize_email(&form.email);
+    let email = Email::normalize(&form.email);
     let keys = [format!("email:{email}"), format!("ip:{}", client_ip(&req))];
     // Counted before the password is checked, so concurrent guesses count too; a right
     // password gives its attempt back.
@@ -240,10 +222,7 @@ async fn login(
         .password
         .unwrap_or_else(|| Password::new(String::new()));
     let lookup = email.clone();
-    let user = db::run(&state.pool, move |conn| {
-        Ok(User::find_by_email(conn, &lookup)?)
-    })
-    .await?;
+    let user = db::query(&state.pool, move |conn| User::find_by_email(conn, &lookup)).await?;
     // Verified for unknown emails too: same time, same answer.
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let ok = password::verify_off_thread(password, stored).await?;
@@ -290,7 +269,7 @@ struct PasswordPage {
 #[get("/settings/password")]
 async fn password_form(user: DashboardUser) -> Result<HttpResponse, HtmlError> {
     page(&PasswordPage {
-        layout: Layout::for_user(&user),
+        layout: user.layout(),
         current_error: None,
         new_error: None,
     })
@@ -318,7 +297,7 @@ async fn change_password(
         form.new_password.unwrap_or_else(empty),
     );
     let mut page = PasswordPage {
-        layout: Layout::for_user(&user),
+        layout: user.layout(),
         current_error: None,
         new_error: None,
     };
@@ -330,9 +309,7 @@ async fn change_password(
     } else {
         page.current_error = Some("That is not your current password.".into());
     }
-    if let Err(AppError::Validation(fields)) = new.validate_new() {
-        page.new_error = fields.into_values().next();
-    }
+    page.new_error = new.validate_new().err();
     if page.current_error.is_some() || page.new_error.is_some() {
         return page_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY);
     }
@@ -342,7 +319,7 @@ async fn change_password(
         db::write_transaction(conn, |conn| {
             User::set_password_hash(conn, &user_id, &hash)?;
             sessions::delete_for_user(conn, &user_id)?;
-            Ok::<_, AppError>(())
+            Ok::<_, DbError>(())
         })
     })
     .await?;
@@ -383,8 +360,8 @@ async fn sessions_page(
 ) -> Result<HttpResponse, HtmlError> {
     let now = state.clock.now();
     let user_id = user.user.id.clone();
-    let rows = db::run(&state.pool, move |conn| {
-        Ok(sessions::list_live(conn, &user_id, now)?)
+    let rows = db::query(&state.pool, move |conn| {
+        sessions::list_live(conn, &user_id, now)
     })
     .await?;
     let session = user.session();
@@ -405,7 +382,7 @@ async fn sessions_page(
         })
         .collect();
     page(&SessionsPage {
-        layout: Layout::for_user(&user),
+        layout: user.layout(),
         sessions,
         flash,
     })
@@ -421,8 +398,8 @@ async fn end_session(
     user.check_csrf(form.csrf_token.as_deref())?;
     let user_id = user.user.id.clone();
     let public_id = path.into_inner();
-    let ended = db::run(&state.pool, move |conn| {
-        Ok(sessions::end(conn, &user_id, &public_id)?)
+    let ended = db::query(&state.pool, move |conn| {
+        sessions::end(conn, &user_id, &public_id)
     })
     .await?;
     if !ended {

@@ -2,22 +2,31 @@
 //! `Result<_, HtmlError>`, so errors render as pages; forms carry a hidden `csrf_token`.
 
 pub mod accounts;
+mod error_page;
 pub mod projects;
 pub mod tokens;
+mod user;
+
+pub use error_page::HtmlError;
+pub use user::DashboardUser;
 
 use actix_web::{dev::Payload, get, web, FromRequest, HttpRequest, HttpResponse};
 use askama::Template;
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 
-use crate::error::{AppError, HtmlError};
+use crate::error::AppError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(stylesheet)
-        .service(script)
-        .configure(accounts::configure)
-        .configure(tokens::configure)
-        .configure(projects::configure);
+    // An id in a path that does not parse names nothing: the same page as any unknown path.
+    cfg.app_data(
+        web::PathConfig::default().error_handler(|_, _| HtmlError(AppError::NotFound).into()),
+    )
+    .service(stylesheet)
+    .service(script)
+    .configure(accounts::configure)
+    .configure(tokens::configure)
+    .configure(projects::configure);
 }
 
 /// The session key of a one-time message shown on the next page (after a redirect).
@@ -27,16 +36,6 @@ pub const FLASH: &str = "flash";
 pub struct Layout {
     pub csrf_token: String,
     pub user_email: Option<String>,
-}
-
-impl Layout {
-    /// The layout of a signed-in page.
-    pub fn for_user(user: &crate::auth::DashboardUser) -> Layout {
-        Layout {
-            csrf_token: user.csrf_token.clone(),
-            user_email: Some(user.user.email.clone()),
-        }
-    }
 }
 
 /// Renders a page as a 200 HTML response.
@@ -59,31 +58,6 @@ pub fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header(("Location", location))
         .finish()
-}
-
-#[derive(Template)]
-#[template(path = "error.html")]
-pub struct ErrorPage {
-    layout: Layout,
-    status: u16,
-    message: String,
-}
-
-impl ErrorPage {
-    /// The error's page; an internal error's message never carries its cause.
-    pub fn render_for(error: &AppError) -> String {
-        use actix_web::ResponseError;
-        let page = ErrorPage {
-            layout: Layout {
-                csrf_token: String::new(),
-                user_email: None,
-            },
-            status: error.status_code().as_u16(),
-            message: error.to_string(),
-        };
-        page.render()
-            .unwrap_or_else(|_| "Something went wrong.".to_owned())
-    }
 }
 
 /// A URL-encoded form whose repeated fields (`scopes=a&scopes=b`) fill a `Vec`.

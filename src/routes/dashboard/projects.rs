@@ -7,11 +7,11 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::tokens::relative;
-use super::{page, page_with_status, see_other, Form, Layout};
-use crate::auth::{DashboardUser, Need, Role};
+use super::{page, page_with_status, see_other, DashboardUser, Form, HtmlError, Layout};
+use crate::auth::Need;
 use crate::db::{self, models::projects};
-use crate::error::{AppError, HtmlError};
-use crate::routes::api::project_id;
+use crate::domain::{Email, ProjectId, ProjectName, Role};
+use crate::error::AppError;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -21,16 +21,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(set_member);
 }
 
-fn layout(user: &DashboardUser) -> Layout {
-    Layout {
-        csrf_token: user.csrf_token.clone(),
-        user_email: Some(user.user.email.clone()),
-    }
-}
-
 struct ProjectRow {
-    id: String,
-    name: String,
+    id: ProjectId,
+    name: ProjectName,
     role: &'static str,
     created: String,
 }
@@ -45,7 +38,7 @@ struct ListPage {
 }
 
 struct MemberRow {
-    email: String,
+    email: Email,
     role: &'static str,
     added: String,
 }
@@ -69,13 +62,10 @@ async fn list_page(
     name_error: Option<String>,
 ) -> Result<ListPage, AppError> {
     let user_id = user.user.id.clone();
-    let rows = db::run(&state.pool, move |conn| {
-        Ok(projects::list_for(conn, &user_id)?)
-    })
-    .await?;
+    let rows = db::query(&state.pool, move |conn| projects::list_for(conn, &user_id)).await?;
     let now = state.clock.now();
     Ok(ListPage {
-        layout: layout(user),
+        layout: user.layout(),
         projects: rows
             .into_iter()
             .map(|(p, role)| ProjectRow {
@@ -109,13 +99,12 @@ async fn create(
     Form(form): Form<NewProjectForm>,
 ) -> Result<HttpResponse, HtmlError> {
     user.check_csrf(form.csrf_token.as_deref())?;
-    let name = match projects::validate_name(&form.name) {
+    let name = match ProjectName::parse(&form.name) {
         Ok(name) => name,
-        Err(AppError::Validation(mut fields)) => {
-            let page = list_page(&user, &state, form.name, fields.remove("name")).await?;
+        Err(e) => {
+            let page = list_page(&user, &state, form.name, Some(e.to_string())).await?;
             return page_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY);
         }
-        Err(e) => return Err(e.into()),
     };
     let now = state.clock.now();
     let user_id = user.user.id.clone();
@@ -129,24 +118,20 @@ async fn create(
 async fn show_page(
     user: &DashboardUser,
     state: &AppState,
-    raw_id: &str,
+    id: ProjectId,
     member_email: String,
     member_error: Option<String>,
 ) -> Result<ShowPage, AppError> {
-    let id = project_id(raw_id)?;
     let caller = user.caller();
     let (project, role, members) = db::run(&state.pool, move |conn| {
         let role = caller.require_on(conn, &id, Need::role(Role::Viewer))?;
-        Ok((
-            projects::find(conn, &id)?,
-            role,
-            projects::members(conn, &id)?,
-        ))
+        let project = projects::find(conn, &id)?;
+        Ok::<_, AppError>((project, role, projects::members(conn, &id)?))
     })
     .await?;
     let now = state.clock.now();
     Ok(ShowPage {
-        layout: layout(user),
+        layout: user.layout(),
         project,
         role: role.as_str(),
         is_owner: role == Role::Owner,
@@ -167,9 +152,9 @@ async fn show_page(
 async fn show(
     user: DashboardUser,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    id: web::Path<ProjectId>,
 ) -> Result<HttpResponse, HtmlError> {
-    page(&show_page(&user, &state, &id, String::new(), None).await?)
+    page(&show_page(&user, &state, id.into_inner(), String::new(), None).await?)
 }
 
 #[derive(Deserialize)]
@@ -185,33 +170,27 @@ struct MemberForm {
 async fn set_member(
     user: DashboardUser,
     state: web::Data<AppState>,
-    raw_id: web::Path<String>,
+    id: web::Path<ProjectId>,
     Form(form): Form<MemberForm>,
 ) -> Result<HttpResponse, HtmlError> {
     user.check_csrf(form.csrf_token.as_deref())?;
-    let id = project_id(&raw_id)?;
+    let id = id.into_inner();
     state
         .throttles
         .members_attempt(&user.user.id, state.clock.now())?;
-    let role = Role::parse(&form.role)
-        .ok_or_else(|| AppError::validation("role", "Use owner, editor or viewer."));
     let (caller, email, now) = (user.caller(), form.email.clone(), state.clock.now());
-    let result = match role {
-        Ok(role) => {
-            let project = id.clone();
-            db::run(&state.pool, move |conn| {
-                caller.require_on(conn, &project, Need::role(Role::Owner))?;
-                projects::set_member(conn, &project, &email, role, now)
-            })
-            .await
-        }
-        Err(e) => Err(e),
-    };
+    let (project, role) = (id.clone(), Role::parse(&form.role));
+    let result = db::run(&state.pool, move |conn| {
+        caller.require_on(conn, &project, Need::role(Role::Owner))?;
+        let role = role.ok_or_else(|| AppError::validation("role", Role::EXPECTED))?;
+        Ok::<_, AppError>(projects::set_member(conn, &project, &email, role, now)?)
+    })
+    .await;
     match result {
         Ok(_) => Ok(see_other(&format!("/projects/{id}"))),
         Err(AppError::Validation(fields)) => {
             let message = fields.into_values().next();
-            let page = show_page(&user, &state, &id, form.email, message).await?;
+            let page = show_page(&user, &state, id, form.email, message).await?;
             page_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
         }
         Err(e) => Err(e.into()),

@@ -6,13 +6,13 @@ use askama::Template;
 use chrono::{Duration, NaiveDateTime};
 use serde::Deserialize;
 
-use super::{page, page_with_status, see_other, Form, Layout, FLASH};
-use crate::auth::{DashboardUser, Scope};
+use super::{page, page_with_status, see_other, DashboardUser, Form, HtmlError, Layout, FLASH};
 use crate::db::{
     self,
-    models::tokens::{self, Expiry, NewToken, TokenRow, TokenStatus},
+    models::tokens::{self, NewToken, TokenRow, TokenStatus},
 };
-use crate::error::{AppError, HtmlError};
+use crate::domain::{Expiry, Scope, Scopes, TokenId, TokenName};
+use crate::error::AppError;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -26,13 +26,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// An active token this close to its expiry is flagged in the list.
 const EXPIRES_SOON: Duration = Duration::days(7);
-
-fn layout(user: &DashboardUser) -> Layout {
-    Layout {
-        csrf_token: user.csrf_token.clone(),
-        user_email: Some(user.user.email.clone()),
-    }
-}
 
 /// A moment as the list shows it: relative for reading, exact on hover, ISO for machines.
 pub struct When {
@@ -53,10 +46,10 @@ impl When {
 
 /// A list row, formatted for people.
 pub struct TokenView {
-    pub id: String,
-    pub name: String,
+    pub id: TokenId,
+    pub name: TokenName,
     pub prefix: String,
-    pub scopes: Vec<&'static str>,
+    pub scopes: Scopes,
     pub created: When,
     /// None: the token never expires.
     pub expires: Option<When>,
@@ -110,7 +103,7 @@ impl TokenView {
             id: row.id.clone(),
             name: row.name.clone(),
             prefix: row.prefix.clone(),
-            scopes: row.scopes().names(),
+            scopes: row.scopes.clone(),
             created: When::new(row.created_at, now),
             expires: row.expires_at.map(|t| When::new(t, now)),
             last_used: row.last_used_at.map(|t| When::new(t, now)),
@@ -226,10 +219,10 @@ struct NewPage {
 #[template(path = "tokens/created.html")]
 struct CreatedPage<'a> {
     layout: Layout,
-    name: String,
+    name: TokenName,
     /// `None` once it has been shown (a reload, Back, a second tab): it is gone for good.
     token: Option<&'a str>,
-    scopes: Vec<&'static str>,
+    scopes: Scopes,
     expires: String,
     origin: &'a str,
 }
@@ -244,14 +237,14 @@ struct RevokePage {
 #[get("/settings/tokens")]
 async fn list(user: DashboardUser, state: web::Data<AppState>) -> Result<HttpResponse, HtmlError> {
     let user_id = user.user.id.clone();
-    let rows = db::run(&state.pool, move |conn| Ok(tokens::list(conn, &user_id)?)).await?;
+    let rows = db::query(&state.pool, move |conn| tokens::list(conn, &user_id)).await?;
     let now = state.clock.now();
     let flash = user
         .session()
         .remove_as::<String>(FLASH)
         .and_then(Result::ok);
     page(&ListPage {
-        layout: layout(&user),
+        layout: user.layout(),
         tokens: rows.iter().map(|row| TokenView::new(row, now)).collect(),
         flash,
         form: NewTokenForm::new(now),
@@ -264,7 +257,7 @@ async fn new_form(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, HtmlError> {
     page(&NewPage {
-        layout: layout(&user),
+        layout: user.layout(),
         form: NewTokenForm::new(state.clock.now()),
     })
 }
@@ -291,11 +284,11 @@ async fn create(
         Ok(new) => {
             let user_id = user.user.id.clone();
             db::run(&state.pool, move |conn| {
-                tokens::create(conn, &user_id, &new, now)
+                Ok(tokens::create(conn, &user_id, &new, now)?)
             })
             .await
         }
-        Err(e) => Err(e),
+        Err(fields) => Err(AppError::Validation(fields)),
     };
     match created {
         // Post/redirect/get: a reload of the reveal page is a harmless GET, never a second
@@ -314,7 +307,7 @@ async fn create(
             again.expiry = form.expiry.unwrap_or(again.expiry);
             page_with_status(
                 &NewPage {
-                    layout: layout(&user),
+                    layout: user.layout(),
                     form: again,
                 },
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -329,45 +322,40 @@ async fn create(
 async fn reveal(
     user: DashboardUser,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    id: web::Path<TokenId>,
 ) -> Result<HttpResponse, HtmlError> {
     let row = find_mine(&state, &user, id.into_inner()).await?;
     let plain = state.reveals.take(&user.user.id, &row.id);
-    let page = CreatedPage {
-        layout: layout(&user),
-        scopes: row.scopes().names(),
+    let created = CreatedPage {
+        layout: user.layout(),
+        scopes: row.scopes,
         expires: row.expires_at.map_or_else(|| "Never".to_owned(), exact),
         name: row.name,
         token: plain.as_ref().map(|p| p.expose()),
         origin: &state.public_origin,
     };
-    // The only page that shows the plaintext: nothing may cache it, and a later view must
-    // come back here to find it gone.
-    let mut response = page_with_status(&page, StatusCode::OK)?;
-    response.headers_mut().insert(
-        actix_web::http::header::CACHE_CONTROL,
-        actix_web::http::header::HeaderValue::from_static("no-store"),
-    );
-    Ok(response)
+    // The only page that shows the plaintext; like every answer it is `no-store`, so a later
+    // view must come back here to find it gone.
+    page(&created)
 }
 
 async fn find_mine(
     state: &AppState,
     user: &DashboardUser,
-    id: String,
+    id: TokenId,
 ) -> Result<TokenRow, AppError> {
     let user_id = user.user.id.clone();
-    db::run(&state.pool, move |conn| {
-        Ok(tokens::find_mine(conn, &user_id, &id)?)
+    Ok(db::query(&state.pool, move |conn| {
+        tokens::find_mine(conn, &user_id, &id)
     })
-    .await
+    .await?)
 }
 
 #[get("/settings/tokens/{id}/revoke")]
 async fn confirm_revoke(
     user: DashboardUser,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    id: web::Path<TokenId>,
 ) -> Result<HttpResponse, HtmlError> {
     let row = find_mine(&state, &user, id.into_inner()).await?;
     let token = TokenView::new(&row, state.clock.now());
@@ -376,7 +364,7 @@ async fn confirm_revoke(
         return Ok(see_other("/settings/tokens"));
     }
     page(&RevokePage {
-        layout: layout(&user),
+        layout: user.layout(),
         token,
     })
 }
@@ -390,13 +378,13 @@ struct RevokeForm {
 async fn revoke(
     user: DashboardUser,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    id: web::Path<TokenId>,
     Form(form): Form<RevokeForm>,
 ) -> Result<HttpResponse, HtmlError> {
     user.check_csrf(form.csrf_token.as_deref())?;
     let now = state.clock.now();
     let user_id = user.user.id.clone();
-    let row = db::run(&state.pool, move |conn| {
+    let row = db::query(&state.pool, move |conn| {
         tokens::revoke(conn, &user_id, &id, now)
     })
     .await?;

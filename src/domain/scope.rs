@@ -53,7 +53,16 @@ impl fmt::Display for Scope {
 }
 
 /// A token's scopes, sorted and without repeats; stored as `publish,messages`.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[derive(
+    Clone,
+    Debug,
+    PartialEq,
+    Eq,
+    Default,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub struct Scopes(Vec<Scope>);
 
 impl Scopes {
@@ -75,15 +84,33 @@ impl Scopes {
         self.iter().map(Scope::as_str).collect()
     }
 
-    pub fn to_db(&self) -> String {
+    fn to_db(&self) -> String {
         self.names().join(",")
     }
 
     /// Unknown names in the database are dropped: a scope that no longer exists grants nothing.
-    pub fn from_db(s: &str) -> Self {
+    fn from_db(s: &str) -> Self {
         Scopes::new(s.split(',').filter_map(Scope::parse).collect())
     }
 }
+
+impl<'a> IntoIterator for &'a Scopes {
+    type Item = Scope;
+    type IntoIter = std::iter::Copied<std::slice::Iter<'a, Scope>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().copied()
+    }
+}
+
+/// A list of names in JSON: `["publish", "messages"]`.
+impl serde::Serialize for Scopes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter().map(Scope::as_str))
+    }
+}
+
+super::text_column!(Scopes, |v| v.to_db(), |s| Scopes::from_db(&s));
 
 #[cfg(test)]
 mod tests {
