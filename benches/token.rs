@@ -2,7 +2,7 @@
 //! costs before its one lookup (`cargo bench --bench token`).
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use mantel::auth::token::PlainToken;
+use mantel::domain::token::PlainToken;
 use std::hint::black_box;
 
 /// A SPEC test vector, so the numbers are about the same input everywhere.

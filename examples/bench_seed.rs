@@ -17,12 +17,12 @@ use std::path::PathBuf;
 
 use diesel::prelude::*;
 use mantel::auth::password::{self, Password};
-use mantel::auth::token::PlainToken;
 use mantel::clock::Clock;
 use mantel::db::models::tokens::{self, NewToken, TokenRow, MAX_LIVE_TOKENS};
 use mantel::db::models::users::User;
 use mantel::db::schema::{api_tokens, users};
 use mantel::db::{self, write_transaction, DbConnection};
+use mantel::domain::token::PlainToken;
 use mantel::domain::{Email, Expiry, Scope, Scopes, TokenId, TokenName, UserId};
 
 const PASSWORD: &str = "bench password, not a secret";

@@ -1,4 +1,5 @@
-//! The command line: `serve` (the default), `migrate`, `user create`.
+//! The command line: `serve` (the default), `migrate`, `user create`, `invoice add`. Errors
+//! here are `anyhow`; a broken rule of the data names its field.
 
 use std::io::{BufRead, IsTerminal, Write};
 

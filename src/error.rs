@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
@@ -105,7 +105,6 @@ impl AppError {
         if let AppError::RateLimited { retry_after } = self {
             builder.insert_header((header::RETRY_AFTER, retry_after.to_string()));
         }
-        builder.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
         builder
     }
 }
@@ -150,7 +149,6 @@ macro_rules! internal_from {
 }
 internal_from!(
     anyhow::Error,
-    diesel::r2d2::PoolError,
     actix_web::error::BlockingError,
     askama::Error,
     actix_session::SessionGetError,

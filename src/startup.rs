@@ -104,6 +104,9 @@ impl Application {
             app.configure(crate::routes::configure)
                 .wrap(sessions)
                 .wrap(from_fn(crate::routes::refuse_foreign))
+                // Every answer, errors included, is `no-store` unless its handler says otherwise
+                // (only the stylesheet and script do): token plaintexts and CSRF tokens travel
+                // in answers, and no cache may keep those.
                 .wrap(
                     DefaultHeaders::new()
                         .add(("Content-Security-Policy", CSP))

@@ -21,7 +21,7 @@ pub async fn log_request(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let method = req.method().clone();
-    let path = crate::auth::token::mask_in(req.path()).into_owned();
+    let path = crate::domain::token::mask_in(req.path()).into_owned();
     let res = next.call(req).await?;
     tracing::info!(
         %method,

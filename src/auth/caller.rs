@@ -21,9 +21,9 @@ use futures_util::future::LocalBoxFuture;
 
 use crate::auth::csrf;
 use crate::auth::session_store::USER_ID;
-use crate::auth::token::PlainToken;
 use crate::db;
 use crate::db::models::{tokens, users::User};
+use crate::domain::token::PlainToken;
 use crate::domain::{Scope, Scopes, TokenId, TokenName, UserId};
 use crate::error::AppError;
 use crate::state::AppState;

@@ -5,14 +5,11 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 
-use chrono::{Duration, NaiveDateTime};
+use chrono::NaiveDateTime;
 
-use crate::db::models::tokens::{self, LastUse};
+use crate::db::models::tokens::{self, LastUse, LAST_USED_RESOLUTION};
 use crate::db::{self, DbError, Pool};
 use crate::domain::TokenId;
-
-/// A token's last use is written at most this often.
-pub const RESOLUTION: Duration = Duration::minutes(1);
 
 #[derive(Default)]
 pub struct LastUsed {
@@ -29,7 +26,7 @@ impl LastUsed {
         now: NaiveDateTime,
         ip: Option<IpAddr>,
     ) {
-        if stored.is_some_and(|at| now - at < RESOLUTION) {
+        if stored.is_some_and(|at| now - at < LAST_USED_RESOLUTION) {
             return;
         }
         let mut pending = self.pending.lock().expect("last-used lock");

@@ -1,5 +1,5 @@
-//! Who is calling and what they may do: token format and hashing, scopes, passwords,
-//! sessions, CSRF, and the one extractor that decides the caller.
+//! Who is calling and what they may do: the one extractor that decides the caller, the
+//! permission rule, passwords, sessions, CSRF, throttles, and last-use bookkeeping.
 
 pub mod caller;
 pub mod csrf;
@@ -9,7 +9,6 @@ pub mod permission;
 pub mod reveal;
 pub mod session_store;
 pub mod throttle;
-pub mod token;
 
 pub use caller::{Caller, Credential, SessionCaller};
 pub use permission::Need;

@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::token::PlainToken;
+use crate::domain::PlainToken;
 use crate::domain::{TokenId, UserId};
 
 /// The redirect is followed at once; a minute covers a slow phone on a bad network.

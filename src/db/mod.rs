@@ -158,9 +158,12 @@ pub fn run_migrations(conn: &mut DbConnection) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs `f` in a write transaction. On SQLite it is `BEGIN IMMEDIATE`, so a transaction that
-/// reads before it writes takes the write lock up front and waits on the busy timeout instead
-/// of failing with SQLITE_BUSY when another writer got there first.
+/// Runs `f` in a write transaction: every write of more than one statement, or that reads
+/// before it writes, goes through here. On SQLite it is `BEGIN IMMEDIATE`, so the transaction
+/// takes the write lock up front and waits on the busy timeout instead of failing with
+/// SQLITE_BUSY when another writer got there first (a deferred transaction that read first
+/// cannot wait: it would deadlock). A single write statement is a transaction of its own and
+/// takes the lock as it starts, so the models run those directly.
 pub fn write_transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,

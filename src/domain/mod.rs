@@ -9,6 +9,7 @@ mod ids;
 pub mod name;
 mod role;
 mod scope;
+pub mod token;
 mod token_hash;
 
 pub use email::{Email, EmailError};
@@ -17,6 +18,7 @@ pub use ids::{ProjectId, TokenId, UserId};
 pub use name::{NameError, ProjectName, TokenName};
 pub use role::Role;
 pub use scope::{Scope, Scopes};
+pub use token::PlainToken;
 pub use token_hash::TokenHash;
 
 /// `ToSql` / `FromSql` for SQLite and PostgreSQL of a type stored as text: `$to` turns a
@@ -53,9 +55,9 @@ macro_rules! text_column {
         {
             fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
                 let $s = <String as diesel::deserialize::FromSql<
-                                    diesel::sql_types::Text,
-                                    DB,
-                                >>::from_sql(bytes)?;
+                                            diesel::sql_types::Text,
+                                            DB,
+                                        >>::from_sql(bytes)?;
                 Ok($from)
             }
         }

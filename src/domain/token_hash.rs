@@ -14,7 +14,7 @@ use diesel::sql_types::Binary;
 pub struct TokenHash([u8; 32]);
 
 impl TokenHash {
-    /// The hash of a token's bytes. Only `auth::token` calls it, with a well-formed token.
+    /// The hash of a token's bytes. Only `PlainToken::hash` calls it, with a well-formed token.
     pub fn of(token: &[u8]) -> Self {
         TokenHash(*blake3::hash(token).as_bytes())
     }

@@ -6,5 +6,6 @@ mod helpers;
 mod accounts;
 mod hardening;
 mod instances;
+mod migrations;
 mod projects;
 mod tokens;

@@ -89,7 +89,8 @@ pub fn get(
     files::table
         .find((project_id, name))
         .select((files::content_type, files::data))
-        .first(conn)
+        // `get_result`, not `first`: SQLite recompiles `LIMIT ?` (see `tokens::find_by_hash`).
+        .get_result(conn)
 }
 
 /// Deletes the file; `NotFound` when there is none.

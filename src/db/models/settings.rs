@@ -16,7 +16,7 @@ pub fn get_or_insert(
         app_settings::table
             .find(name)
             .select(app_settings::value)
-            .first::<String>(conn)
+            .get_result::<String>(conn)
             .optional()
     };
     if let Some(value) = find(conn)? {

@@ -4,11 +4,10 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::{FieldErrors, WriteError};
-use crate::auth::token::PlainToken;
 use crate::db::models::users::User;
 use crate::db::schema::{api_tokens, users};
 use crate::db::{is_unique_violation, write_transaction, DbConnection};
-use crate::domain::{Expiry, Scope, Scopes, TokenHash, TokenId, TokenName, UserId};
+use crate::domain::{Expiry, PlainToken, Scope, Scopes, TokenHash, TokenId, TokenName, UserId};
 
 pub const MAX_LIVE_TOKENS: i64 = 100;
 const NAME_TAKEN: &str = "You already have a token with this name.";
@@ -238,6 +237,9 @@ pub fn find_mine(conn: &mut DbConnection, user_id: &UserId, id: &TokenId) -> Que
         .get_result(conn)
 }
 
+/// A token's last use is written at most this often (SPEC §7).
+pub const LAST_USED_RESOLUTION: chrono::Duration = chrono::Duration::minutes(1);
+
 /// A use of a token, noted off the request path (`auth::last_used`).
 #[derive(Debug)]
 pub struct LastUse {
@@ -251,7 +253,7 @@ pub struct LastUse {
 pub fn record_last_used(conn: &mut DbConnection, uses: &[LastUse]) -> QueryResult<()> {
     write_transaction(conn, |conn| {
         for LastUse { id, at, ip } in uses {
-            let stale = *at - crate::auth::last_used::RESOLUTION;
+            let stale = *at - LAST_USED_RESOLUTION;
             diesel::update(
                 api_tokens::table.find(id).filter(
                     api_tokens::last_used_at

@@ -8,7 +8,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::tokens::When;
-use super::{page, page_with_status, see_other, Form, Layout, FLASH};
+use super::{page, page_with_status, see_other, Form, Layout, FLASH, TOKENS_PAGE};
 use super::{DashboardUser, HtmlError};
 use crate::auth::csrf;
 use crate::auth::password::{self, Password};
@@ -31,8 +31,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(sessions_page)
         .service(end_session);
 }
-
-const WHERE_TO_AFTER_LOGIN: &str = "/settings/tokens";
 
 #[derive(Template)]
 #[template(path = "accounts/login.html")]
@@ -97,11 +95,7 @@ async fn home(session: Session) -> Result<HttpResponse, HtmlError> {
         .get::<String>(USER_ID)
         .map_err(AppError::from)?
         .is_some();
-    Ok(see_other(if logged_in {
-        WHERE_TO_AFTER_LOGIN
-    } else {
-        "/login"
-    }))
+    Ok(see_other(if logged_in { TOKENS_PAGE } else { "/login" }))
 }
 
 #[get("/signup")]
@@ -186,7 +180,7 @@ fn start_session(
         session.insert(USER_AGENT, agent).map_err(AppError::from)?;
     }
     csrf::rotate(session)?;
-    Ok(see_other(WHERE_TO_AFTER_LOGIN))
+    Ok(see_other(TOKENS_PAGE))
 }
 
 #[get("/login")]
@@ -331,7 +325,7 @@ async fn change_password(
             "Password changed. Every other session was signed out.",
         )
         .map_err(AppError::from)?;
-    Ok(see_other(WHERE_TO_AFTER_LOGIN))
+    Ok(see_other(TOKENS_PAGE))
 }
 
 /// One signed-in browser, as the sessions page shows it.

@@ -1,4 +1,5 @@
-//! The server-rendered dashboard: accounts and the API tokens screen. Handlers return
+//! The server-rendered dashboard: accounts and sessions, the API tokens screen, projects.
+//! Handlers take a `DashboardUser` (or none, before login) and return
 //! `Result<_, HtmlError>`, so errors render as pages; forms carry a hidden `csrf_token`.
 
 pub mod accounts;
@@ -28,6 +29,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(tokens::configure)
     .configure(projects::configure);
 }
+
+/// The API tokens screen: where login lands and most forms return to.
+pub const TOKENS_PAGE: &str = "/settings/tokens";
 
 /// The session key of a one-time message shown on the next page (after a redirect).
 pub const FLASH: &str = "flash";

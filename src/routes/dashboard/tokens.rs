@@ -6,7 +6,9 @@ use askama::Template;
 use chrono::{Duration, NaiveDateTime};
 use serde::Deserialize;
 
-use super::{page, page_with_status, see_other, DashboardUser, Form, HtmlError, Layout, FLASH};
+use super::{
+    page, page_with_status, see_other, DashboardUser, Form, HtmlError, Layout, FLASH, TOKENS_PAGE,
+};
 use crate::db::{
     self,
     models::tokens::{self, NewToken, TokenRow, TokenStatus},
@@ -295,7 +297,7 @@ async fn create(
         // POST that would fail on the now-taken name. The plaintext waits in memory only.
         Ok((row, plain)) => {
             state.reveals.hold(&user.user.id, &row.id, plain);
-            Ok(see_other(&format!("/settings/tokens/{}/created", row.id)))
+            Ok(see_other(&format!("{TOKENS_PAGE}/{}/created", row.id)))
         }
         Err(AppError::Validation(mut fields)) => {
             let mut again = NewTokenForm::new(now);
@@ -361,7 +363,7 @@ async fn confirm_revoke(
     let token = TokenView::new(&row, state.clock.now());
     // Nothing left to confirm: the list says it is revoked.
     if !token.revocable {
-        return Ok(see_other("/settings/tokens"));
+        return Ok(see_other(TOKENS_PAGE));
     }
     page(&RevokePage {
         layout: user.layout(),
@@ -395,7 +397,7 @@ async fn revoke(
     user.session()
         .insert(FLASH, message)
         .map_err(AppError::from)?;
-    Ok(see_other("/settings/tokens"))
+    Ok(see_other(TOKENS_PAGE))
 }
 
 #[cfg(test)]

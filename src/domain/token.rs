@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::domain::TokenHash;
+use super::TokenHash;
 
 use rand::distributions::{Distribution, Uniform};
 
