@@ -7,5 +7,6 @@ mod accounts;
 mod hardening;
 mod instances;
 mod migrations;
+mod paging;
 mod projects;
 mod tokens;

@@ -32,7 +32,8 @@ async fn token_count(app: &TestApp, email: &str) -> usize {
     let email = email.to_owned();
     db::query(&app.state.pool, move |conn| {
         let user = User::find_by_email(conn, &email)?.expect("the user exists");
-        Ok(tokens::list(conn, &user.id)?.len())
+        let all = mantel::domain::PageRequest::first(200);
+        Ok(tokens::list(conn, &user.id, tokens::Which::All, &all)?.len())
     })
     .await
     .unwrap()

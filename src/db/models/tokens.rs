@@ -7,7 +7,9 @@ use super::{FieldErrors, WriteError};
 use crate::db::models::users::User;
 use crate::db::schema::{api_tokens, users};
 use crate::db::{is_unique_violation, write_transaction, DbConnection};
-use crate::domain::{Expiry, PlainToken, Scope, Scopes, TokenHash, TokenId, TokenName, UserId};
+use crate::domain::{
+    Cursor, Expiry, PageRequest, PlainToken, Scope, Scopes, TokenHash, TokenId, TokenName, UserId,
+};
 
 pub const MAX_LIVE_TOKENS: i64 = 100;
 const NAME_TAKEN: &str = "You already have a token with this name.";
@@ -132,13 +134,58 @@ pub fn find_by_hash(
     }
 }
 
-/// The owner's tokens, newest first.
-pub fn list(conn: &mut DbConnection, user_id: &UserId) -> QueryResult<Vec<TokenRow>> {
-    api_tokens::table
+/// Which of an owner's tokens a list shows.
+#[derive(Clone, Copy, Debug)]
+pub enum Which {
+    All,
+    /// Neither revoked nor expired at this instant.
+    Active(NaiveDateTime),
+    /// Revoked, or expired at this instant.
+    Inactive(NaiveDateTime),
+}
+
+/// A page of the owner's tokens, newest first.
+pub fn list(
+    conn: &mut DbConnection,
+    user_id: &UserId,
+    which: Which,
+    page: &PageRequest,
+) -> QueryResult<Vec<TokenRow>> {
+    let mut query = api_tokens::table
         .filter(api_tokens::user_id.eq(user_id))
-        .order((api_tokens::created_at.desc(), api_tokens::id))
+        .into_boxed();
+    query = match which {
+        Which::All => query,
+        Which::Active(now) => query.filter(api_tokens::revoked_at.is_null()).filter(
+            api_tokens::expires_at
+                .is_null()
+                .or(api_tokens::expires_at.gt(now)),
+        ),
+        Which::Inactive(now) => query.filter(
+            api_tokens::revoked_at
+                .is_not_null()
+                .or(api_tokens::expires_at.le(now)),
+        ),
+    };
+    if let Some(Cursor { at: Some(at), key }) = &page.after {
+        query = query.filter(
+            api_tokens::created_at.lt(*at).or(api_tokens::created_at
+                .eq(*at)
+                .and(api_tokens::id.lt(key.clone()))),
+        );
+    }
+    query
+        .order((api_tokens::created_at.desc(), api_tokens::id.desc()))
+        .limit(page.fetch())
         .select(TokenRow::as_select())
         .load(conn)
+}
+
+impl TokenRow {
+    /// Where the next page starts when this row ends one.
+    pub fn cursor(&self) -> Cursor {
+        Cursor::new(Some(self.created_at), self.id.as_str())
+    }
 }
 
 /// Serializes an account's token writes, so the name check and the cap hold under concurrency.

@@ -4,9 +4,9 @@ use actix_web::{delete, get, post, web, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{utc, Json};
+use super::{utc, Json, Page};
 use crate::auth::SessionCaller;
-use crate::db::{self, models::tokens};
+use crate::db::{self, models::tokens, models::tokens::TokenRow};
 use crate::domain::{Scopes, TokenId, TokenName};
 use crate::error::AppError;
 use crate::state::AppState;
@@ -52,14 +52,20 @@ impl TokenJson {
 async fn list(
     SessionCaller(caller): SessionCaller,
     state: web::Data<AppState>,
+    page: Page,
 ) -> Result<HttpResponse, AppError> {
-    let rows = db::query(&state.pool, move |conn| tokens::list(conn, &caller.user.id)).await?;
+    let request = page.request.clone();
+    let rows = db::query(&state.pool, move |conn| {
+        tokens::list(conn, &caller.user.id, tokens::Which::All, &request)
+    })
+    .await?;
+    let (rows, next) = page.request.cut(rows, TokenRow::cursor);
     let now = state.clock.now();
     let items: Vec<_> = rows
         .into_iter()
         .map(|row| TokenJson::new(row, now))
         .collect();
-    Ok(HttpResponse::Ok().json(items))
+    Ok(page.respond(&items, next))
 }
 
 #[derive(Deserialize)]

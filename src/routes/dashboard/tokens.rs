@@ -11,14 +11,15 @@ use super::{
 };
 use crate::db::{
     self,
-    models::tokens::{self, NewToken, TokenRow, TokenStatus},
+    models::tokens::{self, NewToken, TokenRow, TokenStatus, Which},
 };
-use crate::domain::{Expiry, Scope, Scopes, TokenId, TokenName};
+use crate::domain::{Expiry, PageRequest, Scope, Scopes, TokenId, TokenName};
 use crate::error::AppError;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(list)
+        .service(inactive_page)
         .service(new_form)
         .service(create)
         .service(reveal)
@@ -126,7 +127,11 @@ impl TokenView {
 #[template(path = "tokens/index.html")]
 struct ListPage {
     layout: Layout,
+    /// Active tokens, all of them.
     tokens: Vec<TokenView>,
+    inactive: Vec<TokenView>,
+    /// The cursor of the inactive page after those shown.
+    more_inactive: Option<String>,
     flash: Option<String>,
     form: NewTokenForm,
 }
@@ -238,18 +243,74 @@ struct RevokePage {
 
 #[get("/settings/tokens")]
 async fn list(user: DashboardUser, state: web::Data<AppState>) -> Result<HttpResponse, HtmlError> {
-    let user_id = user.user.id.clone();
-    let rows = db::query(&state.pool, move |conn| tokens::list(conn, &user_id)).await?;
-    let now = state.clock.now();
+    let (user_id, now) = (user.user.id.clone(), state.clock.now());
+    // Every active token (at most 100: the cap), and the latest inactive ones.
+    let latest = PageRequest::first(INACTIVE_ON_LIST);
+    let read = latest.clone();
+    let (active, inactive) = db::query(&state.pool, move |conn| {
+        let all = PageRequest::first(tokens::MAX_LIVE_TOKENS);
+        let active = tokens::list(conn, &user_id, Which::Active(now), &all)?;
+        Ok((
+            active,
+            tokens::list(conn, &user_id, Which::Inactive(now), &read)?,
+        ))
+    })
+    .await?;
+    let (inactive, more) = latest.cut(inactive, TokenRow::cursor);
     let flash = user
         .session()
         .remove_as::<String>(FLASH)
         .and_then(Result::ok);
     page(&ListPage {
         layout: user.layout(),
-        tokens: rows.iter().map(|row| TokenView::new(row, now)).collect(),
+        tokens: active.iter().map(|row| TokenView::new(row, now)).collect(),
+        inactive: inactive
+            .iter()
+            .map(|row| TokenView::new(row, now))
+            .collect(),
+        more_inactive: more.map(|c| c.encode()),
         flash,
         form: NewTokenForm::new(now),
+    })
+}
+
+/// Revoked and expired tokens shown under the active ones; the rest are a click away.
+const INACTIVE_ON_LIST: i64 = 10;
+/// Rows on each page of `/settings/tokens/inactive`.
+const INACTIVE_PER_PAGE: i64 = 50;
+
+#[derive(Template)]
+#[template(path = "tokens/inactive.html")]
+struct InactivePage {
+    layout: Layout,
+    tokens: Vec<TokenView>,
+    more: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct InactiveQuery {
+    cursor: Option<String>,
+}
+
+#[get("/settings/tokens/inactive")]
+async fn inactive_page(
+    user: DashboardUser,
+    state: web::Data<AppState>,
+    query: web::Query<InactiveQuery>,
+) -> Result<HttpResponse, HtmlError> {
+    let limit = INACTIVE_PER_PAGE.to_string();
+    let request = PageRequest::parse(Some(&limit), query.cursor.as_deref())
+        .map_err(|e| AppError::validation("cursor", e.to_string()))?;
+    let (user_id, now, read) = (user.user.id.clone(), state.clock.now(), request.clone());
+    let rows = db::query(&state.pool, move |conn| {
+        tokens::list(conn, &user_id, Which::Inactive(now), &read)
+    })
+    .await?;
+    let (rows, more) = request.cut(rows, TokenRow::cursor);
+    page(&InactivePage {
+        layout: user.layout(),
+        tokens: rows.iter().map(|row| TokenView::new(row, now)).collect(),
+        more: more.map(|c| c.encode()),
     })
 }
 
