@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::db::models::{FieldErrors, WriteError};
 use crate::db::DbError;
@@ -45,6 +46,55 @@ pub enum AppError {
     /// The cause is logged, never shown.
     #[error("Something went wrong on our side.")]
     Internal(anyhow::Error),
+}
+
+/// Every JSON error: `{"error": {…}}`. The answer is written from this type, and
+/// `/api/openapi.json` describes it from the same type.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail<'a> {
+    // In the order the fields were always written (alphabetical).
+    /// What went wrong, for programs: one of SPEC §5's codes.
+    #[schema(value_type = ErrorCode)]
+    code: &'static str,
+    /// With `validation_failed`: each invalid field (or `body`) and what is wrong with it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<BTreeMap<String, String>>, nullable = false)]
+    fields: Option<&'a crate::db::models::FieldErrors>,
+    /// What went wrong, for people.
+    message: String,
+    /// With `insufficient_scope`: the scope the token lacks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    scope: Option<Scope>,
+}
+
+/// The error codes of the contract (SPEC §5); `AppError::code` answers one of them.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum ErrorCode {
+    Unauthenticated,
+    InvalidRequest,
+    InvalidToken,
+    InsufficientScope,
+    Forbidden,
+    SessionRequired,
+    CsrfFailed,
+    NotFound,
+    ValidationFailed,
+    BadJson,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    RateLimited,
+    ReauthenticationRequired,
+    IpNotAllowed,
+    TokenPolicy,
+    Internal,
 }
 
 impl AppError {
@@ -128,13 +178,19 @@ impl ResponseError for AppError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut error = json!({ "code": self.code(), "message": self.to_string() });
-        match self {
-            AppError::InsufficientScope(scope) => error["scope"] = json!(scope.as_str()),
-            AppError::Validation(fields) => error["fields"] = json!(fields),
-            _ => {}
-        }
-        self.response_builder().json(json!({ "error": error }))
+        let error = ErrorDetail {
+            code: self.code(),
+            fields: match self {
+                AppError::Validation(fields) => Some(fields),
+                _ => None,
+            },
+            message: self.to_string(),
+            scope: match self {
+                AppError::InsufficientScope(scope) => Some(*scope),
+                _ => None,
+            },
+        };
+        self.response_builder().json(ErrorBody { error })
     }
 }
 

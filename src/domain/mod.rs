@@ -17,11 +17,21 @@ pub use email::{Email, EmailError};
 pub use expiry::Expiry;
 pub use ids::{ProjectId, TokenId, UserId};
 pub use name::{NameError, ProjectName, TokenName};
-pub use page::{Cursor, PageError, PageRequest};
+pub use page::{Cursor, PageError, PageRequest, DEFAULT_LIMIT, MAX_LIMIT};
 pub use role::Role;
 pub use scope::{Scope, Scopes};
 pub use token::PlainToken;
 pub use token_hash::TokenHash;
+
+/// The schema of a string that is one of `values`, for `/api/openapi.json`.
+fn string_enum<const N: usize>(
+    values: [&'static str; N],
+) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(values))
+        .into()
+}
 
 /// `ToSql` / `FromSql` for SQLite and PostgreSQL of a type stored as text: `$to` turns a
 /// value into the stored string, `$from` the stored string into a value.

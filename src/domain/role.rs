@@ -49,6 +49,20 @@ impl fmt::Display for Role {
     }
 }
 
+impl serde::Serialize for Role {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl utoipa::PartialSchema for Role {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        super::string_enum(Role::ALL.map(Role::as_str))
+    }
+}
+
+impl utoipa::ToSchema for Role {}
+
 super::text_column!(Role, |v| v.as_str(), |s| Role::from_stored(&s));
 
 #[cfg(test)]

@@ -52,6 +52,21 @@ impl fmt::Display for Scope {
     }
 }
 
+impl serde::Serialize for Scope {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// In `/api/openapi.json`: one of the scope names.
+impl utoipa::PartialSchema for Scope {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        super::string_enum(Scope::ALL.map(Scope::as_str))
+    }
+}
+
+impl utoipa::ToSchema for Scope {}
+
 /// A token's scopes, sorted and without repeats; stored as `publish,messages`.
 #[derive(
     Clone,
@@ -109,6 +124,17 @@ impl serde::Serialize for Scopes {
         s.collect_seq(self.iter().map(Scope::as_str))
     }
 }
+
+impl utoipa::PartialSchema for Scopes {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ArrayBuilder::new()
+            .items(<Scope as utoipa::PartialSchema>::schema())
+            .unique_items(true)
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Scopes {}
 
 super::text_column!(Scopes, |v| v.to_db(), |s| Scopes::from_db(&s));
 

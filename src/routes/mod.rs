@@ -15,7 +15,9 @@ use crate::state::AppState;
 use dashboard::HtmlError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    // Before the `/api` scope, whose middleware would ask for credentials.
     cfg.service(health::healthz)
+        .service(api::openapi::openapi_json)
         .configure(api::configure)
         .configure(dashboard::configure)
         .default_service(web::to(not_found));

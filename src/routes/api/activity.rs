@@ -1,49 +1,97 @@
 //! Publishing a project's site (`publish`) and its comments (`messages`).
 
 use actix_web::{get, post, web, HttpResponse};
-use serde::Deserialize;
-use serde_json::json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::{on_project, required, utc, Json, Page};
 use crate::auth::{Caller, Need};
 use crate::db::models::activity;
-use crate::domain::{ProjectId, Role, Scope};
-use crate::error::AppError;
+use crate::domain::{ProjectId, Role, Scope, UserId};
+use crate::error::{AppError, ErrorBody};
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(publish)
-        .service(publishes)
-        .service(post_message)
-        .service(messages);
+super::resource!(publish, publishes, post_message, messages);
+
+// Fields in alphabetical order: the order these answers have always had.
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Publish)]
+pub struct PublishJson {
+    created_at: DateTime<Utc>,
+    created_by: UserId,
+    #[schema(format = Uuid)]
+    id: String,
+    project_id: ProjectId,
+    #[schema(value_type = PublishStatus)]
+    status: String,
 }
 
-fn publish_json(p: activity::Publish) -> serde_json::Value {
-    json!({
-        "id": p.id,
-        "projectId": p.project_id,
-        "status": p.status,
-        "createdAt": utc(p.created_at),
-        "createdBy": p.created_by,
-    })
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum PublishStatus {
+    Published,
 }
 
-fn message_json(m: activity::Message) -> serde_json::Value {
-    json!({
-        "id": m.id,
-        "projectId": m.project_id,
-        "authorId": m.author_id,
-        "body": m.body,
-        "createdAt": utc(m.created_at),
-    })
+impl From<activity::Publish> for PublishJson {
+    fn from(p: activity::Publish) -> Self {
+        PublishJson {
+            created_at: utc(p.created_at),
+            created_by: p.created_by,
+            id: p.id,
+            project_id: p.project_id,
+            status: p.status,
+        }
+    }
 }
 
-#[derive(Deserialize)]
+/// A comment on a project.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Message)]
+pub struct MessageJson {
+    author_id: UserId,
+    body: String,
+    created_at: DateTime<Utc>,
+    #[schema(format = Uuid)]
+    id: String,
+    project_id: ProjectId,
+}
+
+impl From<activity::Message> for MessageJson {
+    fn from(m: activity::Message) -> Self {
+        MessageJson {
+            author_id: m.author_id,
+            body: m.body,
+            created_at: utc(m.created_at),
+            id: m.id,
+            project_id: m.project_id,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[schema(as = NewPublish)]
 struct PublishBody {
     #[serde(rename = "projectId")]
+    #[schema(value_type = ProjectId, required = true)]
     project_id: Option<String>,
 }
 
+/// Publish a project's site.
+///
+/// Needs the `publish` scope and the editor role (or owner) on the project.
+#[utoipa::path(
+    tag = "publish",
+    security(("bearer" = ["publish"]), ("session" = [], "csrf" = [])),
+    responses(
+        (status = 201, description = "Published.", body = PublishJson),
+        (status = 404, description = "`not_found`: no such project, or not yours.", body = ErrorBody),
+    ),
+)]
 #[post("/publish")]
 async fn publish(
     caller: Caller,
@@ -60,9 +108,20 @@ async fn publish(
         activity::publish(conn, id, user_id, now)
     })
     .await?;
-    Ok(HttpResponse::Created().json(publish_json(row)))
+    Ok(HttpResponse::Created().json(PublishJson::from(row)))
 }
 
+/// List a project's publishes.
+///
+/// Newest first. Needs the `publish` scope; any member may read.
+#[utoipa::path(
+    tag = "publish",
+    params(("id" = ProjectId, Path, description = "The project's id."), Page),
+    security(("bearer" = ["publish"]), ("session" = [])),
+    responses((status = 200, description = "A page of publishes.", body = [PublishJson], headers(
+        ("Link" = String, description = "`<…>; rel=\"next\"` while more remain."),
+    ))),
+)]
 #[get("/projects/{id}/publishes")]
 async fn publishes(
     caller: Caller,
@@ -82,16 +141,28 @@ async fn publishes(
     .await?;
     let (rows, next) = page.request.cut(rows, activity::Publish::cursor);
     Ok(page.respond(
-        &rows.into_iter().map(publish_json).collect::<Vec<_>>(),
+        &rows.into_iter().map(PublishJson::from).collect::<Vec<_>>(),
         next,
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = NewMessage)]
 struct MessageBody {
+    /// The comment's text.
+    #[schema(value_type = String, required = true, example = "New message in #launch")]
     body: Option<String>,
 }
 
+/// Post a comment on a project.
+///
+/// Needs the `messages` scope and the editor role (or owner).
+#[utoipa::path(
+    tag = "messages",
+    params(("id" = ProjectId, Path, description = "The project's id.")),
+    security(("bearer" = ["messages"]), ("session" = [], "csrf" = [])),
+    responses((status = 201, description = "The comment.", body = MessageJson)),
+)]
 #[post("/projects/{id}/messages")]
 async fn post_message(
     caller: Caller,
@@ -112,9 +183,20 @@ async fn post_message(
         },
     )
     .await?;
-    Ok(HttpResponse::Created().json(message_json(row)))
+    Ok(HttpResponse::Created().json(MessageJson::from(row)))
 }
 
+/// List a project's comments.
+///
+/// Newest first. Needs the `messages` scope; any member may read.
+#[utoipa::path(
+    tag = "messages",
+    params(("id" = ProjectId, Path, description = "The project's id."), Page),
+    security(("bearer" = ["messages"]), ("session" = [])),
+    responses((status = 200, description = "A page of comments.", body = [MessageJson], headers(
+        ("Link" = String, description = "`<…>; rel=\"next\"` while more remain."),
+    ))),
+)]
 #[get("/projects/{id}/messages")]
 async fn messages(
     caller: Caller,
@@ -134,7 +216,7 @@ async fn messages(
     .await?;
     let (rows, next) = page.request.cut(rows, activity::Message::cursor);
     Ok(page.respond(
-        &rows.into_iter().map(message_json).collect::<Vec<_>>(),
+        &rows.into_iter().map(MessageJson::from).collect::<Vec<_>>(),
         next,
     ))
 }

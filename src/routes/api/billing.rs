@@ -1,21 +1,43 @@
 //! The caller's own invoices (`billing.read`).
 
 use actix_web::{get, web, HttpResponse};
-use serde_json::json;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::{utc, Page};
 use crate::auth::Caller;
 use crate::db::{self, models::invoices};
 use crate::domain::{PageRequest, Scope};
-use crate::error::AppError;
+use crate::error::{AppError, ErrorBody};
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(list).service(latest);
+super::resource!(list, latest);
+
+/// Fields in alphabetical order: the order this answer has always had.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Invoice)]
+pub struct InvoiceJson {
+    /// In cents.
+    amount_cents: i64,
+    created_at: DateTime<Utc>,
+    #[schema(format = Uuid)]
+    id: String,
+    /// The month billed, `YYYY-MM`.
+    #[schema(example = "2026-11")]
+    period: String,
 }
 
-fn invoice_json(i: invoices::Invoice) -> serde_json::Value {
-    json!({ "id": i.id, "period": i.period, "amountCents": i.amount_cents, "createdAt": utc(i.created_at) })
+impl From<invoices::Invoice> for InvoiceJson {
+    fn from(i: invoices::Invoice) -> Self {
+        InvoiceJson {
+            amount_cents: i.amount_cents,
+            created_at: utc(i.created_at),
+            id: i.id,
+            period: i.period,
+        }
+    }
 }
 
 async fn load(
@@ -30,6 +52,17 @@ async fn load(
     .await?)
 }
 
+/// List your invoices.
+///
+/// Newest first. Needs the `billing.read` scope; each account reads its own.
+#[utoipa::path(
+    tag = "billing",
+    params(Page),
+    security(("bearer" = ["billing.read"]), ("session" = [])),
+    responses((status = 200, description = "A page of invoices.", body = [InvoiceJson], headers(
+        ("Link" = String, description = "`<…>; rel=\"next\"` while more remain."),
+    ))),
+)]
 #[get("/billing/invoices")]
 async fn list(
     caller: Caller,
@@ -39,11 +72,22 @@ async fn list(
     let rows = load(caller, &state, page.request.clone()).await?;
     let (rows, next) = page.request.cut(rows, invoices::Invoice::cursor);
     Ok(page.respond(
-        &rows.into_iter().map(invoice_json).collect::<Vec<_>>(),
+        &rows.into_iter().map(InvoiceJson::from).collect::<Vec<_>>(),
         next,
     ))
 }
 
+/// Your latest invoice.
+///
+/// Needs the `billing.read` scope.
+#[utoipa::path(
+    tag = "billing",
+    security(("bearer" = ["billing.read"]), ("session" = [])),
+    responses(
+        (status = 200, description = "The latest invoice.", body = InvoiceJson),
+        (status = 404, description = "`not_found`: no invoice yet.", body = ErrorBody),
+    ),
+)]
 #[get("/billing/invoices/latest")]
 async fn latest(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let latest = load(caller, &state, PageRequest::first(1))
@@ -51,5 +95,5 @@ async fn latest(caller: Caller, state: web::Data<AppState>) -> Result<HttpRespon
         .into_iter()
         .next()
         .ok_or(AppError::NotFound)?;
-    Ok(HttpResponse::Ok().json(invoice_json(latest)))
+    Ok(HttpResponse::Ok().json(InvoiceJson::from(latest)))
 }

@@ -1,8 +1,8 @@
 //! A project's custom domain (`domain`): anyone on the project reads it, owners change it.
 
 use actix_web::{delete, get, put, web, HttpResponse};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::{on_project, required, Json};
 use crate::auth::{Caller, Need};
@@ -11,12 +11,24 @@ use crate::domain::{ProjectId, Role, Scope};
 use crate::error::AppError;
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(get_domain)
-        .service(set_domain)
-        .service(remove_domain);
+super::resource!(get_domain, set_domain, remove_domain);
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = Domain)]
+pub struct DomainJson {
+    /// The project's custom domain (a hostname); null when none is set.
+    domain: Option<String>,
 }
 
+/// Read a project's custom domain.
+///
+/// Needs the `domain` scope; any member may read.
+#[utoipa::path(
+    tag = "domain",
+    params(("id" = ProjectId, Path, description = "The project's id.")),
+    security(("bearer" = ["domain"]), ("session" = [])),
+    responses((status = 200, description = "The domain, or null.", body = DomainJson)),
+)]
 #[get("/projects/{id}/domain")]
 async fn get_domain(
     caller: Caller,
@@ -28,14 +40,28 @@ async fn get_domain(
         projects::find(conn, id)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(json!({ "domain": project.domain })))
+    Ok(HttpResponse::Ok().json(DomainJson {
+        domain: project.domain,
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = NewDomain)]
 struct DomainBody {
+    /// A hostname, such as `www.example.com`.
+    #[schema(value_type = String, required = true, example = "www.example.com")]
     domain: Option<String>,
 }
 
+/// Set a project's custom domain.
+///
+/// Needs the `domain` scope and the owner role. Anything but a valid hostname is 422.
+#[utoipa::path(
+    tag = "domain",
+    params(("id" = ProjectId, Path, description = "The project's id.")),
+    security(("bearer" = ["domain"]), ("session" = [], "csrf" = [])),
+    responses((status = 200, description = "The domain as stored.", body = DomainJson)),
+)]
 #[put("/projects/{id}/domain")]
 async fn set_domain(
     caller: Caller,
@@ -56,9 +82,20 @@ async fn set_domain(
         },
     )
     .await?;
-    Ok(HttpResponse::Ok().json(json!({ "domain": domain })))
+    Ok(HttpResponse::Ok().json(DomainJson {
+        domain: Some(domain),
+    }))
 }
 
+/// Remove a project's custom domain.
+///
+/// Needs the `domain` scope and the owner role.
+#[utoipa::path(
+    tag = "domain",
+    params(("id" = ProjectId, Path, description = "The project's id.")),
+    security(("bearer" = ["domain"]), ("session" = [], "csrf" = [])),
+    responses((status = 204, description = "Removed (or there was none).")),
+)]
 #[delete("/projects/{id}/domain")]
 async fn remove_domain(
     caller: Caller,

@@ -2,25 +2,43 @@
 
 use actix_web::http::header;
 use actix_web::{delete, get, put, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::{on_project, utc, Page};
 use crate::auth::{Caller, Need};
 use crate::db::models::files;
 use crate::domain::{ProjectId, Role, Scope};
-use crate::error::AppError;
+use crate::error::{AppError, ErrorBody};
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(upload)
-        .service(list)
-        .service(download)
-        .service(remove);
+super::resource!(upload, list, download, remove);
+
+/// A stored file, without its bytes. Fields in alphabetical order: the order this answer has
+/// always had.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = FileInfo)]
+pub struct FileJson {
+    /// The `Content-Type` it was uploaded with.
+    content_type: String,
+    name: String,
+    /// In bytes.
+    size: i64,
+    uploaded_at: DateTime<Utc>,
 }
 
-fn info_json(f: files::FileInfo) -> serde_json::Value {
-    json!({ "name": f.name, "size": f.size, "contentType": f.content_type, "uploadedAt": utc(f.uploaded_at) })
+impl From<files::FileInfo> for FileJson {
+    fn from(f: files::FileInfo) -> Self {
+        FileJson {
+            content_type: f.content_type,
+            name: f.name,
+            size: f.size,
+            uploaded_at: utc(f.uploaded_at),
+        }
+    }
 }
 
 /// Reads the body, refusing (413) as soon as it passes the limit: a declared length that is
@@ -49,6 +67,29 @@ async fn read_limited(
     Ok(body)
 }
 
+/// Upload a file.
+///
+/// The request body is the file, up to 10 MiB, stored with the request's `Content-Type`
+/// (`application/octet-stream` when none); an existing file of that name is replaced. Needs
+/// the `files` scope and the editor role (or owner).
+#[utoipa::path(
+    tag = "files",
+    params(
+        ("id" = ProjectId, Path, description = "The project's id."),
+        ("name" = String, Path, description = "The file's name."),
+    ),
+    request_body(
+        description = "The file's bytes, in any media type.",
+        content((String = "application/octet-stream")),
+    ),
+    security(("bearer" = ["files"]), ("session" = [], "csrf" = [])),
+    responses(
+        (status = 201, description = "Stored.", body = FileJson),
+        (status = 413, description = "`payload_too_large`: over 10 MiB.", body = ErrorBody),
+        (status = 422, description = "`validation_failed`: a name that is not 1–255 characters \
+            without slashes or control characters.", body = ErrorBody),
+    ),
+)]
 #[put("/projects/{id}/files/{name}")]
 async fn upload(
     caller: Caller,
@@ -79,9 +120,20 @@ async fn upload(
         files::put(conn, id, &name, &content_type, data, user_id, now)
     })
     .await?;
-    Ok(HttpResponse::Created().json(info_json(info)))
+    Ok(HttpResponse::Created().json(FileJson::from(info)))
 }
 
+/// List a project's files.
+///
+/// By name. Needs the `files` scope; any member may read.
+#[utoipa::path(
+    tag = "files",
+    params(("id" = ProjectId, Path, description = "The project's id."), Page),
+    security(("bearer" = ["files"]), ("session" = [])),
+    responses((status = 200, description = "A page of files.", body = [FileJson], headers(
+        ("Link" = String, description = "`<…>; rel=\"next\"` while more remain."),
+    ))),
+)]
 #[get("/projects/{id}/files")]
 async fn list(
     caller: Caller,
@@ -100,9 +152,26 @@ async fn list(
     )
     .await?;
     let (rows, next) = page.request.cut(rows, files::FileInfo::cursor);
-    Ok(page.respond(&rows.into_iter().map(info_json).collect::<Vec<_>>(), next))
+    Ok(page.respond(
+        &rows.into_iter().map(FileJson::from).collect::<Vec<_>>(),
+        next,
+    ))
 }
 
+/// Download a file.
+///
+/// The bytes, with the `Content-Type` they were uploaded with, as an attachment. Needs the
+/// `files` scope; any member may read.
+#[utoipa::path(
+    tag = "files",
+    params(
+        ("id" = ProjectId, Path, description = "The project's id."),
+        ("name" = String, Path, description = "The file's name."),
+    ),
+    security(("bearer" = ["files"]), ("session" = [])),
+    responses((status = 200, description = "The file's bytes, in the media type it was uploaded with.",
+        content((String = "application/octet-stream")))),
+)]
 #[get("/projects/{id}/files/{name}")]
 async fn download(
     caller: Caller,
@@ -124,6 +193,18 @@ async fn download(
         .body(data))
 }
 
+/// Delete a file.
+///
+/// Needs the `files` scope and the editor role (or owner).
+#[utoipa::path(
+    tag = "files",
+    params(
+        ("id" = ProjectId, Path, description = "The project's id."),
+        ("name" = String, Path, description = "The file's name."),
+    ),
+    security(("bearer" = ["files"]), ("session" = [], "csrf" = [])),
+    responses((status = 204, description = "Deleted.")),
+)]
 #[delete("/projects/{id}/files/{name}")]
 async fn remove(
     caller: Caller,

@@ -6,6 +6,7 @@ pub mod billing;
 pub mod domain;
 pub mod files;
 pub mod me;
+pub mod openapi;
 pub mod projects;
 pub mod tokens;
 
@@ -27,6 +28,22 @@ use crate::state::AppState;
 
 /// JSON request bodies are capped at 64 KiB.
 pub const JSON_LIMIT: usize = 64 * 1024;
+
+/// A resource's handlers: `configure` registers them and `Doc` documents the same list, so no
+/// route is served without its entry in `/api/openapi.json` (each handler needs its
+/// `#[utoipa::path]`, or this does not compile).
+macro_rules! resource {
+    ($($handler:ident),+ $(,)?) => {
+        pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
+            $(cfg.service($handler);)+
+        }
+
+        #[derive(utoipa::OpenApi)]
+        #[openapi(paths($($handler),+))]
+        pub struct Doc;
+    };
+}
+pub(crate) use resource;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -85,7 +102,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
 }
 
 /// A page of a list (`domain::PageRequest`), read from `?limit=&cursor=`, and what the answer
-/// needs to point at the next one.
+/// needs to point at the next one. Documented as those two query parameters (`IntoParams`).
 pub struct Page {
     pub request: PageRequest,
     /// This list's URL with its other query parameters, for the `Link` header.
@@ -104,6 +121,41 @@ impl FromRequest for Page {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         std::future::ready(Page::of(req))
+    }
+}
+
+impl utoipa::IntoParams for Page {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        use crate::domain::{DEFAULT_LIMIT, MAX_LIMIT};
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        vec![
+            ParameterBuilder::new()
+                .name("limit")
+                .parameter_in(ParameterIn::Query)
+                .description(Some(format!(
+                    "How many items a page holds: 1 to {MAX_LIMIT}, {DEFAULT_LIMIT} by default."
+                )))
+                .schema(Some(
+                    ObjectBuilder::new()
+                        .schema_type(Type::Integer)
+                        .minimum(Some(1))
+                        .maximum(Some(MAX_LIMIT))
+                        .default(Some(DEFAULT_LIMIT.into())),
+                ))
+                .build(),
+            ParameterBuilder::new()
+                .name("cursor")
+                .parameter_in(ParameterIn::Query)
+                .description(Some(
+                    "Where the page starts: copied from the previous page's `Link: <…>; \
+                     rel=\"next\"` header, never built by hand.",
+                ))
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                .build(),
+        ]
     }
 }
 

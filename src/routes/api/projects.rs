@@ -1,23 +1,65 @@
 //! Projects and their members. Creating projects and managing members is session-only.
 
 use actix_web::{delete, get, post, web, HttpResponse};
-use serde::Deserialize;
-use serde_json::json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::{on_project, required, utc, Json, Page};
 use crate::auth::{Caller, Need, SessionCaller};
 use crate::db::{self, models::projects};
-use crate::domain::{ProjectId, ProjectName, Role, UserId};
-use crate::error::AppError;
+use crate::domain::{Email, ProjectId, ProjectName, Role, UserId};
+use crate::error::{AppError, ErrorBody};
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(list)
-        .service(create)
-        .service(set_member)
-        .service(remove_member);
+super::resource!(list, create, set_member, remove_member);
+
+// Fields in alphabetical order: the order these answers have always had.
+
+/// A project the caller is a member of, with the caller's role on it.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = ProjectWithRole)]
+pub struct ProjectJson {
+    created_at: DateTime<Utc>,
+    /// The custom domain; null when none is set.
+    domain: Option<String>,
+    id: ProjectId,
+    #[schema(value_type = String)]
+    name: ProjectName,
+    role: Role,
 }
 
+#[derive(Serialize, ToSchema)]
+#[schema(as = Project)]
+pub struct CreatedProjectJson {
+    id: ProjectId,
+    #[schema(value_type = String)]
+    name: ProjectName,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Member)]
+pub struct MemberJson {
+    #[schema(value_type = String, format = Email)]
+    email: Email,
+    project_id: ProjectId,
+    role: Role,
+    user_id: UserId,
+}
+
+/// List your projects.
+///
+/// The projects you are a member of, with your role on each. Any valid credential may ask.
+#[utoipa::path(
+    tag = "projects",
+    params(Page),
+    security(("bearer" = []), ("session" = [])),
+    responses((status = 200, description = "A page of projects.", body = [ProjectJson], headers(
+        ("Link" = String, description = "`<…>; rel=\"next\"` while more remain."),
+    ))),
+)]
 #[get("/projects")]
 async fn list(
     caller: Caller,
@@ -32,18 +74,32 @@ async fn list(
     let (rows, next) = page.request.cut(rows, |(p, _)| p.cursor());
     let items: Vec<_> = rows
         .into_iter()
-        .map(|(p, role)| {
-            json!({ "id": p.id, "name": p.name, "role": role.as_str(), "domain": p.domain, "createdAt": utc(p.created_at) })
+        .map(|(p, role)| ProjectJson {
+            created_at: utc(p.created_at),
+            domain: p.domain,
+            id: p.id,
+            name: p.name,
+            role,
         })
         .collect();
     Ok(page.respond(&items, next))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct NewProject {
+    /// 1 to 100 characters.
+    #[schema(value_type = String, required = true, example = "Marketing site")]
     name: Option<String>,
 }
 
+/// Create a project.
+///
+/// You become its owner. Needs a dashboard session.
+#[utoipa::path(
+    tag = "projects",
+    security(("session" = [], "csrf" = [])),
+    responses((status = 201, description = "Created.", body = CreatedProjectJson)),
+)]
 #[post("/projects")]
 async fn create(
     SessionCaller(caller): SessionCaller,
@@ -57,16 +113,35 @@ async fn create(
         projects::create(conn, &caller.user.id, name, now)
     })
     .await?;
-    Ok(HttpResponse::Created().json(json!({ "id": project.id, "name": project.name })))
+    Ok(HttpResponse::Created().json(CreatedProjectJson {
+        id: project.id,
+        name: project.name,
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct NewMember {
+    /// The email of an existing account.
+    #[schema(value_type = String, required = true)]
     email: Option<String>,
+    #[schema(value_type = Role, required = true)]
     role: Option<String>,
 }
 
-/// Adds a member by email, or changes an existing member's role (owner only).
+/// Add a member, or change a member's role.
+///
+/// Adds the account with this email to the project, or changes the role of a member it
+/// already has. Owners only; needs a dashboard session; at most 60 an hour per account.
+#[utoipa::path(
+    tag = "projects",
+    params(("id" = ProjectId, Path, description = "The project's id.")),
+    security(("session" = [], "csrf" = [])),
+    responses(
+        (status = 201, description = "The member, as added or changed.", body = MemberJson),
+        (status = 429, description = "`rate_limited`: too many additions; see `Retry-After`.",
+            body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+    ),
+)]
 #[post("/projects/{id}/members")]
 async fn set_member(
     SessionCaller(caller): SessionCaller,
@@ -94,14 +169,26 @@ async fn set_member(
     )
     .await?;
     let (project_id, member) = member;
-    Ok(HttpResponse::Created().json(json!({
-        "projectId": project_id,
-        "userId": member.user_id,
-        "email": member.email,
-        "role": member.role.as_str(),
-    })))
+    Ok(HttpResponse::Created().json(MemberJson {
+        email: member.email,
+        project_id,
+        role: member.role,
+        user_id: member.user_id,
+    }))
 }
 
+/// Remove a member.
+///
+/// Owners only; needs a dashboard session.
+#[utoipa::path(
+    tag = "projects",
+    params(
+        ("id" = ProjectId, Path, description = "The project's id."),
+        ("user_id" = UserId, Path, description = "The member's account id."),
+    ),
+    security(("session" = [], "csrf" = [])),
+    responses((status = 204, description = "Removed.")),
+)]
 #[delete("/projects/{id}/members/{user_id}")]
 async fn remove_member(
     SessionCaller(caller): SessionCaller,

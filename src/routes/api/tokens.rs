@@ -3,32 +3,46 @@
 use actix_web::{delete, get, post, web, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::{utc, Json, Page};
 use crate::auth::SessionCaller;
 use crate::db::{self, models::tokens, models::tokens::TokenRow};
-use crate::domain::{Scopes, TokenId, TokenName};
+use crate::domain::{Scope, Scopes, TokenId, TokenName};
 use crate::error::AppError;
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(list).service(create).service(revoke);
-}
+super::resource!(list, create, revoke);
 
 /// A token as its owner sees it in the list; never the secret.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Token)]
 pub struct TokenJson {
     id: TokenId,
+    #[schema(value_type = String)]
     name: TokenName,
+    /// `mm_pat_` and the first 4 characters after it: enough to recognise the token.
     prefix: String,
     scopes: Scopes,
     created_at: DateTime<Utc>,
+    /// Null for a token that never expires.
     expires_at: Option<DateTime<Utc>>,
     last_used_at: Option<DateTime<Utc>>,
     last_used_ip: Option<String>,
     revoked_at: Option<DateTime<Utc>>,
+    #[schema(value_type = TokenStatus)]
     status: &'static str,
+}
+
+/// Whether a token works now.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum TokenStatus {
+    Active,
+    Expired,
+    Revoked,
 }
 
 impl TokenJson {
@@ -48,6 +62,17 @@ impl TokenJson {
     }
 }
 
+/// List your tokens.
+///
+/// Every token of the signed-in account, newest first, active or not; never a secret.
+#[utoipa::path(
+    tag = "tokens",
+    params(Page),
+    security(("session" = [])),
+    responses((status = 200, description = "A page of tokens.", body = [TokenJson], headers(
+        ("Link" = String, description = "`<…>; rel=\"next\"` while more remain."),
+    ))),
+)]
 #[get("/tokens")]
 async fn list(
     SessionCaller(caller): SessionCaller,
@@ -68,27 +93,47 @@ async fn list(
     Ok(page.respond(&items, next))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = NewToken)]
 struct NewTokenBody {
+    /// What the token is for: 1 to 100 characters, unique among your live tokens.
     #[serde(default)]
+    #[schema(example = "CI pipeline")]
     name: String,
+    /// At least one.
     #[serde(default)]
+    #[schema(value_type = Vec<Scope>)]
     scopes: Vec<String>,
+    /// `1m`, `6m`, `1y` (the default) or `never`: calendar months from now, UTC.
+    #[schema(value_type = Option<String>, example = "1y")]
     expiry: Option<String>,
 }
 
-#[derive(Serialize)]
+/// The new token, with its secret: the only time the secret is ever shown.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = CreatedToken)]
 struct CreatedToken<'a> {
     id: TokenId,
+    #[schema(value_type = String)]
     name: TokenName,
     prefix: String,
     scopes: Scopes,
     created_at: DateTime<Utc>,
     expires_at: Option<DateTime<Utc>>,
+    /// The secret, `mm_pat_…`. Store it now: it is never shown again.
+    #[schema(pattern = "^mm_pat_[0-9A-Za-z]{32}$")]
     token: &'a str,
 }
 
+/// Create a token.
+///
+/// Answers the token's secret once; at most 100 live tokens per account.
+#[utoipa::path(
+    tag = "tokens",
+    security(("session" = [], "csrf" = [])),
+    responses((status = 201, description = "Created; the body carries the secret.", body = CreatedToken)),
+)]
 #[post("/tokens")]
 async fn create(
     SessionCaller(caller): SessionCaller,
@@ -114,6 +159,15 @@ async fn create(
     Ok(HttpResponse::Created().json(created))
 }
 
+/// Revoke a token.
+///
+/// Immediate and final: its very next request gets 401.
+#[utoipa::path(
+    tag = "tokens",
+    params(("id" = TokenId, Path, description = "The token's id.")),
+    security(("session" = [], "csrf" = [])),
+    responses((status = 204, description = "Revoked.")),
+)]
 #[delete("/tokens/{id}")]
 async fn revoke(
     SessionCaller(caller): SessionCaller,

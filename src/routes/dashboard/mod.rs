@@ -3,6 +3,7 @@
 //! `Result<_, HtmlError>`, so errors render as pages; forms carry a hidden `csrf_token`.
 
 pub mod accounts;
+mod api_docs;
 mod error_page;
 pub mod projects;
 pub mod tokens;
@@ -25,6 +26,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(stylesheet)
     .service(script)
+    .service(api_docs::api_reference)
     .configure(accounts::configure)
     .configure(tokens::configure)
     .configure(projects::configure);

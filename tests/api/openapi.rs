@@ -1,0 +1,192 @@
+//! `GET /api/openapi.json` (SPEC §8.6) documents every route of the JSON API, and `/docs/api`
+//! shows the same document as a page.
+
+use std::collections::BTreeSet;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::spawn_app;
+
+/// Every route of SPEC §6 and the token routes of §4, as the document must name them.
+const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/api/me"),
+    ("GET", "/api/tokens"),
+    ("POST", "/api/tokens"),
+    ("DELETE", "/api/tokens/{id}"),
+    ("GET", "/api/projects"),
+    ("POST", "/api/projects"),
+    ("POST", "/api/projects/{id}/members"),
+    ("DELETE", "/api/projects/{id}/members/{user_id}"),
+    ("POST", "/api/publish"),
+    ("GET", "/api/projects/{id}/publishes"),
+    ("POST", "/api/projects/{id}/messages"),
+    ("GET", "/api/projects/{id}/messages"),
+    ("PUT", "/api/projects/{id}/files/{name}"),
+    ("GET", "/api/projects/{id}/files"),
+    ("GET", "/api/projects/{id}/files/{name}"),
+    ("DELETE", "/api/projects/{id}/files/{name}"),
+    ("GET", "/api/projects/{id}/domain"),
+    ("PUT", "/api/projects/{id}/domain"),
+    ("DELETE", "/api/projects/{id}/domain"),
+    ("GET", "/api/billing/invoices"),
+    ("GET", "/api/billing/invoices/latest"),
+    ("GET", "/api/openapi.json"),
+];
+
+fn documented(doc: &Value) -> BTreeSet<(String, String)> {
+    let mut ops = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in ["get", "put", "post", "delete", "patch"] {
+            if !item[method].is_null() {
+                ops.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    ops
+}
+
+/// The routes the handlers declare (`#[get("/…")]` and the like in `src/routes/api/`), so a
+/// handler added without its `#[utoipa::path]` fails here even if it is registered by hand.
+fn declared_in_source() -> BTreeSet<(String, String)> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/routes/api");
+    let mut routes = BTreeSet::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let source = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for line in source.lines().map(str::trim) {
+            for method in ["get", "put", "post", "delete", "patch"] {
+                if let Some(rest) = line.strip_prefix(&format!("#[{method}(\"")) {
+                    let path = &rest[..rest.find('"').unwrap()];
+                    let path = if path.starts_with("/api/") {
+                        path.to_owned()
+                    } else {
+                        format!("/api{path}")
+                    };
+                    routes.insert((method.to_uppercase(), path));
+                }
+            }
+        }
+    }
+    routes
+}
+
+#[actix_web::test]
+async fn openapi_json_documents_every_route_without_authentication() {
+    let app = spawn_app().await;
+    let res = app.get("/api/openapi.json").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "application/json");
+    let doc: Value = res.json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+
+    let expected: BTreeSet<_> = ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    let ops = documented(&doc);
+    assert_eq!(ops, expected, "documented routes against SPEC's list");
+    let declared = declared_in_source();
+    assert!(declared.len() >= ROUTES.len() - 1, "{declared:?}");
+    for route in &declared {
+        assert!(ops.contains(route), "{route:?} is served but not documented");
+    }
+
+    // Both ways in: a bearer token, and the session cookie with its CSRF header.
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["bearer"]["type"], "http");
+    assert_eq!(schemes["bearer"]["scheme"], "bearer");
+    assert_eq!(schemes["session"]["type"], "apiKey");
+    assert_eq!(schemes["session"]["in"], "cookie");
+    assert_eq!(schemes["session"]["name"], "mm_session");
+    assert_eq!(schemes["csrf"]["in"], "header");
+    assert_eq!(schemes["csrf"]["name"], "X-CSRF-Token");
+
+    // The error shape, with SPEC §5's codes.
+    let schemas = &doc["components"]["schemas"];
+    let codes: Vec<&str> = schemas["ErrorCode"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    for code in ["invalid_token", "insufficient_scope", "validation_failed", "internal"] {
+        assert!(codes.contains(&code), "{code}");
+    }
+    assert!(schemas["ErrorDetail"]["properties"]["fields"].is_object());
+
+    for (method, path) in &ops {
+        let op = &doc["paths"][path][method.to_lowercase()];
+        let responses = op["responses"].as_object().unwrap();
+        if path == "/api/openapi.json" {
+            continue;
+        }
+        let security = op["security"].as_array().unwrap();
+        assert!(
+            security.iter().any(|r| r.get("session").is_some()),
+            "{method} {path}"
+        );
+        for status in ["401", "403"] {
+            assert!(responses.contains_key(status), "{method} {path} {status}");
+        }
+        // A session needs the CSRF header on unsafe methods, and only there.
+        let needs_csrf = security.iter().any(|r| r.get("csrf").is_some());
+        assert_eq!(needs_csrf, method != "GET", "{method} {path}");
+        // Every path parameter is documented.
+        for name in path.split('{').skip(1).map(|s| &s[..s.find('}').unwrap()]) {
+            let params = op["parameters"].as_array().unwrap();
+            assert!(
+                params.iter().any(|p| p["name"] == name && p["in"] == "path"),
+                "{method} {path} {name}"
+            );
+        }
+        if path.contains('{') {
+            assert!(responses.contains_key("404"), "{method} {path}");
+        }
+    }
+
+    // Lists document their paging, and the Link header.
+    let list = &doc["paths"]["/api/projects/{id}/messages"]["get"];
+    let names: Vec<&str> = list["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"limit") && names.contains(&"cursor"), "{names:?}");
+    assert!(list["responses"]["200"]["headers"]["Link"].is_object());
+    assert!(list["responses"].get("422").is_some());
+    // A scope is named on the bearer requirement.
+    assert_eq!(list["security"][0]["bearer"][0], "messages");
+    // A JSON body can be refused for what it is.
+    let create = &doc["paths"]["/api/tokens"]["post"];
+    for status in ["413", "415", "422"] {
+        assert!(create["responses"].get(status).is_some(), "{status}");
+    }
+    assert!(doc["paths"]["/api/projects/{id}/files/{name}"]["put"]["responses"]
+        .get("413")
+        .is_some());
+}
+
+#[actix_web::test]
+async fn the_api_reference_page_is_rendered_from_the_document_without_login() {
+    let app = spawn_app().await;
+    let res = app.get("/docs/api").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let html = res.text().await.unwrap();
+    for (method, path) in ROUTES {
+        assert!(html.contains(&format!("{method} {path}")), "{method} {path}");
+    }
+    assert!(html.contains("bearer token with publish"));
+    assert!(html.contains("session cookie + X-CSRF-Token"));
+    // No inline script or style: the page lives under the CSP like every other.
+    assert!(!html.contains("<script>") && !html.contains("<style") && !html.contains(" style="));
+
+    // Linked from the tokens page.
+    app.signup("reader@example.com").await;
+    let tokens = app.get_html("/settings/tokens").await;
+    assert!(tokens.contains("href=\"/docs/api\""));
+}
