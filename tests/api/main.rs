@@ -9,4 +9,5 @@ mod instances;
 mod migrations;
 mod paging;
 mod projects;
+mod rotation;
 mod tokens;
