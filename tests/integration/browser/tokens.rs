@@ -6,8 +6,8 @@ use mantel::db::{self, models::tokens, models::users::User};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::driver::{Browser, DESKTOP, PHONE};
-use crate::helpers::{spawn_app, TestApp, PASSWORD};
+use crate::helpers::browser::{Browser, DESKTOP, PHONE};
+use crate::helpers::{is_token, TestApp, PASSWORD};
 
 pub async fn sign_up(b: &Browser, email: &str) {
     b.goto("/signup").await;
@@ -24,10 +24,6 @@ pub async fn revealed_token(b: &Browser) -> String {
     b.value("#new-token").await
 }
 
-fn is_token(s: &str) -> bool {
-    s.len() == 39 && s.starts_with("mm_pat_") && s[7..].bytes().all(|c| c.is_ascii_alphanumeric())
-}
-
 async fn token_count(app: &TestApp, email: &str) -> usize {
     let email = email.to_owned();
     db::run(&app.state.pool, move |conn| {
@@ -40,7 +36,7 @@ async fn token_count(app: &TestApp, email: &str) -> usize {
 
 #[actix_web::test]
 async fn a_person_creates_copies_uses_and_revokes_a_token() {
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     let Some(b) = Browser::open(&app.address).await else {
         return;
     };
@@ -253,7 +249,7 @@ async fn a_person_creates_copies_uses_and_revokes_a_token() {
 
 #[actix_web::test]
 async fn validation_errors_keep_the_input_and_names_are_text() {
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     let Some(b) = Browser::open(&app.address).await else {
         return;
     };
@@ -346,7 +342,7 @@ async fn validation_errors_keep_the_input_and_names_are_text() {
 
 #[actix_web::test]
 async fn the_keyboard_alone_creates_a_token_and_focus_is_always_visible() {
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     let Some(b) = Browser::open(&app.address).await else {
         return;
     };
@@ -394,7 +390,7 @@ async fn the_keyboard_alone_creates_a_token_and_focus_is_always_visible() {
 
 #[actix_web::test]
 async fn without_javascript_every_step_still_works() {
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     let Some(b) = Browser::open_without_js(&app.address).await else {
         return;
     };
@@ -461,7 +457,7 @@ async fn without_javascript_every_step_still_works() {
 /// have been made, so the list can be seen as a long-time user sees it.
 #[actix_web::test]
 async fn the_list_shows_every_status_with_relative_times() {
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     let Some(b) = Browser::open(&app.address).await else {
         return;
     };
@@ -543,7 +539,7 @@ async fn page_holds(b: &Browser, token: &str) -> bool {
 
 #[actix_web::test]
 async fn the_dialog_marks_problems_reveals_the_token_and_asks_before_it_is_lost() {
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     let Some(b) = Browser::open(&app.address).await else {
         return;
     };
@@ -621,7 +617,7 @@ async fn the_dialog_marks_problems_reveals_the_token_and_asks_before_it_is_lost(
 
 #[actix_web::test]
 async fn without_javascript_never_is_warned_the_token_fits_and_a_reload_is_harmless() {
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     let Some(b) = Browser::open_without_js(&app.address).await else {
         return;
     };

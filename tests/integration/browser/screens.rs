@@ -1,16 +1,16 @@
 //! Every screen at a phone's width and a desktop's: the account menu, what a phone shows, and
 //! axe-core over each screen.
 
-use crate::axe;
-use crate::driver::{Browser, DESKTOP, PHONE};
-use crate::helpers::spawn_app;
-use crate::tokens::{revealed_token, sign_up};
+use crate::browser::tokens::{revealed_token, sign_up};
+use crate::helpers::axe;
+use crate::helpers::browser::{Browser, DESKTOP, PHONE};
+use crate::helpers::TestApp;
 
 const SIZES: [((u32, u32), &str); 2] = [(DESKTOP, "desktop"), (PHONE, "phone")];
 
 #[actix_web::test]
 async fn the_account_menu_reaches_the_password_change_at_every_width_with_or_without_js() {
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     for javascript in [true, false] {
         let b = if javascript {
             Browser::open(&app.address).await
@@ -65,7 +65,7 @@ async fn the_account_menu_reaches_the_password_change_at_every_width_with_or_wit
 
 #[actix_web::test]
 async fn on_a_phone_the_dialog_footer_hides_no_note_and_the_project_cards_line_up() {
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     let Some(b) = Browser::open(&app.address).await else {
         return;
     };
@@ -104,7 +104,7 @@ async fn on_a_phone_the_dialog_footer_hides_no_note_and_the_project_cards_line_u
 /// axe-core finds no serious or critical violation on any screen, at either width.
 #[actix_web::test]
 async fn axe_core_finds_nothing_serious_on_any_screen() {
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     let Some(b) = Browser::open(&app.address).await else {
         return;
     };

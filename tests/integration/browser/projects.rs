@@ -4,13 +4,13 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::driver::Browser;
-use crate::helpers::spawn_app;
-use crate::tokens::sign_up;
+use crate::browser::tokens::sign_up;
+use crate::helpers::browser::Browser;
+use crate::helpers::TestApp;
 
 #[actix_web::test]
 async fn a_person_creates_a_project_copies_its_id_and_ci_publishes_to_it() {
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     let Some(b) = Browser::open(&app.address).await else {
         return;
     };
@@ -54,7 +54,7 @@ async fn a_person_creates_a_project_copies_its_id_and_ci_publishes_to_it() {
     b.type_into("#token-name", "CI pipeline").await;
     b.click("#scope-publish").await;
     b.click("#create-dialog button[type=submit]").await;
-    let token = crate::tokens::revealed_token(&b).await;
+    let token = crate::browser::tokens::revealed_token(&b).await;
     b.close().await;
 
     // The seed's curl, as the CI pipeline runs it.
