@@ -2,6 +2,9 @@
 //! through chromedriver the way a person would use the screens. Each state is saved as
 //! target/screenshots/NAME.png. Without chromedriver they skip, unless `CI=true`.
 
+mod create_dialog;
 mod projects;
 mod screens;
-mod tokens;
+mod steps;
+mod token_list;
+mod without_js;
