@@ -59,9 +59,9 @@ macro_rules! text_column {
         {
             fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
                 let $s = <String as diesel::deserialize::FromSql<
-                                                            diesel::sql_types::Text,
-                                                            DB,
-                                                        >>::from_sql(bytes)?;
+                                                                            diesel::sql_types::Text,
+                                                                            DB,
+                                                                        >>::from_sql(bytes)?;
                 Ok($from)
             }
         }

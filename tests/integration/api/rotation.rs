@@ -5,7 +5,7 @@ use futures_util::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{csrf_in, error_code, spawn_app, TestApp, PASSWORD};
+use crate::helpers::{csrf_in, error_code, TestApp, PASSWORD};
 
 async fn rotate(app: &TestApp, csrf: &str, id: &str, body: Value) -> reqwest::Response {
     app.session_request(Method::POST, &format!("/api/tokens/{id}/rotate"), csrf)
@@ -31,10 +31,10 @@ async fn token_json(app: &TestApp, csrf: &str, id: &str) -> Value {
 
 #[actix_web::test]
 async fn a_rotated_token_works_through_its_grace_then_says_it_was_replaced() {
-    let app = spawn_app().await;
-    let csrf = app.signup("rotor@example.com").await;
+    let app = TestApp::spawn().await.with_user("rotor@example.com").await;
+    let csrf = app.csrf.clone();
     let old = app
-        .create_token(&csrf, "CI pipeline", &["publish", "files"], "6m")
+        .create_token("CI pipeline", &["publish", "files"], "6m")
         .await;
     let (old_id, old_token) = (old["id"].as_str().unwrap(), old["token"].as_str().unwrap());
 
@@ -94,9 +94,12 @@ async fn a_rotated_token_works_through_its_grace_then_says_it_was_replaced() {
 
 #[actix_web::test]
 async fn revoking_during_the_grace_ends_it_at_once_and_rotation_needs_a_session() {
-    let app = spawn_app().await;
-    let csrf = app.signup("graceful@example.com").await;
-    let old = app.create_token(&csrf, "deploy", &["publish"], "1y").await;
+    let app = TestApp::spawn()
+        .await
+        .with_user("graceful@example.com")
+        .await;
+    let csrf = app.csrf.clone();
+    let old = app.create_token("deploy", &["publish"], "1y").await;
     let (old_id, old_token) = (old["id"].as_str().unwrap(), old["token"].as_str().unwrap());
 
     // A token cannot rotate itself, or any other.
@@ -151,9 +154,9 @@ async fn revoking_during_the_grace_ends_it_at_once_and_rotation_needs_a_session(
 
 #[actix_web::test]
 async fn concurrent_rotations_of_one_token_make_one_new_token() {
-    let app = spawn_app().await;
-    let csrf = app.signup("racer@example.com").await;
-    let old = app.create_token(&csrf, "raced", &["messages"], "1y").await;
+    let app = TestApp::spawn().await.with_user("racer@example.com").await;
+    let csrf = app.csrf.clone();
+    let old = app.create_token("raced", &["messages"], "1y").await;
     let old_id = old["id"].as_str().unwrap();
     let statuses: Vec<StatusCode> = join_all((0..8).map(|_| async {
         rotate(&app, &csrf, old_id, json!({ "graceSeconds": 60 }))
@@ -182,13 +185,14 @@ async fn concurrent_rotations_of_one_token_make_one_new_token() {
 
 #[actix_web::test]
 async fn every_bearer_answer_says_when_the_token_expires() {
-    let app = spawn_app().await;
-    let csrf = app.signup("expiring@example.com").await;
-    let expiring = app
-        .create_token(&csrf, "monthly", &["billing.read"], "1m")
+    let app = TestApp::spawn()
+        .await
+        .with_user("expiring@example.com")
         .await;
+    let csrf = app.csrf.clone();
+    let expiring = app.create_token("monthly", &["billing.read"], "1m").await;
     let forever = app
-        .create_token(&csrf, "forever", &["billing.read"], "never")
+        .create_token("forever", &["billing.read"], "never")
         .await;
     let token = expiring["token"].as_str().unwrap();
     for path in [
@@ -221,9 +225,11 @@ async fn every_bearer_answer_says_when_the_token_expires() {
 
 #[actix_web::test]
 async fn the_dashboard_regenerates_with_the_old_choice_and_links_both_ways() {
-    let app = spawn_app().await;
-    let csrf = app.signup("clicker@example.com").await;
-    let old = app.create_token(&csrf, "Zapier", &["messages"], "6m").await;
+    let app = TestApp::spawn()
+        .await
+        .with_user("clicker@example.com")
+        .await;
+    let old = app.create_token("Zapier", &["messages"], "6m").await;
     let old_id = old["id"].as_str().unwrap();
     // Six months on: the session is long gone, the token nearly so.
     app.clock.advance(Duration::days(180));
