@@ -24,7 +24,7 @@ use crate::auth::session_store::USER_ID;
 use crate::db;
 use crate::db::models::{tokens, users::User};
 use crate::domain::token::PlainToken;
-use crate::domain::{Scope, Scopes, TokenId, TokenName, UserId};
+use crate::domain::{RevokedReason, Scope, Scopes, TokenId, TokenName, UserId};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -103,7 +103,8 @@ async fn token_caller(
     match row.status(now) {
         tokens::TokenStatus::Active => {}
         tokens::TokenStatus::Revoked => {
-            return Err(AppError::InvalidToken("This token was revoked."))
+            let reason = row.revoked_reason.unwrap_or(RevokedReason::User);
+            return Err(AppError::InvalidToken(reason.message()));
         }
         tokens::TokenStatus::Expired => {
             return Err(AppError::InvalidToken("This token has expired."))
@@ -166,6 +167,9 @@ async fn resolve(req: HttpRequest) -> Result<Caller, AppError> {
     })
 }
 
+/// `Mantel-Token-Expiration`: when the presented token expires (RFC 3339, UTC).
+static EXPIRATION: header::HeaderName = header::HeaderName::from_static("mantel-token-expiration");
+
 /// The `/api` middleware: decides the caller once, before routing's extractors, and answers
 /// a refusal itself.
 pub async fn authenticate(
@@ -174,8 +178,22 @@ pub async fn authenticate(
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     match resolve(req.request().clone()).await {
         Ok(caller) => {
+            let expires_at = match &caller.credential {
+                Credential::Token(token) => token.expires_at,
+                Credential::Session => None,
+            };
             req.extensions_mut().insert(caller);
-            Ok(next.call(req).await?.map_into_boxed_body())
+            let mut res = next.call(req).await?.map_into_boxed_body();
+            // SPEC §8.2: a client learns its token's end from every answer, in time to rotate.
+            if let Some(at) = expires_at {
+                let value = at
+                    .and_utc()
+                    .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+                if let Ok(value) = header::HeaderValue::try_from(value) {
+                    res.headers_mut().insert(EXPIRATION.clone(), value);
+                }
+            }
+            Ok(res)
         }
         Err(e) => Ok(req.error_response(e)),
     }

@@ -8,6 +8,7 @@ mod expiry;
 mod ids;
 pub mod name;
 mod page;
+mod revocation;
 mod role;
 mod scope;
 pub mod token;
@@ -18,6 +19,7 @@ pub use expiry::Expiry;
 pub use ids::{ProjectId, TokenId, UserId};
 pub use name::{NameError, ProjectName, TokenName};
 pub use page::{Cursor, PageError, PageRequest, DEFAULT_LIMIT, MAX_LIMIT};
+pub use revocation::RevokedReason;
 pub use role::Role;
 pub use scope::{Scope, Scopes};
 pub use token::PlainToken;
@@ -67,9 +69,9 @@ macro_rules! text_column {
         {
             fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
                 let $s = <String as diesel::deserialize::FromSql<
-                                                    diesel::sql_types::Text,
-                                                    DB,
-                                                >>::from_sql(bytes)?;
+                                                                            diesel::sql_types::Text,
+                                                                            DB,
+                                                                        >>::from_sql(bytes)?;
                 Ok($from)
             }
         }

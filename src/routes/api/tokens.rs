@@ -1,18 +1,18 @@
 //! Token management over JSON — dashboard session only, so a token can never mint or revoke one.
 
 use actix_web::{delete, get, post, web, HttpResponse};
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{utc, Json, Page};
 use crate::auth::SessionCaller;
 use crate::db::{self, models::tokens, models::tokens::TokenRow};
-use crate::domain::{Scope, Scopes, TokenId, TokenName};
+use crate::domain::{Expiry, PlainToken, RevokedReason, Scope, Scopes, TokenId, TokenName};
 use crate::error::AppError;
 use crate::state::AppState;
 
-super::resource!(list, create, revoke);
+super::resource!(list, create, revoke, rotate);
 
 /// A token as its owner sees it in the list; never the secret.
 #[derive(Serialize, ToSchema)]
@@ -30,7 +30,11 @@ pub struct TokenJson {
     expires_at: Option<DateTime<Utc>>,
     last_used_at: Option<DateTime<Utc>>,
     last_used_ip: Option<String>,
+    /// When it stopped working — or, while a replaced token's grace lasts, when it will.
     revoked_at: Option<DateTime<Utc>>,
+    revoked_reason: Option<RevokedReason>,
+    replaced_by: Option<TokenId>,
+    rotated_from: Option<TokenId>,
     #[schema(value_type = TokenStatus)]
     status: &'static str,
 }
@@ -54,6 +58,9 @@ impl TokenJson {
             expires_at: row.expires_at.map(utc),
             last_used_at: row.last_used_at.map(utc),
             revoked_at: row.revoked_at.map(utc),
+            revoked_reason: row.revoked_reason,
+            replaced_by: row.replaced_by,
+            rotated_from: row.rotated_from,
             last_used_ip: row.last_used_ip,
             id: row.id,
             name: row.name,
@@ -124,6 +131,24 @@ struct CreatedToken<'a> {
     /// The secret, `mm_pat_…`. Store it now: it is never shown again.
     #[schema(pattern = "^mm_pat_[0-9A-Za-z]{32}$")]
     token: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rotated_from: Option<TokenId>,
+}
+
+impl<'a> CreatedToken<'a> {
+    /// The one response that carries a plaintext token; like every answer it is `no-store`.
+    fn new(row: tokens::TokenRow, plain: &'a PlainToken) -> Self {
+        CreatedToken {
+            scopes: row.scopes,
+            created_at: utc(row.created_at),
+            expires_at: row.expires_at.map(utc),
+            id: row.id,
+            name: row.name,
+            prefix: row.prefix,
+            token: plain.expose(),
+            rotated_from: row.rotated_from,
+        }
+    }
 }
 
 /// Create a token.
@@ -146,17 +171,7 @@ async fn create(
         tokens::create(conn, &caller.user.id, &new, now)
     })
     .await?;
-    let created = CreatedToken {
-        scopes: row.scopes,
-        created_at: utc(row.created_at),
-        expires_at: row.expires_at.map(utc),
-        id: row.id,
-        name: row.name,
-        prefix: row.prefix,
-        token: plain.expose(),
-    };
-    // The one response that carries a plaintext token; like every answer it is `no-store`.
-    Ok(HttpResponse::Created().json(created))
+    Ok(HttpResponse::Created().json(CreatedToken::new(row, &plain)))
 }
 
 /// Revoke a token.
@@ -180,4 +195,64 @@ async fn revoke(
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = Rotation)]
+struct RotateBody {
+    /// `1m`, `6m`, `1y` or `never`; by default the old token's original choice.
+    #[schema(value_type = Option<String>, example = "1y")]
+    expiry: Option<String>,
+    /// How long the old token keeps working: 0 (the default) to 86400.
+    #[schema(minimum = 0, maximum = 86400)]
+    grace_seconds: Option<i64>,
+}
+
+/// The longest grace a replaced token may keep working (SPEC §8.1).
+pub const MAX_GRACE_SECONDS: i64 = 86_400;
+
+/// Rotate a token.
+///
+/// Regenerates a token: a new one with the same settings, the old one working for
+/// `graceSeconds` more (SPEC §8.1). Answers the new token with its secret, once, and `rotatedFrom`; the new token keeps the old
+/// one's name and scopes.
+#[utoipa::path(
+    tag = "tokens",
+    params(("id" = TokenId, Path, description = "The token to replace.")),
+    security(("session" = [], "csrf" = [])),
+    responses((status = 201, description = "The new token; the body carries its secret.", body = CreatedToken)),
+)]
+#[post("/tokens/{id}/rotate")]
+async fn rotate(
+    SessionCaller(caller): SessionCaller,
+    state: web::Data<AppState>,
+    id: web::Path<TokenId>,
+    body: Json<RotateBody>,
+) -> Result<HttpResponse, AppError> {
+    let expiry = body
+        .expiry
+        .as_deref()
+        .map(|e| Expiry::parse(e).ok_or_else(|| AppError::validation("expiry", Expiry::EXPECTED)))
+        .transpose()?;
+    let grace = body.grace_seconds.unwrap_or(0);
+    if !(0..=MAX_GRACE_SECONDS).contains(&grace) {
+        return Err(AppError::validation(
+            "graceSeconds",
+            format!("Use 0 to {MAX_GRACE_SECONDS} seconds."),
+        ));
+    }
+    let now = state.clock.now();
+    let (row, plain) = db::run(&state.pool, move |conn| {
+        tokens::rotate(
+            conn,
+            &caller.user.id,
+            &id,
+            expiry,
+            Duration::seconds(grace),
+            now,
+        )
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(CreatedToken::new(row, &plain)))
 }

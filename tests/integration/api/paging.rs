@@ -6,8 +6,21 @@ use std::collections::HashSet;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{error_code, spawn_app, TestApp};
-use crate::projects::create_project;
+use crate::helpers::{error_code, TestApp};
+
+async fn create_project(app: &TestApp, csrf: &str, name: &str) -> String {
+    let res = app
+        .session_request(Method::POST, "/api/projects", csrf)
+        .json(&json!({ "name": name }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
 
 /// The URL of `rel="next"`, if the answer has one.
 fn next_link(res: &reqwest::Response) -> Option<String> {
@@ -42,8 +55,8 @@ async fn post_message(app: &TestApp, csrf: &str, project: &str, body: &str) -> S
 
 #[actix_web::test]
 async fn a_list_of_250_is_walked_whole_while_rows_are_inserted() {
-    let app = spawn_app().await;
-    let csrf = app.signup("pager@example.com").await;
+    let app = TestApp::spawn().await.with_user("pager@example.com").await;
+    let csrf = app.csrf.clone();
     let project = create_project(&app, &csrf, "Paged").await;
     let mut before = HashSet::new();
     for i in 0..250 {
@@ -81,8 +94,8 @@ async fn a_list_of_250_is_walked_whole_while_rows_are_inserted() {
 
 #[actix_web::test]
 async fn lists_default_to_50_and_refuse_a_bad_limit_or_cursor() {
-    let app = spawn_app().await;
-    let csrf = app.signup("limits@example.com").await;
+    let app = TestApp::spawn().await.with_user("limits@example.com").await;
+    let csrf = app.csrf.clone();
     let project = create_project(&app, &csrf, "Limits").await;
     for i in 0..51 {
         post_message(&app, &csrf, &project, &format!("m{i}")).await;
@@ -114,11 +127,10 @@ async fn lists_default_to_50_and_refuse_a_bad_limit_or_cursor() {
 
 #[actix_web::test]
 async fn tokens_projects_and_files_page_too() {
-    let app = spawn_app().await;
-    let csrf = app.signup("many@example.com").await;
+    let app = TestApp::spawn().await.with_user("many@example.com").await;
+    let csrf = app.csrf.clone();
     for i in 0..5 {
-        app.create_token(&csrf, &format!("t{i}"), &["files"], "1y")
-            .await;
+        app.create_token(&format!("t{i}"), &["files"], "1y").await;
     }
     let project = create_project(&app, &csrf, "Files").await;
     create_project(&app, &csrf, "Second").await;
@@ -165,14 +177,12 @@ async fn tokens_projects_and_files_page_too() {
 
 #[actix_web::test]
 async fn the_tokens_screen_keeps_revoked_tokens_in_an_inactive_section() {
-    let app = spawn_app().await;
-    let csrf = app.signup("tidy@example.com").await;
-    let keep = app
-        .create_token(&csrf, "still in use", &["publish"], "1y")
-        .await;
+    let app = TestApp::spawn().await.with_user("tidy@example.com").await;
+    let csrf = app.csrf.clone();
+    let keep = app.create_token("still in use", &["publish"], "1y").await;
     for i in 0..12 {
         let id = app
-            .create_token(&csrf, &format!("old {i:02}"), &["publish"], "1y")
+            .create_token(&format!("old {i:02}"), &["publish"], "1y")
             .await["id"]
             .as_str()
             .unwrap()
