@@ -7,6 +7,7 @@ mod accounts;
 mod hardening;
 mod instances;
 mod migrations;
+mod operations;
 mod paging;
 mod projects;
 mod tokens;
