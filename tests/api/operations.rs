@@ -79,9 +79,11 @@ impl Served {
     }
 
     fn signal(&self, name: &str) {
-        // The shell's own `kill`: no libc binding here, and no procps package needed.
+        // The shell's own `kill` (no libc binding here, no procps package needed); POSIX
+        // names the signal without its SIG.
+        let short = name.trim_start_matches("SIG");
         let status = Command::new("sh")
-            .args(["-c", &format!("kill -{name} {}", self.child.id())])
+            .args(["-c", &format!("kill -{short} {}", self.child.id())])
             .status()
             .expect("kill runs");
         assert!(status.success(), "kill -{name}");
