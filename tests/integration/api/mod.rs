@@ -6,6 +6,7 @@ mod authentication;
 mod hardening;
 mod instances;
 mod migrations;
+mod operations;
 mod paging;
 mod projects;
 mod rotation;
