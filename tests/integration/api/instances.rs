@@ -33,28 +33,25 @@ impl Instance {
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("mantel starts");
         // Read the log until the server says where it listens, then keep draining it so the
         // process never blocks on a full pipe.
-        let log = BufReader::new(child.stdout.take().unwrap());
-        let (port_tx, port_rx) = mpsc::channel();
+        let log = BufReader::new(child.stderr.take().unwrap());
+        let (address_tx, address_rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in log.lines().map_while(Result::ok) {
-                if let Some(port) = line.split("listening port=").nth(1) {
-                    let _ = port_tx.send(port.trim().to_owned());
+                if let Some(address) = line.split("listening on ").nth(1) {
+                    let _ = address_tx.send(address.trim().to_owned());
                 }
             }
         });
-        let port = port_rx
+        let address = address_rx
             .recv_timeout(Duration::from_secs(60))
-            .expect("mantel serve logs its port");
-        Instance {
-            child,
-            address: format!("http://127.0.0.1:{port}"),
-        }
+            .expect("mantel serve logs its address");
+        Instance { child, address }
     }
 
     fn url(&self, path: &str) -> String {

@@ -7,6 +7,7 @@ mod hardening;
 mod instances;
 mod migrations;
 mod openapi;
+mod operations;
 mod paging;
 mod projects;
 mod rotation;

@@ -8,20 +8,6 @@ use serde_json::{json, Value};
 
 use crate::helpers::{error_code, TestApp};
 
-async fn create_project(app: &TestApp, csrf: &str, name: &str) -> String {
-    let res = app
-        .session_request(Method::POST, "/api/projects", csrf)
-        .json(&json!({ "name": name }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::CREATED);
-    res.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 /// The URL of `rel="next"`, if the answer has one.
 fn next_link(res: &reqwest::Response) -> Option<String> {
     let link = res.headers().get("link")?.to_str().unwrap();
@@ -57,7 +43,7 @@ async fn post_message(app: &TestApp, csrf: &str, project: &str, body: &str) -> S
 async fn a_list_of_250_is_walked_whole_while_rows_are_inserted() {
     let app = TestApp::spawn().await.with_user("pager@example.com").await;
     let csrf = app.csrf.clone();
-    let project = create_project(&app, &csrf, "Paged").await;
+    let project = app.with_project("Paged").await;
     let mut before = HashSet::new();
     for i in 0..250 {
         before.insert(post_message(&app, &csrf, &project, &format!("message {i}")).await);
@@ -96,7 +82,7 @@ async fn a_list_of_250_is_walked_whole_while_rows_are_inserted() {
 async fn lists_default_to_50_and_refuse_a_bad_limit_or_cursor() {
     let app = TestApp::spawn().await.with_user("limits@example.com").await;
     let csrf = app.csrf.clone();
-    let project = create_project(&app, &csrf, "Limits").await;
+    let project = app.with_project("Limits").await;
     for i in 0..51 {
         post_message(&app, &csrf, &project, &format!("m{i}")).await;
     }
@@ -132,8 +118,8 @@ async fn tokens_projects_and_files_page_too() {
     for i in 0..5 {
         app.create_token(&format!("t{i}"), &["files"], "1y").await;
     }
-    let project = create_project(&app, &csrf, "Files").await;
-    create_project(&app, &csrf, "Second").await;
+    let project = app.with_project("Files").await;
+    app.with_project("Second").await;
     for name in ["a.txt", "b.txt", "c.txt"] {
         let res = app
             .session_request(

@@ -4,6 +4,7 @@
 
 mod create_dialog;
 mod projects;
+mod regenerate;
 mod screens;
 mod steps;
 mod token_list;
