@@ -6,6 +6,7 @@ mod helpers;
 mod accounts;
 mod hardening;
 mod instances;
+mod limits;
 mod migrations;
 mod projects;
 mod tokens;
