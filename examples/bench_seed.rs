@@ -136,6 +136,10 @@ fn main() -> anyhow::Result<()> {
                         revoked_at: None,
                         last_used_at: None,
                         last_used_ip: None,
+                        revoked_reason: None,
+                        replaced_by: None,
+                        rotated_from: None,
+                        expiry: Some(Expiry::Never),
                     });
                 }
                 // Multi-row INSERTs need the concrete backend: MultiConnection cannot batch them.

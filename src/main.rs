@@ -2,8 +2,12 @@ use clap::Parser;
 
 #[actix_web::main]
 async fn main() -> std::process::ExitCode {
-    mantel::telemetry::init();
-    match mantel::cli::run(mantel::cli::Cli::parse()).await {
+    let cli = mantel::cli::Cli::parse();
+    let run = async {
+        mantel::telemetry::init()?;
+        mantel::cli::run(cli).await
+    };
+    match run.await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("mantel: {e:#}");

@@ -1,13 +1,13 @@
 //! Builds the application — pool, migrations, the cookie key, middleware, routes — binds it
 //! (port 0 in tests) and runs it with its background tasks until SIGTERM or Ctrl-C.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
 use actix_session::config::{PersistentSession, TtlExtensionPolicy};
 use actix_session::SessionMiddleware;
 use actix_web::cookie::{self, Key, SameSite};
-use actix_web::dev::Server;
+use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::{from_fn, DefaultHeaders};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
@@ -32,7 +32,7 @@ const SESSION_SWEEP: Duration = Duration::from_secs(600);
 
 pub struct Application {
     server: Server,
-    port: u16,
+    address: SocketAddr,
     state: web::Data<AppState>,
     /// `GET /metrics` on `--metrics-bind`, when set.
     metrics: Option<(Server, u16)>,
@@ -66,10 +66,9 @@ impl Application {
         db::run(&pool, db::run_migrations).await?;
         let key = cookie_key(&settings, &pool).await?;
 
-        let port = listener
+        let address = listener
             .local_addr()
-            .context("the listener has no address")?
-            .port();
+            .context("the listener has no address")?;
         let state = web::Data::new(AppState {
             pool: pool.clone(),
             clock: clock.clone(),
@@ -134,6 +133,9 @@ impl Application {
                 .wrap(from_fn(crate::metrics::record))
         })
         .workers(workers)
+        // Signals are ours (`stop_gracefully_on_signal`): actix-web's own treat SIGINT as a
+        // forced stop, which cuts requests in flight.
+        .disable_signals()
         .listen(listener)
         .context("cannot listen")?
         .run();
@@ -143,14 +145,14 @@ impl Application {
         };
         Ok(Application {
             server,
-            port,
+            address,
             state,
             metrics,
         })
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.address.port()
     }
 
     pub fn state(&self) -> web::Data<AppState> {
@@ -162,9 +164,15 @@ impl Application {
         self.metrics.as_ref().map(|(_, port)| *port)
     }
 
-    /// Serves until the server stops (SIGTERM, SIGINT), then writes the last noted token uses.
+    /// Serves until SIGTERM or SIGINT (Ctrl-C) has stopped the server gracefully, then writes
+    /// the last noted token uses.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let state = self.state.clone();
+        // Listening for the signals before saying where we listen: whoever reads that line may
+        // signal at once, and a signal with no listener yet would kill the process mid-request.
+        let signals = StopSignals::listen()?;
+        let stopper =
+            actix_web::rt::spawn(stop_gracefully_on_signal(self.server.handle(), signals));
         let background = actix_web::rt::spawn(background_tasks(state.clone()));
         let metrics = self.metrics.map(|(server, _)| {
             let handle = server.handle();
@@ -173,8 +181,9 @@ impl Application {
         });
         #[cfg(unix)]
         let stats = actix_web::rt::spawn(report_statements_on_sigusr1(state.clone()));
-        tracing::info!(port = self.port, "listening");
+        tracing::info!("listening on http://{}", self.address);
         let result = self.server.await;
+        stopper.abort();
         if let Some(metrics) = metrics {
             metrics.stop(true).await;
         }
@@ -184,7 +193,59 @@ impl Application {
         if let Err(e) = state.last_used.flush(&state.pool).await {
             tracing::warn!(error = %e, "could not write last token uses at shutdown");
         }
+        tracing::info!("stopped");
         result
+    }
+}
+
+/// SIGINT and SIGTERM alike: no new connections, requests in flight finish (workers get up
+/// to 30 seconds), then `run_until_stopped` returns.
+async fn stop_gracefully_on_signal(server: ServerHandle, mut signals: StopSignals) {
+    let name = signals.recv().await;
+    tracing::info!("{name} received: stopping gracefully, finishing requests in flight");
+    server.stop(true).await;
+}
+
+#[cfg(unix)]
+struct StopSignals {
+    interrupt: actix_web::rt::signal::unix::Signal,
+    terminate: actix_web::rt::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl StopSignals {
+    fn listen() -> std::io::Result<Self> {
+        use actix_web::rt::signal::unix::{signal, SignalKind};
+        Ok(StopSignals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    async fn recv(&mut self) -> &'static str {
+        use futures_util::future::{select, Either};
+        let interrupt = std::pin::pin!(self.interrupt.recv());
+        let terminate = std::pin::pin!(self.terminate.recv());
+        match select(interrupt, terminate).await {
+            Either::Left(_) => "SIGINT",
+            Either::Right(_) => "SIGTERM",
+        }
+    }
+}
+
+/// Elsewhere only Ctrl-C.
+#[cfg(not(unix))]
+struct StopSignals;
+
+#[cfg(not(unix))]
+impl StopSignals {
+    fn listen() -> std::io::Result<Self> {
+        Ok(StopSignals)
+    }
+
+    async fn recv(&mut self) -> &'static str {
+        let _ = actix_web::rt::signal::ctrl_c().await;
+        "Ctrl-C"
     }
 }
 

@@ -2,6 +2,7 @@
 //! the time taken — never headers, cookies or bodies, where tokens and passwords travel —
 //! and a token pasted into a path is cut to its display prefix.
 
+use std::io::IsTerminal;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
@@ -9,10 +10,31 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use tracing_subscriber::EnvFilter;
 
-/// Logs to stderr; `RUST_LOG` overrides the default `info`.
-pub fn init() {
+/// Logs to stderr, so that a command's own output on stdout stays clean; `RUST_LOG` overrides
+/// the default `info`. `MANTEL_LOG_FORMAT=json` writes one JSON object per line for a log
+/// collector; text (the default) is coloured only on a terminal, and never with `NO_COLOR` set.
+pub fn init() -> anyhow::Result<()> {
+    let json = match std::env::var("MANTEL_LOG_FORMAT") {
+        Err(std::env::VarError::NotPresent) => false,
+        Ok(format) if format.is_empty() || format == "text" => false,
+        Ok(format) if format == "json" => true,
+        _ => anyhow::bail!("MANTEL_LOG_FORMAT must be `text` or `json`"),
+    };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+    let colour = !json
+        && std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(colour);
+    // Fails only if a subscriber is already set (a test's), which then keeps the logs.
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+    Ok(())
 }
 
 pub async fn log_request(

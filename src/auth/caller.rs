@@ -26,7 +26,7 @@ use crate::auth::session_store::USER_ID;
 use crate::db;
 use crate::db::models::{tokens, users::User};
 use crate::domain::token::PlainToken;
-use crate::domain::{Scope, Scopes, TokenId, TokenName, UserId};
+use crate::domain::{RevokedReason, Scope, Scopes, TokenId, TokenName, UserId};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -121,7 +121,8 @@ async fn token_caller(
     match row.status(now) {
         tokens::TokenStatus::Active => {}
         tokens::TokenStatus::Revoked => {
-            let error = AppError::InvalidToken("This token was revoked.");
+            let reason = row.revoked_reason.unwrap_or(RevokedReason::User);
+            let error = AppError::InvalidToken(reason.message());
             return Err(Refused::Bad(Revoked, error));
         }
         tokens::TokenStatus::Expired => {
@@ -249,6 +250,9 @@ async fn session_caller(req: &HttpRequest, state: &AppState) -> Result<Caller, A
     })
 }
 
+/// `Mantel-Token-Expiration`: when the presented token expires (RFC 3339, UTC).
+static EXPIRATION: header::HeaderName = header::HeaderName::from_static("mantel-token-expiration");
+
 /// The `/api` middleware: decides the caller once, before routing's extractors, and answers
 /// a refusal itself. A bearer response, refused or not, carries `RateLimit-Policy` and
 /// `RateLimit`.
@@ -260,8 +264,12 @@ pub async fn authenticate(
     let (caller, allowance) = resolve(req.request().clone()).await;
     let mut res = match caller {
         Ok(caller) => {
+            let expires_at = match &caller.credential {
+                Credential::Token(token) => token.expires_at,
+                Credential::Session => None,
+            };
             req.extensions_mut().insert(caller);
-            let res = next.call(req).await?.map_into_boxed_body();
+            let mut res = next.call(req).await?.map_into_boxed_body();
             // The handler's one-line need (`caller.require(scope)?`) is the last decision.
             let refused = res
                 .response()
@@ -269,6 +277,15 @@ pub async fn authenticate(
                 .and_then(|e| e.as_error::<AppError>());
             if let Some(AppError::InsufficientScope(_)) = refused {
                 state.auth_outcomes.note(AuthOutcome::InsufficientScope);
+            }
+            // SPEC §8.2: a client learns its token's end from every answer, in time to rotate.
+            if let Some(at) = expires_at {
+                let value = at
+                    .and_utc()
+                    .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+                if let Ok(value) = header::HeaderValue::try_from(value) {
+                    res.headers_mut().insert(EXPIRATION.clone(), value);
+                }
             }
             res
         }

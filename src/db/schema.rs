@@ -43,6 +43,10 @@ diesel::table! {
         revoked_at -> Nullable<Timestamp>,
         last_used_at -> Nullable<Timestamp>,
         last_used_ip -> Nullable<Text>,
+        revoked_reason -> Nullable<Text>,
+        replaced_by -> Nullable<Text>,
+        rotated_from -> Nullable<Text>,
+        expiry -> Nullable<Text>,
     }
 }
 

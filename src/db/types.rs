@@ -7,7 +7,8 @@ use diesel::sql_types::{Binary, Text};
 
 use super::MultiBackend;
 use crate::domain::{
-    Email, ProjectId, ProjectName, Role, Scopes, TokenHash, TokenId, TokenName, UserId,
+    Email, Expiry, ProjectId, ProjectName, RevokedReason, Role, Scopes, TokenHash, TokenId,
+    TokenName, UserId,
 };
 
 macro_rules! through_multi_backend {
@@ -21,5 +22,8 @@ macro_rules! through_multi_backend {
     )+};
 }
 
-through_multi_backend!(Text: UserId, ProjectId, TokenId, Role, Scopes, Email, TokenName, ProjectName);
+through_multi_backend!(
+    Text: UserId, ProjectId, TokenId, Role, Scopes, Email, TokenName, ProjectName, Expiry,
+    RevokedReason
+);
 through_multi_backend!(Binary: TokenHash);

@@ -2,8 +2,18 @@
 
 use chrono::{Months, NaiveDateTime};
 
-/// Calendar months from creation, UTC.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+/// Calendar months from creation, UTC. Stored with the token, so a rotation can repeat it.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Default,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub enum Expiry {
     OneMonth,
     SixMonths,
@@ -13,6 +23,9 @@ pub enum Expiry {
 }
 
 impl Expiry {
+    /// What a client is told when it names no expiry of these.
+    pub const EXPECTED: &'static str = "Pick 1m, 6m, 1y or never.";
+
     pub const ALL: [Expiry; 4] = [
         Expiry::OneMonth,
         Expiry::SixMonths,
@@ -54,6 +67,10 @@ impl Expiry {
         created_at.checked_add_months(Months::new(months))
     }
 }
+
+// Only `as_str` values are written; anything else reads as the default.
+super::text_column!(Expiry, |v| v.as_str(), |s| Expiry::parse(&s)
+    .unwrap_or_default());
 
 #[cfg(test)]
 mod tests {

@@ -7,6 +7,8 @@ mod email;
 mod expiry;
 mod ids;
 pub mod name;
+mod page;
+mod revocation;
 mod role;
 mod scope;
 pub mod token;
@@ -16,6 +18,8 @@ pub use email::{Email, EmailError};
 pub use expiry::Expiry;
 pub use ids::{ProjectId, TokenId, UserId};
 pub use name::{NameError, ProjectName, TokenName};
+pub use page::{Cursor, PageError, PageRequest};
+pub use revocation::RevokedReason;
 pub use role::Role;
 pub use scope::{Scope, Scopes};
 pub use token::PlainToken;
@@ -55,9 +59,9 @@ macro_rules! text_column {
         {
             fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
                 let $s = <String as diesel::deserialize::FromSql<
-                                            diesel::sql_types::Text,
-                                            DB,
-                                        >>::from_sql(bytes)?;
+                                                                            diesel::sql_types::Text,
+                                                                            DB,
+                                                                        >>::from_sql(bytes)?;
                 Ok($from)
             }
         }

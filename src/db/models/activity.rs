@@ -6,11 +6,10 @@ use diesel::prelude::*;
 use super::WriteError;
 use crate::db::schema::{messages, publishes};
 use crate::db::DbConnection;
-use crate::domain::{ProjectId, UserId};
+use crate::domain::{Cursor, PageRequest, ProjectId, UserId};
 
 pub const MESSAGE_MAX_CHARS: usize = 10_000;
 /// Lists return at most this many items, newest first.
-pub const LIST_LIMIT: i64 = 100;
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = publishes)]
@@ -41,13 +40,33 @@ pub fn publish(
     Ok(row)
 }
 
-pub fn publishes(conn: &mut DbConnection, project_id: &ProjectId) -> QueryResult<Vec<Publish>> {
-    publishes::table
+/// A page of the project's publishes, newest first.
+pub fn publishes(
+    conn: &mut DbConnection,
+    project_id: &ProjectId,
+    page: &PageRequest,
+) -> QueryResult<Vec<Publish>> {
+    let mut query = publishes::table
         .filter(publishes::project_id.eq(project_id))
+        .into_boxed();
+    if let Some(Cursor { at: Some(at), key }) = &page.after {
+        query = query.filter(
+            publishes::created_at.lt(*at).or(publishes::created_at
+                .eq(*at)
+                .and(publishes::id.lt(key.clone()))),
+        );
+    }
+    query
         .order((publishes::created_at.desc(), publishes::id.desc()))
-        .limit(LIST_LIMIT)
+        .limit(page.fetch())
         .select(Publish::as_select())
         .load(conn)
+}
+
+impl Publish {
+    pub fn cursor(&self) -> Cursor {
+        Cursor::new(Some(self.created_at), self.id.as_str())
+    }
 }
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
@@ -92,11 +111,31 @@ pub fn post_message(
     Ok(row)
 }
 
-pub fn messages(conn: &mut DbConnection, project_id: &ProjectId) -> QueryResult<Vec<Message>> {
-    messages::table
+/// A page of the project's messages, newest first.
+pub fn messages(
+    conn: &mut DbConnection,
+    project_id: &ProjectId,
+    page: &PageRequest,
+) -> QueryResult<Vec<Message>> {
+    let mut query = messages::table
         .filter(messages::project_id.eq(project_id))
+        .into_boxed();
+    if let Some(Cursor { at: Some(at), key }) = &page.after {
+        query = query.filter(
+            messages::created_at.lt(*at).or(messages::created_at
+                .eq(*at)
+                .and(messages::id.lt(key.clone()))),
+        );
+    }
+    query
         .order((messages::created_at.desc(), messages::id.desc()))
-        .limit(LIST_LIMIT)
+        .limit(page.fetch())
         .select(Message::as_select())
         .load(conn)
+}
+
+impl Message {
+    pub fn cursor(&self) -> Cursor {
+        Cursor::new(Some(self.created_at), self.id.as_str())
+    }
 }

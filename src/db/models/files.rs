@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use super::WriteError;
 use crate::db::schema::files;
 use crate::db::{write_transaction, DbConnection};
-use crate::domain::{ProjectId, UserId};
+use crate::domain::{Cursor, PageRequest, ProjectId, UserId};
 
 /// Uploads larger than this are refused with 413.
 pub const MAX_SIZE: usize = 10 * 1024 * 1024;
@@ -72,12 +72,29 @@ pub fn put(
     })
 }
 
-pub fn list(conn: &mut DbConnection, project_id: &ProjectId) -> QueryResult<Vec<FileInfo>> {
-    files::table
+/// A page of the project's files, by name.
+pub fn list(
+    conn: &mut DbConnection,
+    project_id: &ProjectId,
+    page: &PageRequest,
+) -> QueryResult<Vec<FileInfo>> {
+    let mut query = files::table
         .filter(files::project_id.eq(project_id))
+        .into_boxed();
+    if let Some(after) = &page.after {
+        query = query.filter(files::name.gt(after.key.clone()));
+    }
+    query
         .order(files::name)
+        .limit(page.fetch())
         .select(FileInfo::as_select())
         .load(conn)
+}
+
+impl FileInfo {
+    pub fn cursor(&self) -> Cursor {
+        Cursor::new(None, self.name.as_str())
+    }
 }
 
 /// The file's content type and bytes.

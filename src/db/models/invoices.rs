@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use super::WriteError;
 use crate::db::schema::invoices;
 use crate::db::DbConnection;
-use crate::domain::UserId;
+use crate::domain::{Cursor, PageRequest, UserId};
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = invoices)]
@@ -56,15 +56,31 @@ pub fn add(
     Ok(row)
 }
 
-/// The account's invoices, newest first.
-pub fn list(conn: &mut DbConnection, user_id: &UserId) -> QueryResult<Vec<Invoice>> {
-    invoices::table
+/// A page of the account's invoices, newest first.
+pub fn list(
+    conn: &mut DbConnection,
+    user_id: &UserId,
+    page: &PageRequest,
+) -> QueryResult<Vec<Invoice>> {
+    let mut query = invoices::table
         .filter(invoices::user_id.eq(user_id))
-        .order((
-            invoices::created_at.desc(),
-            invoices::period.desc(),
-            invoices::id.desc(),
-        ))
+        .into_boxed();
+    if let Some(Cursor { at: Some(at), key }) = &page.after {
+        query = query.filter(
+            invoices::created_at.lt(*at).or(invoices::created_at
+                .eq(*at)
+                .and(invoices::id.lt(key.clone()))),
+        );
+    }
+    query
+        .order((invoices::created_at.desc(), invoices::id.desc()))
+        .limit(page.fetch())
         .select(Invoice::as_select())
         .load(conn)
+}
+
+impl Invoice {
+    pub fn cursor(&self) -> Cursor {
+        Cursor::new(Some(self.created_at), self.id.as_str())
+    }
 }

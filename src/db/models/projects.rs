@@ -7,7 +7,7 @@ use super::WriteError;
 use crate::db::models::users::User;
 use crate::db::schema::{project_members, projects, users};
 use crate::db::{write_transaction, DbConnection};
-use crate::domain::{Email, ProjectId, ProjectName, Role, UserId};
+use crate::domain::{Cursor, Email, PageRequest, ProjectId, ProjectName, Role, UserId};
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = projects)]
@@ -48,14 +48,34 @@ pub fn find(conn: &mut DbConnection, id: &ProjectId) -> QueryResult<Project> {
         .get_result(conn)
 }
 
-/// The user's projects with their role, oldest first.
-pub fn list_for(conn: &mut DbConnection, user_id: &UserId) -> QueryResult<Vec<(Project, Role)>> {
-    projects::table
+/// A page of the user's projects with their role, oldest first.
+pub fn list_for(
+    conn: &mut DbConnection,
+    user_id: &UserId,
+    page: &PageRequest,
+) -> QueryResult<Vec<(Project, Role)>> {
+    let mut query = projects::table
         .inner_join(project_members::table)
         .filter(project_members::user_id.eq(user_id))
-        .order((projects::created_at.asc(), projects::id))
+        .into_boxed();
+    if let Some(Cursor { at: Some(at), key }) = &page.after {
+        query = query.filter(
+            projects::created_at.gt(*at).or(projects::created_at
+                .eq(*at)
+                .and(projects::id.gt(key.clone()))),
+        );
+    }
+    query
+        .order((projects::created_at.asc(), projects::id.asc()))
+        .limit(page.fetch())
         .select((Project::as_select(), project_members::role))
         .load(conn)
+}
+
+impl Project {
+    pub fn cursor(&self) -> Cursor {
+        Cursor::new(Some(self.created_at), self.id.as_str())
+    }
 }
 
 /// Creates the project with its creator as owner, both rows or neither.

@@ -7,7 +7,10 @@ use super::{FieldErrors, WriteError};
 use crate::db::models::users::User;
 use crate::db::schema::{api_tokens, users};
 use crate::db::{is_unique_violation, write_transaction, DbConnection};
-use crate::domain::{Expiry, PlainToken, Scope, Scopes, TokenHash, TokenId, TokenName, UserId};
+use crate::domain::{
+    Cursor, Expiry, PageRequest, PlainToken, RevokedReason, Scope, Scopes, TokenHash, TokenId,
+    TokenName, UserId,
+};
 
 pub const MAX_LIVE_TOKENS: i64 = 100;
 const NAME_TAKEN: &str = "You already have a token with this name.";
@@ -26,6 +29,13 @@ pub struct TokenRow {
     pub revoked_at: Option<NaiveDateTime>,
     pub last_used_at: Option<NaiveDateTime>,
     pub last_used_ip: Option<String>,
+    pub revoked_reason: Option<RevokedReason>,
+    /// The token that replaced this one by rotation.
+    pub replaced_by: Option<TokenId>,
+    /// The token this one replaced.
+    pub rotated_from: Option<TokenId>,
+    /// The expiry chosen at creation (absent for tokens made before it was kept).
+    pub expiry: Option<Expiry>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,9 +56,10 @@ impl TokenStatus {
 }
 
 impl TokenRow {
-    /// A token is expired from the instant `now >= expires_at`.
+    /// A token is expired from the instant `now >= expires_at`, and revoked from the instant
+    /// `now >= revoked_at` (later than now while a replaced token's grace lasts).
     pub fn status(&self, now: NaiveDateTime) -> TokenStatus {
-        if self.revoked_at.is_some() {
+        if self.revoked_at.is_some_and(|at| now >= at) {
             TokenStatus::Revoked
         } else if self.expires_at.is_some_and(|at| now >= at) {
             TokenStatus::Expired
@@ -95,7 +106,7 @@ impl NewToken {
             Some(s) => Expiry::parse(s),
         };
         if expiry.is_none() {
-            fields.insert("expiry", "Pick 1m, 6m, 1y or never.".to_owned());
+            fields.insert("expiry", Expiry::EXPECTED.to_owned());
         }
         match (name, expiry) {
             (Ok(name), Some(expiry)) if fields.is_empty() => Ok(NewToken {
@@ -132,13 +143,64 @@ pub fn find_by_hash(
     }
 }
 
-/// The owner's tokens, newest first.
-pub fn list(conn: &mut DbConnection, user_id: &UserId) -> QueryResult<Vec<TokenRow>> {
-    api_tokens::table
+/// Which of an owner's tokens a list shows.
+#[derive(Clone, Copy, Debug)]
+pub enum Which {
+    All,
+    /// Neither revoked nor expired at this instant.
+    Active(NaiveDateTime),
+    /// Revoked, or expired at this instant.
+    Inactive(NaiveDateTime),
+}
+
+/// A page of the owner's tokens, newest first.
+pub fn list(
+    conn: &mut DbConnection,
+    user_id: &UserId,
+    which: Which,
+    page: &PageRequest,
+) -> QueryResult<Vec<TokenRow>> {
+    let mut query = api_tokens::table
         .filter(api_tokens::user_id.eq(user_id))
-        .order((api_tokens::created_at.desc(), api_tokens::id))
+        .into_boxed();
+    query = match which {
+        Which::All => query,
+        Which::Active(now) => query
+            .filter(
+                api_tokens::revoked_at
+                    .is_null()
+                    .or(api_tokens::revoked_at.gt(now)),
+            )
+            .filter(
+                api_tokens::expires_at
+                    .is_null()
+                    .or(api_tokens::expires_at.gt(now)),
+            ),
+        Which::Inactive(now) => query.filter(
+            api_tokens::revoked_at
+                .le(now)
+                .or(api_tokens::expires_at.le(now)),
+        ),
+    };
+    if let Some(Cursor { at: Some(at), key }) = &page.after {
+        query = query.filter(
+            api_tokens::created_at.lt(*at).or(api_tokens::created_at
+                .eq(*at)
+                .and(api_tokens::id.lt(key.clone()))),
+        );
+    }
+    query
+        .order((api_tokens::created_at.desc(), api_tokens::id.desc()))
+        .limit(page.fetch())
         .select(TokenRow::as_select())
         .load(conn)
+}
+
+impl TokenRow {
+    /// Where the next page starts when this row ends one.
+    pub fn cursor(&self) -> Cursor {
+        Cursor::new(Some(self.created_at), self.id.as_str())
+    }
 }
 
 /// Serializes an account's token writes, so the name check and the cap hold under concurrency.
@@ -175,6 +237,10 @@ pub fn create(
         revoked_at: None,
         last_used_at: None,
         last_used_ip: None,
+        revoked_reason: None,
+        replaced_by: None,
+        rotated_from: None,
+        expiry: Some(new.expiry),
     };
     write_transaction(conn, |conn| {
         lock_owner(conn, user_id)?;
@@ -208,8 +274,9 @@ pub fn create(
     Ok((row, plain))
 }
 
-/// Revokes one of the owner's tokens. Someone else's token is `NotFound`, as if it did not
-/// exist; revoking a revoked token changes nothing.
+/// Revokes one of the owner's tokens at once, also one still in its grace after a rotation.
+/// Someone else's token is `NotFound`, as if it did not exist; revoking a revoked token
+/// changes nothing.
 pub fn revoke(
     conn: &mut DbConnection,
     user_id: &UserId,
@@ -217,14 +284,80 @@ pub fn revoke(
     now: NaiveDateTime,
 ) -> QueryResult<TokenRow> {
     write_transaction(conn, |conn| {
-        let mine = api_tokens::table
+        let live = api_tokens::table
             .filter(api_tokens::id.eq(id))
             .filter(api_tokens::user_id.eq(user_id))
-            .filter(api_tokens::revoked_at.is_null());
-        diesel::update(mine)
-            .set(api_tokens::revoked_at.eq(now))
+            .filter(
+                api_tokens::revoked_at
+                    .is_null()
+                    .or(api_tokens::revoked_at.gt(now)),
+            );
+        diesel::update(live)
+            .set((
+                api_tokens::revoked_at.eq(now),
+                api_tokens::revoked_reason.eq(RevokedReason::User),
+            ))
             .execute(conn)?;
         find_mine(conn, user_id, id)
+    })
+}
+
+/// Issues a token with the settings of the owner's live token `id`, which keeps working for
+/// `grace` and is then revoked as `rotated`. Serialized per owner like `create`, so two
+/// concurrent rotations of one token make one new token: the second finds it replaced.
+pub fn rotate(
+    conn: &mut DbConnection,
+    user_id: &UserId,
+    id: &TokenId,
+    expiry: Option<Expiry>,
+    grace: chrono::Duration,
+    now: NaiveDateTime,
+) -> Result<(TokenRow, PlainToken), WriteError> {
+    write_transaction(conn, |conn| {
+        lock_owner(conn, user_id)?;
+        let old = find_mine(conn, user_id, id)?;
+        if old.status(now) != TokenStatus::Active {
+            return Err(WriteError::field(
+                "id",
+                "Only a working token can be regenerated.",
+            ));
+        }
+        if old.replaced_by.is_some() {
+            return Err(WriteError::field(
+                "id",
+                "This token was already replaced by a newer one.",
+            ));
+        }
+        let expiry = expiry.or(old.expiry).unwrap_or_default();
+        let plain = PlainToken::generate();
+        let new = TokenRow {
+            id: TokenId::new(),
+            token_hash: plain.hash(),
+            prefix: plain.display_prefix().to_owned(),
+            created_at: now,
+            expires_at: expiry.expires_at(now),
+            last_used_at: None,
+            last_used_ip: None,
+            revoked_at: None,
+            revoked_reason: None,
+            replaced_by: None,
+            rotated_from: Some(old.id.clone()),
+            expiry: Some(expiry),
+            ..old.clone()
+        };
+        // The old token leaves the live set (its name is free for the new one) and stops
+        // working when the grace ends.
+        diesel::update(api_tokens::table.find(&old.id))
+            .set((
+                api_tokens::revoked_at.eq(now + grace),
+                api_tokens::revoked_reason.eq(RevokedReason::Rotated),
+                api_tokens::replaced_by.eq(&new.id),
+            ))
+            .execute(conn)?;
+        diesel::insert_into(api_tokens::table)
+            .values(&new)
+            .execute(conn)?;
+        Ok((new, plain))
     })
 }
 
@@ -315,6 +448,10 @@ mod tests {
             revoked_at: None,
             last_used_at: None,
             last_used_ip: None,
+            revoked_reason: None,
+            replaced_by: None,
+            rotated_from: None,
+            expiry: Some(Expiry::OneMonth),
         };
         assert_eq!(row.status(at("2026-01-31 23:59:59")), TokenStatus::Active);
         assert_eq!(row.status(at("2026-02-01 00:00:00")), TokenStatus::Expired);
@@ -325,6 +462,11 @@ mod tests {
         assert_eq!(
             revoked.status(at("2026-01-03 00:00:00")),
             TokenStatus::Revoked
+        );
+        // A replaced token in its grace still works until the instant the grace ends.
+        assert_eq!(
+            revoked.status(at("2026-01-01 23:59:59")),
+            TokenStatus::Active
         );
     }
 }

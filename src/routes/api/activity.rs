@@ -4,7 +4,7 @@ use actix_web::{get, post, web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{on_project, required, utc, Json};
+use super::{on_project, required, utc, Json, Page};
 use crate::auth::{Caller, Need};
 use crate::db::models::activity;
 use crate::domain::{ProjectId, Role, Scope};
@@ -68,13 +68,23 @@ async fn publishes(
     caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<ProjectId>,
+    page: Page,
 ) -> Result<HttpResponse, AppError> {
     let need = Need::new(Scope::Publish, Role::Viewer);
-    let rows = on_project(caller, &state, path.into_inner(), need, |conn, id, _| {
-        activity::publishes(conn, id)
-    })
+    let request = page.request.clone();
+    let rows = on_project(
+        caller,
+        &state,
+        path.into_inner(),
+        need,
+        move |conn, id, _| activity::publishes(conn, id, &request),
+    )
     .await?;
-    Ok(HttpResponse::Ok().json(rows.into_iter().map(publish_json).collect::<Vec<_>>()))
+    let (rows, next) = page.request.cut(rows, activity::Publish::cursor);
+    Ok(page.respond(
+        &rows.into_iter().map(publish_json).collect::<Vec<_>>(),
+        next,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -110,11 +120,21 @@ async fn messages(
     caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<ProjectId>,
+    page: Page,
 ) -> Result<HttpResponse, AppError> {
     let need = Need::new(Scope::Messages, Role::Viewer);
-    let rows = on_project(caller, &state, path.into_inner(), need, |conn, id, _| {
-        activity::messages(conn, id)
-    })
+    let request = page.request.clone();
+    let rows = on_project(
+        caller,
+        &state,
+        path.into_inner(),
+        need,
+        move |conn, id, _| activity::messages(conn, id, &request),
+    )
     .await?;
-    Ok(HttpResponse::Ok().json(rows.into_iter().map(message_json).collect::<Vec<_>>()))
+    let (rows, next) = page.request.cut(rows, activity::Message::cursor);
+    Ok(page.respond(
+        &rows.into_iter().map(message_json).collect::<Vec<_>>(),
+        next,
+    ))
 }

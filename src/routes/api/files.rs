@@ -5,7 +5,7 @@ use actix_web::{delete, get, put, web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde_json::json;
 
-use super::{on_project, utc};
+use super::{on_project, utc, Page};
 use crate::auth::{Caller, Need};
 use crate::db::models::files;
 use crate::domain::{ProjectId, Role, Scope};
@@ -87,13 +87,20 @@ async fn list(
     caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<ProjectId>,
+    page: Page,
 ) -> Result<HttpResponse, AppError> {
     let need = Need::new(Scope::Files, Role::Viewer);
-    let rows = on_project(caller, &state, path.into_inner(), need, |conn, id, _| {
-        files::list(conn, id)
-    })
+    let request = page.request.clone();
+    let rows = on_project(
+        caller,
+        &state,
+        path.into_inner(),
+        need,
+        move |conn, id, _| files::list(conn, id, &request),
+    )
     .await?;
-    Ok(HttpResponse::Ok().json(rows.into_iter().map(info_json).collect::<Vec<_>>()))
+    let (rows, next) = page.request.cut(rows, files::FileInfo::cursor);
+    Ok(page.respond(&rows.into_iter().map(info_json).collect::<Vec<_>>(), next))
 }
 
 #[get("/projects/{id}/files/{name}")]

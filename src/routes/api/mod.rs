@@ -10,15 +10,18 @@ pub mod projects;
 pub mod tokens;
 
 use actix_web::dev::Payload;
+use actix_web::http::header;
 use actix_web::middleware::from_fn;
+use actix_web::HttpResponse;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::auth::{Caller, Need};
 use crate::db::{self, DbConnection};
-use crate::domain::{ProjectId, UserId};
+use crate::domain::{Cursor, PageError, PageRequest, ProjectId, UserId};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -78,6 +81,70 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
         }
         let body = web::Json::<T>::from_request(req, payload);
         Box::pin(async move { Ok(Json(body.await?.into_inner())) })
+    }
+}
+
+/// A page of a list (`domain::PageRequest`), read from `?limit=&cursor=`, and what the answer
+/// needs to point at the next one.
+pub struct Page {
+    pub request: PageRequest,
+    /// This list's URL with its other query parameters, for the `Link` header.
+    base: String,
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+impl FromRequest for Page {
+    type Error = AppError;
+    type Future = std::future::Ready<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(Page::of(req))
+    }
+}
+
+impl Page {
+    fn of(req: &HttpRequest) -> Result<Page, AppError> {
+        let query: PageQuery = serde_html_form::from_str(req.query_string())
+            .map_err(|_| AppError::validation("limit", PageError::Limit.to_string()))?;
+        let request = PageRequest::parse(query.limit.as_deref(), query.cursor.as_deref()).map_err(
+            |e| match e {
+                PageError::Limit => AppError::validation("limit", e.to_string()),
+                PageError::Cursor => AppError::validation("cursor", e.to_string()),
+            },
+        )?;
+        // The other parameters (a filter, say) stay as they were sent, still encoded.
+        let others: Vec<&str> = req
+            .query_string()
+            .split('&')
+            .filter(|p| !p.is_empty() && !p.starts_with("limit=") && !p.starts_with("cursor="))
+            .collect();
+        let mut base = format!("{}{}?", AppState::of(req).public_origin, req.path());
+        for p in others {
+            base.push_str(p);
+            base.push('&');
+        }
+        Ok(Page { request, base })
+    }
+
+    /// 200 with the items as a JSON array (SPEC §8.6: the body stays an array) and, while
+    /// more remain, `Link: <…>; rel="next"` (RFC 8288).
+    pub fn respond<T: Serialize>(&self, items: &[T], next: Option<Cursor>) -> HttpResponse {
+        let mut res = HttpResponse::Ok();
+        if let Some(next) = next {
+            let link = format!(
+                "<{}limit={}&cursor={}>; rel=\"next\"",
+                self.base,
+                self.request.limit,
+                next.encode()
+            );
+            res.insert_header((header::LINK, link));
+        }
+        res.json(items)
     }
 }
 

@@ -4,7 +4,7 @@ use actix_web::{delete, get, post, web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{on_project, required, utc, Json};
+use super::{on_project, required, utc, Json, Page};
 use crate::auth::{Caller, Need, SessionCaller};
 use crate::db::{self, models::projects};
 use crate::domain::{ProjectId, ProjectName, Role, UserId};
@@ -19,18 +19,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 #[get("/projects")]
-async fn list(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+async fn list(
+    caller: Caller,
+    state: web::Data<AppState>,
+    page: Page,
+) -> Result<HttpResponse, AppError> {
+    let request = page.request.clone();
     let rows = db::query(&state.pool, move |conn| {
-        projects::list_for(conn, &caller.user.id)
+        projects::list_for(conn, &caller.user.id, &request)
     })
     .await?;
+    let (rows, next) = page.request.cut(rows, |(p, _)| p.cursor());
     let items: Vec<_> = rows
         .into_iter()
         .map(|(p, role)| {
             json!({ "id": p.id, "name": p.name, "role": role.as_str(), "domain": p.domain, "createdAt": utc(p.created_at) })
         })
         .collect();
-    Ok(HttpResponse::Ok().json(items))
+    Ok(page.respond(&items, next))
 }
 
 #[derive(Deserialize)]

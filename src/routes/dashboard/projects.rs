@@ -10,7 +10,7 @@ use super::tokens::relative;
 use super::{page, page_with_status, see_other, DashboardUser, Form, HtmlError, Layout};
 use crate::auth::Need;
 use crate::db::{self, models::projects};
-use crate::domain::{Email, ProjectId, ProjectName, Role};
+use crate::domain::{Email, PageRequest, ProjectId, ProjectName, Role};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -33,6 +33,8 @@ struct ProjectRow {
 struct ListPage {
     layout: Layout,
     projects: Vec<ProjectRow>,
+    /// The cursor of the next page, when there is one.
+    more: Option<String>,
     name: String,
     name_error: Option<String>,
 }
@@ -55,14 +57,24 @@ struct ShowPage {
     member_error: Option<String>,
 }
 
+/// Projects on each page of the list.
+const PROJECTS_PER_PAGE: &str = "50";
+
 async fn list_page(
     user: &DashboardUser,
     state: &AppState,
+    cursor: Option<&str>,
     name: String,
     name_error: Option<String>,
 ) -> Result<ListPage, AppError> {
-    let user_id = user.user.id.clone();
-    let rows = db::query(&state.pool, move |conn| projects::list_for(conn, &user_id)).await?;
+    let request = PageRequest::parse(Some(PROJECTS_PER_PAGE), cursor)
+        .map_err(|e| AppError::validation("cursor", e.to_string()))?;
+    let (user_id, read) = (user.user.id.clone(), request.clone());
+    let rows = db::query(&state.pool, move |conn| {
+        projects::list_for(conn, &user_id, &read)
+    })
+    .await?;
+    let (rows, more) = request.cut(rows, |(p, _)| p.cursor());
     let now = state.clock.now();
     Ok(ListPage {
         layout: user.layout(),
@@ -75,14 +87,25 @@ async fn list_page(
                 role: role.as_str(),
             })
             .collect(),
+        more: more.map(|c| c.encode()),
         name,
         name_error,
     })
 }
 
 #[get("/projects")]
-async fn list(user: DashboardUser, state: web::Data<AppState>) -> Result<HttpResponse, HtmlError> {
-    page(&list_page(&user, &state, String::new(), None).await?)
+async fn list(
+    user: DashboardUser,
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, HtmlError> {
+    let cursor = query.cursor.as_deref();
+    page(&list_page(&user, &state, cursor, String::new(), None).await?)
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    cursor: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -102,7 +125,7 @@ async fn create(
     let name = match ProjectName::parse(&form.name) {
         Ok(name) => name,
         Err(e) => {
-            let page = list_page(&user, &state, form.name, Some(e.to_string())).await?;
+            let page = list_page(&user, &state, None, form.name, Some(e.to_string())).await?;
             return page_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY);
         }
     };

@@ -1,5 +1,7 @@
 //! The API tokens screen: list, create (the plaintext shown once), revoke with confirmation.
 
+use std::collections::HashMap;
+
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
 use askama::Template;
@@ -11,17 +13,21 @@ use super::{
 };
 use crate::db::{
     self,
-    models::tokens::{self, NewToken, TokenRow, TokenStatus},
+    models::tokens::{self, NewToken, TokenRow, TokenStatus, Which},
+    models::WriteError,
 };
-use crate::domain::{Expiry, Scope, Scopes, TokenId, TokenName};
+use crate::domain::{Expiry, PageRequest, RevokedReason, Scope, Scopes, TokenId, TokenName};
 use crate::error::AppError;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(list)
+        .service(inactive_page)
         .service(new_form)
         .service(create)
         .service(reveal)
+        .service(regenerate_form)
+        .service(regenerate)
         .service(confirm_revoke)
         .service(revoke);
 }
@@ -57,11 +63,27 @@ pub struct TokenView {
     pub expires: Option<When>,
     pub last_used: Option<When>,
     pub last_used_ip: String,
+    /// When it stopped working, once it has.
     pub revoked: Option<When>,
-    /// `active`, `expiring` (within 7 days), `expired` or `revoked`: the badge's class.
+    /// When a replaced token's grace ends, while it lasts.
+    pub grace_ends: Option<When>,
+    /// `active`, `expiring` (within 7 days, or replaced and in its grace), `expired` or
+    /// `revoked`: the badge's class.
     pub badge: &'static str,
     pub badge_label: &'static str,
     pub revocable: bool,
+    /// Working and not yet replaced: it can be regenerated.
+    pub regenerable: bool,
+    /// The display prefixes of the token this one replaced, and of its replacement.
+    pub replaces: Option<String>,
+    pub replaced_by: Option<String>,
+}
+
+/// The other token of a rotation, as the list names it.
+fn label(prefixes: &HashMap<&TokenId, &str>, id: &TokenId) -> String {
+    prefixes
+        .get(id)
+        .map_or_else(|| "another token".to_owned(), |p| format!("{p}…"))
 }
 
 fn exact(t: NaiveDateTime) -> String {
@@ -92,10 +114,23 @@ pub fn relative(t: NaiveDateTime, now: NaiveDateTime) -> String {
 
 impl TokenView {
     fn new(row: &TokenRow, now: NaiveDateTime) -> Self {
+        TokenView::linked(row, now, &HashMap::new())
+    }
+
+    /// A row whose rotation links name the other token by its prefix, when `prefixes` (the
+    /// rows shown with it) holds it.
+    fn linked(row: &TokenRow, now: NaiveDateTime, prefixes: &HashMap<&TokenId, &str>) -> Self {
         let status = row.status(now);
+        let in_grace = status == TokenStatus::Active && row.revoked_at.is_some();
         let (badge, badge_label) = match status {
-            TokenStatus::Revoked => ("revoked", "Revoked"),
+            TokenStatus::Revoked => match row.revoked_reason {
+                Some(RevokedReason::Rotated) => ("revoked", "Replaced"),
+                Some(RevokedReason::ReportedPublic) => ("revoked", "Revoked: reported public"),
+                Some(RevokedReason::Inactive) => ("revoked", "Revoked: unused for a year"),
+                _ => ("revoked", "Revoked"),
+            },
             TokenStatus::Expired => ("expired", "Expired"),
+            TokenStatus::Active if in_grace => ("expiring", "Replaced, in grace"),
             TokenStatus::Active if row.expires_at.is_some_and(|at| at - now <= EXPIRES_SOON) => {
                 ("expiring", "Expires soon")
             }
@@ -110,10 +145,20 @@ impl TokenView {
             expires: row.expires_at.map(|t| When::new(t, now)),
             last_used: row.last_used_at.map(|t| When::new(t, now)),
             last_used_ip: row.last_used_ip.clone().unwrap_or_default(),
-            revoked: row.revoked_at.map(|t| When::new(t, now)),
+            revoked: row
+                .revoked_at
+                .filter(|_| !in_grace)
+                .map(|t| When::new(t, now)),
+            grace_ends: row
+                .revoked_at
+                .filter(|_| in_grace)
+                .map(|t| When::new(t, now)),
             badge,
             badge_label,
             revocable: status != TokenStatus::Revoked,
+            regenerable: status == TokenStatus::Active && row.replaced_by.is_none(),
+            replaces: row.rotated_from.as_ref().map(|id| label(prefixes, id)),
+            replaced_by: row.replaced_by.as_ref().map(|id| label(prefixes, id)),
         }
     }
 
@@ -126,7 +171,13 @@ impl TokenView {
 #[template(path = "tokens/index.html")]
 struct ListPage {
     layout: Layout,
+    /// Active tokens, all of them.
     tokens: Vec<TokenView>,
+    inactive: Vec<TokenView>,
+    /// The cursor of the inactive page after those shown.
+    more_inactive: Option<String>,
+    /// Working tokens that expire within 7 days and have no replacement yet: the banner.
+    expiring: Vec<TokenView>,
     flash: Option<String>,
     form: NewTokenForm,
 }
@@ -238,18 +289,82 @@ struct RevokePage {
 
 #[get("/settings/tokens")]
 async fn list(user: DashboardUser, state: web::Data<AppState>) -> Result<HttpResponse, HtmlError> {
-    let user_id = user.user.id.clone();
-    let rows = db::query(&state.pool, move |conn| tokens::list(conn, &user_id)).await?;
-    let now = state.clock.now();
+    let (user_id, now) = (user.user.id.clone(), state.clock.now());
+    // Every active token (at most 100: the cap), and the latest inactive ones.
+    let latest = PageRequest::first(INACTIVE_ON_LIST);
+    let read = latest.clone();
+    let (active, inactive) = db::query(&state.pool, move |conn| {
+        let all = PageRequest::first(tokens::MAX_LIVE_TOKENS);
+        let active = tokens::list(conn, &user_id, Which::Active(now), &all)?;
+        Ok((
+            active,
+            tokens::list(conn, &user_id, Which::Inactive(now), &read)?,
+        ))
+    })
+    .await?;
+    let (inactive, more) = latest.cut(inactive, TokenRow::cursor);
+    let prefixes: HashMap<&TokenId, &str> = active
+        .iter()
+        .chain(&inactive)
+        .map(|row| (&row.id, row.prefix.as_str()))
+        .collect();
+    let view = |row: &TokenRow| TokenView::linked(row, now, &prefixes);
     let flash = user
         .session()
         .remove_as::<String>(FLASH)
         .and_then(Result::ok);
     page(&ListPage {
         layout: user.layout(),
-        tokens: rows.iter().map(|row| TokenView::new(row, now)).collect(),
+        expiring: active
+            .iter()
+            .map(view)
+            .filter(|t| t.badge == "expiring" && t.regenerable)
+            .collect(),
+        tokens: active.iter().map(view).collect(),
+        inactive: inactive.iter().map(view).collect(),
+        more_inactive: more.map(|c| c.encode()),
         flash,
         form: NewTokenForm::new(now),
+    })
+}
+
+/// Revoked and expired tokens shown under the active ones; the rest are a click away.
+const INACTIVE_ON_LIST: i64 = 10;
+/// Rows on each page of `/settings/tokens/inactive`.
+const INACTIVE_PER_PAGE: i64 = 50;
+
+#[derive(Template)]
+#[template(path = "tokens/inactive.html")]
+struct InactivePage {
+    layout: Layout,
+    tokens: Vec<TokenView>,
+    more: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct InactiveQuery {
+    cursor: Option<String>,
+}
+
+#[get("/settings/tokens/inactive")]
+async fn inactive_page(
+    user: DashboardUser,
+    state: web::Data<AppState>,
+    query: web::Query<InactiveQuery>,
+) -> Result<HttpResponse, HtmlError> {
+    let limit = INACTIVE_PER_PAGE.to_string();
+    let request = PageRequest::parse(Some(&limit), query.cursor.as_deref())
+        .map_err(|e| AppError::validation("cursor", e.to_string()))?;
+    let (user_id, now, read) = (user.user.id.clone(), state.clock.now(), request.clone());
+    let rows = db::query(&state.pool, move |conn| {
+        tokens::list(conn, &user_id, Which::Inactive(now), &read)
+    })
+    .await?;
+    let (rows, more) = request.cut(rows, TokenRow::cursor);
+    page(&InactivePage {
+        layout: user.layout(),
+        tokens: rows.iter().map(|row| TokenView::new(row, now)).collect(),
+        more: more.map(|c| c.encode()),
     })
 }
 
@@ -423,5 +538,96 @@ mod tests {
             relative(now + Duration::days(5) - Duration::seconds(3), now),
             "in 5 days"
         );
+    }
+}
+
+#[derive(Template)]
+#[template(path = "tokens/regenerate.html")]
+struct RegeneratePage {
+    layout: Layout,
+    token: TokenView,
+    form: NewTokenForm,
+    graces: [(i64, &'static str); 3],
+    error: Option<String>,
+}
+
+/// The grace choices of the Regenerate page, in seconds.
+const GRACES: [(i64, &str); 3] = [
+    (0, "No longer: it stops now"),
+    (3_600, "For 1 hour"),
+    (86_400, "For 24 hours"),
+];
+
+async fn regenerate_page(
+    user: &DashboardUser,
+    state: &AppState,
+    id: TokenId,
+    error: Option<String>,
+) -> Result<RegeneratePage, AppError> {
+    let row = find_mine(state, user, id).await?;
+    let now = state.clock.now();
+    let mut form = NewTokenForm::new(now);
+    // The expiry chosen last time is chosen again unless changed.
+    form.expiry = row.expiry.unwrap_or_default().as_str().to_owned();
+    Ok(RegeneratePage {
+        layout: user.layout(),
+        token: TokenView::new(&row, now),
+        form,
+        graces: GRACES,
+        error,
+    })
+}
+
+#[get("/settings/tokens/{id}/regenerate")]
+async fn regenerate_form(
+    user: DashboardUser,
+    state: web::Data<AppState>,
+    id: web::Path<TokenId>,
+) -> Result<HttpResponse, HtmlError> {
+    let regen = regenerate_page(&user, &state, id.into_inner(), None).await?;
+    if !regen.token.regenerable {
+        return Ok(see_other(TOKENS_PAGE));
+    }
+    page(&regen)
+}
+
+#[derive(Deserialize)]
+struct RegenerateForm {
+    expiry: Option<String>,
+    grace: Option<i64>,
+    csrf_token: Option<String>,
+}
+
+#[post("/settings/tokens/{id}/regenerate")]
+async fn regenerate(
+    user: DashboardUser,
+    state: web::Data<AppState>,
+    id: web::Path<TokenId>,
+    Form(form): Form<RegenerateForm>,
+) -> Result<HttpResponse, HtmlError> {
+    user.check_csrf(form.csrf_token.as_deref())?;
+    let id = id.into_inner();
+    let expiry = form.expiry.as_deref().and_then(Expiry::parse);
+    let grace = form
+        .grace
+        .filter(|g| GRACES.iter().any(|(s, _)| s == g))
+        .unwrap_or(0);
+    let (user_id, now, old) = (user.user.id.clone(), state.clock.now(), id.clone());
+    let rotated = db::run(&state.pool, move |conn| {
+        tokens::rotate(conn, &user_id, &old, expiry, Duration::seconds(grace), now)
+    })
+    .await;
+    match rotated {
+        // As after Create: post/redirect/get to the one-time reveal.
+        Ok((row, plain)) => {
+            state.reveals.hold(&user.user.id, &row.id, plain);
+            Ok(see_other(&format!("{TOKENS_PAGE}/{}/created", row.id)))
+        }
+        Err(WriteError::Invalid(fields)) => {
+            let message = fields.into_values().next();
+            let regen = regenerate_page(&user, &state, id, message).await?;
+            page_with_status(&regen, StatusCode::UNPROCESSABLE_ENTITY)
+        }
+        Err(e) => Err(e.into()),
     }
 }

@@ -1,12 +1,17 @@
 //! A headless Chromium driven over WebDriver: starts its own chromedriver on a free port, with
 //! a fresh profile, and never downloads a browser. Missing chromedriver: the test is skipped
 //! with a message, except when `CI=true`, where a skipped browser test would hide a failure.
+//!
+//! Starting Chromium and ending it again cost about two seconds a test, more than most browser
+//! tests take, so a browser that a test closes goes back to a pool, its cookies deleted, for
+//! the next test to take up (each test talks to it through a client of its own, on its own
+//! runtime). Whatever is pooled when the binary exits is ended then (`atexit`).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Once;
+use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
 use fantoccini::error::NewSessionError;
@@ -21,10 +26,29 @@ const WAIT: Duration = Duration::from_secs(15);
 pub struct Browser {
     pub client: Client,
     base: String,
+    session: Session,
+}
+
+/// A chromedriver and the Chromium session it runs; ended when dropped.
+struct Session {
+    javascript: bool,
     driver_port: u16,
-    session: String,
+    id: String,
     driver: Child,
     _profile: tempfile::TempDir,
+}
+
+/// Sessions whose test has closed them, ready for the next test.
+static POOL: Mutex<Vec<Session>> = Mutex::new(Vec::new());
+
+extern "C" {
+    fn atexit(callback: extern "C" fn()) -> std::os::raw::c_int;
+}
+
+/// Ends every pooled session when the test binary exits, so no Chromium outlives it.
+extern "C" fn end_pooled_sessions() {
+    let sessions = std::mem::take(&mut *POOL.lock().unwrap_or_else(|e| e.into_inner()));
+    drop(sessions);
 }
 
 /// `$VAR`, else the Debian path, else the first match on `PATH`; only a file that exists.
@@ -74,6 +98,38 @@ impl Browser {
     }
 
     async fn launch(base: &str, javascript: bool) -> Option<Browser> {
+        let pooled = {
+            let mut pool = POOL.lock().unwrap();
+            let found = pool.iter().position(|s| s.javascript == javascript);
+            found.map(|i| pool.swap_remove(i))
+        };
+        let session = match pooled {
+            Some(session) => session,
+            None => Self::start(javascript).await?,
+        };
+        let client = Client::with_existing_session(
+            &format!("http://127.0.0.1:{}", session.driver_port),
+            &session.id,
+            hyper_util::client::legacy::connect::HttpConnector::new(),
+        )
+        .await
+        .expect("a client on the pooled WebDriver session");
+        // Session's Drop ends the session; the client must not end it on its own.
+        client.persist().await.unwrap();
+        Some(Browser {
+            client,
+            base: base.to_owned(),
+            session,
+        })
+    }
+
+    /// A new chromedriver and Chromium session.
+    async fn start(javascript: bool) -> Option<Session> {
+        static AT_EXIT: Once = Once::new();
+        AT_EXIT.call_once(|| {
+            // SAFETY: registers a plain function with the C library, once.
+            assert_eq!(unsafe { atexit(end_pooled_sessions) }, 0);
+        });
         let Some(chromedriver) =
             find_program("CHROMEDRIVER", "/usr/bin/chromedriver", "chromedriver")
         else {
@@ -134,12 +190,12 @@ impl Browser {
                 Err(e) => panic!("no WebDriver session from {}: {e}", chromedriver.display()),
             }
         };
-        let session = client.session_id().await.unwrap().unwrap();
-        Some(Browser {
-            client,
-            base: base.to_owned(),
+        let id = client.session_id().await.unwrap().unwrap();
+        client.persist().await.unwrap();
+        Some(Session {
+            javascript,
             driver_port: port,
-            session,
+            id,
             driver,
             _profile: profile,
         })
@@ -285,7 +341,7 @@ impl Browser {
         let res = reqwest::Client::new()
             .post(format!(
                 "http://127.0.0.1:{}/session/{}/permissions",
-                self.driver_port, self.session
+                self.session.driver_port, self.session.id
             ))
             .json(&json!({ "descriptor": { "name": "clipboard-read" }, "state": "granted" }))
             .send()
@@ -333,19 +389,23 @@ impl Browser {
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
     }
 
-    /// Ends the WebDriver session, which closes Chromium; dropping `self` stops chromedriver.
+    /// Done with the browser: its cookies deleted, a blank page at a desktop's size, it goes
+    /// back to the pool. (A test that fails before this drops it instead, which ends it.)
     pub async fn close(self) {
-        let _ = self.client.clone().close().await;
+        self.client.delete_all_cookies().await.unwrap();
+        self.client.goto("about:blank").await.unwrap();
+        self.resize(DESKTOP).await;
+        POOL.lock().unwrap().push(self.session);
     }
 }
 
-impl Drop for Browser {
+impl Drop for Session {
     /// Also when a test fails before `close`. Killing chromedriver alone would leave its
     /// Chromium running, so first the session is ended, with a blocking request: no async here.
     fn drop(&mut self) {
         let request = format!(
             "DELETE /session/{} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            self.session
+            self.id
         );
         if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.driver_port)) {
             let _ = stream.set_read_timeout(Some(WAIT));

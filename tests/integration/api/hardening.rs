@@ -6,7 +6,7 @@ use futures_util::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{client, csrf_in, error_code, logs, spawn_app, TestApp, PASSWORD};
+use crate::helpers::{client, csrf_in, error_code, logs, TestApp, User, PASSWORD};
 
 /// A browser driven by hand: the session cookie is a plain value we copy, as a thief would.
 struct RawSession {
@@ -108,25 +108,17 @@ async fn race(
 }
 
 /// A revoked token of the account, whose revoke form still answers (with a flash message).
-async fn revoked_token(app: &TestApp, csrf: &str) -> String {
-    let id = app.create_token(csrf, "gone", &["publish"], "1y").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let res = app
-        .session_request(Method::DELETE, &format!("/api/tokens/{id}"), csrf)
-        .send()
-        .await
-        .unwrap();
+async fn revoked_token(user: &User) -> String {
+    let id = user.with_token("gone", &["publish"], "1y").await.id;
+    let res = user.revoke(&id).await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     id
 }
 
 #[actix_web::test]
 async fn a_stolen_cookie_does_not_survive_logout_however_busy_it_is() {
-    let app = spawn_app().await;
-    let csrf = app.signup("victim@example.com").await;
-    let revoked = revoked_token(&app, &csrf).await;
+    let app = TestApp::spawn().await;
+    let revoked = revoked_token(&app.with_user("victim@example.com").await).await;
     let started = Instant::now();
     let (mut trials, mut handed_out) = (0, 0);
     while trials < TRIALS && started.elapsed() < RACE_BUDGET {
@@ -155,9 +147,8 @@ async fn a_stolen_cookie_does_not_survive_logout_however_busy_it_is() {
 
 #[actix_web::test]
 async fn a_stolen_cookie_does_not_survive_a_password_change_however_busy_it_is() {
-    let app = spawn_app().await;
-    let csrf = app.signup("changer@example.com").await;
-    let revoked = revoked_token(&app, &csrf).await;
+    let app = TestApp::spawn().await;
+    let revoked = revoked_token(&app.with_user("changer@example.com").await).await;
     let passwords = [PASSWORD, "another good password"];
     let started = Instant::now();
     let mut trials = 0;
@@ -193,8 +184,8 @@ async fn a_stolen_cookie_does_not_survive_a_password_change_however_busy_it_is()
 
 #[actix_web::test]
 async fn thirty_concurrent_wrong_passwords_get_at_most_ten_checks() {
-    let app = spawn_app().await;
-    app.signup("target@example.com").await;
+    let app = TestApp::spawn().await;
+    app.with_user("target@example.com").await;
     let guesser = app.new_browser();
     let csrf = csrf_in(&guesser.get_html("/login").await);
     let guesses = (0..30).map(|i| {
@@ -230,8 +221,8 @@ async fn thirty_concurrent_wrong_passwords_get_at_most_ten_checks() {
 
 #[actix_web::test]
 async fn the_current_password_check_is_throttled_per_account() {
-    let app = spawn_app().await;
-    let csrf = app.signup("oracle@example.com").await;
+    let app = TestApp::spawn().await.with_user("oracle@example.com").await;
+    let csrf = app.csrf.clone();
     let change = |current: &'static str| {
         let csrf = csrf.clone();
         let app = &app;
@@ -268,8 +259,8 @@ async fn the_current_password_check_is_throttled_per_account() {
 
 #[actix_web::test]
 async fn a_cross_site_cookie_post_is_refused_before_its_body_is_read() {
-    let app = spawn_app().await;
-    let csrf = app.signup("csrf@example.com").await;
+    let user = TestApp::spawn().await.with_user("csrf@example.com").await;
+    let (app, csrf) = (&user, user.csrf.clone());
     for (path, content_type, body) in [
         (
             "/api/tokens",
@@ -325,8 +316,8 @@ async fn a_cross_site_cookie_post_is_refused_before_its_body_is_read() {
 
 #[actix_web::test]
 async fn a_json_body_must_say_it_is_json() {
-    let app = spawn_app().await;
-    let csrf = app.signup("mime@example.com").await;
+    let user = TestApp::spawn().await.with_user("mime@example.com").await;
+    let (app, csrf) = (&user, user.csrf.clone());
     for content_type in [
         "text/json",
         "text/plain",
@@ -376,7 +367,7 @@ fn session_rows(app: &TestApp) -> i64 {
 
 #[actix_web::test]
 async fn visitors_who_are_not_logged_in_write_nothing() {
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     for _ in 0..25 {
         for path in ["/login", "/signup", "/", "/settings/tokens"] {
             let res = client().get(app.url(path)).send().await.unwrap();
@@ -400,18 +391,14 @@ async fn visitors_who_are_not_logged_in_write_nothing() {
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
     assert_eq!(session_rows(&app), 0);
     // And with it, signing up works and makes exactly one session.
-    app.signup("real@example.com").await;
+    app.with_user("real@example.com").await;
     assert_eq!(session_rows(&app), 1);
 }
 
 #[actix_web::test]
 async fn a_token_pasted_into_a_path_is_logged_only_by_its_prefix() {
-    let app = spawn_app().await;
-    let csrf = app.signup("paster@example.com").await;
-    let token = app.create_token(&csrf, "pasted", &["publish"], "1y").await["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let app = TestApp::spawn().await.with_user("paster@example.com").await;
+    let token = app.with_token("pasted", &["publish"], "1y").await.plaintext;
     let res = app.get(&format!("/api/me/{token}")).await;
     assert!(res.status().is_client_error());
     let _ = app.get(&format!("/settings/{token}/x")).await;
@@ -425,7 +412,7 @@ async fn a_token_pasted_into_a_path_is_logged_only_by_its_prefix() {
 
 #[actix_web::test]
 async fn sign_ups_are_throttled_per_address() {
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     let csrf = csrf_in(&app.get_html("/signup").await);
     // Refused sign-ups count too: each one still answers whether an email is taken.
     for i in 0..20 {
@@ -455,14 +442,14 @@ async fn sign_ups_are_throttled_per_address() {
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(res.headers().contains_key("retry-after"));
     app.clock.advance(chrono::Duration::minutes(61));
-    app.signup("late@example.com").await;
+    app.with_user("late@example.com").await;
 }
 
 #[actix_web::test]
 async fn adding_members_is_throttled_per_account() {
-    let app = spawn_app().await;
-    let csrf = app.signup("owner@example.com").await;
-    let project = crate::projects::create_project(&app, &csrf, "Throttled").await;
+    let app = TestApp::spawn().await.with_user("owner@example.com").await;
+    let csrf = app.csrf.clone();
+    let project = app.with_project("Throttled").await;
     let add = |i: usize| {
         app.session_request(
             Method::POST,
@@ -486,8 +473,8 @@ async fn adding_members_is_throttled_per_account() {
 
 #[actix_web::test]
 async fn names_cannot_hide_or_reverse_text() {
-    let app = spawn_app().await;
-    let csrf = app.signup("spoof@example.com").await;
+    let user = TestApp::spawn().await.with_user("spoof@example.com").await;
+    let (app, csrf) = (&user, user.csrf.clone());
     for name in [
         "\u{202E}",
         "invoice\u{202E}fdp.exe",
@@ -539,9 +526,9 @@ async fn create_status(app: &TestApp, csrf: &str, name: impl AsRef<str>) -> Stat
 
 #[actix_web::test]
 async fn concurrent_creates_keep_names_unique_and_the_cap() {
-    let app = spawn_app().await;
-    let csrf = app.signup("burst@example.com").await;
-    let statuses = join_all((0..16).map(|_| create_status(&app, &csrf, "same name"))).await;
+    let user = TestApp::spawn().await.with_user("burst@example.com").await;
+    let (app, csrf) = (&user, user.csrf.clone());
+    let statuses = join_all((0..16).map(|_| create_status(app, &csrf, "same name"))).await;
     let created = statuses
         .iter()
         .filter(|s| **s == StatusCode::CREATED)
@@ -554,12 +541,12 @@ async fn concurrent_creates_keep_names_unique_and_the_cap() {
 
     for i in 1..98 {
         assert_eq!(
-            create_status(&app, &csrf, format!("t{i}")).await,
+            create_status(app, &csrf, format!("t{i}")).await,
             StatusCode::CREATED
         );
     }
     // 98 live: of 16 concurrent creates, exactly two fit under the cap of 100.
-    let statuses = join_all((0..16).map(|i| create_status(&app, &csrf, format!("late {i}")))).await;
+    let statuses = join_all((0..16).map(|i| create_status(app, &csrf, format!("late {i}")))).await;
     let created = statuses
         .iter()
         .filter(|s| **s == StatusCode::CREATED)
@@ -572,10 +559,10 @@ async fn concurrent_creates_keep_names_unique_and_the_cap() {
     );
 }
 
-#[actix_web::test]
-async fn people_see_their_sessions_and_end_one() {
-    let laptop = spawn_app().await;
-    laptop.signup("two@example.com").await;
+/// One person on a laptop and on a phone (whose browser says so); the laptop, the phone, and
+/// the id of the phone's session as the laptop's sessions page offers to end it.
+async fn laptop_and_phone() -> (User, TestApp, String) {
+    let laptop = TestApp::spawn().await.with_user("two@example.com").await;
     let phone = laptop.new_browser();
     let res = phone
         .client
@@ -598,34 +585,45 @@ async fn people_see_their_sessions_and_end_one() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-
     let page = laptop.get_html("/settings/sessions").await;
-    assert!(page.contains("PhoneBrowser/1.0"), "{page}");
-    assert!(page.contains("127.0.0.1"));
-    assert_eq!(page.matches("This browser").count(), 1);
     // The one form on the page ends the phone's session: the laptop's own row has none.
     let marker = "action=\"/settings/sessions/";
     assert_eq!(page.matches(marker).count(), 1, "{page}");
     let start = page.find(marker).unwrap() + marker.len();
-    let phone_session = &page[start..start + page[start..].find('/').unwrap()];
+    let phone_session = page[start..start + page[start..].find('/').unwrap()].to_owned();
+    (laptop, phone, phone_session)
+}
 
-    // Someone else cannot end it.
-    let stranger = laptop.new_browser();
-    let stranger_csrf = stranger.signup("stranger@example.com").await;
+#[actix_web::test]
+async fn people_see_their_sessions() {
+    let (laptop, _phone, _) = laptop_and_phone().await;
+    let page = laptop.get_html("/settings/sessions").await;
+    assert!(page.contains("PhoneBrowser/1.0"), "{page}");
+    assert!(page.contains("127.0.0.1"));
+    assert_eq!(page.matches("This browser").count(), 1);
+}
+
+#[actix_web::test]
+async fn someone_else_cannot_end_a_session() {
+    let (laptop, phone, phone_session) = laptop_and_phone().await;
+    let stranger = laptop.with_user("stranger@example.com").await;
     let res = stranger
         .post_form(
             &format!("/settings/sessions/{phone_session}/end"),
-            &[("csrf_token", &stranger_csrf)],
+            &[("csrf_token", &stranger.csrf)],
         )
         .await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     assert_eq!(phone.get("/settings/tokens").await.status(), StatusCode::OK);
+}
 
-    let csrf = laptop.page_csrf().await;
+#[actix_web::test]
+async fn ending_a_session_logs_that_browser_out_and_only_it() {
+    let (laptop, phone, phone_session) = laptop_and_phone().await;
     let res = laptop
         .post_form(
             &format!("/settings/sessions/{phone_session}/end"),
-            &[("csrf_token", &csrf)],
+            &[("csrf_token", &laptop.csrf)],
         )
         .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);

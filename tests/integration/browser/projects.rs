@@ -4,26 +4,27 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::driver::Browser;
-use crate::helpers::spawn_app;
-use crate::tokens::sign_up;
+use crate::browser::steps::{create_in_dialog, logged_in};
+use crate::helpers::browser::Browser;
 
-#[actix_web::test]
-async fn a_person_creates_a_project_copies_its_id_and_ci_publishes_to_it() {
-    let app = spawn_app().await;
-    let Some(b) = Browser::open(&app.address).await else {
-        return;
-    };
-    sign_up(&b, "site@example.com").await;
-
+/// Creates a project from the empty projects page and lands on its page.
+async fn create_project(b: &Browser, name: &str) {
     b.click("nav a[href='/projects']").await;
     b.arrive("/projects").await;
     assert!(b.text(".empty").await.contains("No projects yet"));
     b.screenshot("20-projects-empty").await;
-    b.type_into("#project-name", "Marketing site").await;
+    b.type_into("#project-name", name).await;
     b.click("form[action='/projects'] button[type=submit]")
         .await;
     b.find("#project-id").await;
+}
+
+#[actix_web::test]
+async fn a_project_page_shows_its_id_and_copy_puts_it_on_the_clipboard() {
+    let Some((_app, _user, b)) = logged_in("site@example.com", true).await else {
+        return;
+    };
+    create_project(&b, "Marketing site").await;
     assert!(b.path().await.starts_with("/projects/"));
     assert_eq!(b.text("h1").await, "Marketing site");
     let project_id = b.value("#project-id").await;
@@ -48,13 +49,18 @@ async fn a_person_creates_a_project_copies_its_id_and_ci_publishes_to_it() {
         .unwrap();
     assert_eq!(clipboard, json!(project_id));
     b.screenshot("21-project-page").await;
+    b.close().await;
+}
 
+#[actix_web::test]
+async fn ci_publishes_with_the_id_and_the_token_a_person_copied_from_the_browser() {
+    let Some((app, _user, b)) = logged_in("site@example.com", true).await else {
+        return;
+    };
+    create_project(&b, "Marketing site").await;
+    let project_id = b.value("#project-id").await;
     b.click("nav a[href='/settings/tokens']").await;
-    b.click("#create-token").await;
-    b.type_into("#token-name", "CI pipeline").await;
-    b.click("#scope-publish").await;
-    b.click("#create-dialog button[type=submit]").await;
-    let token = crate::tokens::revealed_token(&b).await;
+    let token = create_in_dialog(&b, "CI pipeline", &["publish"]).await;
     b.close().await;
 
     // The seed's curl, as the CI pipeline runs it.

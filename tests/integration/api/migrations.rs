@@ -6,7 +6,7 @@ use diesel_migrations::{FileBasedMigrations, MigrationHarness};
 use mantel::domain::token::PlainToken;
 use reqwest::StatusCode;
 
-use crate::helpers::{spawn_on, TestDb};
+use crate::helpers::{TestApp, TestDb};
 
 /// Migrations before `2026-11-28-000004_token_hash_bytes`, which stores hashes as bytes.
 const BEFORE_BYTES: usize = 3;
@@ -61,7 +61,7 @@ async fn tokens_stored_as_hex_still_work_after_the_bytes_migration() {
     db.execute(&sql);
 
     // The server applies the rest at start-up.
-    let app = spawn_on(db.clone(), Default::default()).await;
+    let app = TestApp::spawn_on(db.clone(), Default::default()).await;
     let me = app.bearer_get("/api/me", live.expose()).await;
     assert_eq!(me.status(), StatusCode::OK);
     let body: serde_json::Value = me.json().await.unwrap();

@@ -3,41 +3,50 @@
 use chrono::Duration;
 use reqwest::StatusCode;
 
-use crate::helpers::{csrf_in, logs, spawn_app, spawn_on, PASSWORD};
+use crate::helpers::{client, csrf_in, logs, TestApp, User, PASSWORD};
 
 #[actix_web::test]
 async fn health_is_ok_once_the_database_answers() {
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     let res = app.get("/healthz").await;
     assert_eq!(res.status(), StatusCode::OK);
 }
 
 #[actix_web::test]
-async fn signup_lands_on_the_tokens_page_and_logout_kills_the_old_cookie() {
-    let app = spawn_app().await;
+async fn signup_lands_on_the_tokens_page() {
+    let app = TestApp::spawn().await;
     let anonymous = app.get("/settings/tokens").await;
     assert_eq!(anonymous.status(), StatusCode::SEE_OTHER);
     assert_eq!(anonymous.headers()["location"], "/login");
 
-    let csrf = app.signup("ada@example.com").await;
-    let page = app.get_html("/settings/tokens").await;
+    let ada = app.with_user("ada@example.com").await;
+    let page = ada.get_html("/settings/tokens").await;
     assert!(page.contains("ada@example.com"));
     assert!(page.contains("API tokens"));
+}
 
-    // Keep the cookie as it was while logged in, then log out.
-    let old_cookie = app.get("/settings/tokens").await.headers()["set-cookie"]
+/// The session cookie as the server last set it (`name=value`).
+async fn current_cookie(user: &User) -> String {
+    user.get("/settings/tokens").await.headers()["set-cookie"]
         .to_str()
         .unwrap()
         .split(';')
         .next()
         .unwrap()
-        .to_owned();
-    let res = app.post_form("/logout", &[("csrf_token", &csrf)]).await;
+        .to_owned()
+}
+
+#[actix_web::test]
+async fn logout_kills_the_old_cookie() {
+    let ada = TestApp::spawn().await.with_user("ada@example.com").await;
+    // Keep the cookie as it was while logged in, then log out.
+    let old_cookie = current_cookie(&ada).await;
+    let res = ada.post_form("/logout", &[("csrf_token", &ada.csrf)]).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(res.headers()["location"], "/login");
 
-    let replay = crate::helpers::client()
-        .get(app.url("/settings/tokens"))
+    let replay = client()
+        .get(ada.url("/settings/tokens"))
         .header("cookie", &old_cookie)
         .send()
         .await
@@ -51,10 +60,9 @@ async fn signup_lands_on_the_tokens_page_and_logout_kills_the_old_cookie() {
 }
 
 #[actix_web::test]
-async fn session_cookie_has_the_promised_attributes_and_changes_at_login() {
-    let app = spawn_app().await;
+async fn before_login_there_is_only_the_forms_csrf_cookie() {
+    let app = TestApp::spawn().await;
     let login_page = app.get("/login").await;
-    // Before login there is no session, only the login form's CSRF cookie.
     let before = login_page.headers()["set-cookie"]
         .to_str()
         .unwrap()
@@ -64,27 +72,18 @@ async fn session_cookie_has_the_promised_attributes_and_changes_at_login() {
         assert!(before.contains(attr), "{before} lacks {attr}");
     }
     let csrf = csrf_in(&login_page.text().await.unwrap());
-    let _ = app.signup("attrs@example.com").await;
-    // A new client, signed in once, then signing in again over that session.
-    let fresh = crate::helpers::TestApp {
-        client: crate::helpers::client(),
-        ..app
-    };
+    assert!(!csrf.is_empty());
+}
+
+#[actix_web::test]
+async fn the_session_cookie_has_the_promised_attributes_and_changes_at_login() {
+    let app = TestApp::spawn().await;
+    app.with_user("attrs@example.com").await;
+    // A new browser, signed in once, then signing in again over that session.
+    let fresh = app.new_browser();
     let mut cookies = Vec::new();
-    let mut csrfs = Vec::new();
     for _ in 0..2 {
-        let login_page = fresh.get("/login").await;
-        let csrf2 = csrf_in(&login_page.text().await.unwrap());
-        let res = fresh
-            .post_form(
-                "/login",
-                &[
-                    ("email", "attrs@example.com"),
-                    ("password", PASSWORD),
-                    ("csrf_token", &csrf2),
-                ],
-            )
-            .await;
+        let res = fresh.login("attrs@example.com", PASSWORD).await;
         assert_eq!(res.status(), StatusCode::SEE_OTHER);
         let after = res.headers()["set-cookie"].to_str().unwrap().to_owned();
         assert!(after.starts_with("mm_session="), "{after}");
@@ -97,18 +96,16 @@ async fn session_cookie_has_the_promised_attributes_and_changes_at_login() {
             "no Secure on an http public URL: {after}"
         );
         cookies.push(after.split(';').next().unwrap().to_owned());
-        csrfs.push(csrf2);
     }
     assert_ne!(
         cookies[0], cookies[1],
         "the session id must change at login"
     );
-    assert!(!csrf.is_empty());
 }
 
 #[actix_web::test]
-async fn a_form_post_without_a_valid_csrf_token_is_refused_and_changes_nothing() {
-    let app = spawn_app().await;
+async fn a_sign_up_without_a_valid_csrf_token_is_refused_and_creates_nothing() {
+    let app = TestApp::spawn().await;
     let _ = app.get_html("/signup").await;
     for fields in [
         vec![("email", "mallory@example.com"), ("password", PASSWORD)],
@@ -131,22 +128,27 @@ async fn a_form_post_without_a_valid_csrf_token_is_refused_and_changes_nothing()
         StatusCode::UNAUTHORIZED,
         "the refused sign-up must not have created the account"
     );
+}
 
-    let csrf = app.signup("victim@example.com").await;
-    let res = app.post_form("/logout", &[]).await;
+#[actix_web::test]
+async fn a_logout_without_the_csrf_token_is_refused() {
+    let victim = TestApp::spawn().await.with_user("victim@example.com").await;
+    let res = victim.post_form("/logout", &[]).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     assert_eq!(
-        app.get("/settings/tokens").await.status(),
+        victim.get("/settings/tokens").await.status(),
         StatusCode::OK,
         "still logged in"
     );
-    let res = app.post_form("/logout", &[("csrf_token", &csrf)]).await;
+    let res = victim
+        .post_form("/logout", &[("csrf_token", &victim.csrf)])
+        .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
 }
 
 #[actix_web::test]
 async fn every_page_carries_the_csrf_meta_tag_and_security_headers() {
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     for path in ["/login", "/signup"] {
         let res = app.get(path).await;
         let headers = res.headers().clone();
@@ -165,27 +167,31 @@ async fn every_page_carries_the_csrf_meta_tag_and_security_headers() {
         );
         assert!(!html.contains("<script>"), "no inline script on {path}");
     }
-    app.signup("meta@example.com").await;
+    let user = app.with_user("meta@example.com").await;
     for path in ["/settings/tokens", "/settings/tokens/new"] {
-        let html = app.get_html(path).await;
+        let html = user.get_html(path).await;
         assert!(!csrf_in(&html).is_empty(), "{path}");
     }
 }
 
-#[actix_web::test]
-async fn signup_rules_short_passwords_bad_and_taken_emails() {
-    let app = spawn_app().await;
+/// Posts the sign-up form from `app`'s browser.
+async fn sign_up_with(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
     let csrf = csrf_in(&app.get_html("/signup").await);
-    let res = app
-        .post_form(
-            "/signup",
-            &[
-                ("email", "short@example.com"),
-                ("password", "123456789"),
-                ("csrf_token", &csrf),
-            ],
-        )
-        .await;
+    app.post_form(
+        "/signup",
+        &[
+            ("email", email),
+            ("password", password),
+            ("csrf_token", &csrf),
+        ],
+    )
+    .await
+}
+
+#[actix_web::test]
+async fn a_short_password_is_refused_and_the_email_kept() {
+    let app = TestApp::spawn().await;
+    let res = sign_up_with(&app, "short@example.com", "123456789").await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let html = res.text().await.unwrap();
     assert!(html.contains("at least 10 characters"));
@@ -193,35 +199,21 @@ async fn signup_rules_short_passwords_bad_and_taken_emails() {
         html.contains(r#"value="short@example.com""#),
         "the email is kept"
     );
+}
 
-    let res = app
-        .post_form(
-            "/signup",
-            &[
-                ("email", "not-an-email"),
-                ("password", PASSWORD),
-                ("csrf_token", &csrf),
-            ],
-        )
-        .await;
+#[actix_web::test]
+async fn a_malformed_email_is_refused() {
+    let app = TestApp::spawn().await;
+    let res = sign_up_with(&app, "not-an-email", PASSWORD).await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
 
-    app.signup("Grace@Example.com").await;
-    let other = crate::helpers::TestApp {
-        client: crate::helpers::client(),
-        ..app
-    };
-    let csrf = csrf_in(&other.get_html("/signup").await);
-    let res = other
-        .post_form(
-            "/signup",
-            &[
-                ("email", "grace@EXAMPLE.com"),
-                ("password", PASSWORD),
-                ("csrf_token", &csrf),
-            ],
-        )
-        .await;
+#[actix_web::test]
+async fn emails_are_unique_and_compared_case_insensitively() {
+    let app = TestApp::spawn().await;
+    app.with_user("Grace@Example.com").await;
+    let other = app.new_browser();
+    let res = sign_up_with(&other, "grace@EXAMPLE.com", PASSWORD).await;
     assert_eq!(
         res.status(),
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -237,12 +229,9 @@ async fn signup_rules_short_passwords_bad_and_taken_emails() {
 
 #[actix_web::test]
 async fn wrong_password_and_unknown_email_look_the_same_and_are_throttled() {
-    let app = spawn_app().await;
-    app.signup("linus@example.com").await;
-    let guesser = crate::helpers::TestApp {
-        client: crate::helpers::client(),
-        ..app
-    };
+    let app = TestApp::spawn().await;
+    app.with_user("linus@example.com").await;
+    let guesser = app.new_browser();
     let wrong = guesser.login("linus@example.com", "not the password").await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     let wrong = wrong.text().await.unwrap();
@@ -282,11 +271,11 @@ async fn wrong_password_and_unknown_email_look_the_same_and_are_throttled() {
 
 #[actix_web::test]
 async fn a_restart_keeps_people_logged_in() {
-    let app = spawn_app().await;
-    app.signup("restart@example.com").await;
-    let restarted = spawn_on(app.db.clone(), app.clock.clone()).await;
+    let app = TestApp::spawn().await;
+    let user = app.with_user("restart@example.com").await;
+    let restarted = TestApp::spawn_on(app.db.clone(), app.clock.clone()).await;
     // The same browser (cookie jar) talks to the new server process on the same database.
-    let res = app
+    let res = user
         .client
         .get(restarted.url("/settings/tokens"))
         .send()
@@ -297,28 +286,26 @@ async fn a_restart_keeps_people_logged_in() {
 }
 
 #[actix_web::test]
-async fn sessions_end_after_12_hours_idle_and_7_days_in_all() {
-    let app = spawn_app().await;
-    app.signup("idle@example.com").await;
-    app.clock.advance(Duration::hours(11));
+async fn a_session_ends_after_12_hours_idle() {
+    let idle = TestApp::spawn().await.with_user("idle@example.com").await;
+    idle.clock.advance(Duration::hours(11));
     assert_eq!(
-        app.get("/settings/tokens").await.status(),
+        idle.get("/settings/tokens").await.status(),
         StatusCode::OK,
         "11 h idle is fine"
     );
-    app.clock
+    idle.clock
         .advance(Duration::hours(12) + Duration::minutes(1));
     assert_eq!(
-        app.get("/settings/tokens").await.status(),
+        idle.get("/settings/tokens").await.status(),
         StatusCode::SEE_OTHER,
         "12 h idle ends it"
     );
+}
 
-    let busy = crate::helpers::TestApp {
-        client: crate::helpers::client(),
-        ..app
-    };
-    busy.signup("busy@example.com").await;
+#[actix_web::test]
+async fn a_session_ends_7_days_after_login_however_busy() {
+    let busy = TestApp::spawn().await.with_user("busy@example.com").await;
     for _ in 0..15 {
         busy.clock.advance(Duration::hours(11));
         assert_eq!(busy.get("/settings/tokens").await.status(), StatusCode::OK);
@@ -333,87 +320,75 @@ async fn sessions_end_after_12_hours_idle_and_7_days_in_all() {
 
 #[actix_web::test]
 async fn logs_never_contain_passwords_cookies_or_tokens() {
-    let app = spawn_app().await;
-    let csrf = app.signup("logs@example.com").await;
-    let cookie = app.get("/settings/tokens").await.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .trim_start_matches("mm_session=")
-        .to_owned();
-    let token = app
-        .create_token(&csrf, "log check", &["publish"], "1m")
-        .await["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let user = TestApp::spawn().await.with_user("logs@example.com").await;
+    let cookie = current_cookie(&user).await;
+    let cookie = cookie.trim_start_matches("mm_session=");
+    let token = user
+        .with_token("log check", &["publish"], "1m")
+        .await
+        .plaintext;
     assert_eq!(
-        app.bearer_get("/api/me", &token).await.status(),
+        user.bearer_get("/api/me", &token).await.status(),
         StatusCode::OK
     );
     // The query string is not logged either, so a token pasted there does not leak.
-    let _ = app.get(&format!("/api/me?access_token={token}")).await;
-    let _ = app.login("logs@example.com", "a wrong password").await;
+    let _ = user.get(&format!("/api/me?access_token={token}")).await;
+    let _ = user.login("logs@example.com", "a wrong password").await;
 
     let logs = logs();
     assert!(logs.contains("/api/me"), "request lines are logged");
     for secret in [
         PASSWORD,
         "a wrong password",
-        cookie.as_str(),
+        cookie,
         token.as_str(),
-        csrf.as_str(),
+        user.csrf.as_str(),
     ] {
         assert!(!logs.contains(secret), "a secret reached the logs");
     }
 }
 
-#[actix_web::test]
-async fn a_password_change_ends_every_other_session() {
-    let laptop = spawn_app().await;
-    let csrf = laptop.signup("rotate@example.com").await;
+async fn change_password(user: &User, current: &str, new: &str) -> reqwest::Response {
+    user.post_form(
+        "/settings/password",
+        &[
+            ("current_password", current),
+            ("new_password", new),
+            ("csrf_token", &user.csrf),
+        ],
+    )
+    .await
+}
+
+/// One person logged in on a laptop and on a phone.
+async fn laptop_and_phone(email: &str) -> (User, TestApp) {
+    let laptop = TestApp::spawn().await.with_user(email).await;
     let phone = laptop.new_browser();
     assert_eq!(
-        phone.login("rotate@example.com", PASSWORD).await.status(),
+        phone.login(email, PASSWORD).await.status(),
         StatusCode::SEE_OTHER
     );
     assert_eq!(phone.get("/settings/tokens").await.status(), StatusCode::OK);
-    let token = laptop
-        .create_token(&csrf, "survives", &["publish"], "1y")
-        .await["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    (laptop, phone)
+}
 
-    let wrong = laptop
-        .post_form(
-            "/settings/password",
-            &[
-                ("current_password", "not it at all"),
-                ("new_password", "a brand new password"),
-                ("csrf_token", &csrf),
-            ],
-        )
-        .await;
+#[actix_web::test]
+async fn a_failed_password_change_ends_no_session() {
+    let (laptop, phone) = laptop_and_phone("rotate@example.com").await;
+    let wrong = change_password(&laptop, "not it at all", "a brand new password").await;
     assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
         phone.get("/settings/tokens").await.status(),
         StatusCode::OK,
         "a failed change ends nothing"
     );
+}
 
-    let res = laptop
-        .post_form(
-            "/settings/password",
-            &[
-                ("current_password", PASSWORD),
-                ("new_password", "a brand new password"),
-                ("csrf_token", &csrf),
-            ],
-        )
-        .await;
+#[actix_web::test]
+async fn a_password_change_ends_every_other_session_but_no_token() {
+    let (laptop, phone) = laptop_and_phone("rotate@example.com").await;
+    let token = laptop.with_token("survives", &["publish"], "1y").await;
+    let res = change_password(&laptop, PASSWORD, "a brand new password").await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert!(
         laptop
@@ -439,7 +414,10 @@ async fn a_password_change_ends_every_other_session() {
         StatusCode::SEE_OTHER
     );
     assert_eq!(
-        laptop.bearer_get("/api/me", &token).await.status(),
+        laptop
+            .bearer_get("/api/me", &token.plaintext)
+            .await
+            .status(),
         StatusCode::OK,
         "tokens are not sessions"
     );
@@ -447,17 +425,13 @@ async fn a_password_change_ends_every_other_session() {
 
 #[actix_web::test]
 async fn an_internal_error_is_logged_and_shows_nothing_of_its_cause() {
-    let app = spawn_app().await;
-    let csrf = app.signup("broken@example.com").await;
-    let token = app
-        .create_token(&csrf, "ops", &["billing.read"], "1y")
-        .await["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    app.db.execute("DROP TABLE invoices");
+    let user = TestApp::spawn().await.with_user("broken@example.com").await;
+    let token = user.with_token("ops", &["billing.read"], "1y").await;
+    user.db.execute("DROP TABLE invoices");
 
-    let res = app.bearer_get("/api/billing/invoices", &token).await;
+    let res = user
+        .bearer_get("/api/billing/invoices", &token.plaintext)
+        .await;
     assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
     let body = res.text().await.unwrap();
     assert_eq!(
@@ -474,8 +448,8 @@ async fn an_internal_error_is_logged_and_shows_nothing_of_its_cause() {
 }
 
 #[actix_web::test]
-async fn the_command_line_creates_accounts_from_stdin_and_migrates() {
-    let app = spawn_app().await;
+async fn the_command_line_migrates_and_refuses_a_short_password() {
+    let app = TestApp::spawn().await;
     let out = app.cli(&["migrate"]);
     assert!(
         out.status.success(),
@@ -485,6 +459,11 @@ async fn the_command_line_creates_accounts_from_stdin_and_migrates() {
     let out = app.cli_with_stdin(&["user", "create", "--email", "Ops@Example.com"], "short\n");
     assert!(!out.status.success(), "a short password is refused");
     assert!(String::from_utf8_lossy(&out.stderr).contains("at least 10 characters"));
+}
+
+#[actix_web::test]
+async fn the_command_line_creates_an_account_from_stdin_once() {
+    let app = TestApp::spawn().await;
     let out = app.cli_with_stdin(
         &["user", "create", "--email", "Ops@Example.com"],
         "piped password 123\n",

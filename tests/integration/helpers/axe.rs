@@ -1,6 +1,6 @@
 //! axe-core over each screen: WCAG 2.1 A/AA and axe's best practices, failing on any serious
 //! or critical violation. axe.min.js comes from the `axe-core` npm package
-//! (tests/browser/package.json; `npm ci --prefix tests/browser`) and is injected through
+//! (tests/integration/browser/package.json; `npm ci --prefix tests/integration/browser`) and is injected through
 //! WebDriver, which the page's CSP does not govern, so the app serves nothing extra for it.
 
 use std::io::Write;
@@ -8,7 +8,7 @@ use std::sync::{Once, OnceLock};
 
 use serde_json::Value;
 
-use crate::driver::Browser;
+use super::browser::Browser;
 
 fn axe_source() -> Option<&'static str> {
     static SOURCE: OnceLock<Option<String>> = OnceLock::new();
@@ -16,7 +16,7 @@ fn axe_source() -> Option<&'static str> {
         .get_or_init(|| {
             let path = concat!(
                 env!("CARGO_MANIFEST_DIR"),
-                "/tests/browser/node_modules/axe-core/axe.min.js"
+                "/tests/integration/browser/node_modules/axe-core/axe.min.js"
             );
             std::fs::read_to_string(path).ok()
         })
@@ -27,13 +27,13 @@ fn axe_source() -> Option<&'static str> {
 pub async fn check(b: &Browser, screen: &str) {
     let Some(source) = axe_source() else {
         if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("CI=true but no axe-core: run `npm ci --prefix tests/browser` (see .ci/run)");
+            panic!("CI=true but no axe-core: run `npm ci --prefix tests/integration/browser` (see .ci/run)");
         }
         static ONCE: Once = Once::new();
         ONCE.call_once(|| {
             let _ = writeln!(
                 std::io::stderr(),
-                "\nSKIPPED the axe-core checks: run `npm ci --prefix tests/browser` to install it.\n"
+                "\nSKIPPED the axe-core checks: run `npm ci --prefix tests/integration/browser` to install it.\n"
             );
         });
         return;

@@ -1,17 +1,26 @@
 //! Every screen at a phone's width and a desktop's: the account menu, what a phone shows, and
 //! axe-core over each screen.
 
-use crate::axe;
-use crate::driver::{Browser, DESKTOP, PHONE};
-use crate::helpers::spawn_app;
-use crate::tokens::{revealed_token, sign_up};
+use crate::browser::steps::{revealed_token, sign_up};
+use crate::helpers::axe;
+use crate::helpers::browser::{Browser, DESKTOP, PHONE};
+use crate::helpers::TestApp;
 
 const SIZES: [((u32, u32), &str); 2] = [(DESKTOP, "desktop"), (PHONE, "phone")];
 
 #[actix_web::test]
-async fn the_account_menu_reaches_the_password_change_at_every_width_with_or_without_js() {
-    let app = spawn_app().await;
-    for javascript in [true, false] {
+async fn the_account_menu_reaches_the_password_change_at_every_width() {
+    account_menu(true).await;
+}
+
+#[actix_web::test]
+async fn without_javascript_the_account_menu_reaches_the_password_change_at_every_width() {
+    account_menu(false).await;
+}
+
+async fn account_menu(javascript: bool) {
+    let app = TestApp::spawn().await;
+    {
         let b = if javascript {
             Browser::open(&app.address).await
         } else {
@@ -64,8 +73,8 @@ async fn the_account_menu_reaches_the_password_change_at_every_width_with_or_wit
 }
 
 #[actix_web::test]
-async fn on_a_phone_the_dialog_footer_hides_no_note_and_the_project_cards_line_up() {
-    let app = spawn_app().await;
+async fn on_a_phone_the_dialog_footer_hides_no_note() {
+    let app = TestApp::spawn().await;
     let Some(b) = Browser::open(&app.address).await else {
         return;
     };
@@ -88,7 +97,16 @@ async fn on_a_phone_the_dialog_footer_hides_no_note_and_the_project_cards_line_u
         "the footer covers the Never warning by {gap} px"
     );
     b.screenshot("41-dialog-never-warning-phone").await;
+    b.close().await;
+}
 
+#[actix_web::test]
+async fn at_every_width_the_project_cards_line_up() {
+    let app = TestApp::spawn().await;
+    let Some(b) = Browser::open(&app.address).await else {
+        return;
+    };
+    sign_up(&b, "phone@example.com").await;
     b.goto("/projects").await;
     for (size, label) in SIZES {
         b.resize(size).await;
@@ -103,12 +121,22 @@ async fn on_a_phone_the_dialog_footer_hides_no_note_and_the_project_cards_line_u
 
 /// axe-core finds no serious or critical violation on any screen, at either width.
 #[actix_web::test]
-async fn axe_core_finds_nothing_serious_on_any_screen() {
-    let app = spawn_app().await;
+async fn axe_core_finds_nothing_serious_on_any_screen_at_desktop_width() {
+    axe_on_every_screen(SIZES[0]).await;
+}
+
+#[actix_web::test]
+async fn axe_core_finds_nothing_serious_on_any_screen_at_phone_width() {
+    axe_on_every_screen(SIZES[1]).await;
+}
+
+/// Every screen in turn, from the login page to a project, with axe-core over each.
+async fn axe_on_every_screen((size, label): ((u32, u32), &str)) {
+    let app = TestApp::spawn().await;
     let Some(b) = Browser::open(&app.address).await else {
         return;
     };
-    for (size, label) in SIZES {
+    {
         b.resize(size).await;
         let check = |screen: &str| format!("{screen} ({label})");
         b.goto("/login").await;

@@ -1,0 +1,156 @@
+//! A page of a list (SPEC §8.6): `?limit=` (1–200, default 50) and an opaque `?cursor=` that
+//! names the last row already seen. Lists are read by keyset — "the rows after this one in
+//! the list's order" — never by offset, so rows inserted meanwhile neither repeat nor skip
+//! a row on later pages.
+
+use std::fmt;
+
+use chrono::{DateTime, NaiveDateTime};
+
+pub const DEFAULT_LIMIT: i64 = 50;
+pub const MAX_LIMIT: i64 = 200;
+
+/// Where a page starts: after the row with this sort time (if the list sorts by time) and
+/// this unique key (an id, a name).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    pub at: Option<NaiveDateTime>,
+    pub key: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PageRequest {
+    pub limit: i64,
+    pub after: Option<Cursor>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageError {
+    Limit,
+    Cursor,
+}
+
+impl std::error::Error for PageError {}
+
+impl fmt::Display for PageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PageError::Limit => write!(f, "Use a limit from 1 to {MAX_LIMIT}."),
+            PageError::Cursor => f.write_str("Use the cursor of a Link header as it was given."),
+        }
+    }
+}
+
+impl PageRequest {
+    pub fn parse(limit: Option<&str>, cursor: Option<&str>) -> Result<Self, PageError> {
+        let limit = match limit {
+            None => DEFAULT_LIMIT,
+            Some(raw) => raw
+                .parse()
+                .ok()
+                .filter(|n| (1..=MAX_LIMIT).contains(n))
+                .ok_or(PageError::Limit)?,
+        };
+        let after = cursor
+            .map(|c| Cursor::decode(c).ok_or(PageError::Cursor))
+            .transpose()?;
+        Ok(PageRequest { limit, after })
+    }
+
+    /// The first page of `limit` rows.
+    pub fn first(limit: i64) -> Self {
+        PageRequest { limit, after: None }
+    }
+
+    /// How many rows to read: one more than the page holds tells whether another page exists.
+    pub fn fetch(&self) -> i64 {
+        self.limit + 1
+    }
+
+    /// Cuts `rows` (read with `fetch`) to the page, with the cursor of the next page when
+    /// more rows remain.
+    pub fn cut<T>(
+        &self,
+        mut rows: Vec<T>,
+        cursor_of: impl Fn(&T) -> Cursor,
+    ) -> (Vec<T>, Option<Cursor>) {
+        if rows.len() as i64 <= self.limit {
+            return (rows, None);
+        }
+        rows.truncate(self.limit as usize);
+        let next = rows.last().map(cursor_of);
+        (rows, next)
+    }
+}
+
+impl Cursor {
+    pub fn new(at: Option<NaiveDateTime>, key: impl Into<String>) -> Self {
+        Cursor {
+            at,
+            key: key.into(),
+        }
+    }
+
+    /// Opaque to clients (hex, so it needs no escaping in a URL); a client that edits one gets
+    /// a clear 422 rather than a wrong page.
+    pub fn encode(&self) -> String {
+        let at = self
+            .at
+            .map(|t| t.and_utc().timestamp_micros().to_string())
+            .unwrap_or_default();
+        hex::encode(format!("{at}|{}", self.key))
+    }
+
+    fn decode(raw: &str) -> Option<Cursor> {
+        let text = String::from_utf8(hex::decode(raw).ok()?).ok()?;
+        let (at, key) = text.split_once('|')?;
+        let at = match at {
+            "" => None,
+            micros => Some(DateTime::from_timestamp_micros(micros.parse().ok()?)?.naive_utc()),
+        };
+        (!key.is_empty()).then(|| Cursor::new(at, key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_and_cursors_parse_or_say_why_not() {
+        assert_eq!(PageRequest::parse(None, None), Ok(PageRequest::first(50)));
+        assert_eq!(PageRequest::parse(Some("200"), None).unwrap().limit, 200);
+        for bad in ["0", "201", "-1", "ten", ""] {
+            assert_eq!(
+                PageRequest::parse(Some(bad), None),
+                Err(PageError::Limit),
+                "{bad}"
+            );
+        }
+        let at = DateTime::from_timestamp_micros(1_800_000_000_123_456)
+            .unwrap()
+            .naive_utc();
+        for cursor in [
+            Cursor::new(Some(at), "a-b-c"),
+            Cursor::new(None, "report.pdf"),
+        ] {
+            let page = PageRequest::parse(None, Some(&cursor.encode())).unwrap();
+            assert_eq!(page.after, Some(cursor));
+        }
+        for bad in ["zz", "7c", &hex::encode("12|"), &hex::encode("x|id")] {
+            assert_eq!(
+                PageRequest::parse(None, Some(bad)),
+                Err(PageError::Cursor),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_page_is_cut_with_the_cursor_of_its_last_row() {
+        let page = PageRequest::first(2);
+        let key = |n: &i32| Cursor::new(None, n.to_string());
+        assert_eq!(page.cut(vec![1, 2, 3], key), (vec![1, 2], Some(key(&2))));
+        assert_eq!(page.cut(vec![1, 2], key), (vec![1, 2], None));
+    }
+}

@@ -1,0 +1,163 @@
+//! The one extractor (SPEC §5): how a request says who it is — a bearer token by RFC 6750's
+//! rules, or the session cookie with CSRF proof — and what it refuses.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::helpers::{client, error_code, TestApp};
+
+#[actix_web::test]
+async fn a_malformed_token_is_refused_without_touching_the_database() {
+    let app = TestApp::spawn().await;
+    let bad_checksum = "mm_pat_AAAAAAAAAAAAAAAAAAAAAAAAAA2dbXlq";
+    for bad in [
+        bad_checksum,
+        "mm_pat_short",
+        "ghp_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    ] {
+        let before = app.state.queries.get();
+        let res = app.bearer_get("/api/me", bad).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            app.state.queries.get(),
+            before,
+            "a malformed token must cost no query"
+        );
+        assert!(res.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains(r#"error="invalid_token""#));
+        assert_eq!(error_code(res).await, "invalid_token");
+    }
+}
+
+#[actix_web::test]
+async fn a_well_formed_unknown_token_costs_one_lookup() {
+    let app = TestApp::spawn().await;
+    let good_shape = "mm_pat_AAAAAAAAAAAAAAAAAAAAAAAAAA2dbXlp";
+    let before = app.state.queries.get();
+    let res = app.bearer_get("/api/me", good_shape).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(app.state.queries.get(), before + 1, "one indexed lookup");
+    assert_eq!(error_code(res).await, "invalid_token");
+}
+
+/// `GET /api/me` with this `Authorization` header and no cookies.
+async fn me_with(app: &TestApp, value: reqwest::header::HeaderValue) -> reqwest::Response {
+    client()
+        .get(app.url("/api/me"))
+        .header("Authorization", value)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn another_scheme_is_no_credentials_at_all() {
+    let app = TestApp::spawn().await;
+    let res = me_with(&app, "Basic dXNlcjpwYXNz".parse().unwrap()).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        res.headers()["www-authenticate"],
+        r#"Bearer realm="mantel""#
+    );
+    assert_eq!(error_code(res).await, "unauthenticated");
+}
+
+#[actix_web::test]
+async fn a_malformed_bearer_header_is_a_bad_request() {
+    let app = TestApp::spawn().await;
+    for malformed in ["Bearer", "Bearer a b"] {
+        let res = me_with(&app, malformed.parse().unwrap()).await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{malformed}");
+        assert!(res.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains(r#"error="invalid_request""#));
+        assert_eq!(error_code(res).await, "invalid_request");
+    }
+    let not_text = reqwest::header::HeaderValue::from_bytes(b"Bearer mm_pat_\xff").unwrap();
+    let res = me_with(&app, not_text).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+}
+
+#[actix_web::test]
+async fn no_credentials_get_a_challenge_without_an_error_code() {
+    let app = TestApp::spawn().await;
+    let res = client().get(app.url("/api/me")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        res.headers()["www-authenticate"],
+        r#"Bearer realm="mantel""#
+    );
+}
+
+#[actix_web::test]
+async fn a_token_in_the_query_string_is_not_accepted() {
+    let user = TestApp::spawn().await.with_user("rfc@example.com").await;
+    let token = user.with_token("query", &["publish"], "1m").await.plaintext;
+    let res = client()
+        .get(user.url(&format!("/api/me?access_token={token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(error_code(res).await, "unauthenticated");
+}
+
+#[actix_web::test]
+async fn a_bad_bearer_never_falls_back_to_a_valid_cookie() {
+    let user = TestApp::spawn()
+        .await
+        .with_user("fallback@example.com")
+        .await;
+    assert_eq!(
+        user.get("/api/me").await.status(),
+        StatusCode::OK,
+        "the cookie alone works"
+    );
+    for value in [
+        "Bearer mm_pat_AAAAAAAAAAAAAAAAAAAAAAAAAA2dbXlp",
+        "Bearer mm_pat_nope",
+        "Basic Zm9vOmJhcg==",
+    ] {
+        let res = user
+            .client
+            .get(user.url("/api/me"))
+            .header("Authorization", value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{value}");
+    }
+}
+
+#[actix_web::test]
+async fn cookie_writes_need_the_csrf_header_and_our_origin() {
+    let user = TestApp::spawn().await.with_user("csrf@example.com").await;
+    let body = json!({ "name": "x", "scopes": ["publish"] });
+    let post = || user.client.post(user.url("/api/tokens")).json(&body);
+    let refused = [
+        post(),
+        post().header("X-CSRF-Token", "wrong"),
+        post()
+            .header("X-CSRF-Token", &user.csrf)
+            .header("Origin", "https://evil.example"),
+        post()
+            .header("X-CSRF-Token", &user.csrf)
+            .header("Sec-Fetch-Site", "cross-site"),
+    ];
+    for attempt in refused {
+        let res = attempt.send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        assert_eq!(error_code(res).await, "csrf_failed");
+    }
+    assert!(user.tokens().await.is_empty(), "nothing was created");
+    let ok = user
+        .session_request(Method::POST, "/api/tokens", &user.csrf)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::CREATED);
+}

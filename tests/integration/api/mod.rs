@@ -1,0 +1,14 @@
+//! The server over HTTP, as a script, a form post or a thief would speak to it.
+
+mod access_matrix;
+mod accounts;
+mod authentication;
+mod hardening;
+mod instances;
+mod limits;
+mod migrations;
+mod operations;
+mod paging;
+mod projects;
+mod rotation;
+mod tokens;

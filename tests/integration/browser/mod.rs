@@ -1,0 +1,11 @@
+//! Browser tests: the real server on a fresh database, and Debian's headless Chromium driven
+//! through chromedriver the way a person would use the screens. Each state is saved as
+//! target/screenshots/NAME.png. Without chromedriver they skip, unless `CI=true`.
+
+mod create_dialog;
+mod projects;
+mod regenerate;
+mod screens;
+mod steps;
+mod token_list;
+mod without_js;
