@@ -87,6 +87,26 @@ pub struct ServeArgs {
         default_value = "http://127.0.0.1:8080"
     )]
     public_url: String,
+    /// Bearer requests an hour per token, counted by each instance on its own.
+    #[arg(
+        long,
+        env = "MANTEL_TOKEN_RATE_LIMIT",
+        default_value_t = crate::auth::rate_limit::DEFAULT_TOKEN_RATE_LIMIT,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    token_rate_limit: u32,
+    /// Bad bearer tokens one client address may present a minute before its bearer requests
+    /// get 429 without a lookup; 0 turns this off (behind a proxy every request comes from the
+    /// proxy's address: limit there instead).
+    #[arg(
+        long,
+        env = "MANTEL_BEARER_FAILURE_LIMIT",
+        default_value_t = crate::auth::rate_limit::FAILURES_PER_MINUTE
+    )]
+    bearer_failure_limit: u32,
+    /// Serve Prometheus `GET /metrics` on this address (off unless set; keep it private).
+    #[arg(long, env = "MANTEL_METRICS_BIND")]
+    metrics_bind: Option<String>,
 }
 
 impl ServeArgs {
@@ -100,6 +120,9 @@ impl ServeArgs {
             database_url: self.db.database_url,
             public_url: self.public_url,
             secret_key,
+            token_rate_limit: self.token_rate_limit,
+            bearer_failure_limit: self.bearer_failure_limit,
+            metrics_bind: self.metrics_bind.filter(|bind| !bind.is_empty()),
         })
     }
 }

@@ -10,6 +10,13 @@ pub struct Settings {
     pub public_url: String,
     /// From `MANTEL_SECRET_KEY`; when absent the key is generated once and kept in the database.
     pub secret_key: Option<SecretKey>,
+    /// Bearer requests an hour per token (SPEC §8.6), counted by each instance on its own.
+    pub token_rate_limit: u32,
+    /// Bad bearer credentials an address may present a minute before it gets 429 without a
+    /// lookup; 0: no such limit.
+    pub bearer_failure_limit: u32,
+    /// Where `GET /metrics` answers; `None` (the default) serves no metrics.
+    pub metrics_bind: Option<String>,
 }
 
 impl Settings {
@@ -65,6 +72,9 @@ mod tests {
             database_url: String::new(),
             public_url: url.into(),
             secret_key: None,
+            token_rate_limit: 5000,
+            bearer_failure_limit: 100,
+            metrics_bind: None,
         };
         assert_eq!(
             s("http://127.0.0.1:8080").public_origin(),

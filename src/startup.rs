@@ -15,12 +15,15 @@ use rand::RngCore;
 
 use crate::auth::csrf::FormCsrf;
 use crate::auth::last_used::LastUsed;
+use crate::auth::outcome::AuthOutcomes;
+use crate::auth::rate_limit::RateLimits;
 use crate::auth::reveal::PendingReveals;
 use crate::auth::session_store::{DbSessionStore, IDLE_LIMIT};
 use crate::auth::throttle::Throttles;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::{self, models::sessions, models::settings as app_settings};
+use crate::metrics::Metrics;
 use crate::state::AppState;
 
 /// How often noted token uses are written (each token still at most once a minute).
@@ -31,6 +34,8 @@ pub struct Application {
     server: Server,
     address: SocketAddr,
     state: web::Data<AppState>,
+    /// `GET /metrics` on `--metrics-bind`, when set.
+    metrics: Option<(Server, u16)>,
 }
 
 /// The Content-Security-Policy of every page: no inline script, no framing.
@@ -51,7 +56,13 @@ impl Application {
     ) -> anyhow::Result<Self> {
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         let queries = db::QueryCount::default();
-        let pool = db::connect(&settings.database_url, workers as u32 + 8, queries.clone())?;
+        let pool_wait = db::PoolWait::default();
+        let pool = db::connect_observed(
+            &settings.database_url,
+            workers as u32 + 8,
+            queries.clone(),
+            pool_wait.clone(),
+        )?;
         db::run(&pool, db::run_migrations).await?;
         let key = cookie_key(&settings, &pool).await?;
 
@@ -62,8 +73,12 @@ impl Application {
             pool: pool.clone(),
             clock: clock.clone(),
             queries,
+            pool_wait,
             public_origin: settings.public_origin(),
             throttles: Throttles::default(),
+            rate_limits: RateLimits::new(settings.token_rate_limit, settings.bearer_failure_limit),
+            auth_outcomes: AuthOutcomes::default(),
+            metrics: Metrics::default(),
             form_csrf: FormCsrf::new(key.master(), settings.secure_cookies()),
             last_used: LastUsed::default(),
             reveals: PendingReveals::default(),
@@ -115,6 +130,7 @@ impl Application {
                         .add(("Cache-Control", "no-store")),
                 )
                 .wrap(from_fn(crate::telemetry::log_request))
+                .wrap(from_fn(crate::metrics::record))
         })
         .workers(workers)
         // Signals are ours (`stop_gracefully_on_signal`): actix-web's own treat SIGINT as a
@@ -123,10 +139,15 @@ impl Application {
         .listen(listener)
         .context("cannot listen")?
         .run();
+        let metrics = match &settings.metrics_bind {
+            Some(bind) => Some(metrics_server(bind, state.clone())?),
+            None => None,
+        };
         Ok(Application {
             server,
             address,
             state,
+            metrics,
         })
     }
 
@@ -136,6 +157,11 @@ impl Application {
 
     pub fn state(&self) -> web::Data<AppState> {
         self.state.clone()
+    }
+
+    /// The port `GET /metrics` answers on, when `--metrics-bind` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(_, port)| *port)
     }
 
     /// Serves until SIGTERM or SIGINT (Ctrl-C) has stopped the server gracefully, then writes
@@ -148,11 +174,19 @@ impl Application {
         let stopper =
             actix_web::rt::spawn(stop_gracefully_on_signal(self.server.handle(), signals));
         let background = actix_web::rt::spawn(background_tasks(state.clone()));
+        let metrics = self.metrics.map(|(server, _)| {
+            let handle = server.handle();
+            actix_web::rt::spawn(server);
+            handle
+        });
         #[cfg(unix)]
         let stats = actix_web::rt::spawn(report_statements_on_sigusr1(state.clone()));
         tracing::info!("listening on http://{}", self.address);
         let result = self.server.await;
         stopper.abort();
+        if let Some(metrics) = metrics {
+            metrics.stop(true).await;
+        }
         background.abort();
         #[cfg(unix)]
         stats.abort();
@@ -226,6 +260,7 @@ async fn background_tasks(state: web::Data<AppState>) {
         sweeps += 1;
         if sweeps as u64 * LAST_USED_FLUSH.as_secs() >= SESSION_SWEEP.as_secs() {
             sweeps = 0;
+            state.rate_limits.forget_idle();
             let now = state.clock.now();
             let swept =
                 db::query(&state.pool, move |conn| sessions::delete_expired(conn, now)).await;
@@ -234,6 +269,28 @@ async fn background_tasks(state: web::Data<AppState>) {
             }
         }
     }
+}
+
+/// The metrics address answers `GET /metrics` and 404 to anything else. One worker is
+/// plenty for a scrape every few seconds; it stops with the main server, not on its own.
+fn metrics_server(bind: &str, state: web::Data<AppState>) -> anyhow::Result<(Server, u16)> {
+    let listener =
+        TcpListener::bind(bind).with_context(|| format!("cannot bind metrics to {bind}"))?;
+    let port = listener
+        .local_addr()
+        .context("the metrics listener has no address")?
+        .port();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .route("/metrics", web::get().to(crate::metrics::scrape))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .context("cannot listen for metrics")?
+    .run();
+    Ok((server, port))
 }
 
 /// `kill -USR1 <pid>` logs how many SQL statements this instance has run so far. The load

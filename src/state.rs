@@ -2,10 +2,12 @@
 
 use crate::auth::csrf::FormCsrf;
 use crate::auth::last_used::LastUsed;
+use crate::auth::outcome::AuthOutcomes;
+use crate::auth::rate_limit::RateLimits;
 use crate::auth::reveal::PendingReveals;
 use crate::auth::throttle::Throttles;
 use crate::clock::Clock;
-use crate::db::{Pool, QueryCount};
+use crate::db::{Pool, PoolWait, QueryCount};
 
 impl AppState {
     /// The state of the app serving `req` (registered by `startup`).
@@ -19,12 +21,20 @@ pub struct AppState {
     pub pool: Pool,
     pub clock: Clock,
     pub queries: QueryCount,
+    /// How long checkouts from the pool waited, for `/metrics`.
+    pub pool_wait: PoolWait,
     /// The origin (`scheme://host[:port]`) of the public URL, which same-origin checks compare.
     pub public_origin: String,
     pub throttles: Throttles,
+    /// Bearer requests per token and bad tokens per address (in memory, per instance).
+    pub rate_limits: RateLimits,
+    /// How authentication turned out, for `/metrics`.
+    pub auth_outcomes: AuthOutcomes,
     /// The CSRF protection of the login and sign-up forms.
     pub form_csrf: FormCsrf,
     pub last_used: LastUsed,
+    /// Request counts and latencies, for `/metrics`.
+    pub metrics: crate::metrics::Metrics,
     /// New tokens' plaintexts between the dashboard's create POST and its reveal GET.
     pub reveals: PendingReveals,
 }

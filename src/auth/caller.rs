@@ -20,6 +20,8 @@ use chrono::NaiveDateTime;
 use futures_util::future::LocalBoxFuture;
 
 use crate::auth::csrf;
+use crate::auth::outcome::AuthOutcome;
+use crate::auth::rate_limit::{Allowance, Refusal};
 use crate::auth::session_store::USER_ID;
 use crate::db;
 use crate::db::models::{tokens, users::User};
@@ -82,41 +84,64 @@ fn bearer(value: &header::HeaderValue) -> Result<Option<&str>, AppError> {
     Ok(Some(credentials))
 }
 
+/// Why a bearer credential was refused.
+enum Refused {
+    /// A bad credential: answered as it is, and counted against the address.
+    Bad(AuthOutcome, AppError),
+    /// A good token whose hourly quota is used up.
+    Limited(Refusal),
+    /// The database failed: not the caller's doing, so not counted against anyone.
+    Failed(AppError),
+}
+
 async fn token_caller(
     req: &HttpRequest,
     state: &AppState,
     token: &str,
-) -> Result<Caller, AppError> {
+) -> Result<(Caller, Allowance), Refused> {
+    use AuthOutcome::{Expired, Malformed, Revoked, Unknown};
     // Format and checksum first: a typo or a random guess costs no database work.
-    let plain = PlainToken::parse(token).map_err(|_| AppError::InvalidToken("Malformed token."))?;
+    let plain = PlainToken::parse(token)
+        .map_err(|_| Refused::Bad(Malformed, AppError::InvalidToken("Malformed token.")))?;
     let hash = plain.hash();
     drop(plain);
     let worker = req.app_data::<db::WorkerConnection>();
     let found = db::read(&state.pool, worker, move |conn| {
         tokens::find_by_hash(conn, &hash)
     })
-    .await?;
+    .await
+    .map_err(|e| Refused::Failed(e.into()))?;
     let now = state.clock.now();
     let Some((row, user)) = found else {
-        return Err(AppError::InvalidToken("Unknown token."));
+        return Err(Refused::Bad(
+            Unknown,
+            AppError::InvalidToken("Unknown token."),
+        ));
     };
     match row.status(now) {
         tokens::TokenStatus::Active => {}
         tokens::TokenStatus::Revoked => {
             let reason = row.revoked_reason.unwrap_or(RevokedReason::User);
-            return Err(AppError::InvalidToken(reason.message()));
+            let error = AppError::InvalidToken(reason.message());
+            return Err(Refused::Bad(Revoked, error));
         }
         tokens::TokenStatus::Expired => {
-            return Err(AppError::InvalidToken("This token has expired."))
+            let error = AppError::InvalidToken("This token has expired.");
+            return Err(Refused::Bad(Expired, error));
         }
     }
+    // After the status: a revoked token is told so, not that it is rate limited.
+    let allowance = state
+        .rate_limits
+        .token_request(&row.id)
+        .map_err(Refused::Limited)?;
     state.last_used.note(
         &row.id,
         row.last_used_at,
         now,
         req.peer_addr().map(|a| a.ip()),
     );
-    Ok(Caller {
+    let caller = Caller {
         user,
         credential: Credential::Token(TokenInfo {
             id: row.id,
@@ -125,7 +150,46 @@ async fn token_caller(
             scopes: row.scopes,
             expires_at: row.expires_at,
         }),
-    })
+    };
+    Ok((caller, allowance))
+}
+
+/// A `Bearer` header (`Err` when malformed): an address that keeps presenting bad ones is
+/// refused before any work, and every answer carries its quota state (the token's, or for a
+/// refused credential the address's).
+async fn bearer_caller(
+    req: &HttpRequest,
+    state: &AppState,
+    credentials: Result<&str, AppError>,
+) -> (Result<Caller, AppError>, Option<Allowance>) {
+    let ip = req.peer_addr().map(|a| a.ip());
+    let limits = &state.rate_limits;
+    if let Err(refusal) = limits.check_address(ip) {
+        state.auth_outcomes.note(AuthOutcome::AddressBlocked);
+        return (Err(refusal.error()), Some(refusal.allowance));
+    }
+    let result = match credentials {
+        Ok(token) => token_caller(req, state, token).await,
+        Err(e) => Err(Refused::Bad(AuthOutcome::InvalidRequest, e)),
+    };
+    match result {
+        Ok((caller, allowance)) => {
+            state.auth_outcomes.note(AuthOutcome::Token);
+            (Ok(caller), Some(allowance))
+        }
+        Err(Refused::Limited(refusal)) => {
+            state.auth_outcomes.note(AuthOutcome::RateLimited);
+            (Err(refusal.error()), Some(refusal.allowance))
+        }
+        Err(Refused::Bad(outcome, error)) => {
+            state.auth_outcomes.note(outcome);
+            match limits.failure(ip) {
+                Ok(allowance) => (Err(error), allowance),
+                Err(refusal) => (Err(refusal.error()), Some(refusal.allowance)),
+            }
+        }
+        Err(Refused::Failed(error)) => (Err(error), None),
+    }
 }
 
 /// The logged-in user of this request's session, if any.
@@ -144,22 +208,41 @@ pub async fn session_user(state: &AppState, session: &Session) -> Result<Option<
     Ok(user)
 }
 
+/// Decides the caller, and for a bearer request the quota state its response carries.
 #[tracing::instrument(name = "caller", skip_all)] // skip_all: never record the token or cookie.
-async fn resolve(req: HttpRequest) -> Result<Caller, AppError> {
+async fn resolve(req: HttpRequest) -> (Result<Caller, AppError>, Option<Allowance>) {
     let state = AppState::of(&req).clone();
     if let Some(value) = req.headers().get(header::AUTHORIZATION) {
-        return match bearer(value)? {
-            Some(token) => token_caller(&req, &state, token).await,
-            None => Err(AppError::Unauthenticated),
+        return match bearer(value) {
+            Ok(Some(token)) => bearer_caller(&req, &state, Ok(token)).await,
+            Err(e) => bearer_caller(&req, &state, Err(e)).await,
+            Ok(None) => {
+                state.auth_outcomes.note(AuthOutcome::Unauthenticated);
+                (Err(AppError::Unauthenticated), None)
+            }
         };
     }
+    let caller = session_caller(&req, &state).await;
+    let outcome = match &caller {
+        Ok(_) => Some(AuthOutcome::Session),
+        Err(AppError::Unauthenticated) => Some(AuthOutcome::Unauthenticated),
+        Err(AppError::CsrfFailed) => Some(AuthOutcome::Csrf),
+        Err(_) => None,
+    };
+    if let Some(outcome) = outcome {
+        state.auth_outcomes.note(outcome);
+    }
+    (caller, None)
+}
+
+async fn session_caller(req: &HttpRequest, state: &AppState) -> Result<Caller, AppError> {
     let session = req.get_session();
-    let user = session_user(&state, &session)
+    let user = session_user(state, &session)
         .await?
         .ok_or(AppError::Unauthenticated)?;
     if csrf::is_unsafe(req.method()) {
         // The origin checks ran before routing (`csrf::refuse_foreign`); this is the secret.
-        csrf::check_api(&req, &session)?;
+        csrf::check_api(req, &session)?;
     }
     Ok(Caller {
         user,
@@ -171,12 +254,15 @@ async fn resolve(req: HttpRequest) -> Result<Caller, AppError> {
 static EXPIRATION: header::HeaderName = header::HeaderName::from_static("mantel-token-expiration");
 
 /// The `/api` middleware: decides the caller once, before routing's extractors, and answers
-/// a refusal itself.
+/// a refusal itself. A bearer response, refused or not, carries `RateLimit-Policy` and
+/// `RateLimit`.
 pub async fn authenticate(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    match resolve(req.request().clone()).await {
+    let state = AppState::of(req.request()).clone();
+    let (caller, allowance) = resolve(req.request().clone()).await;
+    let mut res = match caller {
         Ok(caller) => {
             let expires_at = match &caller.credential {
                 Credential::Token(token) => token.expires_at,
@@ -184,6 +270,14 @@ pub async fn authenticate(
             };
             req.extensions_mut().insert(caller);
             let mut res = next.call(req).await?.map_into_boxed_body();
+            // The handler's one-line need (`caller.require(scope)?`) is the last decision.
+            let refused = res
+                .response()
+                .error()
+                .and_then(|e| e.as_error::<AppError>());
+            if let Some(AppError::InsufficientScope(_)) = refused {
+                state.auth_outcomes.note(AuthOutcome::InsufficientScope);
+            }
             // SPEC §8.2: a client learns its token's end from every answer, in time to rotate.
             if let Some(at) = expires_at {
                 let value = at
@@ -193,10 +287,14 @@ pub async fn authenticate(
                     res.headers_mut().insert(EXPIRATION.clone(), value);
                 }
             }
-            Ok(res)
+            res
         }
-        Err(e) => Ok(req.error_response(e)),
+        Err(e) => req.error_response(e),
+    };
+    if let Some(allowance) = allowance {
+        allowance.write_headers(res.headers_mut());
     }
+    Ok(res)
 }
 
 impl FromRequest for Caller {
@@ -207,7 +305,10 @@ impl FromRequest for Caller {
         // Decided by `authenticate` under `/api`; anywhere else, decided here.
         match req.extensions_mut().remove::<Caller>() {
             Some(caller) => Box::pin(std::future::ready(Ok(caller))),
-            None => Box::pin(resolve(req.clone())),
+            None => {
+                let req = req.clone();
+                Box::pin(async move { resolve(req).await.0 })
+            }
         }
     }
 }

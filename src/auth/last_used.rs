@@ -35,6 +35,11 @@ impl LastUsed {
             .or_insert_with(|| (now, ip.map(|ip| ip.to_string())));
     }
 
+    /// Uses noted and not yet written: the background queue's backlog.
+    pub fn pending(&self) -> usize {
+        self.pending.lock().expect("last-used lock").len()
+    }
+
     /// Writes what was noted since the last flush.
     pub async fn flush(&self, pool: &Pool) -> Result<(), DbError> {
         let uses: Vec<_> = {

@@ -1,11 +1,14 @@
 //! Who is calling and what they may do: the one extractor that decides the caller, the
-//! permission rule, passwords, sessions, CSRF, throttles, and last-use bookkeeping.
+//! permission rule, passwords, sessions, CSRF, throttles and rate limits, last-use
+//! bookkeeping, and the count of how authentication turned out.
 
 pub mod caller;
 pub mod csrf;
 pub mod last_used;
+pub mod outcome;
 pub mod password;
 pub mod permission;
+pub mod rate_limit;
 pub mod reveal;
 pub mod session_store;
 pub mod throttle;

@@ -67,6 +67,42 @@ impl QueryCount {
     }
 }
 
+/// How long checkouts from the pool waited, and how many gave up: the pool's own events,
+/// counted in atomics for `/metrics` (r2d2 calls the handler on the checking-out thread).
+#[derive(Clone, Debug, Default)]
+pub struct PoolWait(Arc<PoolWaitCounts>);
+
+#[derive(Debug, Default)]
+struct PoolWaitCounts {
+    checkouts: AtomicU64,
+    wait_micros: AtomicU64,
+    timeouts: AtomicU64,
+}
+
+impl PoolWait {
+    /// Checkouts so far, their total wait in seconds, and timeouts so far.
+    pub fn get(&self) -> (u64, f64, u64) {
+        let counts = &self.0;
+        (
+            counts.checkouts.load(Ordering::Relaxed),
+            counts.wait_micros.load(Ordering::Relaxed) as f64 / 1e6,
+            counts.timeouts.load(Ordering::Relaxed),
+        )
+    }
+}
+
+impl r2d2::HandleEvent for PoolWait {
+    fn handle_checkout(&self, event: r2d2::event::CheckoutEvent) {
+        let micros = u64::try_from(event.duration().as_micros()).unwrap_or(u64::MAX);
+        self.0.checkouts.fetch_add(1, Ordering::Relaxed);
+        self.0.wait_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    fn handle_timeout(&self, _: r2d2::event::TimeoutEvent) {
+        self.0.timeouts.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// Picks the backend from the URL instead of letting `MultiConnection::establish` try each in
 /// turn (which would happily create a SQLite file named `postgres://…` when PostgreSQL is down).
 #[derive(Debug)]
@@ -131,8 +167,19 @@ pub enum DbError {
 /// Builds the pool. SQLite gets one connection per worker plus a few for background work;
 /// PostgreSQL a fixed, modest number that many instances can share.
 pub fn connect(url: &str, max_size: u32, queries: QueryCount) -> anyhow::Result<Pool> {
+    connect_observed(url, max_size, queries, PoolWait::default())
+}
+
+/// `connect`, with the pool's checkout waits counted in `wait`.
+pub fn connect_observed(
+    url: &str,
+    max_size: u32,
+    queries: QueryCount,
+    wait: PoolWait,
+) -> anyhow::Result<Pool> {
     r2d2::Pool::builder()
         .max_size(max_size)
+        .event_handler(Box::new(wait))
         .connection_timeout(std::time::Duration::from_secs(10))
         // No `SELECT 1` before every checkout: that would double the bearer hot path.
         // A broken connection is caught by `has_broken` and replaced.

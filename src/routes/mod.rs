@@ -10,6 +10,7 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::auth::csrf;
+use crate::auth::outcome::AuthOutcome;
 use crate::error::AppError;
 use crate::state::AppState;
 use dashboard::HtmlError;
@@ -49,6 +50,7 @@ pub async fn refuse_foreign(
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let state = AppState::of(req.request());
     if let Err(e) = csrf::refuse_foreign(req.request(), &state.public_origin) {
+        state.auth_outcomes.note(AuthOutcome::Csrf);
         let error = error_for(req.path(), e);
         return Ok(req.error_response(error));
     }

@@ -76,6 +76,7 @@ const NOT_FOUND: &str = "NotFound";
 const TOO_LARGE: &str = "PayloadTooLarge";
 const NOT_JSON: &str = "UnsupportedMediaType";
 const INVALID: &str = "ValidationFailed";
+const RATE_LIMITED: &str = "RateLimited";
 
 impl Modify for Shared {
     fn modify(&self, doc: &mut Document) {
@@ -88,7 +89,9 @@ impl Modify for Shared {
                     .bearer_format("mm_pat_…")
                     .description(Some(
                         "An API token, `Authorization: Bearer mm_pat_…`. The scopes listed on \
-                         an operation are the ones the token needs.",
+                         an operation are the ones the token needs. Every answer to a bearer \
+                         request carries `RateLimit-Policy` and `RateLimit` (the IETF httpapi \
+                         rate-limit header fields draft).",
                     ))
                     .build(),
             ),
@@ -187,6 +190,21 @@ impl Modify for Shared {
                 )
                 .build(),
             ),
+            (
+                RATE_LIMITED,
+                error(
+                    "`rate_limited`: the token used its hourly quota, or this address sent too \
+                     many bad tokens; try again after `Retry-After` seconds.",
+                )
+                .header(
+                    "Retry-After",
+                    HeaderBuilder::new()
+                        .schema(Some(ObjectBuilder::new().schema_type(Type::Integer)))
+                        .description(Some("Seconds to wait."))
+                        .build(),
+                )
+                .build(),
+            ),
         ];
         for (name, response) in responses {
             components.responses.insert(name.to_owned(), response.into());
@@ -226,6 +244,7 @@ fn shared_errors(path: &str, op: &mut Operation) {
     add("400", BAD_REQUEST);
     add("401", UNAUTHORIZED);
     add("403", FORBIDDEN);
+    add("429", RATE_LIMITED);
     if path.contains('{') {
         add("404", NOT_FOUND);
     }

@@ -5,6 +5,7 @@ mod accounts;
 mod authentication;
 mod hardening;
 mod instances;
+mod limits;
 mod migrations;
 mod openapi;
 mod operations;

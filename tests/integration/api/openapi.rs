@@ -126,7 +126,7 @@ async fn openapi_json_documents_every_route_without_authentication() {
             security.iter().any(|r| r.get("session").is_some()),
             "{method} {path}"
         );
-        for status in ["401", "403"] {
+        for status in ["401", "403", "429"] {
             assert!(responses.contains_key(status), "{method} {path} {status}");
         }
         // A session needs the CSRF header on unsafe methods, and only there.

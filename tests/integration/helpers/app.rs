@@ -27,6 +27,8 @@ pub struct TestApp {
     pub state: web::Data<AppState>,
     pub clock: Clock,
     pub db: Arc<TestDb>,
+    /// `http://127.0.0.1:PORT` of `GET /metrics`, when the settings asked for it.
+    pub metrics_address: Option<String>,
 }
 
 /// A fresh cookie jar that does not follow redirects, so tests see every 303.
@@ -47,20 +49,36 @@ impl TestApp {
 
     /// Another server on the same database (a restart, or a second instance).
     pub async fn spawn_on(db: Arc<TestDb>, clock: Clock) -> TestApp {
+        TestApp::spawn_with(db, clock, |_| {}).await
+    }
+
+    /// A server whose settings the test adjusts (a small rate limit, a metrics address).
+    pub async fn spawn_with(
+        db: Arc<TestDb>,
+        clock: Clock,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> TestApp {
         super::logs::init();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let address = format!("http://127.0.0.1:{port}");
-        let settings = Settings {
+        let mut settings = Settings {
             bind: "127.0.0.1:0".into(),
             database_url: db.url(),
             public_url: address.clone(),
             secret_key: None,
+            token_rate_limit: 5000,
+            bearer_failure_limit: 100,
+            metrics_bind: None,
         };
+        adjust(&mut settings);
         let app = Application::build_with_listener(settings, listener, clock.clone())
             .await
             .expect("the app builds");
         let state = app.state();
+        let metrics_address = app
+            .metrics_port()
+            .map(|port| format!("http://127.0.0.1:{port}"));
         actix_web::rt::spawn(app.run_until_stopped());
         TestApp {
             address,
@@ -68,6 +86,7 @@ impl TestApp {
             state,
             clock,
             db,
+            metrics_address,
         }
     }
 
@@ -111,6 +130,7 @@ impl TestApp {
             state: self.state.clone(),
             clock: self.clock.clone(),
             db: self.db.clone(),
+            metrics_address: self.metrics_address.clone(),
         }
     }
 

@@ -1,0 +1,338 @@
+//! Bearer rate limits, in the memory of one instance (N instances behind a balancer allow up
+//! to N × each limit): every token gets `--token-rate-limit` requests an hour, and an address
+//! that keeps presenting bad tokens is refused before any lookup.
+//!
+//! Cost on the bearer hot path (SPEC §7): the token limit is one lookup in governor's sharded
+//! map (a hash of the token id, a shard read lock, one compare-and-swap on the token's GCRA
+//! state — no allocation once the token has an entry, no database work, no write). The
+//! address check is one atomic load while no address is blocked; only under attack does it
+//! take a read lock on the (small) map of blocked addresses.
+//!
+//! The response fields follow draft-ietf-httpapi-ratelimit-headers-11 (May 2026), whose fields
+//! are Structured Field Lists: `RateLimit-Policy: "default";q=5000;w=3600` (quota `q` per
+//! window `w` seconds) and `RateLimit: "default";r=4999;t=1` (`r` left, `t` seconds).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{NotUntil, Quota, RateLimiter};
+
+use crate::domain::TokenId;
+use crate::error::AppError;
+
+/// SPEC §8.6: requests an hour per token unless `--token-rate-limit` says otherwise.
+pub const DEFAULT_TOKEN_RATE_LIMIT: u32 = 5000;
+/// Bad bearer credentials (malformed, unknown, revoked, expired) one address may present a
+/// minute before its bearer requests get 429 without a lookup: far more than a person
+/// mistyping, far fewer than a scan.
+pub const FAILURES_PER_MINUTE: u32 = 100;
+
+type Keyed<K> = RateLimiter<K, DefaultKeyedStateStore<K>, DefaultClock, StateInformationMiddleware>;
+
+/// One quota policy, as the `RateLimit-Policy` field names it.
+#[derive(Clone, Copy, Debug)]
+struct Policy {
+    name: &'static str,
+    quota: u32,
+    window_secs: u64,
+}
+
+impl Policy {
+    fn governor(&self) -> Quota {
+        let quota = NonZeroU32::new(self.quota).expect("a rate limit is at least 1");
+        let period = Duration::from_secs(self.window_secs) / self.quota;
+        Quota::with_period(period)
+            .expect("a window of at least one second")
+            .allow_burst(quota)
+    }
+
+    /// Seconds until `remaining` has grown back to the whole quota: an upper bound, since
+    /// the bucket refills one request every `window / quota`. Never 0, so a client that
+    /// divides by it does not blow up.
+    fn seconds_to_full(&self, remaining: u32) -> u64 {
+        let used = u64::from(self.quota.saturating_sub(remaining));
+        (used * self.window_secs)
+            .div_ceil(u64::from(self.quota))
+            .max(1)
+    }
+}
+
+/// What a bearer request's response says about its quota.
+#[derive(Clone, Copy, Debug)]
+pub struct Allowance {
+    policy: Policy,
+    remaining: u32,
+    /// The `t` of the `RateLimit` field: the seconds within which no more than `remaining`
+    /// requests should be sent. After a refusal it is the `Retry-After`, which the draft
+    /// says must not end before it.
+    reset_secs: u64,
+}
+
+impl Allowance {
+    pub fn remaining(&self) -> u32 {
+        self.remaining
+    }
+
+    /// Adds `RateLimit-Policy` and `RateLimit` to a response's headers.
+    pub fn write_headers(&self, headers: &mut HeaderMap) {
+        let Policy {
+            name,
+            quota,
+            window_secs,
+        } = self.policy;
+        let policy = format!("\"{name}\";q={quota};w={window_secs}");
+        let state = format!("\"{name}\";r={};t={}", self.remaining, self.reset_secs);
+        for (field, value) in [("ratelimit-policy", policy), ("ratelimit", state)] {
+            if let Ok(value) = HeaderValue::try_from(value) {
+                headers.insert(HeaderName::from_static(field), value);
+            }
+        }
+    }
+}
+
+/// A refused request: the error to answer and the quota state its response carries.
+#[derive(Debug)]
+pub struct Refusal {
+    pub allowance: Allowance,
+    pub retry_after: u64,
+}
+
+impl Refusal {
+    pub fn error(&self) -> AppError {
+        AppError::RateLimited {
+            retry_after: self.retry_after,
+        }
+    }
+}
+
+pub struct RateLimits {
+    token_policy: Policy,
+    tokens: Keyed<TokenId>,
+    /// `None` when turned off (`--bearer-failure-limit 0`).
+    failures: Option<(Policy, Keyed<IpAddr>)>,
+    /// Addresses whose failure allowance is used up, until when. Read without a lock while
+    /// empty (`blocked_len`), which is always but under attack.
+    blocked: RwLock<HashMap<IpAddr, Instant>>,
+    blocked_len: AtomicUsize,
+}
+
+impl RateLimits {
+    /// `token_rate_limit` requests an hour per token, `failure_limit` bad credentials a minute
+    /// per address (0: no such limit).
+    pub fn new(token_rate_limit: u32, failure_limit: u32) -> Self {
+        let token_policy = Policy {
+            name: "default",
+            quota: token_rate_limit.max(1),
+            window_secs: 3600,
+        };
+        let failures = (failure_limit > 0).then(|| {
+            let policy = Policy {
+                name: "failures",
+                quota: failure_limit,
+                window_secs: 60,
+            };
+            (
+                policy,
+                RateLimiter::keyed(policy.governor()).with_middleware(),
+            )
+        });
+        RateLimits {
+            tokens: RateLimiter::keyed(token_policy.governor()).with_middleware(),
+            token_policy,
+            failures,
+            blocked: RwLock::new(HashMap::new()),
+            blocked_len: AtomicUsize::new(0),
+        }
+    }
+
+    /// Counts one request of `token` against its hourly quota.
+    pub fn token_request(&self, token: &TokenId) -> Result<Allowance, Refusal> {
+        let policy = self.token_policy;
+        match self.tokens.check_key(token) {
+            Ok(snapshot) => {
+                let remaining = snapshot.remaining_burst_capacity();
+                Ok(Allowance {
+                    policy,
+                    remaining,
+                    reset_secs: policy.seconds_to_full(remaining),
+                })
+            }
+            Err(not_until) => Err(self.refusal(policy, &not_until)),
+        }
+    }
+
+    /// Refuses an address whose failure allowance is used up, before any work is done for
+    /// its request. While no address is blocked this is one atomic load.
+    pub fn check_address(&self, ip: Option<IpAddr>) -> Result<(), Refusal> {
+        if self.blocked_len.load(Ordering::Relaxed) == 0 {
+            return Ok(());
+        }
+        let Some(ip) = ip else { return Ok(()) };
+        let until = {
+            let blocked = self.blocked.read().expect("rate-limit lock");
+            blocked.get(&ip).copied()
+        };
+        let (Some(until), Some((policy, _))) = (until, &self.failures) else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        if until <= now {
+            let mut blocked = self.blocked.write().expect("rate-limit lock");
+            if blocked.get(&ip).is_some_and(|u| *u <= now) {
+                blocked.remove(&ip);
+                self.blocked_len.store(blocked.len(), Ordering::Relaxed);
+            }
+            return Ok(());
+        }
+        let retry_after = secs_ceil(until - now);
+        Err(Refusal {
+            allowance: Allowance {
+                policy: *policy,
+                remaining: 0,
+                reset_secs: retry_after,
+            },
+            retry_after,
+        })
+    }
+
+    /// Counts a bad credential presented from `ip`. The answer's quota state is the
+    /// address's; once the allowance is used up, this request and the address's next bearer
+    /// requests get 429 (counted after the failure, so concurrent guesses in flight may each
+    /// cost one lookup: the same indexed read a valid token costs, never a password hash).
+    pub fn failure(&self, ip: Option<IpAddr>) -> Result<Option<Allowance>, Refusal> {
+        let (Some(ip), Some((policy, failures))) = (ip, &self.failures) else {
+            return Ok(None);
+        };
+        match failures.check_key(&ip) {
+            Ok(snapshot) => {
+                let remaining = snapshot.remaining_burst_capacity();
+                Ok(Some(Allowance {
+                    policy: *policy,
+                    remaining,
+                    reset_secs: policy.seconds_to_full(remaining),
+                }))
+            }
+            Err(not_until) => {
+                let refusal = self.refusal(*policy, &not_until);
+                let mut blocked = self.blocked.write().expect("rate-limit lock");
+                blocked.insert(
+                    ip,
+                    Instant::now() + Duration::from_secs(refusal.retry_after),
+                );
+                self.blocked_len.store(blocked.len(), Ordering::Relaxed);
+                Err(refusal)
+            }
+        }
+    }
+
+    fn refusal(
+        &self,
+        policy: Policy,
+        not_until: &NotUntil<<DefaultClock as Clock>::Instant>,
+    ) -> Refusal {
+        let retry_after = secs_ceil(not_until.wait_time_from(DefaultClock::default().now()));
+        Refusal {
+            allowance: Allowance {
+                policy,
+                remaining: 0,
+                reset_secs: retry_after,
+            },
+            retry_after,
+        }
+    }
+
+    /// Forgets tokens and addresses whose buckets are full again, so memory follows the
+    /// recent callers rather than every caller since start-up. Run in the background.
+    pub fn forget_idle(&self) {
+        self.tokens.retain_recent();
+        if let Some((_, failures)) = &self.failures {
+            failures.retain_recent();
+        }
+        let now = Instant::now();
+        let mut blocked = self.blocked.write().expect("rate-limit lock");
+        blocked.retain(|_, until| *until > now);
+        self.blocked_len.store(blocked.len(), Ordering::Relaxed);
+    }
+}
+
+/// Whole seconds, rounded up, at least 1: `Retry-After: 0` would invite a busy loop.
+fn secs_ceil(d: Duration) -> u64 {
+    d.as_millis().div_ceil(1000).max(1) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::header::RETRY_AFTER;
+
+    #[test]
+    fn the_fourth_request_of_a_three_an_hour_token_is_refused_and_others_are_not() {
+        let limits = RateLimits::new(3, FAILURES_PER_MINUTE);
+        let token = TokenId::new();
+        let remaining: Vec<u32> = (0..3)
+            .map(|_| limits.token_request(&token).unwrap().remaining())
+            .collect();
+        assert_eq!(remaining, [2, 1, 0]);
+        let refusal = limits.token_request(&token).unwrap_err();
+        // One request every 20 minutes comes back.
+        assert!(
+            (1190..=1200).contains(&refusal.retry_after),
+            "{}",
+            refusal.retry_after
+        );
+        assert!(matches!(
+            refusal.error(),
+            AppError::RateLimited { retry_after } if retry_after == refusal.retry_after
+        ));
+        assert_eq!(
+            limits.token_request(&TokenId::new()).unwrap().remaining(),
+            2
+        );
+    }
+
+    #[test]
+    fn headers_follow_the_draft() {
+        let limits = RateLimits::new(5000, FAILURES_PER_MINUTE);
+        let allowance = limits.token_request(&TokenId::new()).unwrap();
+        let mut headers = HeaderMap::new();
+        allowance.write_headers(&mut headers);
+        let field = |name: &str| headers.get(name).unwrap().to_str().unwrap().to_owned();
+        assert_eq!(field("ratelimit-policy"), r#""default";q=5000;w=3600"#);
+        assert_eq!(field("ratelimit"), r#""default";r=4999;t=1"#);
+        assert!(!headers.contains_key(RETRY_AFTER));
+    }
+
+    #[test]
+    fn an_address_is_blocked_after_its_failures_and_others_are_not() {
+        let limits = RateLimits::new(5000, FAILURES_PER_MINUTE);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        assert!(limits.check_address(Some(ip)).is_ok());
+        for _ in 0..FAILURES_PER_MINUTE {
+            limits.failure(Some(ip)).unwrap();
+        }
+        let refusal = limits.failure(Some(ip)).unwrap_err();
+        assert_eq!(refusal.retry_after, 1);
+        assert!(limits.check_address(Some(ip)).is_err());
+        assert!(limits
+            .check_address(Some("192.0.2.2".parse().unwrap()))
+            .is_ok());
+    }
+
+    #[test]
+    fn a_failure_limit_of_zero_turns_the_address_limit_off() {
+        let limits = RateLimits::new(5000, 0);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        for _ in 0..1000 {
+            assert!(limits.failure(Some(ip)).unwrap().is_none());
+        }
+        assert!(limits.check_address(Some(ip)).is_ok());
+    }
+}
