@@ -108,7 +108,9 @@ impl Cursor {
             "" => None,
             micros => Some(DateTime::from_timestamp_micros(micros.parse().ok()?)?.naive_utc()),
         };
-        (!key.is_empty()).then(|| Cursor::new(at, key))
+        // Keys are ids and file names, never with a control character; and PostgreSQL refuses
+        // a NUL in text outright, which would be a 500 instead of this 422.
+        (!key.is_empty() && !key.chars().any(char::is_control)).then(|| Cursor::new(at, key))
     }
 }
 
@@ -137,7 +139,13 @@ mod tests {
             let page = PageRequest::parse(None, Some(&cursor.encode())).unwrap();
             assert_eq!(page.after, Some(cursor));
         }
-        for bad in ["zz", "7c", &hex::encode("12|"), &hex::encode("x|id")] {
+        for bad in [
+            "zz",
+            "7c",
+            &hex::encode("12|"),
+            &hex::encode("x|id"),
+            &hex::encode("|a\0b"),
+        ] {
             assert_eq!(
                 PageRequest::parse(None, Some(bad)),
                 Err(PageError::Cursor),

@@ -21,8 +21,14 @@ impl User {
     /// The account of `email` as typed (normalized, not judged: an implausible email simply
     /// has no account).
     pub fn find_by_email(conn: &mut DbConnection, email: &str) -> QueryResult<Option<User>> {
+        let email = Email::normalize(email);
+        // Stored emails were parsed (`Email::parse`: no control characters), so such an email
+        // is nobody's; and PostgreSQL refuses a NUL in text outright, which would be a 500.
+        if email.chars().any(char::is_control) {
+            return Ok(None);
+        }
         users::table
-            .filter(users::email.eq(Email::normalize(email)))
+            .filter(users::email.eq(email))
             .select(User::as_select())
             // `get_result`, not `first`: SQLite recompiles `LIMIT ?` (see `tokens::find_by_hash`).
             .get_result(conn)

@@ -3,10 +3,10 @@
 
 use std::collections::BTreeSet;
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::helpers::TestApp;
+use crate::helpers::{error_code, TestApp};
 
 /// Every route of SPEC §6 and the token routes of §4 and §8, as the document must name them.
 const ROUTES: &[(&str, &str)] = &[
@@ -190,4 +190,50 @@ async fn the_api_reference_page_is_rendered_from_the_document_without_login() {
     app.signup("reader@example.com").await;
     let tokens = app.get_html("/settings/tokens").await;
     assert!(tokens.contains("href=\"/docs/api\""));
+}
+
+/// Found by `scripts/contract-test` on PostgreSQL, which refuses a NUL in text outright: each
+/// was a 500. Each now gets the answer any other bad value of that field gets.
+#[actix_web::test]
+async fn a_nul_character_is_a_client_error_not_a_500() {
+    let app = TestApp::spawn().await;
+    let owner = app.with_user("nul@example.com").await;
+    let project = owner.with_project("Nul").await;
+
+    // A member's email: no account has it.
+    let res = owner
+        .session(Method::POST, &format!("/api/projects/{project}/members"))
+        .json(&serde_json::json!({ "email": "a\u{0}@example.com", "role": "editor" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_code(res).await, "validation_failed");
+
+    // A message's body.
+    let res = owner
+        .session(Method::POST, &format!("/api/projects/{project}/messages"))
+        .json(&serde_json::json!({ "body": "a\u{0}b" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = res.json().await.unwrap();
+    assert!(body["error"]["fields"]["body"].is_string(), "{body}");
+
+    // A cursor: well-formed hex, but its key carries a NUL.
+    let cursor: String = "|a\u{0}b".bytes().map(|b| format!("{b:02x}")).collect();
+    let res = owner
+        .get(&format!("/api/projects/{project}/files?cursor={cursor}"))
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = res.json().await.unwrap();
+    assert!(body["error"]["fields"]["cursor"].is_string(), "{body}");
+
+    // The login form: the same answer as any unknown email.
+    let stranger = app.new_browser();
+    let unknown = stranger.login("nobody@example.com", "a long password").await;
+    let nul = stranger.login("a\u{0}@example.com", "a long password").await;
+    assert_eq!(nul.status(), unknown.status());
+    assert_ne!(nul.status(), StatusCode::INTERNAL_SERVER_ERROR);
 }
