@@ -94,6 +94,17 @@ pub fn validate_body(body: &str) -> Result<String, WriteError> {
             "body",
             format!("Use at most {MESSAGE_MAX_CHARS} characters."),
         )),
+        // Line breaks and tabs are text; other control characters are not (and PostgreSQL
+        // cannot store NUL at all: found by the contract test as a 500).
+        _ if body
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) =>
+        {
+            Err(WriteError::field(
+                "body",
+                "The message cannot contain control characters.",
+            ))
+        }
         _ => Ok(body.to_owned()),
     }
 }

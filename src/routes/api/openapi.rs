@@ -207,7 +207,9 @@ impl Modify for Shared {
             ),
         ];
         for (name, response) in responses {
-            components.responses.insert(name.to_owned(), response.into());
+            components
+                .responses
+                .insert(name.to_owned(), response.into());
         }
 
         for (path, item) in doc.paths.paths.iter_mut() {

@@ -62,9 +62,8 @@ pub async fn api_reference(user: Option<DashboardUser>) -> Result<HttpResponse, 
             user_email: None,
         },
     };
-    let doc = serde_json::to_value(openapi::document()).map_err(|e| {
-        HtmlError(crate::error::AppError::Internal(e.into()))
-    })?;
+    let doc = serde_json::to_value(openapi::document())
+        .map_err(|e| HtmlError(crate::error::AppError::Internal(e.into())))?;
     page(&ApiPage {
         layout,
         title: text(&doc["info"]["title"]),

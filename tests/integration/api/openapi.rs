@@ -89,7 +89,10 @@ async fn openapi_json_documents_every_route_without_authentication() {
     let declared = declared_in_source();
     assert!(declared.len() >= ROUTES.len() - 1, "{declared:?}");
     for route in &declared {
-        assert!(ops.contains(route), "{route:?} is served but not documented");
+        assert!(
+            ops.contains(route),
+            "{route:?} is served but not documented"
+        );
     }
 
     // Both ways in: a bearer token, and the session cookie with its CSRF header.
@@ -110,7 +113,12 @@ async fn openapi_json_documents_every_route_without_authentication() {
         .iter()
         .map(|c| c.as_str().unwrap())
         .collect();
-    for code in ["invalid_token", "insufficient_scope", "validation_failed", "internal"] {
+    for code in [
+        "invalid_token",
+        "insufficient_scope",
+        "validation_failed",
+        "internal",
+    ] {
         assert!(codes.contains(&code), "{code}");
     }
     assert!(schemas["ErrorDetail"]["properties"]["fields"].is_object());
@@ -136,7 +144,9 @@ async fn openapi_json_documents_every_route_without_authentication() {
         for name in path.split('{').skip(1).map(|s| &s[..s.find('}').unwrap()]) {
             let params = op["parameters"].as_array().unwrap();
             assert!(
-                params.iter().any(|p| p["name"] == name && p["in"] == "path"),
+                params
+                    .iter()
+                    .any(|p| p["name"] == name && p["in"] == "path"),
                 "{method} {path} {name}"
             );
         }
@@ -153,7 +163,10 @@ async fn openapi_json_documents_every_route_without_authentication() {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert!(names.contains(&"limit") && names.contains(&"cursor"), "{names:?}");
+    assert!(
+        names.contains(&"limit") && names.contains(&"cursor"),
+        "{names:?}"
+    );
     assert!(list["responses"]["200"]["headers"]["Link"].is_object());
     assert!(list["responses"].get("422").is_some());
     // A scope is named on the bearer requirement.
@@ -163,9 +176,11 @@ async fn openapi_json_documents_every_route_without_authentication() {
     for status in ["413", "415", "422"] {
         assert!(create["responses"].get(status).is_some(), "{status}");
     }
-    assert!(doc["paths"]["/api/projects/{id}/files/{name}"]["put"]["responses"]
-        .get("413")
-        .is_some());
+    assert!(
+        doc["paths"]["/api/projects/{id}/files/{name}"]["put"]["responses"]
+            .get("413")
+            .is_some()
+    );
 }
 
 #[actix_web::test]
@@ -179,7 +194,10 @@ async fn the_api_reference_page_is_rendered_from_the_document_without_login() {
         .starts_with("text/html"));
     let html = res.text().await.unwrap();
     for (method, path) in ROUTES {
-        assert!(html.contains(&format!("{method} {path}")), "{method} {path}");
+        assert!(
+            html.contains(&format!("{method} {path}")),
+            "{method} {path}"
+        );
     }
     assert!(html.contains("bearer token with publish"));
     assert!(html.contains("session cookie + X-CSRF-Token"));

@@ -364,6 +364,11 @@ async fn bad_messages_are_refused_and_the_rest_listed_newest_first() {
     };
     let res = post(json!({ "body": "  " })).await.unwrap();
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // NUL (which PostgreSQL cannot store: a 500 before) and other control characters.
+    for bad in ["before\u{0}after", "bell\u{7}"] {
+        let res = post(json!({ "body": bad })).await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad:?}");
+    }
     let res = post(json!({ "body": "x".repeat(70 * 1024) }))
         .await
         .unwrap();
@@ -380,7 +385,7 @@ async fn bad_messages_are_refused_and_the_rest_listed_newest_first() {
             .unwrap()
     };
     assert_eq!(list().await.len(), 0);
-    for (body, text) in [("first", "first"), ("second", "second")] {
+    for (body, text) in [("first\n\tline", "first\n\tline"), ("second", "second")] {
         let res = post(json!({ "body": body })).await.unwrap();
         assert_eq!(res.status(), StatusCode::CREATED);
         assert_eq!(res.json::<Value>().await.unwrap()["body"], text);
