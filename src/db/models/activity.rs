@@ -81,13 +81,6 @@ pub struct Message {
 
 pub fn validate_body(body: &str) -> Result<String, WriteError> {
     let body = body.trim();
-    // One rule on both backends: PostgreSQL cannot store a NUL in text at all.
-    if body.contains('\0') {
-        return Err(WriteError::field(
-            "body",
-            "The message cannot contain NUL characters.",
-        ));
-    }
     match body.chars().count() {
         0 => Err(WriteError::field("body", "Write a message.")),
         n if n > MESSAGE_MAX_CHARS => Err(WriteError::field(

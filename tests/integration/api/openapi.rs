@@ -250,8 +250,12 @@ async fn a_nul_character_is_a_client_error_not_a_500() {
 
     // The login form: the same answer as any unknown email.
     let stranger = app.new_browser();
-    let unknown = stranger.login("nobody@example.com", "a long password").await;
-    let nul = stranger.login("a\u{0}@example.com", "a long password").await;
+    let unknown = stranger
+        .login("nobody@example.com", "a long password")
+        .await;
+    let nul = stranger
+        .login("a\u{0}@example.com", "a long password")
+        .await;
     assert_eq!(nul.status(), unknown.status());
     assert_ne!(nul.status(), StatusCode::INTERNAL_SERVER_ERROR);
 }
