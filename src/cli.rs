@@ -107,6 +107,13 @@ pub struct ServeArgs {
     /// Serve Prometheus `GET /metrics` on this address (off unless set; keep it private).
     #[arg(long, env = "MANTEL_METRICS_BIND")]
     metrics_bind: Option<String>,
+    /// GitHub's secret scanning public keys, as GitHub publishes them (read again when the
+    /// file changes); without it, GitHub's reports are refused.
+    #[arg(long, env = "MANTEL_GITHUB_SCANNING_KEYS")]
+    github_scanning_keys: Option<std::path::PathBuf>,
+    /// GitLab's secret detection public keys, in the same format.
+    #[arg(long, env = "MANTEL_GITLAB_SCANNING_KEYS")]
+    gitlab_scanning_keys: Option<std::path::PathBuf>,
 }
 
 impl ServeArgs {
@@ -123,6 +130,12 @@ impl ServeArgs {
             token_rate_limit: self.token_rate_limit,
             bearer_failure_limit: self.bearer_failure_limit,
             metrics_bind: self.metrics_bind.filter(|bind| !bind.is_empty()),
+            github_scanning_keys: self
+                .github_scanning_keys
+                .filter(|p| !p.as_os_str().is_empty()),
+            gitlab_scanning_keys: self
+                .gitlab_scanning_keys
+                .filter(|p| !p.as_os_str().is_empty()),
         })
     }
 }

@@ -17,6 +17,10 @@ pub struct Settings {
     pub bearer_failure_limit: u32,
     /// Where `GET /metrics` answers; `None` (the default) serves no metrics.
     pub metrics_bind: Option<String>,
+    /// The key files of the secret-scanning partners (SPEC §8.4); without one, that partner's
+    /// reports are refused.
+    pub github_scanning_keys: Option<std::path::PathBuf>,
+    pub gitlab_scanning_keys: Option<std::path::PathBuf>,
 }
 
 impl Settings {
@@ -75,6 +79,8 @@ mod tests {
             token_rate_limit: 5000,
             bearer_failure_limit: 100,
             metrics_bind: None,
+            github_scanning_keys: None,
+            gitlab_scanning_keys: None,
         };
         assert_eq!(
             s("http://127.0.0.1:8080").public_origin(),

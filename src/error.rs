@@ -23,6 +23,10 @@ pub enum AppError {
     InvalidRequest(&'static str),
     #[error("{0}")]
     InvalidToken(&'static str),
+    /// A secret-scanning report whose signature is missing, malformed, by an unknown key or
+    /// wrong (SPEC §8.4): 401 `unauthenticated`, and nothing is done.
+    #[error("{0}")]
+    BadSignature(&'static str),
     #[error("This token lacks the `{}` scope.", .0.as_str())]
     InsufficientScope(Scope),
     #[error("Your role on this project does not allow this.")]
@@ -104,7 +108,7 @@ impl AppError {
 
     pub fn code(&self) -> &'static str {
         match self {
-            AppError::Unauthenticated => "unauthenticated",
+            AppError::Unauthenticated | AppError::BadSignature(_) => "unauthenticated",
             AppError::InvalidRequest(_) => "invalid_request",
             AppError::InvalidToken(_) => "invalid_token",
             AppError::InsufficientScope(_) => "insufficient_scope",
@@ -162,7 +166,9 @@ impl AppError {
 impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         match self {
-            AppError::Unauthenticated | AppError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            AppError::Unauthenticated | AppError::InvalidToken(_) | AppError::BadSignature(_) => {
+                StatusCode::UNAUTHORIZED
+            }
             AppError::InvalidRequest(_) | AppError::BadJson(_) => StatusCode::BAD_REQUEST,
             AppError::InsufficientScope(_)
             | AppError::Forbidden

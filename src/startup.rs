@@ -16,6 +16,7 @@ use rand::RngCore;
 use crate::auth::csrf::FormCsrf;
 use crate::auth::last_used::LastUsed;
 use crate::auth::outcome::AuthOutcomes;
+use crate::auth::partner_keys::ScanningPartners;
 use crate::auth::rate_limit::RateLimits;
 use crate::auth::reveal::PendingReveals;
 use crate::auth::session_store::{DbSessionStore, IDLE_LIMIT};
@@ -82,6 +83,10 @@ impl Application {
             form_csrf: FormCsrf::new(key.master(), settings.secure_cookies()),
             last_used: LastUsed::default(),
             reveals: PendingReveals::default(),
+            scanning: ScanningPartners::new(
+                settings.github_scanning_keys.clone(),
+                settings.gitlab_scanning_keys.clone(),
+            ),
         });
         let store = DbSessionStore::new(pool, clock);
         let secure = settings.secure_cookies();

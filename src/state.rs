@@ -3,6 +3,7 @@
 use crate::auth::csrf::FormCsrf;
 use crate::auth::last_used::LastUsed;
 use crate::auth::outcome::AuthOutcomes;
+use crate::auth::partner_keys::ScanningPartners;
 use crate::auth::rate_limit::RateLimits;
 use crate::auth::reveal::PendingReveals;
 use crate::auth::throttle::Throttles;
@@ -37,4 +38,6 @@ pub struct AppState {
     pub metrics: crate::metrics::Metrics,
     /// New tokens' plaintexts between the dashboard's create POST and its reveal GET.
     pub reveals: PendingReveals,
+    /// The keys GitHub and GitLab sign their leaked-token reports with.
+    pub scanning: ScanningPartners,
 }

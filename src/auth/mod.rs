@@ -6,6 +6,7 @@ pub mod caller;
 pub mod csrf;
 pub mod last_used;
 pub mod outcome;
+pub mod partner_keys;
 pub mod password;
 pub mod permission;
 pub mod rate_limit;

@@ -27,6 +27,9 @@ pub struct Throttles {
     pub signup: Throttle,
     /// Member additions per account: each answers whether an email has an account.
     pub members: Throttle,
+    /// Public leaked-token reports per address (SPEC §8.4: 60 an hour): each looks up to a
+    /// thousand hashes, without credentials.
+    pub reports: Throttle,
 }
 
 impl Default for Throttles {
@@ -36,6 +39,7 @@ impl Default for Throttles {
             password: Throttle::new(10, Duration::minutes(1)),
             signup: Throttle::new(20, Duration::hours(1)),
             members: Throttle::new(60, Duration::hours(1)),
+            reports: Throttle::new(60, Duration::hours(1)),
         }
     }
 }

@@ -51,6 +51,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    token_leak_reports (token_id) {
+        token_id -> Text,
+        channel -> Text,
+        url -> Nullable<Text>,
+        source -> Nullable<Text>,
+        reported_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     projects (id) {
         id -> Text,
         name -> Text,
@@ -111,6 +121,7 @@ diesel::table! {
 }
 
 diesel::joinable!(api_tokens -> users (user_id));
+diesel::joinable!(token_leak_reports -> api_tokens (token_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(project_members -> projects (project_id));
 diesel::joinable!(project_members -> users (user_id));
@@ -119,6 +130,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     app_settings,
     api_tokens,
+    token_leak_reports,
     projects,
     project_members,
     publishes,

@@ -6,6 +6,7 @@
 mod email;
 mod expiry;
 mod ids;
+pub mod leak;
 pub mod name;
 mod page;
 mod revocation;
@@ -17,6 +18,7 @@ mod token_hash;
 pub use email::{Email, EmailError};
 pub use expiry::Expiry;
 pub use ids::{ProjectId, TokenId, UserId};
+pub use leak::{LeakSource, LeakUrl, ReportChannel};
 pub use name::{NameError, ProjectName, TokenName};
 pub use page::{Cursor, PageError, PageRequest, DEFAULT_LIMIT, MAX_LIMIT};
 pub use revocation::RevokedReason;

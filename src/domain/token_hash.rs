@@ -8,7 +8,13 @@ use diesel::serialize::{self, Output, ToSql};
 use diesel::sql_types::Binary;
 
 #[derive(
-    Clone, Copy, PartialEq, Eq, diesel::expression::AsExpression, diesel::deserialize::FromSqlRow,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
 )]
 #[diesel(sql_type = Binary)]
 pub struct TokenHash([u8; 32]);

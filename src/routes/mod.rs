@@ -19,6 +19,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     // Before the `/api` scope, whose middleware would ask for credentials.
     cfg.service(health::healthz)
         .service(api::openapi::openapi_json)
+        // Public: a leaked token's finder is not its owner (SPEC §8.4).
+        .configure(api::leaks::configure)
         .configure(api::configure)
         .configure(dashboard::configure)
         .default_service(web::to(not_found));

@@ -3,11 +3,10 @@
 use actix_web::http::header;
 use actix_web::{delete, get, put, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
-use futures_util::StreamExt;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{on_project, utc, Page};
+use super::{on_project, read_limited, utc, Page};
 use crate::auth::{Caller, Need};
 use crate::db::models::files;
 use crate::domain::{ProjectId, Role, Scope};
@@ -39,32 +38,6 @@ impl From<files::FileInfo> for FileJson {
             uploaded_at: utc(f.uploaded_at),
         }
     }
-}
-
-/// Reads the body, refusing (413) as soon as it passes the limit: a declared length that is
-/// too big is refused before reading anything.
-async fn read_limited(
-    req: &HttpRequest,
-    mut payload: web::Payload,
-    limit: usize,
-) -> Result<Vec<u8>, AppError> {
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(AppError::PayloadTooLarge);
-    }
-    let mut body = Vec::with_capacity(declared.unwrap_or(0));
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk?;
-        if body.len() + chunk.len() > limit {
-            return Err(AppError::PayloadTooLarge);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 /// Upload a file.

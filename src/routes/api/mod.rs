@@ -5,6 +5,7 @@ pub mod activity;
 pub mod billing;
 pub mod domain;
 pub mod files;
+pub mod leaks;
 pub mod me;
 pub mod openapi;
 pub mod projects;
@@ -17,6 +18,7 @@ use actix_web::HttpResponse;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use futures_util::future::LocalBoxFuture;
+use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -80,7 +82,7 @@ impl<T> std::ops::Deref for Json<T> {
     }
 }
 
-fn is_json(req: &HttpRequest) -> bool {
+pub(crate) fn is_json(req: &HttpRequest) -> bool {
     use actix_web::mime;
     matches!(req.mime_type(), Ok(Some(m)) if m.type_() == mime::APPLICATION
         && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON)))
@@ -226,6 +228,32 @@ where
         Ok(work(conn, &id, &caller.user.id)?)
     })
     .await
+}
+
+/// Reads the body, refusing (413) as soon as it passes the limit: a declared length that is
+/// too big is refused before reading anything.
+pub async fn read_limited(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Vec<u8>, AppError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(AppError::PayloadTooLarge);
+    }
+    let mut body = Vec::with_capacity(declared.unwrap_or(0));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk?;
+        if body.len() + chunk.len() > limit {
+            return Err(AppError::PayloadTooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// A field the body must carry.

@@ -45,7 +45,9 @@ struct ApiDoc;
 /// The document, built once.
 pub fn document() -> &'static Document {
     static DOCUMENT: OnceLock<Document> = OnceLock::new();
-    DOCUMENT.get_or_init(ApiDoc::openapi)
+    // The leak reports are merged, not nested: their paths are whole, as they are served
+    // ahead of the `/api` scope, without credentials.
+    DOCUMENT.get_or_init(|| ApiDoc::openapi().merge_from(super::leaks::Doc::openapi()))
 }
 
 /// This document.

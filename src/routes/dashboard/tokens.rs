@@ -13,10 +13,13 @@ use super::{
 };
 use crate::db::{
     self,
+    models::leaks::{self, LeakReport},
     models::tokens::{self, NewToken, TokenRow, TokenStatus, Which},
     models::WriteError,
 };
-use crate::domain::{Expiry, PageRequest, RevokedReason, Scope, Scopes, TokenId, TokenName};
+use crate::domain::{
+    Expiry, LeakSource, PageRequest, RevokedReason, Scope, Scopes, TokenId, TokenName,
+};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -77,6 +80,34 @@ pub struct TokenView {
     /// The display prefixes of the token this one replaced, and of its replacement.
     pub replaces: Option<String>,
     pub replaced_by: Option<String>,
+    /// For a token revoked because it was reported public: where it was found.
+    pub leak: Option<LeakNote>,
+}
+
+/// What the owner of a token reported public is shown: "found in a public commit:
+/// <url> (reported by GitHub secret scanning)".
+pub struct LeakNote {
+    pub place: &'static str,
+    pub url: Option<String>,
+    pub by: &'static str,
+}
+
+impl LeakNote {
+    fn new(report: &LeakReport) -> Self {
+        LeakNote {
+            place: LeakSource::place(report.source.as_deref()),
+            url: report.url.clone(),
+            by: report.channel.label(),
+        }
+    }
+}
+
+/// The ids of the rows revoked because they were reported public: those with a report to show.
+fn reported(rows: &[TokenRow]) -> Vec<TokenId> {
+    rows.iter()
+        .filter(|r| r.revoked_reason == Some(RevokedReason::ReportedPublic))
+        .map(|r| r.id.clone())
+        .collect()
 }
 
 /// The other token of a rotation, as the list names it.
@@ -159,7 +190,14 @@ impl TokenView {
             regenerable: status == TokenStatus::Active && row.replaced_by.is_none(),
             replaces: row.rotated_from.as_ref().map(|id| label(prefixes, id)),
             replaced_by: row.replaced_by.as_ref().map(|id| label(prefixes, id)),
+            leak: None,
         }
+    }
+
+    /// The row with the report that revoked it, if `reports` has one.
+    fn with_leak(mut self, reports: &HashMap<TokenId, LeakReport>) -> Self {
+        self.leak = reports.get(&self.id).map(LeakNote::new);
+        self
     }
 
     fn is_expired(&self) -> bool {
@@ -293,13 +331,12 @@ async fn list(user: DashboardUser, state: web::Data<AppState>) -> Result<HttpRes
     // Every active token (at most 100: the cap), and the latest inactive ones.
     let latest = PageRequest::first(INACTIVE_ON_LIST);
     let read = latest.clone();
-    let (active, inactive) = db::query(&state.pool, move |conn| {
+    let (active, inactive, reports) = db::query(&state.pool, move |conn| {
         let all = PageRequest::first(tokens::MAX_LIVE_TOKENS);
         let active = tokens::list(conn, &user_id, Which::Active(now), &all)?;
-        Ok((
-            active,
-            tokens::list(conn, &user_id, Which::Inactive(now), &read)?,
-        ))
+        let inactive = tokens::list(conn, &user_id, Which::Inactive(now), &read)?;
+        let reports = leaks::reports_for(conn, reported(&inactive))?;
+        Ok((active, inactive, reports))
     })
     .await?;
     let (inactive, more) = latest.cut(inactive, TokenRow::cursor);
@@ -308,7 +345,7 @@ async fn list(user: DashboardUser, state: web::Data<AppState>) -> Result<HttpRes
         .chain(&inactive)
         .map(|row| (&row.id, row.prefix.as_str()))
         .collect();
-    let view = |row: &TokenRow| TokenView::linked(row, now, &prefixes);
+    let view = |row: &TokenRow| TokenView::linked(row, now, &prefixes).with_leak(&reports);
     let flash = user
         .session()
         .remove_as::<String>(FLASH)
@@ -356,14 +393,19 @@ async fn inactive_page(
     let request = PageRequest::parse(Some(&limit), query.cursor.as_deref())
         .map_err(|e| AppError::validation("cursor", e.to_string()))?;
     let (user_id, now, read) = (user.user.id.clone(), state.clock.now(), request.clone());
-    let rows = db::query(&state.pool, move |conn| {
-        tokens::list(conn, &user_id, Which::Inactive(now), &read)
+    let (rows, reports) = db::query(&state.pool, move |conn| {
+        let rows = tokens::list(conn, &user_id, Which::Inactive(now), &read)?;
+        let reports = leaks::reports_for(conn, reported(&rows))?;
+        Ok((rows, reports))
     })
     .await?;
     let (rows, more) = request.cut(rows, TokenRow::cursor);
     page(&InactivePage {
         layout: user.layout(),
-        tokens: rows.iter().map(|row| TokenView::new(row, now)).collect(),
+        tokens: rows
+            .iter()
+            .map(|row| TokenView::new(row, now).with_leak(&reports))
+            .collect(),
         more: more.map(|c| c.encode()),
     })
 }

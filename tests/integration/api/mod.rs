@@ -5,6 +5,7 @@ mod accounts;
 mod authentication;
 mod hardening;
 mod instances;
+mod leaks;
 mod limits;
 mod migrations;
 mod openapi;

@@ -70,6 +70,8 @@ impl TestApp {
             token_rate_limit: 5000,
             bearer_failure_limit: 100,
             metrics_bind: None,
+            github_scanning_keys: None,
+            gitlab_scanning_keys: None,
         };
         adjust(&mut settings);
         let app = Application::build_with_listener(settings, listener, clock.clone())

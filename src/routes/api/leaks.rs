@@ -1,0 +1,318 @@
+//! Leaked tokens (SPEC §8.4): anyone who finds a token in public may have it revoked
+//! (`POST /api/credentials/revoke`), and GitHub's and GitLab's secret scanning report what
+//! they find (`POST /api/secret-scanning/{github,gitlab}`), signed with their keys.
+//!
+//! The finder of a leaked token is not its owner, so these routes take no credentials: they
+//! are registered ahead of the `/api` scope and its authentication (`routes::configure`), with
+//! full paths. They are still JSON routes: errors have the one JSON shape. A report never
+//! reaches a log: handlers log counts only, and the request line holds no body.
+
+use actix_web::{post, web, HttpRequest, HttpResponse};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::{is_json, read_limited, JSON_LIMIT};
+use crate::auth::partner_keys::PartnerKeys;
+use crate::db;
+use crate::db::models::leaks::{self, Outcome, Reported};
+use crate::domain::leak::{partner_findings, ReportError, ReportedCredentials};
+use crate::domain::ReportChannel;
+use crate::error::{AppError, ErrorBody};
+use crate::state::AppState;
+
+super::resource!(revoke_credentials, github_report, gitlab_report);
+
+/// A partner's batch of up to a thousand findings, each with its URL, is larger than the
+/// 64 KiB of other JSON bodies.
+const REPORT_LIMIT: usize = 1024 * 1024;
+/// The `token_type` of the feedback: the secret type registered with GitHub.
+const TOKEN_TYPE: &str = "mantel_personal_access_token";
+
+/// The body of a public report.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct RevokeRequest {
+    /// 1 to 1000 strings; those that are not live tokens are ignored.
+    credentials: Vec<String>,
+}
+
+/// One finding of a partner's report (GitHub's fields; GitLab sends `type`, `token`, `url`).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct Finding {
+    /// The string found.
+    token: String,
+    /// The secret type the partner matched, `mantel_personal_access_token`.
+    #[schema(rename = "type")]
+    kind: String,
+    /// Where it was found; shown to the token's owner.
+    url: Option<String>,
+    /// GitHub only: the kind of place (`content`, `commit`, `gist_content`, `npm` …).
+    source: Option<String>,
+}
+
+/// GitHub's feedback on one finding.
+#[derive(Serialize, ToSchema)]
+struct Feedback {
+    /// The SHA-256 of the reported string, in lowercase hex.
+    token_hash: String,
+    /// Always `mantel_personal_access_token`.
+    token_type: &'static str,
+    label: Label,
+}
+
+/// `true_positive`: a token this server issued (revoked now if it still worked);
+/// `false_positive`: not one of ours.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum Label {
+    TruePositive,
+    FalsePositive,
+}
+
+/// The body as JSON, read up to `limit` (413 beyond), without the `Json` extractor: these
+/// routes are outside the `/api` scope and its JSON settings, and a signed report must be
+/// checked over its raw bytes before it is parsed.
+fn parse_json(body: &[u8]) -> Result<Value, AppError> {
+    serde_json::from_slice(body).map_err(|e| AppError::BadJson(format!("Malformed JSON: {e}")))
+}
+
+fn invalid(e: ReportError) -> AppError {
+    AppError::validation(e.field, e.message)
+}
+
+fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Revokes what still works of `reported`, and logs how much (never which).
+async fn revoke(
+    state: &AppState,
+    channel: ReportChannel,
+    reported: Vec<Reported>,
+) -> Result<Vec<Outcome>, AppError> {
+    if reported.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = state.clock.now();
+    let outcomes = db::query(&state.pool, move |conn| {
+        leaks::revoke_reported(conn, channel, &reported, now)
+    })
+    .await?;
+    let revoked = outcomes
+        .iter()
+        .filter(|o| matches!(o, Outcome::Revoked { .. }))
+        .count();
+    let known = outcomes.iter().filter(|o| **o != Outcome::Unknown).count();
+    tracing::info!(%channel, reported = outcomes.len(), known, revoked, "leaked tokens reported");
+    Ok(outcomes)
+}
+
+/// Report leaked tokens.
+///
+/// For anyone who finds Mantel tokens in public: each one that still works is revoked at once
+/// (reason `reported_public`) and its owner is told. No authentication. The answer is `202 {}`
+/// whatever the strings were — live, revoked, unknown or not tokens at all — so it tells
+/// nothing about them. At most 60 requests an hour from one address.
+#[utoipa::path(
+    tag = "leaks",
+    security(()),
+    request_body(content = RevokeRequest, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Accepted; every live token among them is revoked.",
+            body = Object, example = json!({})),
+        (status = 400, description = "`bad_json`: the body is not JSON.", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: a body over 64 KiB.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: not `application/json`.",
+            body = ErrorBody),
+        (status = 422, description = "`validation_failed`: not `{\"credentials\": […]}` with \
+            1 to 1000 strings.", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: over 60 reports an hour from this \
+            address; `Retry-After` says when to try again.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait."))),
+    ),
+)]
+#[post("/api/credentials/revoke")]
+async fn revoke_credentials(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, AppError> {
+    // Counted first: each report may cost a thousand lookups, and needs no credentials.
+    let ip = req
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
+    state
+        .throttles
+        .reports
+        .attempt(&[format!("ip:{ip}")], state.clock.now())?;
+    if !is_json(&req) {
+        return Err(AppError::UnsupportedMediaType);
+    }
+    let body = parse_json(&read_limited(&req, payload, JSON_LIMIT).await?)?;
+    let credentials = ReportedCredentials::from_json(&body).map_err(invalid)?;
+    drop(body);
+    let reported = credentials
+        .hashes()
+        .iter()
+        .map(|hash| Reported {
+            hash: *hash,
+            url: None,
+            source: None,
+        })
+        .collect();
+    // Everything is looked up (and what works revoked) before answering, and the answer is
+    // the same whatever was found.
+    revoke(&state, ReportChannel::Public, reported).await?;
+    Ok(HttpResponse::Accepted().json(serde_json::json!({})))
+}
+
+/// A signed partner report: verified over the raw body with the key it names, then each
+/// finding that is one of our tokens revoked; the outcome for each finding, in order (a
+/// string that is not a well-formed token is `Unknown` without a lookup).
+async fn partner_report(
+    req: &HttpRequest,
+    state: &AppState,
+    payload: web::Payload,
+    channel: ReportChannel,
+    keys: Option<&PartnerKeys>,
+    headers: [&str; 2],
+) -> Result<Vec<(String, bool)>, AppError> {
+    let keys = keys.ok_or(AppError::BadSignature(
+        "This server has no keys for this partner's reports.",
+    ))?;
+    let body = read_limited(req, payload, REPORT_LIMIT).await?;
+    keys.verify(header(req, headers[0]), header(req, headers[1]), &body)?;
+    let findings = partner_findings(&parse_json(&body)?).map_err(invalid)?;
+    let mut reported = Vec::new();
+    let mut index = Vec::with_capacity(findings.len());
+    for finding in &findings {
+        index.push(finding.token().map(|token| {
+            reported.push(Reported {
+                hash: token.hash(),
+                url: finding.url.clone(),
+                source: finding.source.clone(),
+            });
+            reported.len() - 1
+        }));
+    }
+    let outcomes = revoke(state, channel, reported).await?;
+    Ok(findings
+        .iter()
+        .zip(index)
+        .map(|(finding, i)| {
+            let ours = i.is_some_and(|i| outcomes[i] != Outcome::Unknown);
+            (finding.sha256_hex(), ours)
+        })
+        .collect())
+}
+
+/// GitHub secret scanning.
+///
+/// GitHub's secret scanning partner endpoint: GitHub posts the Mantel tokens it finds in
+/// public repositories, gists, issues and packages, signed (ECDSA P-256 with SHA-256, base64
+/// DER, over the raw body) with the key named by `Github-Public-Key-Identifier`, from the file
+/// of `MANTEL_GITHUB_SCANNING_KEYS`. Tokens that still work are revoked (`reported_public`),
+/// the `url` is kept and shown to the owner. A repeated report changes nothing more.
+#[utoipa::path(
+    tag = "leaks",
+    security(()),
+    params(
+        ("Github-Public-Key-Identifier" = String, Header,
+            description = "Which of GitHub's keys signed the body."),
+        ("Github-Public-Key-Signature" = String, Header,
+            description = "Base64 DER ECDSA P-256 / SHA-256 signature of the raw body."),
+    ),
+    request_body(content = Vec<Finding>, content_type = "application/json"),
+    responses(
+        (status = 200, description = "One label per finding, in order.", body = [Feedback]),
+        (status = 400, description = "`bad_json`: a signed body that is not JSON.",
+            body = ErrorBody),
+        (status = 401, description = "`unauthenticated`: the signature is missing, malformed, \
+            by an unknown key or wrong. Nothing was done.", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: a body over 1 MiB.", body = ErrorBody),
+        (status = 422, description = "`validation_failed`: not an array of objects with a \
+            string `token`.", body = ErrorBody),
+    ),
+)]
+#[post("/api/secret-scanning/github")]
+async fn github_report(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, AppError> {
+    let results = partner_report(
+        &req,
+        &state,
+        payload,
+        ReportChannel::Github,
+        state.scanning.github.as_ref(),
+        [
+            "github-public-key-identifier",
+            "github-public-key-signature",
+        ],
+    )
+    .await?;
+    let feedback: Vec<Feedback> = results
+        .into_iter()
+        .map(|(token_hash, ours)| Feedback {
+            token_hash,
+            token_type: TOKEN_TYPE,
+            label: if ours {
+                Label::TruePositive
+            } else {
+                Label::FalsePositive
+            },
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(feedback))
+}
+
+/// GitLab secret detection.
+///
+/// The same for GitLab: findings `[{"type", "token", "url"}]`, signed with the key named by
+/// `Gitlab-Public-Key-Identifier` (signature in `Gitlab-Public-Key-Signature`), from the file
+/// of `MANTEL_GITLAB_SCANNING_KEYS`. Answers 204.
+#[utoipa::path(
+    tag = "leaks",
+    security(()),
+    params(
+        ("Gitlab-Public-Key-Identifier" = String, Header,
+            description = "Which of GitLab's keys signed the body."),
+        ("Gitlab-Public-Key-Signature" = String, Header,
+            description = "Base64 DER ECDSA P-256 / SHA-256 signature of the raw body."),
+    ),
+    request_body(content = Vec<Finding>, content_type = "application/json"),
+    responses(
+        (status = 204, description = "Received; every live token among them is revoked."),
+        (status = 400, description = "`bad_json`: a signed body that is not JSON.",
+            body = ErrorBody),
+        (status = 401, description = "`unauthenticated`: the signature is missing, malformed, \
+            by an unknown key or wrong. Nothing was done.", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: a body over 1 MiB.", body = ErrorBody),
+        (status = 422, description = "`validation_failed`: not an array of objects with a \
+            string `token`.", body = ErrorBody),
+    ),
+)]
+#[post("/api/secret-scanning/gitlab")]
+async fn gitlab_report(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, AppError> {
+    partner_report(
+        &req,
+        &state,
+        payload,
+        ReportChannel::Gitlab,
+        state.scanning.gitlab.as_ref(),
+        [
+            "gitlab-public-key-identifier",
+            "gitlab-public-key-signature",
+        ],
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
