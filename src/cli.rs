@@ -1,7 +1,8 @@
-//! The command line: `serve` (the default), `migrate`, `user create`, `invoice add`. Errors
-//! here are `anyhow`; a broken rule of the data names its field.
+//! The command line: `serve` (the default), `migrate`, `user create`, `invoice add`, `scan`.
+//! Errors here are `anyhow`; a broken rule of the data names its field.
 
 use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -38,6 +39,20 @@ enum Command {
     /// Record invoices.
     #[command(subcommand)]
     Invoice(InvoiceCommand),
+    /// Find Mantel tokens in files and folders (stdin when none is given): prints
+    /// `path:line: mm_pat_XXXX…` for each, and exits 1 if it found any, 0 if not, 2 on an
+    /// error. Skips `.git`, binary files and files over 10 MiB.
+    Scan(ScanArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ScanArgs {
+    /// Files and folders to scan; stdin when none.
+    paths: Vec<std::path::PathBuf>,
+    /// Also send the tokens found to this Mantel server's public revoke endpoint, which
+    /// revokes those that still work (an http:// URL, e.g. http://127.0.0.1:8080).
+    #[arg(long, value_name = "URL")]
+    report: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -140,8 +155,11 @@ impl ServeArgs {
     }
 }
 
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
+/// What the process exits with: 0 when all went well; for `scan`, 1 when it found tokens
+/// and 2 when it could not finish.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let done: anyhow::Result<()> = match cli.command {
+        Some(Command::Scan(args)) => return Ok(scan(&args)),
         None => serve(cli.serve).await,
         Some(Command::Serve(args)) => serve(args).await,
         Some(Command::Migrate(args)) => {
@@ -186,6 +204,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 invoice.id, invoice.period, invoice.amount_cents
             );
             Ok(())
+        }
+    };
+    done.map(|()| ExitCode::SUCCESS)
+}
+
+/// A scan's exit code: 1 when it found tokens (a pre-commit hook then stops the commit), 0
+/// when not, 2 when it could not finish — so a broken scan never reads as a clean one.
+fn scan(args: &ScanArgs) -> ExitCode {
+    match crate::scan::run(&args.paths, args.report.as_deref()) {
+        Ok(true) => ExitCode::from(1),
+        Ok(false) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mantel scan: {e:#}");
+            ExitCode::from(2)
         }
     }
 }

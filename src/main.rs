@@ -8,7 +8,7 @@ async fn main() -> std::process::ExitCode {
         mantel::cli::run(cli).await
     };
     match run.await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("mantel: {e:#}");
             std::process::ExitCode::FAILURE

@@ -481,3 +481,124 @@ async fn without_a_key_file_partner_reports_are_refused() {
     }
     assert_eq!(me(&user, &token.plaintext).await.0, StatusCode::OK);
 }
+
+/// `mantel scan` as a pre-commit hook runs it: a real process, its stdout and exit code.
+fn scan(args: &[&str], stdin: &str) -> (i32, String, String) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mantel"))
+        .arg("scan")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the mantel binary runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// `token` with its character at `i` changed: the checksum no longer matches.
+fn near_miss(token: &str, i: usize) -> String {
+    let mut bytes = token.as_bytes().to_vec();
+    bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+    String::from_utf8(bytes).unwrap()
+}
+
+#[test]
+fn scan_finds_real_tokens_and_nothing_else_in_a_tree() {
+    let tree = tempfile::tempdir().unwrap();
+    let root = tree.path();
+    let write = |path: &str, content: &[u8]| {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    };
+    let real = well_formed_unknown();
+    let in_git = well_formed_unknown();
+    let in_binary = well_formed_unknown();
+    let in_large = well_formed_unknown();
+    write(
+        "app/.env",
+        format!("# settings\nURL=http://x\nMANTEL_TOKEN={real}\n").as_bytes(),
+    );
+    write(
+        "app/src/lib.rs",
+        format!(
+            "const A: &str = \"{}\";\nconst B: &str = \"{}\";\nlet split = \"{}\\\n{}\";\n",
+            near_miss(&real, 20),
+            near_miss(&real, 38),
+            &real[..20],
+            &real[20..],
+        )
+        .as_bytes(),
+    );
+    write(".git/config", format!("token = {in_git}\n").as_bytes());
+    let mut binary = vec![0u8, 1, 2, 3];
+    binary.extend_from_slice(in_binary.as_bytes());
+    write("assets/logo.bin", &binary);
+    let mut large = vec![b'x'; 10 * 1024 * 1024];
+    large.extend_from_slice(format!("\n{in_large}\n").as_bytes());
+    write("dump/big.txt", &large);
+
+    let (code, stdout, stderr) = scan(&[root.to_str().unwrap()], "");
+    let expected = format!("{}:3: {}…\n", root.join("app/.env").display(), &real[..11]);
+    assert_eq!(stdout, expected, "{stderr}");
+    assert_eq!(code, 1);
+    for token in [&real, &in_git, &in_binary, &in_large] {
+        assert!(!stdout.contains(token.as_str()) && !stderr.contains(token.as_str()));
+    }
+    assert!(
+        stderr.contains("1 binary and 1 over 10 MiB skipped"),
+        "{stderr}"
+    );
+
+    // A clean tree (the same without .env) passes, as a pre-commit hook needs.
+    std::fs::remove_file(root.join("app/.env")).unwrap();
+    let (code, stdout, _) = scan(&[root.join("app").to_str().unwrap()], "");
+    assert_eq!((code, stdout.as_str()), (0, ""));
+
+    // Stdin, when no path is given; a path that does not exist is an error, not a pass.
+    let (code, stdout, _) = scan(&[], &format!("diff --git\n+key: {real}\n"));
+    assert_eq!(
+        (code, stdout),
+        (1, format!("(stdin):2: {}…\n", &real[..11]))
+    );
+    let (code, _, stderr) = scan(&[root.join("missing").to_str().unwrap()], "");
+    assert_eq!(code, 2, "{stderr}");
+}
+
+#[actix_web::test]
+async fn scan_report_revokes_what_it_finds() {
+    let user = TestApp::spawn()
+        .await
+        .with_user("scanner@example.com")
+        .await;
+    let token = user
+        .with_token("committed by mistake", &["publish"], "1y")
+        .await;
+    let (code, stdout, stderr) = scan(
+        &["--report", &user.address],
+        &format!("export MANTEL_TOKEN={}\n", token.plaintext),
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(stdout, format!("(stdin):1: {}…\n", &token.plaintext[..11]));
+    assert!(stderr.contains("reported 1 token(s)"), "{stderr}");
+    assert_eq!(
+        me(&user, &token.plaintext).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        token_json(&user, &token.id).await["revokedReason"],
+        "reported_public"
+    );
+}
