@@ -8,6 +8,7 @@ use crate::auth::reveal::PendingReveals;
 use crate::auth::throttle::Throttles;
 use crate::clock::Clock;
 use crate::db::{Pool, PoolWait, QueryCount};
+use crate::notify::Notifier;
 
 impl AppState {
     /// The state of the app serving `req` (registered by `startup`).
@@ -37,4 +38,6 @@ pub struct AppState {
     pub metrics: crate::metrics::Metrics,
     /// New tokens' plaintexts between the dashboard's create POST and its reveal GET.
     pub reveals: PendingReveals,
+    /// Records notifications (and queues their mail when mail is configured).
+    pub notifier: Notifier,
 }

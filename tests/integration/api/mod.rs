@@ -7,6 +7,7 @@ mod hardening;
 mod instances;
 mod limits;
 mod migrations;
+mod notifications;
 mod openapi;
 mod operations;
 mod paging;

@@ -70,6 +70,8 @@ impl TestApp {
             token_rate_limit: 5000,
             bearer_failure_limit: 100,
             metrics_bind: None,
+            mail: None,
+            sweep_every: mantel::config::SWEEP_EVERY,
         };
         adjust(&mut settings);
         let app = Application::build_with_listener(settings, listener, clock.clone())
