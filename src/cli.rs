@@ -12,6 +12,7 @@ use crate::config::{SecretKey, Settings};
 use crate::db::models::WriteError;
 use crate::db::{self, models::invoices, models::users::User};
 use crate::domain::Email;
+use crate::notify::mail::{MailSettings, SmtpUrl};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -129,6 +130,15 @@ pub struct ServeArgs {
     /// GitLab's secret detection public keys, in the same format.
     #[arg(long, env = "MANTEL_GITLAB_SCANNING_KEYS")]
     gitlab_scanning_keys: Option<std::path::PathBuf>,
+    /// Send notification mail through this SMTP server: smtp://[user:pass@]host:port
+    /// (`?tls=required` for STARTTLS) or smtps://…; without it, notifications are in the
+    /// dashboard only. Prefer the environment variable: a flag shows in the process list.
+    #[arg(long, env = "MANTEL_SMTP_URL", hide_env_values = true)]
+    smtp_url: Option<String>,
+    /// The sender of notification mail, e.g. "Mantel <noreply@example.com>" (by default
+    /// noreply@ the public URL's host).
+    #[arg(long, env = "MANTEL_MAIL_FROM")]
+    mail_from: Option<String>,
 }
 
 impl ServeArgs {
@@ -137,6 +147,16 @@ impl ServeArgs {
             Ok(s) if !s.is_empty() => Some(SecretKey::new(s).map_err(anyhow::Error::msg)?),
             _ => None,
         };
+        let mail = self
+            .smtp_url
+            .filter(|url| !url.is_empty())
+            .map(|url| MailSettings {
+                smtp_url: SmtpUrl::new(url),
+                from: self
+                    .mail_from
+                    .filter(|from| !from.is_empty())
+                    .unwrap_or_else(|| default_sender(&self.public_url)),
+            });
         Ok(Settings {
             bind: self.bind,
             database_url: self.db.database_url,
@@ -151,8 +171,24 @@ impl ServeArgs {
             gitlab_scanning_keys: self
                 .gitlab_scanning_keys
                 .filter(|p| !p.as_os_str().is_empty()),
+            mail,
+            sweep_every: crate::config::SWEEP_EVERY,
         })
     }
+}
+
+/// What the process exits with: 0 when all went well; for `scan`, 1 when it found tokens
+/// and 2 when it could not finish.
+/// `Mantel <noreply@host>` for the public URL's host.
+fn default_sender(public_url: &str) -> String {
+    let rest = public_url
+        .split_once("://")
+        .map_or(public_url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority
+        .rsplit_once(':')
+        .map_or(authority, |(host, _)| host);
+    format!("Mantel <noreply@{host}>")
 }
 
 /// What the process exits with: 0 when all went well; for `scan`, 1 when it found tokens

@@ -1,6 +1,9 @@
 //! Settings from flags and the environment. The cookie key is wrapped so it never prints.
 
 use std::fmt;
+use std::time::Duration;
+
+use crate::notify::mail::MailSettings;
 
 /// Where and how `mantel serve` runs.
 #[derive(Clone, Debug)]
@@ -21,7 +24,14 @@ pub struct Settings {
     /// reports are refused.
     pub github_scanning_keys: Option<std::path::PathBuf>,
     pub gitlab_scanning_keys: Option<std::path::PathBuf>,
+    /// Where notification mail goes; `None`: notifications are in the dashboard only.
+    pub mail: Option<MailSettings>,
+    /// How often this instance looks for expiring and idle tokens, and for mail to send.
+    pub sweep_every: Duration,
 }
+
+/// The sweeps' period outside tests.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 impl Settings {
     /// An `https` public URL turns on `Secure` (and `__Host-`) cookies.
@@ -81,6 +91,8 @@ mod tests {
             metrics_bind: None,
             github_scanning_keys: None,
             gitlab_scanning_keys: None,
+            mail: None,
+            sweep_every: SWEEP_EVERY,
         };
         assert_eq!(
             s("http://127.0.0.1:8080").public_origin(),

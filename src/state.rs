@@ -9,6 +9,7 @@ use crate::auth::reveal::PendingReveals;
 use crate::auth::throttle::Throttles;
 use crate::clock::Clock;
 use crate::db::{Pool, PoolWait, QueryCount};
+use crate::notify::Notifier;
 
 impl AppState {
     /// The state of the app serving `req` (registered by `startup`).
@@ -40,4 +41,6 @@ pub struct AppState {
     pub reveals: PendingReveals,
     /// The keys GitHub and GitLab sign their leaked-token reports with.
     pub scanning: ScanningPartners,
+    /// Records notifications (and queues their mail when mail is configured).
+    pub notifier: Notifier,
 }

@@ -118,7 +118,12 @@ async fn token_caller(
             AppError::InvalidToken("Unknown token."),
         ));
     };
-    match row.status(now) {
+    let ip = req.peer_addr().map(|a| a.ip());
+    let status = row.status(now);
+    if status != tokens::TokenStatus::Active {
+        state.last_used.note_stopped(&row, now, ip);
+    }
+    match status {
         tokens::TokenStatus::Active => {}
         tokens::TokenStatus::Revoked => {
             let reason = row.revoked_reason.unwrap_or(RevokedReason::User);
@@ -135,12 +140,7 @@ async fn token_caller(
         .rate_limits
         .token_request(&row.id)
         .map_err(Refused::Limited)?;
-    state.last_used.note(
-        &row.id,
-        row.last_used_at,
-        now,
-        req.peer_addr().map(|a| a.ip()),
-    );
+    state.last_used.note(&row.id, row.last_used_at, now, ip);
     let caller = Caller {
         user,
         credential: Credential::Token(TokenInfo {

@@ -5,6 +5,7 @@ pub mod activity;
 pub mod files;
 pub mod invoices;
 pub mod leaks;
+pub mod notifications;
 pub mod projects;
 pub mod sessions;
 pub mod settings;

@@ -167,8 +167,11 @@ async fn create(
 ) -> Result<HttpResponse, AppError> {
     let new = tokens::NewToken::validate(&body.name, &body.scopes, body.expiry.as_deref())?;
     let now = state.clock.now();
+    let notifier = state.notifier.clone();
     let (row, plain) = db::run(&state.pool, move |conn| {
-        tokens::create(conn, &caller.user.id, &new, now)
+        notifier.issue(conn, now, |conn| {
+            tokens::create(conn, &caller.user.id, &new, now)
+        })
     })
     .await?;
     Ok(HttpResponse::Created().json(CreatedToken::new(row, &plain)))
@@ -243,15 +246,12 @@ async fn rotate(
         ));
     }
     let now = state.clock.now();
+    let notifier = state.notifier.clone();
     let (row, plain) = db::run(&state.pool, move |conn| {
-        tokens::rotate(
-            conn,
-            &caller.user.id,
-            &id,
-            expiry,
-            Duration::seconds(grace),
-            now,
-        )
+        notifier.issue(conn, now, |conn| {
+            let grace = Duration::seconds(grace);
+            tokens::rotate(conn, &caller.user.id, &id, expiry, grace, now)
+        })
     })
     .await?;
     Ok(HttpResponse::Created().json(CreatedToken::new(row, &plain)))

@@ -8,6 +8,7 @@ mod instances;
 mod leaks;
 mod limits;
 mod migrations;
+mod notifications;
 mod openapi;
 mod operations;
 mod paging;

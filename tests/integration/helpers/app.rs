@@ -72,6 +72,8 @@ impl TestApp {
             metrics_bind: None,
             github_scanning_keys: None,
             gitlab_scanning_keys: None,
+            mail: None,
+            sweep_every: mantel::config::SWEEP_EVERY,
         };
         adjust(&mut settings);
         let app = Application::build_with_listener(settings, listener, clock.clone())
