@@ -5,11 +5,10 @@ use std::collections::HashMap;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::db::models::tokens::TokenRow;
 use crate::db::schema::{api_tokens, token_leak_reports};
 use crate::db::{write_transaction, DbConnection};
-use crate::domain::{
-    LeakSource, LeakUrl, ReportChannel, RevokedReason, TokenHash, TokenId, UserId,
-};
+use crate::domain::{LeakSource, LeakUrl, ReportChannel, RevokedReason, TokenHash, TokenId};
 
 /// The report that revoked a token, as its owner is shown it.
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
@@ -31,19 +30,31 @@ pub struct Reported {
 }
 
 /// What became of one reported token.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum Outcome {
     /// No token of ours has this hash.
     Unknown,
     /// Ours, and already revoked or expired (or revoked by an earlier line of this report):
     /// nothing changes.
     AlreadyInactive,
-    /// Ours and working until this report, which revoked it.
-    Revoked { token_id: TokenId, owner: UserId },
+    /// Ours and working until this report, which revoked it: the token as it is now, and
+    /// the URL it was reported at, for its owner's notification.
+    Revoked {
+        token: Box<TokenRow>,
+        url: Option<String>,
+    },
+}
+
+impl Outcome {
+    /// A token this server issued, whatever became of it.
+    pub fn is_ours(&self) -> bool {
+        !matches!(self, Outcome::Unknown)
+    }
 }
 
 /// Revokes each reported token that still works, with reason `reported_public`, and keeps
-/// the report; answers one outcome per entry of `reported`, in order. One transaction: one
+/// the report; answers one outcome per entry of `reported`, in order. The caller records
+/// each `Outcome::Revoked` owner's notification in the same transaction. One transaction: one
 /// lookup for the whole batch (a partner sends up to a thousand at once and waits at most 30
 /// seconds), then one update and one insert per token that still worked, which in practice
 /// are few. The update re-checks that the token still works, so of two concurrent reports of
@@ -57,20 +68,24 @@ pub fn revoke_reported(
 ) -> QueryResult<Vec<Outcome>> {
     write_transaction(conn, |conn| {
         let hashes: Vec<TokenHash> = reported.iter().map(|r| r.hash).collect();
-        let found: HashMap<TokenHash, (TokenId, UserId, bool)> = find_all(conn, hashes, now)?
+        let found: HashMap<TokenHash, (TokenId, bool)> = find_all(conn, hashes, now)?
             .into_iter()
-            .map(|(id, owner, hash, live)| (hash, (id, owner, live)))
+            .map(|(id, hash, live)| (hash, (id, live)))
             .collect();
         let mut outcomes = Vec::with_capacity(reported.len());
         for report in reported {
             let outcome = match found.get(&report.hash) {
                 None => Outcome::Unknown,
-                Some((_, _, false)) => Outcome::AlreadyInactive,
-                Some((id, owner, true)) => {
+                Some((_, false)) => Outcome::AlreadyInactive,
+                Some((id, true)) => {
                     if revoke_one(conn, id, channel, report, now)? {
+                        let token = api_tokens::table
+                            .find(id)
+                            .select(TokenRow::as_select())
+                            .get_result(conn)?;
                         Outcome::Revoked {
-                            token_id: id.clone(),
-                            owner: owner.clone(),
+                            token: Box::new(token),
+                            url: report.url.as_ref().map(|u| u.as_str().to_owned()),
                         }
                     } else {
                         Outcome::AlreadyInactive
@@ -83,18 +98,17 @@ pub fn revoke_reported(
     })
 }
 
-/// The tokens with these hashes: id, owner, hash, and whether each works at `now`.
+/// The tokens with these hashes: id, hash, and whether each works at `now`.
 fn find_all(
     conn: &mut DbConnection,
     hashes: Vec<TokenHash>,
     now: NaiveDateTime,
-) -> QueryResult<Vec<(TokenId, UserId, TokenHash, bool)>> {
+) -> QueryResult<Vec<(TokenId, TokenHash, bool)>> {
     if hashes.is_empty() {
         return Ok(Vec::new());
     }
     type Row = (
         TokenId,
-        UserId,
         TokenHash,
         Option<NaiveDateTime>,
         Option<NaiveDateTime>,
@@ -105,7 +119,6 @@ fn find_all(
                 .filter(api_tokens::token_hash.eq_any(hashes))
                 .select((
                     api_tokens::id,
-                    api_tokens::user_id,
                     api_tokens::token_hash,
                     api_tokens::revoked_at,
                     api_tokens::expires_at,
@@ -119,9 +132,9 @@ fn find_all(
     };
     Ok(rows
         .into_iter()
-        .map(|(id, owner, hash, revoked_at, expires_at)| {
+        .map(|(id, hash, revoked_at, expires_at)| {
             let live = revoked_at.is_none_or(|at| at > now) && expires_at.is_none_or(|at| at > now);
-            (id, owner, hash, live)
+            (id, hash, live)
         })
         .collect())
 }

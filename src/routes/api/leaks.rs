@@ -14,11 +14,12 @@ use utoipa::ToSchema;
 
 use super::{is_json, read_limited, JSON_LIMIT};
 use crate::auth::partner_keys::PartnerKeys;
-use crate::db;
 use crate::db::models::leaks::{self, Outcome, Reported};
+use crate::db::{self, write_transaction};
 use crate::domain::leak::{partner_findings, ReportError, ReportedCredentials};
 use crate::domain::ReportChannel;
 use crate::error::{AppError, ErrorBody};
+use crate::notify::Notice;
 use crate::state::AppState;
 
 super::resource!(revoke_credentials, github_report, gitlab_report);
@@ -71,9 +72,9 @@ enum Label {
     FalsePositive,
 }
 
-/// The body as JSON, read up to `limit` (413 beyond), without the `Json` extractor: these
-/// routes are outside the `/api` scope and its JSON settings, and a signed report must be
-/// checked over its raw bytes before it is parsed.
+/// A body read by `read_limited`, as JSON. Not the `Json` extractor: these routes are outside
+/// the `/api` scope and its JSON settings, and a signed report must be checked over its raw
+/// bytes before it is parsed. A syntax error's message gives a line and column, never the text.
 fn parse_json(body: &[u8]) -> Result<Value, AppError> {
     serde_json::from_slice(body).map_err(|e| AppError::BadJson(format!("Malformed JSON: {e}")))
 }
@@ -96,15 +97,26 @@ async fn revoke(
         return Ok(Vec::new());
     }
     let now = state.clock.now();
+    let notifier = state.notifier.clone();
+    // The revocations and their owners' notifications (and mail) commit together.
     let outcomes = db::query(&state.pool, move |conn| {
-        leaks::revoke_reported(conn, channel, &reported, now)
+        write_transaction(conn, |conn| {
+            let outcomes = leaks::revoke_reported(conn, channel, &reported, now)?;
+            for outcome in &outcomes {
+                if let Outcome::Revoked { token, url } = outcome {
+                    let notice = Notice::ReportedPublic { url: url.clone() };
+                    notifier.record(conn, token, &notice, now)?;
+                }
+            }
+            Ok(outcomes)
+        })
     })
     .await?;
     let revoked = outcomes
         .iter()
         .filter(|o| matches!(o, Outcome::Revoked { .. }))
         .count();
-    let known = outcomes.iter().filter(|o| **o != Outcome::Unknown).count();
+    let known = outcomes.iter().filter(|o| o.is_ours()).count();
     tracing::info!(%channel, reported = outcomes.len(), known, revoked, "leaked tokens reported");
     Ok(outcomes)
 }
@@ -203,7 +215,7 @@ async fn partner_report(
         .iter()
         .zip(index)
         .map(|(finding, i)| {
-            let ours = i.is_some_and(|i| outcomes[i] != Outcome::Unknown);
+            let ours = i.is_some_and(|i| outcomes[i].is_ours());
             (finding.sha256_hex(), ours)
         })
         .collect())

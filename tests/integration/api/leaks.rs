@@ -202,6 +202,13 @@ async fn the_public_endpoint_answers_alike_and_revokes_only_live_tokens() {
     let page = user.get_html("/settings/tokens").await;
     assert!(page.contains("Revoked: reported public"), "{page}");
     assert!(page.contains("found in public"), "{page}");
+    // Its owner is told, once, though it was reported twice.
+    let notices = user.get_html("/settings/notifications").await;
+    assert!(
+        notices.contains("Your API token “deploy” was found in public and revoked"),
+        "{notices}"
+    );
+    assert_eq!(reported_notifications(&user), 1);
 
     let logs = logs();
     assert!(!logs.contains(&live.plaintext) && !logs.contains(&revoked.plaintext));
@@ -325,6 +332,20 @@ async fn a_github_report_revokes_true_positives_and_labels_every_finding() {
     assert_eq!(again.json::<Value>().await.unwrap(), expected);
     assert_eq!(token_json(&user, &token.id).await["revokedAt"], revoked_at);
     assert!(!logs().contains(&token.plaintext));
+
+    // The owner is told once, with where it was found.
+    let page = user.get_html("/settings/notifications").await;
+    assert!(
+        page.contains("Your API token “deploy key” was found in public and revoked"),
+        "{page}"
+    );
+    assert!(page.contains(url), "{page}");
+    assert_eq!(reported_notifications(&user), 1);
+}
+
+fn reported_notifications(app: &TestApp) -> i64 {
+    app.db
+        .count("SELECT COUNT(*) AS n FROM notifications WHERE kind = 'token_reported_public'")
 }
 
 #[actix_web::test]
