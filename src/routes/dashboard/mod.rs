@@ -7,6 +7,7 @@ mod api_docs;
 mod error_page;
 mod notifications;
 pub mod projects;
+mod token_page;
 pub mod tokens;
 mod user;
 
@@ -30,6 +31,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(api_docs::api_reference)
     .configure(accounts::configure)
     .configure(tokens::configure)
+    // After `tokens`: its `/settings/tokens/new` and `/inactive` are not token ids.
+    .configure(token_page::configure)
     .configure(notifications::configure)
     .configure(projects::configure);
 }

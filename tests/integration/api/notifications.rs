@@ -116,7 +116,10 @@ async fn a_new_token_is_mailed_in_plain_text_and_html_and_shown_in_the_dashboard
 
     // The dashboard: one unread in the top bar, the notification in the list, then read.
     let tokens_page = user.get_html("/settings/tokens").await;
-    assert!(tokens_page.contains("1<span class=\"sr-only\"> unread notifications"), "{tokens_page}");
+    assert!(
+        tokens_page.contains("1<span class=\"sr-only\"> unread notifications"),
+        "{tokens_page}"
+    );
     let page = user.get_html("/settings/notifications").await;
     assert!(
         page.contains("1<span class=\"sr-only\"> unread</span>"),
@@ -266,11 +269,7 @@ async fn a_year_unused_token_is_warned_a_week_ahead_then_revoked() {
         user.bearer_get("/api/me", &busy.plaintext).await.status(),
         StatusCode::OK
     );
-    user.state
-        .last_used
-        .flush(&user.state.pool, &user.state.notifier)
-        .await
-        .unwrap();
+    user.state.last_used.flush(&user.state.pool).await.unwrap();
     app.clock.advance(Duration::days(59));
     assert_eq!(
         settle(&app.db, warned, 1).await,
@@ -317,7 +316,7 @@ async fn a_stopped_token_still_presented_is_told_at_most_daily() {
     );
     let flush = || async {
         user.state
-            .last_used
+            .activity
             .flush(&user.state.pool, &user.state.notifier)
             .await
             .unwrap()
