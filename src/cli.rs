@@ -173,6 +173,7 @@ impl ServeArgs {
                 .filter(|p| !p.as_os_str().is_empty()),
             mail,
             sweep_every: crate::config::SWEEP_EVERY,
+            activity_queue: crate::auth::activity::CAPACITY,
         })
     }
 }

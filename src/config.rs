@@ -28,6 +28,8 @@ pub struct Settings {
     pub mail: Option<MailSettings>,
     /// How often this instance looks for expiring and idle tokens, and for mail to send.
     pub sweep_every: Duration,
+    /// Bearer requests the activity queue holds between two writes (`auth::activity`).
+    pub activity_queue: usize,
 }
 
 /// The sweeps' period outside tests.
@@ -93,6 +95,7 @@ mod tests {
             gitlab_scanning_keys: None,
             mail: None,
             sweep_every: SWEEP_EVERY,
+            activity_queue: 16,
         };
         assert_eq!(
             s("http://127.0.0.1:8080").public_origin(),

@@ -7,6 +7,7 @@ mod api_docs;
 mod error_page;
 mod notifications;
 pub mod projects;
+mod token_page;
 pub mod tokens;
 mod user;
 
@@ -30,6 +31,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(api_docs::api_reference)
     .configure(accounts::configure)
     .configure(tokens::configure)
+    // After `tokens`: its `/settings/tokens/new` and `/inactive` are not token ids.
+    .configure(token_page::configure)
     .configure(notifications::configure)
     .configure(projects::configure);
 }
@@ -68,6 +71,12 @@ pub fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header(("Location", location))
         .finish()
+}
+
+/// A form of a button alone: nothing but its CSRF token.
+#[derive(serde::Deserialize)]
+pub struct CsrfOnly {
+    pub csrf_token: Option<String>,
 }
 
 /// A URL-encoded form whose repeated fields (`scopes=a&scopes=b`) fill a `Vec`.

@@ -103,7 +103,7 @@ impl LeakNote {
 }
 
 /// The ids of the rows revoked because they were reported public: those with a report to show.
-fn reported(rows: &[TokenRow]) -> Vec<TokenId> {
+pub(super) fn reported(rows: &[TokenRow]) -> Vec<TokenId> {
     rows.iter()
         .filter(|r| r.revoked_reason == Some(RevokedReason::ReportedPublic))
         .map(|r| r.id.clone())
@@ -144,7 +144,7 @@ pub fn relative(t: NaiveDateTime, now: NaiveDateTime) -> String {
 }
 
 impl TokenView {
-    fn new(row: &TokenRow, now: NaiveDateTime) -> Self {
+    pub(super) fn new(row: &TokenRow, now: NaiveDateTime) -> Self {
         TokenView::linked(row, now, &HashMap::new())
     }
 
@@ -195,12 +195,12 @@ impl TokenView {
     }
 
     /// The row with the report that revoked it, if `reports` has one.
-    fn with_leak(mut self, reports: &HashMap<TokenId, LeakReport>) -> Self {
+    pub(super) fn with_leak(mut self, reports: &HashMap<TokenId, LeakReport>) -> Self {
         self.leak = reports.get(&self.id).map(LeakNote::new);
         self
     }
 
-    fn is_expired(&self) -> bool {
+    pub(super) fn is_expired(&self) -> bool {
         self.badge == "expired"
     }
 }

@@ -324,6 +324,13 @@ async fn a_github_report_revokes_true_positives_and_labels_every_finding() {
         page.contains("reported by GitHub secret scanning"),
         "{page}"
     );
+    let detail = user
+        .get_html(&format!("/settings/tokens/{}", token.id))
+        .await;
+    assert!(
+        detail.contains(&format!("found in a public commit: <a href=\"{url}\"")),
+        "{detail}"
+    );
 
     // The same report again: the same answer, and nothing more changes.
     let revoked_at = listed["revokedAt"].clone();

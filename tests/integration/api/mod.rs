@@ -14,4 +14,5 @@ mod operations;
 mod paging;
 mod projects;
 mod rotation;
+mod token_activity;
 mod tokens;

@@ -74,6 +74,7 @@ impl TestApp {
             gitlab_scanning_keys: None,
             mail: None,
             sweep_every: mantel::config::SWEEP_EVERY,
+            activity_queue: mantel::auth::activity::CAPACITY,
         };
         adjust(&mut settings);
         let app = Application::build_with_listener(settings, listener, clock.clone())
