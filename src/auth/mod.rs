@@ -3,6 +3,7 @@
 //! bookkeeping, and the count of how authentication turned out.
 
 pub mod caller;
+pub mod client;
 pub mod csrf;
 pub mod last_used;
 pub mod outcome;

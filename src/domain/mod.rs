@@ -12,6 +12,7 @@ mod page;
 mod revocation;
 mod role;
 mod scope;
+mod security;
 pub mod token;
 mod token_hash;
 
@@ -24,6 +25,7 @@ pub use page::{Cursor, PageError, PageRequest, DEFAULT_LIMIT, MAX_LIMIT};
 pub use revocation::RevokedReason;
 pub use role::Role;
 pub use scope::{Scope, Scopes};
+pub use security::{cut_user_agent, SecurityKind, USER_AGENT_MAX_CHARS};
 pub use token::PlainToken;
 pub use token_hash::TokenHash;
 

@@ -7,6 +7,7 @@ mod api_docs;
 mod error_page;
 mod notifications;
 pub mod projects;
+mod security_log;
 pub mod tokens;
 mod user;
 
@@ -31,7 +32,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(accounts::configure)
     .configure(tokens::configure)
     .configure(notifications::configure)
-    .configure(projects::configure);
+    .configure(projects::configure)
+    .configure(security_log::configure);
 }
 
 /// The API tokens screen: where login lands and most forms return to.

@@ -13,4 +13,5 @@ mod operations;
 mod paging;
 mod projects;
 mod rotation;
+mod security_log;
 mod tokens;

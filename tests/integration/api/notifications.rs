@@ -116,7 +116,10 @@ async fn a_new_token_is_mailed_in_plain_text_and_html_and_shown_in_the_dashboard
 
     // The dashboard: one unread in the top bar, the notification in the list, then read.
     let tokens_page = user.get_html("/settings/tokens").await;
-    assert!(tokens_page.contains("1<span class=\"sr-only\"> unread notifications"), "{tokens_page}");
+    assert!(
+        tokens_page.contains("1<span class=\"sr-only\"> unread notifications"),
+        "{tokens_page}"
+    );
     let page = user.get_html("/settings/notifications").await;
     assert!(
         page.contains("1<span class=\"sr-only\"> unread</span>"),
