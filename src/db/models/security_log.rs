@@ -6,12 +6,15 @@ use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 use serde_json::{json, Value};
 
-use crate::db::models::projects::Member;
-use crate::db::models::tokens::TokenRow;
+use crate::db::models::projects::{self, Member};
+use crate::db::models::tokens::{self, TokenRow};
+use crate::db::models::users::User;
+use crate::db::models::WriteError;
 use crate::db::schema::security_events;
-use crate::db::DbConnection;
+use crate::db::{write_transaction, DbConnection};
 use crate::domain::{
-    cut_user_agent, Cursor, PageRequest, ProjectId, ProjectName, Role, SecurityKind, UserId,
+    cut_user_agent, Cursor, PageRequest, ProjectId, ProjectName, RevokedReason, Role, SecurityKind,
+    TokenId, UserId,
 };
 
 /// How long an event is kept (SPEC §8.3).
@@ -62,26 +65,95 @@ pub fn token_details(token: &TokenRow) -> Value {
     })
 }
 
-/// What a membership event says: the project, the member, the role (and the role before, for
-/// a change), and who made the change.
-pub fn member_details(
-    project: (&ProjectId, &ProjectName),
+/// Who made a change, from where, and when.
+#[derive(Clone, Copy)]
+pub struct Actor<'a> {
+    pub user: &'a User,
+    pub client: &'a Client,
+    pub now: NaiveDateTime,
+}
+
+/// A membership event, logged for the member it changed and for the owner who changed it
+/// (once when they are the same person): the project's id and name, the member's id, email
+/// and role (and `previousRole` for a change), and `by`, the owner's email.
+fn record_member_event(
+    conn: &mut DbConnection,
+    kind: SecurityKind,
+    project_id: &ProjectId,
     member: &Member,
     previous_role: Option<Role>,
-    actor_email: &str,
-) -> Value {
+    by: &Actor,
+) -> QueryResult<()> {
+    let Actor {
+        user: actor,
+        client,
+        now,
+    } = *by;
+    let project: ProjectName = projects::find(conn, project_id)?.name;
     let mut details = json!({
-        "projectId": project.0,
-        "projectName": project.1.to_string(),
+        "projectId": project_id,
+        "projectName": project.to_string(),
         "memberId": member.user_id,
         "memberEmail": member.email.to_string(),
         "role": member.role.as_str(),
-        "by": actor_email,
+        "by": actor.email.to_string(),
     });
     if let Some(previous) = previous_role {
         details["previousRole"] = json!(previous.as_str());
     }
-    details
+    let mut people = vec![&member.user_id];
+    if actor.id != member.user_id {
+        people.push(&actor.id);
+    }
+    for user_id in people {
+        let event = NewSecurityEvent::new(user_id, kind, client, details.clone());
+        record(conn, &event, now)?;
+    }
+    Ok(())
+}
+
+/// `projects::set_member` by the owner `actor`, logged in the same transaction:
+/// `member_added` or `member_role_changed`; setting the role a member has logs nothing.
+pub fn set_member(
+    conn: &mut DbConnection,
+    project_id: &ProjectId,
+    email: &str,
+    role: Role,
+    by: &Actor,
+) -> Result<Member, WriteError> {
+    write_transaction(conn, |conn| {
+        let (member, before) = projects::set_member(conn, project_id, email, role, by.now)?;
+        let kind = match before {
+            None => Some(SecurityKind::MemberAdded),
+            Some(before) if before != role => Some(SecurityKind::MemberRoleChanged),
+            Some(_) => None,
+        };
+        if let Some(kind) = kind {
+            let previous = before.filter(|_| kind == SecurityKind::MemberRoleChanged);
+            record_member_event(conn, kind, project_id, &member, previous, by)?;
+        }
+        Ok(member)
+    })
+}
+
+/// `projects::remove_member` by the owner `actor`, logged as `member_removed` in the same
+/// transaction (with the role the member had).
+pub fn remove_member(
+    conn: &mut DbConnection,
+    project_id: &ProjectId,
+    user_id: &UserId,
+    by: &Actor,
+) -> Result<(), WriteError> {
+    write_transaction(conn, |conn| {
+        let member = projects::members(conn, project_id)?
+            .into_iter()
+            .find(|m| &m.user_id == user_id)
+            .ok_or(diesel::result::Error::NotFound)?;
+        projects::remove_member(conn, project_id, user_id)?;
+        let kind = SecurityKind::MemberRemoved;
+        record_member_event(conn, kind, project_id, &member, None, by)?;
+        Ok(())
+    })
 }
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
@@ -162,4 +234,55 @@ pub fn list(
 /// write takes the lock as it starts and needs no transaction of its own.
 pub fn delete_expired(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<usize> {
     diesel::delete(security_events::table.filter(security_events::at.lt(now - KEPT))).execute(conn)
+}
+
+/// Runs `issue` (a token's creation or rotation) and logs it in the same transaction:
+/// `token_rotated` (with `rotatedFrom`) for a token that replaces another, else
+/// `token_created`.
+pub fn issued<T>(
+    conn: &mut DbConnection,
+    client: &Client,
+    now: NaiveDateTime,
+    issue: impl FnOnce(&mut DbConnection) -> Result<(TokenRow, T), WriteError>,
+) -> Result<(TokenRow, T), WriteError> {
+    write_transaction(conn, |conn| {
+        let (token, plain) = issue(conn)?;
+        let event = match &token.rotated_from {
+            None => NewSecurityEvent::token(SecurityKind::TokenCreated, &token, client),
+            Some(old) => {
+                let mut event = NewSecurityEvent::token(SecurityKind::TokenRotated, &token, client);
+                event.details["rotatedFrom"] = json!(old);
+                event
+            }
+        };
+        record(conn, &event, now)?;
+        Ok((token, plain))
+    })
+}
+
+/// `tokens::revoke`, logged as `token_revoked` in the same transaction when it revoked
+/// something (revoking a revoked token changes nothing, and logs nothing).
+pub fn revoke_token(
+    conn: &mut DbConnection,
+    user_id: &UserId,
+    id: &TokenId,
+    client: &Client,
+    now: NaiveDateTime,
+) -> QueryResult<TokenRow> {
+    write_transaction(conn, |conn| {
+        let before = tokens::find_mine(conn, user_id, id)?;
+        let token = tokens::revoke(conn, user_id, id, now)?;
+        // Still working until now (a replaced token's grace counts as working).
+        if before.revoked_at.is_none_or(|at| at > now) {
+            record(conn, &revoked(&token, RevokedReason::User, client), now)?;
+        }
+        Ok(token)
+    })
+}
+
+/// The `token_revoked` event of `token`, with why (`user`, `inactive`, …).
+pub fn revoked(token: &TokenRow, reason: RevokedReason, client: &Client) -> NewSecurityEvent {
+    let mut event = NewSecurityEvent::token(SecurityKind::TokenRevoked, token, client);
+    event.details["reason"] = json!(reason.as_str());
+    event
 }
