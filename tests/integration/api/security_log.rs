@@ -376,9 +376,7 @@ async fn the_csv_export_holds_the_same_events_as_the_json_and_runs_no_formula() 
         "comma, \"quotes\"; and more"
     );
     // A paged CSV says where the next page is, like the JSON.
-    let res = alice
-        .get("/api/security-log?format=csv&limit=1")
-        .await;
+    let res = alice.get("/api/security-log?format=csv&limit=1").await;
     assert!(res.headers()["link"]
         .to_str()
         .unwrap()
@@ -470,4 +468,129 @@ async fn an_expiry_is_logged_once_by_the_sweep_and_a_year_later_the_log_is_empti
         actix_web::rt::time::sleep(Wait::from_millis(50)).await;
     }
     assert_eq!(kinds(&events), ["login"], "kept a year, then gone");
+}
+
+#[actix_web::test]
+async fn the_dashboard_page_lists_filters_and_pages_the_log_without_javascript() {
+    let app = TestApp::spawn().await;
+    let alice = sign_up_as(&app, "alice@example.com", "Laptop/1.0").await;
+    for n in 0..50 {
+        alice
+            .with_token(&format!("token {n:02}"), &["publish"], "1y")
+            .await;
+    }
+    let menu = alice.get_html("/settings/tokens").await;
+    assert!(
+        menu.contains("href=\"/settings/security-log\""),
+        "in the account menu"
+    );
+
+    let page = alice.get_html("/settings/security-log").await;
+    assert!(page.contains("<h1>Security log</h1>"));
+    assert_eq!(page.matches("<tr data-kind=").count(), 50, "a page of 50");
+    assert!(
+        page.contains("“token 49” (mm_pat_"),
+        "newest first, the token named"
+    );
+    assert!(page.contains("Laptop/1.0") && page.contains("127.0.0.1"));
+    assert!(
+        !page.contains("data-kind=\"signup\""),
+        "the sign-up is on the next page"
+    );
+    // "Older events" leads to the rest, as a plain link.
+    let marker = "href=\"/settings/security-log?cursor=";
+    let start = page.find(marker).expect("an Older link") + "href=\"".len();
+    let older = &page[start..start + page[start..].find('"').unwrap()];
+    let rest = alice.get_html(&older.replace("&amp;", "&")).await;
+    assert_eq!(rest.matches("<tr data-kind=").count(), 1);
+    assert!(rest.contains("<tr data-kind=\"signup\">"));
+    assert!(rest.contains("<tr data-kind=\"signup\">"));
+    assert!(!rest.contains("Older events"));
+
+    // The filter is a GET form; the CSV link downloads what the page shows.
+    assert!(page.contains("<form method=\"get\" action=\"/settings/security-log\""));
+    let signups = alice.get_html("/settings/security-log?kind=signup").await;
+    assert_eq!(signups.matches("<tr data-kind=\"signup\"").count(), 1);
+    assert_eq!(signups.matches("<tr data-kind=").count(), 1);
+    assert!(signups.contains("<option value=\"signup\" selected>"));
+    // The link of "Download CSV", its entities decoded as a browser would.
+    let link_end = signups
+        .find("\" download>Download CSV")
+        .expect("a CSV link");
+    let link_start = signups[..link_end].rfind("href=\"").unwrap() + "href=\"".len();
+    let csv_link = signups[link_start..link_end]
+        .replace("&#38;", "&")
+        .replace("&amp;", "&");
+    assert_eq!(
+        csv_link,
+        "/api/security-log?kind=signup&format=csv&limit=50"
+    );
+    let csv = alice.get(&csv_link).await.text().await.unwrap();
+    assert_eq!(parse_csv(&csv)[1][1], "signup");
+
+    let res = alice.get("/settings/security-log?kind=nope").await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    // Not signed in: the login page, as for every dashboard page.
+    let res = app.new_browser().get("/settings/security-log").await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+}
+
+#[actix_web::test]
+async fn a_refused_change_logs_nothing() {
+    let app = TestApp::spawn().await;
+    let alice = app.with_user("alice@example.com").await;
+    let project = alice.with_project("Website").await;
+    let token = alice.with_token("old", &["publish"], "1y").await;
+    assert_eq!(
+        alice.revoke(&token.id).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let before = whole_log(&alice).await;
+
+    // Regenerating a revoked token, demoting the last owner, ending a session that is not
+    // there, signing up with a taken email: each refused, none logged.
+    let res = alice
+        .session(Method::POST, &format!("/api/tokens/{}/rotate", token.id))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let res = alice
+        .session(Method::POST, &format!("/api/projects/{project}/members"))
+        .json(&json!({ "email": alice.email, "role": "viewer" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let res = alice
+        .post_form(
+            "/settings/sessions/not-a-session/end",
+            &[("csrf_token", &alice.csrf)],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let other = app.new_browser();
+    let csrf = crate::helpers::csrf_in(&other.get_html("/signup").await);
+    let res = other
+        .post_form(
+            "/signup",
+            &[
+                ("email", "ALICE@example.com"),
+                ("password", PASSWORD),
+                ("csrf_token", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    assert_eq!(whole_log(&alice).await, before);
+    assert_eq!(
+        app.db.count("SELECT COUNT(*) AS n FROM security_events"),
+        before.len() as i64
+    );
 }
