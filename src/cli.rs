@@ -145,6 +145,7 @@ impl ServeArgs {
             metrics_bind: self.metrics_bind.filter(|bind| !bind.is_empty()),
             mail,
             sweep_every: crate::config::SWEEP_EVERY,
+            activity_queue: crate::auth::activity::CAPACITY,
         })
     }
 }

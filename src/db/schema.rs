@@ -141,6 +141,40 @@ diesel::table! {
 }
 
 diesel::table! {
+    token_requests (id) {
+        id -> BigInt,
+        token_id -> Text,
+        at -> Timestamp,
+        method -> Text,
+        route -> Text,
+        status -> Integer,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        outcome -> Text,
+        project_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    token_addresses (token_id, ip) {
+        token_id -> Text,
+        ip -> Text,
+        first_seen_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        count -> BigInt,
+    }
+}
+
+diesel::table! {
+    token_daily (token_id, day) {
+        token_id -> Text,
+        day -> Text,
+        count -> BigInt,
+        unrecorded -> BigInt,
+    }
+}
+
+diesel::table! {
     security_events (id) {
         id -> Text,
         user_id -> Text,
@@ -153,6 +187,7 @@ diesel::table! {
 }
 
 diesel::joinable!(api_tokens -> users (user_id));
+diesel::joinable!(token_requests -> api_tokens (token_id));
 diesel::joinable!(notifications -> users (user_id));
 diesel::joinable!(outbox -> notifications (notification_id));
 diesel::joinable!(security_events -> users (user_id));
@@ -172,5 +207,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     invoices,
     notifications,
     outbox,
+    token_requests,
+    token_addresses,
+    token_daily,
     security_events,
 );

@@ -69,6 +69,17 @@ impl TokenRow {
     }
 }
 
+impl TokenRow {
+    /// When it stopped working, if it has by `now`: revoked (or replaced), or expired.
+    pub fn stopped_at(&self, now: NaiveDateTime) -> Option<NaiveDateTime> {
+        match self.status(now) {
+            TokenStatus::Active => None,
+            TokenStatus::Revoked => self.revoked_at,
+            TokenStatus::Expired => self.expires_at,
+        }
+    }
+}
+
 /// A token request that passed every rule of SPEC §4.
 #[derive(Debug)]
 pub struct NewToken {
@@ -359,6 +370,15 @@ pub fn rotate(
             .execute(conn)?;
         Ok((new, plain))
     })
+}
+
+/// A token by id, whoever owns it (background work only: handlers use `find_mine`).
+pub fn find(conn: &mut DbConnection, id: &TokenId) -> QueryResult<Option<TokenRow>> {
+    api_tokens::table
+        .find(id)
+        .select(TokenRow::as_select())
+        .get_result(conn)
+        .optional()
 }
 
 /// One of the owner's tokens; someone else's is `NotFound`, as if it did not exist.

@@ -8,6 +8,7 @@ mod error_page;
 mod notifications;
 pub mod projects;
 mod security_log;
+mod token_page;
 pub mod tokens;
 mod user;
 
@@ -31,6 +32,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(api_docs::api_reference)
     .configure(accounts::configure)
     .configure(tokens::configure)
+    // After `tokens`: its `/settings/tokens/new` and `/inactive` are not token ids.
+    .configure(token_page::configure)
     .configure(notifications::configure)
     .configure(projects::configure)
     .configure(security_log::configure);

@@ -115,7 +115,7 @@ pub fn relative(t: NaiveDateTime, now: NaiveDateTime) -> String {
 }
 
 impl TokenView {
-    fn new(row: &TokenRow, now: NaiveDateTime) -> Self {
+    pub(super) fn new(row: &TokenRow, now: NaiveDateTime) -> Self {
         TokenView::linked(row, now, &HashMap::new())
     }
 
@@ -164,7 +164,7 @@ impl TokenView {
         }
     }
 
-    fn is_expired(&self) -> bool {
+    pub(super) fn is_expired(&self) -> bool {
         self.badge == "expired"
     }
 }

@@ -14,4 +14,5 @@ mod paging;
 mod projects;
 mod rotation;
 mod security_log;
+mod token_activity;
 mod tokens;

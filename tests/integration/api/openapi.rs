@@ -13,6 +13,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/me"),
     ("GET", "/api/tokens"),
     ("POST", "/api/tokens"),
+    ("GET", "/api/tokens/{id}"),
+    ("GET", "/api/tokens/{id}/activity"),
     ("DELETE", "/api/tokens/{id}"),
     ("POST", "/api/tokens/{id}/rotate"),
     ("GET", "/api/projects"),

@@ -72,6 +72,7 @@ impl TestApp {
             metrics_bind: None,
             mail: None,
             sweep_every: mantel::config::SWEEP_EVERY,
+            activity_queue: mantel::auth::activity::CAPACITY,
         };
         adjust(&mut settings);
         let app = Application::build_with_listener(settings, listener, clock.clone())
