@@ -594,3 +594,67 @@ async fn a_refused_change_logs_nothing() {
         before.len() as i64
     );
 }
+
+#[actix_web::test]
+async fn a_tokens_use_from_a_new_address_and_after_revocation_are_each_logged_once() {
+    let app = TestApp::spawn().await;
+    let alice = app.with_user("alice@example.com").await;
+    let token = alice.with_token("robot", &["publish"], "1y").await;
+    // A robot calling from 127.0.0.1, then from 127.0.0.2.
+    let call = |from: [u8; 4]| {
+        reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from(from))
+            .user_agent("Robot/1.0")
+            .build()
+            .unwrap()
+            .get(app.url("/api/me"))
+            .bearer_auth(&token.plaintext)
+            .send()
+    };
+    let until = |kind: &'static str| {
+        let alice = &alice;
+        async move {
+            for _ in 0..100 {
+                if whole_log(alice).await.iter().any(|e| e["kind"] == kind) {
+                    return;
+                }
+                actix_web::rt::time::sleep(Wait::from_millis(50)).await;
+            }
+            panic!("no {kind} event");
+        }
+    };
+    assert_eq!(call([127, 0, 0, 1]).await.unwrap().status(), StatusCode::OK);
+    // Its first address is no news: wait until that use is written.
+    let activity = format!("/api/tokens/{}/activity", token.id);
+    for _ in 0..100 {
+        let res = alice.get(&activity).await;
+        if res.json::<Vec<Value>>().await.unwrap().len() == 1 {
+            break;
+        }
+        actix_web::rt::time::sleep(Wait::from_millis(50)).await;
+    }
+    for _ in 0..3 {
+        assert_eq!(call([127, 0, 0, 2]).await.unwrap().status(), StatusCode::OK);
+    }
+    until("token_used_from_new_ip").await;
+    assert_eq!(
+        alice.revoke(&token.id).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    for _ in 0..3 {
+        let res = call([127, 0, 0, 2]).await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    until("token_used_after_revocation").await;
+    // Another flush or two would show a duplicate.
+    actix_web::rt::time::sleep(Wait::from_millis(2500)).await;
+
+    let events = whole_log(&alice).await;
+    for kind in ["token_used_from_new_ip", "token_used_after_revocation"] {
+        let event = one(&events, kind);
+        assert_eq!(event["ip"], "127.0.0.2");
+        assert_eq!(event["userAgent"], "Robot/1.0");
+        assert_eq!(event["details"]["tokenId"], token.id.as_str());
+        assert_eq!(event["details"]["tokenName"], "robot");
+    }
+}
