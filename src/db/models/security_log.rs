@@ -1,6 +1,8 @@
 //! The account security log (SPEC §8.3): one row per event, written by `record` in the
 //! caller's transaction (so an event and what it records commit together or not at all),
-//! read newest first by keyset, and deleted after a year.
+//! read newest first by keyset, and deleted after a year. Also the logged forms of the changes
+//! that two front doors make (the JSON API and the dashboard): `issued`, `revoke_token`,
+//! `set_member`, `remove_member`, so neither can make the change without its event.
 
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
