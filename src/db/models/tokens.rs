@@ -381,6 +381,15 @@ pub fn find(conn: &mut DbConnection, id: &TokenId) -> QueryResult<Option<TokenRo
         .optional()
 }
 
+/// These tokens with their owners (the project access page: other members' tokens).
+pub fn with_owners(conn: &mut DbConnection, ids: &[TokenId]) -> QueryResult<Vec<(TokenRow, User)>> {
+    api_tokens::table
+        .inner_join(users::table)
+        .filter(api_tokens::id.eq_any(ids))
+        .select((TokenRow::as_select(), User::as_select()))
+        .load(conn)
+}
+
 /// One of the owner's tokens; someone else's is `NotFound`, as if it did not exist.
 pub fn find_mine(conn: &mut DbConnection, user_id: &UserId, id: &TokenId) -> QueryResult<TokenRow> {
     api_tokens::table

@@ -337,3 +337,48 @@ async fn activity_is_kept_90_days() {
     assert_eq!(app.db.count(rows), 0, "gone after 90 days");
     assert_eq!(app.db.count("SELECT COUNT(*) AS n FROM token_addresses"), 0);
 }
+
+#[actix_web::test]
+async fn project_owners_see_which_members_tokens_used_the_project() {
+    let app = TestApp::spawn().await;
+    let owner = app.with_user("lead@example.com").await;
+    let member = app.with_user("dev@example.com").await;
+    let stranger = app.with_user("stranger@example.com").await;
+    let project = owner.with_project("Storefront").await;
+    owner
+        .add_member(&project, "dev@example.com", "editor")
+        .await;
+    let token = member.with_token("dev laptop", &["messages"], "1y").await;
+    let elsewhere = member.with_token("unrelated", &["messages"], "1y").await;
+    let path = format!("/api/projects/{project}/messages");
+    for _ in 0..2 {
+        assert_eq!(
+            call(&app, &path, &token.plaintext, HOME).await.status(),
+            StatusCode::OK
+        );
+    }
+    call(&app, "/api/me", &elsewhere.plaintext, HOME).await;
+    activity(&member, &token.id, 2).await;
+    activity(&member, &elsewhere.id, 1).await;
+
+    let access = format!("/projects/{project}/access");
+    let page = owner.get_html(&access).await;
+    assert!(page.contains("dev@example.com"), "{page}");
+    assert!(
+        page.contains("dev laptop") && page.contains(token.created["prefix"].as_str().unwrap())
+    );
+    assert!(
+        page.contains("<td data-label=\"Requests\">2</td>"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("unrelated"),
+        "a token that did not use the project"
+    );
+    assert_eq!(
+        member.get(&access).await.status(),
+        StatusCode::FORBIDDEN,
+        "editors do not"
+    );
+    assert_eq!(stranger.get(&access).await.status(), StatusCode::NOT_FOUND);
+}
