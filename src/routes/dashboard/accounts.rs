@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::tokens::When;
 use super::{page, page_with_status, see_other, Form, Layout, FLASH, TOKENS_PAGE};
-use super::{DashboardUser, HtmlError};
+use super::{CsrfOnly, DashboardUser, HtmlError};
 use crate::auth::password::{self, Password};
 use crate::auth::session_store::{IP, LOG_LOGIN, PUBLIC_ID, USER_AGENT, USER_ID};
 use crate::auth::{client, csrf};
@@ -255,11 +255,6 @@ async fn login(
             page_with_status(&page, StatusCode::UNAUTHORIZED)
         }
     }
-}
-
-#[derive(Deserialize)]
-struct CsrfOnly {
-    csrf_token: Option<String>,
 }
 
 /// Ends this session: its row is deleted in the same transaction as the `logout` event (the

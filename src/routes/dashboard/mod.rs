@@ -75,6 +75,12 @@ pub fn see_other(location: &str) -> HttpResponse {
         .finish()
 }
 
+/// A form of a button alone: nothing but its CSRF token.
+#[derive(serde::Deserialize)]
+pub struct CsrfOnly {
+    pub csrf_token: Option<String>,
+}
+
 /// A URL-encoded form whose repeated fields (`scopes=a&scopes=b`) fill a `Vec`.
 pub struct Form<T>(pub T);
 
