@@ -66,7 +66,11 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(10_000_000);
     let dir = tempfile::tempdir().unwrap();
-    let url = dir.path().join("activity.db").to_string_lossy().into_owned();
+    let url = dir
+        .path()
+        .join("activity.db")
+        .to_string_lossy()
+        .into_owned();
     let pool = db::connect(&url, 1, Default::default()).unwrap();
     let mut conn = pool.get().unwrap();
     db::run_migrations(&mut conn).unwrap();
@@ -117,9 +121,11 @@ fn main() {
         println!("plan, {label}: {}", plan.join("; "));
     }
     let page = PageRequest::first(50);
-    time("token page summary (addresses, 30 days, agents, after-stop count)", 20, || {
-        token_activity::summary(&mut conn, &token, stopped, now).unwrap()
-    });
+    time(
+        "token page summary (addresses, 30 days, agents, after-stop count)",
+        20,
+        || token_activity::summary(&mut conn, &token, stopped, now).unwrap(),
+    );
     time("token page latest 50 requests", 20, || {
         token_activity::list(&mut conn, &token, &page).unwrap()
     });

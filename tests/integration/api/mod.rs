@@ -13,5 +13,6 @@ mod operations;
 mod paging;
 mod projects;
 mod rotation;
+mod security_log;
 mod token_activity;
 mod tokens;
