@@ -14,6 +14,7 @@ mod request_outcome;
 mod revocation;
 mod role;
 mod scope;
+mod security;
 pub mod token;
 mod token_hash;
 
@@ -28,6 +29,7 @@ pub use request_outcome::RequestOutcome;
 pub use revocation::RevokedReason;
 pub use role::Role;
 pub use scope::{Scope, Scopes};
+pub use security::{cut_user_agent, SecurityKind, USER_AGENT_MAX_CHARS};
 pub use token::PlainToken;
 pub use token_hash::TokenHash;
 

@@ -13,11 +13,13 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::{is_json, read_limited, JSON_LIMIT};
+use crate::auth::client;
 use crate::auth::partner_keys::PartnerKeys;
 use crate::db::models::leaks::{self, Outcome, Reported};
+use crate::db::models::security_log::{self, Client, NewSecurityEvent};
 use crate::db::{self, write_transaction};
 use crate::domain::leak::{partner_findings, ReportError, ReportedCredentials};
-use crate::domain::ReportChannel;
+use crate::domain::{ReportChannel, SecurityKind};
 use crate::error::{AppError, ErrorBody};
 use crate::notify::Notice;
 use crate::state::AppState;
@@ -87,9 +89,12 @@ fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Revokes what still works of `reported`, and logs how much (never which).
+/// Revokes what still works of `reported`, and logs how much (never which). Each revocation's
+/// owner notification (and mail) and security-log event (with the reporter's address) commit
+/// with it.
 async fn revoke(
     state: &AppState,
+    client: Client,
     channel: ReportChannel,
     reported: Vec<Reported>,
 ) -> Result<Vec<Outcome>, AppError> {
@@ -106,6 +111,12 @@ async fn revoke(
                 if let Outcome::Revoked { token, url } = outcome {
                     let notice = Notice::ReportedPublic { url: url.clone() };
                     notifier.record(conn, token, &notice, now)?;
+                    let mut details = security_log::token_details(token);
+                    details["channel"] = channel.as_str().into();
+                    details["url"] = url.clone().into();
+                    let kind = SecurityKind::TokenReportedPublic;
+                    let event = NewSecurityEvent::new(&token.user_id, kind, &client, details);
+                    security_log::record(conn, &event, now)?;
                 }
             }
             Ok(outcomes)
@@ -152,10 +163,7 @@ async fn revoke_credentials(
     payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
     // Counted first: each report may cost a thousand lookups, and needs no credentials.
-    let ip = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default();
+    let ip = client::ip(&req);
     state
         .throttles
         .reports
@@ -177,7 +185,7 @@ async fn revoke_credentials(
         .collect();
     // Everything is looked up (and what works revoked) before answering, and the answer is
     // the same whatever was found.
-    revoke(&state, ReportChannel::Public, reported).await?;
+    revoke(&state, client::of(&req), ReportChannel::Public, reported).await?;
     Ok(HttpResponse::Accepted().json(serde_json::json!({})))
 }
 
@@ -210,7 +218,7 @@ async fn partner_report(
             reported.len() - 1
         }));
     }
-    let outcomes = revoke(state, channel, reported).await?;
+    let outcomes = revoke(state, client::of(req), channel, reported).await?;
     Ok(findings
         .iter()
         .zip(index)

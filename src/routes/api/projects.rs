@@ -1,12 +1,14 @@
 //! Projects and their members. Creating projects and managing members is session-only.
 
 use actix_web::{delete, get, post, web, HttpResponse};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{on_project, required, utc, Json, Page};
 use crate::auth::{Caller, Need, SessionCaller};
+use crate::db::models::security_log::{self, Actor, Client};
+use crate::db::models::users::User;
 use crate::db::{self, models::projects};
 use crate::domain::{Email, ProjectId, ProjectName, Role, UserId};
 use crate::error::{AppError, ErrorBody};
@@ -145,6 +147,7 @@ struct NewMember {
 #[post("/projects/{id}/members")]
 async fn set_member(
     SessionCaller(caller): SessionCaller,
+    client: Client,
     state: web::Data<AppState>,
     path: web::Path<ProjectId>,
     body: Json<NewMember>,
@@ -152,6 +155,7 @@ async fn set_member(
     let now = state.clock.now();
     state.throttles.members_attempt(&caller.user.id, now)?;
     let need = Need::role(Role::Owner);
+    let actor = caller.user.clone();
     let member = on_project(
         caller,
         &state,
@@ -163,7 +167,7 @@ async fn set_member(
                 .ok_or_else(|| AppError::validation("role", Role::EXPECTED))?;
             Ok::<_, AppError>((
                 id.clone(),
-                projects::set_member(conn, id, email, role, now)?,
+                security_log::set_member(conn, id, email, role, &by(&actor, &client, now))?,
             ))
         },
     )
@@ -192,17 +196,30 @@ async fn set_member(
 #[delete("/projects/{id}/members/{user_id}")]
 async fn remove_member(
     SessionCaller(caller): SessionCaller,
+    client: Client,
     state: web::Data<AppState>,
     path: web::Path<(ProjectId, UserId)>,
 ) -> Result<HttpResponse, AppError> {
     let (id, user_id) = path.into_inner();
+    let (actor, now) = (caller.user.clone(), state.clock.now());
     on_project(
         caller,
         &state,
         id,
         Need::role(Role::Owner),
-        move |conn, id, _| projects::remove_member(conn, id, &user_id),
+        move |conn, id, _| {
+            security_log::remove_member(conn, id, &user_id, &by(&actor, &client, now))
+        },
     )
     .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// The owner making a membership change, for its security log entries.
+fn by<'a>(actor: &'a User, client: &'a Client, now: NaiveDateTime) -> Actor<'a> {
+    Actor {
+        user: actor,
+        client,
+        now,
+    }
 }

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 
 use super::{utc, Json, Page};
 use crate::auth::SessionCaller;
+use crate::db::models::security_log::{self, Client};
 use crate::db::models::token_activity::{self, RequestRow};
 use crate::db::{self, models::tokens, models::tokens::TokenRow};
 use crate::domain::{
@@ -165,6 +166,7 @@ impl<'a> CreatedToken<'a> {
 #[post("/tokens")]
 async fn create(
     SessionCaller(caller): SessionCaller,
+    client: Client,
     state: web::Data<AppState>,
     body: Json<NewTokenBody>,
 ) -> Result<HttpResponse, AppError> {
@@ -173,7 +175,9 @@ async fn create(
     let notifier = state.notifier.clone();
     let (row, plain) = db::run(&state.pool, move |conn| {
         notifier.issue(conn, now, |conn| {
-            tokens::create(conn, &caller.user.id, &new, now)
+            security_log::issued(conn, &client, now, |conn| {
+                tokens::create(conn, &caller.user.id, &new, now)
+            })
         })
     })
     .await?;
@@ -343,12 +347,13 @@ async fn activity(
 #[delete("/tokens/{id}")]
 async fn revoke(
     SessionCaller(caller): SessionCaller,
+    client: Client,
     state: web::Data<AppState>,
     id: web::Path<TokenId>,
 ) -> Result<HttpResponse, AppError> {
     let now = state.clock.now();
     db::query(&state.pool, move |conn| {
-        tokens::revoke(conn, &caller.user.id, &id, now)
+        security_log::revoke_token(conn, &caller.user.id, &id, &client, now)
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -383,6 +388,7 @@ pub const MAX_GRACE_SECONDS: i64 = 86_400;
 #[post("/tokens/{id}/rotate")]
 async fn rotate(
     SessionCaller(caller): SessionCaller,
+    client: Client,
     state: web::Data<AppState>,
     id: web::Path<TokenId>,
     body: Json<RotateBody>,
@@ -403,8 +409,10 @@ async fn rotate(
     let notifier = state.notifier.clone();
     let (row, plain) = db::run(&state.pool, move |conn| {
         notifier.issue(conn, now, |conn| {
-            let grace = Duration::seconds(grace);
-            tokens::rotate(conn, &caller.user.id, &id, expiry, grace, now)
+            security_log::issued(conn, &client, now, |conn| {
+                let grace = Duration::seconds(grace);
+                tokens::rotate(conn, &caller.user.id, &id, expiry, grace, now)
+            })
         })
     })
     .await?;

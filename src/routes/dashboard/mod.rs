@@ -7,6 +7,7 @@ mod api_docs;
 mod error_page;
 mod notifications;
 pub mod projects;
+mod security_log;
 mod token_page;
 pub mod tokens;
 mod user;
@@ -34,7 +35,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     // After `tokens`: its `/settings/tokens/new` and `/inactive` are not token ids.
     .configure(token_page::configure)
     .configure(notifications::configure)
-    .configure(projects::configure);
+    .configure(projects::configure)
+    .configure(security_log::configure);
 }
 
 /// The API tokens screen: where login lands and most forms return to.

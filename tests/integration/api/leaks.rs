@@ -348,6 +348,16 @@ async fn a_github_report_revokes_true_positives_and_labels_every_finding() {
     );
     assert!(page.contains(url), "{page}");
     assert_eq!(reported_notifications(&user), 1);
+    // And the security log has it, once, with where it was found and who reported it.
+    let res = user
+        .get("/api/security-log?kind=token_reported_public")
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let events: Vec<Value> = res.json().await.unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["details"]["url"], url);
+    assert_eq!(events[0]["details"]["channel"], "github");
+    assert_eq!(events[0]["details"]["tokenId"], token.id.as_str());
 }
 
 fn reported_notifications(app: &TestApp) -> i64 {

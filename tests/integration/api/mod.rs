@@ -14,5 +14,6 @@ mod operations;
 mod paging;
 mod projects;
 mod rotation;
+mod security_log;
 mod token_activity;
 mod tokens;
