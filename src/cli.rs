@@ -107,6 +107,10 @@ pub struct ServeArgs {
     /// Serve Prometheus `GET /metrics` on this address (off unless set; keep it private).
     #[arg(long, env = "MANTEL_METRICS_BIND")]
     metrics_bind: Option<String>,
+    /// Proxies (CIDR ranges, comma-separated) whose `Forwarded` / `X-Forwarded-For` name the
+    /// client; by default none is trusted and the socket's address is the client's.
+    #[arg(long, env = "MANTEL_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxies: Vec<crate::domain::Cidr>,
 }
 
 impl ServeArgs {
@@ -123,6 +127,7 @@ impl ServeArgs {
             token_rate_limit: self.token_rate_limit,
             bearer_failure_limit: self.bearer_failure_limit,
             metrics_bind: self.metrics_bind.filter(|bind| !bind.is_empty()),
+            trusted_proxies: self.trusted_proxies,
         })
     }
 }

@@ -17,6 +17,8 @@ pub struct Settings {
     pub bearer_failure_limit: u32,
     /// Where `GET /metrics` answers; `None` (the default) serves no metrics.
     pub metrics_bind: Option<String>,
+    /// Proxies whose `Forwarded` / `X-Forwarded-For` name the client; none by default.
+    pub trusted_proxies: Vec<crate::domain::Cidr>,
 }
 
 impl Settings {
@@ -75,6 +77,7 @@ mod tests {
             token_rate_limit: 5000,
             bearer_failure_limit: 100,
             metrics_bind: None,
+            trusted_proxies: Vec::new(),
         };
         assert_eq!(
             s("http://127.0.0.1:8080").public_origin(),

@@ -82,6 +82,9 @@ impl Application {
             form_csrf: FormCsrf::new(key.master(), settings.secure_cookies()),
             last_used: LastUsed::default(),
             reveals: PendingReveals::default(),
+            trusted_proxies: crate::auth::client_ip::TrustedProxies::new(
+                settings.trusted_proxies.clone(),
+            ),
         });
         let store = DbSessionStore::new(pool, clock);
         let secure = settings.secure_cookies();

@@ -37,4 +37,6 @@ pub struct AppState {
     pub metrics: crate::metrics::Metrics,
     /// New tokens' plaintexts between the dashboard's create POST and its reveal GET.
     pub reveals: PendingReveals,
+    /// Whose `Forwarded` / `X-Forwarded-For` is believed (`auth::client_ip`).
+    pub trusted_proxies: crate::auth::client_ip::TrustedProxies,
 }

@@ -106,6 +106,13 @@ document.addEventListener("DOMContentLoaded", () => {
 // The create dialog, with JS: the form goes to POST /api/tokens, problems are marked inside
 // the dialog with what was typed kept, and the new token is shown in the same dialog. Without
 // JS (or when the API says something other than created or invalid) the form posts as a page.
+// Ticking a project means "only these": the choice follows, so the two never disagree.
+document.addEventListener("change", (event) => {
+  const box = event.target;
+  if (box.name !== "project_ids" || !box.checked) return;
+  box.form?.querySelector("#projects-only")?.click();
+});
+
 function createInDialog(dialog) {
   const form = dialog?.querySelector(".token-form");
   const panel = dialog?.querySelector("[data-dialog-reveal]");
@@ -126,7 +133,11 @@ function createInDialog(dialog) {
         method: "POST",
         credentials: "same-origin",
         headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
-        body: JSON.stringify({ name: data.get("name"), scopes: data.getAll("scopes"), expiry: data.get("expiry") }),
+        body: JSON.stringify({
+          name: data.get("name"), scopes: data.getAll("scopes"), expiry: data.get("expiry"),
+          projects: data.get("projects") === "only" ? data.getAll("project_ids") : "all",
+          allowedIps: (data.get("allowed_ips") || "").split(/[\s,]+/).filter(Boolean),
+        }),
       });
     } catch {
       // Nothing is known to have been created: say so, and let the person try again.
@@ -155,6 +166,10 @@ function createInDialog(dialog) {
       chip.textContent = s;
       return [chip, " "];
     }));
+    panel.querySelector(".reveal-projects").textContent = created.projects === "all"
+      ? "All my projects"
+      : [...form.querySelectorAll("input[name=project_ids]:checked")]
+        .map((box) => box.labels[0].textContent.trim()).join(", ");
     panel.querySelector(".reveal-expires").textContent = created.expiresAt
       ? new Date(created.expiresAt).toLocaleString("en-US", {
         month: "short", day: "numeric", year: "numeric", hour: "2-digit", minute: "2-digit",
@@ -206,6 +221,8 @@ function showErrors(form, fields) {
     ["name", "token-name", form.querySelector("#token-name"), "name-hint"],
     ["scopes", "scope-publish", form.querySelector("fieldset.scope-picker"), "scopes-hint"],
     ["expiry", "token-expiry", form.querySelector("#token-expiry"), "expiry-notes"],
+    ["projects", "projects-all", form.querySelector("fieldset.project-picker"), "projects-hint"],
+    ["allowedIps", "token-allowed-ips", form.querySelector("#token-allowed-ips"), "allowed-ips-hint"],
   ];
   const summary = form.querySelector("#form-errors");
   const list = summary.querySelector("ul");

@@ -26,7 +26,7 @@ use crate::auth::session_store::USER_ID;
 use crate::db;
 use crate::db::models::{tokens, users::User};
 use crate::domain::token::PlainToken;
-use crate::domain::{RevokedReason, Scope, Scopes, TokenId, TokenName, UserId};
+use crate::domain::{AllowedIps, RevokedReason, Scope, Scopes, TokenId, TokenName, UserId};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -38,6 +38,11 @@ pub struct TokenInfo {
     pub prefix: String,
     pub scopes: Scopes,
     pub expires_at: Option<NaiveDateTime>,
+    /// Reaches only its chosen projects (`auth::permission`); which ones is looked up only
+    /// where a project is involved, never on every request.
+    pub restricted: bool,
+    /// Where it may be used from (checked here, before any handler); empty: anywhere.
+    pub allowed_ips: AllowedIps,
 }
 
 #[derive(Clone, Debug)]
@@ -112,6 +117,7 @@ async fn token_caller(
     .await
     .map_err(|e| Refused::Failed(e.into()))?;
     let now = state.clock.now();
+    let ip = super::client_ip(req);
     let Some((row, user)) = found else {
         return Err(Refused::Bad(
             Unknown,
@@ -130,17 +136,21 @@ async fn token_caller(
             return Err(Refused::Bad(Expired, error));
         }
     }
+    // After the status (a revoked token is told so), before the quota and any handler work:
+    // from elsewhere, a good token is refused as if it were a bad one.
+    if !row.narrowing.allowed_ips.allows(ip) {
+        let shown = ip.map_or_else(|| "an unknown address".to_owned(), |ip| ip.to_string());
+        return Err(Refused::Bad(
+            AuthOutcome::IpNotAllowed,
+            AppError::IpNotAllowed(shown),
+        ));
+    }
     // After the status: a revoked token is told so, not that it is rate limited.
     let allowance = state
         .rate_limits
         .token_request(&row.id)
         .map_err(Refused::Limited)?;
-    state.last_used.note(
-        &row.id,
-        row.last_used_at,
-        now,
-        req.peer_addr().map(|a| a.ip()),
-    );
+    state.last_used.note(&row.id, row.last_used_at, now, ip);
     let caller = Caller {
         user,
         credential: Credential::Token(TokenInfo {
@@ -149,6 +159,8 @@ async fn token_caller(
             prefix: row.prefix,
             scopes: row.scopes,
             expires_at: row.expires_at,
+            restricted: row.narrowing.restricted,
+            allowed_ips: row.narrowing.allowed_ips,
         }),
     };
     Ok((caller, allowance))
@@ -162,7 +174,7 @@ async fn bearer_caller(
     state: &AppState,
     credentials: Result<&str, AppError>,
 ) -> (Result<Caller, AppError>, Option<Allowance>) {
-    let ip = req.peer_addr().map(|a| a.ip());
+    let ip = super::client_ip(req);
     let limits = &state.rate_limits;
     if let Err(refusal) = limits.check_address(ip) {
         state.auth_outcomes.note(AuthOutcome::AddressBlocked);
@@ -360,12 +372,22 @@ impl Caller {
     }
 
     pub(crate) fn test_token(scopes: &[Scope]) -> Caller {
+        Caller::test_token_reaching(scopes, false)
+    }
+
+    pub(crate) fn test_restricted_token(scopes: &[Scope]) -> Caller {
+        Caller::test_token_reaching(scopes, true)
+    }
+
+    fn test_token_reaching(scopes: &[Scope], restricted: bool) -> Caller {
         let credential = Credential::Token(TokenInfo {
             id: TokenId::new(),
             name: TokenName::parse("n").unwrap(),
             prefix: "mm_pat_AAAA".into(),
             scopes: Scopes::new(scopes.to_vec()),
             expires_at: None,
+            restricted,
+            allowed_ips: AllowedIps::default(),
         });
         Caller {
             user: Caller::test_user(),

@@ -3,15 +3,18 @@
 //! bookkeeping, and the count of how authentication turned out.
 
 pub mod caller;
+pub mod client_ip;
 pub mod csrf;
 pub mod last_used;
 pub mod outcome;
 pub mod password;
 pub mod permission;
 pub mod rate_limit;
+pub mod reauth;
 pub mod reveal;
 pub mod session_store;
 pub mod throttle;
 
 pub use caller::{Caller, Credential, SessionCaller};
+pub use client_ip::client_ip;
 pub use permission::Need;

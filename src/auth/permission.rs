@@ -1,12 +1,13 @@
 //! The permission rule, in one place: what a caller may do on a project is the intersection
-//! of the credential's scopes and the owner's role on that project *now*. A token never
-//! remembers a role, so a member who is removed or downgraded loses that access with every
-//! token they hold, on the next request.
+//! of the credential's scopes, the projects it may reach, and the owner's role on that project
+//! *now*. A token never remembers a role, so a member who is removed or downgraded loses that
+//! access with every token they hold, on the next request. A token restricted to chosen
+//! projects (SPEC §8.5) finds any other project exactly as a non-member does: 404.
 
-use crate::auth::Caller;
+use crate::auth::{Caller, Credential};
 use crate::db::models::projects;
 use crate::db::DbConnection;
-use crate::domain::{ProjectId, Role, Scope};
+use crate::domain::{ProjectId, Role, Scope, TokenId};
 use crate::error::AppError;
 
 /// What an endpoint needs on a project: a scope (none for endpoints any credential may use)
@@ -31,12 +32,22 @@ impl Need {
     }
 }
 
-/// The decision itself, without I/O: `None` membership means not a member.
+/// The decision itself, without I/O: `None` membership means not a member; `chosen` whether
+/// the caller's token chose this project (a session and an unrestricted token reach all).
 /// Scope first (a token without the scope learns nothing about the project), then
-/// membership (a project you are not in does not exist for you), then role.
-pub fn decide(caller: &Caller, membership: Option<Role>, need: Need) -> Result<Role, AppError> {
+/// reach and membership (a project you are not in, or your token did not choose, does not
+/// exist for you), then role.
+pub fn decide(
+    caller: &Caller,
+    membership: Option<Role>,
+    chosen: bool,
+    need: Need,
+) -> Result<Role, AppError> {
     if let Some(scope) = need.scope {
         caller.require(scope)?;
+    }
+    if caller.reach().is_some() && !chosen {
+        return Err(AppError::NotFound);
     }
     let role = membership.ok_or(AppError::NotFound)?;
     if role < need.role {
@@ -46,6 +57,15 @@ pub fn decide(caller: &Caller, membership: Option<Role>, need: Need) -> Result<R
 }
 
 impl Caller {
+    /// `Some(token)` when the caller reaches only the projects that token chose; `None` when
+    /// it reaches every project its user is a member of. Lists of projects use it too.
+    pub fn reach(&self) -> Option<&TokenId> {
+        match &self.credential {
+            Credential::Token(t) if t.restricted => Some(&t.id),
+            _ => None,
+        }
+    }
+
     /// Checks `need` on `project_id` against the caller's role there now; returns that role.
     pub fn require_on(
         &self,
@@ -56,8 +76,17 @@ impl Caller {
         if let Some(scope) = need.scope {
             self.require(scope)?;
         }
-        let membership = projects::role_of(conn, project_id, &self.user.id)?;
-        decide(self, membership, need)
+        // One query either way: a restricted token's choice comes with the role.
+        let (membership, chosen) = match self.reach() {
+            None => (projects::role_of(conn, project_id, &self.user.id)?, true),
+            Some(token_id) => {
+                match projects::role_and_choice(conn, project_id, &self.user.id, token_id)? {
+                    Some((role, chosen)) => (Some(role), chosen),
+                    None => (None, false),
+                }
+            }
+        };
+        decide(self, membership, chosen, need)
     }
 }
 
@@ -88,13 +117,23 @@ mod tests {
                         Some(r) => Ok(r),
                     };
                     let with_scope =
-                        decide(&token(&[scope]), membership, need).map_err(|e| e.code());
+                        decide(&token(&[scope]), membership, true, need).map_err(|e| e.code());
                     assert_eq!(with_scope, expected, "{scope} {min:?} {membership:?}");
-                    let session =
-                        decide(&Caller::test_session(), membership, need).map_err(|e| e.code());
+                    let session = decide(&Caller::test_session(), membership, true, need)
+                        .map_err(|e| e.code());
                     assert_eq!(session, expected);
+                    // An unrestricted token reaches every project: `chosen` does not matter.
+                    let all = decide(&token(&[scope]), membership, false, need);
+                    assert_eq!(all.map_err(|e| e.code()), expected);
+                    // A restricted token: as chosen, the same; not chosen, a non-member.
+                    let restricted = Caller::test_restricted_token(&[scope]);
+                    let chosen = decide(&restricted, membership, true, need);
+                    assert_eq!(chosen.map_err(|e| e.code()), expected);
+                    let other = decide(&restricted, membership, false, need);
+                    assert_eq!(other.map_err(|e| e.code()), Err("not_found"));
                     let others: Vec<_> = Scope::ALL.into_iter().filter(|s| *s != scope).collect();
-                    let without = decide(&token(&others), membership, need).map_err(|e| e.code());
+                    let without =
+                        decide(&token(&others), membership, true, need).map_err(|e| e.code());
                     assert_eq!(
                         without,
                         Err("insufficient_scope"),

@@ -47,6 +47,14 @@ diesel::table! {
         replaced_by -> Nullable<Text>,
         rotated_from -> Nullable<Text>,
         expiry -> Nullable<Text>,
+        narrowing -> Text,
+    }
+}
+
+diesel::table! {
+    api_token_projects (token_id, project_id) {
+        token_id -> Text,
+        project_id -> Text,
     }
 }
 
@@ -111,6 +119,8 @@ diesel::table! {
 }
 
 diesel::joinable!(api_tokens -> users (user_id));
+diesel::joinable!(api_token_projects -> api_tokens (token_id));
+diesel::joinable!(api_token_projects -> projects (project_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(project_members -> projects (project_id));
 diesel::joinable!(project_members -> users (user_id));
@@ -119,6 +129,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     app_settings,
     api_tokens,
+    api_token_projects,
     projects,
     project_members,
     publishes,

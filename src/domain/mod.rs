@@ -3,25 +3,31 @@
 //! portable SQL type on both backends here; `db::types` adds the mapping for the
 //! `MultiConnection` backend.
 
+mod cidr;
 mod email;
 mod expiry;
 mod ids;
 pub mod name;
+mod narrowing;
 mod page;
 mod revocation;
 mod role;
 mod scope;
+mod selection;
 pub mod token;
 mod token_hash;
 
+pub use cidr::{canonical, AllowedIps, AllowedIpsError, Cidr, CidrError};
 pub use email::{Email, EmailError};
 pub use expiry::Expiry;
 pub use ids::{ProjectId, TokenId, UserId};
 pub use name::{NameError, ProjectName, TokenName};
+pub use narrowing::Narrowing;
 pub use page::{Cursor, PageError, PageRequest, DEFAULT_LIMIT, MAX_LIMIT};
 pub use revocation::RevokedReason;
 pub use role::Role;
 pub use scope::{Scope, Scopes};
+pub use selection::{ProjectSelection, SelectionError};
 pub use token::PlainToken;
 pub use token_hash::TokenHash;
 

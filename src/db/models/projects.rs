@@ -5,9 +5,9 @@ use diesel::prelude::*;
 
 use super::WriteError;
 use crate::db::models::users::User;
-use crate::db::schema::{project_members, projects, users};
+use crate::db::schema::{api_token_projects, project_members, projects, users};
 use crate::db::{write_transaction, DbConnection};
-use crate::domain::{Cursor, Email, PageRequest, ProjectId, ProjectName, Role, UserId};
+use crate::domain::{Cursor, Email, PageRequest, ProjectId, ProjectName, Role, TokenId, UserId};
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = projects)]
@@ -41,6 +41,30 @@ pub fn role_of(
         .optional()
 }
 
+/// The user's role on a project now (`None`: not a member, or no such project), and whether
+/// the token `token_id` chose that project — in the one query a project's route makes.
+pub fn role_and_choice(
+    conn: &mut DbConnection,
+    project_id: &ProjectId,
+    user_id: &UserId,
+    token_id: &TokenId,
+) -> QueryResult<Option<(Role, bool)>> {
+    let chosen = api_token_projects::table.on(api_token_projects::project_id
+        .eq(project_members::project_id)
+        .and(api_token_projects::token_id.eq(token_id)));
+    let row: Option<(Role, Option<TokenId>)> = project_members::table
+        .left_join(chosen)
+        .filter(project_members::project_id.eq(project_id))
+        .filter(project_members::user_id.eq(user_id))
+        .select((
+            project_members::role,
+            api_token_projects::token_id.nullable(),
+        ))
+        .get_result(conn)
+        .optional()?;
+    Ok(row.map(|(role, chosen)| (role, chosen.is_some())))
+}
+
 pub fn find(conn: &mut DbConnection, id: &ProjectId) -> QueryResult<Project> {
     projects::table
         .find(id)
@@ -48,16 +72,27 @@ pub fn find(conn: &mut DbConnection, id: &ProjectId) -> QueryResult<Project> {
         .get_result(conn)
 }
 
-/// A page of the user's projects with their role, oldest first.
+/// A page of the user's projects with their role, oldest first; with `only`, just those that
+/// token chose (`auth::permission` says when).
 pub fn list_for(
     conn: &mut DbConnection,
     user_id: &UserId,
+    only: Option<&TokenId>,
     page: &PageRequest,
 ) -> QueryResult<Vec<(Project, Role)>> {
     let mut query = projects::table
         .inner_join(project_members::table)
         .filter(project_members::user_id.eq(user_id))
         .into_boxed();
+    if let Some(token_id) = only {
+        query = query.filter(
+            projects::id.eq_any(
+                api_token_projects::table
+                    .filter(api_token_projects::token_id.eq(token_id))
+                    .select(api_token_projects::project_id),
+            ),
+        );
+    }
     if let Some(Cursor { at: Some(at), key }) = &page.after {
         query = query.filter(
             projects::created_at.gt(*at).or(projects::created_at

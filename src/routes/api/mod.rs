@@ -8,6 +8,7 @@ pub mod files;
 pub mod me;
 pub mod openapi;
 pub mod projects;
+pub mod session;
 pub mod tokens;
 
 use actix_web::dev::Payload;
@@ -56,6 +57,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .app_data(web::PathConfig::default().error_handler(|_, _| AppError::NotFound.into()))
             .configure(me::configure)
+            .configure(session::configure)
             .configure(tokens::configure)
             .configure(projects::configure)
             .configure(activity::configure)

@@ -1,12 +1,13 @@
 //! Projects and their members. Creating projects and managing members is session-only.
 
+use actix_session::Session;
 use actix_web::{delete, get, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{on_project, required, utc, Json, Page};
-use crate::auth::{Caller, Need, SessionCaller};
+use crate::auth::{reauth, Caller, Need, SessionCaller};
 use crate::db::{self, models::projects};
 use crate::domain::{Email, ProjectId, ProjectName, Role, UserId};
 use crate::error::{AppError, ErrorBody};
@@ -51,7 +52,8 @@ pub struct MemberJson {
 
 /// List your projects.
 ///
-/// The projects you are a member of, with your role on each. Any valid credential may ask.
+/// The projects you are a member of, with your role on each. Any valid credential may ask;
+/// a token restricted to chosen projects lists only those.
 #[utoipa::path(
     tag = "projects",
     params(Page),
@@ -68,7 +70,7 @@ async fn list(
 ) -> Result<HttpResponse, AppError> {
     let request = page.request.clone();
     let rows = db::query(&state.pool, move |conn| {
-        projects::list_for(conn, &caller.user.id, &request)
+        projects::list_for(conn, &caller.user.id, caller.reach(), &request)
     })
     .await?;
     let (rows, next) = page.request.cut(rows, |(p, _)| p.cursor());
@@ -132,6 +134,7 @@ struct NewMember {
 ///
 /// Adds the account with this email to the project, or changes the role of a member it
 /// already has. Owners only; needs a dashboard session; at most 60 an hour per account.
+/// Making someone an owner needs the password entered within the last 10 minutes.
 #[utoipa::path(
     tag = "projects",
     params(("id" = ProjectId, Path, description = "The project's id.")),
@@ -145,12 +148,14 @@ struct NewMember {
 #[post("/projects/{id}/members")]
 async fn set_member(
     SessionCaller(caller): SessionCaller,
+    session: Session,
     state: web::Data<AppState>,
     path: web::Path<ProjectId>,
     body: Json<NewMember>,
 ) -> Result<HttpResponse, AppError> {
     let now = state.clock.now();
     state.throttles.members_attempt(&caller.user.id, now)?;
+    let recent = reauth::is_recent(&session, now)?;
     let need = Need::role(Role::Owner);
     let member = on_project(
         caller,
@@ -161,6 +166,9 @@ async fn set_member(
             let email = required("email", body.email.as_deref())?;
             let role = Role::parse(required("role", body.role.as_deref())?)
                 .ok_or_else(|| AppError::validation("role", Role::EXPECTED))?;
+            if reauth::role_needs_it(role) && !recent {
+                return Err(AppError::ReauthenticationRequired);
+            }
             Ok::<_, AppError>((
                 id.clone(),
                 projects::set_member(conn, id, email, role, now)?,

@@ -10,9 +10,9 @@ use serde::Deserialize;
 use super::tokens::When;
 use super::{page, page_with_status, see_other, Form, Layout, FLASH, TOKENS_PAGE};
 use super::{DashboardUser, HtmlError};
-use crate::auth::csrf;
 use crate::auth::password::{self, Password};
 use crate::auth::session_store::{IP, PUBLIC_ID, USER_AGENT, USER_ID};
+use crate::auth::{csrf, reauth};
 use crate::db::models::{sessions, users::User, WriteError};
 use crate::db::{self, DbError};
 use crate::domain::Email;
@@ -82,10 +82,10 @@ fn anonymous_page(
     Ok(res)
 }
 
-/// The client's address as the throttles and the sessions page know it.
+/// The client's address as the throttles and the sessions page know it (`auth::client_ip`).
 fn client_ip(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map(|a| a.ip().to_string())
+    crate::auth::client_ip(req)
+        .map(|ip| ip.to_string())
         .unwrap_or_default()
 }
 
@@ -159,7 +159,8 @@ async fn signup(
 }
 
 /// Logs `user` in: a new session id (so one planted before login is useless), a new CSRF
-/// token, and what the sessions page shows of this browser.
+/// token, what the sessions page shows of this browser, and the password just entered (it
+/// counts as a re-authentication: `auth::reauth`).
 fn start_session(
     req: &HttpRequest,
     session: &Session,
@@ -180,6 +181,7 @@ fn start_session(
         session.insert(USER_AGENT, agent).map_err(AppError::from)?;
     }
     csrf::rotate(session)?;
+    reauth::note_password(session, AppState::of(req).clock.now())?;
     Ok(see_other(TOKENS_PAGE))
 }
 

@@ -6,9 +6,12 @@ use actix_web::{get, post, web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
+use super::reauth::ensure_recent_password;
 use super::tokens::relative;
-use super::{page, page_with_status, see_other, DashboardUser, Form, HtmlError, Layout};
-use crate::auth::Need;
+use super::{
+    page, page_with_status, see_other, DashboardUser, Form, FormWithFields, HtmlError, Layout,
+};
+use crate::auth::{reauth, Need};
 use crate::db::{self, models::projects};
 use crate::domain::{Email, PageRequest, ProjectId, ProjectName, Role};
 use crate::error::AppError;
@@ -71,7 +74,7 @@ async fn list_page(
         .map_err(|e| AppError::validation("cursor", e.to_string()))?;
     let (user_id, read) = (user.user.id.clone(), request.clone());
     let rows = db::query(&state.pool, move |conn| {
-        projects::list_for(conn, &user_id, &read)
+        projects::list_for(conn, &user_id, None, &read)
     })
     .await?;
     let (rows, more) = request.cut(rows, |(p, _)| p.cursor());
@@ -194,10 +197,24 @@ async fn set_member(
     user: DashboardUser,
     state: web::Data<AppState>,
     id: web::Path<ProjectId>,
-    Form(form): Form<MemberForm>,
+    FormWithFields(form, fields): FormWithFields<MemberForm>,
 ) -> Result<HttpResponse, HtmlError> {
     user.check_csrf(form.csrf_token.as_deref())?;
     let id = id.into_inner();
+    if Role::parse(&form.role).is_some_and(reauth::role_needs_it) {
+        // Asked only of an owner: anyone else is refused as always, without a prompt.
+        let (caller, project) = (user.caller(), id.clone());
+        db::run(&state.pool, move |conn| {
+            caller.require_on(conn, &project, Need::role(Role::Owner))
+        })
+        .await?;
+        let (action, back) = (format!("/projects/{id}/members"), format!("/projects/{id}"));
+        let what = "Making someone an owner";
+        let prompt = ensure_recent_password(&user, &state, what, &action, &back, &fields);
+        if let Some(prompt) = prompt.await? {
+            return Ok(prompt);
+        }
+    }
     state
         .throttles
         .members_attempt(&user.user.id, state.clock.now())?;

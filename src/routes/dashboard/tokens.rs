@@ -8,15 +8,23 @@ use askama::Template;
 use chrono::{Duration, NaiveDateTime};
 use serde::Deserialize;
 
+use super::reauth::ensure_recent_password;
 use super::{
-    page, page_with_status, see_other, DashboardUser, Form, HtmlError, Layout, FLASH, TOKENS_PAGE,
+    page, page_with_status, see_other, DashboardUser, Form, FormWithFields, HtmlError, Layout,
+    FLASH, TOKENS_PAGE,
 };
+use crate::auth::reauth;
 use crate::db::{
     self,
+    models::projects,
     models::tokens::{self, NewToken, TokenRow, TokenStatus, Which},
     models::WriteError,
+    DbConnection,
 };
-use crate::domain::{Expiry, PageRequest, RevokedReason, Scope, Scopes, TokenId, TokenName};
+use crate::domain::{
+    Expiry, PageRequest, ProjectId, ProjectName, RevokedReason, Scope, Scopes, TokenId, TokenName,
+    UserId,
+};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -77,6 +85,23 @@ pub struct TokenView {
     /// The display prefixes of the token this one replaced, and of its replacement.
     pub replaces: Option<String>,
     pub replaced_by: Option<String>,
+    /// The names of the only projects it reaches; `None`: all its owner's.
+    pub projects: Option<Vec<ProjectName>>,
+    /// Where it may be used from, comma-separated; empty: anywhere.
+    pub allowed_ips: String,
+}
+
+/// The projects chosen for each token shown, by token.
+type Chosen = HashMap<TokenId, Vec<(ProjectId, ProjectName)>>;
+
+/// The names of the projects a restricted token reaches, for the list and the reveal page.
+fn chosen_names(row: &TokenRow, chosen: &Chosen) -> Option<Vec<ProjectName>> {
+    row.narrowing.restricted.then(|| {
+        chosen
+            .get(&row.id)
+            .map(|c| c.iter().map(|(_, name)| name.clone()).collect())
+            .unwrap_or_default()
+    })
 }
 
 /// The other token of a rotation, as the list names it.
@@ -113,13 +138,18 @@ pub fn relative(t: NaiveDateTime, now: NaiveDateTime) -> String {
 }
 
 impl TokenView {
-    fn new(row: &TokenRow, now: NaiveDateTime) -> Self {
-        TokenView::linked(row, now, &HashMap::new())
+    fn new(row: &TokenRow, now: NaiveDateTime, chosen: &Chosen) -> Self {
+        TokenView::linked(row, now, &HashMap::new(), chosen)
     }
 
     /// A row whose rotation links name the other token by its prefix, when `prefixes` (the
     /// rows shown with it) holds it.
-    fn linked(row: &TokenRow, now: NaiveDateTime, prefixes: &HashMap<&TokenId, &str>) -> Self {
+    fn linked(
+        row: &TokenRow,
+        now: NaiveDateTime,
+        prefixes: &HashMap<&TokenId, &str>,
+        chosen: &Chosen,
+    ) -> Self {
         let status = row.status(now);
         let in_grace = status == TokenStatus::Active && row.revoked_at.is_some();
         let (badge, badge_label) = match status {
@@ -159,6 +189,14 @@ impl TokenView {
             regenerable: status == TokenStatus::Active && row.replaced_by.is_none(),
             replaces: row.rotated_from.as_ref().map(|id| label(prefixes, id)),
             replaced_by: row.replaced_by.as_ref().map(|id| label(prefixes, id)),
+            projects: chosen_names(row, chosen),
+            allowed_ips: row
+                .narrowing
+                .allowed_ips
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
         }
     }
 
@@ -187,23 +225,60 @@ pub struct NewTokenForm {
     name: String,
     scopes: Vec<String>,
     expiry: String,
+    /// "Only these projects" rather than "All my projects".
+    restrict: bool,
+    /// The ids ticked.
+    chosen: Vec<String>,
+    /// The creator's projects, to choose from.
+    projects: Vec<(ProjectId, ProjectName)>,
+    /// Allowed addresses as typed: one per line (or comma-separated).
+    allowed_ips: String,
     name_error: Option<String>,
     scopes_error: Option<String>,
     expiry_error: Option<String>,
+    projects_error: Option<String>,
+    allowed_ips_error: Option<String>,
     now: NaiveDateTime,
 }
 
+/// The projects a creator may choose from: the first this many of theirs, oldest first.
+const PROJECTS_IN_FORM: i64 = 200;
+
+/// The creator's projects, for the form's "Only these projects".
+fn own_projects(
+    conn: &mut DbConnection,
+    user_id: &UserId,
+) -> diesel::QueryResult<Vec<(ProjectId, ProjectName)>> {
+    let first = PageRequest::first(PROJECTS_IN_FORM);
+    let rows = projects::list_for(conn, user_id, None, &first)?;
+    Ok(rows.into_iter().map(|(p, _)| (p.id, p.name)).collect())
+}
+
 impl NewTokenForm {
-    fn new(now: NaiveDateTime) -> Self {
+    fn new(now: NaiveDateTime, projects: Vec<(ProjectId, ProjectName)>) -> Self {
         NewTokenForm {
             name: String::new(),
             scopes: Vec::new(),
             expiry: Expiry::default().as_str().to_owned(),
+            restrict: false,
+            chosen: Vec::new(),
+            projects,
+            allowed_ips: String::new(),
             name_error: None,
             scopes_error: None,
             expiry_error: None,
+            projects_error: None,
+            allowed_ips_error: None,
             now,
         }
+    }
+
+    /// Each of the creator's projects, and whether it is ticked.
+    fn project_choices(&self) -> Vec<(&ProjectId, &ProjectName, bool)> {
+        self.projects
+            .iter()
+            .map(|(id, name)| (id, name, self.chosen.iter().any(|c| c == id.as_str())))
+            .collect()
     }
 
     /// Each expiry choice, labelled with the date it leads to, and whether it is selected.
@@ -254,6 +329,8 @@ impl NewTokenForm {
             ("token-name", &self.name_error),
             ("scope-publish", &self.scopes_error),
             ("token-expiry", &self.expiry_error),
+            ("projects-all", &self.projects_error),
+            ("token-allowed-ips", &self.allowed_ips_error),
         ]
         .into_iter()
         .filter_map(|(id, e)| e.as_deref().map(|e| (id, e)))
@@ -276,6 +353,8 @@ struct CreatedPage<'a> {
     /// `None` once it has been shown (a reload, Back, a second tab): it is gone for good.
     token: Option<&'a str>,
     scopes: Scopes,
+    /// The only projects it reaches; `None`: all.
+    projects: Option<Vec<ProjectName>>,
     expires: String,
     origin: &'a str,
 }
@@ -293,13 +372,17 @@ async fn list(user: DashboardUser, state: web::Data<AppState>) -> Result<HttpRes
     // Every active token (at most 100: the cap), and the latest inactive ones.
     let latest = PageRequest::first(INACTIVE_ON_LIST);
     let read = latest.clone();
-    let (active, inactive) = db::query(&state.pool, move |conn| {
+    let (active, inactive, chosen, own) = db::query(&state.pool, move |conn| {
         let all = PageRequest::first(tokens::MAX_LIVE_TOKENS);
         let active = tokens::list(conn, &user_id, Which::Active(now), &all)?;
-        Ok((
-            active,
-            tokens::list(conn, &user_id, Which::Inactive(now), &read)?,
-        ))
+        let inactive = tokens::list(conn, &user_id, Which::Inactive(now), &read)?;
+        let ids: Vec<_> = active
+            .iter()
+            .chain(&inactive)
+            .map(|r| r.id.clone())
+            .collect();
+        let chosen = tokens::chosen_projects(conn, &ids)?;
+        Ok((active, inactive, chosen, own_projects(conn, &user_id)?))
     })
     .await?;
     let (inactive, more) = latest.cut(inactive, TokenRow::cursor);
@@ -308,7 +391,7 @@ async fn list(user: DashboardUser, state: web::Data<AppState>) -> Result<HttpRes
         .chain(&inactive)
         .map(|row| (&row.id, row.prefix.as_str()))
         .collect();
-    let view = |row: &TokenRow| TokenView::linked(row, now, &prefixes);
+    let view = |row: &TokenRow| TokenView::linked(row, now, &prefixes, &chosen);
     let flash = user
         .session()
         .remove_as::<String>(FLASH)
@@ -324,7 +407,7 @@ async fn list(user: DashboardUser, state: web::Data<AppState>) -> Result<HttpRes
         inactive: inactive.iter().map(view).collect(),
         more_inactive: more.map(|c| c.encode()),
         flash,
-        form: NewTokenForm::new(now),
+        form: NewTokenForm::new(now, own),
     })
 }
 
@@ -356,16 +439,28 @@ async fn inactive_page(
     let request = PageRequest::parse(Some(&limit), query.cursor.as_deref())
         .map_err(|e| AppError::validation("cursor", e.to_string()))?;
     let (user_id, now, read) = (user.user.id.clone(), state.clock.now(), request.clone());
-    let rows = db::query(&state.pool, move |conn| {
-        tokens::list(conn, &user_id, Which::Inactive(now), &read)
+    let (rows, chosen) = db::query(&state.pool, move |conn| {
+        let rows = tokens::list(conn, &user_id, Which::Inactive(now), &read)?;
+        let ids: Vec<_> = rows.iter().map(|r| r.id.clone()).collect();
+        Ok((rows, tokens::chosen_projects(conn, &ids)?))
     })
     .await?;
     let (rows, more) = request.cut(rows, TokenRow::cursor);
     page(&InactivePage {
         layout: user.layout(),
-        tokens: rows.iter().map(|row| TokenView::new(row, now)).collect(),
+        tokens: rows
+            .iter()
+            .map(|row| TokenView::new(row, now, &chosen))
+            .collect(),
         more: more.map(|c| c.encode()),
     })
+}
+
+/// A fresh form with the creator's projects to choose from.
+async fn new_token_form(state: &AppState, user: &DashboardUser) -> Result<NewTokenForm, AppError> {
+    let user_id = user.user.id.clone();
+    let own = db::query(&state.pool, move |conn| own_projects(conn, &user_id)).await?;
+    Ok(NewTokenForm::new(state.clock.now(), own))
 }
 
 #[get("/settings/tokens/new")]
@@ -375,7 +470,7 @@ async fn new_form(
 ) -> Result<HttpResponse, HtmlError> {
     page(&NewPage {
         layout: user.layout(),
-        form: NewTokenForm::new(state.clock.now()),
+        form: new_token_form(&state, &user).await?,
     })
 }
 
@@ -386,26 +481,83 @@ struct CreateForm {
     #[serde(default)]
     scopes: Vec<String>,
     expiry: Option<String>,
+    /// `all` (the default) or `only`.
+    projects: Option<String>,
+    /// The projects ticked, for `only`.
+    #[serde(default)]
+    project_ids: Vec<String>,
+    /// Allowed addresses, one per line or comma-separated.
+    #[serde(default)]
+    allowed_ips: String,
     csrf_token: Option<String>,
+}
+
+impl CreateForm {
+    /// The allowed addresses typed, one per line or separated by commas or spaces.
+    fn allowed_ips(&self) -> Vec<String> {
+        self.allowed_ips
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn restricts(&self) -> bool {
+        self.projects.as_deref() == Some("only")
+    }
+
+    /// The chosen ids for `only`; for "All my projects", a form with projects ticked is
+    /// refused rather than read either way (a person who ticked some may have meant them).
+    fn chosen(&self) -> Result<Option<&[String]>, &'static str> {
+        match (self.restricts(), self.project_ids.is_empty()) {
+            (true, _) => Ok(Some(&self.project_ids)),
+            (false, true) => Ok(None),
+            (false, false) => Err("You ticked projects but chose “All my projects”: pick \
+                 “Only these projects”, or untick them."),
+        }
+    }
 }
 
 #[post("/settings/tokens")]
 async fn create(
     user: DashboardUser,
     state: web::Data<AppState>,
-    Form(form): Form<CreateForm>,
+    FormWithFields(form, fields): FormWithFields<CreateForm>,
 ) -> Result<HttpResponse, HtmlError> {
     user.check_csrf(form.csrf_token.as_deref())?;
     let now = state.clock.now();
-    let created = match NewToken::validate(&form.name, &form.scopes, form.expiry.as_deref()) {
+    let validated = form
+        .chosen()
+        .map_err(|e| AppError::validation("projects", e))
+        .and_then(|chosen| {
+            let ips = form.allowed_ips();
+            NewToken::validate(
+                &form.name,
+                &form.scopes,
+                form.expiry.as_deref(),
+                chosen,
+                &ips,
+            )
+            .map_err(AppError::Validation)
+        });
+    let created = match validated {
         Ok(new) => {
+            if reauth::token_needs_it(&new.scopes, new.expiry) {
+                let what =
+                    "Creating a token that never expires, or may change a domain or read invoices,";
+                let prompt =
+                    ensure_recent_password(&user, &state, what, TOKENS_PAGE, TOKENS_PAGE, &fields);
+                if let Some(prompt) = prompt.await? {
+                    return Ok(prompt);
+                }
+            }
             let user_id = user.user.id.clone();
             db::run(&state.pool, move |conn| {
                 Ok(tokens::create(conn, &user_id, &new, now)?)
             })
             .await
         }
-        Err(fields) => Err(AppError::Validation(fields)),
+        Err(e) => Err(e),
     };
     match created {
         // Post/redirect/get: a reload of the reveal page is a harmless GET, never a second
@@ -415,12 +567,17 @@ async fn create(
             Ok(see_other(&format!("{TOKENS_PAGE}/{}/created", row.id)))
         }
         Err(AppError::Validation(mut fields)) => {
-            let mut again = NewTokenForm::new(now);
+            let mut again = new_token_form(&state, &user).await?;
             again.name_error = fields.remove("name");
             again.scopes_error = fields.remove("scopes");
             again.expiry_error = fields.remove("expiry");
+            again.projects_error = fields.remove("projects");
+            again.allowed_ips_error = fields.remove("allowedIps");
+            again.restrict = form.restricts();
+            again.allowed_ips = form.allowed_ips;
             again.name = form.name;
             again.scopes = form.scopes;
+            again.chosen = form.project_ids;
             again.expiry = form.expiry.unwrap_or(again.expiry);
             page_with_status(
                 &NewPage {
@@ -441,10 +598,11 @@ async fn reveal(
     state: web::Data<AppState>,
     id: web::Path<TokenId>,
 ) -> Result<HttpResponse, HtmlError> {
-    let row = find_mine(&state, &user, id.into_inner()).await?;
+    let (row, chosen) = find_mine_with_projects(&state, &user, id.into_inner()).await?;
     let plain = state.reveals.take(&user.user.id, &row.id);
     let created = CreatedPage {
         layout: user.layout(),
+        projects: chosen_names(&row, &chosen),
         scopes: row.scopes,
         expires: row.expires_at.map_or_else(|| "Never".to_owned(), exact),
         name: row.name,
@@ -456,14 +614,17 @@ async fn reveal(
     page(&created)
 }
 
-async fn find_mine(
+/// One of the user's tokens with the projects chosen for it.
+async fn find_mine_with_projects(
     state: &AppState,
     user: &DashboardUser,
     id: TokenId,
-) -> Result<TokenRow, AppError> {
+) -> Result<(TokenRow, Chosen), AppError> {
     let user_id = user.user.id.clone();
     Ok(db::query(&state.pool, move |conn| {
-        tokens::find_mine(conn, &user_id, &id)
+        let row = tokens::find_mine(conn, &user_id, &id)?;
+        let chosen = tokens::chosen_projects(conn, std::slice::from_ref(&row.id))?;
+        Ok((row, chosen))
     })
     .await?)
 }
@@ -474,8 +635,8 @@ async fn confirm_revoke(
     state: web::Data<AppState>,
     id: web::Path<TokenId>,
 ) -> Result<HttpResponse, HtmlError> {
-    let row = find_mine(&state, &user, id.into_inner()).await?;
-    let token = TokenView::new(&row, state.clock.now());
+    let (row, chosen) = find_mine_with_projects(&state, &user, id.into_inner()).await?;
+    let token = TokenView::new(&row, state.clock.now(), &chosen);
     // Nothing left to confirm: the list says it is revoked.
     if !token.revocable {
         return Ok(see_other(TOKENS_PAGE));
@@ -564,14 +725,14 @@ async fn regenerate_page(
     id: TokenId,
     error: Option<String>,
 ) -> Result<RegeneratePage, AppError> {
-    let row = find_mine(state, user, id).await?;
+    let (row, chosen) = find_mine_with_projects(state, user, id).await?;
     let now = state.clock.now();
-    let mut form = NewTokenForm::new(now);
+    let mut form = NewTokenForm::new(now, Vec::new());
     // The expiry chosen last time is chosen again unless changed.
     form.expiry = row.expiry.unwrap_or_default().as_str().to_owned();
     Ok(RegeneratePage {
         layout: user.layout(),
-        token: TokenView::new(&row, now),
+        token: TokenView::new(&row, now, &chosen),
         form,
         graces: GRACES,
         error,
@@ -603,10 +764,16 @@ async fn regenerate(
     user: DashboardUser,
     state: web::Data<AppState>,
     id: web::Path<TokenId>,
-    Form(form): Form<RegenerateForm>,
+    FormWithFields(form, fields): FormWithFields<RegenerateForm>,
 ) -> Result<HttpResponse, HtmlError> {
     user.check_csrf(form.csrf_token.as_deref())?;
     let id = id.into_inner();
+    let action = format!("{TOKENS_PAGE}/{id}/regenerate");
+    let what = "Regenerating a token";
+    let prompt = ensure_recent_password(&user, &state, what, &action, &action, &fields);
+    if let Some(prompt) = prompt.await? {
+        return Ok(prompt);
+    }
     let expiry = form.expiry.as_deref().and_then(Expiry::parse);
     let grace = form
         .grace

@@ -11,6 +11,7 @@ use crate::helpers::{error_code, TestApp};
 /// Every route of SPEC §6 and the token routes of §4 and §8, as the document must name them.
 const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/me"),
+    ("POST", "/api/session/reauthenticate"),
     ("GET", "/api/tokens"),
     ("POST", "/api/tokens"),
     ("DELETE", "/api/tokens/{id}"),
