@@ -52,6 +52,9 @@ pub enum AppError {
          {{\"password\"}}, then repeat the request within 10 minutes."
     )]
     ReauthenticationRequired,
+    /// The project's token policy blocks this token there (it is not revoked).
+    #[error("{0}")]
+    TokenPolicy(crate::domain::PolicyBreach),
     /// The cause is logged, never shown.
     #[error("Something went wrong on our side.")]
     Internal(anyhow::Error),
@@ -128,6 +131,7 @@ impl AppError {
             AppError::RateLimited { .. } => "rate_limited",
             AppError::IpNotAllowed(_) => "ip_not_allowed",
             AppError::ReauthenticationRequired => "reauthentication_required",
+            AppError::TokenPolicy(_) => "token_policy",
             AppError::Internal(_) => "internal",
         }
     }
@@ -180,7 +184,8 @@ impl ResponseError for AppError {
             | AppError::SessionRequired
             | AppError::CsrfFailed
             | AppError::IpNotAllowed(_)
-            | AppError::ReauthenticationRequired => StatusCode::FORBIDDEN,
+            | AppError::ReauthenticationRequired
+            | AppError::TokenPolicy(_) => StatusCode::FORBIDDEN,
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,

@@ -113,6 +113,32 @@ document.addEventListener("change", (event) => {
   box.form?.querySelector("#projects-only")?.click();
 });
 
+// A project's token policy would block the token being made: say so before it is created
+// (the server blocks such a token there with 403 token_policy; it does not refuse to make it).
+function policyWarning(form) {
+  const warning = form.querySelector("#policy-warning");
+  const expiry = form.querySelector("#token-expiry");
+  if (!warning || !expiry) return;
+  const lifetimes = Object.fromEntries(expiry.dataset.lifetimes.split(";").filter(Boolean).map((p) => p.split("=")));
+  const lifetime = lifetimes[expiry.value] ? Number(lifetimes[expiry.value]) : Infinity;
+  const only = form.querySelector("#projects-only")?.checked;
+  const blocked = [];
+  for (const box of form.querySelectorAll("input[name=project_ids]")) {
+    if (only && !box.checked) continue;
+    const maxDays = box.dataset.maxDays ? Number(box.dataset.maxDays) : Infinity;
+    if (lifetime > maxDays * 86400) blocked.push(`${box.dataset.name} (tokens of at most ${maxDays} days)`);
+    else if (box.hasAttribute("data-require-restricted") && !only) blocked.push(`${box.dataset.name} (only project-restricted tokens)`);
+  }
+  warning.textContent = blocked.length ? `This token would be blocked on ${blocked.join(", ")}.` : "";
+  warning.hidden = !blocked.length;
+}
+document.addEventListener("DOMContentLoaded", () => {
+  for (const form of document.querySelectorAll(".token-form")) {
+    form.addEventListener("change", () => policyWarning(form));
+    policyWarning(form);
+  }
+});
+
 function createInDialog(dialog) {
   const form = dialog?.querySelector(".token-form");
   const panel = dialog?.querySelector("[data-dialog-reveal]");

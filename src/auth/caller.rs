@@ -37,6 +37,7 @@ pub struct TokenInfo {
     pub name: TokenName,
     pub prefix: String,
     pub scopes: Scopes,
+    pub created_at: NaiveDateTime,
     pub expires_at: Option<NaiveDateTime>,
     /// Reaches only its chosen projects (`auth::permission`); which ones is looked up only
     /// where a project is involved, never on every request.
@@ -158,6 +159,7 @@ async fn token_caller(
             name: row.name,
             prefix: row.prefix,
             scopes: row.scopes,
+            created_at: row.created_at,
             expires_at: row.expires_at,
             restricted: row.narrowing.restricted,
             allowed_ips: row.narrowing.allowed_ips,
@@ -385,6 +387,7 @@ impl Caller {
             name: TokenName::parse("n").unwrap(),
             prefix: "mm_pat_AAAA".into(),
             scopes: Scopes::new(scopes.to_vec()),
+            created_at: NaiveDateTime::default(),
             expires_at: None,
             restricted,
             allowed_ips: AllowedIps::default(),

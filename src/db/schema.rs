@@ -64,6 +64,8 @@ diesel::table! {
         name -> Text,
         domain -> Nullable<Text>,
         created_at -> Timestamp,
+        token_max_lifetime_days -> Nullable<Integer>,
+        token_require_restricted -> Bool,
     }
 }
 

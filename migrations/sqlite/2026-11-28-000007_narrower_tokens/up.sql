@@ -11,3 +11,8 @@ CREATE TABLE api_token_projects (
     PRIMARY KEY (token_id, project_id)
 );
 CREATE INDEX api_token_projects_project_id ON api_token_projects (project_id);
+-- A project's token policy (`domain::TokenPolicy`), read with the caller's role on the
+-- project's routes: the longest lifetime a token may have there (days; NULL: no limit), and
+-- whether only tokens restricted to chosen projects may be used there.
+ALTER TABLE projects ADD COLUMN token_max_lifetime_days INTEGER;
+ALTER TABLE projects ADD COLUMN token_require_restricted BOOLEAN NOT NULL DEFAULT 0;

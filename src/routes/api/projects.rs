@@ -1,7 +1,7 @@
 //! Projects and their members. Creating projects and managing members is session-only.
 
 use actix_session::Session;
-use actix_web::{delete, get, post, web, HttpResponse};
+use actix_web::{delete, get, post, put, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -9,11 +9,11 @@ use utoipa::ToSchema;
 use super::{on_project, required, utc, Json, Page};
 use crate::auth::{reauth, Caller, Need, SessionCaller};
 use crate::db::{self, models::projects};
-use crate::domain::{Email, ProjectId, ProjectName, Role, UserId};
+use crate::domain::{Email, LifetimeDays, ProjectId, ProjectName, Role, TokenPolicy, UserId};
 use crate::error::{AppError, ErrorBody};
 use crate::state::AppState;
 
-super::resource!(list, create, set_member, remove_member);
+super::resource!(list, create, set_member, remove_member, set_token_policy);
 
 // Fields in alphabetical order: the order these answers have always had.
 
@@ -213,4 +213,65 @@ async fn remove_member(
     )
     .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = TokenPolicyChange)]
+struct TokenPolicyBody {
+    /// The longest a token may live (from creation to expiry) to be used on this project:
+    /// 1 to 366 days; null or absent: no limit.
+    #[schema(minimum = 1, maximum = 366)]
+    max_lifetime_days: Option<i64>,
+    /// Only tokens restricted to chosen projects may be used on this project. Absent: false.
+    #[serde(default)]
+    require_restricted: bool,
+}
+
+/// Set the project's token policy.
+///
+/// What the project asks of the tokens used on it (SPEC §8.5). A token that breaks it gets
+/// 403 `token_policy` on this project, with a message naming the rule; it is blocked, not
+/// revoked, and works again if the policy changes. Owners only; needs a dashboard session and
+/// the password entered within the last 10 minutes.
+#[utoipa::path(
+    tag = "projects",
+    params(("id" = ProjectId, Path, description = "The project's id.")),
+    security(("session" = [], "csrf" = [])),
+    responses((status = 200, description = "The policy now.", body = TokenPolicy)),
+)]
+#[put("/projects/{id}/token-policy")]
+async fn set_token_policy(
+    SessionCaller(caller): SessionCaller,
+    session: Session,
+    state: web::Data<AppState>,
+    path: web::Path<ProjectId>,
+    body: Json<TokenPolicyBody>,
+) -> Result<HttpResponse, AppError> {
+    let recent = reauth::is_recent(&session, state.clock.now())?;
+    let Json(body) = body;
+    let policy = on_project(
+        caller,
+        &state,
+        path.into_inner(),
+        Need::role(Role::Owner),
+        move |conn, id, _| {
+            let max_lifetime_days = body
+                .max_lifetime_days
+                .map(LifetimeDays::new)
+                .transpose()
+                .map_err(|e| AppError::validation("maxLifetimeDays", e.to_string()))?;
+            if !recent {
+                return Err(AppError::ReauthenticationRequired);
+            }
+            let policy = TokenPolicy {
+                max_lifetime_days,
+                require_restricted: body.require_restricted,
+            };
+            projects::set_policy(conn, id, &policy)?;
+            Ok::<_, AppError>(policy)
+        },
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(policy))
 }

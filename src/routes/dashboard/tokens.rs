@@ -23,7 +23,7 @@ use crate::db::{
 };
 use crate::domain::{
     Expiry, PageRequest, ProjectId, ProjectName, RevokedReason, Scope, Scopes, TokenId, TokenName,
-    UserId,
+    TokenPolicy, UserId,
 };
 use crate::error::AppError;
 use crate::state::AppState;
@@ -229,8 +229,8 @@ pub struct NewTokenForm {
     restrict: bool,
     /// The ids ticked.
     chosen: Vec<String>,
-    /// The creator's projects, to choose from.
-    projects: Vec<(ProjectId, ProjectName)>,
+    /// The creator's projects, to choose from, with the token policy each would apply.
+    projects: Vec<(ProjectId, ProjectName, TokenPolicy)>,
     /// Allowed addresses as typed: one per line (or comma-separated).
     allowed_ips: String,
     name_error: Option<String>,
@@ -244,18 +244,27 @@ pub struct NewTokenForm {
 /// The projects a creator may choose from: the first this many of theirs, oldest first.
 const PROJECTS_IN_FORM: i64 = 200;
 
-/// The creator's projects, for the form's "Only these projects".
+/// The creator's projects, for the form's "Only these projects" and its policy warnings.
 fn own_projects(
     conn: &mut DbConnection,
     user_id: &UserId,
-) -> diesel::QueryResult<Vec<(ProjectId, ProjectName)>> {
-    let first = PageRequest::first(PROJECTS_IN_FORM);
-    let rows = projects::list_for(conn, user_id, None, &first)?;
-    Ok(rows.into_iter().map(|(p, _)| (p.id, p.name)).collect())
+) -> diesel::QueryResult<Vec<(ProjectId, ProjectName, TokenPolicy)>> {
+    projects::policies_for(conn, user_id, PROJECTS_IN_FORM)
+}
+
+/// A project's choice in the form: what the person reads, and what app.js compares.
+pub struct ProjectChoice<'a> {
+    id: &'a ProjectId,
+    name: &'a ProjectName,
+    checked: bool,
+    /// The policy in words, when there is one ("tokens of at most 30 days").
+    rule: Option<String>,
+    max_days: Option<u16>,
+    require_restricted: bool,
 }
 
 impl NewTokenForm {
-    fn new(now: NaiveDateTime, projects: Vec<(ProjectId, ProjectName)>) -> Self {
+    fn new(now: NaiveDateTime, projects: Vec<(ProjectId, ProjectName, TokenPolicy)>) -> Self {
         NewTokenForm {
             name: String::new(),
             scopes: Vec::new(),
@@ -273,11 +282,43 @@ impl NewTokenForm {
         }
     }
 
-    /// Each of the creator's projects, and whether it is ticked.
-    fn project_choices(&self) -> Vec<(&ProjectId, &ProjectName, bool)> {
+    /// Each of the creator's projects, whether it is ticked, and its token policy.
+    fn project_choices(&self) -> Vec<ProjectChoice<'_>> {
         self.projects
             .iter()
-            .map(|(id, name)| (id, name, self.chosen.iter().any(|c| c == id.as_str())))
+            .map(|(id, name, policy)| {
+                let max_days = policy.max_lifetime_days.map(|d| d.get());
+                let rule = match (max_days, policy.require_restricted) {
+                    (None, false) => None,
+                    (Some(d), false) => Some(format!("accepts tokens of at most {d} days")),
+                    (None, true) => Some("accepts only project-restricted tokens".to_owned()),
+                    (Some(d), true) => Some(format!(
+                        "accepts only project-restricted tokens of at most {d} days"
+                    )),
+                };
+                ProjectChoice {
+                    id,
+                    name,
+                    checked: self.chosen.iter().any(|c| c == id.as_str()),
+                    rule,
+                    max_days,
+                    require_restricted: policy.require_restricted,
+                }
+            })
+            .collect()
+    }
+
+    /// Each expiry's lifetime in seconds ("" for never), for app.js's policy warning: the
+    /// same comparison as `TokenPolicy::check`.
+    fn lifetimes(&self) -> Vec<(&'static str, String)> {
+        Expiry::ALL
+            .into_iter()
+            .map(|e| {
+                let secs = e
+                    .expires_at(self.now)
+                    .map(|at| (at - self.now).num_seconds());
+                (e.as_str(), secs.map(|s| s.to_string()).unwrap_or_default())
+            })
             .collect()
     }
 

@@ -55,6 +55,17 @@ fn endpoints() -> Vec<Endpoint> {
             )
         },
         Endpoint {
+            body: Some(json!({ "maxLifetimeDays": null, "requireRestricted": false })),
+            session_only: true,
+            ..e(
+                Method::PUT,
+                "/api/projects/{P}/token-policy",
+                None,
+                3,
+                StatusCode::OK,
+            )
+        },
+        Endpoint {
             body: Some(json!({ "projectId": "{P}" })),
             ..e(
                 Method::POST,
@@ -441,5 +452,5 @@ async fn every_endpoint_against_every_kind_of_caller() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 16 * 10);
+    assert_eq!(checked, 17 * 10);
 }

@@ -11,6 +11,7 @@ mod narrower;
 mod openapi;
 mod operations;
 mod paging;
+mod policy;
 mod projects;
 mod reauth;
 mod rotation;

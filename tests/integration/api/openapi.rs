@@ -20,6 +20,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/projects"),
     ("POST", "/api/projects/{id}/members"),
     ("DELETE", "/api/projects/{id}/members/{user_id}"),
+    ("PUT", "/api/projects/{id}/token-policy"),
     ("POST", "/api/publish"),
     ("GET", "/api/projects/{id}/publishes"),
     ("POST", "/api/projects/{id}/messages"),

@@ -71,3 +71,36 @@ async fn after_ten_minutes_the_password_prompt_finishes_the_creation() {
     assert_eq!(tokens[0]["scopes"], json!(["domain"]));
     b.close().await;
 }
+
+#[actix_web::test]
+async fn the_dialog_warns_when_a_project_policy_would_block_the_token() {
+    let Some((_app, user, b)) = logged_in("warned@example.com", true).await else {
+        return;
+    };
+    let strict = user.with_project("Strict site").await;
+    let res = user
+        .session(
+            reqwest::Method::PUT,
+            &format!("/api/projects/{strict}/token-policy"),
+        )
+        .json(&json!({ "maxLifetimeDays": 31, "requireRestricted": false }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::OK);
+    b.goto("/settings/tokens").await;
+    b.click("#create-token").await;
+    // "All my projects" for a year: blocked on the strict one, and said so before creating.
+    assert!(b.visible("#policy-warning").await);
+    assert!(b
+        .text("#policy-warning")
+        .await
+        .contains("blocked on Strict site (tokens of at most 31 days)"));
+    b.find("#token-expiry")
+        .await
+        .select_by_value("1m")
+        .await
+        .unwrap();
+    assert!(!b.visible("#policy-warning").await, "a month fits");
+    b.close().await;
+}
