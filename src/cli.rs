@@ -11,6 +11,7 @@ use crate::config::{SecretKey, Settings};
 use crate::db::models::WriteError;
 use crate::db::{self, models::invoices, models::users::User};
 use crate::domain::Email;
+use crate::notify::mail::{MailSettings, SmtpUrl};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -111,6 +112,15 @@ pub struct ServeArgs {
     /// client; by default none is trusted and the socket's address is the client's.
     #[arg(long, env = "MANTEL_TRUSTED_PROXIES", value_delimiter = ',')]
     trusted_proxies: Vec<crate::domain::Cidr>,
+    /// Send notification mail through this SMTP server: smtp://[user:pass@]host:port
+    /// (`?tls=required` for STARTTLS) or smtps://…; without it, notifications are in the
+    /// dashboard only. Prefer the environment variable: a flag shows in the process list.
+    #[arg(long, env = "MANTEL_SMTP_URL", hide_env_values = true)]
+    smtp_url: Option<String>,
+    /// The sender of notification mail, e.g. "Mantel <noreply@example.com>" (by default
+    /// noreply@ the public URL's host).
+    #[arg(long, env = "MANTEL_MAIL_FROM")]
+    mail_from: Option<String>,
 }
 
 impl ServeArgs {
@@ -119,6 +129,16 @@ impl ServeArgs {
             Ok(s) if !s.is_empty() => Some(SecretKey::new(s).map_err(anyhow::Error::msg)?),
             _ => None,
         };
+        let mail = self
+            .smtp_url
+            .filter(|url| !url.is_empty())
+            .map(|url| MailSettings {
+                smtp_url: SmtpUrl::new(url),
+                from: self
+                    .mail_from
+                    .filter(|from| !from.is_empty())
+                    .unwrap_or_else(|| default_sender(&self.public_url)),
+            });
         Ok(Settings {
             bind: self.bind,
             database_url: self.db.database_url,
@@ -128,8 +148,22 @@ impl ServeArgs {
             bearer_failure_limit: self.bearer_failure_limit,
             metrics_bind: self.metrics_bind.filter(|bind| !bind.is_empty()),
             trusted_proxies: self.trusted_proxies,
+            mail,
+            sweep_every: crate::config::SWEEP_EVERY,
         })
     }
+}
+
+/// `Mantel <noreply@host>` for the public URL's host.
+fn default_sender(public_url: &str) -> String {
+    let rest = public_url
+        .split_once("://")
+        .map_or(public_url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority
+        .rsplit_once(':')
+        .map_or(authority, |(host, _)| host);
+    format!("Mantel <noreply@{host}>")
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {

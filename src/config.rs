@@ -1,6 +1,9 @@
 //! Settings from flags and the environment. The cookie key is wrapped so it never prints.
 
 use std::fmt;
+use std::time::Duration;
+
+use crate::notify::mail::MailSettings;
 
 /// Where and how `mantel serve` runs.
 #[derive(Clone, Debug)]
@@ -19,7 +22,14 @@ pub struct Settings {
     pub metrics_bind: Option<String>,
     /// Proxies whose `Forwarded` / `X-Forwarded-For` name the client; none by default.
     pub trusted_proxies: Vec<crate::domain::Cidr>,
+    /// Where notification mail goes; `None`: notifications are in the dashboard only.
+    pub mail: Option<MailSettings>,
+    /// How often this instance looks for expiring and idle tokens, and for mail to send.
+    pub sweep_every: Duration,
 }
+
+/// The sweeps' period outside tests.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 impl Settings {
     /// An `https` public URL turns on `Secure` (and `__Host-`) cookies.
@@ -78,6 +88,8 @@ mod tests {
             bearer_failure_limit: 100,
             metrics_bind: None,
             trusted_proxies: Vec::new(),
+            mail: None,
+            sweep_every: SWEEP_EVERY,
         };
         assert_eq!(
             s("http://127.0.0.1:8080").public_origin(),

@@ -8,6 +8,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod metrics;
+pub mod notify;
 pub mod routes;
 pub mod startup;
 pub mod state;

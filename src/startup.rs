@@ -24,14 +24,20 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::{self, models::sessions, models::settings as app_settings};
 use crate::metrics::Metrics;
+use crate::notify::{self, mail::Sender, Notifier};
 use crate::state::AppState;
 
 /// How often noted token uses are written (each token still at most once a minute).
 const LAST_USED_FLUSH: Duration = Duration::from_secs(5);
 const SESSION_SWEEP: Duration = Duration::from_secs(600);
+/// How often each instance looks for mail to send.
+const MAIL_POLL: Duration = Duration::from_secs(2);
 
 pub struct Application {
     server: Server,
+    /// Sends the outbox when mail is configured.
+    mail: Option<Sender>,
+    sweep_every: Duration,
     address: SocketAddr,
     state: web::Data<AppState>,
     /// `GET /metrics` on `--metrics-bind`, when set.
@@ -65,6 +71,10 @@ impl Application {
         )?;
         db::run(&pool, db::run_migrations).await?;
         let key = cookie_key(&settings, &pool).await?;
+        let mail = settings.mail.as_ref().map(Sender::new).transpose()?;
+        if mail.is_none() {
+            tracing::info!("no MANTEL_SMTP_URL: notifications are shown in the dashboard only");
+        }
 
         let address = listener
             .local_addr()
@@ -85,6 +95,7 @@ impl Application {
             trusted_proxies: crate::auth::client_ip::TrustedProxies::new(
                 settings.trusted_proxies.clone(),
             ),
+            notifier: Notifier::new(mail.is_some(), &settings.public_url),
         });
         let store = DbSessionStore::new(pool, clock);
         let secure = settings.secure_cookies();
@@ -148,6 +159,8 @@ impl Application {
         };
         Ok(Application {
             server,
+            mail,
+            sweep_every: settings.sweep_every,
             address,
             state,
             metrics,
@@ -177,6 +190,10 @@ impl Application {
         let stopper =
             actix_web::rt::spawn(stop_gracefully_on_signal(self.server.handle(), signals));
         let background = actix_web::rt::spawn(background_tasks(state.clone()));
+        let sweeps = actix_web::rt::spawn(sweep_tasks(state.clone(), self.sweep_every));
+        let mail = self
+            .mail
+            .map(|sender| actix_web::rt::spawn(send_mail(state.clone(), sender, self.sweep_every)));
         let metrics = self.metrics.map(|(server, _)| {
             let handle = server.handle();
             actix_web::rt::spawn(server);
@@ -191,9 +208,13 @@ impl Application {
             metrics.stop(true).await;
         }
         background.abort();
+        sweeps.abort();
+        if let Some(mail) = mail {
+            mail.abort();
+        }
         #[cfg(unix)]
         stats.abort();
-        if let Err(e) = state.last_used.flush(&state.pool).await {
+        if let Err(e) = state.last_used.flush(&state.pool, &state.notifier).await {
             tracing::warn!(error = %e, "could not write last token uses at shutdown");
         }
         tracing::info!("stopped");
@@ -257,7 +278,7 @@ async fn background_tasks(state: web::Data<AppState>) {
     let mut sweeps = 0u32;
     loop {
         flush.tick().await;
-        if let Err(e) = state.last_used.flush(&state.pool).await {
+        if let Err(e) = state.last_used.flush(&state.pool, &state.notifier).await {
             tracing::warn!(error = %e, "could not write last token uses");
         }
         sweeps += 1;
@@ -270,6 +291,43 @@ async fn background_tasks(state: web::Data<AppState>) {
             if let Err(e) = swept {
                 tracing::warn!(error = %e, "could not delete expired sessions");
             }
+        }
+    }
+}
+
+/// Finds the notifications that time brings (expiry, inactivity). Every instance sweeps;
+/// none records an occasion twice (`notify::sweep`).
+async fn sweep_tasks(state: web::Data<AppState>, every: Duration) {
+    // The first sweep one period after start-up, not at once: a restart is no occasion.
+    let start = actix_web::rt::time::Instant::now() + every;
+    let mut tick = actix_web::rt::time::interval_at(start, every);
+    loop {
+        tick.tick().await;
+        let (notifier, now) = (state.notifier.clone(), state.clock.now());
+        let swept = db::query(&state.pool, move |conn| {
+            notify::sweep::sweep(conn, &notifier, now)
+        })
+        .await;
+        match swept {
+            Ok(swept) if swept != Default::default() => tracing::info!(
+                notified = swept.notified,
+                revoked = swept.revoked,
+                "token sweep"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "token sweep failed"),
+        }
+    }
+}
+
+/// Sends due mail from the outbox: more often than the sweeps, as a new token's mail is due at
+/// once, and retries come due seconds apart.
+async fn send_mail(state: web::Data<AppState>, sender: Sender, sweep_every: Duration) {
+    let mut tick = actix_web::rt::time::interval(MAIL_POLL.min(sweep_every));
+    loop {
+        tick.tick().await;
+        if let Err(e) = sender.send_due(&state.pool, &state.clock).await {
+            tracing::warn!(error = %e, "could not read the mail outbox");
         }
     }
 }

@@ -8,6 +8,7 @@ use crate::auth::reveal::PendingReveals;
 use crate::auth::throttle::Throttles;
 use crate::clock::Clock;
 use crate::db::{Pool, PoolWait, QueryCount};
+use crate::notify::Notifier;
 
 impl AppState {
     /// The state of the app serving `req` (registered by `startup`).
@@ -39,4 +40,6 @@ pub struct AppState {
     pub reveals: PendingReveals,
     /// Whose `Forwarded` / `X-Forwarded-For` is believed (`auth::client_ip`).
     pub trusted_proxies: crate::auth::client_ip::TrustedProxies,
+    /// Records notifications (and queues their mail when mail is configured).
+    pub notifier: Notifier,
 }

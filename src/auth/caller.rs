@@ -118,14 +118,19 @@ async fn token_caller(
     .await
     .map_err(|e| Refused::Failed(e.into()))?;
     let now = state.clock.now();
-    let ip = super::client_ip(req);
     let Some((row, user)) = found else {
         return Err(Refused::Bad(
             Unknown,
             AppError::InvalidToken("Unknown token."),
         ));
     };
-    match row.status(now) {
+    // The client as `auth::client_ip` decides it: the same address everywhere.
+    let ip = super::client_ip(req);
+    let status = row.status(now);
+    if status != tokens::TokenStatus::Active {
+        state.last_used.note_stopped(&row, now, ip);
+    }
+    match status {
         tokens::TokenStatus::Active => {}
         tokens::TokenStatus::Revoked => {
             let reason = row.revoked_reason.unwrap_or(RevokedReason::User);

@@ -211,6 +211,9 @@ pub fn run_migrations(conn: &mut DbConnection) -> anyhow::Result<()> {
 /// SQLITE_BUSY when another writer got there first (a deferred transaction that read first
 /// cannot wait: it would deadlock). A single write statement is a transaction of its own and
 /// takes the lock as it starts, so the models run those directly.
+///
+/// Inside another write transaction it is a savepoint: what a model writes and what records
+/// it (a notification, its mail) commit together or not at all.
 pub fn write_transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
@@ -218,7 +221,12 @@ where
 {
     match conn {
         DbConnection::Sqlite(c) => {
-            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
+            let status = <AnsiTransactionManager as TransactionManager<SqliteConnection>>::transaction_manager_status_mut(c);
+            if status.transaction_depth()?.is_some() {
+                AnsiTransactionManager::begin_transaction(c)?
+            } else {
+                AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
+            }
         }
         DbConnection::Postgres(c) => AnsiTransactionManager::begin_transaction(c)?,
     }

@@ -120,9 +120,41 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    notifications (id) {
+        id -> Text,
+        user_id -> Text,
+        token_id -> Nullable<Text>,
+        kind -> Text,
+        dedupe_key -> Text,
+        details -> Text,
+        created_at -> Timestamp,
+        read_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> Text,
+        notification_id -> Text,
+        recipient -> Text,
+        subject -> Text,
+        text_body -> Text,
+        html_body -> Text,
+        created_at -> Timestamp,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        claimed_until -> Nullable<Timestamp>,
+        sent_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(api_token_projects -> api_tokens (token_id));
 diesel::joinable!(api_token_projects -> projects (project_id));
+diesel::joinable!(notifications -> users (user_id));
+diesel::joinable!(outbox -> notifications (notification_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(project_members -> projects (project_id));
 diesel::joinable!(project_members -> users (user_id));
@@ -138,4 +170,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     messages,
     files,
     invoices,
+    notifications,
+    outbox,
 );

@@ -4,6 +4,7 @@
 pub mod activity;
 pub mod files;
 pub mod invoices;
+pub mod notifications;
 pub mod projects;
 pub mod sessions;
 pub mod settings;

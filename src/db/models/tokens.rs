@@ -469,6 +469,69 @@ pub fn find_mine(conn: &mut DbConnection, user_id: &UserId, id: &TokenId) -> Que
         .get_result(conn)
 }
 
+/// Tokens not revoked whose expiry falls in `from..=to`: the expiry sweep's candidates.
+pub fn expiring_between(
+    conn: &mut DbConnection,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> QueryResult<Vec<TokenRow>> {
+    api_tokens::table
+        .filter(api_tokens::revoked_at.is_null())
+        .filter(api_tokens::expires_at.ge(from))
+        .filter(api_tokens::expires_at.le(to))
+        .select(TokenRow::as_select())
+        .load(conn)
+}
+
+/// Working tokens unused since `cutoff` (counted from creation when never used).
+pub fn idle_since_before(
+    conn: &mut DbConnection,
+    cutoff: NaiveDateTime,
+    now: NaiveDateTime,
+) -> QueryResult<Vec<TokenRow>> {
+    api_tokens::table
+        .filter(api_tokens::revoked_at.is_null())
+        .filter(
+            api_tokens::expires_at
+                .is_null()
+                .or(api_tokens::expires_at.gt(now)),
+        )
+        .filter(
+            api_tokens::last_used_at
+                .le(cutoff)
+                .or(api_tokens::last_used_at
+                    .is_null()
+                    .and(api_tokens::created_at.le(cutoff))),
+        )
+        .select(TokenRow::as_select())
+        .load(conn)
+}
+
+/// Revokes `token` for inactivity, if it is still live and still unused since it was read
+/// (a use noted meanwhile, or another instance's sweep, makes this change nothing).
+pub fn revoke_inactive(
+    conn: &mut DbConnection,
+    token: &TokenRow,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let live = api_tokens::table
+        .find(&token.id)
+        .filter(api_tokens::revoked_at.is_null());
+    let revoke = (
+        api_tokens::revoked_at.eq(now),
+        api_tokens::revoked_reason.eq(RevokedReason::Inactive),
+    );
+    let changed = match token.last_used_at {
+        Some(at) => diesel::update(live.filter(api_tokens::last_used_at.eq(at)))
+            .set(revoke)
+            .execute(conn)?,
+        None => diesel::update(live.filter(api_tokens::last_used_at.is_null()))
+            .set(revoke)
+            .execute(conn)?,
+    };
+    Ok(changed == 1)
+}
+
 /// A token's last use is written at most this often (SPEC §7).
 pub const LAST_USED_RESOLUTION: chrono::Duration = chrono::Duration::minutes(1);
 

@@ -234,8 +234,11 @@ async fn create(
         reauth::require_recent(&session, now)?;
     }
     let projects = new.projects.clone();
+    let notifier = state.notifier.clone();
     let (row, plain) = db::run(&state.pool, move |conn| {
-        tokens::create(conn, &caller.user.id, &new, now)
+        notifier.issue(conn, now, |conn| {
+            tokens::create(conn, &caller.user.id, &new, now)
+        })
     })
     .await?;
     Ok(HttpResponse::Created().json(CreatedToken::new(row, projects, &plain)))
@@ -313,15 +316,12 @@ async fn rotate(
     }
     let now = state.clock.now();
     reauth::require_recent(&session, now)?;
+    let notifier = state.notifier.clone();
     let (row, plain, chosen) = db::run(&state.pool, move |conn| {
-        let (row, plain) = tokens::rotate(
-            conn,
-            &caller.user.id,
-            &id,
-            expiry,
-            Duration::seconds(grace),
-            now,
-        )?;
+        let (row, plain) = notifier.issue(conn, now, |conn| {
+            let grace = Duration::seconds(grace);
+            tokens::rotate(conn, &caller.user.id, &id, expiry, grace, now)
+        })?;
         let chosen = tokens::chosen_projects(conn, std::slice::from_ref(&row.id))?;
         Ok::<_, AppError>((row, plain, chosen))
     })

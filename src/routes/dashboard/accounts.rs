@@ -64,6 +64,7 @@ fn anonymous(req: &HttpRequest, state: &AppState) -> (Layout, Option<Cookie<'sta
     let layout = Layout {
         csrf_token,
         user_email: None,
+        unread: 0,
     };
     (layout, cookie)
 }

@@ -24,6 +24,7 @@ impl ErrorPage {
             layout: Layout {
                 csrf_token: String::new(),
                 user_email: None,
+                unread: 0,
             },
             status: error.status_code().as_u16(),
             message: error.to_string(),

@@ -5,6 +5,7 @@
 pub mod accounts;
 mod api_docs;
 mod error_page;
+mod notifications;
 pub mod projects;
 mod reauth;
 pub mod tokens;
@@ -30,6 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(api_docs::api_reference)
     .configure(accounts::configure)
     .configure(tokens::configure)
+    .configure(notifications::configure)
     .configure(projects::configure);
 }
 
@@ -43,6 +45,8 @@ pub const FLASH: &str = "flash";
 pub struct Layout {
     pub csrf_token: String,
     pub user_email: Option<String>,
+    /// Unread notifications, counted in the top bar.
+    pub unread: i64,
 }
 
 /// Renders a page as a 200 HTML response.

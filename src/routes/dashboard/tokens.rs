@@ -592,9 +592,9 @@ async fn create(
                     return Ok(prompt);
                 }
             }
-            let user_id = user.user.id.clone();
+            let (user_id, notifier) = (user.user.id.clone(), state.notifier.clone());
             db::run(&state.pool, move |conn| {
-                Ok(tokens::create(conn, &user_id, &new, now)?)
+                Ok(notifier.issue(conn, now, |conn| tokens::create(conn, &user_id, &new, now))?)
             })
             .await
         }
@@ -821,8 +821,11 @@ async fn regenerate(
         .filter(|g| GRACES.iter().any(|(s, _)| s == g))
         .unwrap_or(0);
     let (user_id, now, old) = (user.user.id.clone(), state.clock.now(), id.clone());
+    let notifier = state.notifier.clone();
     let rotated = db::run(&state.pool, move |conn| {
-        tokens::rotate(conn, &user_id, &old, expiry, Duration::seconds(grace), now)
+        notifier.issue(conn, now, |conn| {
+            tokens::rotate(conn, &user_id, &old, expiry, Duration::seconds(grace), now)
+        })
     })
     .await;
     match rotated {

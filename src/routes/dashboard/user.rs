@@ -8,7 +8,7 @@ use futures_util::future::LocalBoxFuture;
 use super::{HtmlError, Layout};
 use crate::auth::caller::{refuse_authorization, session_user, Caller, Credential};
 use crate::auth::csrf;
-use crate::db::models::users::User;
+use crate::db::{self, models::notifications, models::users::User};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -17,6 +17,8 @@ use crate::state::AppState;
 pub struct DashboardUser {
     pub user: User,
     pub csrf_token: String,
+    /// Unread notifications, for the top bar.
+    pub unread: i64,
     req: HttpRequest,
 }
 
@@ -38,6 +40,7 @@ impl DashboardUser {
         Layout {
             csrf_token: self.csrf_token.clone(),
             user_email: Some(self.user.email.to_string()),
+            unread: self.unread,
         }
     }
 
@@ -64,9 +67,16 @@ impl FromRequest for DashboardUser {
                 .await?
                 .ok_or(AppError::Unauthenticated)?;
             let csrf_token = csrf::token(&session)?;
+            let user_id = user.id.clone();
+            let unread = db::query(&state.pool, move |conn| {
+                notifications::unread_count(conn, &user_id)
+            })
+            .await
+            .map_err(AppError::from)?;
             Ok(DashboardUser {
                 user,
                 csrf_token,
+                unread,
                 req,
             })
         })

@@ -8,6 +8,7 @@ mod instances;
 mod limits;
 mod migrations;
 mod narrower;
+mod notifications;
 mod openapi;
 mod operations;
 mod paging;

@@ -393,7 +393,12 @@ async fn behind_a_trusted_proxy_the_forwarded_client_is_the_client() {
         assert_eq!(res.status(), status, "{headers:?}");
     }
     // The same address is the one remembered as the token's last use.
-    user.state.last_used.flush(&user.state.pool).await.unwrap();
+    let state = &user.state;
+    state
+        .last_used
+        .flush(&state.pool, &state.notifier)
+        .await
+        .unwrap();
     let listed = user.tokens().await;
     let row = listed.iter().find(|t| t["id"] == office["id"]).unwrap();
     assert_eq!(

@@ -71,6 +71,8 @@ impl TestApp {
             bearer_failure_limit: 100,
             metrics_bind: None,
             trusted_proxies: Vec::new(),
+            mail: None,
+            sweep_every: mantel::config::SWEEP_EVERY,
         };
         adjust(&mut settings);
         let app = Application::build_with_listener(settings, listener, clock.clone())

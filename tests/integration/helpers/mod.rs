@@ -7,6 +7,7 @@ pub mod axe;
 pub mod browser;
 pub mod db;
 pub mod logs;
+pub mod smtp;
 
 pub use app::{client, csrf_in, error_code, is_token, TestApp, Token, User, PASSWORD};
 pub use db::TestDb;

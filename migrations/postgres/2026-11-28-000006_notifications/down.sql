@@ -1,0 +1,3 @@
+DROP INDEX api_tokens_expires_at;
+DROP TABLE outbox;
+DROP TABLE notifications;

@@ -1,0 +1,74 @@
+//! What a person is told about their tokens (SPEC §8.2): the kinds of notification.
+
+/// Each kind is stored as its name; what a notification says is `notify::Notice`'s business.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+pub enum NoticeKind {
+    TokenCreated,
+    /// Expires within 30, 7 or 1 days.
+    TokenExpiring,
+    TokenExpired,
+    TokenReportedPublic,
+    TokenUsedFromNewIp,
+    /// A revoked, expired or replaced token was presented (at most daily).
+    TokenUsedAfterRevocation,
+    /// Unused for 358 days: revoked for inactivity in 7 days unless used.
+    TokenInactive,
+    /// Unused for 365 days and revoked.
+    TokenRevokedInactive,
+}
+
+impl NoticeKind {
+    pub const ALL: [NoticeKind; 8] = [
+        NoticeKind::TokenCreated,
+        NoticeKind::TokenExpiring,
+        NoticeKind::TokenExpired,
+        NoticeKind::TokenReportedPublic,
+        NoticeKind::TokenUsedFromNewIp,
+        NoticeKind::TokenUsedAfterRevocation,
+        NoticeKind::TokenInactive,
+        NoticeKind::TokenRevokedInactive,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeKind::TokenCreated => "token_created",
+            NoticeKind::TokenExpiring => "token_expiring",
+            NoticeKind::TokenExpired => "token_expired",
+            NoticeKind::TokenReportedPublic => "token_reported_public",
+            NoticeKind::TokenUsedFromNewIp => "token_used_from_new_ip",
+            NoticeKind::TokenUsedAfterRevocation => "token_used_after_revocation",
+            NoticeKind::TokenInactive => "token_inactive",
+            NoticeKind::TokenRevokedInactive => "token_revoked_inactive",
+        }
+    }
+
+    fn from_stored(s: &str) -> Option<NoticeKind> {
+        NoticeKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+super::text_column!(NoticeKind, |v| v.as_str(), |s| {
+    NoticeKind::from_stored(&s).ok_or_else(|| format!("unknown notification kind {s:?}"))?
+});
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_reads_back() {
+        for kind in NoticeKind::ALL {
+            assert_eq!(NoticeKind::from_stored(kind.as_str()), Some(kind));
+        }
+        assert_eq!(NoticeKind::from_stored("nope"), None);
+    }
+}
