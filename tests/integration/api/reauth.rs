@@ -274,3 +274,59 @@ async fn the_dashboard_asks_for_the_password_and_then_finishes_the_action() {
     );
     assert_eq!(user.tokens().await.len(), 2);
 }
+
+#[actix_web::test]
+async fn making_an_owner_or_changing_a_policy_in_the_dashboard_asks_first() {
+    let app = TestApp::spawn().await;
+    let user = app.with_user("owner-prompt@example.com").await;
+    app.with_user("next@example.com").await;
+    let project = user.with_project("Site").await;
+    user.clock.advance(Duration::minutes(11));
+
+    // An editor needs no password; an owner does, and the prompt finishes the change.
+    let members = format!("/projects/{project}/members");
+    let editor = [
+        ("email", "next@example.com"),
+        ("role", "editor"),
+        ("csrf_token", &user.csrf),
+    ];
+    assert_eq!(
+        user.post_form(&members, &editor).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let owner = [
+        ("email", "next@example.com"),
+        ("role", "owner"),
+        ("csrf_token", &user.csrf),
+    ];
+    let res = user.post_form(&members, &owner).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let (action, mut fields) = prompt_form(&res.text().await.unwrap());
+    assert_eq!(action, members);
+    fields.push(("reauth_password".into(), PASSWORD.into()));
+    let pairs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        user.post_form(&action, &pairs).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let page = user.get_html(&format!("/projects/{project}")).await;
+    assert!(
+        page.contains("<td>next@example.com</td><td>owner</td>"),
+        "{page}"
+    );
+
+    // Within the window now: the policy page saves at once.
+    let settings = format!("/projects/{project}/settings");
+    let form = [("max_lifetime_days", "30"), ("csrf_token", &user.csrf)];
+    assert_eq!(
+        user.post_form(&settings, &form).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    user.clock.advance(Duration::minutes(11));
+    let res = user.post_form(&settings, &form).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert!(res.text().await.unwrap().contains("Confirm it’s you"));
+}
