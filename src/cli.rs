@@ -150,6 +150,7 @@ impl ServeArgs {
             trusted_proxies: self.trusted_proxies,
             mail,
             sweep_every: crate::config::SWEEP_EVERY,
+            activity_queue: crate::auth::activity::CAPACITY,
         })
     }
 }

@@ -26,6 +26,8 @@ pub struct Settings {
     pub mail: Option<MailSettings>,
     /// How often this instance looks for expiring and idle tokens, and for mail to send.
     pub sweep_every: Duration,
+    /// Bearer requests the activity queue holds between two writes (`auth::activity`).
+    pub activity_queue: usize,
 }
 
 /// The sweeps' period outside tests.
@@ -90,6 +92,7 @@ mod tests {
             trusted_proxies: Vec::new(),
             mail: None,
             sweep_every: SWEEP_EVERY,
+            activity_queue: 16,
         };
         assert_eq!(
             s("http://127.0.0.1:8080").public_origin(),

@@ -195,6 +195,13 @@ fn registry(state: &AppState) -> Registry {
         "Token uses noted in memory and not yet written",
         backlog,
     );
+    let dropped = Counter::<u64>::default();
+    dropped.inc_by(state.activity.dropped());
+    registry.register(
+        "token_activity_dropped",
+        "Bearer requests not recorded in their token's activity because the queue was full",
+        dropped,
+    );
     registry
 }
 

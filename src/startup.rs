@@ -13,6 +13,7 @@ use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use rand::RngCore;
 
+use crate::auth::activity::Activity;
 use crate::auth::csrf::FormCsrf;
 use crate::auth::last_used::LastUsed;
 use crate::auth::outcome::AuthOutcomes;
@@ -22,6 +23,7 @@ use crate::auth::session_store::{DbSessionStore, IDLE_LIMIT};
 use crate::auth::throttle::Throttles;
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::db::models::token_activity;
 use crate::db::{self, models::sessions, models::settings as app_settings};
 use crate::metrics::Metrics;
 use crate::notify::{self, mail::Sender, Notifier};
@@ -30,6 +32,10 @@ use crate::state::AppState;
 /// How often noted token uses are written (each token still at most once a minute).
 const LAST_USED_FLUSH: Duration = Duration::from_secs(5);
 const SESSION_SWEEP: Duration = Duration::from_secs(600);
+/// How often queued token activity is written.
+const ACTIVITY_FLUSH: Duration = Duration::from_secs(1);
+/// Token activity is kept this long (SPEC §8.3).
+const ACTIVITY_KEPT: chrono::Duration = chrono::Duration::days(90);
 /// How often each instance looks for mail to send.
 const MAIL_POLL: Duration = Duration::from_secs(2);
 
@@ -91,6 +97,7 @@ impl Application {
             metrics: Metrics::default(),
             form_csrf: FormCsrf::new(key.master(), settings.secure_cookies()),
             last_used: LastUsed::default(),
+            activity: Activity::with_capacity(settings.activity_queue),
             reveals: PendingReveals::default(),
             trusted_proxies: crate::auth::client_ip::TrustedProxies::new(
                 settings.trusted_proxies.clone(),
@@ -191,6 +198,7 @@ impl Application {
             actix_web::rt::spawn(stop_gracefully_on_signal(self.server.handle(), signals));
         let background = actix_web::rt::spawn(background_tasks(state.clone()));
         let sweeps = actix_web::rt::spawn(sweep_tasks(state.clone(), self.sweep_every));
+        let activity = actix_web::rt::spawn(write_activity(state.clone()));
         let mail = self
             .mail
             .map(|sender| actix_web::rt::spawn(send_mail(state.clone(), sender, self.sweep_every)));
@@ -209,13 +217,17 @@ impl Application {
         }
         background.abort();
         sweeps.abort();
+        activity.abort();
         if let Some(mail) = mail {
             mail.abort();
         }
         #[cfg(unix)]
         stats.abort();
-        if let Err(e) = state.last_used.flush(&state.pool, &state.notifier).await {
+        if let Err(e) = state.last_used.flush(&state.pool).await {
             tracing::warn!(error = %e, "could not write last token uses at shutdown");
+        }
+        if let Err(e) = state.activity.flush(&state.pool, &state.notifier).await {
+            tracing::warn!(error = %e, "could not write token activity at shutdown");
         }
         tracing::info!("stopped");
         result
@@ -278,7 +290,7 @@ async fn background_tasks(state: web::Data<AppState>) {
     let mut sweeps = 0u32;
     loop {
         flush.tick().await;
-        if let Err(e) = state.last_used.flush(&state.pool, &state.notifier).await {
+        if let Err(e) = state.last_used.flush(&state.pool).await {
             tracing::warn!(error = %e, "could not write last token uses");
         }
         sweeps += 1;
@@ -295,7 +307,8 @@ async fn background_tasks(state: web::Data<AppState>) {
     }
 }
 
-/// Finds the notifications that time brings (expiry, inactivity). Every instance sweeps;
+/// Forgets old token activity and finds the notifications that time brings (expiry,
+/// inactivity). Every instance sweeps;
 /// none records an occasion twice (`notify::sweep`).
 async fn sweep_tasks(state: web::Data<AppState>, every: Duration) {
     // The first sweep one period after start-up, not at once: a restart is no occasion.
@@ -305,6 +318,7 @@ async fn sweep_tasks(state: web::Data<AppState>, every: Duration) {
         tick.tick().await;
         let (notifier, now) = (state.notifier.clone(), state.clock.now());
         let swept = db::query(&state.pool, move |conn| {
+            token_activity::delete_before(conn, now - ACTIVITY_KEPT)?;
             notify::sweep::sweep(conn, &notifier, now)
         })
         .await;
@@ -316,6 +330,17 @@ async fn sweep_tasks(state: web::Data<AppState>, every: Duration) {
             ),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "token sweep failed"),
+        }
+    }
+}
+
+/// Writes the queued token activity, in one transaction a second.
+async fn write_activity(state: web::Data<AppState>) {
+    let mut tick = actix_web::rt::time::interval(ACTIVITY_FLUSH);
+    loop {
+        tick.tick().await;
+        if let Err(e) = state.activity.flush(&state.pool, &state.notifier).await {
+            tracing::warn!(error = %e, "could not write token activity");
         }
     }
 }

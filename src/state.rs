@@ -1,5 +1,6 @@
 //! What every handler shares.
 
+use crate::auth::activity::Activity;
 use crate::auth::csrf::FormCsrf;
 use crate::auth::last_used::LastUsed;
 use crate::auth::outcome::AuthOutcomes;
@@ -34,6 +35,8 @@ pub struct AppState {
     /// The CSRF protection of the login and sign-up forms.
     pub form_csrf: FormCsrf,
     pub last_used: LastUsed,
+    /// Bearer requests queued for the tokens' activity (written in batches).
+    pub activity: Activity,
     /// Request counts and latencies, for `/metrics`.
     pub metrics: crate::metrics::Metrics,
     /// New tokens' plaintexts between the dashboard's create POST and its reveal GET.

@@ -13,7 +13,7 @@
 use actix_session::{Session, SessionExt};
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
-use actix_web::http::header;
+use actix_web::http::{header, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use chrono::NaiveDateTime;
@@ -24,9 +24,12 @@ use crate::auth::outcome::AuthOutcome;
 use crate::auth::rate_limit::{Allowance, Refusal};
 use crate::auth::session_store::USER_ID;
 use crate::db;
+use crate::db::models::token_activity::NewRequest;
 use crate::db::models::{tokens, users::User};
 use crate::domain::token::PlainToken;
-use crate::domain::{AllowedIps, RevokedReason, Scope, Scopes, TokenId, TokenName, UserId};
+use crate::domain::{
+    AllowedIps, RequestOutcome, RevokedReason, Scope, Scopes, TokenId, TokenName, UserId,
+};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -127,9 +130,17 @@ async fn token_caller(
     // The client as `auth::client_ip` decides it: the same address everywhere.
     let ip = super::client_ip(req);
     let status = row.status(now);
-    if status != tokens::TokenStatus::Active {
-        state.last_used.note_stopped(&row, now, ip);
-    }
+    // The token is identified: whatever is answered now goes into its activity.
+    req.extensions_mut().insert(Presented {
+        token_id: row.id.clone(),
+        stopped: match (status, row.revoked_reason) {
+            (tokens::TokenStatus::Active, _) => None,
+            (tokens::TokenStatus::Expired, _) => Some(RequestOutcome::Expired),
+            (_, Some(RevokedReason::Rotated)) => Some(RequestOutcome::Replaced),
+            _ => Some(RequestOutcome::Revoked),
+        },
+        ip,
+    });
     match status {
         tokens::TokenStatus::Active => {}
         tokens::TokenStatus::Revoked => {
@@ -281,6 +292,7 @@ pub async fn authenticate(
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let state = AppState::of(req.request()).clone();
     let (caller, allowance) = resolve(req.request().clone()).await;
+    let presented = req.extensions_mut().remove::<Presented>();
     let mut res = match caller {
         Ok(caller) => {
             let expires_at = match &caller.credential {
@@ -313,7 +325,62 @@ pub async fn authenticate(
     if let Some(allowance) = allowance {
         allowance.write_headers(res.headers_mut());
     }
+    if let Some(presented) = presented {
+        state
+            .activity
+            .push(presented.record(&res, state.clock.now()));
+    }
     Ok(res)
+}
+
+/// The token a bearer request presented, once it is identified by its hash (working or not):
+/// its activity gets a record of the answer.
+struct Presented {
+    token_id: TokenId,
+    /// Why it no longer works, if it does not.
+    stopped: Option<RequestOutcome>,
+    ip: Option<std::net::IpAddr>,
+}
+
+/// A user agent is kept to this many characters.
+const USER_AGENT_CHARS: usize = 200;
+
+impl Presented {
+    fn record(self, res: &ServiceResponse<BoxBody>, now: NaiveDateTime) -> NewRequest {
+        let req = res.request();
+        let status = res.status();
+        let outcome = self.stopped.unwrap_or(
+            if status == StatusCode::FORBIDDEN || status == StatusCode::TOO_MANY_REQUESTS {
+                RequestOutcome::Denied
+            } else {
+                RequestOutcome::Ok
+            },
+        );
+        // The template, never the raw path: a path may hold anything, a token included.
+        let route = req
+            .match_pattern()
+            .unwrap_or_else(|| "(no route)".to_owned());
+        let project_id = route
+            .starts_with("/api/projects/{id}")
+            .then(|| req.match_info().get("id").map(str::to_owned))
+            .flatten();
+        let user_agent = req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(USER_AGENT_CHARS).collect());
+        NewRequest {
+            token_id: self.token_id,
+            at: now,
+            method: req.method().as_str().to_owned(),
+            route,
+            status: i32::from(status.as_u16()),
+            ip: self.ip.map(|ip| ip.to_string()),
+            user_agent,
+            outcome,
+            project_id,
+        }
+    }
 }
 
 impl FromRequest for Caller {

@@ -2,6 +2,7 @@
 //! permission rule, passwords, sessions, CSRF, throttles and rate limits, last-use
 //! bookkeeping, and the count of how authentication turned out.
 
+pub mod activity;
 pub mod caller;
 pub mod client_ip;
 pub mod csrf;

@@ -150,9 +150,44 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    token_requests (id) {
+        id -> BigInt,
+        token_id -> Text,
+        at -> Timestamp,
+        method -> Text,
+        route -> Text,
+        status -> Integer,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        outcome -> Text,
+        project_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    token_addresses (token_id, ip) {
+        token_id -> Text,
+        ip -> Text,
+        first_seen_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        count -> BigInt,
+    }
+}
+
+diesel::table! {
+    token_daily (token_id, day) {
+        token_id -> Text,
+        day -> Text,
+        count -> BigInt,
+        unrecorded -> BigInt,
+    }
+}
+
 diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(api_token_projects -> api_tokens (token_id));
 diesel::joinable!(api_token_projects -> projects (project_id));
+diesel::joinable!(token_requests -> api_tokens (token_id));
 diesel::joinable!(notifications -> users (user_id));
 diesel::joinable!(outbox -> notifications (notification_id));
 diesel::joinable!(sessions -> users (user_id));
@@ -172,4 +207,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     invoices,
     notifications,
     outbox,
+    token_requests,
+    token_addresses,
+    token_daily,
 );

@@ -7,8 +7,8 @@ use diesel::sql_types::{Binary, Text};
 
 use super::MultiBackend;
 use crate::domain::{
-    Email, Expiry, Narrowing, NoticeKind, ProjectId, ProjectName, RevokedReason, Role, Scopes,
-    TokenHash, TokenId, TokenName, UserId,
+    Email, Expiry, Narrowing, NoticeKind, ProjectId, ProjectName, RequestOutcome, RevokedReason,
+    Role, Scopes, TokenHash, TokenId, TokenName, UserId,
 };
 
 macro_rules! through_multi_backend {
@@ -24,6 +24,6 @@ macro_rules! through_multi_backend {
 
 through_multi_backend!(
     Text: UserId, ProjectId, TokenId, Role, Scopes, Email, TokenName, ProjectName, Expiry,
-    RevokedReason, Narrowing, NoticeKind
+    RevokedReason, Narrowing, NoticeKind, RequestOutcome
 );
 through_multi_backend!(Binary: TokenHash);

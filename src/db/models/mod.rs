@@ -8,6 +8,7 @@ pub mod notifications;
 pub mod projects;
 pub mod sessions;
 pub mod settings;
+pub mod token_activity;
 pub mod tokens;
 pub mod users;
 

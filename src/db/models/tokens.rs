@@ -72,6 +72,17 @@ impl TokenRow {
     }
 }
 
+impl TokenRow {
+    /// When it stopped working, if it has by `now`: revoked (or replaced), or expired.
+    pub fn stopped_at(&self, now: NaiveDateTime) -> Option<NaiveDateTime> {
+        match self.status(now) {
+            TokenStatus::Active => None,
+            TokenStatus::Revoked => self.revoked_at,
+            TokenStatus::Expired => self.expires_at,
+        }
+    }
+}
+
 /// A token request that passed every rule of SPEC §4.
 #[derive(Debug)]
 pub struct NewToken {
@@ -458,6 +469,24 @@ pub fn rotate(
         choose_projects(conn, &new.id, &chosen)?;
         Ok((new, plain))
     })
+}
+
+/// A token by id, whoever owns it (background work only: handlers use `find_mine`).
+pub fn find(conn: &mut DbConnection, id: &TokenId) -> QueryResult<Option<TokenRow>> {
+    api_tokens::table
+        .find(id)
+        .select(TokenRow::as_select())
+        .get_result(conn)
+        .optional()
+}
+
+/// These tokens with their owners (the project access page: other members' tokens).
+pub fn with_owners(conn: &mut DbConnection, ids: &[TokenId]) -> QueryResult<Vec<(TokenRow, User)>> {
+    api_tokens::table
+        .inner_join(users::table)
+        .filter(api_tokens::id.eq_any(ids))
+        .select((TokenRow::as_select(), User::as_select()))
+        .load(conn)
 }
 
 /// One of the owner's tokens; someone else's is `NotFound`, as if it did not exist.

@@ -8,15 +8,16 @@ use utoipa::ToSchema;
 
 use super::{utc, Json, Page};
 use crate::auth::{reauth, SessionCaller};
+use crate::db::models::token_activity::{self, RequestRow};
 use crate::db::{self, models::tokens, models::tokens::TokenRow};
 use crate::domain::{
-    AllowedIps, Expiry, PlainToken, ProjectSelection, RevokedReason, Scope, Scopes, TokenId,
-    TokenName,
+    AllowedIps, Expiry, PlainToken, ProjectSelection, RequestOutcome, RevokedReason, Scope, Scopes,
+    TokenId, TokenName,
 };
 use crate::error::AppError;
 use crate::state::AppState;
 
-super::resource!(list, create, revoke, rotate);
+super::resource!(list, create, show, activity, revoke, rotate);
 
 /// A token as its owner sees it in the list; never the secret.
 #[derive(Serialize, ToSchema)]
@@ -242,6 +243,159 @@ async fn create(
     })
     .await?;
     Ok(HttpResponse::Created().json(CreatedToken::new(row, projects, &plain)))
+}
+
+/// An address a token was used from.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct AddressJson {
+    ip: String,
+    first_seen_at: DateTime<Utc>,
+    last_seen_at: DateTime<Utc>,
+    count: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct DayJson {
+    /// `YYYY-MM-DD`, UTC.
+    day: String,
+    requests: i64,
+}
+
+/// Presentations of a token after it stopped working.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct AfterStopJson {
+    count: i64,
+    last_at: Option<DateTime<Utc>>,
+    last_ip: Option<String>,
+}
+
+/// One token with its use (SPEC §8.3).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = TokenDetail)]
+struct TokenDetail {
+    #[serde(flatten)]
+    token: TokenJson,
+    /// Each address it was used from in the last 90 days, most recent first.
+    addresses: Vec<AddressJson>,
+    /// Requests a day over the last 30 days, oldest first.
+    requests_per_day: Vec<DayJson>,
+    /// Requests not recorded because the activity queue was full.
+    unrecorded_requests: i64,
+    /// Set once the token no longer works.
+    presented_after_stop: Option<AfterStopJson>,
+}
+
+/// A token and its use.
+///
+/// Its settings, the addresses it was used from, its requests a day over 30 days and, once
+/// it stopped working, how often it was still presented.
+#[utoipa::path(
+    tag = "tokens",
+    params(("id" = TokenId, Path, description = "The token's id.")),
+    security(("session" = [])),
+    responses((status = 200, description = "The token.", body = TokenDetail)),
+)]
+#[get("/tokens/{id}")]
+async fn show(
+    SessionCaller(caller): SessionCaller,
+    state: web::Data<AppState>,
+    id: web::Path<TokenId>,
+) -> Result<HttpResponse, AppError> {
+    let now = state.clock.now();
+    let (row, summary, chosen) = db::query(&state.pool, move |conn| {
+        let row = tokens::find_mine(conn, &caller.user.id, &id)?;
+        let summary = token_activity::summary(conn, &row.id, row.stopped_at(now), now)?;
+        let chosen = tokens::chosen_projects(conn, std::slice::from_ref(&row.id))?;
+        Ok((row, summary, chosen))
+    })
+    .await?;
+    let projects = tokens::selection_of(&row, &chosen);
+    Ok(HttpResponse::Ok().json(TokenDetail {
+        token: TokenJson::new(row, projects, now),
+        addresses: summary
+            .addresses
+            .into_iter()
+            .map(|a| AddressJson {
+                ip: a.ip,
+                first_seen_at: utc(a.first_seen_at),
+                last_seen_at: utc(a.last_seen_at),
+                count: a.count,
+            })
+            .collect(),
+        requests_per_day: summary
+            .per_day
+            .into_iter()
+            .map(|(day, requests)| DayJson {
+                day: day.to_string(),
+                requests,
+            })
+            .collect(),
+        unrecorded_requests: summary.unrecorded,
+        presented_after_stop: summary.after_stop.map(|(count, last)| AfterStopJson {
+            count,
+            last_at: last.as_ref().map(|r| utc(r.at)),
+            last_ip: last.and_then(|r| r.ip),
+        }),
+    }))
+}
+
+/// A request made with a token.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct RequestJson {
+    at: DateTime<Utc>,
+    method: String,
+    /// The route template (`/api/projects/{id}/files`), never the raw path.
+    route: String,
+    status: i32,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    outcome: RequestOutcome,
+}
+
+/// A token's requests.
+///
+/// Newest first, kept 90 days, including presentations after it stopped working. Recorded
+/// in batches: a request shows up here within a few seconds.
+#[utoipa::path(
+    tag = "tokens",
+    params(("id" = TokenId, Path, description = "The token's id."), Page),
+    security(("session" = [])),
+    responses((status = 200, description = "A page of requests.", body = [RequestJson], headers(
+        ("Link" = String, description = "`<…>; rel=\"next\"` while more remain."),
+    ))),
+)]
+#[get("/tokens/{id}/activity")]
+async fn activity(
+    SessionCaller(caller): SessionCaller,
+    state: web::Data<AppState>,
+    id: web::Path<TokenId>,
+    page: Page,
+) -> Result<HttpResponse, AppError> {
+    let request = page.request.clone();
+    let rows = db::query(&state.pool, move |conn| {
+        let row = tokens::find_mine(conn, &caller.user.id, &id)?;
+        token_activity::list(conn, &row.id, &request)
+    })
+    .await?;
+    let (rows, next) = page.request.cut(rows, RequestRow::cursor);
+    let items: Vec<_> = rows
+        .into_iter()
+        .map(|r| RequestJson {
+            at: utc(r.at),
+            method: r.method,
+            route: r.route,
+            status: r.status,
+            ip: r.ip,
+            user_agent: r.user_agent,
+            outcome: r.outcome,
+        })
+        .collect();
+    Ok(page.respond(&items, next))
 }
 
 /// Revoke a token.

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::tokens::When;
 use super::{page, page_with_status, see_other, Form, Layout, FLASH, TOKENS_PAGE};
-use super::{DashboardUser, HtmlError};
+use super::{CsrfOnly, DashboardUser, HtmlError};
 use crate::auth::password::{self, Password};
 use crate::auth::session_store::{IP, PUBLIC_ID, USER_AGENT, USER_ID};
 use crate::auth::{csrf, reauth};
@@ -238,11 +238,6 @@ async fn login(
             page_with_status(&page, StatusCode::UNAUTHORIZED)
         }
     }
-}
-
-#[derive(Deserialize)]
-struct CsrfOnly {
-    csrf_token: Option<String>,
 }
 
 #[post("/logout")]

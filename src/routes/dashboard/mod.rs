@@ -8,6 +8,7 @@ mod error_page;
 mod notifications;
 pub mod projects;
 mod reauth;
+mod token_page;
 pub mod tokens;
 mod user;
 
@@ -31,6 +32,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(api_docs::api_reference)
     .configure(accounts::configure)
     .configure(tokens::configure)
+    // After `tokens`: its `/settings/tokens/new` and `/inactive` are not token ids.
+    .configure(token_page::configure)
     .configure(notifications::configure)
     .configure(projects::configure);
 }
@@ -69,6 +72,12 @@ pub fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header(("Location", location))
         .finish()
+}
+
+/// A form of a button alone: nothing but its CSRF token.
+#[derive(serde::Deserialize)]
+pub struct CsrfOnly {
+    pub csrf_token: Option<String>,
 }
 
 /// A URL-encoded form whose repeated fields (`scopes=a&scopes=b`) fill a `Vec`.

@@ -6,7 +6,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::tokens::When;
-use super::{page, see_other, DashboardUser, Form, HtmlError, Layout};
+use super::{page, see_other, CsrfOnly, DashboardUser, Form, HtmlError, Layout};
 use crate::db::{self, models::notifications};
 use crate::domain::PageRequest;
 use crate::error::AppError;
@@ -74,11 +74,6 @@ async fn list(
         notifications,
         more: more.map(|c| c.encode()),
     })
-}
-
-#[derive(Deserialize)]
-struct CsrfOnly {
-    csrf_token: Option<String>,
 }
 
 #[post("/settings/notifications/read")]

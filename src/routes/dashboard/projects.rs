@@ -13,8 +13,10 @@ use super::{
     FLASH,
 };
 use crate::auth::{reauth, Need};
-use crate::db::{self, models::projects};
-use crate::domain::{Email, LifetimeDays, PageRequest, ProjectId, ProjectName, Role, TokenPolicy};
+use crate::db::{self, models::projects, models::token_activity, models::tokens};
+use crate::domain::{
+    Email, LifetimeDays, PageRequest, ProjectId, ProjectName, Role, TokenId, TokenPolicy,
+};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -22,6 +24,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(list)
         .service(create)
         .service(show)
+        .service(access)
         .service(set_member)
         .service(settings_form)
         .service(set_settings);
@@ -184,6 +187,66 @@ async fn show(
     id: web::Path<ProjectId>,
 ) -> Result<HttpResponse, HtmlError> {
     page(&show_page(&user, &state, id.into_inner(), String::new(), None).await?)
+}
+
+/// A member's token that used the project, as its owners see it.
+struct AccessRow {
+    owner: Email,
+    name: String,
+    prefix: String,
+    scopes: Vec<&'static str>,
+    last_used: String,
+    requests: i64,
+}
+
+#[derive(Template)]
+#[template(path = "projects/access.html")]
+struct AccessPage {
+    layout: Layout,
+    project: projects::Project,
+    rows: Vec<AccessRow>,
+}
+
+/// How far back the access page looks.
+const ACCESS_DAYS: i64 = 30;
+
+/// Which members' tokens used this project in the last 30 days (owners only), like an
+/// organization owner's view of fine-grained tokens.
+#[get("/projects/{id}/access")]
+async fn access(
+    user: DashboardUser,
+    state: web::Data<AppState>,
+    id: web::Path<ProjectId>,
+) -> Result<HttpResponse, HtmlError> {
+    let (caller, id, now) = (user.caller(), id.into_inner(), state.clock.now());
+    let since = now - chrono::Duration::days(ACCESS_DAYS);
+    let (project, used, tokens) = db::run(&state.pool, move |conn| {
+        caller.require_on(conn, &id, Need::role(Role::Owner))?;
+        let project = projects::find(conn, &id)?;
+        let used = token_activity::project_access(conn, id.as_str(), since)?;
+        let ids: Vec<TokenId> = used.iter().map(|(t, _, _)| t.clone()).collect();
+        Ok::<_, AppError>((project, used, tokens::with_owners(conn, &ids)?))
+    })
+    .await?;
+    let rows = used
+        .into_iter()
+        .filter_map(|(token_id, requests, last)| {
+            let (token, owner) = tokens.iter().find(|(t, _)| t.id == token_id)?;
+            Some(AccessRow {
+                owner: owner.email.clone(),
+                name: token.name.to_string(),
+                prefix: token.prefix.clone(),
+                scopes: token.scopes.names(),
+                last_used: relative(last, now),
+                requests,
+            })
+        })
+        .collect();
+    page(&AccessPage {
+        layout: user.layout(),
+        project,
+        rows,
+    })
 }
 
 #[derive(Deserialize)]

@@ -138,7 +138,7 @@ pub fn relative(t: NaiveDateTime, now: NaiveDateTime) -> String {
 }
 
 impl TokenView {
-    fn new(row: &TokenRow, now: NaiveDateTime, chosen: &Chosen) -> Self {
+    pub(super) fn new(row: &TokenRow, now: NaiveDateTime, chosen: &Chosen) -> Self {
         TokenView::linked(row, now, &HashMap::new(), chosen)
     }
 
@@ -200,7 +200,7 @@ impl TokenView {
         }
     }
 
-    fn is_expired(&self) -> bool {
+    pub(super) fn is_expired(&self) -> bool {
         self.badge == "expired"
     }
 }

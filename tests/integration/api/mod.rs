@@ -16,4 +16,5 @@ mod policy;
 mod projects;
 mod reauth;
 mod rotation;
+mod token_activity;
 mod tokens;

@@ -394,11 +394,7 @@ async fn behind_a_trusted_proxy_the_forwarded_client_is_the_client() {
     }
     // The same address is the one remembered as the token's last use.
     let state = &user.state;
-    state
-        .last_used
-        .flush(&state.pool, &state.notifier)
-        .await
-        .unwrap();
+    state.last_used.flush(&state.pool).await.unwrap();
     let listed = user.tokens().await;
     let row = listed.iter().find(|t| t["id"] == office["id"]).unwrap();
     assert_eq!(

@@ -269,11 +269,7 @@ async fn a_year_unused_token_is_warned_a_week_ahead_then_revoked() {
         user.bearer_get("/api/me", &busy.plaintext).await.status(),
         StatusCode::OK
     );
-    user.state
-        .last_used
-        .flush(&user.state.pool, &user.state.notifier)
-        .await
-        .unwrap();
+    user.state.last_used.flush(&user.state.pool).await.unwrap();
     app.clock.advance(Duration::days(59));
     assert_eq!(
         settle(&app.db, warned, 1).await,
@@ -320,7 +316,7 @@ async fn a_stopped_token_still_presented_is_told_at_most_daily() {
     );
     let flush = || async {
         user.state
-            .last_used
+            .activity
             .flush(&user.state.pool, &user.state.notifier)
             .await
             .unwrap()

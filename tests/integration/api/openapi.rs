@@ -14,6 +14,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/session/reauthenticate"),
     ("GET", "/api/tokens"),
     ("POST", "/api/tokens"),
+    ("GET", "/api/tokens/{id}"),
+    ("GET", "/api/tokens/{id}/activity"),
     ("DELETE", "/api/tokens/{id}"),
     ("POST", "/api/tokens/{id}/rotate"),
     ("GET", "/api/projects"),

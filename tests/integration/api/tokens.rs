@@ -486,11 +486,7 @@ async fn last_use_is_recorded_off_the_request_path_at_most_once_a_minute() {
         user.bearer_get("/api/me", &token).await.status(),
         StatusCode::OK
     );
-    user.state
-        .last_used
-        .flush(&user.state.pool, &user.state.notifier)
-        .await
-        .unwrap();
+    user.state.last_used.flush(&user.state.pool).await.unwrap();
     let first = user.tokens().await[0].clone();
     assert!(first["lastUsedAt"].is_string());
     assert_eq!(first["lastUsedIp"], "127.0.0.1");
@@ -505,11 +501,7 @@ async fn last_use_is_recorded_off_the_request_path_at_most_once_a_minute() {
         1,
         "a bearer request is one read, no write"
     );
-    user.state
-        .last_used
-        .flush(&user.state.pool, &user.state.notifier)
-        .await
-        .unwrap();
+    user.state.last_used.flush(&user.state.pool).await.unwrap();
     assert_eq!(
         user.tokens().await[0]["lastUsedAt"],
         first["lastUsedAt"],
@@ -518,11 +510,7 @@ async fn last_use_is_recorded_off_the_request_path_at_most_once_a_minute() {
 
     user.clock.advance(Duration::seconds(31));
     user.bearer_get("/api/me", &token).await;
-    user.state
-        .last_used
-        .flush(&user.state.pool, &user.state.notifier)
-        .await
-        .unwrap();
+    user.state.last_used.flush(&user.state.pool).await.unwrap();
     assert_ne!(
         user.tokens().await[0]["lastUsedAt"],
         first["lastUsedAt"],

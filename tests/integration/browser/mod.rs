@@ -9,4 +9,5 @@ mod regenerate;
 mod screens;
 mod steps;
 mod token_list;
+mod token_page;
 mod without_js;

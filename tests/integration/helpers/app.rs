@@ -73,6 +73,7 @@ impl TestApp {
             trusted_proxies: Vec::new(),
             mail: None,
             sweep_every: mantel::config::SWEEP_EVERY,
+            activity_queue: mantel::auth::activity::CAPACITY,
         };
         adjust(&mut settings);
         let app = Application::build_with_listener(settings, listener, clock.clone())

@@ -1,0 +1,110 @@
+//! Per-token activity, recorded off the request path (SPEC §8.3). A bearer request whose
+//! token was identified pushes one record into a bounded queue (no lock, no allocation beyond
+//! the record); a background task writes the queue in batches. When the queue is full the
+//! request is not slowed: the record is dropped and counted, per token and day (the token page
+//! says how many) and in total (`/metrics`). The batches also bring what the owner is told:
+//! first use from a new address, and a stopped token still presented (at most daily).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::Mutex;
+
+use crate::db::models::token_activity::{self, NewRequest, Unrecorded};
+use crate::db::models::tokens;
+use crate::db::{self, write_transaction, DbError, Pool};
+use crate::notify::{Notice, Notifier};
+
+/// Records the queue holds between two writes (about a second of a busy instance).
+pub const CAPACITY: usize = 16_384;
+
+pub struct Activity {
+    queue: SyncSender<NewRequest>,
+    pending: Mutex<Receiver<NewRequest>>,
+    /// Dropped records by token and day, written with the next batch.
+    unrecorded: Mutex<Unrecorded>,
+    dropped: AtomicU64,
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Activity::with_capacity(CAPACITY)
+    }
+}
+
+impl Activity {
+    pub fn with_capacity(capacity: usize) -> Activity {
+        let (queue, pending) = sync_channel(capacity);
+        Activity {
+            queue,
+            pending: Mutex::new(pending),
+            unrecorded: Mutex::default(),
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    /// Queues a record, or drops and counts it when the queue is full.
+    pub fn push(&self, request: NewRequest) {
+        if let Err(TrySendError::Full(request) | TrySendError::Disconnected(request)) =
+            self.queue.try_send(request)
+        {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            let mut unrecorded = self.unrecorded.lock().expect("activity lock");
+            *unrecorded
+                .entry((request.token_id, request.at.date()))
+                .or_default() += 1;
+        }
+    }
+
+    /// Records dropped since start-up, for `/metrics`.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Writes what was queued since the last flush; answers how many records.
+    pub async fn flush(&self, pool: &Pool, notifier: &Notifier) -> Result<usize, DbError> {
+        let requests: Vec<NewRequest> = {
+            let pending = self.pending.lock().expect("activity lock");
+            pending.try_iter().take(CAPACITY).collect()
+        };
+        let unrecorded = std::mem::take(&mut *self.unrecorded.lock().expect("activity lock"));
+        if requests.is_empty() && unrecorded.is_empty() {
+            return Ok(0);
+        }
+        let notifier = notifier.clone();
+        let written = requests.len();
+        db::query(pool, move |conn| {
+            write_transaction(conn, |conn| {
+                let new_addresses = token_activity::record_batch(conn, &requests, &unrecorded)?;
+                // What the owners are told, in the same transaction as the records.
+                let mut notices: Vec<_> = new_addresses
+                    .into_iter()
+                    .map(|(token_id, ip)| (token_id, Notice::UsedFromNewIp { ip }))
+                    .collect();
+                let mut stopped = HashMap::new();
+                for r in requests.iter().filter(|r| r.outcome.is_after_stop()) {
+                    stopped
+                        .entry((r.token_id.clone(), r.at.date()))
+                        .or_insert(r);
+                }
+                notices.extend(stopped.into_values().map(|r| {
+                    let notice = Notice::UsedAfterRevocation {
+                        ip: r.ip.clone(),
+                        day: r.at.date(),
+                    };
+                    (r.token_id.clone(), notice)
+                }));
+                let now = requests.last().map(|r| r.at);
+                for (token_id, notice) in notices {
+                    let (Some(token), Some(now)) = (tokens::find(conn, &token_id)?, now) else {
+                        continue;
+                    };
+                    notifier.record(conn, &token, &notice, now)?;
+                }
+                Ok(())
+            })
+        })
+        .await?;
+        Ok(written)
+    }
+}

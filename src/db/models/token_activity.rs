@@ -1,0 +1,391 @@
+//! Per-token activity (SPEC §8.3): the requests, written in batches (`auth::activity`), and
+//! two small aggregates kept up to date by each batch — the token's addresses and its requests
+//! a day — so the token page reads a few rows however many requests there were.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+use diesel::upsert::excluded;
+
+use crate::db::schema::{token_addresses, token_daily, token_requests};
+use crate::db::{write_transaction, DbConnection};
+use crate::domain::{Cursor, PageRequest, RequestOutcome, TokenId};
+
+/// A request as recorded: the route template, never the raw path.
+#[derive(Clone, Debug, Insertable)]
+#[diesel(table_name = token_requests)]
+pub struct NewRequest {
+    pub token_id: TokenId,
+    pub at: NaiveDateTime,
+    pub method: String,
+    pub route: String,
+    pub status: i32,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub outcome: RequestOutcome,
+    pub project_id: Option<String>,
+}
+
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = token_requests)]
+pub struct RequestRow {
+    pub id: i64,
+    pub token_id: TokenId,
+    pub at: NaiveDateTime,
+    pub method: String,
+    pub route: String,
+    pub status: i32,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub outcome: RequestOutcome,
+    pub project_id: Option<String>,
+}
+
+impl RequestRow {
+    pub fn cursor(&self) -> Cursor {
+        Cursor::new(Some(self.at), self.id.to_string())
+    }
+}
+
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = token_addresses)]
+pub struct AddressRow {
+    pub ip: String,
+    pub first_seen_at: NaiveDateTime,
+    pub last_seen_at: NaiveDateTime,
+    pub count: i64,
+}
+
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = token_daily)]
+pub struct DayRow {
+    pub day: String,
+    pub count: i64,
+    pub unrecorded: i64,
+}
+
+/// Requests of one token a day that the full queue could not record.
+pub type Unrecorded = HashMap<(TokenId, NaiveDate), i64>;
+
+/// Writes a batch of requests and the aggregates they change, in one transaction. Answers
+/// the addresses each token was used from for the first time, except a token's very first
+/// address (its first use is no news).
+pub fn record_batch(
+    conn: &mut DbConnection,
+    requests: &[NewRequest],
+    unrecorded: &Unrecorded,
+) -> QueryResult<Vec<(TokenId, String)>> {
+    write_transaction(conn, |conn| {
+        for chunk in requests.chunks(500) {
+            match conn {
+                DbConnection::Sqlite(c) => diesel::insert_into(token_requests::table)
+                    .values(chunk)
+                    .execute(c)?,
+                DbConnection::Postgres(c) => diesel::insert_into(token_requests::table)
+                    .values(chunk)
+                    .execute(c)?,
+            };
+        }
+        let new_addresses = record_addresses(conn, requests)?;
+        let mut days: HashMap<(TokenId, NaiveDate), (i64, i64)> = HashMap::new();
+        for r in requests {
+            days.entry((r.token_id.clone(), r.at.date())).or_default().0 += 1;
+        }
+        for (key, n) in unrecorded {
+            days.entry(key.clone()).or_default().1 += n;
+        }
+        for ((token_id, day), (count, lost)) in days {
+            let row = (
+                token_daily::token_id.eq(&token_id),
+                token_daily::day.eq(day.to_string()),
+                token_daily::count.eq(count),
+                token_daily::unrecorded.eq(lost),
+            );
+            let add = (
+                token_daily::count.eq(token_daily::count + excluded(token_daily::count)),
+                token_daily::unrecorded
+                    .eq(token_daily::unrecorded + excluded(token_daily::unrecorded)),
+            );
+            match conn {
+                DbConnection::Sqlite(c) => diesel::insert_into(token_daily::table)
+                    .values(row)
+                    .on_conflict((token_daily::token_id, token_daily::day))
+                    .do_update()
+                    .set(add)
+                    .execute(c)?,
+                DbConnection::Postgres(c) => diesel::insert_into(token_daily::table)
+                    .values(row)
+                    .on_conflict((token_daily::token_id, token_daily::day))
+                    .do_update()
+                    .set(add)
+                    .execute(c)?,
+            };
+        }
+        Ok(new_addresses)
+    })
+}
+
+/// Upserts each (token, address) of the batch; answers those not seen before for a token
+/// that had been used from somewhere else.
+fn record_addresses(
+    conn: &mut DbConnection,
+    requests: &[NewRequest],
+) -> QueryResult<Vec<(TokenId, String)>> {
+    // (first, last, count) per (token, address), in the order first seen.
+    type Seen = (NaiveDateTime, NaiveDateTime, i64);
+    let mut seen: Vec<((TokenId, String), Seen)> = Vec::new();
+    let mut index: HashMap<(TokenId, String), usize> = HashMap::new();
+    for r in requests {
+        let Some(ip) = &r.ip else { continue };
+        let key = (r.token_id.clone(), ip.clone());
+        match index.get(&key) {
+            Some(&i) => {
+                let (first, last, count) = &mut seen[i].1;
+                *first = (*first).min(r.at);
+                *last = (*last).max(r.at);
+                *count += 1;
+            }
+            None => {
+                index.insert(key.clone(), seen.len());
+                seen.push((key, (r.at, r.at, 1)));
+            }
+        }
+    }
+    if seen.is_empty() {
+        return Ok(Vec::new());
+    }
+    let tokens: Vec<&TokenId> = seen
+        .iter()
+        .map(|((t, _), _)| t)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let known: HashSet<(TokenId, String)> = token_addresses::table
+        .filter(token_addresses::token_id.eq_any(tokens))
+        .select((token_addresses::token_id, token_addresses::ip))
+        .load::<(TokenId, String)>(conn)?
+        .into_iter()
+        .collect();
+    let mut used: HashSet<TokenId> = known.iter().map(|(t, _)| t.clone()).collect();
+    let mut new = Vec::new();
+    for ((token_id, ip), (first, last, count)) in seen {
+        let key = (token_id.clone(), ip.clone());
+        if !known.contains(&key) && !used.insert(token_id.clone()) {
+            new.push(key);
+        }
+        let row = (
+            token_addresses::token_id.eq(&token_id),
+            token_addresses::ip.eq(&ip),
+            token_addresses::first_seen_at.eq(first),
+            token_addresses::last_seen_at.eq(last),
+            token_addresses::count.eq(count),
+        );
+        let add = (
+            token_addresses::last_seen_at.eq(excluded(token_addresses::last_seen_at)),
+            token_addresses::count.eq(token_addresses::count + excluded(token_addresses::count)),
+        );
+        let target = (token_addresses::token_id, token_addresses::ip);
+        match conn {
+            DbConnection::Sqlite(c) => diesel::insert_into(token_addresses::table)
+                .values(row)
+                .on_conflict(target)
+                .do_update()
+                .set(add)
+                .execute(c)?,
+            DbConnection::Postgres(c) => diesel::insert_into(token_addresses::table)
+                .values(row)
+                .on_conflict(target)
+                .do_update()
+                .set(add)
+                .execute(c)?,
+        };
+    }
+    Ok(new)
+}
+
+/// A page of one token's requests, newest first.
+pub fn list(
+    conn: &mut DbConnection,
+    token_id: &TokenId,
+    page: &PageRequest,
+) -> QueryResult<Vec<RequestRow>> {
+    let mut query = token_requests::table
+        .filter(token_requests::token_id.eq(token_id))
+        .into_boxed();
+    if let Some(Cursor { at: Some(at), key }) = &page.after {
+        // A cursor this model wrote holds a row id; any other names no row.
+        let id: i64 = key.parse().unwrap_or(i64::MIN);
+        query = query.filter(
+            token_requests::at
+                .lt(*at)
+                .or(token_requests::at.eq(*at).and(token_requests::id.lt(id))),
+        );
+    }
+    query
+        .order((token_requests::at.desc(), token_requests::id.desc()))
+        .limit(page.fetch())
+        .select(RequestRow::as_select())
+        .load(conn)
+}
+
+/// The addresses a token was used from, most recent first.
+pub fn addresses(conn: &mut DbConnection, token_id: &TokenId) -> QueryResult<Vec<AddressRow>> {
+    token_addresses::table
+        .filter(token_addresses::token_id.eq(token_id))
+        .order(token_addresses::last_seen_at.desc())
+        .limit(100)
+        .select(AddressRow::as_select())
+        .load(conn)
+}
+
+/// Requests a day from `since` on, oldest first.
+pub fn daily(
+    conn: &mut DbConnection,
+    token_id: &TokenId,
+    since: NaiveDate,
+) -> QueryResult<Vec<DayRow>> {
+    token_daily::table
+        .filter(token_daily::token_id.eq(token_id))
+        .filter(token_daily::day.ge(since.to_string()))
+        .order(token_daily::day)
+        .select(DayRow::as_select())
+        .load(conn)
+}
+
+/// Requests the full queue could not record, over the days kept.
+pub fn unrecorded(conn: &mut DbConnection, token_id: &TokenId) -> QueryResult<i64> {
+    let lost: Vec<i64> = token_daily::table
+        .filter(token_daily::token_id.eq(token_id))
+        .select(token_daily::unrecorded)
+        .load(conn)?;
+    Ok(lost.into_iter().sum())
+}
+
+/// The user agents among the token's latest requests, with how often each was seen there.
+pub fn user_agents(conn: &mut DbConnection, token_id: &TokenId) -> QueryResult<Vec<(String, i64)>> {
+    let agents: Vec<Option<String>> = token_requests::table
+        .filter(token_requests::token_id.eq(token_id))
+        .order((token_requests::at.desc(), token_requests::id.desc()))
+        .limit(500)
+        .select(token_requests::user_agent)
+        .load(conn)?;
+    let mut counts: Vec<(String, i64)> = Vec::new();
+    for agent in agents.into_iter().map(Option::unwrap_or_default) {
+        match counts.iter_mut().find(|(a, _)| *a == agent) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((agent, 1)),
+        }
+    }
+    counts.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    Ok(counts)
+}
+
+/// How often the token was presented after it stopped working (from `since`), and the
+/// latest such request.
+pub fn presented_after_stop(
+    conn: &mut DbConnection,
+    token_id: &TokenId,
+    since: NaiveDateTime,
+) -> QueryResult<(i64, Option<RequestRow>)> {
+    let stopped = [
+        RequestOutcome::Revoked,
+        RequestOutcome::Expired,
+        RequestOutcome::Replaced,
+    ];
+    let count = token_requests::table
+        .filter(token_requests::token_id.eq(token_id))
+        .filter(token_requests::at.ge(since))
+        .filter(token_requests::outcome.eq_any(stopped))
+        .count()
+        .get_result(conn)?;
+    let latest = token_requests::table
+        .filter(token_requests::token_id.eq(token_id))
+        .filter(token_requests::at.ge(since))
+        .filter(token_requests::outcome.eq_any(stopped))
+        .order((token_requests::at.desc(), token_requests::id.desc()))
+        .select(RequestRow::as_select())
+        .first(conn)
+        .optional()?;
+    Ok((count, latest))
+}
+
+/// Per token, the requests that named `project_id` since `since`: (token, requests, last).
+pub fn project_access(
+    conn: &mut DbConnection,
+    project_id: &str,
+    since: NaiveDateTime,
+) -> QueryResult<Vec<(TokenId, i64, NaiveDateTime)>> {
+    let rows: Vec<(TokenId, NaiveDateTime)> = token_requests::table
+        .filter(token_requests::project_id.eq(project_id))
+        .filter(token_requests::at.ge(since))
+        .filter(token_requests::outcome.eq(RequestOutcome::Ok))
+        .select((token_requests::token_id, token_requests::at))
+        .load(conn)?;
+    let mut by_token: HashMap<TokenId, (i64, NaiveDateTime)> = HashMap::new();
+    for (token_id, at) in rows {
+        let entry = by_token.entry(token_id).or_insert((0, at));
+        entry.0 += 1;
+        entry.1 = entry.1.max(at);
+    }
+    let mut access: Vec<_> = by_token
+        .into_iter()
+        .map(|(t, (n, last))| (t, n, last))
+        .collect();
+    access.sort_by_key(|(_, _, last)| std::cmp::Reverse(*last));
+    Ok(access)
+}
+
+/// Forgets activity older than `cutoff` (SPEC §8.3: kept 90 days).
+pub fn delete_before(conn: &mut DbConnection, cutoff: NaiveDateTime) -> QueryResult<usize> {
+    let requests = diesel::delete(token_requests::table.filter(token_requests::at.lt(cutoff)))
+        .execute(conn)?;
+    diesel::delete(token_daily::table.filter(token_daily::day.lt(cutoff.date().to_string())))
+        .execute(conn)?;
+    diesel::delete(token_addresses::table.filter(token_addresses::last_seen_at.lt(cutoff)))
+        .execute(conn)?;
+    Ok(requests)
+}
+
+/// Days the token page's chart covers.
+pub const CHART_DAYS: u32 = 30;
+
+/// What the token page and `GET /api/tokens/{id}` show of a token's use.
+pub struct Summary {
+    pub addresses: Vec<AddressRow>,
+    /// One entry a day for the last `CHART_DAYS` days, oldest first, zero where none.
+    pub per_day: Vec<(NaiveDate, i64)>,
+    pub unrecorded: i64,
+    pub user_agents: Vec<(String, i64)>,
+    /// Since it stopped working, if it has: how often it was presented, and the latest time.
+    pub after_stop: Option<(i64, Option<RequestRow>)>,
+}
+
+/// Reads the summary of `token_id`'s activity; `stopped_at` is when it stopped working.
+pub fn summary(
+    conn: &mut DbConnection,
+    token_id: &TokenId,
+    stopped_at: Option<NaiveDateTime>,
+    now: NaiveDateTime,
+) -> QueryResult<Summary> {
+    let today = now.date();
+    let first = today - chrono::Duration::days(i64::from(CHART_DAYS) - 1);
+    let counted: HashMap<String, i64> = daily(conn, token_id, first)?
+        .into_iter()
+        .map(|d| (d.day, d.count))
+        .collect();
+    let per_day = first
+        .iter_days()
+        .take(CHART_DAYS as usize)
+        .map(|day| (day, counted.get(&day.to_string()).copied().unwrap_or(0)))
+        .collect();
+    Ok(Summary {
+        addresses: addresses(conn, token_id)?,
+        per_day,
+        unrecorded: unrecorded(conn, token_id)?,
+        user_agents: user_agents(conn, token_id)?,
+        after_stop: stopped_at
+            .map(|at| presented_after_stop(conn, token_id, at))
+            .transpose()?,
+    })
+}
