@@ -10,9 +10,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Mutex;
 
+use crate::db::models::security_log::{self, Client, NewSecurityEvent};
 use crate::db::models::token_activity::{self, NewRequest, Unrecorded};
 use crate::db::models::tokens;
 use crate::db::{self, write_transaction, DbError, Pool};
+use crate::domain::SecurityKind;
 use crate::notify::{Notice, Notifier};
 
 /// Records the queue holds between two writes (about a second of a busy instance).
@@ -77,9 +79,20 @@ impl Activity {
             write_transaction(conn, |conn| {
                 let new_addresses = token_activity::record_batch(conn, &requests, &unrecorded)?;
                 // What the owners are told, in the same transaction as the records.
+                // Each with the client that caused it, for the owner's security log.
                 let mut notices: Vec<_> = new_addresses
                     .into_iter()
-                    .map(|(token_id, ip)| (token_id, Notice::UsedFromNewIp { ip }))
+                    .map(|(token_id, ip)| {
+                        let user_agent = requests
+                            .iter()
+                            .find(|r| r.token_id == token_id && r.ip.as_ref() == Some(&ip))
+                            .and_then(|r| r.user_agent.clone());
+                        let client = Client {
+                            ip: Some(ip.clone()),
+                            user_agent,
+                        };
+                        (token_id, Notice::UsedFromNewIp { ip }, client)
+                    })
                     .collect();
                 let mut stopped = HashMap::new();
                 for r in requests.iter().filter(|r| r.outcome.is_after_stop()) {
@@ -92,14 +105,26 @@ impl Activity {
                         ip: r.ip.clone(),
                         day: r.at.date(),
                     };
-                    (r.token_id.clone(), notice)
+                    let client = Client {
+                        ip: r.ip.clone(),
+                        user_agent: r.user_agent.clone(),
+                    };
+                    (r.token_id.clone(), notice, client)
                 }));
                 let now = requests.last().map(|r| r.at);
-                for (token_id, notice) in notices {
+                for (token_id, notice, client) in notices {
                     let (Some(token), Some(now)) = (tokens::find(conn, &token_id)?, now) else {
                         continue;
                     };
-                    notifier.record(conn, &token, &notice, now)?;
+                    // Logged when first told: once per address, once a day after a stop.
+                    if notifier.record(conn, &token, &notice, now)? {
+                        let kind = match notice {
+                            Notice::UsedFromNewIp { .. } => SecurityKind::TokenUsedFromNewIp,
+                            _ => SecurityKind::TokenUsedAfterRevocation,
+                        };
+                        let event = NewSecurityEvent::token(kind, &token, &client);
+                        security_log::record(conn, &event, now)?;
+                    }
                 }
                 Ok(())
             })

@@ -4,6 +4,7 @@
 
 pub mod activity;
 pub mod caller;
+pub mod client;
 pub mod client_ip;
 pub mod csrf;
 pub mod last_used;

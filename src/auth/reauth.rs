@@ -7,8 +7,12 @@
 use actix_session::Session;
 use chrono::{DateTime, Duration, NaiveDateTime};
 
+use serde_json::json;
+
 use crate::auth::password::{self, Password};
-use crate::domain::{Expiry, Role, Scope, Scopes};
+use crate::db;
+use crate::db::models::security_log::{self, NewSecurityEvent};
+use crate::domain::{Expiry, Role, Scope, Scopes, SecurityKind};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -55,11 +59,13 @@ pub fn role_needs_it(role: Role) -> bool {
 }
 
 /// Checks the account's password again, throttled per account like the current-password check
-/// of a password change (SPEC §3); when right, the window starts now. `Ok(false)`: wrong.
+/// of a password change (SPEC §3); when right, the window starts now and the security log
+/// says so (`reauthenticated`). `Ok(false)`: wrong.
 pub async fn confirm(
     state: &AppState,
     session: &Session,
     user: &crate::db::models::users::User,
+    client: &security_log::Client,
     password: Password,
 ) -> Result<bool, AppError> {
     let account = [format!("account:{}", user.id)];
@@ -70,7 +76,13 @@ pub async fn confirm(
         return Ok(false);
     }
     state.throttles.password.forgive(&account, attempted_at);
-    note_password(session, state.clock.now())?;
+    let now = state.clock.now();
+    let event = NewSecurityEvent::new(&user.id, SecurityKind::Reauthenticated, client, json!({}));
+    db::query(&state.pool, move |conn| {
+        security_log::record(conn, &event, now)
+    })
+    .await?;
+    note_password(session, now)?;
     Ok(true)
 }
 

@@ -10,8 +10,9 @@ use rand::distributions::Alphanumeric;
 use rand::Rng;
 
 use crate::clock::Clock;
+use crate::db::models::security_log::{self, NewSecurityEvent};
 use crate::db::{self, models::sessions, Pool};
-use crate::domain::UserId;
+use crate::domain::{SecurityKind, UserId};
 
 /// The session state key holding the logged-in user's id.
 pub const USER_ID: &str = "user_id";
@@ -21,6 +22,10 @@ pub const USER_ID: &str = "user_id";
 pub const PUBLIC_ID: &str = "sid";
 pub const IP: &str = "ip";
 pub const USER_AGENT: &str = "ua";
+/// A state key set at login: the store writes the `login` event of the security log with the
+/// new session's row, in one transaction, and does not keep the key. So a login is logged if
+/// and only if its session exists.
+pub const LOG_LOGIN: &str = "log_login";
 /// How long a session may be idle.
 pub const IDLE_LIMIT: Duration = Duration::hours(12);
 /// How long a session may live from login, however busy.
@@ -65,11 +70,12 @@ fn new_key() -> String {
 impl DbSessionStore {
     async fn insert_new(
         &self,
-        state: HashMap<String, String>,
+        mut state: HashMap<String, String>,
         ttl: Duration,
     ) -> anyhow::Result<SessionKey> {
         let key = new_key();
         let now = self.clock.now();
+        let log_login = state.remove(LOG_LOGIN).is_some();
         let row = sessions::SessionRow {
             id: row_id(&key),
             user_id: string_of(&state, USER_ID).and_then(|id| UserId::parse(&id)),
@@ -81,7 +87,26 @@ impl DbSessionStore {
             expires_at: now + ttl,
             last_seen_at: Some(now),
         };
-        db::query(&self.pool, move |conn| sessions::insert(conn, &row)).await?;
+        let login = match (&row.user_id, log_login) {
+            (Some(user_id), true) => Some(NewSecurityEvent {
+                user_id: user_id.clone(),
+                kind: SecurityKind::Login,
+                ip: row.ip.clone(),
+                user_agent: row.user_agent.clone(),
+                details: serde_json::json!({ "sessionId": row.public_id }),
+            }),
+            _ => None,
+        };
+        db::query(&self.pool, move |conn| {
+            db::write_transaction(conn, |conn| {
+                sessions::insert(conn, &row)?;
+                if let Some(login) = &login {
+                    security_log::record(conn, login, now)?;
+                }
+                Ok(())
+            })
+        })
+        .await?;
         SessionKey::try_from(key).map_err(|e| anyhow::anyhow!("{e}"))
     }
 }

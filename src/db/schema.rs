@@ -184,12 +184,25 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    security_events (id) {
+        id -> Text,
+        user_id -> Text,
+        kind -> Text,
+        at -> Timestamp,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        details -> Text,
+    }
+}
+
 diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(api_token_projects -> api_tokens (token_id));
 diesel::joinable!(api_token_projects -> projects (project_id));
 diesel::joinable!(token_requests -> api_tokens (token_id));
 diesel::joinable!(notifications -> users (user_id));
 diesel::joinable!(outbox -> notifications (notification_id));
+diesel::joinable!(security_events -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(project_members -> projects (project_id));
 diesel::joinable!(project_members -> users (user_id));
@@ -210,4 +223,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     token_requests,
     token_addresses,
     token_daily,
+    security_events,
 );

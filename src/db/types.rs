@@ -8,7 +8,7 @@ use diesel::sql_types::{Binary, Text};
 use super::MultiBackend;
 use crate::domain::{
     Email, Expiry, Narrowing, NoticeKind, ProjectId, ProjectName, RequestOutcome, RevokedReason,
-    Role, Scopes, TokenHash, TokenId, TokenName, UserId,
+    Role, Scopes, SecurityKind, TokenHash, TokenId, TokenName, UserId,
 };
 
 macro_rules! through_multi_backend {
@@ -24,6 +24,6 @@ macro_rules! through_multi_backend {
 
 through_multi_backend!(
     Text: UserId, ProjectId, TokenId, Role, Scopes, Email, TokenName, ProjectName, Expiry,
-    RevokedReason, Narrowing, NoticeKind, RequestOutcome
+    RevokedReason, Narrowing, NoticeKind, RequestOutcome, SecurityKind
 );
 through_multi_backend!(Binary: TokenHash);

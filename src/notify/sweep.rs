@@ -8,8 +8,10 @@ use diesel::QueryResult;
 
 use super::{idle_since, Notice, Notifier};
 use crate::db::models::notifications;
+use crate::db::models::security_log::{self, Client, NewSecurityEvent};
 use crate::db::models::tokens::{self, TokenRow};
 use crate::db::{write_transaction, DbConnection};
+use crate::domain::{RevokedReason, SecurityKind};
 
 /// Days before expiry at which the owner is warned.
 pub const THRESHOLDS: [u32; 3] = [30, 7, 1];
@@ -56,6 +58,9 @@ pub fn sweep(
                     if !tokens::revoke_inactive(conn, &token, now)? {
                         return Ok(false);
                     }
+                    let event =
+                        security_log::revoked(&token, RevokedReason::Inactive, &Client::default());
+                    security_log::record(conn, &event, now)?;
                     notifier.record(conn, &token, &Notice::RevokedInactive, now)
                 })?;
                 swept.revoked += usize::from(revoked);
@@ -98,11 +103,32 @@ fn record_new(
     let known = notifications::recorded_keys(conn, &keys)?;
     let mut recorded = 0;
     for ((token, notice), key) in due.iter().zip(&keys) {
-        if !known.contains(key) && notifier.record(conn, token, notice, now)? {
+        if !known.contains(key) && told(conn, notifier, token, notice, now)? {
             recorded += 1;
         }
     }
     Ok(recorded)
+}
+
+/// Records `notice`; an expiry also goes into the owner's security log, in the same
+/// transaction, so it is logged exactly when it is first told (once, whoever sweeps).
+fn told(
+    conn: &mut DbConnection,
+    notifier: &Notifier,
+    token: &TokenRow,
+    notice: &Notice,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    write_transaction(conn, |conn| {
+        let recorded = notifier.record(conn, token, notice, now)?;
+        if recorded && matches!(notice, Notice::Expired) {
+            let mut event =
+                NewSecurityEvent::token(SecurityKind::TokenExpired, token, &Client::default());
+            event.details["expiredAt"] = serde_json::json!(token.expires_at.map(|t| t.and_utc()));
+            security_log::record(conn, &event, now)?;
+        }
+        Ok(recorded)
+    })
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ pub mod files;
 pub mod invoices;
 pub mod notifications;
 pub mod projects;
+pub mod security_log;
 pub mod sessions;
 pub mod settings;
 pub mod token_activity;

@@ -273,14 +273,14 @@ fn owners_other_than(
 }
 
 /// Adds the account with `email` to the project, or changes its role. A project always keeps
-/// at least one owner.
+/// at least one owner. Answers the member and the role it had before (none when added now).
 pub fn set_member(
     conn: &mut DbConnection,
     project_id: &ProjectId,
     email: &str,
     new_role: Role,
     now: NaiveDateTime,
-) -> Result<Member, WriteError> {
+) -> Result<(Member, Option<Role>), WriteError> {
     write_transaction(conn, |conn| {
         let user = User::find_by_email(conn, email)?.ok_or_else(|| {
             WriteError::field(
@@ -312,12 +312,13 @@ pub fn set_member(
                 ))
                 .execute(conn)?;
         }
-        Ok(Member {
+        let member = Member {
             user_id: user.id,
             email: user.email,
             role: new_role,
             added_at: now,
-        })
+        };
+        Ok((member, current))
     })
 }
 

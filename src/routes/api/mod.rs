@@ -8,6 +8,7 @@ pub mod files;
 pub mod me;
 pub mod openapi;
 pub mod projects;
+pub mod security_log;
 pub mod session;
 pub mod tokens;
 
@@ -64,6 +65,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(files::configure)
             .configure(domain::configure)
             .configure(billing::configure)
+            .configure(security_log::configure)
             .default_service(web::to(|| async {
                 Err::<actix_web::HttpResponse, _>(AppError::NotFound)
             })),
@@ -188,6 +190,12 @@ impl Page {
     /// 200 with the items as a JSON array (SPEC §8.6: the body stays an array) and, while
     /// more remain, `Link: <…>; rel="next"` (RFC 8288).
     pub fn respond<T: Serialize>(&self, items: &[T], next: Option<Cursor>) -> HttpResponse {
+        self.respond_with(next).json(items)
+    }
+
+    /// A 200 that points at the next page while more remain, for a body of another type (the
+    /// security log's CSV).
+    pub fn respond_with(&self, next: Option<Cursor>) -> actix_web::HttpResponseBuilder {
         let mut res = HttpResponse::Ok();
         if let Some(next) = next {
             let link = format!(
@@ -198,7 +206,7 @@ impl Page {
             );
             res.insert_header((header::LINK, link));
         }
-        res.json(items)
+        res
     }
 }
 

@@ -37,6 +37,7 @@ use crate::error::{ErrorBody, ErrorCode};
         (path = "/api", api = super::files::Doc),
         (path = "/api", api = super::domain::Doc),
         (path = "/api", api = super::billing::Doc),
+        (path = "/api", api = super::security_log::Doc),
     ),
     components(schemas(ErrorBody, ErrorCode)),
     modifiers(&Shared),

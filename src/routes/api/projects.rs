@@ -2,12 +2,14 @@
 
 use actix_session::Session;
 use actix_web::{delete, get, post, put, web, HttpResponse};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{on_project, required, utc, Json, Page};
 use crate::auth::{reauth, Caller, Need, SessionCaller};
+use crate::db::models::security_log::{self, Actor, Client};
+use crate::db::models::users::User;
 use crate::db::{self, models::projects};
 use crate::domain::{Email, LifetimeDays, ProjectId, ProjectName, Role, TokenPolicy, UserId};
 use crate::error::{AppError, ErrorBody};
@@ -149,6 +151,7 @@ struct NewMember {
 async fn set_member(
     SessionCaller(caller): SessionCaller,
     session: Session,
+    client: Client,
     state: web::Data<AppState>,
     path: web::Path<ProjectId>,
     body: Json<NewMember>,
@@ -157,6 +160,7 @@ async fn set_member(
     state.throttles.members_attempt(&caller.user.id, now)?;
     let recent = reauth::is_recent(&session, now)?;
     let need = Need::role(Role::Owner);
+    let actor = caller.user.clone();
     let member = on_project(
         caller,
         &state,
@@ -171,7 +175,7 @@ async fn set_member(
             }
             Ok::<_, AppError>((
                 id.clone(),
-                projects::set_member(conn, id, email, role, now)?,
+                security_log::set_member(conn, id, email, role, &by(&actor, &client, now))?,
             ))
         },
     )
@@ -200,16 +204,20 @@ async fn set_member(
 #[delete("/projects/{id}/members/{user_id}")]
 async fn remove_member(
     SessionCaller(caller): SessionCaller,
+    client: Client,
     state: web::Data<AppState>,
     path: web::Path<(ProjectId, UserId)>,
 ) -> Result<HttpResponse, AppError> {
     let (id, user_id) = path.into_inner();
+    let (actor, now) = (caller.user.clone(), state.clock.now());
     on_project(
         caller,
         &state,
         id,
         Need::role(Role::Owner),
-        move |conn, id, _| projects::remove_member(conn, id, &user_id),
+        move |conn, id, _| {
+            security_log::remove_member(conn, id, &user_id, &by(&actor, &client, now))
+        },
     )
     .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -274,4 +282,13 @@ async fn set_token_policy(
     )
     .await?;
     Ok(HttpResponse::Ok().json(policy))
+}
+
+/// The owner making a membership change, for its security log entries.
+fn by<'a>(actor: &'a User, client: &'a Client, now: NaiveDateTime) -> Actor<'a> {
+    Actor {
+        user: actor,
+        client,
+        now,
+    }
 }

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use super::Json;
 use crate::auth::password::Password;
 use crate::auth::{reauth, SessionCaller};
+use crate::db::models::security_log::Client;
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -37,6 +38,7 @@ struct ReauthBody {
 async fn reauthenticate(
     SessionCaller(caller): SessionCaller,
     session: Session,
+    client: Client,
     state: web::Data<AppState>,
     body: Json<ReauthBody>,
 ) -> Result<HttpResponse, AppError> {
@@ -44,7 +46,7 @@ async fn reauthenticate(
     let password = body
         .password
         .ok_or_else(|| AppError::validation("password", "This field is required."))?;
-    if !reauth::confirm(&state, &session, &caller.user, password).await? {
+    if !reauth::confirm(&state, &session, &caller.user, &client, password).await? {
         return Err(AppError::validation(
             "password",
             "That is not your password.",

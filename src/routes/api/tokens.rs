@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use super::{utc, Json, Page};
 use crate::auth::{reauth, SessionCaller};
+use crate::db::models::security_log::{self, Client};
 use crate::db::models::token_activity::{self, RequestRow};
 use crate::db::{self, models::tokens, models::tokens::TokenRow};
 use crate::domain::{
@@ -220,6 +221,7 @@ impl<'a> CreatedToken<'a> {
 async fn create(
     SessionCaller(caller): SessionCaller,
     session: Session,
+    client: Client,
     state: web::Data<AppState>,
     body: Json<NewTokenBody>,
 ) -> Result<HttpResponse, AppError> {
@@ -238,7 +240,9 @@ async fn create(
     let notifier = state.notifier.clone();
     let (row, plain) = db::run(&state.pool, move |conn| {
         notifier.issue(conn, now, |conn| {
-            tokens::create(conn, &caller.user.id, &new, now)
+            security_log::issued(conn, &client, now, |conn| {
+                tokens::create(conn, &caller.user.id, &new, now)
+            })
         })
     })
     .await?;
@@ -410,12 +414,13 @@ async fn activity(
 #[delete("/tokens/{id}")]
 async fn revoke(
     SessionCaller(caller): SessionCaller,
+    client: Client,
     state: web::Data<AppState>,
     id: web::Path<TokenId>,
 ) -> Result<HttpResponse, AppError> {
     let now = state.clock.now();
     db::query(&state.pool, move |conn| {
-        tokens::revoke(conn, &caller.user.id, &id, now)
+        security_log::revoke_token(conn, &caller.user.id, &id, &client, now)
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -452,6 +457,7 @@ pub const MAX_GRACE_SECONDS: i64 = 86_400;
 async fn rotate(
     SessionCaller(caller): SessionCaller,
     session: Session,
+    client: Client,
     state: web::Data<AppState>,
     id: web::Path<TokenId>,
     body: Json<RotateBody>,
@@ -473,8 +479,10 @@ async fn rotate(
     let notifier = state.notifier.clone();
     let (row, plain, chosen) = db::run(&state.pool, move |conn| {
         let (row, plain) = notifier.issue(conn, now, |conn| {
-            let grace = Duration::seconds(grace);
-            tokens::rotate(conn, &caller.user.id, &id, expiry, grace, now)
+            security_log::issued(conn, &client, now, |conn| {
+                let grace = Duration::seconds(grace);
+                tokens::rotate(conn, &caller.user.id, &id, expiry, grace, now)
+            })
         })?;
         let chosen = tokens::chosen_projects(conn, std::slice::from_ref(&row.id))?;
         Ok::<_, AppError>((row, plain, chosen))

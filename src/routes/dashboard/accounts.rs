@@ -6,16 +6,18 @@ use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
+use serde_json::json;
 
 use super::tokens::When;
 use super::{page, page_with_status, see_other, Form, Layout, FLASH, TOKENS_PAGE};
 use super::{CsrfOnly, DashboardUser, HtmlError};
 use crate::auth::password::{self, Password};
-use crate::auth::session_store::{IP, PUBLIC_ID, USER_AGENT, USER_ID};
-use crate::auth::{csrf, reauth};
+use crate::auth::session_store::{IP, LOG_LOGIN, PUBLIC_ID, USER_AGENT, USER_ID};
+use crate::auth::{client, csrf, reauth};
+use crate::db::models::security_log::{self, NewSecurityEvent};
 use crate::db::models::{sessions, users::User, WriteError};
 use crate::db::{self, DbError};
-use crate::domain::Email;
+use crate::domain::{Email, SecurityKind};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -83,11 +85,9 @@ fn anonymous_page(
     Ok(res)
 }
 
-/// The client's address as the throttles and the sessions page know it (`auth::client_ip`).
+/// The client's address as the throttles, the sessions page and the security log know it.
 fn client_ip(req: &HttpRequest) -> String {
-    crate::auth::client_ip(req)
-        .map(|ip| ip.to_string())
-        .unwrap_or_default()
+    client::ip(req)
 }
 
 #[get("/")]
@@ -145,12 +145,19 @@ async fn signup(
         return page_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY);
     };
     let hash = password::hash_off_thread(password).await?;
+    let client = client::of(&req);
     let created = db::run(&state.pool, move |conn| {
-        User::create(conn, email, hash, now)
+        db::write_transaction(conn, |conn| {
+            let user = User::create(conn, email, hash, now)?;
+            let event = NewSecurityEvent::new(&user.id, SecurityKind::Signup, &client, json!({}));
+            security_log::record(conn, &event, now)?;
+            Ok(user)
+        })
     })
     .await;
     match created {
-        Ok(user) => start_session(&req, &session, &user),
+        // The sign-up is the account's first event; its first session is not a separate login.
+        Ok(user) => start_session(&req, &session, &user, false),
         Err(WriteError::Invalid(fields)) => {
             page.email_error = fields.into_values().next();
             page_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
@@ -161,24 +168,25 @@ async fn signup(
 
 /// Logs `user` in: a new session id (so one planted before login is useless), a new CSRF
 /// token, what the sessions page shows of this browser, and the password just entered (it
-/// counts as a re-authentication: `auth::reauth`).
+/// counts as a re-authentication: `auth::reauth`). With `log_login`, the session store writes
+/// the `login` event of the security log in the same transaction as the session itself: a
+/// session that exists was logged, and a failed save logs nothing.
 fn start_session(
     req: &HttpRequest,
     session: &Session,
     user: &User,
+    log_login: bool,
 ) -> Result<HttpResponse, HtmlError> {
     session.renew();
+    if log_login {
+        session.insert(LOG_LOGIN, true).map_err(AppError::from)?;
+    }
     session.insert(USER_ID, &user.id).map_err(AppError::from)?;
     session
         .insert(PUBLIC_ID, uuid::Uuid::new_v4().to_string())
         .map_err(AppError::from)?;
     session.insert(IP, client_ip(req)).map_err(AppError::from)?;
-    let agent = req
-        .headers()
-        .get(actix_web::http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(|ua| ua.chars().take(200).collect::<String>());
-    if let Some(agent) = agent {
+    if let Some(agent) = client::user_agent(req) {
         session.insert(USER_AGENT, agent).map_err(AppError::from)?;
     }
     csrf::rotate(session)?;
@@ -223,12 +231,23 @@ async fn login(
     // Verified for unknown emails too: same time, same answer.
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let ok = password::verify_off_thread(password, stored).await?;
-    match user.filter(|_| ok) {
-        Some(user) => {
+    match user {
+        Some(user) if ok => {
             state.throttles.login.forgive(&keys, attempted_at);
-            start_session(&req, &session, &user)
+            start_session(&req, &session, &user, true)
         }
-        None => {
+        found => {
+            // A wrong password for an account is that account's business (an unknown email
+            // has no log to write to). Logged before the answer: the failure is the event.
+            if let Some(user) = found {
+                let client = client::of(&req);
+                let event =
+                    NewSecurityEvent::new(&user.id, SecurityKind::LoginFailed, &client, json!({}));
+                db::query(&state.pool, move |conn| {
+                    security_log::record(conn, &event, attempted_at)
+                })
+                .await?;
+            }
             let (layout, _) = anonymous(&req, &state);
             let page = LoginPage {
                 layout,
@@ -240,13 +259,35 @@ async fn login(
     }
 }
 
+/// Ends this session: its row is deleted in the same transaction as the `logout` event (the
+/// store's own delete then finds nothing left to do).
 #[post("/logout")]
 async fn logout(
     user: DashboardUser,
+    state: web::Data<AppState>,
     Form(form): Form<CsrfOnly>,
 ) -> Result<HttpResponse, HtmlError> {
     user.check_csrf(form.csrf_token.as_deref())?;
-    user.session().purge();
+    let session = user.session();
+    let public_id = session.get::<String>(PUBLIC_ID).map_err(AppError::from)?;
+    let event = NewSecurityEvent::new(
+        &user.user.id,
+        SecurityKind::Logout,
+        &client::of(user.request()),
+        json!({ "sessionId": public_id }),
+    );
+    let now = state.clock.now();
+    db::run(&state.pool, move |conn| {
+        db::write_transaction(conn, |conn| {
+            if let Some(id) = &public_id {
+                sessions::end(conn, &event.user_id, id)?;
+            }
+            security_log::record(conn, &event, now)?;
+            Ok::<_, DbError>(())
+        })
+    })
+    .await?;
+    session.purge();
     Ok(see_other("/login"))
 }
 
@@ -307,16 +348,25 @@ async fn change_password(
     }
     let hash = password::hash_off_thread(new).await?;
     let user_id = user.user.id.clone();
+    let event = NewSecurityEvent::new(
+        &user_id,
+        SecurityKind::PasswordChanged,
+        &client::of(user.request()),
+        json!({}),
+    );
+    let now = state.clock.now();
     db::run(&state.pool, move |conn| {
         db::write_transaction(conn, |conn| {
             User::set_password_hash(conn, &user_id, &hash)?;
             sessions::delete_for_user(conn, &user_id)?;
+            security_log::record(conn, &event, now)?;
             Ok::<_, DbError>(())
         })
     })
     .await?;
-    // This browser keeps going in a fresh session; the deleted ones are gone for good.
-    start_session(user.request(), &user.session(), &user.user)?;
+    // This browser keeps going in a fresh session (not a new login); the deleted ones are
+    // gone for good.
+    start_session(user.request(), &user.session(), &user.user, false)?;
     user.session()
         .insert(
             FLASH,
@@ -388,10 +438,22 @@ async fn end_session(
     Form(form): Form<CsrfOnly>,
 ) -> Result<HttpResponse, HtmlError> {
     user.check_csrf(form.csrf_token.as_deref())?;
-    let user_id = user.user.id.clone();
     let public_id = path.into_inner();
-    let ended = db::query(&state.pool, move |conn| {
-        sessions::end(conn, &user_id, &public_id)
+    let event = NewSecurityEvent::new(
+        &user.user.id,
+        SecurityKind::SessionEnded,
+        &client::of(user.request()),
+        json!({ "sessionId": public_id }),
+    );
+    let now = state.clock.now();
+    let ended = db::run(&state.pool, move |conn| {
+        db::write_transaction(conn, |conn| {
+            let ended = sessions::end(conn, &event.user_id, &public_id)?;
+            if ended {
+                security_log::record(conn, &event, now)?;
+            }
+            Ok::<_, DbError>(ended)
+        })
     })
     .await?;
     if !ended {

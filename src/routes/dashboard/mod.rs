@@ -8,6 +8,7 @@ mod error_page;
 mod notifications;
 pub mod projects;
 mod reauth;
+mod security_log;
 mod token_page;
 pub mod tokens;
 mod user;
@@ -35,7 +36,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     // After `tokens`: its `/settings/tokens/new` and `/inactive` are not token ids.
     .configure(token_page::configure)
     .configure(notifications::configure)
-    .configure(projects::configure);
+    .configure(projects::configure)
+    .configure(security_log::configure);
 }
 
 /// The API tokens screen: where login lands and most forms return to.

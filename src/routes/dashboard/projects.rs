@@ -12,7 +12,8 @@ use super::{
     page, page_with_status, see_other, DashboardUser, Form, FormWithFields, HtmlError, Layout,
     FLASH,
 };
-use crate::auth::{reauth, Need};
+use crate::auth::{client, reauth, Need};
+use crate::db::models::security_log;
 use crate::db::{self, models::projects, models::token_activity, models::tokens};
 use crate::domain::{
     Email, LifetimeDays, PageRequest, ProjectId, ProjectName, Role, TokenId, TokenPolicy,
@@ -285,11 +286,17 @@ async fn set_member(
         .throttles
         .members_attempt(&user.user.id, state.clock.now())?;
     let (caller, email, now) = (user.caller(), form.email.clone(), state.clock.now());
+    let client = client::of(user.request());
     let (project, role) = (id.clone(), Role::parse(&form.role));
     let result = db::run(&state.pool, move |conn| {
         caller.require_on(conn, &project, Need::role(Role::Owner))?;
         let role = role.ok_or_else(|| AppError::validation("role", Role::EXPECTED))?;
-        Ok::<_, AppError>(projects::set_member(conn, &project, &email, role, now)?)
+        let by = security_log::Actor {
+            user: &caller.user,
+            client: &client,
+            now,
+        };
+        Ok::<_, AppError>(security_log::set_member(conn, &project, &email, role, &by)?)
     })
     .await;
     match result {

@@ -47,7 +47,8 @@ pub async fn ensure_recent_password(
         .map(|(_, value)| Password::new(value.clone()));
     let error = match entered {
         Some(password) => {
-            if reauth::confirm(state, &session, &user.user, password).await? {
+            let client = crate::auth::client::of(user.request());
+            if reauth::confirm(state, &session, &user.user, &client, password).await? {
                 return Ok(None);
             }
             Some("That is not your password.")

@@ -13,7 +13,8 @@ use super::{
     page, page_with_status, see_other, DashboardUser, Form, FormWithFields, HtmlError, Layout,
     FLASH, TOKENS_PAGE,
 };
-use crate::auth::reauth;
+use crate::auth::{client, reauth};
+use crate::db::models::security_log;
 use crate::db::{
     self,
     models::projects,
@@ -593,8 +594,13 @@ async fn create(
                 }
             }
             let (user_id, notifier) = (user.user.id.clone(), state.notifier.clone());
+            let client = client::of(user.request());
             db::run(&state.pool, move |conn| {
-                Ok(notifier.issue(conn, now, |conn| tokens::create(conn, &user_id, &new, now))?)
+                Ok(notifier.issue(conn, now, |conn| {
+                    security_log::issued(conn, &client, now, |conn| {
+                        tokens::create(conn, &user_id, &new, now)
+                    })
+                })?)
             })
             .await
         }
@@ -702,9 +708,9 @@ async fn revoke(
 ) -> Result<HttpResponse, HtmlError> {
     user.check_csrf(form.csrf_token.as_deref())?;
     let now = state.clock.now();
-    let user_id = user.user.id.clone();
+    let (user_id, client) = (user.user.id.clone(), client::of(user.request()));
     let row = db::query(&state.pool, move |conn| {
-        tokens::revoke(conn, &user_id, &id, now)
+        security_log::revoke_token(conn, &user_id, &id, &client, now)
     })
     .await?;
     let message = format!(
@@ -821,10 +827,12 @@ async fn regenerate(
         .filter(|g| GRACES.iter().any(|(s, _)| s == g))
         .unwrap_or(0);
     let (user_id, now, old) = (user.user.id.clone(), state.clock.now(), id.clone());
-    let notifier = state.notifier.clone();
+    let (notifier, client) = (state.notifier.clone(), client::of(user.request()));
     let rotated = db::run(&state.pool, move |conn| {
         notifier.issue(conn, now, |conn| {
-            tokens::rotate(conn, &user_id, &old, expiry, Duration::seconds(grace), now)
+            security_log::issued(conn, &client, now, |conn| {
+                tokens::rotate(conn, &user_id, &old, expiry, Duration::seconds(grace), now)
+            })
         })
     })
     .await;

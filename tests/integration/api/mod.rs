@@ -16,5 +16,6 @@ mod policy;
 mod projects;
 mod reauth;
 mod rotation;
+mod security_log;
 mod token_activity;
 mod tokens;

@@ -36,6 +36,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/projects/{id}/domain"),
     ("GET", "/api/billing/invoices"),
     ("GET", "/api/billing/invoices/latest"),
+    ("GET", "/api/security-log"),
     ("GET", "/api/openapi.json"),
 ];
 

@@ -97,6 +97,15 @@ async fn sensitive_changes_need_a_password_entered_within_ten_minutes() {
         create(&user, &["domain"], "1m").await.status(),
         StatusCode::CREATED
     );
+    // The security log says so, once (the wrong password is not a re-authentication).
+    let log: Vec<Value> = user
+        .get("/api/security-log?kind=reauthenticated")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0]["kind"], "reauthenticated");
     user.clock.advance(Duration::minutes(9));
     user.add_member(&project, "second@example.com", "owner")
         .await;

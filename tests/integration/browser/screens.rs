@@ -190,6 +190,22 @@ async fn axe_on_every_screen((size, label): ((u32, u32), &str)) {
         axe::check(&b, &check("a project")).await;
         b.goto("/projects").await;
         axe::check(&b, &check("projects")).await;
+        b.goto("/settings/security-log").await;
+        axe::check(&b, &check("security log")).await;
+        b.find("#kind")
+            .await
+            .select_by_value("token_created")
+            .await
+            .unwrap();
+        b.click("form.filter button[type=submit]").await;
+        b.wait_until(
+            "the filtered log",
+            "return location.search === '?kind=token_created'",
+        )
+        .await;
+        assert!(b.text("table.security-log").await.contains("Token created"));
+        axe::check(&b, &check("security log, filtered")).await;
+        b.screenshot(&format!("55-security-log-{label}")).await;
 
         b.click(".account-menu summary").await;
         b.click(".account-menu form[action='/logout'] button").await;
