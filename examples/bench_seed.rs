@@ -71,7 +71,7 @@ fn main() -> anyhow::Result<()> {
             let user = User::create(&mut conn, email, password_hash.clone(), now)?;
             let scopes = ["messages".to_owned(), "publish".to_owned()];
             let new = |name: &str| {
-                NewToken::validate(name, &scopes, Some("never"))
+                NewToken::validate(name, &scopes, Some("never"), None, &[])
                     .map_err(|fields| anyhow::anyhow!("{fields:?}"))
             };
             let (_, w2) = tokens::create(&mut conn, &user.id, &new("bench W2")?, now)?;
@@ -140,6 +140,7 @@ fn main() -> anyhow::Result<()> {
                         replaced_by: None,
                         rotated_from: None,
                         expiry: Some(Expiry::Never),
+                        narrowing: Default::default(),
                     });
                 }
                 // Multi-row INSERTs need the concrete backend: MultiConnection cannot batch them.

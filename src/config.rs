@@ -24,6 +24,8 @@ pub struct Settings {
     /// reports are refused.
     pub github_scanning_keys: Option<std::path::PathBuf>,
     pub gitlab_scanning_keys: Option<std::path::PathBuf>,
+    /// Proxies whose `Forwarded` / `X-Forwarded-For` name the client; none by default.
+    pub trusted_proxies: Vec<crate::domain::Cidr>,
     /// Where notification mail goes; `None`: notifications are in the dashboard only.
     pub mail: Option<MailSettings>,
     /// How often this instance looks for expiring and idle tokens, and for mail to send.
@@ -93,6 +95,7 @@ mod tests {
             metrics_bind: None,
             github_scanning_keys: None,
             gitlab_scanning_keys: None,
+            trusted_proxies: Vec::new(),
             mail: None,
             sweep_every: SWEEP_EVERY,
             activity_queue: 16,

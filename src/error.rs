@@ -47,6 +47,18 @@ pub enum AppError {
     UnsupportedMediaType,
     #[error("Too many attempts; try again in {retry_after} seconds.")]
     RateLimited { retry_after: u64 },
+    /// A good token used from outside its allowed addresses; the address it came from is
+    /// named, so whoever runs the client can see what to allow.
+    #[error("This token may not be used from {0}.")]
+    IpNotAllowed(String),
+    #[error(
+        "Enter your password again to do this: POST /api/session/reauthenticate with \
+         {{\"password\"}}, then repeat the request within 10 minutes."
+    )]
+    ReauthenticationRequired,
+    /// The project's token policy blocks this token there (it is not revoked).
+    #[error("{0}")]
+    TokenPolicy(crate::domain::PolicyBreach),
     /// The cause is logged, never shown.
     #[error("Something went wrong on our side.")]
     Internal(anyhow::Error),
@@ -121,6 +133,9 @@ impl AppError {
             AppError::PayloadTooLarge => "payload_too_large",
             AppError::UnsupportedMediaType => "unsupported_media_type",
             AppError::RateLimited { .. } => "rate_limited",
+            AppError::IpNotAllowed(_) => "ip_not_allowed",
+            AppError::ReauthenticationRequired => "reauthentication_required",
+            AppError::TokenPolicy(_) => "token_policy",
             AppError::Internal(_) => "internal",
         }
     }
@@ -173,7 +188,10 @@ impl ResponseError for AppError {
             AppError::InsufficientScope(_)
             | AppError::Forbidden
             | AppError::SessionRequired
-            | AppError::CsrfFailed => StatusCode::FORBIDDEN,
+            | AppError::CsrfFailed
+            | AppError::IpNotAllowed(_)
+            | AppError::ReauthenticationRequired
+            | AppError::TokenPolicy(_) => StatusCode::FORBIDDEN,
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,

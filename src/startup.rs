@@ -104,6 +104,9 @@ impl Application {
                 settings.github_scanning_keys.clone(),
                 settings.gitlab_scanning_keys.clone(),
             ),
+            trusted_proxies: crate::auth::client_ip::TrustedProxies::new(
+                settings.trusted_proxies.clone(),
+            ),
             notifier: Notifier::new(mail.is_some(), &settings.public_url),
         });
         let store = DbSessionStore::new(pool, clock);

@@ -44,6 +44,8 @@ pub struct AppState {
     pub reveals: PendingReveals,
     /// The keys GitHub and GitLab sign their leaked-token reports with.
     pub scanning: ScanningPartners,
+    /// Whose `Forwarded` / `X-Forwarded-For` is believed (`auth::client_ip`).
+    pub trusted_proxies: crate::auth::client_ip::TrustedProxies,
     /// Records notifications (and queues their mail when mail is configured).
     pub notifier: Notifier,
 }

@@ -106,6 +106,39 @@ document.addEventListener("DOMContentLoaded", () => {
 // The create dialog, with JS: the form goes to POST /api/tokens, problems are marked inside
 // the dialog with what was typed kept, and the new token is shown in the same dialog. Without
 // JS (or when the API says something other than created or invalid) the form posts as a page.
+// Ticking a project means "only these": the choice follows, so the two never disagree.
+document.addEventListener("change", (event) => {
+  const box = event.target;
+  if (box.name !== "project_ids" || !box.checked) return;
+  box.form?.querySelector("#projects-only")?.click();
+});
+
+// A project's token policy would block the token being made: say so before it is created
+// (the server blocks such a token there with 403 token_policy; it does not refuse to make it).
+function policyWarning(form) {
+  const warning = form.querySelector("#policy-warning");
+  const expiry = form.querySelector("#token-expiry");
+  if (!warning || !expiry) return;
+  const lifetimes = Object.fromEntries(expiry.dataset.lifetimes.split(";").filter(Boolean).map((p) => p.split("=")));
+  const lifetime = lifetimes[expiry.value] ? Number(lifetimes[expiry.value]) : Infinity;
+  const only = form.querySelector("#projects-only")?.checked;
+  const blocked = [];
+  for (const box of form.querySelectorAll("input[name=project_ids]")) {
+    if (only && !box.checked) continue;
+    const maxDays = box.dataset.maxDays ? Number(box.dataset.maxDays) : Infinity;
+    if (lifetime > maxDays * 86400) blocked.push(`${box.dataset.name} (tokens of at most ${maxDays} days)`);
+    else if (box.hasAttribute("data-require-restricted") && !only) blocked.push(`${box.dataset.name} (only project-restricted tokens)`);
+  }
+  warning.textContent = blocked.length ? `This token would be blocked on ${blocked.join(", ")}.` : "";
+  warning.hidden = !blocked.length;
+}
+document.addEventListener("DOMContentLoaded", () => {
+  for (const form of document.querySelectorAll(".token-form")) {
+    form.addEventListener("change", () => policyWarning(form));
+    policyWarning(form);
+  }
+});
+
 function createInDialog(dialog) {
   const form = dialog?.querySelector(".token-form");
   const panel = dialog?.querySelector("[data-dialog-reveal]");
@@ -126,7 +159,11 @@ function createInDialog(dialog) {
         method: "POST",
         credentials: "same-origin",
         headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
-        body: JSON.stringify({ name: data.get("name"), scopes: data.getAll("scopes"), expiry: data.get("expiry") }),
+        body: JSON.stringify({
+          name: data.get("name"), scopes: data.getAll("scopes"), expiry: data.get("expiry"),
+          projects: data.get("projects") === "only" ? data.getAll("project_ids") : "all",
+          allowedIps: (data.get("allowed_ips") || "").split(/[\s,]+/).filter(Boolean),
+        }),
       });
     } catch {
       // Nothing is known to have been created: say so, and let the person try again.
@@ -155,6 +192,10 @@ function createInDialog(dialog) {
       chip.textContent = s;
       return [chip, " "];
     }));
+    panel.querySelector(".reveal-projects").textContent = created.projects === "all"
+      ? "All my projects"
+      : [...form.querySelectorAll("input[name=project_ids]:checked")]
+        .map((box) => box.labels[0].textContent.trim()).join(", ");
     panel.querySelector(".reveal-expires").textContent = created.expiresAt
       ? new Date(created.expiresAt).toLocaleString("en-US", {
         month: "short", day: "numeric", year: "numeric", hour: "2-digit", minute: "2-digit",
@@ -206,6 +247,8 @@ function showErrors(form, fields) {
     ["name", "token-name", form.querySelector("#token-name"), "name-hint"],
     ["scopes", "scope-publish", form.querySelector("fieldset.scope-picker"), "scopes-hint"],
     ["expiry", "token-expiry", form.querySelector("#token-expiry"), "expiry-notes"],
+    ["projects", "projects-all", form.querySelector("fieldset.project-picker"), "projects-hint"],
+    ["allowedIps", "token-allowed-ips", form.querySelector("#token-allowed-ips"), "allowed-ips-hint"],
   ];
   const summary = form.querySelector("#form-errors");
   const list = summary.querySelector("ul");

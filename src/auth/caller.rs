@@ -27,7 +27,9 @@ use crate::db;
 use crate::db::models::token_activity::NewRequest;
 use crate::db::models::{tokens, users::User};
 use crate::domain::token::PlainToken;
-use crate::domain::{RequestOutcome, RevokedReason, Scope, Scopes, TokenId, TokenName, UserId};
+use crate::domain::{
+    AllowedIps, RequestOutcome, RevokedReason, Scope, Scopes, TokenId, TokenName, UserId,
+};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -38,7 +40,13 @@ pub struct TokenInfo {
     pub name: TokenName,
     pub prefix: String,
     pub scopes: Scopes,
+    pub created_at: NaiveDateTime,
     pub expires_at: Option<NaiveDateTime>,
+    /// Reaches only its chosen projects (`auth::permission`); which ones is looked up only
+    /// where a project is involved, never on every request.
+    pub restricted: bool,
+    /// Where it may be used from (checked here, before any handler); empty: anywhere.
+    pub allowed_ips: AllowedIps,
 }
 
 #[derive(Clone, Debug)]
@@ -119,7 +127,8 @@ async fn token_caller(
             AppError::InvalidToken("Unknown token."),
         ));
     };
-    let ip = req.peer_addr().map(|a| a.ip());
+    // The client as `auth::client_ip` decides it: the same address everywhere.
+    let ip = super::client_ip(req);
     let status = row.status(now);
     // The token is identified: whatever is answered now goes into its activity.
     req.extensions_mut().insert(Presented {
@@ -144,6 +153,15 @@ async fn token_caller(
             return Err(Refused::Bad(Expired, error));
         }
     }
+    // After the status (a revoked token is told so), before the quota and any handler work:
+    // from elsewhere, a good token is refused as if it were a bad one.
+    if !row.narrowing.allowed_ips.allows(ip) {
+        let shown = ip.map_or_else(|| "an unknown address".to_owned(), |ip| ip.to_string());
+        return Err(Refused::Bad(
+            AuthOutcome::IpNotAllowed,
+            AppError::IpNotAllowed(shown),
+        ));
+    }
     // After the status: a revoked token is told so, not that it is rate limited.
     let allowance = state
         .rate_limits
@@ -157,7 +175,10 @@ async fn token_caller(
             name: row.name,
             prefix: row.prefix,
             scopes: row.scopes,
+            created_at: row.created_at,
             expires_at: row.expires_at,
+            restricted: row.narrowing.restricted,
+            allowed_ips: row.narrowing.allowed_ips,
         }),
     };
     Ok((caller, allowance))
@@ -171,7 +192,7 @@ async fn bearer_caller(
     state: &AppState,
     credentials: Result<&str, AppError>,
 ) -> (Result<Caller, AppError>, Option<Allowance>) {
-    let ip = req.peer_addr().map(|a| a.ip());
+    let ip = super::client_ip(req);
     let limits = &state.rate_limits;
     if let Err(refusal) = limits.check_address(ip) {
         state.auth_outcomes.note(AuthOutcome::AddressBlocked);
@@ -425,12 +446,23 @@ impl Caller {
     }
 
     pub(crate) fn test_token(scopes: &[Scope]) -> Caller {
+        Caller::test_token_reaching(scopes, false)
+    }
+
+    pub(crate) fn test_restricted_token(scopes: &[Scope]) -> Caller {
+        Caller::test_token_reaching(scopes, true)
+    }
+
+    fn test_token_reaching(scopes: &[Scope], restricted: bool) -> Caller {
         let credential = Credential::Token(TokenInfo {
             id: TokenId::new(),
             name: TokenName::parse("n").unwrap(),
             prefix: "mm_pat_AAAA".into(),
             scopes: Scopes::new(scopes.to_vec()),
+            created_at: NaiveDateTime::default(),
             expires_at: None,
+            restricted,
+            allowed_ips: AllowedIps::default(),
         });
         Caller {
             user: Caller::test_user(),

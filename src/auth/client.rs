@@ -9,11 +9,11 @@ use actix_web::{FromRequest, HttpRequest};
 use crate::db::models::security_log::Client;
 use crate::domain::cut_user_agent;
 
-/// The client's address: the peer of the connection ("" when there is none, as in tests
-/// that call handlers directly).
+/// The client's address as `auth::client_ip` decides it (the peer of the connection, or what
+/// trusted proxies report); "" when there is none, as in tests that call handlers directly.
 pub fn ip(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map(|a| a.ip().to_string())
+    super::client_ip(req)
+        .map(|ip| ip.to_string())
         .unwrap_or_default()
 }
 

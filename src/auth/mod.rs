@@ -5,6 +5,7 @@
 pub mod activity;
 pub mod caller;
 pub mod client;
+pub mod client_ip;
 pub mod csrf;
 pub mod last_used;
 pub mod outcome;
@@ -12,9 +13,11 @@ pub mod partner_keys;
 pub mod password;
 pub mod permission;
 pub mod rate_limit;
+pub mod reauth;
 pub mod reveal;
 pub mod session_store;
 pub mod throttle;
 
 pub use caller::{Caller, Credential, SessionCaller};
+pub use client_ip::client_ip;
 pub use permission::Need;

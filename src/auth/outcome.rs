@@ -25,10 +25,12 @@ pub enum AuthOutcome {
     RateLimited,
     /// The address presented too many bad tokens: refused before any lookup.
     AddressBlocked,
+    /// A good token from an address outside its allowed ones.
+    IpNotAllowed,
 }
 
 impl AuthOutcome {
-    pub const ALL: [AuthOutcome; 12] = [
+    pub const ALL: [AuthOutcome; 13] = [
         AuthOutcome::Token,
         AuthOutcome::Session,
         AuthOutcome::Unauthenticated,
@@ -41,6 +43,7 @@ impl AuthOutcome {
         AuthOutcome::Csrf,
         AuthOutcome::RateLimited,
         AuthOutcome::AddressBlocked,
+        AuthOutcome::IpNotAllowed,
     ];
 
     /// The metrics label. `invalid_token` outcomes are split by why.
@@ -58,6 +61,7 @@ impl AuthOutcome {
             AuthOutcome::Csrf => "csrf_failed",
             AuthOutcome::RateLimited => "rate_limited",
             AuthOutcome::AddressBlocked => "address_blocked",
+            AuthOutcome::IpNotAllowed => "ip_not_allowed",
         }
     }
 }

@@ -1,12 +1,14 @@
 //! The permission rule, in one place: what a caller may do on a project is the intersection
-//! of the credential's scopes and the owner's role on that project *now*. A token never
-//! remembers a role, so a member who is removed or downgraded loses that access with every
-//! token they hold, on the next request.
+//! of the credential's scopes, the projects it may reach, and the owner's role on that project
+//! *now*. A token never remembers a role, so a member who is removed or downgraded loses that
+//! access with every token they hold, on the next request. A token restricted to chosen
+//! projects (SPEC §8.5) finds any other project exactly as a non-member does: 404. A token
+//! that breaks the project's token policy is blocked there (403 `token_policy`), not revoked.
 
-use crate::auth::Caller;
-use crate::db::models::projects;
+use crate::auth::{Caller, Credential};
+use crate::db::models::projects::{self, Standing};
 use crate::db::DbConnection;
-use crate::domain::{ProjectId, Role, Scope};
+use crate::domain::{ProjectId, Role, Scope, TokenId};
 use crate::error::AppError;
 
 /// What an endpoint needs on a project: a scope (none for endpoints any credential may use)
@@ -31,21 +33,40 @@ impl Need {
     }
 }
 
-/// The decision itself, without I/O: `None` membership means not a member.
-/// Scope first (a token without the scope learns nothing about the project), then
-/// membership (a project you are not in does not exist for you), then role.
-pub fn decide(caller: &Caller, membership: Option<Role>, need: Need) -> Result<Role, AppError> {
+/// The decision itself, without I/O: `None` standing means not a member (or no such project).
+/// Scope first (a token without the scope learns nothing about the project), then reach and
+/// membership (a project you are not in, or your token did not choose, does not exist for
+/// you), then the project's token policy (a token it blocks learns the rule), then role.
+pub fn decide(caller: &Caller, standing: Option<&Standing>, need: Need) -> Result<Role, AppError> {
     if let Some(scope) = need.scope {
         caller.require(scope)?;
     }
-    let role = membership.ok_or(AppError::NotFound)?;
-    if role < need.role {
+    let standing = standing.ok_or(AppError::NotFound)?;
+    if caller.reach().is_some() && !standing.chosen {
+        return Err(AppError::NotFound);
+    }
+    if let Credential::Token(t) = &caller.credential {
+        standing
+            .policy
+            .check(t.created_at, t.expires_at, t.restricted)
+            .map_err(AppError::TokenPolicy)?;
+    }
+    if standing.role < need.role {
         return Err(AppError::Forbidden);
     }
-    Ok(role)
+    Ok(standing.role)
 }
 
 impl Caller {
+    /// `Some(token)` when the caller reaches only the projects that token chose; `None` when
+    /// it reaches every project its user is a member of. Lists of projects use it too.
+    pub fn reach(&self) -> Option<&TokenId> {
+        match &self.credential {
+            Credential::Token(t) if t.restricted => Some(&t.id),
+            _ => None,
+        }
+    }
+
     /// Checks `need` on `project_id` against the caller's role there now; returns that role.
     pub fn require_on(
         &self,
@@ -56,20 +77,31 @@ impl Caller {
         if let Some(scope) = need.scope {
             self.require(scope)?;
         }
-        let membership = projects::role_of(conn, project_id, &self.user.id)?;
-        decide(self, membership, need)
+        // One query: a restricted token's choice and the project's policy come with the role.
+        let standing = projects::standing(conn, project_id, &self.user.id, self.reach())?;
+        decide(self, standing.as_ref(), need)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{LifetimeDays, PolicyBreach, TokenPolicy};
+
     fn token(scopes: &[Scope]) -> Caller {
         Caller::test_token(scopes)
     }
 
+    fn standing(role: Option<Role>, chosen: bool) -> Option<Standing> {
+        role.map(|role| Standing {
+            role,
+            chosen,
+            policy: TokenPolicy::default(),
+        })
+    }
+
     /// Every role (and no membership) × every minimum role × a token with and without the
-    /// scope × a session.
+    /// scope, restricted or not, chosen or not × a session.
     #[test]
     fn rights_are_scopes_intersected_with_the_current_role() {
         let memberships = [
@@ -87,21 +119,73 @@ mod tests {
                         Some(r) if r < min => Err("forbidden"),
                         Some(r) => Ok(r),
                     };
-                    let with_scope =
-                        decide(&token(&[scope]), membership, need).map_err(|e| e.code());
-                    assert_eq!(with_scope, expected, "{scope} {min:?} {membership:?}");
-                    let session =
-                        decide(&Caller::test_session(), membership, need).map_err(|e| e.code());
-                    assert_eq!(session, expected);
-                    let others: Vec<_> = Scope::ALL.into_iter().filter(|s| *s != scope).collect();
-                    let without = decide(&token(&others), membership, need).map_err(|e| e.code());
+                    let code = |c: &Caller, chosen: bool| {
+                        decide(c, standing(membership, chosen).as_ref(), need).map_err(|e| e.code())
+                    };
                     assert_eq!(
-                        without,
+                        code(&token(&[scope]), true),
+                        expected,
+                        "{scope} {min:?} {membership:?}"
+                    );
+                    assert_eq!(code(&Caller::test_session(), true), expected);
+                    // An unrestricted token reaches every project: `chosen` does not matter.
+                    assert_eq!(code(&token(&[scope]), false), expected);
+                    // A restricted token: as chosen, the same; not chosen, a non-member.
+                    let restricted = Caller::test_restricted_token(&[scope]);
+                    assert_eq!(code(&restricted, true), expected);
+                    assert_eq!(code(&restricted, false), Err("not_found"));
+                    let others: Vec<_> = Scope::ALL.into_iter().filter(|s| *s != scope).collect();
+                    assert_eq!(
+                        code(&token(&others), true),
                         Err("insufficient_scope"),
                         "the scope is checked first"
                     );
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_policy_blocks_tokens_not_sessions_and_not_strangers() {
+        let need = Need::new(Scope::Publish, Role::Viewer);
+        let strict = Standing {
+            role: Role::Owner,
+            chosen: true,
+            policy: TokenPolicy {
+                max_lifetime_days: Some(LifetimeDays::new(30).unwrap()),
+                require_restricted: true,
+            },
+        };
+        // `test_token` never expires: too long for 30 days.
+        let t = token(&[Scope::Publish]);
+        assert!(matches!(
+            decide(&t, Some(&strict), need),
+            Err(AppError::TokenPolicy(PolicyBreach::TooLong(30)))
+        ));
+        assert_eq!(
+            decide(&Caller::test_session(), Some(&strict), need).ok(),
+            Some(Role::Owner)
+        );
+        // A non-member learns nothing of the policy.
+        assert_eq!(
+            decide(&t, None, need).map_err(|e| e.code()),
+            Err("not_found")
+        );
+        let no_limit = Standing {
+            policy: TokenPolicy {
+                max_lifetime_days: None,
+                require_restricted: true,
+            },
+            ..strict
+        };
+        assert!(matches!(
+            decide(&t, Some(&no_limit), need),
+            Err(AppError::TokenPolicy(PolicyBreach::Unrestricted))
+        ));
+        let restricted = Caller::test_restricted_token(&[Scope::Publish]);
+        assert_eq!(
+            decide(&restricted, Some(&no_limit), need).ok(),
+            Some(Role::Owner)
+        );
     }
 }

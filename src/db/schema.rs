@@ -47,6 +47,14 @@ diesel::table! {
         replaced_by -> Nullable<Text>,
         rotated_from -> Nullable<Text>,
         expiry -> Nullable<Text>,
+        narrowing -> Text,
+    }
+}
+
+diesel::table! {
+    api_token_projects (token_id, project_id) {
+        token_id -> Text,
+        project_id -> Text,
     }
 }
 
@@ -66,6 +74,8 @@ diesel::table! {
         name -> Text,
         domain -> Nullable<Text>,
         created_at -> Timestamp,
+        token_max_lifetime_days -> Nullable<Integer>,
+        token_require_restricted -> Bool,
     }
 }
 
@@ -198,6 +208,8 @@ diesel::table! {
 
 diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(token_leak_reports -> api_tokens (token_id));
+diesel::joinable!(api_token_projects -> api_tokens (token_id));
+diesel::joinable!(api_token_projects -> projects (project_id));
 diesel::joinable!(token_requests -> api_tokens (token_id));
 diesel::joinable!(notifications -> users (user_id));
 diesel::joinable!(outbox -> notifications (notification_id));
@@ -211,6 +223,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     app_settings,
     api_tokens,
     token_leak_reports,
+    api_token_projects,
     projects,
     project_members,
     publishes,

@@ -7,7 +7,7 @@ use diesel::sql_types::{Binary, Text};
 
 use super::MultiBackend;
 use crate::domain::{
-    Email, Expiry, NoticeKind, ProjectId, ProjectName, ReportChannel, RequestOutcome,
+    Email, Expiry, Narrowing, NoticeKind, ProjectId, ProjectName, ReportChannel, RequestOutcome,
     RevokedReason, Role, Scopes, SecurityKind, TokenHash, TokenId, TokenName, UserId,
 };
 
@@ -24,6 +24,6 @@ macro_rules! through_multi_backend {
 
 through_multi_backend!(
     Text: UserId, ProjectId, TokenId, Role, Scopes, Email, TokenName, ProjectName, Expiry,
-    RevokedReason, NoticeKind, RequestOutcome, SecurityKind, ReportChannel
+    RevokedReason, Narrowing, NoticeKind, RequestOutcome, SecurityKind, ReportChannel
 );
 through_multi_backend!(Binary: TokenHash);

@@ -3,33 +3,41 @@
 //! portable SQL type on both backends here; `db::types` adds the mapping for the
 //! `MultiConnection` backend.
 
+mod cidr;
 mod email;
 mod expiry;
 mod ids;
 pub mod leak;
 pub mod name;
+mod narrowing;
 mod notice;
 mod page;
+mod policy;
 mod request_outcome;
 mod revocation;
 mod role;
 mod scope;
 mod security;
+mod selection;
 pub mod token;
 mod token_hash;
 
+pub use cidr::{canonical, AllowedIps, AllowedIpsError, Cidr, CidrError};
 pub use email::{Email, EmailError};
 pub use expiry::Expiry;
 pub use ids::{ProjectId, TokenId, UserId};
 pub use leak::{LeakSource, LeakUrl, ReportChannel};
 pub use name::{NameError, ProjectName, TokenName};
+pub use narrowing::Narrowing;
 pub use notice::NoticeKind;
 pub use page::{Cursor, PageError, PageRequest, DEFAULT_LIMIT, MAX_LIMIT};
+pub use policy::{LifetimeDays, LifetimeDaysError, PolicyBreach, TokenPolicy};
 pub use request_outcome::RequestOutcome;
 pub use revocation::RevokedReason;
 pub use role::Role;
 pub use scope::{Scope, Scopes};
 pub use security::{cut_user_agent, SecurityKind, USER_AGENT_MAX_CHARS};
+pub use selection::{ProjectSelection, SelectionError};
 pub use token::PlainToken;
 pub use token_hash::TokenHash;
 

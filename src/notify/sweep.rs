@@ -153,6 +153,7 @@ mod tests {
             replaced_by: None,
             rotated_from: None,
             expiry: Some(Expiry::OneMonth),
+            narrowing: Default::default(),
         }
     }
 

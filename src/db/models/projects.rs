@@ -2,12 +2,16 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use diesel::sql_types::Bool;
 
 use super::WriteError;
 use crate::db::models::users::User;
-use crate::db::schema::{project_members, projects, users};
+use crate::db::schema::{api_token_projects, project_members, projects, users};
 use crate::db::{write_transaction, DbConnection};
-use crate::domain::{Cursor, Email, PageRequest, ProjectId, ProjectName, Role, UserId};
+use crate::domain::{
+    Cursor, Email, LifetimeDays, PageRequest, ProjectId, ProjectName, Role, TokenId, TokenPolicy,
+    UserId,
+};
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = projects)]
@@ -41,6 +45,119 @@ pub fn role_of(
         .optional()
 }
 
+/// What the permission rule needs to know of a caller on one project, read in one query.
+#[derive(Clone, Copy, Debug)]
+pub struct Standing {
+    /// The user's role there now.
+    pub role: Role,
+    /// Whether the presented token chose this project (always, for callers that reach all).
+    pub chosen: bool,
+    pub policy: TokenPolicy,
+}
+
+fn policy_of(days: Option<i32>, require_restricted: bool) -> TokenPolicy {
+    TokenPolicy {
+        // Only `set_policy` writes it, with a checked value.
+        max_lifetime_days: days.and_then(|d| LifetimeDays::new(d.into()).ok()),
+        require_restricted,
+    }
+}
+
+/// The user's standing on a project (`None`: not a member, or no such project); with
+/// `token_id`, whether that token chose it — one query either way.
+pub fn standing(
+    conn: &mut DbConnection,
+    project_id: &ProjectId,
+    user_id: &UserId,
+    token_id: Option<&TokenId>,
+) -> QueryResult<Option<Standing>> {
+    let member = project_members::table
+        .inner_join(projects::table)
+        .filter(project_members::project_id.eq(project_id))
+        .filter(project_members::user_id.eq(user_id));
+    let policy = (
+        projects::token_max_lifetime_days,
+        projects::token_require_restricted,
+    );
+    let row: Option<(Role, (Option<i32>, bool), bool)> = match token_id {
+        None => member
+            .select((project_members::role, policy, true.into_sql::<Bool>()))
+            .get_result(conn)
+            .optional()?,
+        Some(token_id) => member
+            .left_join(
+                api_token_projects::table.on(api_token_projects::project_id
+                    .eq(project_members::project_id)
+                    .and(api_token_projects::token_id.eq(token_id))),
+            )
+            .select((
+                project_members::role,
+                policy,
+                api_token_projects::token_id.nullable().is_not_null(),
+            ))
+            .get_result(conn)
+            .optional()?,
+    };
+    Ok(row.map(|(role, (days, restricted), chosen)| Standing {
+        role,
+        chosen,
+        policy: policy_of(days, restricted),
+    }))
+}
+
+pub fn policy(conn: &mut DbConnection, id: &ProjectId) -> QueryResult<TokenPolicy> {
+    let (days, restricted) = projects::table
+        .find(id)
+        .select((
+            projects::token_max_lifetime_days,
+            projects::token_require_restricted,
+        ))
+        .get_result(conn)?;
+    Ok(policy_of(days, restricted))
+}
+
+/// Replaces the project's token policy. Tokens it blocks are not touched: they work again if
+/// the policy changes back.
+pub fn set_policy(
+    conn: &mut DbConnection,
+    id: &ProjectId,
+    policy: &TokenPolicy,
+) -> QueryResult<()> {
+    diesel::update(projects::table.find(id))
+        .set((
+            projects::token_max_lifetime_days
+                .eq(policy.max_lifetime_days.map(|d| i32::from(d.get()))),
+            projects::token_require_restricted.eq(policy.require_restricted),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The user's projects with their token policies (the first `limit`, oldest first): what the
+/// Create token form offers and warns about.
+pub fn policies_for(
+    conn: &mut DbConnection,
+    user_id: &UserId,
+    limit: i64,
+) -> QueryResult<Vec<(ProjectId, ProjectName, TokenPolicy)>> {
+    let rows: Vec<(ProjectId, ProjectName, Option<i32>, bool)> = projects::table
+        .inner_join(project_members::table)
+        .filter(project_members::user_id.eq(user_id))
+        .order((projects::created_at.asc(), projects::id.asc()))
+        .limit(limit)
+        .select((
+            projects::id,
+            projects::name,
+            projects::token_max_lifetime_days,
+            projects::token_require_restricted,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name, days, restricted)| (id, name, policy_of(days, restricted)))
+        .collect())
+}
+
 pub fn find(conn: &mut DbConnection, id: &ProjectId) -> QueryResult<Project> {
     projects::table
         .find(id)
@@ -48,16 +165,27 @@ pub fn find(conn: &mut DbConnection, id: &ProjectId) -> QueryResult<Project> {
         .get_result(conn)
 }
 
-/// A page of the user's projects with their role, oldest first.
+/// A page of the user's projects with their role, oldest first; with `only`, just those that
+/// token chose (`auth::permission` says when).
 pub fn list_for(
     conn: &mut DbConnection,
     user_id: &UserId,
+    only: Option<&TokenId>,
     page: &PageRequest,
 ) -> QueryResult<Vec<(Project, Role)>> {
     let mut query = projects::table
         .inner_join(project_members::table)
         .filter(project_members::user_id.eq(user_id))
         .into_boxed();
+    if let Some(token_id) = only {
+        query = query.filter(
+            projects::id.eq_any(
+                api_token_projects::table
+                    .filter(api_token_projects::token_id.eq(token_id))
+                    .select(api_token_projects::project_id),
+            ),
+        );
+    }
     if let Some(Cursor { at: Some(at), key }) = &page.after {
         query = query.filter(
             projects::created_at.gt(*at).or(projects::created_at

@@ -5,11 +5,12 @@ use diesel::prelude::*;
 
 use super::{FieldErrors, WriteError};
 use crate::db::models::users::User;
-use crate::db::schema::{api_tokens, users};
+use crate::db::schema::{api_token_projects, api_tokens, project_members, projects, users};
 use crate::db::{is_unique_violation, write_transaction, DbConnection};
 use crate::domain::{
-    Cursor, Expiry, PageRequest, PlainToken, RevokedReason, Scope, Scopes, TokenHash, TokenId,
-    TokenName, UserId,
+    AllowedIps, Cursor, Expiry, Narrowing, PageRequest, PlainToken, ProjectId, ProjectName,
+    ProjectSelection, RevokedReason, Scope, Scopes, SelectionError, TokenHash, TokenId, TokenName,
+    UserId,
 };
 
 pub const MAX_LIVE_TOKENS: i64 = 100;
@@ -36,6 +37,8 @@ pub struct TokenRow {
     pub rotated_from: Option<TokenId>,
     /// The expiry chosen at creation (absent for tokens made before it was kept).
     pub expiry: Option<Expiry>,
+    /// Chosen projects (which: `api_token_projects`) and allowed addresses.
+    pub narrowing: Narrowing,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,14 +89,20 @@ pub struct NewToken {
     pub name: TokenName,
     pub scopes: Scopes,
     pub expiry: Expiry,
+    pub projects: ProjectSelection,
+    pub allowed_ips: AllowedIps,
 }
 
 impl NewToken {
     /// Checks a request from either the form or the JSON API; every broken field is named.
+    /// `projects`: `None` for all the owner's projects, or the ids chosen (whether the owner
+    /// is a member of each is checked by `create`).
     pub fn validate(
         name: &str,
         scopes: &[String],
         expiry: Option<&str>,
+        projects: Option<&[String]>,
+        allowed_ips: &[String],
     ) -> Result<NewToken, FieldErrors> {
         let mut fields = FieldErrors::new();
         let name = TokenName::parse(name);
@@ -119,12 +128,27 @@ impl NewToken {
         if expiry.is_none() {
             fields.insert("expiry", Expiry::EXPECTED.to_owned());
         }
-        match (name, expiry) {
-            (Ok(name), Some(expiry)) if fields.is_empty() => Ok(NewToken {
-                name,
-                scopes: Scopes::new(parsed),
-                expiry,
-            }),
+        let projects = match projects {
+            None => Ok(ProjectSelection::All),
+            Some(ids) => ProjectSelection::only(ids),
+        };
+        if let Err(e) = &projects {
+            fields.insert("projects", e.to_string());
+        }
+        let allowed_ips = AllowedIps::parse(allowed_ips);
+        if let Err(e) = &allowed_ips {
+            fields.insert("allowedIps", e.to_string());
+        }
+        match (name, expiry, projects, allowed_ips) {
+            (Ok(name), Some(expiry), Ok(projects), Ok(allowed_ips)) if fields.is_empty() => {
+                Ok(NewToken {
+                    name,
+                    scopes: Scopes::new(parsed),
+                    expiry,
+                    projects,
+                    allowed_ips,
+                })
+            }
             _ => Err(fields),
         }
     }
@@ -252,6 +276,10 @@ pub fn create(
         replaced_by: None,
         rotated_from: None,
         expiry: Some(new.expiry),
+        narrowing: Narrowing {
+            restricted: new.projects.is_restricted(),
+            allowed_ips: new.allowed_ips.clone(),
+        },
     };
     write_transaction(conn, |conn| {
         lock_owner(conn, user_id)?;
@@ -280,9 +308,74 @@ pub fn create(
                 e if is_unique_violation(&e) => WriteError::field("name", NAME_TAKEN),
                 e => e.into(),
             })?;
+        let chosen = new.projects.ids();
+        // Only projects the creator is a member of now; the same refusal for a project that
+        // does not exist, so the answer never tells whether someone else's does.
+        let mine: i64 = project_members::table
+            .filter(project_members::user_id.eq(user_id))
+            .filter(project_members::project_id.eq_any(chosen))
+            .count()
+            .get_result(conn)?;
+        if mine != chosen.len() as i64 {
+            return Err(WriteError::field(
+                "projects",
+                SelectionError::NotYours.to_string(),
+            ));
+        }
+        choose_projects(conn, &row.id, chosen)?;
         Ok(())
     })?;
     Ok((row, plain))
+}
+
+fn choose_projects(
+    conn: &mut DbConnection,
+    token_id: &TokenId,
+    chosen: &[ProjectId],
+) -> QueryResult<()> {
+    // One row at a time: a batch insert does not go through `MultiConnection` on SQLite, and
+    // a selection is at most `ProjectSelection::MAX` rows, inside the caller's transaction.
+    for project_id in chosen {
+        diesel::insert_into(api_token_projects::table)
+            .values((
+                api_token_projects::token_id.eq(token_id),
+                api_token_projects::project_id.eq(project_id),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// The projects chosen for each of these tokens, with their names, by name; a token that is
+/// not restricted has none.
+pub fn chosen_projects(
+    conn: &mut DbConnection,
+    ids: &[TokenId],
+) -> QueryResult<std::collections::HashMap<TokenId, Vec<(ProjectId, ProjectName)>>> {
+    let mut chosen = std::collections::HashMap::<_, Vec<_>>::new();
+    // A page of tokens is at most 200 ids: one bound parameter each, well inside both limits.
+    let rows: Vec<(TokenId, ProjectId, ProjectName)> = api_token_projects::table
+        .inner_join(projects::table)
+        .filter(api_token_projects::token_id.eq_any(ids))
+        .order((projects::name, projects::id))
+        .select((api_token_projects::token_id, projects::id, projects::name))
+        .load(conn)?;
+    for (token, id, name) in rows {
+        chosen.entry(token).or_default().push((id, name));
+    }
+    Ok(chosen)
+}
+
+/// What `row` reaches, as the API shows it.
+pub fn selection_of(
+    row: &TokenRow,
+    chosen: &std::collections::HashMap<TokenId, Vec<(ProjectId, ProjectName)>>,
+) -> ProjectSelection {
+    let ids = chosen
+        .get(&row.id)
+        .map(|c| c.iter().map(|(id, _)| id.clone()).collect())
+        .unwrap_or_default();
+    ProjectSelection::from_parts(row.narrowing.restricted, ids)
 }
 
 /// Revokes one of the owner's tokens at once, also one still in its grace after a rotation.
@@ -368,6 +461,12 @@ pub fn rotate(
         diesel::insert_into(api_tokens::table)
             .values(&new)
             .execute(conn)?;
+        // The same projects (those not deleted since); `restricted` came with `..old`.
+        let chosen: Vec<ProjectId> = api_token_projects::table
+            .filter(api_token_projects::token_id.eq(&old.id))
+            .select(api_token_projects::project_id)
+            .load(conn)?;
+        choose_projects(conn, &new.id, &chosen)?;
         Ok((new, plain))
     })
 }
@@ -506,24 +605,41 @@ mod tests {
 
     #[test]
     fn validation_names_each_broken_field() {
-        let f = NewToken::validate("  ", &["root".into()], Some("2y")).unwrap_err();
+        let f = NewToken::validate("  ", &["root".into()], Some("2y"), Some(&[]), &["x".into()])
+            .unwrap_err();
         assert_eq!(
             f.keys().copied().collect::<Vec<_>>(),
-            ["expiry", "name", "scopes"]
+            ["allowedIps", "expiry", "name", "projects", "scopes"]
         );
         let ok = NewToken::validate(
             "  CI pipeline ",
             &["publish".into(), "publish".into()],
             None,
+            None,
+            &[],
         )
         .unwrap();
         assert_eq!(
             (ok.name.as_str(), ok.scopes.names(), ok.expiry),
             ("CI pipeline", vec!["publish"], Expiry::OneYear)
         );
-        assert!(NewToken::validate(&"x".repeat(100), &["files".into()], Some("never")).is_ok());
-        assert!(NewToken::validate(&"x".repeat(101), &["files".into()], Some("never")).is_err());
-        assert!(NewToken::validate("ok", &[], Some("1m")).is_err());
+        assert!(NewToken::validate(
+            &"x".repeat(100),
+            &["files".into()],
+            Some("never"),
+            None,
+            &[]
+        )
+        .is_ok());
+        assert!(NewToken::validate(
+            &"x".repeat(101),
+            &["files".into()],
+            Some("never"),
+            None,
+            &[]
+        )
+        .is_err());
+        assert!(NewToken::validate("ok", &[], Some("1m"), None, &[]).is_err());
     }
 
     #[test]
@@ -544,6 +660,7 @@ mod tests {
             replaced_by: None,
             rotated_from: None,
             expiry: Some(Expiry::OneMonth),
+            narrowing: Narrowing::default(),
         };
         assert_eq!(row.status(at("2026-01-31 23:59:59")), TokenStatus::Active);
         assert_eq!(row.status(at("2026-02-01 00:00:00")), TokenStatus::Expired);

@@ -10,6 +10,7 @@ pub mod me;
 pub mod openapi;
 pub mod projects;
 pub mod security_log;
+pub mod session;
 pub mod tokens;
 
 use actix_web::dev::Payload;
@@ -59,6 +60,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .app_data(web::PathConfig::default().error_handler(|_, _| AppError::NotFound.into()))
             .configure(me::configure)
+            .configure(session::configure)
             .configure(tokens::configure)
             .configure(projects::configure)
             .configure(activity::configure)

@@ -30,6 +30,7 @@ use crate::error::{ErrorBody, ErrorCode};
     paths(openapi_json),
     nest(
         (path = "/api", api = super::me::Doc),
+        (path = "/api", api = super::session::Doc),
         (path = "/api", api = super::tokens::Doc),
         (path = "/api", api = super::projects::Doc),
         (path = "/api", api = super::activity::Doc),
@@ -157,7 +158,10 @@ impl Modify for Shared {
                      `WWW-Authenticate`); `forbidden`: your role on the project is too low; \
                      `session_required`: a bearer token on a session-only route; \
                      `csrf_failed`: a session request without a valid `X-CSRF-Token`, or \
-                     from another site.",
+                     from another site; `ip_not_allowed`: the token may not be used from \
+                     this address; `reauthentication_required`: this change needs the \
+                     password entered within 10 minutes (`POST /api/session/reauthenticate`); \
+                     `token_policy`: the project's token policy blocks this token.",
                 )
                 .build(),
             ),

@@ -1,20 +1,21 @@
 //! Projects and their members. Creating projects and managing members is session-only.
 
-use actix_web::{delete, get, post, web, HttpResponse};
+use actix_session::Session;
+use actix_web::{delete, get, post, put, web, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{on_project, required, utc, Json, Page};
-use crate::auth::{Caller, Need, SessionCaller};
+use crate::auth::{reauth, Caller, Need, SessionCaller};
 use crate::db::models::security_log::{self, Actor, Client};
 use crate::db::models::users::User;
 use crate::db::{self, models::projects};
-use crate::domain::{Email, ProjectId, ProjectName, Role, UserId};
+use crate::domain::{Email, LifetimeDays, ProjectId, ProjectName, Role, TokenPolicy, UserId};
 use crate::error::{AppError, ErrorBody};
 use crate::state::AppState;
 
-super::resource!(list, create, set_member, remove_member);
+super::resource!(list, create, set_member, remove_member, set_token_policy);
 
 // Fields in alphabetical order: the order these answers have always had.
 
@@ -53,7 +54,8 @@ pub struct MemberJson {
 
 /// List your projects.
 ///
-/// The projects you are a member of, with your role on each. Any valid credential may ask.
+/// The projects you are a member of, with your role on each. Any valid credential may ask;
+/// a token restricted to chosen projects lists only those.
 #[utoipa::path(
     tag = "projects",
     params(Page),
@@ -70,7 +72,7 @@ async fn list(
 ) -> Result<HttpResponse, AppError> {
     let request = page.request.clone();
     let rows = db::query(&state.pool, move |conn| {
-        projects::list_for(conn, &caller.user.id, &request)
+        projects::list_for(conn, &caller.user.id, caller.reach(), &request)
     })
     .await?;
     let (rows, next) = page.request.cut(rows, |(p, _)| p.cursor());
@@ -134,6 +136,7 @@ struct NewMember {
 ///
 /// Adds the account with this email to the project, or changes the role of a member it
 /// already has. Owners only; needs a dashboard session; at most 60 an hour per account.
+/// Making someone an owner needs the password entered within the last 10 minutes.
 #[utoipa::path(
     tag = "projects",
     params(("id" = ProjectId, Path, description = "The project's id.")),
@@ -147,6 +150,7 @@ struct NewMember {
 #[post("/projects/{id}/members")]
 async fn set_member(
     SessionCaller(caller): SessionCaller,
+    session: Session,
     client: Client,
     state: web::Data<AppState>,
     path: web::Path<ProjectId>,
@@ -154,6 +158,7 @@ async fn set_member(
 ) -> Result<HttpResponse, AppError> {
     let now = state.clock.now();
     state.throttles.members_attempt(&caller.user.id, now)?;
+    let recent = reauth::is_recent(&session, now)?;
     let need = Need::role(Role::Owner);
     let actor = caller.user.clone();
     let member = on_project(
@@ -165,6 +170,9 @@ async fn set_member(
             let email = required("email", body.email.as_deref())?;
             let role = Role::parse(required("role", body.role.as_deref())?)
                 .ok_or_else(|| AppError::validation("role", Role::EXPECTED))?;
+            if reauth::role_needs_it(role) && !recent {
+                return Err(AppError::ReauthenticationRequired);
+            }
             Ok::<_, AppError>((
                 id.clone(),
                 security_log::set_member(conn, id, email, role, &by(&actor, &client, now))?,
@@ -213,6 +221,67 @@ async fn remove_member(
     )
     .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = TokenPolicyChange)]
+struct TokenPolicyBody {
+    /// The longest a token may live (from creation to expiry) to be used on this project:
+    /// 1 to 366 days; null or absent: no limit.
+    #[schema(minimum = 1, maximum = 366)]
+    max_lifetime_days: Option<i64>,
+    /// Only tokens restricted to chosen projects may be used on this project. Absent: false.
+    #[serde(default)]
+    require_restricted: bool,
+}
+
+/// Set the project's token policy.
+///
+/// What the project asks of the tokens used on it (SPEC §8.5). A token that breaks it gets
+/// 403 `token_policy` on this project, with a message naming the rule; it is blocked, not
+/// revoked, and works again if the policy changes. Owners only; needs a dashboard session and
+/// the password entered within the last 10 minutes.
+#[utoipa::path(
+    tag = "projects",
+    params(("id" = ProjectId, Path, description = "The project's id.")),
+    security(("session" = [], "csrf" = [])),
+    responses((status = 200, description = "The policy now.", body = TokenPolicy)),
+)]
+#[put("/projects/{id}/token-policy")]
+async fn set_token_policy(
+    SessionCaller(caller): SessionCaller,
+    session: Session,
+    state: web::Data<AppState>,
+    path: web::Path<ProjectId>,
+    body: Json<TokenPolicyBody>,
+) -> Result<HttpResponse, AppError> {
+    let recent = reauth::is_recent(&session, state.clock.now())?;
+    let Json(body) = body;
+    let policy = on_project(
+        caller,
+        &state,
+        path.into_inner(),
+        Need::role(Role::Owner),
+        move |conn, id, _| {
+            let max_lifetime_days = body
+                .max_lifetime_days
+                .map(LifetimeDays::new)
+                .transpose()
+                .map_err(|e| AppError::validation("maxLifetimeDays", e.to_string()))?;
+            if !recent {
+                return Err(AppError::ReauthenticationRequired);
+            }
+            let policy = TokenPolicy {
+                max_lifetime_days,
+                require_restricted: body.require_restricted,
+            };
+            projects::set_policy(conn, id, &policy)?;
+            Ok::<_, AppError>(policy)
+        },
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(policy))
 }
 
 /// The owner making a membership change, for its security log entries.

@@ -1,17 +1,19 @@
 //! Token management over JSON — dashboard session only, so a token can never mint or revoke one.
 
+use actix_session::Session;
 use actix_web::{delete, get, post, web, HttpResponse};
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{utc, Json, Page};
-use crate::auth::SessionCaller;
+use crate::auth::{reauth, SessionCaller};
 use crate::db::models::security_log::{self, Client};
 use crate::db::models::token_activity::{self, RequestRow};
 use crate::db::{self, models::tokens, models::tokens::TokenRow};
 use crate::domain::{
-    Expiry, PlainToken, RequestOutcome, RevokedReason, Scope, Scopes, TokenId, TokenName,
+    AllowedIps, Expiry, PlainToken, ProjectSelection, RequestOutcome, RevokedReason, Scope, Scopes,
+    TokenId, TokenName,
 };
 use crate::error::AppError;
 use crate::state::AppState;
@@ -39,6 +41,10 @@ pub struct TokenJson {
     revoked_reason: Option<RevokedReason>,
     replaced_by: Option<TokenId>,
     rotated_from: Option<TokenId>,
+    /// The projects it may reach.
+    projects: ProjectSelection,
+    /// Where it may be used from; empty: anywhere.
+    allowed_ips: AllowedIps,
     #[schema(value_type = TokenStatus)]
     status: &'static str,
 }
@@ -54,8 +60,10 @@ pub enum TokenStatus {
 }
 
 impl TokenJson {
-    fn new(row: tokens::TokenRow, now: NaiveDateTime) -> Self {
+    fn new(row: tokens::TokenRow, projects: ProjectSelection, now: NaiveDateTime) -> Self {
         TokenJson {
+            projects,
+            allowed_ips: row.narrowing.allowed_ips.clone(),
             status: row.status(now).as_str(),
             scopes: row.scopes,
             created_at: utc(row.created_at),
@@ -91,15 +99,20 @@ async fn list(
     page: Page,
 ) -> Result<HttpResponse, AppError> {
     let request = page.request.clone();
-    let rows = db::query(&state.pool, move |conn| {
-        tokens::list(conn, &caller.user.id, tokens::Which::All, &request)
+    let (rows, chosen) = db::query(&state.pool, move |conn| {
+        let rows = tokens::list(conn, &caller.user.id, tokens::Which::All, &request)?;
+        let ids: Vec<_> = rows.iter().map(|r| r.id.clone()).collect();
+        Ok((rows, tokens::chosen_projects(conn, &ids)?))
     })
     .await?;
     let (rows, next) = page.request.cut(rows, TokenRow::cursor);
     let now = state.clock.now();
     let items: Vec<_> = rows
         .into_iter()
-        .map(|row| TokenJson::new(row, now))
+        .map(|row| {
+            let projects = tokens::selection_of(&row, &chosen);
+            TokenJson::new(row, projects, now)
+        })
         .collect();
     Ok(page.respond(&items, next))
 }
@@ -118,6 +131,40 @@ struct NewTokenBody {
     /// `1m`, `6m`, `1y` (the default) or `never`: calendar months from now, UTC.
     #[schema(value_type = Option<String>, example = "1y")]
     expiry: Option<String>,
+    /// `"all"` (the default): every project you are a member of, now and later; or the ids of
+    /// the only projects it may reach, each one you are a member of.
+    #[serde(default)]
+    #[schema(value_type = Option<ProjectSelection>)]
+    projects: ProjectsBody,
+    /// Up to 20 IPv4 or IPv6 addresses or CIDR ranges the token may be used from; from
+    /// anywhere else it gets 403 `ip_not_allowed`. Empty or absent: anywhere.
+    #[serde(default, rename = "allowedIps")]
+    allowed_ips: Vec<String>,
+}
+
+/// `projects` as sent: the word `all`, or a list of ids.
+#[derive(Deserialize, Default)]
+#[serde(untagged)]
+enum ProjectsBody {
+    #[default]
+    Missing,
+    Word(String),
+    Ids(Vec<String>),
+}
+
+impl ProjectsBody {
+    /// `None` for all projects; a word other than `all` is refused as a field.
+    fn chosen(&self) -> Result<Option<&[String]>, AppError> {
+        match self {
+            ProjectsBody::Missing => Ok(None),
+            ProjectsBody::Word(w) if w == "all" => Ok(None),
+            ProjectsBody::Word(_) => Err(AppError::validation(
+                "projects",
+                "Send \"all\" or a list of project ids.",
+            )),
+            ProjectsBody::Ids(ids) => Ok(Some(ids)),
+        }
+    }
 }
 
 /// The new token, with its secret: the only time the secret is ever shown.
@@ -137,12 +184,16 @@ struct CreatedToken<'a> {
     token: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     rotated_from: Option<TokenId>,
+    projects: ProjectSelection,
+    allowed_ips: AllowedIps,
 }
 
 impl<'a> CreatedToken<'a> {
     /// The one response that carries a plaintext token; like every answer it is `no-store`.
-    fn new(row: tokens::TokenRow, plain: &'a PlainToken) -> Self {
+    fn new(row: tokens::TokenRow, projects: ProjectSelection, plain: &'a PlainToken) -> Self {
         CreatedToken {
+            projects,
+            allowed_ips: row.narrowing.allowed_ips.clone(),
             scopes: row.scopes,
             created_at: utc(row.created_at),
             expires_at: row.expires_at.map(utc),
@@ -157,7 +208,10 @@ impl<'a> CreatedToken<'a> {
 
 /// Create a token.
 ///
-/// Answers the token's secret once; at most 100 live tokens per account.
+/// Answers the token's secret once; at most 100 live tokens per account. A token that never
+/// expires or has the `domain` or `billing.read` scope needs the password entered within the
+/// last 10 minutes (`POST /api/session/reauthenticate`), or the answer is 403
+/// `reauthentication_required`.
 #[utoipa::path(
     tag = "tokens",
     security(("session" = [], "csrf" = [])),
@@ -166,12 +220,23 @@ impl<'a> CreatedToken<'a> {
 #[post("/tokens")]
 async fn create(
     SessionCaller(caller): SessionCaller,
+    session: Session,
     client: Client,
     state: web::Data<AppState>,
     body: Json<NewTokenBody>,
 ) -> Result<HttpResponse, AppError> {
-    let new = tokens::NewToken::validate(&body.name, &body.scopes, body.expiry.as_deref())?;
+    let new = tokens::NewToken::validate(
+        &body.name,
+        &body.scopes,
+        body.expiry.as_deref(),
+        body.projects.chosen()?,
+        &body.allowed_ips,
+    )?;
     let now = state.clock.now();
+    if reauth::token_needs_it(&new.scopes, new.expiry) {
+        reauth::require_recent(&session, now)?;
+    }
+    let projects = new.projects.clone();
     let notifier = state.notifier.clone();
     let (row, plain) = db::run(&state.pool, move |conn| {
         notifier.issue(conn, now, |conn| {
@@ -181,7 +246,7 @@ async fn create(
         })
     })
     .await?;
-    Ok(HttpResponse::Created().json(CreatedToken::new(row, &plain)))
+    Ok(HttpResponse::Created().json(CreatedToken::new(row, projects, &plain)))
 }
 
 /// An address a token was used from.
@@ -245,14 +310,16 @@ async fn show(
     id: web::Path<TokenId>,
 ) -> Result<HttpResponse, AppError> {
     let now = state.clock.now();
-    let (row, summary) = db::query(&state.pool, move |conn| {
+    let (row, summary, chosen) = db::query(&state.pool, move |conn| {
         let row = tokens::find_mine(conn, &caller.user.id, &id)?;
         let summary = token_activity::summary(conn, &row.id, row.stopped_at(now), now)?;
-        Ok((row, summary))
+        let chosen = tokens::chosen_projects(conn, std::slice::from_ref(&row.id))?;
+        Ok((row, summary, chosen))
     })
     .await?;
+    let projects = tokens::selection_of(&row, &chosen);
     Ok(HttpResponse::Ok().json(TokenDetail {
-        token: TokenJson::new(row, now),
+        token: TokenJson::new(row, projects, now),
         addresses: summary
             .addresses
             .into_iter()
@@ -378,7 +445,8 @@ pub const MAX_GRACE_SECONDS: i64 = 86_400;
 ///
 /// Regenerates a token: a new one with the same settings, the old one working for
 /// `graceSeconds` more (SPEC §8.1). Answers the new token with its secret, once, and `rotatedFrom`; the new token keeps the old
-/// one's name and scopes.
+/// one's name, scopes, projects and allowed addresses. Needs the password entered within the
+/// last 10 minutes, like every change that mints a credential without saying how.
 #[utoipa::path(
     tag = "tokens",
     params(("id" = TokenId, Path, description = "The token to replace.")),
@@ -388,6 +456,7 @@ pub const MAX_GRACE_SECONDS: i64 = 86_400;
 #[post("/tokens/{id}/rotate")]
 async fn rotate(
     SessionCaller(caller): SessionCaller,
+    session: Session,
     client: Client,
     state: web::Data<AppState>,
     id: web::Path<TokenId>,
@@ -406,15 +475,19 @@ async fn rotate(
         ));
     }
     let now = state.clock.now();
+    reauth::require_recent(&session, now)?;
     let notifier = state.notifier.clone();
-    let (row, plain) = db::run(&state.pool, move |conn| {
-        notifier.issue(conn, now, |conn| {
+    let (row, plain, chosen) = db::run(&state.pool, move |conn| {
+        let (row, plain) = notifier.issue(conn, now, |conn| {
             security_log::issued(conn, &client, now, |conn| {
                 let grace = Duration::seconds(grace);
                 tokens::rotate(conn, &caller.user.id, &id, expiry, grace, now)
             })
-        })
+        })?;
+        let chosen = tokens::chosen_projects(conn, std::slice::from_ref(&row.id))?;
+        Ok::<_, AppError>((row, plain, chosen))
     })
     .await?;
-    Ok(HttpResponse::Created().json(CreatedToken::new(row, &plain)))
+    let projects = tokens::selection_of(&row, &chosen);
+    Ok(HttpResponse::Created().json(CreatedToken::new(row, projects, &plain)))
 }

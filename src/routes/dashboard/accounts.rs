@@ -13,7 +13,7 @@ use super::{page, page_with_status, see_other, Form, Layout, FLASH, TOKENS_PAGE}
 use super::{CsrfOnly, DashboardUser, HtmlError};
 use crate::auth::password::{self, Password};
 use crate::auth::session_store::{IP, LOG_LOGIN, PUBLIC_ID, USER_AGENT, USER_ID};
-use crate::auth::{client, csrf};
+use crate::auth::{client, csrf, reauth};
 use crate::db::models::security_log::{self, NewSecurityEvent};
 use crate::db::models::{sessions, users::User, WriteError};
 use crate::db::{self, DbError};
@@ -167,9 +167,10 @@ async fn signup(
 }
 
 /// Logs `user` in: a new session id (so one planted before login is useless), a new CSRF
-/// token, and what the sessions page shows of this browser. With `log_login`, the session
-/// store writes the `login` event of the security log in the same transaction as the session
-/// itself: a session that exists was logged, and a failed save logs nothing.
+/// token, what the sessions page shows of this browser, and the password just entered (it
+/// counts as a re-authentication: `auth::reauth`). With `log_login`, the session store writes
+/// the `login` event of the security log in the same transaction as the session itself: a
+/// session that exists was logged, and a failed save logs nothing.
 fn start_session(
     req: &HttpRequest,
     session: &Session,
@@ -189,6 +190,7 @@ fn start_session(
         session.insert(USER_AGENT, agent).map_err(AppError::from)?;
     }
     csrf::rotate(session)?;
+    reauth::note_password(session, AppState::of(req).clock.now())?;
     Ok(see_other(TOKENS_PAGE))
 }
 

@@ -7,6 +7,7 @@ mod api_docs;
 mod error_page;
 mod notifications;
 pub mod projects;
+mod reauth;
 mod security_log;
 mod token_page;
 pub mod tokens;
@@ -101,6 +102,29 @@ impl<T: DeserializeOwned + 'static> FromRequest for Form<T> {
             serde_html_form::from_bytes(&bytes)
                 .map(Form)
                 .map_err(|_| AppError::BadJson("Malformed form data.".into()).into())
+        })
+    }
+}
+
+/// A form, and its fields as they were sent: what a password prompt posts again to finish
+/// the original action (`reauth`).
+pub struct FormWithFields<T>(pub T, pub Vec<(String, String)>);
+
+impl<T: DeserializeOwned + 'static> FromRequest for FormWithFields<T> {
+    type Error = HtmlError;
+    type Future = LocalBoxFuture<'static, Result<Self, HtmlError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            let bytes = body.await.map_err(|_| AppError::PayloadTooLarge)?;
+            if bytes.len() > FORM_LIMIT {
+                return Err(AppError::PayloadTooLarge.into());
+            }
+            let malformed = || AppError::BadJson("Malformed form data.".into());
+            let form = serde_html_form::from_bytes(&bytes).map_err(|_| malformed())?;
+            let fields = serde_html_form::from_bytes(&bytes).map_err(|_| malformed())?;
+            Ok(FormWithFields(form, fields))
         })
     }
 }

@@ -6,12 +6,18 @@ use actix_web::{get, post, web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
+use super::reauth::ensure_recent_password;
 use super::tokens::relative;
-use super::{page, page_with_status, see_other, DashboardUser, Form, HtmlError, Layout};
-use crate::auth::{client, Need};
+use super::{
+    page, page_with_status, see_other, DashboardUser, Form, FormWithFields, HtmlError, Layout,
+    FLASH,
+};
+use crate::auth::{client, reauth, Need};
 use crate::db::models::security_log;
 use crate::db::{self, models::projects, models::token_activity, models::tokens};
-use crate::domain::{Email, PageRequest, ProjectId, ProjectName, Role, TokenId};
+use crate::domain::{
+    Email, LifetimeDays, PageRequest, ProjectId, ProjectName, Role, TokenId, TokenPolicy,
+};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -20,7 +26,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(create)
         .service(show)
         .service(access)
-        .service(set_member);
+        .service(set_member)
+        .service(settings_form)
+        .service(set_settings);
 }
 
 struct ProjectRow {
@@ -73,7 +81,7 @@ async fn list_page(
         .map_err(|e| AppError::validation("cursor", e.to_string()))?;
     let (user_id, read) = (user.user.id.clone(), request.clone());
     let rows = db::query(&state.pool, move |conn| {
-        projects::list_for(conn, &user_id, &read)
+        projects::list_for(conn, &user_id, None, &read)
     })
     .await?;
     let (rows, more) = request.cut(rows, |(p, _)| p.cursor());
@@ -256,10 +264,24 @@ async fn set_member(
     user: DashboardUser,
     state: web::Data<AppState>,
     id: web::Path<ProjectId>,
-    Form(form): Form<MemberForm>,
+    FormWithFields(form, fields): FormWithFields<MemberForm>,
 ) -> Result<HttpResponse, HtmlError> {
     user.check_csrf(form.csrf_token.as_deref())?;
     let id = id.into_inner();
+    if Role::parse(&form.role).is_some_and(reauth::role_needs_it) {
+        // Asked only of an owner: anyone else is refused as always, without a prompt.
+        let (caller, project) = (user.caller(), id.clone());
+        db::run(&state.pool, move |conn| {
+            caller.require_on(conn, &project, Need::role(Role::Owner))
+        })
+        .await?;
+        let (action, back) = (format!("/projects/{id}/members"), format!("/projects/{id}"));
+        let what = "Making someone an owner";
+        let prompt = ensure_recent_password(&user, &state, what, &action, &back, &fields);
+        if let Some(prompt) = prompt.await? {
+            return Ok(prompt);
+        }
+    }
     state
         .throttles
         .members_attempt(&user.user.id, state.clock.now())?;
@@ -286,4 +308,113 @@ async fn set_member(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+#[derive(Template)]
+#[template(path = "projects/settings.html")]
+struct SettingsPage {
+    layout: Layout,
+    project: projects::Project,
+    /// As typed, or as stored ("" for no limit).
+    max_lifetime_days: String,
+    require_restricted: bool,
+    error: Option<String>,
+    flash: Option<String>,
+}
+
+/// The project and its policy, for its owners only (anyone else: as for any owner-only page).
+async fn settings_page(
+    user: &DashboardUser,
+    state: &AppState,
+    id: ProjectId,
+) -> Result<SettingsPage, AppError> {
+    let caller = user.caller();
+    let (project, policy) = db::run(&state.pool, move |conn| {
+        caller.require_on(conn, &id, Need::role(Role::Owner))?;
+        Ok::<_, AppError>((projects::find(conn, &id)?, projects::policy(conn, &id)?))
+    })
+    .await?;
+    let flash = user
+        .session()
+        .remove_as::<String>(FLASH)
+        .and_then(Result::ok);
+    Ok(SettingsPage {
+        layout: user.layout(),
+        project,
+        max_lifetime_days: policy
+            .max_lifetime_days
+            .map(|d| d.get().to_string())
+            .unwrap_or_default(),
+        require_restricted: policy.require_restricted,
+        error: None,
+        flash,
+    })
+}
+
+#[get("/projects/{id}/settings")]
+async fn settings_form(
+    user: DashboardUser,
+    state: web::Data<AppState>,
+    id: web::Path<ProjectId>,
+) -> Result<HttpResponse, HtmlError> {
+    page(&settings_page(&user, &state, id.into_inner()).await?)
+}
+
+#[derive(Deserialize)]
+struct SettingsForm {
+    #[serde(default)]
+    max_lifetime_days: String,
+    require_restricted: Option<String>,
+    csrf_token: Option<String>,
+}
+
+#[post("/projects/{id}/settings")]
+async fn set_settings(
+    user: DashboardUser,
+    state: web::Data<AppState>,
+    id: web::Path<ProjectId>,
+    FormWithFields(form, fields): FormWithFields<SettingsForm>,
+) -> Result<HttpResponse, HtmlError> {
+    user.check_csrf(form.csrf_token.as_deref())?;
+    let id = id.into_inner();
+    // Owners only, before anything is asked or checked.
+    let mut page = settings_page(&user, &state, id.clone()).await?;
+    let typed = form.max_lifetime_days.trim();
+    let days = match typed {
+        "" => Ok(None),
+        t => t
+            .parse::<i64>()
+            .map_err(|_| crate::domain::LifetimeDaysError)
+            .and_then(LifetimeDays::new)
+            .map(Some),
+    };
+    let require_restricted = form.require_restricted.is_some();
+    let max_lifetime_days = match days {
+        Ok(days) => days,
+        Err(e) => {
+            page.max_lifetime_days = typed.to_owned();
+            page.require_restricted = require_restricted;
+            page.error = Some(e.to_string());
+            return page_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY);
+        }
+    };
+    let action = format!("/projects/{id}/settings");
+    let what = "Changing a project's token policy";
+    let prompt = ensure_recent_password(&user, &state, what, &action, &action, &fields);
+    if let Some(prompt) = prompt.await? {
+        return Ok(prompt);
+    }
+    let policy = TokenPolicy {
+        max_lifetime_days,
+        require_restricted,
+    };
+    let project = id.clone();
+    db::query(&state.pool, move |conn| {
+        projects::set_policy(conn, &project, &policy)
+    })
+    .await?;
+    user.session()
+        .insert(FLASH, "Token policy saved.")
+        .map_err(AppError::from)?;
+    Ok(see_other(&action))
 }

@@ -173,12 +173,13 @@ async fn show(
         state.clock.now(),
         request.clone(),
     );
-    let (row, summary, requests, leaks) = db::query(&state.pool, move |conn| {
+    let (row, summary, requests, leaks, chosen) = db::query(&state.pool, move |conn| {
         let row = tokens::find_mine(conn, &user_id, &id)?;
         let summary = token_activity::summary(conn, &row.id, row.stopped_at(now), now)?;
         let requests = token_activity::list(conn, &row.id, &read)?;
         let leaks = leaks::reports_for(conn, super::tokens::reported(std::slice::from_ref(&row)))?;
-        Ok((row, summary, requests, leaks))
+        let chosen = tokens::chosen_projects(conn, std::slice::from_ref(&row.id))?;
+        Ok((row, summary, requests, leaks, chosen))
     })
     .await?;
     let (requests, more) = request.cut(requests, RequestRow::cursor);
@@ -191,7 +192,7 @@ async fn show(
     } = summary;
     page(&TokenPage {
         layout: user.layout(),
-        token: TokenView::new(&row, now).with_leak(&leaks),
+        token: TokenView::new(&row, now, &chosen).with_leak(&leaks),
         chart: Chart::new(&per_day),
         addresses: addresses
             .into_iter()

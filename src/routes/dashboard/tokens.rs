@@ -8,19 +8,24 @@ use askama::Template;
 use chrono::{Duration, NaiveDateTime};
 use serde::Deserialize;
 
+use super::reauth::ensure_recent_password;
 use super::{
-    page, page_with_status, see_other, DashboardUser, Form, HtmlError, Layout, FLASH, TOKENS_PAGE,
+    page, page_with_status, see_other, DashboardUser, Form, FormWithFields, HtmlError, Layout,
+    FLASH, TOKENS_PAGE,
 };
-use crate::auth::client;
+use crate::auth::{client, reauth};
 use crate::db::models::security_log;
 use crate::db::{
     self,
     models::leaks::{self, LeakReport},
+    models::projects,
     models::tokens::{self, NewToken, TokenRow, TokenStatus, Which},
     models::WriteError,
+    DbConnection,
 };
 use crate::domain::{
-    Expiry, LeakSource, PageRequest, RevokedReason, Scope, Scopes, TokenId, TokenName,
+    Expiry, LeakSource, PageRequest, ProjectId, ProjectName, RevokedReason, Scope, Scopes, TokenId,
+    TokenName, TokenPolicy, UserId,
 };
 use crate::error::AppError;
 use crate::state::AppState;
@@ -84,6 +89,10 @@ pub struct TokenView {
     pub replaced_by: Option<String>,
     /// For a token revoked because it was reported public: where it was found.
     pub leak: Option<LeakNote>,
+    /// The names of the only projects it reaches; `None`: all its owner's.
+    pub projects: Option<Vec<ProjectName>>,
+    /// Where it may be used from, comma-separated; empty: anywhere.
+    pub allowed_ips: String,
 }
 
 /// What the owner of a token reported public is shown: "found in a public commit:
@@ -110,6 +119,19 @@ pub(super) fn reported(rows: &[TokenRow]) -> Vec<TokenId> {
         .filter(|r| r.revoked_reason == Some(RevokedReason::ReportedPublic))
         .map(|r| r.id.clone())
         .collect()
+}
+
+/// The projects chosen for each token shown, by token.
+type Chosen = HashMap<TokenId, Vec<(ProjectId, ProjectName)>>;
+
+/// The names of the projects a restricted token reaches, for the list and the reveal page.
+fn chosen_names(row: &TokenRow, chosen: &Chosen) -> Option<Vec<ProjectName>> {
+    row.narrowing.restricted.then(|| {
+        chosen
+            .get(&row.id)
+            .map(|c| c.iter().map(|(_, name)| name.clone()).collect())
+            .unwrap_or_default()
+    })
 }
 
 /// The other token of a rotation, as the list names it.
@@ -146,13 +168,18 @@ pub fn relative(t: NaiveDateTime, now: NaiveDateTime) -> String {
 }
 
 impl TokenView {
-    pub(super) fn new(row: &TokenRow, now: NaiveDateTime) -> Self {
-        TokenView::linked(row, now, &HashMap::new())
+    pub(super) fn new(row: &TokenRow, now: NaiveDateTime, chosen: &Chosen) -> Self {
+        TokenView::linked(row, now, &HashMap::new(), chosen)
     }
 
     /// A row whose rotation links name the other token by its prefix, when `prefixes` (the
     /// rows shown with it) holds it.
-    fn linked(row: &TokenRow, now: NaiveDateTime, prefixes: &HashMap<&TokenId, &str>) -> Self {
+    fn linked(
+        row: &TokenRow,
+        now: NaiveDateTime,
+        prefixes: &HashMap<&TokenId, &str>,
+        chosen: &Chosen,
+    ) -> Self {
         let status = row.status(now);
         let in_grace = status == TokenStatus::Active && row.revoked_at.is_some();
         let (badge, badge_label) = match status {
@@ -193,6 +220,14 @@ impl TokenView {
             replaces: row.rotated_from.as_ref().map(|id| label(prefixes, id)),
             replaced_by: row.replaced_by.as_ref().map(|id| label(prefixes, id)),
             leak: None,
+            projects: chosen_names(row, chosen),
+            allowed_ips: row
+                .narrowing
+                .allowed_ips
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
         }
     }
 
@@ -227,23 +262,101 @@ pub struct NewTokenForm {
     name: String,
     scopes: Vec<String>,
     expiry: String,
+    /// "Only these projects" rather than "All my projects".
+    restrict: bool,
+    /// The ids ticked.
+    chosen: Vec<String>,
+    /// The creator's projects, to choose from, with the token policy each would apply.
+    projects: Vec<(ProjectId, ProjectName, TokenPolicy)>,
+    /// Allowed addresses as typed: one per line (or comma-separated).
+    allowed_ips: String,
     name_error: Option<String>,
     scopes_error: Option<String>,
     expiry_error: Option<String>,
+    projects_error: Option<String>,
+    allowed_ips_error: Option<String>,
     now: NaiveDateTime,
 }
 
+/// The projects a creator may choose from: the first this many of theirs, oldest first.
+const PROJECTS_IN_FORM: i64 = 200;
+
+/// The creator's projects, for the form's "Only these projects" and its policy warnings.
+fn own_projects(
+    conn: &mut DbConnection,
+    user_id: &UserId,
+) -> diesel::QueryResult<Vec<(ProjectId, ProjectName, TokenPolicy)>> {
+    projects::policies_for(conn, user_id, PROJECTS_IN_FORM)
+}
+
+/// A project's choice in the form: what the person reads, and what app.js compares.
+pub struct ProjectChoice<'a> {
+    id: &'a ProjectId,
+    name: &'a ProjectName,
+    checked: bool,
+    /// The policy in words, when there is one ("tokens of at most 30 days").
+    rule: Option<String>,
+    max_days: Option<u16>,
+    require_restricted: bool,
+}
+
 impl NewTokenForm {
-    fn new(now: NaiveDateTime) -> Self {
+    fn new(now: NaiveDateTime, projects: Vec<(ProjectId, ProjectName, TokenPolicy)>) -> Self {
         NewTokenForm {
             name: String::new(),
             scopes: Vec::new(),
             expiry: Expiry::default().as_str().to_owned(),
+            restrict: false,
+            chosen: Vec::new(),
+            projects,
+            allowed_ips: String::new(),
             name_error: None,
             scopes_error: None,
             expiry_error: None,
+            projects_error: None,
+            allowed_ips_error: None,
             now,
         }
+    }
+
+    /// Each of the creator's projects, whether it is ticked, and its token policy.
+    fn project_choices(&self) -> Vec<ProjectChoice<'_>> {
+        self.projects
+            .iter()
+            .map(|(id, name, policy)| {
+                let max_days = policy.max_lifetime_days.map(|d| d.get());
+                let rule = match (max_days, policy.require_restricted) {
+                    (None, false) => None,
+                    (Some(d), false) => Some(format!("accepts tokens of at most {d} days")),
+                    (None, true) => Some("accepts only project-restricted tokens".to_owned()),
+                    (Some(d), true) => Some(format!(
+                        "accepts only project-restricted tokens of at most {d} days"
+                    )),
+                };
+                ProjectChoice {
+                    id,
+                    name,
+                    checked: self.chosen.iter().any(|c| c == id.as_str()),
+                    rule,
+                    max_days,
+                    require_restricted: policy.require_restricted,
+                }
+            })
+            .collect()
+    }
+
+    /// Each expiry's lifetime in seconds ("" for never), for app.js's policy warning: the
+    /// same comparison as `TokenPolicy::check`.
+    fn lifetimes(&self) -> Vec<(&'static str, String)> {
+        Expiry::ALL
+            .into_iter()
+            .map(|e| {
+                let secs = e
+                    .expires_at(self.now)
+                    .map(|at| (at - self.now).num_seconds());
+                (e.as_str(), secs.map(|s| s.to_string()).unwrap_or_default())
+            })
+            .collect()
     }
 
     /// Each expiry choice, labelled with the date it leads to, and whether it is selected.
@@ -294,6 +407,8 @@ impl NewTokenForm {
             ("token-name", &self.name_error),
             ("scope-publish", &self.scopes_error),
             ("token-expiry", &self.expiry_error),
+            ("projects-all", &self.projects_error),
+            ("token-allowed-ips", &self.allowed_ips_error),
         ]
         .into_iter()
         .filter_map(|(id, e)| e.as_deref().map(|e| (id, e)))
@@ -316,6 +431,8 @@ struct CreatedPage<'a> {
     /// `None` once it has been shown (a reload, Back, a second tab): it is gone for good.
     token: Option<&'a str>,
     scopes: Scopes,
+    /// The only projects it reaches; `None`: all.
+    projects: Option<Vec<ProjectName>>,
     expires: String,
     origin: &'a str,
 }
@@ -333,12 +450,24 @@ async fn list(user: DashboardUser, state: web::Data<AppState>) -> Result<HttpRes
     // Every active token (at most 100: the cap), and the latest inactive ones.
     let latest = PageRequest::first(INACTIVE_ON_LIST);
     let read = latest.clone();
-    let (active, inactive, reports) = db::query(&state.pool, move |conn| {
+    let (active, inactive, reports, chosen, own) = db::query(&state.pool, move |conn| {
         let all = PageRequest::first(tokens::MAX_LIVE_TOKENS);
         let active = tokens::list(conn, &user_id, Which::Active(now), &all)?;
         let inactive = tokens::list(conn, &user_id, Which::Inactive(now), &read)?;
         let reports = leaks::reports_for(conn, reported(&inactive))?;
-        Ok((active, inactive, reports))
+        let ids: Vec<_> = active
+            .iter()
+            .chain(&inactive)
+            .map(|r| r.id.clone())
+            .collect();
+        let chosen = tokens::chosen_projects(conn, &ids)?;
+        Ok((
+            active,
+            inactive,
+            reports,
+            chosen,
+            own_projects(conn, &user_id)?,
+        ))
     })
     .await?;
     let (inactive, more) = latest.cut(inactive, TokenRow::cursor);
@@ -347,7 +476,7 @@ async fn list(user: DashboardUser, state: web::Data<AppState>) -> Result<HttpRes
         .chain(&inactive)
         .map(|row| (&row.id, row.prefix.as_str()))
         .collect();
-    let view = |row: &TokenRow| TokenView::linked(row, now, &prefixes).with_leak(&reports);
+    let view = |row: &TokenRow| TokenView::linked(row, now, &prefixes, &chosen).with_leak(&reports);
     let flash = user
         .session()
         .remove_as::<String>(FLASH)
@@ -363,7 +492,7 @@ async fn list(user: DashboardUser, state: web::Data<AppState>) -> Result<HttpRes
         inactive: inactive.iter().map(view).collect(),
         more_inactive: more.map(|c| c.encode()),
         flash,
-        form: NewTokenForm::new(now),
+        form: NewTokenForm::new(now, own),
     })
 }
 
@@ -395,10 +524,11 @@ async fn inactive_page(
     let request = PageRequest::parse(Some(&limit), query.cursor.as_deref())
         .map_err(|e| AppError::validation("cursor", e.to_string()))?;
     let (user_id, now, read) = (user.user.id.clone(), state.clock.now(), request.clone());
-    let (rows, reports) = db::query(&state.pool, move |conn| {
+    let (rows, reports, chosen) = db::query(&state.pool, move |conn| {
         let rows = tokens::list(conn, &user_id, Which::Inactive(now), &read)?;
         let reports = leaks::reports_for(conn, reported(&rows))?;
-        Ok((rows, reports))
+        let ids: Vec<_> = rows.iter().map(|r| r.id.clone()).collect();
+        Ok((rows, reports, tokens::chosen_projects(conn, &ids)?))
     })
     .await?;
     let (rows, more) = request.cut(rows, TokenRow::cursor);
@@ -406,10 +536,17 @@ async fn inactive_page(
         layout: user.layout(),
         tokens: rows
             .iter()
-            .map(|row| TokenView::new(row, now).with_leak(&reports))
+            .map(|row| TokenView::new(row, now, &chosen).with_leak(&reports))
             .collect(),
         more: more.map(|c| c.encode()),
     })
+}
+
+/// A fresh form with the creator's projects to choose from.
+async fn new_token_form(state: &AppState, user: &DashboardUser) -> Result<NewTokenForm, AppError> {
+    let user_id = user.user.id.clone();
+    let own = db::query(&state.pool, move |conn| own_projects(conn, &user_id)).await?;
+    Ok(NewTokenForm::new(state.clock.now(), own))
 }
 
 #[get("/settings/tokens/new")]
@@ -419,7 +556,7 @@ async fn new_form(
 ) -> Result<HttpResponse, HtmlError> {
     page(&NewPage {
         layout: user.layout(),
-        form: NewTokenForm::new(state.clock.now()),
+        form: new_token_form(&state, &user).await?,
     })
 }
 
@@ -430,19 +567,76 @@ struct CreateForm {
     #[serde(default)]
     scopes: Vec<String>,
     expiry: Option<String>,
+    /// `all` (the default) or `only`.
+    projects: Option<String>,
+    /// The projects ticked, for `only`.
+    #[serde(default)]
+    project_ids: Vec<String>,
+    /// Allowed addresses, one per line or comma-separated.
+    #[serde(default)]
+    allowed_ips: String,
     csrf_token: Option<String>,
+}
+
+impl CreateForm {
+    /// The allowed addresses typed, one per line or separated by commas or spaces.
+    fn allowed_ips(&self) -> Vec<String> {
+        self.allowed_ips
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn restricts(&self) -> bool {
+        self.projects.as_deref() == Some("only")
+    }
+
+    /// The chosen ids for `only`; for "All my projects", a form with projects ticked is
+    /// refused rather than read either way (a person who ticked some may have meant them).
+    fn chosen(&self) -> Result<Option<&[String]>, &'static str> {
+        match (self.restricts(), self.project_ids.is_empty()) {
+            (true, _) => Ok(Some(&self.project_ids)),
+            (false, true) => Ok(None),
+            (false, false) => Err("You ticked projects but chose “All my projects”: pick \
+                 “Only these projects”, or untick them."),
+        }
+    }
 }
 
 #[post("/settings/tokens")]
 async fn create(
     user: DashboardUser,
     state: web::Data<AppState>,
-    Form(form): Form<CreateForm>,
+    FormWithFields(form, fields): FormWithFields<CreateForm>,
 ) -> Result<HttpResponse, HtmlError> {
     user.check_csrf(form.csrf_token.as_deref())?;
     let now = state.clock.now();
-    let created = match NewToken::validate(&form.name, &form.scopes, form.expiry.as_deref()) {
+    let validated = form
+        .chosen()
+        .map_err(|e| AppError::validation("projects", e))
+        .and_then(|chosen| {
+            let ips = form.allowed_ips();
+            NewToken::validate(
+                &form.name,
+                &form.scopes,
+                form.expiry.as_deref(),
+                chosen,
+                &ips,
+            )
+            .map_err(AppError::Validation)
+        });
+    let created = match validated {
         Ok(new) => {
+            if reauth::token_needs_it(&new.scopes, new.expiry) {
+                let what =
+                    "Creating a token that never expires, or may change a domain or read invoices,";
+                let prompt =
+                    ensure_recent_password(&user, &state, what, TOKENS_PAGE, TOKENS_PAGE, &fields);
+                if let Some(prompt) = prompt.await? {
+                    return Ok(prompt);
+                }
+            }
             let (user_id, notifier) = (user.user.id.clone(), state.notifier.clone());
             let client = client::of(user.request());
             db::run(&state.pool, move |conn| {
@@ -454,7 +648,7 @@ async fn create(
             })
             .await
         }
-        Err(fields) => Err(AppError::Validation(fields)),
+        Err(e) => Err(e),
     };
     match created {
         // Post/redirect/get: a reload of the reveal page is a harmless GET, never a second
@@ -464,12 +658,17 @@ async fn create(
             Ok(see_other(&format!("{TOKENS_PAGE}/{}/created", row.id)))
         }
         Err(AppError::Validation(mut fields)) => {
-            let mut again = NewTokenForm::new(now);
+            let mut again = new_token_form(&state, &user).await?;
             again.name_error = fields.remove("name");
             again.scopes_error = fields.remove("scopes");
             again.expiry_error = fields.remove("expiry");
+            again.projects_error = fields.remove("projects");
+            again.allowed_ips_error = fields.remove("allowedIps");
+            again.restrict = form.restricts();
+            again.allowed_ips = form.allowed_ips;
             again.name = form.name;
             again.scopes = form.scopes;
+            again.chosen = form.project_ids;
             again.expiry = form.expiry.unwrap_or(again.expiry);
             page_with_status(
                 &NewPage {
@@ -490,10 +689,11 @@ async fn reveal(
     state: web::Data<AppState>,
     id: web::Path<TokenId>,
 ) -> Result<HttpResponse, HtmlError> {
-    let row = find_mine(&state, &user, id.into_inner()).await?;
+    let (row, chosen) = find_mine_with_projects(&state, &user, id.into_inner()).await?;
     let plain = state.reveals.take(&user.user.id, &row.id);
     let created = CreatedPage {
         layout: user.layout(),
+        projects: chosen_names(&row, &chosen),
         scopes: row.scopes,
         expires: row.expires_at.map_or_else(|| "Never".to_owned(), exact),
         name: row.name,
@@ -505,14 +705,17 @@ async fn reveal(
     page(&created)
 }
 
-async fn find_mine(
+/// One of the user's tokens with the projects chosen for it.
+async fn find_mine_with_projects(
     state: &AppState,
     user: &DashboardUser,
     id: TokenId,
-) -> Result<TokenRow, AppError> {
+) -> Result<(TokenRow, Chosen), AppError> {
     let user_id = user.user.id.clone();
     Ok(db::query(&state.pool, move |conn| {
-        tokens::find_mine(conn, &user_id, &id)
+        let row = tokens::find_mine(conn, &user_id, &id)?;
+        let chosen = tokens::chosen_projects(conn, std::slice::from_ref(&row.id))?;
+        Ok((row, chosen))
     })
     .await?)
 }
@@ -523,8 +726,8 @@ async fn confirm_revoke(
     state: web::Data<AppState>,
     id: web::Path<TokenId>,
 ) -> Result<HttpResponse, HtmlError> {
-    let row = find_mine(&state, &user, id.into_inner()).await?;
-    let token = TokenView::new(&row, state.clock.now());
+    let (row, chosen) = find_mine_with_projects(&state, &user, id.into_inner()).await?;
+    let token = TokenView::new(&row, state.clock.now(), &chosen);
     // Nothing left to confirm: the list says it is revoked.
     if !token.revocable {
         return Ok(see_other(TOKENS_PAGE));
@@ -613,14 +816,14 @@ async fn regenerate_page(
     id: TokenId,
     error: Option<String>,
 ) -> Result<RegeneratePage, AppError> {
-    let row = find_mine(state, user, id).await?;
+    let (row, chosen) = find_mine_with_projects(state, user, id).await?;
     let now = state.clock.now();
-    let mut form = NewTokenForm::new(now);
+    let mut form = NewTokenForm::new(now, Vec::new());
     // The expiry chosen last time is chosen again unless changed.
     form.expiry = row.expiry.unwrap_or_default().as_str().to_owned();
     Ok(RegeneratePage {
         layout: user.layout(),
-        token: TokenView::new(&row, now),
+        token: TokenView::new(&row, now, &chosen),
         form,
         graces: GRACES,
         error,
@@ -652,10 +855,16 @@ async fn regenerate(
     user: DashboardUser,
     state: web::Data<AppState>,
     id: web::Path<TokenId>,
-    Form(form): Form<RegenerateForm>,
+    FormWithFields(form, fields): FormWithFields<RegenerateForm>,
 ) -> Result<HttpResponse, HtmlError> {
     user.check_csrf(form.csrf_token.as_deref())?;
     let id = id.into_inner();
+    let action = format!("{TOKENS_PAGE}/{id}/regenerate");
+    let what = "Regenerating a token";
+    let prompt = ensure_recent_password(&user, &state, what, &action, &action, &fields);
+    if let Some(prompt) = prompt.await? {
+        return Ok(prompt);
+    }
     let expiry = form.expiry.as_deref().and_then(Expiry::parse);
     let grace = form
         .grace

@@ -1,5 +1,6 @@
 //! Every endpoint of SPEC §6 × every kind of caller: right scope, wrong scope, session, session
-//! without the CSRF header, and each role of a project (viewer, editor, owner, non-member).
+//! without the CSRF header, a token restricted to the project and one restricted to another
+//! (SPEC §8.5), and each role of a project (viewer, editor, owner, non-member).
 
 use std::collections::HashMap;
 
@@ -51,6 +52,17 @@ fn endpoints() -> Vec<Endpoint> {
                 None,
                 3,
                 StatusCode::CREATED,
+            )
+        },
+        Endpoint {
+            body: Some(json!({ "maxLifetimeDays": null, "requireRestricted": false })),
+            session_only: true,
+            ..e(
+                Method::PUT,
+                "/api/projects/{P}/token-policy",
+                None,
+                3,
+                StatusCode::OK,
             )
         },
         Endpoint {
@@ -168,6 +180,10 @@ struct Person {
     tokens: HashMap<&'static str, String>,
     /// scope → a token with every scope but that one (owner only).
     all_but: HashMap<&'static str, String>,
+    /// scope → a token restricted to the matrix's project (owner only).
+    chosen: HashMap<&'static str, String>,
+    /// scope → a token restricted to another project of the owner's (owner only).
+    elsewhere: HashMap<&'static str, String>,
 }
 
 impl Person {
@@ -208,12 +224,16 @@ impl Person {
             role,
             tokens,
             all_but: others,
+            chosen: HashMap::new(),
+            elsewhere: HashMap::new(),
         }
     }
 }
 
 enum Credential<'a> {
     Token(&'a str),
+    /// A token restricted to projects other than the one called.
+    TokenElsewhere(&'a str),
     Session,
     SessionWithoutCsrf,
 }
@@ -229,12 +249,20 @@ fn expected(
     credential: &Credential,
     token_scopes: &[&str],
 ) -> (StatusCode, Option<&'static str>) {
+    let is_token = matches!(
+        credential,
+        Credential::Token(_) | Credential::TokenElsewhere(_)
+    );
     match credential {
-        Credential::Token(_) if ep.session_only => {
+        _ if is_token && ep.session_only => {
             return (StatusCode::FORBIDDEN, Some("session_required"))
         }
-        Credential::Token(_) if ep.scope.is_some_and(|s| !token_scopes.contains(&s)) => {
+        _ if is_token && ep.scope.is_some_and(|s| !token_scopes.contains(&s)) => {
             return (StatusCode::FORBIDDEN, Some("insufficient_scope"))
+        }
+        // Another project of the owner's is, for this token, one that does not exist.
+        Credential::TokenElsewhere(_) if ep.min_role > 0 => {
+            return (StatusCode::NOT_FOUND, Some("not_found"))
         }
         Credential::SessionWithoutCsrf if is_unsafe(&ep.method) => {
             return (StatusCode::FORBIDDEN, Some("csrf_failed"))
@@ -258,7 +286,9 @@ async fn call(
 ) -> reqwest::Response {
     let path = ep.path.replace("{P}", project);
     let mut req = match credential {
-        Credential::Token(t) => person.user.bearer(ep.method.clone(), &path, t),
+        Credential::Token(t) | Credential::TokenElsewhere(t) => {
+            person.user.bearer(ep.method.clone(), &path, t)
+        }
         Credential::Session => person.user.session(ep.method.clone(), &path),
         Credential::SessionWithoutCsrf => person
             .user
@@ -288,8 +318,20 @@ struct Matrix {
 impl Matrix {
     async fn new() -> Matrix {
         let app = TestApp::spawn().await;
-        let owner = Person::new(&app, "owner@example.com", 3, true).await;
+        let mut owner = Person::new(&app, "owner@example.com", 3, true).await;
         let project = owner.user.with_project("Matrix").await;
+        let elsewhere = owner.user.with_project("Elsewhere").await;
+        for scope in ALL_SCOPES {
+            let user = &owner.user;
+            let chosen = user
+                .with_restricted_token(&format!("{scope} here"), &[scope], &[&project])
+                .await;
+            let other = user
+                .with_restricted_token(&format!("{scope} elsewhere"), &[scope], &[&elsewhere])
+                .await;
+            owner.chosen.insert(scope, chosen.plaintext);
+            owner.elsewhere.insert(scope, other.plaintext);
+        }
         let editor = Person::new(&app, "editor@example.com", 2, false).await;
         let viewer = Person::new(&app, "viewer@example.com", 1, false).await;
         let stranger = Person::new(&app, "stranger@example.com", 0, false).await;
@@ -312,7 +354,7 @@ impl Matrix {
         }
     }
 
-    /// The eight ways of calling `ep`: the owner with each kind of credential, then each role.
+    /// The ten ways of calling `ep`: the owner with each kind of credential, then each role.
     fn cases(
         &self,
         ep: &Endpoint,
@@ -331,6 +373,18 @@ impl Matrix {
                 owner,
                 Credential::Token(&owner.all_but[scope]),
                 ALL_SCOPES.into_iter().filter(|s| *s != scope).collect(),
+            ),
+            (
+                "token restricted to this project",
+                owner,
+                Credential::Token(&owner.chosen[scope]),
+                vec![scope],
+            ),
+            (
+                "token restricted to another project",
+                owner,
+                Credential::TokenElsewhere(&owner.elsewhere[scope]),
+                vec![scope],
             ),
             ("session", owner, Credential::Session, vec![]),
             (
@@ -398,5 +452,5 @@ async fn every_endpoint_against_every_kind_of_caller() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 16 * 8);
+    assert_eq!(checked, 17 * 10);
 }

@@ -11,6 +11,7 @@ use crate::helpers::{error_code, TestApp};
 /// Every route of SPEC §6 and the token routes of §4 and §8, as the document must name them.
 const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/me"),
+    ("POST", "/api/session/reauthenticate"),
     ("GET", "/api/tokens"),
     ("POST", "/api/tokens"),
     ("GET", "/api/tokens/{id}"),
@@ -21,6 +22,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/projects"),
     ("POST", "/api/projects/{id}/members"),
     ("DELETE", "/api/projects/{id}/members/{user_id}"),
+    ("PUT", "/api/projects/{id}/token-policy"),
     ("POST", "/api/publish"),
     ("GET", "/api/projects/{id}/publishes"),
     ("POST", "/api/projects/{id}/messages"),

@@ -334,7 +334,8 @@ async fn the_keyboard_alone_creates_a_token_and_focus_is_always_visible() {
     assert_eq!(b.focused().await, "scope-publish");
     assert_eq!(ring().await, "solid");
     b.press(Key::Space).await;
-    for _ in 0..8 {
+    // Past the other scopes, the projects, the allowed addresses and the expiry.
+    for _ in 0..14 {
         if b.focused().await == "Create token" {
             break;
         }

@@ -3,6 +3,7 @@
 //! target/screenshots/NAME.png. Without chromedriver they skip, unless `CI=true`.
 
 mod create_dialog;
+mod narrower;
 mod projects;
 mod regenerate;
 mod screens;

@@ -72,6 +72,7 @@ impl TestApp {
             metrics_bind: None,
             github_scanning_keys: None,
             gitlab_scanning_keys: None,
+            trusted_proxies: Vec::new(),
             mail: None,
             sweep_every: mantel::config::SWEEP_EVERY,
             activity_queue: mantel::auth::activity::CAPACITY,
@@ -305,6 +306,33 @@ impl User {
             .unwrap();
         assert_eq!(res.status(), StatusCode::CREATED, "create token {name}");
         res.json().await.unwrap()
+    }
+
+    /// `POST /api/tokens` with this body, as it answers (for bodies that may be refused).
+    pub async fn post_token(&self, body: &Value) -> Response {
+        self.session(Method::POST, "/api/tokens")
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A token restricted to these projects (SPEC §8.5).
+    pub async fn with_restricted_token(
+        &self,
+        name: &str,
+        scopes: &[&str],
+        projects: &[&str],
+    ) -> Token {
+        let body = json!({ "name": name, "scopes": scopes, "expiry": "1y", "projects": projects });
+        let res = self.post_token(&body).await;
+        assert_eq!(res.status(), StatusCode::CREATED, "create token {name}");
+        let created: Value = res.json().await.unwrap();
+        Token {
+            id: created["id"].as_str().unwrap().to_owned(),
+            plaintext: created["token"].as_str().unwrap().to_owned(),
+            created,
+        }
     }
 
     /// A token with these scopes and expiry (`1m`, `6m`, `1y`, `never`).

@@ -1,0 +1,104 @@
+//! Re-authentication ("sudo mode", SPEC §8.5): a few changes need the password entered within
+//! the last 10 minutes, so a browser left signed in cannot make them — a token that never
+//! expires or may change a domain or read invoices, a rotation, a project's token policy,
+//! a new owner. Signing up and logging in count as entering it. The time lives in the session
+//! (server-side, `auth::session_store`), so it ends with the session.
+
+use actix_session::Session;
+use chrono::{DateTime, Duration, NaiveDateTime};
+
+use serde_json::json;
+
+use crate::auth::password::{self, Password};
+use crate::db;
+use crate::db::models::security_log::{self, NewSecurityEvent};
+use crate::domain::{Expiry, Role, Scope, Scopes, SecurityKind};
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// How long an entered password counts.
+pub const WINDOW: Duration = Duration::minutes(10);
+
+/// The session key: when the password was last entered, in Unix seconds.
+const PASSWORD_AT: &str = "password_at";
+
+/// Remembers that the password was entered now (login, sign-up, re-authentication).
+pub fn note_password(session: &Session, now: NaiveDateTime) -> Result<(), AppError> {
+    session.insert(PASSWORD_AT, now.and_utc().timestamp())?;
+    Ok(())
+}
+
+/// Whether the password was entered within `WINDOW` before `now`. A time in the future (a
+/// clock moved back) does not count: better one more prompt than a window that never ends.
+pub fn is_recent(session: &Session, now: NaiveDateTime) -> Result<bool, AppError> {
+    let at = session
+        .get::<i64>(PASSWORD_AT)?
+        .and_then(|s| DateTime::from_timestamp(s, 0))
+        .map(|t| t.naive_utc());
+    Ok(at.is_some_and(|at| at <= now && now - at < WINDOW))
+}
+
+/// `reauthentication_required` unless the password is recent.
+pub fn require_recent(session: &Session, now: NaiveDateTime) -> Result<(), AppError> {
+    if is_recent(session, now)? {
+        Ok(())
+    } else {
+        Err(AppError::ReauthenticationRequired)
+    }
+}
+
+/// Which new tokens need it: one that never expires, or that may change a project's domain or
+/// read invoices.
+pub fn token_needs_it(scopes: &Scopes, expiry: Expiry) -> bool {
+    expiry == Expiry::Never || scopes.contains(Scope::Domain) || scopes.contains(Scope::BillingRead)
+}
+
+/// Which new roles need it: making someone an owner (who can then do all of this).
+pub fn role_needs_it(role: Role) -> bool {
+    role == Role::Owner
+}
+
+/// Checks the account's password again, throttled per account like the current-password check
+/// of a password change (SPEC §3); when right, the window starts now and the security log
+/// says so (`reauthenticated`). `Ok(false)`: wrong.
+pub async fn confirm(
+    state: &AppState,
+    session: &Session,
+    user: &crate::db::models::users::User,
+    client: &security_log::Client,
+    password: Password,
+) -> Result<bool, AppError> {
+    let account = [format!("account:{}", user.id)];
+    let attempted_at = state.clock.now();
+    state.throttles.password.attempt(&account, attempted_at)?;
+    let stored = Some(user.password_hash.clone());
+    if !password::verify_off_thread(password, stored).await? {
+        return Ok(false);
+    }
+    state.throttles.password.forgive(&account, attempted_at);
+    let now = state.clock.now();
+    let event = NewSecurityEvent::new(&user.id, SecurityKind::Reauthenticated, client, json!({}));
+    db::query(&state.pool, move |conn| {
+        security_log::record(conn, &event, now)
+    })
+    .await?;
+    note_password(session, now)?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn which_tokens_need_a_recent_password() {
+        let s = |list: &[Scope]| Scopes::new(list.to_vec());
+        assert!(!token_needs_it(
+            &s(&[Scope::Publish, Scope::Files]),
+            Expiry::OneYear
+        ));
+        assert!(token_needs_it(&s(&[Scope::Publish]), Expiry::Never));
+        assert!(token_needs_it(&s(&[Scope::Domain]), Expiry::OneMonth));
+        assert!(token_needs_it(&s(&[Scope::BillingRead]), Expiry::SixMonths));
+    }
+}

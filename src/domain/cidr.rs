@@ -1,0 +1,242 @@
+//! Address ranges: a token's allowed addresses and the trusted proxies, as CIDR blocks.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
+
+/// An IPv4 or IPv6 range, normalized: the host bits are zero, so `10.1.2.3/8` is `10.0.0.0/8`,
+/// and a bare address is its own `/32` or `/128`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Cidr {
+    network: IpAddr,
+    prefix: u8,
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("“{0}” is not an IPv4 or IPv6 address or range (like 203.0.113.0/24 or 2001:db8::/32).")]
+pub struct CidrError(pub String);
+
+/// An address as ranges compare it: an IPv4-mapped IPv6 address (`::ffff:192.0.2.1`, what a
+/// dual-stack socket reports for an IPv4 client) is that IPv4 address.
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    ip.to_canonical()
+}
+
+impl Cidr {
+    pub fn parse(raw: &str) -> Result<Cidr, CidrError> {
+        let bad = || CidrError(raw.chars().take(60).collect());
+        let s = raw.trim();
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr = canonical(IpAddr::from_str(addr).map_err(|_| bad())?);
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            // Digits only: `u8::from_str` would also take `+8`.
+            Some(p) if !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()) => {
+                p.parse::<u8>().map_err(|_| bad())?
+            }
+            Some(_) => return Err(bad()),
+        };
+        if prefix > max {
+            return Err(bad());
+        }
+        Ok(Cidr {
+            network: mask(addr, prefix),
+            prefix,
+        })
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = canonical(ip);
+        ip.is_ipv4() == self.network.is_ipv4() && mask(ip, self.prefix) == self.network
+    }
+}
+
+fn mask(ip: IpAddr, prefix: u8) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => {
+            let bits = u32::from(v4);
+            let kept = bits.checked_shr(32 - u32::from(prefix)).unwrap_or(0);
+            let masked = kept.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+            IpAddr::V4(Ipv4Addr::from(masked))
+        }
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6);
+            let kept = bits.checked_shr(128 - u32::from(prefix)).unwrap_or(0);
+            let masked = kept.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+            IpAddr::V6(Ipv6Addr::from(masked))
+        }
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
+}
+
+impl FromStr for Cidr {
+    type Err = CidrError;
+    fn from_str(s: &str) -> Result<Cidr, CidrError> {
+        Cidr::parse(s)
+    }
+}
+
+/// The addresses a token may be used from: none listed means anywhere. Sorted, without
+/// repeats, at most `MAX`; stored as `203.0.113.0/24,2001:db8::/32` (empty: anywhere).
+#[derive(
+    Clone,
+    Debug,
+    PartialEq,
+    Eq,
+    Default,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+pub struct AllowedIps(Vec<Cidr>);
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AllowedIpsError {
+    #[error(transparent)]
+    Invalid(#[from] CidrError),
+    #[error("List at most {} addresses or ranges.", AllowedIps::MAX)]
+    TooMany,
+}
+
+impl AllowedIps {
+    pub const MAX: usize = 20;
+
+    pub fn parse<S: AsRef<str>>(list: &[S]) -> Result<AllowedIps, AllowedIpsError> {
+        let mut cidrs = list
+            .iter()
+            .map(|s| Cidr::parse(s.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        cidrs.sort();
+        cidrs.dedup();
+        if cidrs.len() > AllowedIps::MAX {
+            return Err(AllowedIpsError::TooMany);
+        }
+        Ok(AllowedIps(cidrs))
+    }
+
+    /// Anywhere when none are listed; otherwise only from a listed range. An unknown address
+    /// (no socket address) is not in any range.
+    pub fn allows(&self, ip: Option<IpAddr>) -> bool {
+        self.0.is_empty() || ip.is_some_and(|ip| self.0.iter().any(|c| c.contains(ip)))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Cidr> {
+        self.0.iter()
+    }
+
+    pub(super) fn to_db(&self) -> String {
+        self.0
+            .iter()
+            .map(Cidr::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// A stored entry that no longer parses is dropped. (Never reached: only `parse` writes.)
+    pub(super) fn from_db(s: &str) -> AllowedIps {
+        AllowedIps(s.split(',').filter_map(|c| Cidr::parse(c).ok()).collect())
+    }
+}
+
+/// In JSON: `["203.0.113.0/24", "2001:db8::/32"]`; `[]` for anywhere.
+impl serde::Serialize for AllowedIps {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(Cidr::to_string))
+    }
+}
+
+impl utoipa::PartialSchema for AllowedIps {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+        ArrayBuilder::new()
+            .items(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .examples(["203.0.113.0/24"]),
+            )
+            .max_items(Some(AllowedIps::MAX))
+            .description(Some(
+                "CIDR ranges (IPv4 or IPv6; a bare address is its own range) the token may be \
+                 used from; empty: anywhere.",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for AllowedIps {}
+
+super::text_column!(AllowedIps, |v| v.to_db(), |s| AllowedIps::from_db(&s));
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn ranges_are_normalized() {
+        let c = |s: &str| Cidr::parse(s).map(|c| c.to_string());
+        assert_eq!(c("10.1.2.3/8").unwrap(), "10.0.0.0/8");
+        assert_eq!(c(" 203.0.113.7 ").unwrap(), "203.0.113.7/32");
+        assert_eq!(c("2001:DB8::1/32").unwrap(), "2001:db8::/32");
+        assert_eq!(c("::ffff:192.0.2.1").unwrap(), "192.0.2.1/32");
+        assert_eq!(c("0.0.0.0/0").unwrap(), "0.0.0.0/0");
+        assert_eq!(c("::/0").unwrap(), "::/0");
+        for bad in [
+            "",
+            "/8",
+            "10.0.0.0/33",
+            "::/129",
+            "10.0.0.0/",
+            "10.0.0.0/+8",
+            "10.0.0.0/-1",
+            "example.com",
+            "10.0.0",
+            "10.0.0.0/8/8",
+        ] {
+            assert!(Cidr::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn membership() {
+        let net = Cidr::parse("192.0.2.0/24").unwrap();
+        assert!(net.contains(ip("192.0.2.255")));
+        assert!(net.contains(ip("::ffff:192.0.2.9")), "IPv4-mapped");
+        assert!(!net.contains(ip("192.0.3.0")));
+        let v6 = Cidr::parse("2001:db8::/32").unwrap();
+        assert!(v6.contains(ip("2001:db8:ffff::1")));
+        assert!(!v6.contains(ip("2001:db9::1")));
+        assert!(!v6.contains(ip("192.0.2.1")));
+        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains(ip("8.8.8.8")));
+    }
+
+    #[test]
+    fn allowed_lists() {
+        assert!(AllowedIps::default().allows(None), "empty: anywhere");
+        let list = AllowedIps::parse(&["2001:db8::/32", "192.0.2.0/24", "192.0.2.7/24"]).unwrap();
+        assert_eq!(list.to_db(), "192.0.2.0/24,2001:db8::/32");
+        assert_eq!(AllowedIps::from_db(&list.to_db()), list);
+        assert!(list.allows(Some(ip("192.0.2.1"))));
+        assert!(!list.allows(Some(ip("198.51.100.1"))));
+        assert!(!list.allows(None));
+        let many: Vec<String> = (0..=20).map(|i| format!("10.0.{i}.0/24")).collect();
+        assert_eq!(AllowedIps::parse(&many), Err(AllowedIpsError::TooMany));
+        assert_eq!(AllowedIps::parse(&many[..20]).unwrap().iter().count(), 20);
+    }
+}

@@ -1,0 +1,56 @@
+//! The dashboard session itself: re-authentication (SPEC §8.5, `auth::reauth`).
+
+use actix_session::Session;
+use actix_web::{post, web, HttpResponse};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::Json;
+use crate::auth::password::Password;
+use crate::auth::{reauth, SessionCaller};
+use crate::db::models::security_log::Client;
+use crate::error::AppError;
+use crate::state::AppState;
+
+super::resource!(reauthenticate);
+
+#[derive(Deserialize, ToSchema)]
+#[schema(as = Reauthentication)]
+struct ReauthBody {
+    /// Your account's password.
+    #[schema(value_type = String, required = true, format = Password)]
+    password: Option<Password>,
+}
+
+/// Enter your password again.
+///
+/// Creating a token that never expires or has the `domain` or `billing.read` scope, rotating
+/// a token, changing a project's token policy and adding an owner need the password entered
+/// within the last 10 minutes (signing up or logging in counts); without it they answer 403
+/// `reauthentication_required`. Checked like the password change: at most 10 wrong a minute.
+#[utoipa::path(
+    tag = "account",
+    security(("session" = [], "csrf" = [])),
+    responses((status = 204, description = "The password was right: for 10 minutes, those \
+        changes need no password.")),
+)]
+#[post("/session/reauthenticate")]
+async fn reauthenticate(
+    SessionCaller(caller): SessionCaller,
+    session: Session,
+    client: Client,
+    state: web::Data<AppState>,
+    body: Json<ReauthBody>,
+) -> Result<HttpResponse, AppError> {
+    let Json(body) = body;
+    let password = body
+        .password
+        .ok_or_else(|| AppError::validation("password", "This field is required."))?;
+    if !reauth::confirm(&state, &session, &caller.user, &client, password).await? {
+        return Err(AppError::validation(
+            "password",
+            "That is not your password.",
+        ));
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
