@@ -32,6 +32,11 @@ const REPORT_LIMIT: usize = 1024 * 1024;
 /// The `token_type` of the feedback: the secret type registered with GitHub.
 const TOKEN_TYPE: &str = "mantel_personal_access_token";
 
+/// The public revoke endpoint answers no sooner than this after the body is read: revoking a
+/// live token costs a durable write (an fsync) that a report of dead or made-up strings does
+/// not, and the answer must not tell the two apart by its timing either.
+const PUBLIC_ANSWER_AFTER: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// The body of a public report.
 #[derive(ToSchema)]
 #[allow(dead_code)]
@@ -184,8 +189,10 @@ async fn revoke_credentials(
         })
         .collect();
     // Everything is looked up (and what works revoked) before answering, and the answer is
-    // the same whatever was found.
+    // the same whatever was found, in body and in time.
+    let answer_at = actix_web::rt::time::Instant::now() + PUBLIC_ANSWER_AFTER;
     revoke(&state, client::of(&req), ReportChannel::Public, reported).await?;
+    actix_web::rt::time::sleep_until(answer_at).await;
     Ok(HttpResponse::Accepted().json(serde_json::json!({})))
 }
 
