@@ -78,20 +78,15 @@ impl Activity {
         db::query(pool, move |conn| {
             write_transaction(conn, |conn| {
                 let new_addresses = token_activity::record_batch(conn, &requests, &unrecorded)?;
-                // What the owners are told, in the same transaction as the records.
-                // Each with the client that caused it, for the owner's security log.
-                let mut notices: Vec<_> = new_addresses
+                // What the owners are told, in the same transaction as the records, each at
+                // the time and with the client (for the security log) of the request behind it.
+                let mut notices: Vec<(&NewRequest, Notice)> = new_addresses
                     .into_iter()
-                    .map(|(token_id, ip)| {
-                        let user_agent = requests
+                    .filter_map(|(token_id, ip)| {
+                        let r = requests
                             .iter()
-                            .find(|r| r.token_id == token_id && r.ip.as_ref() == Some(&ip))
-                            .and_then(|r| r.user_agent.clone());
-                        let client = Client {
-                            ip: Some(ip.clone()),
-                            user_agent,
-                        };
-                        (token_id, Notice::UsedFromNewIp { ip }, client)
+                            .find(|r| r.token_id == token_id && r.ip.as_ref() == Some(&ip))?;
+                        Some((r, Notice::UsedFromNewIp { ip }))
                     })
                     .collect();
                 let mut stopped = HashMap::new();
@@ -101,29 +96,31 @@ impl Activity {
                         .or_insert(r);
                 }
                 notices.extend(stopped.into_values().map(|r| {
-                    let notice = Notice::UsedAfterRevocation {
-                        ip: r.ip.clone(),
-                        day: r.at.date(),
-                    };
-                    let client = Client {
-                        ip: r.ip.clone(),
-                        user_agent: r.user_agent.clone(),
-                    };
-                    (r.token_id.clone(), notice, client)
+                    let day = r.at.date();
+                    (
+                        r,
+                        Notice::UsedAfterRevocation {
+                            ip: r.ip.clone(),
+                            day,
+                        },
+                    )
                 }));
-                let now = requests.last().map(|r| r.at);
-                for (token_id, notice, client) in notices {
-                    let (Some(token), Some(now)) = (tokens::find(conn, &token_id)?, now) else {
+                for (r, notice) in notices {
+                    let Some(token) = tokens::find(conn, &r.token_id)? else {
                         continue;
                     };
                     // Logged when first told: once per address, once a day after a stop.
-                    if notifier.record(conn, &token, &notice, now)? {
+                    if notifier.record(conn, &token, &notice, r.at)? {
                         let kind = match notice {
                             Notice::UsedFromNewIp { .. } => SecurityKind::TokenUsedFromNewIp,
                             _ => SecurityKind::TokenUsedAfterRevocation,
                         };
+                        let client = Client {
+                            ip: r.ip.clone(),
+                            user_agent: r.user_agent.clone(),
+                        };
                         let event = NewSecurityEvent::token(kind, &token, &client);
-                        security_log::record(conn, &event, now)?;
+                        security_log::record(conn, &event, r.at)?;
                     }
                 }
                 Ok(())

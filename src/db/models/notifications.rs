@@ -249,11 +249,3 @@ pub fn mark_failed(
         .execute(conn)
         .map(drop)
 }
-
-/// Mails not yet sent (for `/metrics`-style checks and the tests' expectations).
-pub fn unsent_count(conn: &mut DbConnection) -> QueryResult<i64> {
-    outbox::table
-        .filter(outbox::sent_at.is_null())
-        .count()
-        .get_result(conn)
-}
