@@ -114,11 +114,12 @@ async fn token_caller(
         .map_err(|_| Refused::Bad(Malformed, AppError::InvalidToken("Malformed token.")))?;
     let hash = plain.hash();
     drop(plain);
-    let worker = req.app_data::<db::WorkerConnection>();
-    let found = db::read(&state.pool, worker, move |conn| {
-        tokens::find_by_hash(conn, &hash)
-    })
-    .await
+    // SQLite: inline on this worker, from its exact cache (`db::token_cache`); PostgreSQL:
+    // on the blocking pool.
+    let found = match req.app_data::<db::WorkerConnection>() {
+        Some(worker) => worker.find_token(&hash),
+        None => db::query(&state.pool, move |conn| tokens::find_by_hash(conn, &hash)).await,
+    }
     .map_err(|e| Refused::Failed(e.into()))?;
     let now = state.clock.now();
     let Some((row, user)) = found else {
@@ -379,6 +380,7 @@ impl Presented {
             user_agent,
             outcome,
             project_id,
+            count: 1,
         }
     }
 }
