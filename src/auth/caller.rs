@@ -114,11 +114,14 @@ async fn token_caller(
         .map_err(|_| Refused::Bad(Malformed, AppError::InvalidToken("Malformed token.")))?;
     let hash = plain.hash();
     drop(plain);
-    // SQLite: inline on this worker, from its exact cache (`db::token_cache`); PostgreSQL:
-    // on the blocking pool.
-    let found = match req.app_data::<db::WorkerConnection>() {
-        Some(worker) => worker.find_token(&hash),
-        None => db::query(&state.pool, move |conn| tokens::find_by_hash(conn, &hash)).await,
+    // From this worker's exact cache (`db::token_cache`); on SQLite inline, on PostgreSQL
+    // through the blocking pool.
+    let found = if let Some(worker) = req.app_data::<db::WorkerConnection>() {
+        worker.find_token(&hash)
+    } else if let Some(leased) = req.app_data::<db::LeasedTokens>() {
+        leased.find_token(&state.pool, hash).await
+    } else {
+        db::query(&state.pool, move |conn| tokens::find_by_hash(conn, &hash)).await
     }
     .map_err(|e| Refused::Failed(e.into()))?;
     let now = state.clock.now();

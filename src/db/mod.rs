@@ -3,6 +3,7 @@
 //! Models return `QueryResult` or a small error of their own; nothing here knows HTTP.
 
 pub mod models;
+pub mod cache_lease;
 pub mod schema;
 mod token_cache;
 mod types;
@@ -168,7 +169,7 @@ pub enum DbError {
 }
 
 impl DbError {
-    /// The token cache's data-version probe failed (`token_cache`).
+    /// The token cache's validity check failed (`token_cache`).
     fn probe(message: String) -> DbError {
         DbError::Connect(r2d2::Error::ConnectionError(
             diesel::ConnectionError::BadConnection(message),
@@ -346,17 +347,45 @@ impl WorkerConnection {
                 let DbUrl::Sqlite(path) = &self.manager.url else {
                     unreachable!("a worker connection is SQLite only")
                 };
-                slot.insert(token_cache::TokenCache::open(path).map_err(DbError::probe)?)
+                slot.insert(token_cache::TokenCache::sqlite(path).map_err(DbError::probe)?)
             }
         };
         // The version check is not counted with the statements: it reads no table, and the
         // statement count is what shows the lookups a cache hit saves.
-        if let Some(found) = cache.get(hash).map_err(DbError::probe)? {
+        let version = cache.check().map_err(DbError::probe)?;
+        if let Some(found) = version.and_then(|_| cache.get(hash)) {
             return Ok(Some(found));
         }
         let found = self.read(|conn| models::tokens::find_by_hash(conn, hash))?;
-        if let Some(found) = &found {
-            cache.insert(*hash, found.clone());
+        if let (Some(version), Some(found)) = (version, &found) {
+            cache.insert(*hash, found.clone(), version);
+        }
+        Ok(found)
+    }
+}
+
+/// PostgreSQL's counterpart of `WorkerConnection::find_token`, one per worker: rows read on
+/// the pool, cached while the instance holds its lease (`cache_lease`).
+pub struct LeasedTokens(token_cache::TokenCache);
+
+impl LeasedTokens {
+    pub fn new(lease: Arc<cache_lease::CacheLease>) -> LeasedTokens {
+        LeasedTokens(token_cache::TokenCache::leased(lease))
+    }
+
+    pub async fn find_token(
+        &self,
+        pool: &Pool,
+        hash: TokenHash,
+    ) -> Result<Option<(models::tokens::TokenRow, models::users::User)>, DbError> {
+        let cache = &self.0;
+        let version = cache.check().map_err(DbError::probe)?;
+        if let Some(found) = version.and_then(|_| cache.get(&hash)) {
+            return Ok(Some(found));
+        }
+        let found = query(pool, move |conn| models::tokens::find_by_hash(conn, &hash)).await?;
+        if let (Some(version), Some(found)) = (version, &found) {
+            cache.insert(hash, found.clone(), version);
         }
         Ok(found)
     }

@@ -1,4 +1,4 @@
-//! The bearer hot path's token cache, SQLite only: per worker thread, and exact.
+//! The bearer hot path's token cache: per worker thread, and exact.
 //!
 //! SPEC §7 allows a cache only where a revocation is answered after every instance that could
 //! hold the token has dropped it. On one SQLite file "every instance" is every connection of
@@ -16,15 +16,20 @@
 //! it. Only tokens that exist are cached (an attacker's made-up tokens fill nothing), and at
 //! most `CAPACITY` of them per worker.
 //!
-//! PostgreSQL is not cached: docs/benchmarks.md says why.
+//! On PostgreSQL, many instances on many hosts share the database, and no version number
+//! tells one instance of another's commits. There the cache is valid under a lease, with an
+//! epoch in place of the data version: `cache_lease` says how a change reaches every instance
+//! before it is answered.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::ptr;
+use std::sync::Arc;
 
 use libsqlite3_sys as ffi;
 
+use crate::db::cache_lease::CacheLease;
 use crate::db::models::tokens::TokenRow;
 use crate::db::models::users::User;
 use crate::domain::TokenHash;
@@ -34,38 +39,68 @@ const CAPACITY: usize = 16_384;
 
 pub type Found = (TokenRow, User);
 
+/// What says whether the entries still hold.
+enum Validity {
+    /// SQLite: the file's data version.
+    DataVersion(DataVersion),
+    /// PostgreSQL: the instance's lease and its epoch.
+    Lease(Arc<CacheLease>),
+}
+
 pub struct TokenCache {
-    probe: DataVersion,
-    /// The data version the entries were read at or after.
+    validity: Validity,
+    /// The version the entries were read at or after.
     version: Cell<i64>,
     entries: RefCell<HashMap<TokenHash, Found>>,
 }
 
 impl TokenCache {
-    pub fn open(path: &str) -> Result<TokenCache, String> {
-        Ok(TokenCache {
-            probe: DataVersion::open(path)?,
+    pub fn sqlite(path: &str) -> Result<TokenCache, String> {
+        Ok(TokenCache::new(Validity::DataVersion(DataVersion::open(path)?)))
+    }
+
+    pub fn leased(lease: Arc<CacheLease>) -> TokenCache {
+        TokenCache::new(Validity::Lease(lease))
+    }
+
+    fn new(validity: Validity) -> TokenCache {
+        TokenCache {
+            validity,
             version: Cell::new(i64::MIN),
             entries: RefCell::default(),
-        })
-    }
-
-    /// The cached row for `hash`, if nothing was committed since it was read. Call first on
-    /// every request: it is what notices a commit.
-    pub fn get(&self, hash: &TokenHash) -> Result<Option<Found>, String> {
-        let version = self.probe.read()?;
-        if version != self.version.get() {
-            self.entries.borrow_mut().clear();
-            self.version.set(version);
-            return Ok(None);
         }
-        Ok(self.entries.borrow().get(hash).cloned())
     }
 
-    /// Keeps a row read after the last `get`.
-    pub fn insert(&self, hash: TokenHash, found: Found) {
+    /// Call first on every request: empties the cache if anything changed since its entries
+    /// were read, and answers the version a row read from now on is filed under — `None`
+    /// while the cache may not be used at all (a PostgreSQL instance without its lease).
+    pub fn check(&self) -> Result<Option<i64>, String> {
+        let version = match &self.validity {
+            Validity::DataVersion(probe) => Some(probe.read()?),
+            Validity::Lease(lease) => lease.current().map(|epoch| epoch as i64),
+        };
+        if version != Some(self.version.get()) {
+            self.entries.borrow_mut().clear();
+            self.version.set(version.unwrap_or(i64::MIN));
+        }
+        Ok(version)
+    }
+
+    /// The row for `hash`, if cached; only after `check` answered a version.
+    pub fn get(&self, hash: &TokenHash) -> Option<Found> {
+        self.entries.borrow().get(hash).cloned()
+    }
+
+    /// Keeps a row read after `check` answered `version`, unless something changed since:
+    /// a row read before a change and kept after the eviction would outlive it.
+    pub fn insert(&self, hash: TokenHash, found: Found, version: i64) {
+        let unchanged = match &self.validity {
+            // Same thread, no await between the check and the read: nothing to race.
+            Validity::DataVersion(_) => true,
+            Validity::Lease(lease) => lease.current() == u64::try_from(version).ok(),
+        };
         let mut entries = self.entries.borrow_mut();
-        if entries.len() < CAPACITY {
+        if unchanged && self.version.get() == version && entries.len() < CAPACITY {
             entries.insert(hash, found);
         }
     }
