@@ -3,6 +3,7 @@
 mod access_matrix;
 mod accounts;
 mod authentication;
+mod exact_revocation;
 mod hardening;
 mod instances;
 mod leaks;

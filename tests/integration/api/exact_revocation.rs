@@ -1,0 +1,566 @@
+//! SPEC §7 under load, across processes (issue #16): whatever a token cache does, a change that
+//! was answered holds on the very next request, on every instance. Three real `mantel serve`
+//! processes, A, B and C, on one database — a SQLite file (always) or PostgreSQL (with
+//! `MANTEL_TEST_POSTGRES_URL`) — and many trials of "change through A while every instance
+//! hammers the token": a revocation, a rotation's grace ending, a project's token policy
+//! tightened and relaxed again.
+//!
+//! Every request records when it was sent and when its answer came, as the client saw them.
+//! No request sent after the change was answered may get the old answer; every request answered
+//! before the change was sent must have got it — otherwise the trial proves nothing. That is an
+//! order of events, not a timing: nothing here asserts how fast anything is.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use actix_web::rt::{spawn, task::JoinHandle, time::sleep};
+use futures_util::future::join_all;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::helpers::{client, csrf_in, migrate, Instance, TestDb, PASSWORD, PUBLIC_URL};
+
+/// Trials of each kind, per backend (a multiple of every number of lanes below).
+const TRIALS: usize = 200;
+/// Hammering tasks per instance, A first: A answers the change, B and C only hear of it
+/// through the database (and whatever a cache adds).
+const TASKS: [usize; 3] = [1, 3, 3];
+const NAMES: [&str; 3] = ["A", "B", "C"];
+/// A trial that waits longer than this for the hammering has hung, not lost a race.
+const STUCK: Duration = Duration::from_secs(60);
+
+#[derive(Clone, Copy)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Three instances on one freshly migrated database, and one person signed up through A, whose
+/// dashboard session (cookie and CSRF token) makes every change through A.
+struct Cluster {
+    instances: [Instance; 3],
+    browser: reqwest::Client,
+    csrf: String,
+    /// One client per hammering task, kept across trials: each its own keep-alive
+    /// connection, no cookies.
+    hammers: Vec<(usize, reqwest::Client)>,
+    _db: TestDb,
+}
+
+impl Cluster {
+    /// `None` (after saying so) for PostgreSQL without `MANTEL_TEST_POSTGRES_URL`.
+    async fn start(backend: Backend) -> Option<Cluster> {
+        let db = match backend {
+            Backend::Sqlite => TestDb::sqlite(),
+            Backend::Postgres => {
+                let Some(db) = TestDb::postgres() else {
+                    eprintln!("skipped: set MANTEL_TEST_POSTGRES_URL for the PostgreSQL run");
+                    return None;
+                };
+                db
+            }
+        };
+        migrate(&db.url());
+        // Behind a balancer, as several instances are: every request comes from one address,
+        // so the per-address limit on bad tokens is off (its 429s would hide whether a
+        // token works), and the per-token limit is far above what the trials send.
+        let flags = [
+            "--token-rate-limit",
+            "1000000",
+            "--bearer-failure-limit",
+            "0",
+        ];
+        // One after the other: the first creates the cookie key the others read.
+        let instances = [(); 3].map(|()| Instance::start_with(&db.url(), &flags));
+
+        let browser = client();
+        let a = &instances[0];
+        let signup = browser.get(a.url("/signup")).send().await.unwrap();
+        let res = browser
+            .post(a.url("/signup"))
+            .form(&[
+                ("email", "exact@example.com"),
+                ("password", PASSWORD),
+                ("csrf_token", &csrf_in(&signup.text().await.unwrap())),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        let page = browser.get(a.url("/settings/tokens")).send().await.unwrap();
+        let csrf = csrf_in(&page.text().await.unwrap());
+        let hammers = TASKS
+            .iter()
+            .enumerate()
+            .flat_map(|(instance, &n)| (0..n).map(move |_| instance))
+            .map(|instance| (instance, reqwest::Client::new()))
+            .collect();
+        Some(Cluster {
+            instances,
+            browser,
+            csrf,
+            hammers,
+            _db: db,
+        })
+    }
+
+    /// A dashboard JSON request through A (re-authenticated: signing up counts, for 10
+    /// minutes).
+    fn session(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.browser
+            .request(method, self.instances[0].url(path))
+            .header("X-CSRF-Token", &self.csrf)
+            .header("Origin", PUBLIC_URL)
+    }
+
+    /// A token made through A: its id and plaintext.
+    async fn token(&self, name: &str) -> (String, String) {
+        let res = self
+            .session(Method::POST, "/api/tokens")
+            .json(&json!({ "name": name, "scopes": ["publish"], "expiry": "1y" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let created: Value = res.json().await.unwrap();
+        (
+            created["id"].as_str().unwrap().to_owned(),
+            created["token"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// Every hammering task sends `GET path` with the bearer `token`, again and again, until
+    /// stopped.
+    fn hammer(&self, path: &str, token: &str) -> Hammer {
+        let samples = Rc::new(RefCell::new(Vec::new()));
+        let stop = Rc::new(Cell::new(false));
+        let tasks = self
+            .hammers
+            .iter()
+            .enumerate()
+            .map(|(task, (instance, http))| {
+                let request = http
+                    .get(self.instances[*instance].url(path))
+                    .bearer_auth(token);
+                let (samples, stop, instance) = (samples.clone(), stop.clone(), *instance);
+                spawn(async move {
+                    while !stop.get() {
+                        let request = request.try_clone().unwrap();
+                        let sent = Instant::now();
+                        let res = request.send().await.expect("the instance answers");
+                        let received = Instant::now();
+                        let status = res.status();
+                        let error = if status.is_success() {
+                            None
+                        } else {
+                            let body: Value = res.json().await.unwrap_or(Value::Null);
+                            Some((
+                                body["error"]["code"].as_str().unwrap_or("").to_owned(),
+                                body["error"]["message"].as_str().unwrap_or("").to_owned(),
+                            ))
+                        };
+                        samples.borrow_mut().push(Sample {
+                            instance,
+                            task,
+                            sent,
+                            received,
+                            status,
+                            error,
+                        });
+                    }
+                })
+            })
+            .collect();
+        Hammer {
+            samples,
+            stop,
+            tasks,
+        }
+    }
+}
+
+/// One hammering request, as the client saw it. Times are taken on the client's side of
+/// the wire, so `sent` is never later and `received` never earlier than the truth: a
+/// request counted as sent after an answer really was.
+struct Sample {
+    instance: usize,
+    task: usize,
+    sent: Instant,
+    received: Instant,
+    status: StatusCode,
+    /// An error answer's `code` and `message`.
+    error: Option<(String, String)>,
+}
+
+impl Sample {
+    fn describe(&self, since: Instant, what: &str) -> String {
+        format!(
+            "{} (task {}): a request sent {:?} after {what} got {} {:?}",
+            NAMES[self.instance],
+            self.task,
+            self.sent.saturating_duration_since(since),
+            self.status,
+            self.error
+        )
+    }
+}
+
+struct Hammer {
+    samples: Rc<RefCell<Vec<Sample>>>,
+    stop: Rc<Cell<bool>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Hammer {
+    async fn until(&self, what: &str, done: impl Fn(&[Sample]) -> bool) {
+        let start = Instant::now();
+        while !done(&self.samples.borrow()) {
+            assert!(start.elapsed() < STUCK, "stuck waiting until {what}");
+            sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    /// Until every instance has answered `status` to a request sent after `since`.
+    async fn until_each_instance_answered(&self, status: StatusCode, since: Instant) {
+        self.until("each instance answered", |samples| {
+            (0..NAMES.len()).all(|i| {
+                samples
+                    .iter()
+                    .any(|s| s.instance == i && s.status == status && s.sent >= since)
+            })
+        })
+        .await
+    }
+
+    /// Until every instance has answered `n` requests sent after `since` (a request that
+    /// one task has in flight since before does not hold the trial up).
+    async fn until_each_instance_sent_after(&self, since: Instant, n: usize) {
+        self.until("each instance answered after", |samples| {
+            (0..NAMES.len()).all(|i| {
+                samples
+                    .iter()
+                    .filter(|s| s.instance == i && s.sent >= since)
+                    .count()
+                    >= n
+            })
+        })
+        .await
+    }
+
+    async fn stop(self) -> Vec<Sample> {
+        self.stop.set(true);
+        for task in self.tasks {
+            task.await.expect("a hammering task panicked");
+        }
+        self.samples.take()
+    }
+}
+
+/// What the trials of one test saw, summed up; a failure lists the first offending requests.
+#[derive(Default)]
+struct Tally {
+    /// Requests that had to get the old answer, and did (answered before the change was sent).
+    before: usize,
+    /// Requests that had to get the new answer, and did (sent after the change was answered).
+    after: usize,
+    /// Requests in flight while the change was made: either answer is right.
+    during: usize,
+    wrong: Vec<String>,
+}
+
+impl Tally {
+    fn check(&mut self, right: bool, sample: &Sample, since: Instant, what: &str) {
+        if !right && self.wrong.len() < 20 {
+            self.wrong.push(sample.describe(since, what));
+        }
+    }
+
+    fn add(&mut self, other: Tally) {
+        self.before += other.before;
+        self.after += other.after;
+        self.during += other.during;
+        self.wrong.extend(other.wrong);
+    }
+}
+
+/// Runs `TRIALS` trials in `lanes` lanes at once (so one slow request does not hold up every
+/// trial), each lane its share one after the other, and checks what they all saw.
+async fn in_lanes<F, Fut>(test: &str, lanes: usize, lane: F)
+where
+    F: Fn(usize, usize) -> Fut,
+    Fut: Future<Output = Tally>,
+{
+    let started = Instant::now();
+    let mut tally = Tally::default();
+    for seen in join_all((0..lanes).map(|l| lane(l, TRIALS / lanes))).await {
+        tally.add(seen);
+    }
+    eprintln!(
+        "{test}: {TRIALS} trials in {:.1?}; {} requests answered before the change was sent, \
+         {} sent after it was answered, {} in flight",
+        started.elapsed(),
+        tally.before,
+        tally.after,
+        tally.during
+    );
+    assert!(
+        tally.wrong.is_empty(),
+        "{test}: wrong answers:\n{}",
+        tally.wrong.join("\n")
+    );
+    // Every trial waits for the old answer from every instance before the change, and for
+    // two requests to every instance after it: fewer would mean the checks above saw
+    // nothing to check.
+    assert!(
+        tally.before >= TRIALS * NAMES.len(),
+        "{test}: too few before"
+    );
+    assert!(
+        tally.after >= TRIALS * NAMES.len() * 2,
+        "{test}: too few after"
+    );
+}
+
+fn is_error(sample: &Sample, status: StatusCode, code: &str) -> bool {
+    sample.status == status && sample.error.as_ref().is_some_and(|(c, _)| c == code)
+}
+
+/// Revoked through A with the dashboard session: the token gets 401 from every instance on
+/// the next request.
+async fn revocation(backend: Backend, test: &str) {
+    let Some(cluster) = Cluster::start(backend).await else {
+        return;
+    };
+    in_lanes(test, 4, |lane, trials| {
+        revocation_lane(&cluster, lane, trials)
+    })
+    .await
+}
+
+async fn revocation_lane(cluster: &Cluster, lane: usize, trials: usize) -> Tally {
+    let mut tally = Tally::default();
+    for trial in 0..trials {
+        let (id, token) = cluster.token(&format!("lane {lane}, trial {trial}")).await;
+        let start = Instant::now();
+        let hammer = cluster.hammer("/api/me", &token);
+        hammer
+            .until_each_instance_answered(StatusCode::OK, start)
+            .await;
+        let sent = Instant::now();
+        let res = cluster
+            .session(Method::DELETE, &format!("/api/tokens/{id}"))
+            .send()
+            .await
+            .unwrap();
+        let answered = Instant::now();
+        assert_eq!(res.status(), StatusCode::NO_CONTENT);
+        hammer.until_each_instance_sent_after(answered, 2).await;
+        for sample in hammer.stop().await {
+            if sample.sent >= answered {
+                tally.after += 1;
+                let right = is_error(&sample, StatusCode::UNAUTHORIZED, "invalid_token");
+                tally.check(right, &sample, answered, "the revocation was answered");
+            } else if sample.received <= sent {
+                tally.before += 1;
+                let right = sample.status == StatusCode::OK;
+                tally.check(right, &sample, start, "the token was made");
+            } else {
+                tally.during += 1;
+            }
+        }
+    }
+    tally
+}
+
+#[actix_web::test]
+async fn a_revocation_holds_on_the_next_request_on_every_sqlite_instance() {
+    revocation(Backend::Sqlite, "revocation on SQLite").await
+}
+
+#[actix_web::test]
+async fn a_revocation_holds_on_the_next_request_on_every_postgres_instance() {
+    revocation(Backend::Postgres, "revocation on PostgreSQL").await
+}
+
+/// Rotated through A, alternately without a grace and with the shortest one (a second): the
+/// old token works until the grace ends, and from then on gets 401 "replaced" from every
+/// instance. The clock is real, so the grace ends at a time no instance is told about.
+async fn grace_ending(backend: Backend, test: &str) {
+    let Some(cluster) = Cluster::start(backend).await else {
+        return;
+    };
+    // More lanes: half the trials wait a second each.
+    in_lanes(test, 10, |lane, trials| {
+        rotation_lane(&cluster, lane, trials)
+    })
+    .await
+}
+
+/// Rotates one token, then the token that replaced it, and so on.
+async fn rotation_lane(cluster: &Cluster, lane: usize, trials: usize) -> Tally {
+    let mut tally = Tally::default();
+    let (mut id, mut token) = cluster.token(&format!("lane {lane}")).await;
+    for trial in 0..trials {
+        let grace = Duration::from_secs(trial as u64 % 2);
+        let start = Instant::now();
+        let hammer = cluster.hammer("/api/me", &token);
+        hammer
+            .until_each_instance_answered(StatusCode::OK, start)
+            .await;
+        let sent = Instant::now();
+        let res = cluster
+            .session(Method::POST, &format!("/api/tokens/{id}/rotate"))
+            .json(&json!({ "graceSeconds": grace.as_secs() }))
+            .send()
+            .await
+            .unwrap();
+        let answered = Instant::now();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        // The server set the grace's end from its clock while it made the change: not
+        // before `sent + grace`, not after `answered + grace`.
+        let (earliest, latest) = (sent + grace, answered + grace);
+        let samples = if grace.is_zero() {
+            hammer.until_each_instance_sent_after(latest, 2).await;
+            hammer.stop().await
+        } else {
+            // Still working during the grace, everywhere; then a pause (hammering for a
+            // whole second, in every lane, would only slow the test) until shortly before
+            // the grace can end.
+            hammer.until_each_instance_sent_after(answered, 1).await;
+            let mut samples = hammer.stop().await;
+            let resume = earliest - Duration::from_millis(100);
+            sleep(resume.saturating_duration_since(Instant::now())).await;
+            let hammer = cluster.hammer("/api/me", &token);
+            hammer.until_each_instance_sent_after(latest, 2).await;
+            samples.extend(hammer.stop().await);
+            samples
+        };
+        for sample in samples {
+            if sample.sent >= latest {
+                tally.after += 1;
+                let right = is_error(&sample, StatusCode::UNAUTHORIZED, "invalid_token")
+                    && sample.error.as_ref().unwrap().1
+                        == "This token was replaced by a newer one.";
+                tally.check(right, &sample, latest, "the grace ended");
+            } else if sample.received <= earliest {
+                tally.before += 1;
+                let right = sample.status == StatusCode::OK;
+                tally.check(right, &sample, start, "the trial started");
+            } else {
+                tally.during += 1;
+            }
+        }
+        let new: Value = res.json().await.unwrap();
+        id = new["id"].as_str().unwrap().to_owned();
+        token = new["token"].as_str().unwrap().to_owned();
+    }
+    tally
+}
+
+#[actix_web::test]
+async fn a_grace_ending_holds_on_the_next_request_on_every_sqlite_instance() {
+    grace_ending(Backend::Sqlite, "grace ending on SQLite").await
+}
+
+#[actix_web::test]
+async fn a_grace_ending_holds_on_the_next_request_on_every_postgres_instance() {
+    grace_ending(Backend::Postgres, "grace ending on PostgreSQL").await
+}
+
+/// A project's token policy, set through A, alternately limiting the lifetime and requiring
+/// restricted tokens: a one-year unrestricted token gets 403 `token_policy` on that project
+/// from every instance on the next request; relaxed again, it works again on the next request.
+async fn policy_change(backend: Backend, test: &str) {
+    let Some(cluster) = Cluster::start(backend).await else {
+        return;
+    };
+    let (_, token) = cluster.token("a year, every project").await;
+    in_lanes(test, 4, |lane, trials| {
+        policy_lane(&cluster, &token, lane, trials)
+    })
+    .await
+}
+
+/// Tightens and relaxes the policy of a project of its own, again and again.
+async fn policy_lane(cluster: &Cluster, token: &str, lane: usize, trials: usize) -> Tally {
+    let res = cluster
+        .session(Method::POST, "/api/projects")
+        .json(&json!({ "name": format!("Strict at times {lane}") }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let project = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let relaxed = json!({ "maxLifetimeDays": null, "requireRestricted": false });
+    let mut tally = Tally::default();
+    for trial in 0..trials {
+        let strict = if trial % 2 == 0 {
+            json!({ "maxLifetimeDays": 31, "requireRestricted": false })
+        } else {
+            json!({ "maxLifetimeDays": null, "requireRestricted": true })
+        };
+        let start = Instant::now();
+        let hammer = cluster.hammer(&format!("/api/projects/{project}/publishes"), token);
+        hammer
+            .until_each_instance_answered(StatusCode::OK, start)
+            .await;
+        let strict_sent = Instant::now();
+        set_policy(cluster, &project, strict).await;
+        let strict_answered = Instant::now();
+        hammer
+            .until_each_instance_sent_after(strict_answered, 2)
+            .await;
+        let relax_sent = Instant::now();
+        set_policy(cluster, &project, relaxed.clone()).await;
+        let relax_answered = Instant::now();
+        hammer
+            .until_each_instance_sent_after(relax_answered, 2)
+            .await;
+        for sample in hammer.stop().await {
+            if sample.sent >= relax_answered {
+                tally.after += 1;
+                let right = sample.status == StatusCode::OK;
+                tally.check(right, &sample, relax_answered, "the relaxing was answered");
+            } else if sample.sent >= strict_answered && sample.received <= relax_sent {
+                tally.after += 1;
+                let right = is_error(&sample, StatusCode::FORBIDDEN, "token_policy");
+                tally.check(right, &sample, strict_answered, "the policy was answered");
+            } else if sample.received <= strict_sent {
+                tally.before += 1;
+                let right = sample.status == StatusCode::OK;
+                tally.check(right, &sample, start, "the trial started");
+            } else {
+                tally.during += 1;
+            }
+        }
+    }
+    tally
+}
+
+async fn set_policy(cluster: &Cluster, project: &str, body: Value) {
+    let res = cluster
+        .session(
+            Method::PUT,
+            &format!("/api/projects/{project}/token-policy"),
+        )
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn a_policy_change_holds_on_the_next_request_on_every_sqlite_instance() {
+    policy_change(Backend::Sqlite, "policy change on SQLite").await
+}
+
+#[actix_web::test]
+async fn a_policy_change_holds_on_the_next_request_on_every_postgres_instance() {
+    policy_change(Backend::Postgres, "policy change on PostgreSQL").await
+}
