@@ -3,7 +3,8 @@
 //! processes, A, B and C, on one database — a SQLite file (always) or PostgreSQL (with
 //! `MANTEL_TEST_POSTGRES_URL`) — and many trials of "change through A while every instance
 //! hammers the token": a revocation, a rotation's grace ending, a project's token policy
-//! tightened and relaxed again.
+//! tightened and relaxed again. On PostgreSQL also revocations right after every database
+//! connection of B and C was cut (whatever an instance listens on goes with them).
 //!
 //! Every request records when it was sent and when its answer came, as the client saw them.
 //! No request sent after the change was answered may get the old answer; every request answered
@@ -43,10 +44,10 @@ struct Cluster {
     instances: [Instance; 3],
     browser: reqwest::Client,
     csrf: String,
-    /// One client per hammering task, kept across trials: each its own keep-alive
-    /// connection, no cookies.
+    /// One client per hammering task, kept across trials: its own keep-alive connections,
+    /// no cookies.
     hammers: Vec<(usize, reqwest::Client)>,
-    _db: TestDb,
+    db: TestDb,
 }
 
 impl Cluster {
@@ -95,14 +96,22 @@ impl Cluster {
             .iter()
             .enumerate()
             .flat_map(|(instance, &n)| (0..n).map(move |_| instance))
-            .map(|instance| (instance, reqwest::Client::new()))
+            .map(|instance| {
+                // Idle connections are dropped well before the server's keep-alive (5 s)
+                // ends them, so no request goes out on a connection the server is closing.
+                let http = reqwest::Client::builder()
+                    .pool_idle_timeout(Duration::from_secs(1))
+                    .build()
+                    .unwrap();
+                (instance, http)
+            })
             .collect();
         Some(Cluster {
             instances,
             browser,
             csrf,
             hammers,
-            _db: db,
+            db,
         })
     }
 
@@ -149,7 +158,9 @@ impl Cluster {
                     while !stop.get() {
                         let request = request.try_clone().unwrap();
                         let sent = Instant::now();
-                        let res = request.send().await.expect("the instance answers");
+                        let res = request.send().await.unwrap_or_else(|e| {
+                            panic!("{} did not answer: {e:?}", NAMES[instance])
+                        });
                         let received = Instant::now();
                         let status = res.status();
                         // Read to the end, so the connection is kept for the next request.
@@ -269,6 +280,8 @@ struct Tally {
     after: usize,
     /// Requests in flight while the change was made: either answer is right.
     during: usize,
+    /// 5xx answers, wherever they fell.
+    failed: usize,
     wrong: Vec<String>,
 }
 
@@ -283,29 +296,31 @@ impl Tally {
         self.before += other.before;
         self.after += other.after;
         self.during += other.during;
+        self.failed += other.failed;
         self.wrong.extend(other.wrong);
     }
 }
 
-/// Runs `TRIALS` trials in `lanes` lanes at once (so one slow request does not hold up every
+/// Runs `trials` trials in `lanes` lanes at once (so one slow request does not hold up every
 /// trial), each lane its share one after the other, and checks what they all saw.
-async fn in_lanes<F, Fut>(test: &str, lanes: usize, lane: F)
+async fn in_lanes<F, Fut>(test: &str, trials: usize, lanes: usize, lane: F)
 where
     F: Fn(usize, usize) -> Fut,
     Fut: Future<Output = Tally>,
 {
     let started = Instant::now();
     let mut tally = Tally::default();
-    for seen in join_all((0..lanes).map(|l| lane(l, TRIALS / lanes))).await {
+    for seen in join_all((0..lanes).map(|l| lane(l, trials / lanes))).await {
         tally.add(seen);
     }
     eprintln!(
-        "{test}: {TRIALS} trials in {:.1?}; {} requests answered before the change was sent, \
-         {} sent after it was answered, {} in flight",
+        "{test}: {trials} trials in {:.1?}; {} requests answered before the change was sent, \
+         {} sent after it was answered, {} in flight; {} answered 5xx",
         started.elapsed(),
         tally.before,
         tally.after,
-        tally.during
+        tally.during,
+        tally.failed
     );
     assert!(
         tally.wrong.is_empty(),
@@ -336,13 +351,15 @@ async fn revocation(backend: Backend, test: &str) {
     let Some(cluster) = Cluster::start(backend).await else {
         return;
     };
-    in_lanes(test, 4, |lane, trials| {
-        revocation_lane(&cluster, lane, trials)
+    in_lanes(test, TRIALS, 4, |lane, trials| {
+        revocation_lane(&cluster, lane, trials, None)
     })
     .await
 }
 
-async fn revocation_lane(cluster: &Cluster, lane: usize, trials: usize) -> Tally {
+/// With `cut`, every database connection B and C hold to the PostgreSQL server on that port
+/// is cut once the token works everywhere, just before it is revoked.
+async fn revocation_lane(cluster: &Cluster, lane: usize, trials: usize, cut: Option<u16>) -> Tally {
     let mut tally = Tally::default();
     for trial in 0..trials {
         let (id, token) = cluster.token(&format!("lane {lane}, trial {trial}")).await;
@@ -351,7 +368,10 @@ async fn revocation_lane(cluster: &Cluster, lane: usize, trials: usize) -> Tally
         hammer
             .until_each_instance_answered(StatusCode::OK, start)
             .await;
-        let sent = Instant::now();
+        let worked = Instant::now();
+        if let Some(port) = cut {
+            cut_database_connections(cluster, port);
+        }
         let res = cluster
             .session(Method::DELETE, &format!("/api/tokens/{id}"))
             .send()
@@ -361,13 +381,20 @@ async fn revocation_lane(cluster: &Cluster, lane: usize, trials: usize) -> Tally
         assert_eq!(res.status(), StatusCode::NO_CONTENT);
         hammer.until_each_instance_sent_after(answered, 2).await;
         for sample in hammer.stop().await {
+            if sample.status.is_server_error() {
+                tally.failed += 1;
+            }
             if sample.sent >= answered {
                 tally.after += 1;
-                let right = is_error(&sample, StatusCode::UNAUTHORIZED, "invalid_token");
+                // An instance whose connections were cut may fail (500) until its pool has
+                // replaced them; what it must not do is let the token through.
+                let right = is_error(&sample, StatusCode::UNAUTHORIZED, "invalid_token")
+                    || cut.is_some() && sample.status.is_server_error();
                 tally.check(right, &sample, answered, "the revocation was answered");
-            } else if sample.received <= sent {
+            } else if sample.received <= worked {
                 tally.before += 1;
-                let right = sample.status == StatusCode::OK;
+                let right = sample.status == StatusCode::OK
+                    || cut.is_some() && sample.status.is_server_error();
                 tally.check(right, &sample, start, "the token was made");
             } else {
                 tally.during += 1;
@@ -387,6 +414,39 @@ async fn a_revocation_holds_on_the_next_request_on_every_postgres_instance() {
     revocation(Backend::Postgres, "revocation on PostgreSQL").await
 }
 
+/// PostgreSQL: just before each revocation, every database connection B and C hold is cut
+/// (`pg_terminate_backend`, as a network fault or a failover would), whatever it was for —
+/// also a connection an instance might listen on for revocations. An instance that lost
+/// its connections must not answer from what it knew before: the revocation still holds on
+/// its next request.
+#[actix_web::test]
+async fn a_revocation_holds_on_instances_whose_database_connections_were_cut() {
+    let Some(cluster) = Cluster::start(Backend::Postgres).await else {
+        return;
+    };
+    let port = cluster.db.count("SELECT inet_server_port()::bigint AS n");
+    let port = Some(u16::try_from(port).unwrap());
+    let test = "revocation on PostgreSQL, connections cut";
+    in_lanes(test, 40, 1, |lane, trials| {
+        revocation_lane(&cluster, lane, trials, port)
+    })
+    .await
+}
+
+/// Ends every connection B and C hold to the PostgreSQL server on `port`, from its side.
+fn cut_database_connections(cluster: &Cluster, port: u16) {
+    for instance in &cluster.instances[1..] {
+        let ports: Vec<String> = instance.ports_to(port).iter().map(u16::to_string).collect();
+        assert!(!ports.is_empty(), "an instance holds database connections");
+        let cut = cluster.db.count(&format!(
+            "SELECT COUNT(*) AS n FROM (SELECT pg_terminate_backend(pid) AS cut \
+             FROM pg_stat_activity WHERE client_port IN ({})) t WHERE cut",
+            ports.join(",")
+        ));
+        assert!(cut >= 1, "no connection was cut");
+    }
+}
+
 /// Rotated through A, alternately without a grace and with the shortest one (a second): the
 /// old token works until the grace ends, and from then on gets 401 "replaced" from every
 /// instance. The clock is real, so the grace ends at a time no instance is told about.
@@ -395,7 +455,7 @@ async fn grace_ending(backend: Backend, test: &str) {
         return;
     };
     // More lanes: half the trials wait a second each.
-    in_lanes(test, 10, |lane, trials| {
+    in_lanes(test, TRIALS, 10, |lane, trials| {
         rotation_lane(&cluster, lane, trials)
     })
     .await
@@ -480,7 +540,7 @@ async fn policy_change(backend: Backend, test: &str) {
         return;
     };
     let (_, token) = cluster.token("a year, every project").await;
-    in_lanes(test, 4, |lane, trials| {
+    in_lanes(test, TRIALS, 4, |lane, trials| {
         policy_lane(&cluster, &token, lane, trials)
     })
     .await

@@ -70,6 +70,39 @@ impl Instance {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
+
+    /// The local ports of this process's TCP connections to `remote_port` (Linux: read from
+    /// `/proc`), so a test can find them on the other end, e.g. in `pg_stat_activity`.
+    pub fn ports_to(&self, remote_port: u16) -> Vec<u16> {
+        let fds = format!("/proc/{}/fd", self.child.id());
+        let sockets: Vec<String> = std::fs::read_dir(fds)
+            .unwrap()
+            .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+            .filter_map(|target| {
+                let target = target.to_string_lossy().into_owned();
+                Some(
+                    target
+                        .strip_prefix("socket:[")?
+                        .strip_suffix(']')?
+                        .to_owned(),
+                )
+            })
+            .collect();
+        let port = |address: &str| u16::from_str_radix(address.rsplit(':').next()?, 16).ok();
+        ["/proc/net/tcp", "/proc/net/tcp6"]
+            .iter()
+            .filter_map(|table| std::fs::read_to_string(table).ok())
+            .flat_map(|table| table.lines().skip(1).map(str::to_owned).collect::<Vec<_>>())
+            .filter_map(|line| {
+                // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let (local, remote, inode) = (fields.get(1)?, fields.get(2)?, fields.get(9)?);
+                (port(remote)? == remote_port && sockets.iter().any(|s| s == inode))
+                    .then(|| port(local))
+                    .flatten()
+            })
+            .collect()
+    }
 }
 
 impl Drop for Instance {
