@@ -4,7 +4,8 @@
 //! `MANTEL_TEST_POSTGRES_URL`) — and many trials of "change through A while every instance
 //! hammers the token": a revocation, a rotation's grace ending, a project's token policy
 //! tightened and relaxed again. On PostgreSQL also revocations right after every database
-//! connection of B and C was cut (whatever an instance listens on goes with them).
+//! connection of B and C was cut (whatever an instance listens on goes with them), and while
+//! B is cut off from the database without knowing it.
 //!
 //! Every request records when it was sent and when its answer came, as the client saw them.
 //! No request sent after the change was answered may get the old answer; every request answered
@@ -13,7 +14,11 @@
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::rt::{spawn, task::JoinHandle, time::sleep};
@@ -53,6 +58,11 @@ struct Cluster {
 impl Cluster {
     /// `None` (after saying so) for PostgreSQL without `MANTEL_TEST_POSTGRES_URL`.
     async fn start(backend: Backend) -> Option<Cluster> {
+        Cluster::start_with(backend, None).await
+    }
+
+    /// With `partition`, B reaches the database only through it.
+    async fn start_with(backend: Backend, partition: Option<&Partition>) -> Option<Cluster> {
         let db = match backend {
             Backend::Sqlite => TestDb::sqlite(),
             Backend::Postgres => {
@@ -74,7 +84,9 @@ impl Cluster {
             "0",
         ];
         // One after the other: the first creates the cookie key the others read.
-        let instances = [(); 3].map(|()| Instance::start_with(&db.url(), &flags));
+        let url = db.url();
+        let b_url = partition.map_or_else(|| url.clone(), |p| p.url(&url));
+        let instances = [&url, &b_url, &url].map(|url| Instance::start_with(url, &flags));
 
         let browser = client();
         let a = &instances[0];
@@ -292,6 +304,36 @@ impl Tally {
         }
     }
 
+    /// Says what the trials saw, and fails on any wrong answer.
+    fn finish(self, test: &str, trials: usize, started: Instant) {
+        eprintln!(
+            "{test}: {trials} trials in {:.1?}; {} requests answered before the change was sent, \
+             {} sent after it was answered, {} in flight; {} answered 5xx",
+            started.elapsed(),
+            self.before,
+            self.after,
+            self.during,
+            self.failed
+        );
+        assert!(
+            self.wrong.is_empty(),
+            "{test}: {} wrong answers, the first of them:\n{}",
+            self.wrong.len(),
+            self.wrong[..self.wrong.len().min(20)].join("\n")
+        );
+        // Every trial waits for the old answer from every instance before the change, and for
+        // two requests to every instance after it: fewer would mean the checks above saw
+        // nothing to check.
+        assert!(
+            self.before >= trials * NAMES.len(),
+            "{test}: too few before"
+        );
+        assert!(
+            self.after >= trials * NAMES.len() * 2,
+            "{test}: too few after"
+        );
+    }
+
     fn add(&mut self, other: Tally) {
         self.before += other.before;
         self.after += other.after;
@@ -313,32 +355,7 @@ where
     for seen in join_all((0..lanes).map(|l| lane(l, trials / lanes))).await {
         tally.add(seen);
     }
-    eprintln!(
-        "{test}: {trials} trials in {:.1?}; {} requests answered before the change was sent, \
-         {} sent after it was answered, {} in flight; {} answered 5xx",
-        started.elapsed(),
-        tally.before,
-        tally.after,
-        tally.during,
-        tally.failed
-    );
-    assert!(
-        tally.wrong.is_empty(),
-        "{test}: {} wrong answers, the first of them:\n{}",
-        tally.wrong.len(),
-        tally.wrong[..tally.wrong.len().min(20)].join("\n")
-    );
-    // Every trial waits for the old answer from every instance before the change, and for
-    // two requests to every instance after it: fewer would mean the checks above saw
-    // nothing to check.
-    assert!(
-        tally.before >= TRIALS * NAMES.len(),
-        "{test}: too few before"
-    );
-    assert!(
-        tally.after >= TRIALS * NAMES.len() * 2,
-        "{test}: too few after"
-    );
+    tally.finish(test, trials, started);
 }
 
 fn is_error(sample: &Sample, status: StatusCode, code: &str) -> bool {
@@ -445,6 +462,142 @@ fn cut_database_connections(cluster: &Cluster, port: u16) {
         ));
         assert!(cut >= 1, "no connection was cut");
     }
+}
+
+/// PostgreSQL: B cut off from the database by a network partition (silence, not a closed
+/// connection: B learns nothing of it) just before each revocation, healed shortly after the
+/// revocation was answered. Whatever B holds, it must not serve the revoked token in between:
+/// an instance that cannot hear of revocations stops trusting what it knew (and waits for
+/// the database like any other request), or the revocation is not answered until it would.
+#[actix_web::test]
+async fn a_revocation_holds_on_an_instance_cut_off_from_the_database() {
+    let Some(base) = std::env::var("MANTEL_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+    else {
+        eprintln!("skipped: set MANTEL_TEST_POSTGRES_URL for the PostgreSQL run");
+        return;
+    };
+    let partition = Partition::start(&base);
+    let cluster = Cluster::start_with(Backend::Postgres, Some(&partition))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let trials = 4;
+    let mut tally = Tally::default();
+    for trial in 0..trials {
+        let (id, token) = cluster.token(&format!("partitioned {trial}")).await;
+        let start = Instant::now();
+        let hammer = cluster.hammer("/api/me", &token);
+        hammer
+            .until_each_instance_answered(StatusCode::OK, start)
+            .await;
+        let worked = Instant::now();
+        partition.frozen.store(true, Ordering::SeqCst);
+        let res = cluster
+            .session(Method::DELETE, &format!("/api/tokens/{id}"))
+            .send()
+            .await
+            .unwrap();
+        let answered = Instant::now();
+        assert_eq!(res.status(), StatusCode::NO_CONTENT);
+        // Long enough for a B that still trusted what it knew to answer many requests.
+        sleep(Duration::from_millis(300)).await;
+        partition.frozen.store(false, Ordering::SeqCst);
+        hammer.until_each_instance_sent_after(answered, 2).await;
+        for sample in hammer.stop().await {
+            if sample.status.is_server_error() {
+                tally.failed += 1;
+            }
+            if sample.sent >= answered {
+                tally.after += 1;
+                // Waiting out the partition may fail (500); letting the token through may not.
+                let right = is_error(&sample, StatusCode::UNAUTHORIZED, "invalid_token")
+                    || sample.status.is_server_error();
+                tally.check(right, &sample, answered, "the revocation was answered");
+            } else if sample.received <= worked {
+                tally.before += 1;
+                let right = sample.status == StatusCode::OK;
+                tally.check(right, &sample, start, "the token was made");
+            } else {
+                tally.during += 1;
+            }
+        }
+    }
+    tally.finish("revocation on PostgreSQL, B partitioned", trials, started);
+}
+
+/// A TCP proxy between one instance and PostgreSQL. While `frozen`, no byte passes either
+/// way and nothing is closed: to the instance, the database has gone silent.
+struct Partition {
+    address: std::net::SocketAddr,
+    /// Where the database listens, as `MANTEL_TEST_POSTGRES_URL` names it.
+    upstream: String,
+    frozen: Arc<AtomicBool>,
+}
+
+impl Partition {
+    fn start(base_url: &str) -> Partition {
+        // postgres://user@host:port/db…: the part between `@` and the next `/`.
+        let authority = base_url
+            .split('@')
+            .nth(1)
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap();
+        let upstream = if authority.contains(':') {
+            authority.to_owned()
+        } else {
+            format!("{authority}:5432")
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let frozen = Arc::new(AtomicBool::new(false));
+        let (to, f) = (upstream.clone(), frozen.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().map_while(Result::ok) {
+                let server = TcpStream::connect(&to).unwrap();
+                for (from, into) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    let f = f.clone();
+                    std::thread::spawn(move || pump(from, into, &f));
+                }
+            }
+        });
+        Partition {
+            address,
+            upstream,
+            frozen,
+        }
+    }
+
+    /// `url` (the test database's), through this proxy.
+    fn url(&self, url: &str) -> String {
+        let through = url.replacen(&self.upstream, &self.address.to_string(), 1);
+        assert_ne!(&through, url, "the database URL names host:port");
+        through
+    }
+}
+
+/// Copies bytes until either side closes, holding them while the partition is frozen.
+fn pump(mut from: TcpStream, mut into: TcpStream, frozen: &AtomicBool) {
+    let mut buffer = [0; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        while frozen.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if into.write_all(&buffer[..n]).is_err() {
+            break;
+        }
+    }
+    let _ = into.shutdown(std::net::Shutdown::Write);
 }
 
 /// Rotated through A, alternately without a grace and with the shortest one (a second): the
