@@ -444,7 +444,7 @@ async fn a_revocation_holds_on_instances_whose_database_connections_were_cut() {
     let port = cluster.db.count("SELECT inet_server_port()::bigint AS n");
     let port = Some(u16::try_from(port).unwrap());
     let test = "revocation on PostgreSQL, connections cut";
-    in_lanes(test, 40, 1, |lane, trials| {
+    in_lanes(test, 20, 1, |lane, trials| {
         revocation_lane(&cluster, lane, trials, port)
     })
     .await
