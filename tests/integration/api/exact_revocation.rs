@@ -18,7 +18,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use actix_web::rt::{spawn, task::JoinHandle, time::sleep};
@@ -26,7 +26,7 @@ use futures_util::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{client, csrf_in, migrate, Instance, TestDb, PASSWORD, PUBLIC_URL};
+use crate::helpers::{csrf_in, migrate, Instance, TestDb, PASSWORD, PUBLIC_URL};
 
 /// Trials of each kind, per backend (a multiple of every number of lanes below).
 const TRIALS: usize = 200;
@@ -53,7 +53,13 @@ struct Cluster {
     /// no cookies.
     hammers: Vec<(usize, reqwest::Client)>,
     db: TestDb,
+    /// Last: released once the instances are gone.
+    _turn: Option<MutexGuard<'static, ()>>,
 }
+
+/// This module's PostgreSQL clusters run one at a time: three instances hold some 30
+/// connections (docs/deploy.md, Sizing), and the server allows 100 to every test at once.
+static POSTGRES_TURN: Mutex<()> = Mutex::new(());
 
 impl Cluster {
     /// `None` (after saying so) for PostgreSQL without `MANTEL_TEST_POSTGRES_URL`.
@@ -63,6 +69,8 @@ impl Cluster {
 
     /// With `partition`, B reaches the database only through it.
     async fn start_with(backend: Backend, partition: Option<&Partition>) -> Option<Cluster> {
+        let turn = matches!(backend, Backend::Postgres)
+            .then(|| POSTGRES_TURN.lock().unwrap_or_else(|e| e.into_inner()));
         let db = match backend {
             Backend::Sqlite => TestDb::sqlite(),
             Backend::Postgres => {
@@ -88,7 +96,15 @@ impl Cluster {
         let b_url = partition.map_or_else(|| url.clone(), |p| p.url(&url));
         let instances = [&url, &b_url, &url].map(|url| Instance::start_with(url, &flags));
 
-        let browser = client();
+        // A browser as `helpers::client` makes one, but dropping idle connections before the
+        // server's keep-alive (5 s) ends them: the lanes leave some idle for seconds, and a
+        // request sent on a connection the server is closing gets no answer.
+        let browser = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(Duration::from_secs(1))
+            .build()
+            .unwrap();
         let a = &instances[0];
         let signup = browser.get(a.url("/signup")).send().await.unwrap();
         let res = browser
@@ -109,8 +125,7 @@ impl Cluster {
             .enumerate()
             .flat_map(|(instance, &n)| (0..n).map(move |_| instance))
             .map(|instance| {
-                // Idle connections are dropped well before the server's keep-alive (5 s)
-                // ends them, so no request goes out on a connection the server is closing.
+                // Idle connections dropped early, as for the browser.
                 let http = reqwest::Client::builder()
                     .pool_idle_timeout(Duration::from_secs(1))
                     .build()
@@ -124,6 +139,7 @@ impl Cluster {
             csrf,
             hammers,
             db,
+            _turn: turn,
         })
     }
 
