@@ -2,8 +2,8 @@
 //! write transaction, and the two ways request handlers reach a connection (`query`, `run`).
 //! Models return `QueryResult` or a small error of their own; nothing here knows HTTP.
 
-pub mod models;
 pub mod cache_lease;
+pub mod models;
 pub mod schema;
 mod token_cache;
 mod types;
