@@ -97,7 +97,7 @@ impl DbSessionStore {
             }),
             _ => None,
         };
-        db::query(&self.pool, move |conn| {
+        db::write_query(&self.pool, move |conn| {
             db::write_transaction(conn, |conn| {
                 sessions::insert(conn, &row)?;
                 if let Some(login) = &login {
@@ -152,7 +152,7 @@ impl SessionStore for DbSessionStore {
         // this session") or expired while this request ran: it stays gone. Writing the state
         // back under a new key would revive a signed-out session for whoever holds the old
         // cookie. The cookie keeps naming a row that does not exist, which loads as signed out.
-        db::query(&self.pool, move |conn| {
+        db::write_query(&self.pool, move |conn| {
             sessions::update_state(conn, &id, user_id, json, now + ttl, ABSOLUTE_LIMIT, now)
         })
         .await
@@ -164,7 +164,7 @@ impl SessionStore for DbSessionStore {
         let ttl = ttl(ttl_);
         let id = row_id(key.as_ref());
         let now = self.clock.now();
-        db::query(&self.pool, move |conn| {
+        db::write_query(&self.pool, move |conn| {
             sessions::touch(conn, &id, now + ttl, ABSOLUTE_LIMIT, TOUCH_STEP, now)
         })
         .await
@@ -173,7 +173,7 @@ impl SessionStore for DbSessionStore {
 
     async fn delete(&self, key: &SessionKey) -> anyhow::Result<()> {
         let id = row_id(key.as_ref());
-        db::query(&self.pool, move |conn| sessions::delete(conn, &id))
+        db::write_query(&self.pool, move |conn| sessions::delete(conn, &id))
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))
     }
