@@ -24,6 +24,7 @@ fn record(token_id: &TokenId) -> NewRequest {
         user_agent: Some("nightly-export/2.1".into()),
         outcome: RequestOutcome::Ok,
         project_id: None,
+        count: 1,
     }
 }
 

@@ -108,6 +108,10 @@ impl Application {
                 settings.trusted_proxies.clone(),
             ),
             notifier: Notifier::new(mail.is_some(), &settings.public_url),
+            cache_lease: match db::DbUrl::parse(&settings.database_url) {
+                db::DbUrl::Postgres(url) => Some(db::cache_lease::CacheLease::start(&url)),
+                db::DbUrl::Sqlite(_) => None,
+            },
         });
         let store = DbSessionStore::new(pool, clock);
         let secure = settings.secure_cookies();
@@ -135,13 +139,18 @@ impl Application {
                 )
                 .build();
             let mut app = App::new().app_data(app_state.clone());
-            // This closure runs once per worker thread: each gets its own SQLite read connection.
+            // This closure runs once per worker thread: each gets its own SQLite read connection,
+            // or on PostgreSQL its own token cache under the instance's lease.
             if let Some(conn) =
                 db::WorkerConnection::for_sqlite(&database_url, app_state.queries.clone())
             {
                 app = app.app_data(conn);
             }
+            if let Some(lease) = &app_state.cache_lease {
+                app = app.app_data(db::LeasedTokens::new(lease.clone()));
+            }
             app.configure(crate::routes::configure)
+                .wrap(from_fn(crate::routes::settle_changes))
                 .wrap(sessions)
                 .wrap(from_fn(crate::routes::refuse_foreign))
                 // Every answer, errors included, is `no-store` unless its handler says otherwise

@@ -48,4 +48,7 @@ pub struct AppState {
     pub trusted_proxies: crate::auth::client_ip::TrustedProxies,
     /// Records notifications (and queues their mail when mail is configured).
     pub notifier: Notifier,
+    /// PostgreSQL: this instance's token-cache lease (`db::cache_lease`); `None` on SQLite,
+    /// whose cache needs none.
+    pub cache_lease: Option<std::sync::Arc<crate::db::cache_lease::CacheLease>>,
 }

@@ -114,11 +114,15 @@ async fn token_caller(
         .map_err(|_| Refused::Bad(Malformed, AppError::InvalidToken("Malformed token.")))?;
     let hash = plain.hash();
     drop(plain);
-    let worker = req.app_data::<db::WorkerConnection>();
-    let found = db::read(&state.pool, worker, move |conn| {
-        tokens::find_by_hash(conn, &hash)
-    })
-    .await
+    // From this worker's exact cache (`db::token_cache`); on SQLite inline, on PostgreSQL
+    // through the blocking pool.
+    let found = if let Some(worker) = req.app_data::<db::WorkerConnection>() {
+        worker.find_token(&hash)
+    } else if let Some(leased) = req.app_data::<db::LeasedTokens>() {
+        leased.find_token(&state.pool, hash).await
+    } else {
+        db::query(&state.pool, move |conn| tokens::find_by_hash(conn, &hash)).await
+    }
     .map_err(|e| Refused::Failed(e.into()))?;
     let now = state.clock.now();
     let Some((row, user)) = found else {
@@ -379,6 +383,7 @@ impl Presented {
             user_agent,
             outcome,
             project_id,
+            count: 1,
         }
     }
 }

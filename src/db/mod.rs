@@ -5,7 +5,9 @@
 //! knows HTTP.
 
 pub mod models;
+pub mod cache_lease;
 pub mod schema;
+mod token_cache;
 mod types;
 
 use std::cell::RefCell;
@@ -19,6 +21,8 @@ use diesel::connection::{
 use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use crate::domain::TokenHash;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -253,6 +257,15 @@ pub enum DbError {
     Query(#[from] diesel::result::Error),
 }
 
+impl DbError {
+    /// The token cache's validity check failed (`token_cache`).
+    fn probe(message: String) -> DbError {
+        DbError::Connect(r2d2::Error::ConnectionError(
+            diesel::ConnectionError::BadConnection(message),
+        ))
+    }
+}
+
 /// Builds the pool. SQLite gets one connection per worker plus a few for background work;
 /// PostgreSQL a fixed, modest number that many instances can share.
 pub fn connect(url: &str, max_size: u32, queries: QueryCount) -> anyhow::Result<Pool> {
@@ -426,10 +439,12 @@ where
 /// read itself. A SQLite read is a library call on local pages, and in WAL mode readers do
 /// not wait for writers (only recovery after a crash can make one wait, at most the busy
 /// timeout), so it runs inline on the worker. A PostgreSQL read is a network round trip
-/// that must not stall a worker: it stays on `run`. No cache: every request reads the row.
+/// that must not stall a worker: it stays on `run`. The token lookup is cached here, exactly
+/// (`token_cache`: any commit anywhere empties it).
 pub struct WorkerConnection {
     manager: Manager,
     conn: RefCell<Option<DbConnection>>,
+    tokens: RefCell<Option<token_cache::TokenCache>>,
 }
 
 impl WorkerConnection {
@@ -440,6 +455,7 @@ impl WorkerConnection {
             url @ DbUrl::Sqlite(_) => Some(WorkerConnection {
                 manager: Manager { url, queries },
                 conn: RefCell::new(None),
+                tokens: RefCell::new(None),
             }),
             DbUrl::Postgres(_) => None,
         }
@@ -457,6 +473,64 @@ impl WorkerConnection {
             *slot = None;
         }
         result
+    }
+}
+
+impl WorkerConnection {
+    /// The bearer hot path's lookup (`tokens::find_by_hash`), from this worker's cache when
+    /// nothing was committed since the row was read.
+    pub fn find_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<(models::tokens::TokenRow, models::users::User)>, DbError> {
+        let mut slot = self.tokens.borrow_mut();
+        let cache = match slot.as_mut() {
+            Some(cache) => cache,
+            None => {
+                let DbUrl::Sqlite(path) = &self.manager.url else {
+                    unreachable!("a worker connection is SQLite only")
+                };
+                slot.insert(token_cache::TokenCache::sqlite(path).map_err(DbError::probe)?)
+            }
+        };
+        // The version check is not counted with the statements: it reads no table, and the
+        // statement count is what shows the lookups a cache hit saves.
+        let version = cache.check().map_err(DbError::probe)?;
+        if let Some(found) = version.and_then(|_| cache.get(hash)) {
+            return Ok(Some(found));
+        }
+        let found = self.read(|conn| models::tokens::find_by_hash(conn, hash))?;
+        if let (Some(version), Some(found)) = (version, &found) {
+            cache.insert(*hash, found.clone(), version);
+        }
+        Ok(found)
+    }
+}
+
+/// PostgreSQL's counterpart of `WorkerConnection::find_token`, one per worker: rows read on
+/// the pool, cached while the instance holds its lease (`cache_lease`).
+pub struct LeasedTokens(token_cache::TokenCache);
+
+impl LeasedTokens {
+    pub fn new(lease: Arc<cache_lease::CacheLease>) -> LeasedTokens {
+        LeasedTokens(token_cache::TokenCache::leased(lease))
+    }
+
+    pub async fn find_token(
+        &self,
+        pool: &Pool,
+        hash: TokenHash,
+    ) -> Result<Option<(models::tokens::TokenRow, models::users::User)>, DbError> {
+        let cache = &self.0;
+        let version = cache.check().map_err(DbError::probe)?;
+        if let Some(found) = version.and_then(|_| cache.get(&hash)) {
+            return Ok(Some(found));
+        }
+        let found = query(pool, move |conn| models::tokens::find_by_hash(conn, &hash)).await?;
+        if let (Some(version), Some(found)) = (version, &found) {
+            cache.insert(hash, found.clone(), version);
+        }
+        Ok(found)
     }
 }
 

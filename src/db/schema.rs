@@ -172,6 +172,7 @@ diesel::table! {
         user_agent -> Nullable<Text>,
         outcome -> Text,
         project_id -> Nullable<Text>,
+        count -> BigInt,
     }
 }
 

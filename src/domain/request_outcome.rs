@@ -6,6 +6,7 @@
     Debug,
     PartialEq,
     Eq,
+    Hash,
     diesel::expression::AsExpression,
     diesel::deserialize::FromSqlRow,
 )]

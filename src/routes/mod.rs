@@ -44,6 +44,40 @@ async fn not_found(req: HttpRequest) -> Result<HttpResponse, actix_web::Error> {
     Err(error_for(req.path(), AppError::NotFound))
 }
 
+/// A change is answered only once no instance's token cache can still serve what it changed
+/// (`db::cache_lease::settle`, PostgreSQL): after every successful unsafe request that is not a
+/// bearer request — a token can change neither tokens nor users (SPEC §4), and everything that
+/// can (the dashboard, the session API, leak reports) is covered without a list to forget.
+pub async fn settle_changes(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let state = AppState::of(req.request()).clone();
+    let settles = state.cache_lease.is_some()
+        && !req.method().is_safe()
+        && !req.headers().contains_key(actix_web::http::header::AUTHORIZATION);
+    let res = next.call(req).await?.map_into_boxed_body();
+    if !settles || !(res.status().is_success() || res.status().is_redirection()) {
+        return Ok(res);
+    }
+    let settled = crate::db::run(&state.pool, |conn| match conn {
+        crate::db::DbConnection::Postgres(c) => {
+            crate::db::cache_lease::settle(c).map_err(crate::db::DbError::from)
+        }
+        crate::db::DbConnection::Sqlite(_) => Ok(()),
+    })
+    .await;
+    match settled {
+        Ok(()) => Ok(res),
+        // The change is made, but not known to be seen everywhere: not a success to report.
+        Err(e) => {
+            let (req, _) = res.into_parts();
+            let error = error_for(req.path(), AppError::from(e));
+            Ok(ServiceResponse::new(req, HttpResponse::from_error(error)))
+        }
+    }
+}
+
 /// Refuses a forged cross-site request (`auth::csrf`, layer 1) before routing, so no body is
 /// read and the answer is the same whether or not the route exists.
 pub async fn refuse_foreign(

@@ -28,6 +28,8 @@ pub struct NewRequest {
     pub user_agent: Option<String>,
     pub outcome: RequestOutcome,
     pub project_id: Option<String>,
+    /// How many identical requests this row stands for (see `collapse`); 1 as recorded.
+    pub count: i64,
 }
 
 #[derive(Clone, Debug, Queryable, Selectable)]
@@ -43,6 +45,7 @@ pub struct RequestRow {
     pub user_agent: Option<String>,
     pub outcome: RequestOutcome,
     pub project_id: Option<String>,
+    pub count: i64,
 }
 
 impl RequestRow {
@@ -71,6 +74,52 @@ pub struct DayRow {
 /// Requests of one token a day that the full queue could not record.
 pub type Unrecorded = HashMap<(TokenId, NaiveDate), i64>;
 
+/// Folds identical requests of one token within the same second (same method, route,
+/// status, address, user agent, outcome and project) into one record with their count, at
+/// the first one's time. A client polling in a loop then costs a row a second instead of a
+/// row a request, and the page reads "×1 500" where it would list 1 500 equal lines. The
+/// order of first appearance is kept.
+pub fn collapse(requests: &[NewRequest]) -> Vec<NewRequest> {
+    type Key<'a> = (
+        &'a TokenId,
+        i64,
+        &'a str,
+        &'a str,
+        i32,
+        Option<&'a str>,
+        Option<&'a str>,
+        RequestOutcome,
+        Option<&'a str>,
+    );
+    let mut rows: Vec<NewRequest> = Vec::new();
+    let mut index: HashMap<Key<'_>, usize> = HashMap::new();
+    for r in requests {
+        let key = (
+            &r.token_id,
+            r.at.and_utc().timestamp(),
+            r.method.as_str(),
+            r.route.as_str(),
+            r.status,
+            r.ip.as_deref(),
+            r.user_agent.as_deref(),
+            r.outcome,
+            r.project_id.as_deref(),
+        );
+        match index.get(&key) {
+            Some(&i) => {
+                let row = &mut rows[i];
+                row.count += r.count;
+                row.at = row.at.min(r.at);
+            }
+            None => {
+                index.insert(key, rows.len());
+                rows.push(r.clone());
+            }
+        }
+    }
+    rows
+}
+
 /// Writes a batch of requests and the aggregates they change, in one transaction. Answers
 /// the addresses each token was used from for the first time, except a token's very first
 /// address (its first use is no news).
@@ -79,6 +128,7 @@ pub fn record_batch(
     requests: &[NewRequest],
     unrecorded: &Unrecorded,
 ) -> QueryResult<Vec<(TokenId, String)>> {
+    let requests = &collapse(requests);
     write_transaction(conn, |conn| {
         for chunk in requests.chunks(500) {
             match conn {
@@ -93,7 +143,7 @@ pub fn record_batch(
         let new_addresses = record_addresses(conn, requests)?;
         let mut days: HashMap<(TokenId, NaiveDate), (i64, i64)> = HashMap::new();
         for r in requests {
-            days.entry((r.token_id.clone(), r.at.date())).or_default().0 += 1;
+            days.entry((r.token_id.clone(), r.at.date())).or_default().0 += r.count;
         }
         for (key, n) in unrecorded {
             days.entry(key.clone()).or_default().1 += n;
@@ -147,11 +197,11 @@ fn record_addresses(
                 let (first, last, count) = &mut seen[i].1;
                 *first = (*first).min(r.at);
                 *last = (*last).max(r.at);
-                *count += 1;
+                *count += r.count;
             }
             None => {
                 index.insert(key.clone(), seen.len());
-                seen.push((key, (r.at, r.at, 1)));
+                seen.push((key, (r.at, r.at, r.count)));
             }
         }
     }
@@ -267,21 +317,28 @@ pub fn unrecorded(conn: &mut DbConnection, token_id: &TokenId) -> QueryResult<i6
 
 /// The user agents among the token's latest requests, with how often each was seen there.
 pub fn user_agents(conn: &mut DbConnection, token_id: &TokenId) -> QueryResult<Vec<(String, i64)>> {
-    let agents: Vec<Option<String>> = token_requests::table
+    let agents: Vec<(Option<String>, i64)> = token_requests::table
         .filter(token_requests::token_id.eq(token_id))
         .order((token_requests::at.desc(), token_requests::id.desc()))
         .limit(500)
-        .select(token_requests::user_agent)
+        .select((token_requests::user_agent, token_requests::count))
         .load(conn)?;
     let mut counts: Vec<(String, i64)> = Vec::new();
-    for agent in agents.into_iter().map(Option::unwrap_or_default) {
+    for (agent, n) in agents {
+        let agent = agent.unwrap_or_default();
         match counts.iter_mut().find(|(a, _)| *a == agent) {
-            Some((_, n)) => *n += 1,
-            None => counts.push((agent, 1)),
+            Some((_, total)) => *total += n,
+            None => counts.push((agent, n)),
         }
     }
     counts.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
     Ok(counts)
+}
+
+/// The requests the selected rows stand for (a row counts `count` requests), as BIGINT on
+/// both backends (PostgreSQL's SUM of a BIGINT is NUMERIC).
+fn total_count() -> diesel::expression::SqlLiteral<diesel::sql_types::BigInt> {
+    diesel::dsl::sql("CAST(COALESCE(SUM(count), 0) AS BIGINT)")
 }
 
 /// How often the token was presented after it stopped working (from `since`), and the
@@ -300,7 +357,7 @@ pub fn presented_after_stop(
         .filter(token_requests::token_id.eq(token_id))
         .filter(token_requests::at.ge(since))
         .filter(token_requests::outcome.eq_any(stopped))
-        .count()
+        .select(total_count())
         .get_result(conn)?;
     let latest = token_requests::table
         .filter(token_requests::token_id.eq(token_id))
@@ -319,16 +376,16 @@ pub fn project_access(
     project_id: &str,
     since: NaiveDateTime,
 ) -> QueryResult<Vec<(TokenId, i64, NaiveDateTime)>> {
-    let rows: Vec<(TokenId, NaiveDateTime)> = token_requests::table
+    let rows: Vec<(TokenId, NaiveDateTime, i64)> = token_requests::table
         .filter(token_requests::project_id.eq(project_id))
         .filter(token_requests::at.ge(since))
         .filter(token_requests::outcome.eq(RequestOutcome::Ok))
-        .select((token_requests::token_id, token_requests::at))
+        .select((token_requests::token_id, token_requests::at, token_requests::count))
         .load(conn)?;
     let mut by_token: HashMap<TokenId, (i64, NaiveDateTime)> = HashMap::new();
-    for (token_id, at) in rows {
+    for (token_id, at, n) in rows {
         let entry = by_token.entry(token_id).or_insert((0, at));
-        entry.0 += 1;
+        entry.0 += n;
         entry.1 = entry.1.max(at);
     }
     let mut access: Vec<_> = by_token

@@ -359,6 +359,9 @@ struct RequestJson {
     ip: Option<String>,
     user_agent: Option<String>,
     outcome: RequestOutcome,
+    /// How many identical requests this entry stands for: equal requests (method, route,
+    /// status, address, user agent, outcome) within one second are recorded once, counted.
+    count: i64,
 }
 
 /// A token's requests.
@@ -397,6 +400,7 @@ async fn activity(
             ip: r.ip,
             user_agent: r.user_agent,
             outcome: r.outcome,
+            count: r.count,
         })
         .collect();
     Ok(page.respond(&items, next))

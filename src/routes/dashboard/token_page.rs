@@ -105,6 +105,8 @@ struct RequestView {
     ip: String,
     user_agent: String,
     outcome: &'static str,
+    /// Identical requests within the second this row stands for.
+    count: i64,
 }
 
 impl RequestView {
@@ -117,6 +119,7 @@ impl RequestView {
             ip: r.ip.unwrap_or_default(),
             user_agent: r.user_agent.unwrap_or_default(),
             outcome: r.outcome.as_str(),
+            count: r.count,
         }
     }
 }

@@ -19,4 +19,5 @@ mod reauth;
 mod rotation;
 mod security_log;
 mod token_activity;
+mod token_cache;
 mod tokens;

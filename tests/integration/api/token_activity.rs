@@ -15,15 +15,16 @@ use crate::helpers::{error_code, TestApp, TestDb, User, PASSWORD};
 
 const AGENT: &str = "nightly-export/2.1 (+https://ci.example)";
 
-/// The token's requests once at least `n` are recorded (the queue is written every second).
-async fn activity(user: &User, token_id: &str, n: usize) -> Vec<Value> {
+/// The token's requests once at least `n` are recorded (the queue is written every second;
+/// an entry stands for `count` identical requests).
+async fn activity(user: &User, token_id: &str, n: i64) -> Vec<Value> {
     for _ in 0..100 {
         let res = user
             .get(&format!("/api/tokens/{token_id}/activity?limit=200"))
             .await;
         assert_eq!(res.status(), StatusCode::OK);
         let items: Vec<Value> = res.json().await.unwrap();
-        if items.len() >= n {
+        if items.iter().map(|r| r["count"].as_i64().unwrap()).sum::<i64>() >= n {
             return items;
         }
         actix_web::rt::time::sleep(Wait::from_millis(100)).await;
@@ -129,6 +130,38 @@ async fn every_request_is_recorded_with_its_route_template_and_outcome() {
         .unwrap();
     assert_eq!(rest.len(), 1);
     assert_eq!(rest[0]["route"], "/api/me");
+}
+
+/// A client polling in a loop: identical requests within a second are one entry with their
+/// count, on the API and the page, and every one of them is counted everywhere.
+#[actix_web::test]
+async fn identical_requests_within_a_second_are_one_entry_with_their_count() {
+    let app = TestApp::spawn().await;
+    let user = app.with_user("poller@example.com").await;
+    let token = user.with_token("poller", &["messages"], "1y").await;
+    let sent = 30;
+    for _ in 0..sent {
+        let res = call(&app, "/api/me", &token.plaintext, HOME).await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    let items = activity(&user, &token.id, sent).await;
+    let counts: Vec<i64> = items.iter().map(|r| r["count"].as_i64().unwrap()).collect();
+    assert_eq!(counts.iter().sum::<i64>(), sent, "{items:?}");
+    // 30 requests take well under a second: at most a second's and a batch's boundary apart.
+    assert!(items.len() <= 4, "not folded: {items:?}");
+    let detail: Value = user
+        .get(&format!("/api/tokens/{}", token.id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(detail["addresses"][0]["count"], sent);
+    assert_eq!(detail["requestsPerDay"].as_array().unwrap().last().unwrap()["requests"], sent);
+    let page = user
+        .get_html(&format!("/settings/tokens/{}", token.id))
+        .await;
+    let biggest = counts.iter().max().unwrap();
+    assert!(page.contains(&format!("×{biggest}")), "{page}");
 }
 
 #[actix_web::test]

@@ -43,12 +43,13 @@ impl TestDb {
         }
     }
 
-    /// Runs SQL directly on the test's database, behind the app's back.
+    /// Runs SQL directly on the test's database, behind the app's back (waiting, like the
+    /// app's own connections, while one of its background writes holds the lock).
     pub fn execute(&self, sql: &str) {
         match self {
             TestDb::Sqlite { path, .. } => diesel::SqliteConnection::establish(path)
                 .unwrap()
-                .batch_execute(sql)
+                .batch_execute(&format!("PRAGMA busy_timeout = 5000; {sql}"))
                 .unwrap(),
             TestDb::Postgres { .. } => PgConnection::establish(&self.url())
                 .unwrap()

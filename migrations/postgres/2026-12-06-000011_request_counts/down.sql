@@ -1,0 +1,1 @@
+ALTER TABLE token_requests DROP COLUMN count;

@@ -1,0 +1,174 @@
+//! The bearer hot path's token cache: per worker thread, and exact.
+//!
+//! SPEC §7 allows a cache only where a revocation is answered after every instance that could
+//! hold the token has dropped it. On one SQLite file "every instance" is every connection of
+//! every process on this host, and SQLite already tells each connection whether any other one
+//! committed since it last looked: `PRAGMA data_version`. So every request asks first (a read
+//! of the WAL index in shared memory, no disk I/O), and any commit by anyone empties the
+//! cache. A revocation is answered after its commit, so the next request on any worker of
+//! any process sees a new data version and reads the row again. Nothing is ever served from
+//! an entry filled before the last commit, whatever that commit changed: tokens, owners,
+//! scopes, allowed addresses, a rotation's grace; a time-based end (expiry, grace) is decided
+//! from the row at each request anyway.
+//!
+//! A fill cannot race an eviction: the version is read before the row, on one thread, so an
+//! entry is at worst newer than the version it is filed under, and the next change empties
+//! it. Only tokens that exist are cached (an attacker's made-up tokens fill nothing), and at
+//! most `CAPACITY` of them per worker.
+//!
+//! On PostgreSQL, many instances on many hosts share the database, and no version number
+//! tells one instance of another's commits. There the cache is valid under a lease, with an
+//! epoch in place of the data version: `cache_lease` says how a change reaches every instance
+//! before it is answered.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::ptr;
+use std::sync::Arc;
+
+use libsqlite3_sys as ffi;
+
+use crate::db::cache_lease::CacheLease;
+use crate::db::models::tokens::TokenRow;
+use crate::db::models::users::User;
+use crate::domain::TokenHash;
+
+/// Tokens one worker keeps; more are read every time (W3 of scripts/bench: 10 000 fit).
+const CAPACITY: usize = 16_384;
+
+pub type Found = (TokenRow, User);
+
+/// What says whether the entries still hold.
+enum Validity {
+    /// SQLite: the file's data version.
+    DataVersion(DataVersion),
+    /// PostgreSQL: the instance's lease and its epoch.
+    Lease(Arc<CacheLease>),
+}
+
+pub struct TokenCache {
+    validity: Validity,
+    /// The version the entries were read at or after.
+    version: Cell<i64>,
+    entries: RefCell<HashMap<TokenHash, Found>>,
+}
+
+impl TokenCache {
+    pub fn sqlite(path: &str) -> Result<TokenCache, String> {
+        Ok(TokenCache::new(Validity::DataVersion(DataVersion::open(path)?)))
+    }
+
+    pub fn leased(lease: Arc<CacheLease>) -> TokenCache {
+        TokenCache::new(Validity::Lease(lease))
+    }
+
+    fn new(validity: Validity) -> TokenCache {
+        TokenCache {
+            validity,
+            version: Cell::new(i64::MIN),
+            entries: RefCell::default(),
+        }
+    }
+
+    /// Call first on every request: empties the cache if anything changed since its entries
+    /// were read, and answers the version a row read from now on is filed under — `None`
+    /// while the cache may not be used at all (a PostgreSQL instance without its lease).
+    pub fn check(&self) -> Result<Option<i64>, String> {
+        let version = match &self.validity {
+            Validity::DataVersion(probe) => Some(probe.read()?),
+            Validity::Lease(lease) => lease.current().map(|epoch| epoch as i64),
+        };
+        if version != Some(self.version.get()) {
+            self.entries.borrow_mut().clear();
+            self.version.set(version.unwrap_or(i64::MIN));
+        }
+        Ok(version)
+    }
+
+    /// The row for `hash`, if cached; only after `check` answered a version.
+    pub fn get(&self, hash: &TokenHash) -> Option<Found> {
+        self.entries.borrow().get(hash).cloned()
+    }
+
+    /// Keeps a row read after `check` answered `version`, unless something changed since:
+    /// a row read before a change and kept after the eviction would outlive it.
+    pub fn insert(&self, hash: TokenHash, found: Found, version: i64) {
+        let unchanged = match &self.validity {
+            // Same thread, no await between the check and the read: nothing to race.
+            Validity::DataVersion(_) => true,
+            Validity::Lease(lease) => lease.current() == u64::try_from(version).ok(),
+        };
+        let mut entries = self.entries.borrow_mut();
+        if unchanged && self.version.get() == version && entries.len() < CAPACITY {
+            entries.insert(hash, found);
+        }
+    }
+}
+
+/// A connection of its own that only ever runs `PRAGMA data_version`, prepared once. Raw,
+/// because diesel prepares a PRAGMA anew on every call, which would cost more than the lookup
+/// it saves. The connection never writes, so every change it reports is someone else's.
+struct DataVersion {
+    db: *mut ffi::sqlite3,
+    stmt: *mut ffi::sqlite3_stmt,
+}
+
+impl DataVersion {
+    fn open(path: &str) -> Result<DataVersion, String> {
+        let path = CString::new(path).map_err(|_| "a NUL byte in the database path".to_owned())?;
+        let sql = c"PRAGMA data_version";
+        let mut probe = DataVersion {
+            db: ptr::null_mut(),
+            stmt: ptr::null_mut(),
+        };
+        // SAFETY: plain C calls with valid, NUL-terminated strings and out-pointers; on any
+        // failure `probe` is dropped, which closes what was opened.
+        unsafe {
+            let flags = ffi::SQLITE_OPEN_READWRITE | ffi::SQLITE_OPEN_NOMUTEX;
+            if ffi::sqlite3_open_v2(path.as_ptr(), &mut probe.db, flags, ptr::null()) != ffi::SQLITE_OK
+            {
+                return Err(probe.error());
+            }
+            // Reading the WAL index can wait on a writer's recovery, like any reader.
+            ffi::sqlite3_busy_timeout(probe.db, 5000);
+            if ffi::sqlite3_prepare_v2(probe.db, sql.as_ptr(), -1, &mut probe.stmt, ptr::null_mut())
+                != ffi::SQLITE_OK
+            {
+                return Err(probe.error());
+            }
+        }
+        Ok(probe)
+    }
+
+    fn read(&self) -> Result<i64, String> {
+        // SAFETY: `stmt` is a prepared statement of `db`, both alive until drop, and used by
+        // this thread only (`DataVersion` is not `Send`).
+        unsafe {
+            let step = ffi::sqlite3_step(self.stmt);
+            let version = (step == ffi::SQLITE_ROW).then(|| ffi::sqlite3_column_int64(self.stmt, 0));
+            ffi::sqlite3_reset(self.stmt);
+            version.ok_or_else(|| self.error())
+        }
+    }
+
+    fn error(&self) -> String {
+        if self.db.is_null() {
+            return "cannot open the database".to_owned();
+        }
+        // SAFETY: `db` is open; sqlite3_errmsg answers a NUL-terminated string it owns.
+        unsafe { std::ffi::CStr::from_ptr(ffi::sqlite3_errmsg(self.db)) }
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
+impl Drop for DataVersion {
+    fn drop(&mut self) {
+        // SAFETY: finalize and close accept NULL; nothing uses them after drop.
+        unsafe {
+            ffi::sqlite3_finalize(self.stmt);
+            ffi::sqlite3_close(self.db);
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! The bearer path's token cache (`db::token_cache`): a token presented again is not read
+//! again, and a change is seen on the very next request — on SQLite whoever commits it, on
+//! PostgreSQL once it is settled (`db::cache_lease::settle`, which the app runs before it
+//! answers any change; the multi-instance tests in `instances` prove that across processes).
+
+use diesel::{Connection, PgConnection};
+use reqwest::StatusCode;
+
+use crate::helpers::{TestApp, TestDb};
+
+/// Commits `sql` behind the app's back, as another process would, and on PostgreSQL settles
+/// it as the app does before answering a change.
+fn change(app: &TestApp, sql: &str) {
+    app.db.execute(sql);
+    if let TestDb::Postgres { .. } = *app.db {
+        let mut conn = PgConnection::establish(&app.db.url()).unwrap();
+        mantel::db::cache_lease::settle(&mut conn).unwrap();
+    }
+}
+
+/// Waits until the instance's cache is in use (on PostgreSQL, once its lease is granted).
+async fn until_cached(app: &TestApp, token: &str) {
+    for _ in 0..100 {
+        app.bearer_get("/api/me", token).await;
+        let before = app.state.queries.get();
+        app.bearer_get("/api/me", token).await;
+        if app.state.queries.get() == before {
+            return;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the token cache is never used");
+}
+
+const LATEST_INVOICE: &str = "/api/billing/invoices/latest";
+
+#[actix_web::test]
+async fn a_token_presented_again_is_read_again_only_after_a_commit() {
+    let app = TestApp::spawn().await;
+    let user = app.with_user("cache@example.com").await;
+    let token = user.with_token("ci", &["messages"], "1y").await;
+    until_cached(&app, &token.plaintext).await;
+    let requests = 20;
+    let before = app.state.queries.get();
+    for _ in 0..requests {
+        let res = app.bearer_get("/api/me", &token.plaintext).await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    // Served from the cache, except after a background flush (activity, last use) committed,
+    // which empties it on SQLite.
+    let lookups = app.state.queries.get() - before;
+    assert!(
+        lookups <= 3,
+        "{lookups} lookups for {requests} requests: the cache is not used"
+    );
+}
+
+/// Commits made behind the app's back, on a connection of the test's own, as another process
+/// on the same file (or another instance) would make them: each shows on the next request.
+#[actix_web::test]
+async fn every_commit_by_another_connection_shows_on_the_next_request() {
+    let app = TestApp::spawn().await;
+    let user = app.with_user("exact@example.com").await;
+    let token = user
+        .with_token("billing", &["billing.read", "messages"], "1y")
+        .await;
+    let id = &token.id;
+    until_cached(&app, &token.plaintext).await;
+    for round in 0..25 {
+        // Granted: no invoice yet, so 404 after the scope check passed.
+        change(
+            &app,
+            &format!("UPDATE api_tokens SET scopes = 'billing.read,messages' WHERE id = '{id}'"),
+        );
+        for _ in 0..3 {
+            let res = app.bearer_get(LATEST_INVOICE, &token.plaintext).await;
+            assert_eq!(res.status(), StatusCode::NOT_FOUND, "round {round}: granted");
+        }
+        change(
+            &app,
+            &format!("UPDATE api_tokens SET scopes = 'messages' WHERE id = '{id}'"),
+        );
+        let res = app.bearer_get(LATEST_INVOICE, &token.plaintext).await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "round {round}: scope taken away");
+    }
+    // A revocation written by someone else holds on the very next request.
+    let res = app.bearer_get("/api/me", &token.plaintext).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    change(
+        &app,
+        &format!("UPDATE api_tokens SET revoked_at = created_at, revoked_reason = 'user' WHERE id = '{id}'"),
+    );
+    let res = app.bearer_get("/api/me", &token.plaintext).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// Made-up tokens fill nothing: each is looked up every time it is presented.
+#[actix_web::test]
+async fn unknown_tokens_are_not_cached() {
+    let app = TestApp::spawn().await;
+    let unknown = "mm_pat_AAAAAAAAAAAAAAAAAAAAAAAAAA2dbXlp";
+    let before = app.state.queries.get();
+    for _ in 0..5 {
+        let res = app.bearer_get("/api/me", unknown).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(app.state.queries.get() - before, 5, "one lookup each time");
+}
