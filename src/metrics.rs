@@ -209,6 +209,15 @@ fn registry(state: &AppState) -> Registry {
         "Bearer requests not recorded in their token's activity because the queue was full",
         dropped,
     );
+    if let Some(lease) = &state.cache_lease {
+        let trusted = Gauge::<i64>::default();
+        trusted.set(i64::from(lease.trusted()));
+        registry.register(
+            "token_cache_trusted",
+            "PostgreSQL: 1 while this instance holds its token-cache lease and listens for changes, 0 while it reads every token from the database",
+            trusted,
+        );
+    }
     registry
 }
 

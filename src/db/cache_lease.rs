@@ -93,6 +93,12 @@ impl CacheLease {
     pub fn trusted(&self) -> bool {
         self.current().is_some()
     }
+
+    /// This instance's name in `cache_leases`; its listener's `application_name` is
+    /// `mantel cache lease <name>`.
+    pub fn instance(&self) -> &str {
+        &self.shared.instance
+    }
 }
 
 impl Drop for CacheLease {

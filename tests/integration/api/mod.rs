@@ -3,6 +3,7 @@
 mod access_matrix;
 mod accounts;
 mod authentication;
+mod cache_lease;
 mod hardening;
 mod instances;
 mod leaks;
