@@ -20,7 +20,7 @@ use crate::auth::outcome::AuthOutcomes;
 use crate::auth::partner_keys::ScanningPartners;
 use crate::auth::rate_limit::RateLimits;
 use crate::auth::reveal::PendingReveals;
-use crate::auth::session_store::{DbSessionStore, IDLE_LIMIT};
+use crate::auth::session_store::{DbSessionStore, ABSOLUTE_LIMIT};
 use crate::auth::throttle::Throttles;
 use crate::clock::Clock;
 use crate::config::Settings;
@@ -113,7 +113,6 @@ impl Application {
                 db::DbUrl::Sqlite(_) => None,
             },
         });
-        let store = DbSessionStore::new(pool, clock);
         let secure = settings.secure_cookies();
         // `__Host-` makes the browser insist on Secure, Path=/ and no Domain.
         let cookie_name = if secure {
@@ -125,7 +124,14 @@ impl Application {
         let app_state = state.clone();
         let database_url = settings.database_url.clone();
         let server = HttpServer::new(move || {
-            let sessions = SessionMiddleware::builder(store.clone(), key.clone())
+            // Built once per worker thread: the store's SQLite connection is this worker's own.
+            let store = DbSessionStore::for_worker(
+                app_state.pool.clone(),
+                app_state.clock.clone(),
+                &database_url,
+                app_state.queries.clone(),
+            );
+            let sessions = SessionMiddleware::builder(store, key.clone())
                 .cookie_name(cookie_name.to_owned())
                 .cookie_secure(secure)
                 .cookie_http_only(true)
@@ -133,9 +139,14 @@ impl Application {
                 .cookie_path("/".to_owned())
                 .cookie_domain(None)
                 .session_lifecycle(
+                    // The cookie is set at login and when the state changes, never re-sealed
+                    // on a plain request; so it lives as long as a session can (7 days), and
+                    // the store ends the session after 12 hours idle.
                     PersistentSession::default()
-                        .session_ttl(cookie::time::Duration::seconds(IDLE_LIMIT.num_seconds()))
-                        .session_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
+                        .session_ttl(cookie::time::Duration::seconds(
+                            ABSOLUTE_LIMIT.num_seconds(),
+                        ))
+                        .session_ttl_extension_policy(TtlExtensionPolicy::OnStateChanges),
                 )
                 .build();
             let mut app = App::new().app_data(app_state.clone());

@@ -22,7 +22,7 @@ use futures_util::future::LocalBoxFuture;
 use crate::auth::csrf;
 use crate::auth::outcome::AuthOutcome;
 use crate::auth::rate_limit::{Allowance, Refusal};
-use crate::auth::session_store::USER_ID;
+use crate::auth::session_store::{self, USER_ID};
 use crate::db;
 use crate::db::models::token_activity::NewRequest;
 use crate::db::models::{tokens, users::User};
@@ -234,7 +234,11 @@ pub async fn session_user(state: &AppState, session: &Session) -> Result<Option<
     else {
         return Ok(None);
     };
-    let user = db::query(&state.pool, move |conn| User::find(conn, &user_id)).await?;
+    // Read with the session by the store, in the same query: no second one.
+    let user = match session_store::loaded_user(session, &user_id) {
+        Some(user) => Some(user),
+        None => db::query(&state.pool, move |conn| User::find(conn, &user_id)).await?,
+    };
     if user.is_none() {
         // The account is gone: forget it rather than ask again on every request.
         session.purge();

@@ -1,18 +1,26 @@
 //! actix-session's `SessionStore`, kept in the database so that logout really ends a session,
 //! every instance on one database shares sessions, and the idle and absolute limits hold.
+//!
+//! A request of a signed-in browser is one read: `load` reads the session's row and its user
+//! together (the caller takes the user from the loaded state: `loaded_user`), and writes only
+//! when the idle expiry is due to slide, at most once a minute (`slid_expiry`). The middleware
+//! runs with `TtlExtensionPolicy::OnStateChanges` (`startup`), so nothing else is written or
+//! re-sealed on a request that changes no state.
 
 use std::collections::HashMap;
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
+use actix_session::Session;
 use actix_web::cookie::time::Duration as CookieDuration;
-use chrono::Duration;
+use chrono::{Duration, NaiveDateTime};
 use rand::distributions::Alphanumeric;
 use rand::Rng;
 
 use crate::clock::Clock;
 use crate::db::models::security_log::{self, NewSecurityEvent};
-use crate::db::{self, models::sessions, Pool};
-use crate::domain::{SecurityKind, UserId};
+use crate::db::models::users::User;
+use crate::db::{self, models::sessions, Pool, QueryCount, WorkerConnection};
+use crate::domain::{Email, SecurityKind, UserId};
 
 /// The session state key holding the logged-in user's id.
 pub const USER_ID: &str = "user_id";
@@ -26,32 +34,86 @@ pub const USER_AGENT: &str = "ua";
 /// new session's row, in one transaction, and does not keep the key. So a login is logged if
 /// and only if its session exists.
 pub const LOG_LOGIN: &str = "log_login";
+/// The state key under which `load` hands over the session's user, read with the session.
+/// It lives only in the request's copy of the state: `persisted` drops it before any write,
+/// so the row never holds it (nor the password hash in it).
+const LOADED_USER: &str = "_loaded_user";
 /// How long a session may be idle.
 pub const IDLE_LIMIT: Duration = Duration::hours(12);
 /// How long a session may live from login, however busy.
 pub const ABSOLUTE_LIMIT: Duration = Duration::days(7);
-/// Idle expiry is pushed forward only when it would move by more than this.
-const TOUCH_STEP: Duration = Duration::minutes(1);
+/// The idle expiry slides at most this often: requests in between write nothing, and the
+/// sessions page's "last seen" (written with each slide) is right to this.
+const SLIDE_STEP: Duration = Duration::minutes(1);
 
-#[derive(Clone)]
+/// The store of one actix worker (the middleware is built once per worker thread).
 pub struct DbSessionStore {
     pool: Pool,
     clock: Clock,
+    /// On SQLite, the worker's own connection: the read of every session request runs inline
+    /// on it, like the bearer lookup's (`db::read`). A connection of the store's own, so the
+    /// bearer path's stays untouched.
+    worker: Option<WorkerConnection>,
 }
 
 impl DbSessionStore {
-    pub fn new(pool: Pool, clock: Clock) -> Self {
-        Self { pool, clock }
+    /// The store of one worker thread; on SQLite it reads on a connection of its own.
+    pub fn for_worker(pool: Pool, clock: Clock, database_url: &str, queries: QueryCount) -> Self {
+        Self {
+            pool,
+            clock,
+            worker: WorkerConnection::for_sqlite(database_url, queries),
+        }
     }
+}
+
+/// The idle end of a session created at `created_at`, for a request at `now`: 12 hours on,
+/// never past 7 days from login.
+fn idle_end(created_at: NaiveDateTime, now: NaiveDateTime) -> NaiveDateTime {
+    (now + IDLE_LIMIT).min(created_at + ABSOLUTE_LIMIT)
+}
+
+/// Where a request at `now` slides the row's idle expiry to, when it is due: only when it
+/// moves by more than `SLIDE_STEP`. The one place that decides whether a request writes.
+fn slid_expiry(row: &sessions::SessionRow, now: NaiveDateTime) -> Option<NaiveDateTime> {
+    let end = idle_end(row.created_at, now);
+    (end - row.expires_at > SLIDE_STEP).then_some(end)
+}
+
+/// What `load` hands over of the user, JSON-encoded like every value of the state.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct LoadedUser {
+    id: UserId,
+    email: String,
+    password_hash: String,
+    created_at: NaiveDateTime,
+}
+
+/// The user `load` read with this request's session, when it is the one `user_id` names;
+/// `None` when the state was not loaded by this store (a session made during this request).
+pub fn loaded_user(session: &Session, user_id: &UserId) -> Option<User> {
+    let loaded = session.get::<LoadedUser>(LOADED_USER).ok()??;
+    if loaded.id != *user_id {
+        return None;
+    }
+    Some(User {
+        id: loaded.id,
+        // A stored email was parsed when it was stored; parsing it again gives it back.
+        email: Email::parse(&loaded.email).ok()?,
+        password_hash: loaded.password_hash,
+        created_at: loaded.created_at,
+    })
+}
+
+/// The state as the row keeps it: without what `load` added for this request only.
+fn persisted(mut state: HashMap<String, String>) -> HashMap<String, String> {
+    state.remove(LOADED_USER);
+    state
 }
 
 /// The row id for a session key: its BLAKE3, so the table never holds a usable cookie value.
 pub fn row_id(key: &str) -> String {
     blake3::hash(key.as_bytes()).to_hex().to_string()
-}
-
-fn ttl(ttl: &CookieDuration) -> Duration {
-    Duration::seconds(ttl.whole_seconds()).min(IDLE_LIMIT)
 }
 
 /// A string value of the state (actix-session keeps each value JSON-encoded).
@@ -68,13 +130,10 @@ fn new_key() -> String {
 }
 
 impl DbSessionStore {
-    async fn insert_new(
-        &self,
-        mut state: HashMap<String, String>,
-        ttl: Duration,
-    ) -> anyhow::Result<SessionKey> {
+    async fn insert_new(&self, state: HashMap<String, String>) -> anyhow::Result<SessionKey> {
         let key = new_key();
         let now = self.clock.now();
+        let mut state = persisted(state);
         let log_login = state.remove(LOG_LOGIN).is_some();
         let row = sessions::SessionRow {
             id: row_id(&key),
@@ -84,7 +143,7 @@ impl DbSessionStore {
             user_agent: string_of(&state, USER_AGENT),
             state: serde_json::to_string(&state)?,
             created_at: now,
-            expires_at: now + ttl,
+            expires_at: idle_end(now, now),
             last_seen_at: Some(now),
         };
         let login = match (&row.user_id, log_login) {
@@ -115,36 +174,58 @@ impl SessionStore for DbSessionStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
         let id = row_id(key.as_ref());
         let now = self.clock.now();
-        let row = db::query(&self.pool, move |conn| sessions::find_live(conn, &id, now))
+        let read_id = id.clone();
+        let found = db::read(&self.pool, self.worker.as_ref(), move |conn| {
+            sessions::find_live_with_user(conn, &read_id, now)
+        })
+        .await
+        .map_err(|e| LoadError::Other(anyhow::anyhow!("{e}")))?;
+        let Some((row, user)) = found else {
+            return Ok(None);
+        };
+        if row.created_at + ABSOLUTE_LIMIT <= now {
+            return Ok(None);
+        }
+        if let Some(expires_at) = slid_expiry(&row, now) {
+            db::write_query(&self.pool, move |conn| {
+                sessions::slide(conn, &id, expires_at, now)
+            })
             .await
             .map_err(|e| LoadError::Other(anyhow::anyhow!("{e}")))?;
-        match row {
-            Some(row) if row.created_at + ABSOLUTE_LIMIT > now => serde_json::from_str(&row.state)
-                .map(Some)
-                .map_err(|e| LoadError::Deserialization(e.into())),
-            _ => Ok(None),
         }
+        let mut state: HashMap<String, String> =
+            serde_json::from_str(&row.state).map_err(|e| LoadError::Deserialization(e.into()))?;
+        if let Some(user) = user {
+            let loaded = LoadedUser {
+                id: user.id,
+                email: user.email.as_str().to_owned(),
+                password_hash: user.password_hash,
+                created_at: user.created_at,
+            };
+            let loaded = serde_json::to_string(&loaded).map_err(|e| LoadError::Other(e.into()))?;
+            state.insert(LOADED_USER.to_owned(), loaded);
+        }
+        Ok(Some(state))
     }
 
+    /// The middleware's `ttl` is the cookie's lifetime (`startup`); the row's limits are ours.
     async fn save(
         &self,
         state: HashMap<String, String>,
-        ttl_: &CookieDuration,
+        _ttl: &CookieDuration,
     ) -> Result<SessionKey, SaveError> {
-        self.insert_new(state, ttl(ttl_))
-            .await
-            .map_err(SaveError::Other)
+        self.insert_new(state).await.map_err(SaveError::Other)
     }
 
     async fn update(
         &self,
         key: SessionKey,
         state: HashMap<String, String>,
-        ttl_: &CookieDuration,
+        _ttl: &CookieDuration,
     ) -> Result<SessionKey, UpdateError> {
-        let ttl = ttl(ttl_);
         let id = row_id(key.as_ref());
         let now = self.clock.now();
+        let state = persisted(state);
         let user_id = string_of(&state, USER_ID).and_then(|id| UserId::parse(&id));
         let json =
             serde_json::to_string(&state).map_err(|e| UpdateError::Serialization(e.into()))?;
@@ -153,22 +234,18 @@ impl SessionStore for DbSessionStore {
         // back under a new key would revive a signed-out session for whoever holds the old
         // cookie. The cookie keeps naming a row that does not exist, which loads as signed out.
         db::write_query(&self.pool, move |conn| {
-            sessions::update_state(conn, &id, user_id, json, now + ttl, ABSOLUTE_LIMIT, now)
+            let expiry = |row: &sessions::SessionRow| idle_end(row.created_at, now);
+            sessions::update_state(conn, &id, user_id, json, expiry, now)
         })
         .await
         .map_err(|e| UpdateError::Other(anyhow::anyhow!("{e}")))?;
         Ok(key)
     }
 
-    async fn update_ttl(&self, key: &SessionKey, ttl_: &CookieDuration) -> anyhow::Result<()> {
-        let ttl = ttl(ttl_);
-        let id = row_id(key.as_ref());
-        let now = self.clock.now();
-        db::write_query(&self.pool, move |conn| {
-            sessions::touch(conn, &id, now + ttl, ABSOLUTE_LIMIT, TOUCH_STEP, now)
-        })
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))
+    /// Nothing to do: `load` already slid the expiry when it was due. (The middleware calls
+    /// this only under `TtlExtensionPolicy::OnEveryRequest`, which `startup` does not use.)
+    async fn update_ttl(&self, _key: &SessionKey, _ttl: &CookieDuration) -> anyhow::Result<()> {
+        Ok(())
     }
 
     async fn delete(&self, key: &SessionKey) -> anyhow::Result<()> {

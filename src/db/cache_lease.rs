@@ -261,7 +261,10 @@ pub fn settle(conn: &mut PgConnection) -> QueryResult<()> {
             break;
         }
         if started.elapsed() > SETTLE_LIMIT {
-            tracing::error!(instances = waiting.n, "token caches did not acknowledge a change");
+            tracing::error!(
+                instances = waiting.n,
+                "token caches did not acknowledge a change"
+            );
             break;
         }
         std::thread::sleep(POLL);

@@ -4,8 +4,8 @@
 //! bearer hot path. Models return `QueryResult` or a small error of their own; nothing here
 //! knows HTTP.
 
-pub mod models;
 pub mod cache_lease;
+pub mod models;
 pub mod schema;
 mod token_cache;
 mod types;

@@ -56,7 +56,9 @@ pub struct TokenCache {
 
 impl TokenCache {
     pub fn sqlite(path: &str) -> Result<TokenCache, String> {
-        Ok(TokenCache::new(Validity::DataVersion(DataVersion::open(path)?)))
+        Ok(TokenCache::new(Validity::DataVersion(DataVersion::open(
+            path,
+        )?)))
     }
 
     pub fn leased(lease: Arc<CacheLease>) -> TokenCache {
@@ -126,7 +128,8 @@ impl DataVersion {
         // failure `probe` is dropped, which closes what was opened.
         unsafe {
             let flags = ffi::SQLITE_OPEN_READWRITE | ffi::SQLITE_OPEN_NOMUTEX;
-            if ffi::sqlite3_open_v2(path.as_ptr(), &mut probe.db, flags, ptr::null()) != ffi::SQLITE_OK
+            if ffi::sqlite3_open_v2(path.as_ptr(), &mut probe.db, flags, ptr::null())
+                != ffi::SQLITE_OK
             {
                 return Err(probe.error());
             }
@@ -146,7 +149,8 @@ impl DataVersion {
         // this thread only (`DataVersion` is not `Send`).
         unsafe {
             let step = ffi::sqlite3_step(self.stmt);
-            let version = (step == ffi::SQLITE_ROW).then(|| ffi::sqlite3_column_int64(self.stmt, 0));
+            let version =
+                (step == ffi::SQLITE_ROW).then(|| ffi::sqlite3_column_int64(self.stmt, 0));
             ffi::sqlite3_reset(self.stmt);
             version.ok_or_else(|| self.error())
         }

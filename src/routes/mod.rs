@@ -55,7 +55,9 @@ pub async fn settle_changes(
     let state = AppState::of(req.request()).clone();
     let settles = state.cache_lease.is_some()
         && !req.method().is_safe()
-        && !req.headers().contains_key(actix_web::http::header::AUTHORIZATION);
+        && !req
+            .headers()
+            .contains_key(actix_web::http::header::AUTHORIZATION);
     let res = next.call(req).await?.map_into_boxed_body();
     if !settles || !(res.status().is_success() || res.status().is_redirection()) {
         return Ok(res);

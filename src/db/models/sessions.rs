@@ -3,7 +3,8 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::db::schema::sessions;
+use crate::db::models::users::User;
+use crate::db::schema::{sessions, users};
 use crate::db::DbConnection;
 use crate::domain::UserId;
 
@@ -36,6 +37,29 @@ pub fn find_live(
         .optional()
 }
 
+/// The live row with this id and its user (none for a session nobody is signed in to), in
+/// one read: this is every statement of a dashboard session's request (`auth::session_store`).
+pub fn find_live_with_user(
+    conn: &mut DbConnection,
+    id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Option<(SessionRow, Option<User>)>> {
+    macro_rules! query {
+        () => {
+            sessions::table
+                .left_join(users::table)
+                .filter(sessions::id.eq(id))
+                .filter(sessions::expires_at.gt(now))
+                .select((SessionRow::as_select(), Option::<User>::as_select()))
+        };
+    }
+    // `get_result`, not `first`, and on the concrete connection: see `tokens::find_by_hash`.
+    match conn {
+        DbConnection::Sqlite(c) => query!().get_result(c).optional(),
+        DbConnection::Postgres(c) => query!().get_result(c).optional(),
+    }
+}
+
 pub fn insert(conn: &mut DbConnection, row: &SessionRow) -> QueryResult<()> {
     diesel::insert_into(sessions::table)
         .values(row)
@@ -43,21 +67,20 @@ pub fn insert(conn: &mut DbConnection, row: &SessionRow) -> QueryResult<()> {
         .map(drop)
 }
 
-/// Replaces the state of the live row `id`; the expiry never moves past the row's absolute
-/// end. Without a live row nothing is written: a session that was ended stays ended.
+/// Replaces the state of the live row `id`, with the expiry `expiry` gives for it. Without a
+/// live row nothing is written: a session that was ended stays ended.
 pub fn update_state(
     conn: &mut DbConnection,
     id: &str,
     user_id: Option<UserId>,
     state: String,
-    idle_end: NaiveDateTime,
-    absolute_lifetime: chrono::Duration,
+    expiry: impl FnOnce(&SessionRow) -> NaiveDateTime,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
     let Some(row) = find_live(conn, id, now)? else {
         return Ok(());
     };
-    let expires_at = idle_end.min(row.created_at + absolute_lifetime);
+    let expires_at = expiry(&row);
     diesel::update(sessions::table.find(id))
         .set((
             sessions::user_id.eq(user_id),
@@ -69,29 +92,27 @@ pub fn update_state(
         .map(drop)
 }
 
-/// Slides the idle expiry forward, at most to the absolute end, and only when it moves by
-/// more than `min_step` — so a busy dashboard does not write on every request.
-pub fn touch(
+/// Moves the idle expiry of the live row `id` forward to `expires_at`, and notes the request
+/// as its last sighting. It never moves the expiry back (a slower request that computed an
+/// earlier one), and never brings back a row that was ended meanwhile: nothing matches then.
+pub fn slide(
     conn: &mut DbConnection,
     id: &str,
-    idle_end: NaiveDateTime,
-    absolute_lifetime: chrono::Duration,
-    min_step: chrono::Duration,
+    expires_at: NaiveDateTime,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    let Some(row) = find_live(conn, id, now)? else {
-        return Ok(());
-    };
-    let expires_at = idle_end.min(row.created_at + absolute_lifetime);
-    if expires_at - row.expires_at > min_step {
-        diesel::update(sessions::table.find(id))
-            .set((
-                sessions::expires_at.eq(expires_at),
-                sessions::last_seen_at.eq(now),
-            ))
-            .execute(conn)?;
-    }
-    Ok(())
+    diesel::update(
+        sessions::table
+            .find(id)
+            .filter(sessions::expires_at.gt(now))
+            .filter(sessions::expires_at.lt(expires_at)),
+    )
+    .set((
+        sessions::expires_at.eq(expires_at),
+        sessions::last_seen_at.eq(now),
+    ))
+    .execute(conn)
+    .map(drop)
 }
 
 pub fn delete(conn: &mut DbConnection, id: &str) -> QueryResult<()> {

@@ -380,7 +380,11 @@ pub fn project_access(
         .filter(token_requests::project_id.eq(project_id))
         .filter(token_requests::at.ge(since))
         .filter(token_requests::outcome.eq(RequestOutcome::Ok))
-        .select((token_requests::token_id, token_requests::at, token_requests::count))
+        .select((
+            token_requests::token_id,
+            token_requests::at,
+            token_requests::count,
+        ))
         .load(conn)?;
     let mut by_token: HashMap<TokenId, (i64, NaiveDateTime)> = HashMap::new();
     for (token_id, at, n) in rows {

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::tokens::When;
-use super::{page, page_with_status, see_other, Form, Layout, FLASH, TOKENS_PAGE};
+use super::{page, page_with_status, see_other, take_flash, Form, Layout, FLASH, TOKENS_PAGE};
 use super::{CsrfOnly, DashboardUser, HtmlError};
 use crate::auth::password::{self, Password};
 use crate::auth::session_store::{IP, LOG_LOGIN, PUBLIC_ID, USER_AGENT, USER_ID};
@@ -408,7 +408,7 @@ async fn sessions_page(
     .await?;
     let session = user.session();
     let this_one = session.get::<String>(PUBLIC_ID).map_err(AppError::from)?;
-    let flash = session.remove_as::<String>(FLASH).and_then(Result::ok);
+    let flash = take_flash(&session);
     let sessions = rows
         .into_iter()
         .filter_map(|row| {

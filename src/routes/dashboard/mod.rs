@@ -46,6 +46,16 @@ pub const TOKENS_PAGE: &str = "/settings/tokens";
 /// The session key of a one-time message shown on the next page (after a redirect).
 pub const FLASH: &str = "flash";
 
+/// Takes the one-time message, if there is one. Only a message that is there is removed:
+/// a removal marks the session changed, and a changed session writes its row, so a page
+/// view without a message would write on every request.
+pub fn take_flash(session: &actix_session::Session) -> Option<String> {
+    if !session.entries().contains_key(FLASH) {
+        return None;
+    }
+    session.remove_as::<String>(FLASH).and_then(Result::ok)
+}
+
 /// What the base layout needs on every page.
 pub struct Layout {
     pub csrf_token: String,

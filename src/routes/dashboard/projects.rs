@@ -9,8 +9,8 @@ use serde::Deserialize;
 use super::reauth::ensure_recent_password;
 use super::tokens::relative;
 use super::{
-    page, page_with_status, see_other, DashboardUser, Form, FormWithFields, HtmlError, Layout,
-    FLASH,
+    page, page_with_status, see_other, take_flash, DashboardUser, Form, FormWithFields, HtmlError,
+    Layout, FLASH,
 };
 use crate::auth::{client, reauth, Need};
 use crate::db::models::security_log;
@@ -334,10 +334,7 @@ async fn settings_page(
         Ok::<_, AppError>((projects::find(conn, &id)?, projects::policy(conn, &id)?))
     })
     .await?;
-    let flash = user
-        .session()
-        .remove_as::<String>(FLASH)
-        .and_then(Result::ok);
+    let flash = take_flash(&user.session());
     Ok(SettingsPage {
         layout: user.layout(),
         project,

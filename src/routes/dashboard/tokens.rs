@@ -10,8 +10,8 @@ use serde::Deserialize;
 
 use super::reauth::ensure_recent_password;
 use super::{
-    page, page_with_status, see_other, DashboardUser, Form, FormWithFields, HtmlError, Layout,
-    FLASH, TOKENS_PAGE,
+    page, page_with_status, see_other, take_flash, DashboardUser, Form, FormWithFields, HtmlError,
+    Layout, FLASH, TOKENS_PAGE,
 };
 use crate::auth::{client, reauth};
 use crate::db::models::security_log;
@@ -477,10 +477,7 @@ async fn list(user: DashboardUser, state: web::Data<AppState>) -> Result<HttpRes
         .map(|row| (&row.id, row.prefix.as_str()))
         .collect();
     let view = |row: &TokenRow| TokenView::linked(row, now, &prefixes, &chosen).with_leak(&reports);
-    let flash = user
-        .session()
-        .remove_as::<String>(FLASH)
-        .and_then(Result::ok);
+    let flash = take_flash(&user.session());
     page(&ListPage {
         layout: user.layout(),
         expiring: active

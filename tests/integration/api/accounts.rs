@@ -25,23 +25,33 @@ async fn signup_lands_on_the_tokens_page() {
     assert!(page.contains("API tokens"));
 }
 
-/// The session cookie as the server last set it (`name=value`).
-async fn current_cookie(user: &User) -> String {
-    user.get("/settings/tokens").await.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
+/// `user` signed in again on a new browser: that browser, and its session cookie as the login
+/// set it (`name=value`). A plain request never sets it again.
+async fn another_sign_in(user: &User) -> (TestApp, String) {
+    let browser = user.new_browser();
+    let res = browser.login(&user.email, PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let cookie = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("mm_session="))
+        .expect("a session cookie at login")
         .split(';')
         .next()
         .unwrap()
-        .to_owned()
+        .to_owned();
+    (browser, cookie)
 }
 
 #[actix_web::test]
 async fn logout_kills_the_old_cookie() {
     let ada = TestApp::spawn().await.with_user("ada@example.com").await;
     // Keep the cookie as it was while logged in, then log out.
-    let old_cookie = current_cookie(&ada).await;
-    let res = ada.post_form("/logout", &[("csrf_token", &ada.csrf)]).await;
+    let (browser, old_cookie) = another_sign_in(&ada).await;
+    let csrf = browser.page_csrf().await;
+    let res = browser.post_form("/logout", &[("csrf_token", &csrf)]).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(res.headers()["location"], "/login");
 
@@ -318,10 +328,82 @@ async fn a_session_ends_7_days_after_login_however_busy() {
     );
 }
 
+/// The statements the server ran for one `GET /api/me` of `user`'s browser (200 asserted).
+async fn statements_of_me(user: &User) -> u64 {
+    let before = user.state.queries.get();
+    assert_eq!(user.get("/api/me").await.status(), StatusCode::OK);
+    user.state.queries.get() - before
+}
+
+/// The "Last seen" of the one session on `user`'s sessions page (to the second).
+async fn last_seen(user: &User) -> String {
+    let page = user.get_html("/settings/sessions").await;
+    let marker = r#"data-label="Last seen"><time datetime=""#;
+    let rest = &page[page.find(marker).expect("a session row") + marker.len()..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+#[actix_web::test]
+async fn a_session_request_is_one_read_and_slides_the_idle_expiry_at_most_once_a_minute() {
+    let ada = TestApp::spawn().await.with_user("slide@example.com").await;
+    let at_login = last_seen(&ada).await;
+    // The test clock runs with real time: margins of seconds, not milliseconds.
+    for _ in 0..2 {
+        ada.clock.advance(Duration::seconds(25));
+        assert_eq!(statements_of_me(&ada).await, 1, "one read, no write");
+    }
+    assert_eq!(
+        last_seen(&ada).await,
+        at_login,
+        "nothing written within the minute"
+    );
+
+    ada.clock.advance(Duration::seconds(15)); // 65 s since login
+    assert_eq!(statements_of_me(&ada).await, 2, "the read, and the slide");
+    assert_ne!(
+        last_seen(&ada).await,
+        at_login,
+        "the slide notes the request"
+    );
+    assert_eq!(statements_of_me(&ada).await, 1, "slid: no write again");
+
+    // What the store read with the session for this request is never written into the row,
+    // not even when the request changes the session's state.
+    let res = ada
+        .session(reqwest::Method::POST, "/api/session/reauthenticate")
+        .json(&serde_json::json!({ "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        ada.db
+            .count("SELECT COUNT(*) AS n FROM sessions WHERE state LIKE '%slide@example.com%'"),
+        0,
+        "the user's row stays out of the session's state"
+    );
+    assert_eq!(statements_of_me(&ada).await, 1);
+}
+
+#[actix_web::test]
+async fn an_account_deleted_behind_the_apps_back_is_signed_out() {
+    let gone = TestApp::spawn().await.with_user("gone@example.com").await;
+    assert_eq!(gone.get("/api/me").await.status(), StatusCode::OK);
+    // Without the app's foreign-key pragma on SQLite the session row outlives its user here;
+    // on PostgreSQL the cascade deletes it. Signed out either way.
+    gone.db
+        .execute("DELETE FROM users WHERE email = 'gone@example.com'");
+    assert_eq!(gone.get("/api/me").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        gone.get("/settings/tokens").await.status(),
+        StatusCode::SEE_OTHER
+    );
+}
+
 #[actix_web::test]
 async fn logs_never_contain_passwords_cookies_or_tokens() {
     let user = TestApp::spawn().await.with_user("logs@example.com").await;
-    let cookie = current_cookie(&user).await;
+    let (_, cookie) = another_sign_in(&user).await;
     let cookie = cookie.trim_start_matches("mm_session=");
     let token = user
         .with_token("log check", &["publish"], "1m")

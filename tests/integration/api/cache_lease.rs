@@ -29,8 +29,15 @@ async fn a_dead_listener_fences_the_cache_and_revocation_stays_exact() {
         eprintln!("skipped: the token-cache lease is PostgreSQL's (MANTEL_TEST_POSTGRES_URL)");
         return;
     };
-    let lease = app.state.cache_lease.clone().expect("PostgreSQL has a lease");
-    assert!(within(Duration::from_secs(10), || lease.trusted()).await, "lease granted");
+    let lease = app
+        .state
+        .cache_lease
+        .clone()
+        .expect("PostgreSQL has a lease");
+    assert!(
+        within(Duration::from_secs(10), || lease.trusted()).await,
+        "lease granted"
+    );
     let user = app.with_user("fenced@example.com").await;
     let token = user.with_token("ci", &["messages"], "1y").await;
     let me = app.bearer_get("/api/me", &token.plaintext).await;
@@ -58,12 +65,18 @@ async fn a_dead_listener_fences_the_cache_and_revocation_stays_exact() {
     }
 
     // A revocation made while the listener is down or just back holds on the next request.
-    assert_eq!(user.revoke(&token.id).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        user.revoke(&token.id).await.status(),
+        StatusCode::NO_CONTENT
+    );
     let me = app.bearer_get("/api/me", &token.plaintext).await;
     assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
 
     // Reconnected, the cache is trusted and used again.
-    assert!(within(Duration::from_secs(10), || lease.trusted()).await, "lease regained");
+    assert!(
+        within(Duration::from_secs(10), || lease.trusted()).await,
+        "lease regained"
+    );
     let fresh = user.with_token("ci 2", &["messages"], "1y").await;
     let mut cached = false;
     for _ in 0..50 {
@@ -75,5 +88,8 @@ async fn a_dead_listener_fences_the_cache_and_revocation_stays_exact() {
             break;
         }
     }
-    assert!(cached, "the cache is used again after the listener reconnected");
+    assert!(
+        cached,
+        "the cache is used again after the listener reconnected"
+    );
 }

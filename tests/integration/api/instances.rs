@@ -3,68 +3,12 @@
 //! honours on its very next request: sessions, tokens, revocations, publishes, files. Needs PostgreSQL, so it is
 //! skipped (and says so) without `MANTEL_TEST_POSTGRES_URL`.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
-
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{client, csrf_in, error_code, TestDb, PASSWORD};
-
-/// The URL people use, as the load balancer in front of both instances would have it: CSRF
-/// checks compare `Origin` with it, whichever instance answers.
-const PUBLIC_URL: &str = "http://mantel.test";
-
-/// A `mantel serve` process; killed when dropped.
-struct Instance {
-    child: Child,
-    address: String,
-}
-
-impl Instance {
-    fn start(database_url: &str) -> Instance {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mantel"))
-            .args(["serve", "--bind", "127.0.0.1:0", "--public-url", PUBLIC_URL])
-            .args(["--database-url", database_url])
-            // No MANTEL_SECRET_KEY: the cookie key kept in the database is what they share.
-            .env_remove("MANTEL_SECRET_KEY")
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("mantel starts");
-        // Read the log until the server says where it listens, then keep draining it so the
-        // process never blocks on a full pipe.
-        let log = BufReader::new(child.stderr.take().unwrap());
-        let (address_tx, address_rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in log.lines().map_while(Result::ok) {
-                if let Some(address) = line.split("listening on ").nth(1) {
-                    let _ = address_tx.send(address.trim().to_owned());
-                }
-            }
-        });
-        let address = address_rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("mantel serve logs its address");
-        Instance { child, address }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.address)
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::helpers::{
+    client, csrf_in, error_code, migrate, Instance, TestDb, PASSWORD, PUBLIC_URL,
+};
 
 fn postgres_configured() -> bool {
     std::env::var("MANTEL_TEST_POSTGRES_URL").is_ok_and(|url| !url.is_empty())
@@ -90,16 +34,7 @@ impl TwoInstances {
             return None;
         }
         let db = TestDb::new();
-        // Deployment order: migrations once, then any number of instances.
-        let migrate = Command::new(env!("CARGO_BIN_EXE_mantel"))
-            .args(["migrate", "--database-url", &db.url()])
-            .output()
-            .unwrap();
-        assert!(
-            migrate.status.success(),
-            "{}",
-            String::from_utf8_lossy(&migrate.stderr)
-        );
+        migrate(&db.url());
         let a = Instance::start(&db.url());
         let b = Instance::start(&db.url());
 

@@ -4,6 +4,7 @@ mod access_matrix;
 mod accounts;
 mod authentication;
 mod cache_lease;
+mod exact_revocation;
 mod hardening;
 mod instances;
 mod leaks;

@@ -24,7 +24,12 @@ async fn activity(user: &User, token_id: &str, n: i64) -> Vec<Value> {
             .await;
         assert_eq!(res.status(), StatusCode::OK);
         let items: Vec<Value> = res.json().await.unwrap();
-        if items.iter().map(|r| r["count"].as_i64().unwrap()).sum::<i64>() >= n {
+        if items
+            .iter()
+            .map(|r| r["count"].as_i64().unwrap())
+            .sum::<i64>()
+            >= n
+        {
             return items;
         }
         actix_web::rt::time::sleep(Wait::from_millis(100)).await;
@@ -156,7 +161,10 @@ async fn identical_requests_within_a_second_are_one_entry_with_their_count() {
         .await
         .unwrap();
     assert_eq!(detail["addresses"][0]["count"], sent);
-    assert_eq!(detail["requestsPerDay"].as_array().unwrap().last().unwrap()["requests"], sent);
+    assert_eq!(
+        detail["requestsPerDay"].as_array().unwrap().last().unwrap()["requests"],
+        sent
+    );
     let page = user
         .get_html(&format!("/settings/tokens/{}", token.id))
         .await;

@@ -74,14 +74,22 @@ async fn every_commit_by_another_connection_shows_on_the_next_request() {
         );
         for _ in 0..3 {
             let res = app.bearer_get(LATEST_INVOICE, &token.plaintext).await;
-            assert_eq!(res.status(), StatusCode::NOT_FOUND, "round {round}: granted");
+            assert_eq!(
+                res.status(),
+                StatusCode::NOT_FOUND,
+                "round {round}: granted"
+            );
         }
         change(
             &app,
             &format!("UPDATE api_tokens SET scopes = 'messages' WHERE id = '{id}'"),
         );
         let res = app.bearer_get(LATEST_INVOICE, &token.plaintext).await;
-        assert_eq!(res.status(), StatusCode::FORBIDDEN, "round {round}: scope taken away");
+        assert_eq!(
+            res.status(),
+            StatusCode::FORBIDDEN,
+            "round {round}: scope taken away"
+        );
     }
     // A revocation written by someone else holds on the very next request.
     let res = app.bearer_get("/api/me", &token.plaintext).await;

@@ -16,21 +16,26 @@ pub enum TestDb {
 
 impl TestDb {
     pub fn new() -> TestDb {
-        match std::env::var("MANTEL_TEST_POSTGRES_URL") {
-            Ok(base) if !base.is_empty() => {
-                let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-                let mut conn =
-                    PgConnection::establish(&base).expect("connect to MANTEL_TEST_POSTGRES_URL");
-                conn.batch_execute(&format!("CREATE SCHEMA {schema}"))
-                    .unwrap();
-                TestDb::Postgres { base, schema }
-            }
-            _ => {
-                let dir = tempfile::tempdir().unwrap();
-                let path = dir.path().join("mantel.db").to_string_lossy().into_owned();
-                TestDb::Sqlite { _dir: dir, path }
-            }
-        }
+        TestDb::postgres().unwrap_or_else(TestDb::sqlite)
+    }
+
+    /// A temp SQLite file, whatever the environment says.
+    pub fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mantel.db").to_string_lossy().into_owned();
+        TestDb::Sqlite { _dir: dir, path }
+    }
+
+    /// A fresh schema in `MANTEL_TEST_POSTGRES_URL`, if that is set.
+    pub fn postgres() -> Option<TestDb> {
+        let base = std::env::var("MANTEL_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|url| !url.is_empty())?;
+        let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = PgConnection::establish(&base).expect("connect to MANTEL_TEST_POSTGRES_URL");
+        conn.batch_execute(&format!("CREATE SCHEMA {schema}"))
+            .unwrap();
+        Some(TestDb::Postgres { base, schema })
     }
 
     pub fn url(&self) -> String {
