@@ -111,7 +111,12 @@ impl Writer {
             }
             Some(DbConnection::Postgres(_)) | None => false,
         };
-        if !usable || self.conn.as_mut().is_some_and(|c| self.manager.has_broken(c)) {
+        if !usable
+            || self
+                .conn
+                .as_mut()
+                .is_some_and(|c| self.manager.has_broken(c))
+        {
             self.conn = None;
         }
         if self.conn.is_none() {

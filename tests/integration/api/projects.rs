@@ -416,8 +416,7 @@ async fn many_concurrent_writers_all_get_their_write() {
         .body(format!("file {i}"))
         .send()
     });
-    let (posted, put) =
-        futures_util::future::join(join_all(posts), join_all(puts)).await;
+    let (posted, put) = futures_util::future::join(join_all(posts), join_all(puts)).await;
     for res in posted.into_iter().chain(put) {
         let res = res.unwrap();
         let status = res.status();
