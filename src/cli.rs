@@ -218,7 +218,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let email = Email::parse(&email)?;
             db::run(&pool, db::run_migrations).await?;
             let hash = password::hash(&password)?;
-            let user = db::run(&pool, move |conn| User::create(conn, email, hash, now))
+            let user = db::write(&pool, move |conn| User::create(conn, email, hash, now))
                 .await
                 .map_err(explain)?;
             println!("created user {} ({})", user.email, user.id);
@@ -233,7 +233,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let pool = db::connect(&args.database_url, 1, Default::default())?;
             let now = Clock::default().now();
             db::run(&pool, db::run_migrations).await?;
-            let invoice = db::run(&pool, move |conn| {
+            let invoice = db::write(&pool, move |conn| {
                 let user = User::find_by_email(conn, &email)?.ok_or_else(|| {
                     WriteError::field("email", format!("No account has the email {email}."))
                 })?;

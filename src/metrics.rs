@@ -165,6 +165,13 @@ fn registry(state: &AppState) -> Registry {
         "The pool's size limit",
         gauge(state.pool.max_size()),
     );
+    let waiting = Gauge::<i64>::default();
+    waiting.set(i64::try_from(state.pool.writes_waiting()).unwrap_or(i64::MAX));
+    registry.register(
+        "db_writes_waiting",
+        "Writes queued for SQLite's one writer connection (0 on PostgreSQL)",
+        waiting,
+    );
     let (checkouts, waited, timeouts) = state.pool_wait.get();
     let counter = |value: u64| {
         let counter = Counter::<u64>::default();

@@ -324,7 +324,7 @@ async fn background_tasks(state: web::Data<AppState>) {
             state.rate_limits.forget_idle();
             let now = state.clock.now();
             let swept =
-                db::query(&state.pool, move |conn| sessions::delete_expired(conn, now)).await;
+                db::write_query(&state.pool, move |conn| sessions::delete_expired(conn, now)).await;
             if let Err(e) = swept {
                 tracing::warn!(error = %e, "could not delete expired sessions");
             }
@@ -342,14 +342,14 @@ async fn sweep_tasks(state: web::Data<AppState>, every: Duration) {
     loop {
         tick.tick().await;
         let (notifier, now) = (state.notifier.clone(), state.clock.now());
-        let swept = db::query(&state.pool, move |conn| {
+        let swept = db::write_query(&state.pool, move |conn| {
             token_activity::delete_before(conn, now - ACTIVITY_KEPT)?;
             notify::sweep::sweep(conn, &notifier, now)
         })
         .await;
         // The security log keeps a year (SPEC §8.3); an indexed delete that usually finds
         // nothing, on the same tick.
-        let forgotten = db::query(&state.pool, move |conn| {
+        let forgotten = db::write_query(&state.pool, move |conn| {
             security_log::delete_expired(conn, now)
         })
         .await;
@@ -436,7 +436,7 @@ async fn cookie_key(settings: &Settings, pool: &db::Pool) -> anyhow::Result<Key>
     if let Some(secret) = &settings.secret_key {
         return Ok(Key::derive_from(secret.expose().as_bytes()));
     }
-    let stored = db::query(pool, |conn| {
+    let stored = db::write_query(pool, |conn| {
         app_settings::get_or_insert(conn, "session_key", || {
             let mut bytes = [0u8; 64];
             rand::rngs::OsRng.fill_bytes(&mut bytes);

@@ -75,7 +75,7 @@ impl Activity {
         }
         let notifier = notifier.clone();
         let written = requests.len();
-        db::query(pool, move |conn| {
+        db::write_query(pool, move |conn| {
             write_transaction(conn, |conn| {
                 let new_addresses = token_activity::record_batch(conn, &requests, &unrecorded)?;
                 // What the owners are told, in the same transaction as the records, each at

@@ -52,6 +52,6 @@ impl LastUsed {
         if uses.is_empty() {
             return Ok(());
         }
-        db::query(pool, move |conn| tokens::record_last_used(conn, &uses)).await
+        db::write_query(pool, move |conn| tokens::record_last_used(conn, &uses)).await
     }
 }

@@ -78,7 +78,7 @@ pub async fn confirm(
     state.throttles.password.forgive(&account, attempted_at);
     let now = state.clock.now();
     let event = NewSecurityEvent::new(&user.id, SecurityKind::Reauthenticated, client, json!({}));
-    db::query(&state.pool, move |conn| {
+    db::write_query(&state.pool, move |conn| {
         security_log::record(conn, &event, now)
     })
     .await?;

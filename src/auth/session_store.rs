@@ -156,7 +156,7 @@ impl DbSessionStore {
             }),
             _ => None,
         };
-        db::query(&self.pool, move |conn| {
+        db::write_query(&self.pool, move |conn| {
             db::write_transaction(conn, |conn| {
                 sessions::insert(conn, &row)?;
                 if let Some(login) = &login {
@@ -187,7 +187,7 @@ impl SessionStore for DbSessionStore {
             return Ok(None);
         }
         if let Some(expires_at) = slid_expiry(&row, now) {
-            db::query(&self.pool, move |conn| {
+            db::write_query(&self.pool, move |conn| {
                 sessions::slide(conn, &id, expires_at, now)
             })
             .await
@@ -233,7 +233,7 @@ impl SessionStore for DbSessionStore {
         // this session") or expired while this request ran: it stays gone. Writing the state
         // back under a new key would revive a signed-out session for whoever holds the old
         // cookie. The cookie keeps naming a row that does not exist, which loads as signed out.
-        db::query(&self.pool, move |conn| {
+        db::write_query(&self.pool, move |conn| {
             let expiry = |row: &sessions::SessionRow| idle_end(row.created_at, now);
             sessions::update_state(conn, &id, user_id, json, expiry, now)
         })
@@ -250,7 +250,7 @@ impl SessionStore for DbSessionStore {
 
     async fn delete(&self, key: &SessionKey) -> anyhow::Result<()> {
         let id = row_id(key.as_ref());
-        db::query(&self.pool, move |conn| sessions::delete(conn, &id))
+        db::write_query(&self.pool, move |conn| sessions::delete(conn, &id))
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))
     }

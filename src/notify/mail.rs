@@ -63,7 +63,8 @@ impl Sender {
     /// Sends every mail that is due now; answers how many went out.
     pub async fn send_due(&self, pool: &Pool, clock: &Clock) -> Result<usize, DbError> {
         let now = clock.now();
-        let mails = db::query(pool, move |conn| notifications::claim_due(conn, now, BATCH)).await?;
+        let mails =
+            db::write_query(pool, move |conn| notifications::claim_due(conn, now, BATCH)).await?;
         let mut sent = 0;
         for mail in mails {
             let outcome = self.send(&mail).await;
@@ -71,12 +72,13 @@ impl Sender {
             match outcome {
                 Ok(()) => {
                     sent += 1;
-                    db::query(pool, move |conn| notifications::mark_sent(conn, &id, now)).await?;
+                    db::write_query(pool, move |conn| notifications::mark_sent(conn, &id, now))
+                        .await?;
                 }
                 Err(error) => {
                     let retry_at = now + retry_delay(mail.attempts + 1);
                     tracing::warn!(attempts = mail.attempts + 1, %retry_at, error = %error, "could not send a notification mail; will retry");
-                    db::query(pool, move |conn| {
+                    db::write_query(pool, move |conn| {
                         notifications::mark_failed(conn, &id, retry_at, &error)
                     })
                     .await?;

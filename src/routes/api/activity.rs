@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{on_project, required, utc, Json, Page};
+use super::{on_project, on_project_write, required, utc, Json, Page};
 use crate::auth::{Caller, Need};
 use crate::db::models::activity;
 use crate::domain::{ProjectId, Role, Scope, UserId};
@@ -104,7 +104,7 @@ async fn publish(
         .ok_or_else(|| AppError::validation("projectId", "Use the project's id, a UUID."))?;
     let now = state.clock.now();
     let need = Need::new(Scope::Publish, Role::Editor);
-    let row = on_project(caller, &state, id, need, move |conn, id, user_id| {
+    let row = on_project_write(caller, &state, id, need, move |conn, id, user_id| {
         activity::publish(conn, id, user_id, now)
     })
     .await?;
@@ -172,7 +172,7 @@ async fn post_message(
 ) -> Result<HttpResponse, AppError> {
     let now = state.clock.now();
     let need = Need::new(Scope::Messages, Role::Editor);
-    let row = on_project(
+    let row = on_project_write(
         caller,
         &state,
         path.into_inner(),

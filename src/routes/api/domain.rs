@@ -4,7 +4,7 @@ use actix_web::{delete, get, put, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{on_project, required, Json};
+use super::{on_project, on_project_write, required, Json};
 use crate::auth::{Caller, Need};
 use crate::db::models::projects;
 use crate::domain::{ProjectId, Role, Scope};
@@ -70,7 +70,7 @@ async fn set_domain(
     body: Json<DomainBody>,
 ) -> Result<HttpResponse, AppError> {
     let need = Need::new(Scope::Domain, Role::Owner);
-    let domain = on_project(
+    let domain = on_project_write(
         caller,
         &state,
         path.into_inner(),
@@ -103,7 +103,7 @@ async fn remove_domain(
     path: web::Path<ProjectId>,
 ) -> Result<HttpResponse, AppError> {
     let need = Need::new(Scope::Domain, Role::Owner);
-    on_project(caller, &state, path.into_inner(), need, |conn, id, _| {
+    on_project_write(caller, &state, path.into_inner(), need, |conn, id, _| {
         projects::set_domain(conn, id, None)
     })
     .await?;

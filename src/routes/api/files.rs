@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{on_project, read_limited, utc, Page};
+use super::{on_project, on_project_write, read_limited, utc, Page};
 use crate::auth::{Caller, Need};
 use crate::db::models::files;
 use crate::domain::{ProjectId, Role, Scope};
@@ -89,7 +89,7 @@ async fn upload(
         .to_owned();
     let now = state.clock.now();
     // …and again with the write, since the role may have changed during the upload.
-    let info = on_project(caller, &state, id, need, move |conn, id, user_id| {
+    let info = on_project_write(caller, &state, id, need, move |conn, id, user_id| {
         files::put(conn, id, &name, &content_type, data, user_id, now)
     })
     .await?;
@@ -186,7 +186,7 @@ async fn remove(
 ) -> Result<HttpResponse, AppError> {
     let (id, name) = path.into_inner();
     let need = Need::new(Scope::Files, Role::Editor);
-    on_project(caller, &state, id, need, move |conn, id, _| {
+    on_project_write(caller, &state, id, need, move |conn, id, _| {
         files::delete(conn, id, &name)
     })
     .await?;

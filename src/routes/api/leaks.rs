@@ -109,7 +109,7 @@ async fn revoke(
     let now = state.clock.now();
     let notifier = state.notifier.clone();
     // The revocations and their owners' notifications (and mail) commit together.
-    let outcomes = db::query(&state.pool, move |conn| {
+    let outcomes = db::write_query(&state.pool, move |conn| {
         write_transaction(conn, |conn| {
             let outcomes = leaks::revoke_reported(conn, channel, &reported, now)?;
             for outcome in &outcomes {

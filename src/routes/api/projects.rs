@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{on_project, required, utc, Json, Page};
+use super::{on_project_write, required, utc, Json, Page};
 use crate::auth::{reauth, Caller, Need, SessionCaller};
 use crate::db::models::security_log::{self, Actor, Client};
 use crate::db::models::users::User;
@@ -113,7 +113,7 @@ async fn create(
     let name = ProjectName::parse(required("name", body.name.as_deref())?)
         .map_err(|e| AppError::validation("name", e.to_string()))?;
     let now = state.clock.now();
-    let project = db::run(&state.pool, move |conn| {
+    let project = db::write(&state.pool, move |conn| {
         projects::create(conn, &caller.user.id, name, now)
     })
     .await?;
@@ -161,7 +161,7 @@ async fn set_member(
     let recent = reauth::is_recent(&session, now)?;
     let need = Need::role(Role::Owner);
     let actor = caller.user.clone();
-    let member = on_project(
+    let member = on_project_write(
         caller,
         &state,
         path.into_inner(),
@@ -210,7 +210,7 @@ async fn remove_member(
 ) -> Result<HttpResponse, AppError> {
     let (id, user_id) = path.into_inner();
     let (actor, now) = (caller.user.clone(), state.clock.now());
-    on_project(
+    on_project_write(
         caller,
         &state,
         id,
@@ -258,7 +258,7 @@ async fn set_token_policy(
 ) -> Result<HttpResponse, AppError> {
     let recent = reauth::is_recent(&session, state.clock.now())?;
     let Json(body) = body;
-    let policy = on_project(
+    let policy = on_project_write(
         caller,
         &state,
         path.into_inner(),

@@ -238,7 +238,7 @@ async fn create(
     }
     let projects = new.projects.clone();
     let notifier = state.notifier.clone();
-    let (row, plain) = db::run(&state.pool, move |conn| {
+    let (row, plain) = db::write(&state.pool, move |conn| {
         notifier.issue(conn, now, |conn| {
             security_log::issued(conn, &client, now, |conn| {
                 tokens::create(conn, &caller.user.id, &new, now)
@@ -423,7 +423,7 @@ async fn revoke(
     id: web::Path<TokenId>,
 ) -> Result<HttpResponse, AppError> {
     let now = state.clock.now();
-    db::query(&state.pool, move |conn| {
+    db::write_query(&state.pool, move |conn| {
         security_log::revoke_token(conn, &caller.user.id, &id, &client, now)
     })
     .await?;
@@ -481,7 +481,7 @@ async fn rotate(
     let now = state.clock.now();
     reauth::require_recent(&session, now)?;
     let notifier = state.notifier.clone();
-    let (row, plain, chosen) = db::run(&state.pool, move |conn| {
+    let (row, plain, chosen) = db::write(&state.pool, move |conn| {
         let (row, plain) = notifier.issue(conn, now, |conn| {
             security_log::issued(conn, &client, now, |conn| {
                 let grace = Duration::seconds(grace);

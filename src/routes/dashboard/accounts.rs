@@ -146,7 +146,7 @@ async fn signup(
     };
     let hash = password::hash_off_thread(password).await?;
     let client = client::of(&req);
-    let created = db::run(&state.pool, move |conn| {
+    let created = db::write(&state.pool, move |conn| {
         db::write_transaction(conn, |conn| {
             let user = User::create(conn, email, hash, now)?;
             let event = NewSecurityEvent::new(&user.id, SecurityKind::Signup, &client, json!({}));
@@ -243,7 +243,7 @@ async fn login(
                 let client = client::of(&req);
                 let event =
                     NewSecurityEvent::new(&user.id, SecurityKind::LoginFailed, &client, json!({}));
-                db::query(&state.pool, move |conn| {
+                db::write_query(&state.pool, move |conn| {
                     security_log::record(conn, &event, attempted_at)
                 })
                 .await?;
@@ -277,7 +277,7 @@ async fn logout(
         json!({ "sessionId": public_id }),
     );
     let now = state.clock.now();
-    db::run(&state.pool, move |conn| {
+    db::write(&state.pool, move |conn| {
         db::write_transaction(conn, |conn| {
             if let Some(id) = &public_id {
                 sessions::end(conn, &event.user_id, id)?;
@@ -355,7 +355,7 @@ async fn change_password(
         json!({}),
     );
     let now = state.clock.now();
-    db::run(&state.pool, move |conn| {
+    db::write(&state.pool, move |conn| {
         db::write_transaction(conn, |conn| {
             User::set_password_hash(conn, &user_id, &hash)?;
             sessions::delete_for_user(conn, &user_id)?;
@@ -446,7 +446,7 @@ async fn end_session(
         json!({ "sessionId": public_id }),
     );
     let now = state.clock.now();
-    let ended = db::run(&state.pool, move |conn| {
+    let ended = db::write(&state.pool, move |conn| {
         db::write_transaction(conn, |conn| {
             let ended = sessions::end(conn, &event.user_id, &public_id)?;
             if ended {

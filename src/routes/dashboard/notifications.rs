@@ -84,7 +84,7 @@ async fn mark_read(
 ) -> Result<HttpResponse, HtmlError> {
     user.check_csrf(form.csrf_token.as_deref())?;
     let (user_id, now) = (user.user.id.clone(), state.clock.now());
-    db::query(&state.pool, move |conn| {
+    db::write_query(&state.pool, move |conn| {
         notifications::mark_all_read(conn, &user_id, now)
     })
     .await?;

@@ -141,7 +141,7 @@ async fn create(
     };
     let now = state.clock.now();
     let user_id = user.user.id.clone();
-    let project = db::run(&state.pool, move |conn| {
+    let project = db::write(&state.pool, move |conn| {
         projects::create(conn, &user_id, name, now)
     })
     .await?;
@@ -288,7 +288,7 @@ async fn set_member(
     let (caller, email, now) = (user.caller(), form.email.clone(), state.clock.now());
     let client = client::of(user.request());
     let (project, role) = (id.clone(), Role::parse(&form.role));
-    let result = db::run(&state.pool, move |conn| {
+    let result = db::write(&state.pool, move |conn| {
         caller.require_on(conn, &project, Need::role(Role::Owner))?;
         let role = role.ok_or_else(|| AppError::validation("role", Role::EXPECTED))?;
         let by = security_log::Actor {
@@ -406,7 +406,7 @@ async fn set_settings(
         require_restricted,
     };
     let project = id.clone();
-    db::query(&state.pool, move |conn| {
+    db::write_query(&state.pool, move |conn| {
         projects::set_policy(conn, &project, &policy)
     })
     .await?;

@@ -636,7 +636,7 @@ async fn create(
             }
             let (user_id, notifier) = (user.user.id.clone(), state.notifier.clone());
             let client = client::of(user.request());
-            db::run(&state.pool, move |conn| {
+            db::write(&state.pool, move |conn| {
                 Ok(notifier.issue(conn, now, |conn| {
                     security_log::issued(conn, &client, now, |conn| {
                         tokens::create(conn, &user_id, &new, now)
@@ -750,7 +750,7 @@ async fn revoke(
     user.check_csrf(form.csrf_token.as_deref())?;
     let now = state.clock.now();
     let (user_id, client) = (user.user.id.clone(), client::of(user.request()));
-    let row = db::query(&state.pool, move |conn| {
+    let row = db::write_query(&state.pool, move |conn| {
         security_log::revoke_token(conn, &user_id, &id, &client, now)
     })
     .await?;
@@ -869,7 +869,7 @@ async fn regenerate(
         .unwrap_or(0);
     let (user_id, now, old) = (user.user.id.clone(), state.clock.now(), id.clone());
     let (notifier, client) = (state.notifier.clone(), client::of(user.request()));
-    let rotated = db::run(&state.pool, move |conn| {
+    let rotated = db::write(&state.pool, move |conn| {
         notifier.issue(conn, now, |conn| {
             security_log::issued(conn, &client, now, |conn| {
                 tokens::rotate(conn, &user_id, &old, expiry, Duration::seconds(grace), now)
