@@ -124,12 +124,15 @@ impl Application {
         let app_state = state.clone();
         let database_url = settings.database_url.clone();
         let server = HttpServer::new(move || {
-            // Built once per worker thread: the store's SQLite connection is this worker's own.
+            // This closure runs once per worker thread: on SQLite each gets a read connection of
+            // its own (with its token cache), for the bearer lookup and the session's read; on
+            // PostgreSQL its own token cache under the instance's lease.
+            let worker = db::WorkerConnection::for_sqlite(&database_url, app_state.queries.clone())
+                .map(std::rc::Rc::new);
             let store = DbSessionStore::for_worker(
                 app_state.pool.clone(),
                 app_state.clock.clone(),
-                &database_url,
-                app_state.queries.clone(),
+                worker.clone(),
             );
             let sessions = SessionMiddleware::builder(store, key.clone())
                 .cookie_name(cookie_name.to_owned())
@@ -150,12 +153,8 @@ impl Application {
                 )
                 .build();
             let mut app = App::new().app_data(app_state.clone());
-            // This closure runs once per worker thread: each gets its own SQLite read connection,
-            // or on PostgreSQL its own token cache under the instance's lease.
-            if let Some(conn) =
-                db::WorkerConnection::for_sqlite(&database_url, app_state.queries.clone())
-            {
-                app = app.app_data(conn);
+            if let Some(worker) = worker {
+                app = app.app_data(worker);
             }
             if let Some(lease) = &app_state.cache_lease {
                 app = app.app_data(db::LeasedTokens::new(lease.clone()));

@@ -116,7 +116,7 @@ async fn token_caller(
     drop(plain);
     // From this worker's exact cache (`db::token_cache`); on SQLite inline, on PostgreSQL
     // through the blocking pool.
-    let found = if let Some(worker) = req.app_data::<db::WorkerConnection>() {
+    let found = if let Some(worker) = req.app_data::<std::rc::Rc<db::WorkerConnection>>() {
         worker.find_token(&hash)
     } else if let Some(leased) = req.app_data::<db::LeasedTokens>() {
         leased.find_token(&state.pool, hash).await

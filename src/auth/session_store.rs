@@ -8,6 +8,7 @@
 //! re-sealed on a request that changes no state.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use actix_session::Session;
@@ -19,7 +20,7 @@ use rand::Rng;
 use crate::clock::Clock;
 use crate::db::models::security_log::{self, NewSecurityEvent};
 use crate::db::models::users::User;
-use crate::db::{self, models::sessions, Pool, QueryCount, WorkerConnection};
+use crate::db::{self, models::sessions, Pool, WorkerConnection};
 use crate::domain::{Email, SecurityKind, UserId};
 
 /// The session state key holding the logged-in user's id.
@@ -50,19 +51,18 @@ const SLIDE_STEP: Duration = Duration::minutes(1);
 pub struct DbSessionStore {
     pool: Pool,
     clock: Clock,
-    /// On SQLite, the worker's own connection: the read of every session request runs inline
-    /// on it, like the bearer lookup's (`db::read`). A connection of the store's own, so the
-    /// bearer path's stays untouched.
-    worker: Option<WorkerConnection>,
+    /// On SQLite, the worker's own connection, the bearer lookup's too: the read of every
+    /// session request runs inline on it (`db::read`).
+    worker: Option<Rc<WorkerConnection>>,
 }
 
 impl DbSessionStore {
-    /// The store of one worker thread; on SQLite it reads on a connection of its own.
-    pub fn for_worker(pool: Pool, clock: Clock, database_url: &str, queries: QueryCount) -> Self {
+    /// The store of one worker thread, reading on that worker's connection (SQLite).
+    pub fn for_worker(pool: Pool, clock: Clock, worker: Option<Rc<WorkerConnection>>) -> Self {
         Self {
             pool,
             clock,
-            worker: WorkerConnection::for_sqlite(database_url, queries),
+            worker,
         }
     }
 }
@@ -175,7 +175,7 @@ impl SessionStore for DbSessionStore {
         let id = row_id(key.as_ref());
         let now = self.clock.now();
         let read_id = id.clone();
-        let found = db::read(&self.pool, self.worker.as_ref(), move |conn| {
+        let found = db::read(&self.pool, self.worker.as_deref(), move |conn| {
             sessions::find_live_with_user(conn, &read_id, now)
         })
         .await

@@ -479,9 +479,7 @@ impl WorkerConnection {
         }
         result
     }
-}
 
-impl WorkerConnection {
     /// The bearer hot path's lookup (`tokens::find_by_hash`), from this worker's cache when
     /// nothing was committed since the row was read.
     pub fn find_token(
@@ -500,14 +498,12 @@ impl WorkerConnection {
         };
         // The version check is not counted with the statements: it reads no table, and the
         // statement count is what shows the lookups a cache hit saves.
-        let version = cache.check().map_err(DbError::probe)?;
-        if let Some(found) = version.and_then(|_| cache.get(hash)) {
-            return Ok(Some(found));
-        }
+        let version = match cache.lookup(hash).map_err(DbError::probe)? {
+            token_cache::Lookup::Hit(found) => return Ok(Some(found)),
+            token_cache::Lookup::Miss(version) => version,
+        };
         let found = self.read(|conn| models::tokens::find_by_hash(conn, hash))?;
-        if let (Some(version), Some(found)) = (version, &found) {
-            cache.insert(*hash, found.clone(), version);
-        }
+        cache.fill(*hash, &found, version);
         Ok(found)
     }
 }
@@ -526,15 +522,12 @@ impl LeasedTokens {
         pool: &Pool,
         hash: TokenHash,
     ) -> Result<Option<(models::tokens::TokenRow, models::users::User)>, DbError> {
-        let cache = &self.0;
-        let version = cache.check().map_err(DbError::probe)?;
-        if let Some(found) = version.and_then(|_| cache.get(&hash)) {
-            return Ok(Some(found));
-        }
+        let version = match self.0.lookup(&hash).map_err(DbError::probe)? {
+            token_cache::Lookup::Hit(found) => return Ok(Some(found)),
+            token_cache::Lookup::Miss(version) => version,
+        };
         let found = query(pool, move |conn| models::tokens::find_by_hash(conn, &hash)).await?;
-        if let (Some(version), Some(found)) = (version, &found) {
-            cache.insert(hash, found.clone(), version);
-        }
+        self.0.fill(hash, &found, version);
         Ok(found)
     }
 }

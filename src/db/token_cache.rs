@@ -74,9 +74,10 @@ impl TokenCache {
     }
 
     /// Call first on every request: empties the cache if anything changed since its entries
-    /// were read, and answers the version a row read from now on is filed under — `None`
-    /// while the cache may not be used at all (a PostgreSQL instance without its lease).
-    pub fn check(&self) -> Result<Option<i64>, String> {
+    /// were read, then answers the cached row, or the version a row read now is to be filed
+    /// under (`fill`) — none while the cache may not be used at all (a PostgreSQL instance
+    /// without its lease).
+    pub fn lookup(&self, hash: &TokenHash) -> Result<Lookup, String> {
         let version = match &self.validity {
             Validity::DataVersion(probe) => Some(probe.read()?),
             Validity::Lease(lease) => lease.current().map(|epoch| epoch as i64),
@@ -84,28 +85,40 @@ impl TokenCache {
         if version != Some(self.version.get()) {
             self.entries.borrow_mut().clear();
             self.version.set(version.unwrap_or(i64::MIN));
+            return Ok(Lookup::Miss(version));
         }
-        Ok(version)
+        Ok(match self.entries.borrow().get(hash) {
+            Some(found) => Lookup::Hit(found.clone()),
+            None => Lookup::Miss(version),
+        })
     }
 
-    /// The row for `hash`, if cached; only after `check` answered a version.
-    pub fn get(&self, hash: &TokenHash) -> Option<Found> {
-        self.entries.borrow().get(hash).cloned()
-    }
-
-    /// Keeps a row read after `check` answered `version`, unless something changed since:
+    /// Keeps a row read after `lookup` missed with `version`, unless something changed since:
     /// a row read before a change and kept after the eviction would outlive it.
-    pub fn insert(&self, hash: TokenHash, found: Found, version: i64) {
+    pub fn fill(&self, hash: TokenHash, found: &Option<Found>, version: Option<i64>) {
+        let (Some(found), Some(version)) = (found, version) else {
+            return;
+        };
         let unchanged = match &self.validity {
-            // Same thread, no await between the check and the read: nothing to race.
+            // Same thread, no await between the lookup and the read: nothing to race.
             Validity::DataVersion(_) => true,
             Validity::Lease(lease) => lease.current() == u64::try_from(version).ok(),
         };
         let mut entries = self.entries.borrow_mut();
         if unchanged && self.version.get() == version && entries.len() < CAPACITY {
-            entries.insert(hash, found);
+            entries.insert(hash, found.clone());
         }
     }
+}
+
+/// What the cache has for a token.
+// Returned once and matched at once, never stored: boxing the hit would only add an
+// allocation to every cached request.
+#[allow(clippy::large_enum_variant)]
+pub enum Lookup {
+    Hit(Found),
+    /// Read it, and `fill` with this version.
+    Miss(Option<i64>),
 }
 
 /// A connection of its own that only ever runs `PRAGMA data_version`, prepared once. Raw,

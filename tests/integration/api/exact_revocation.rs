@@ -26,7 +26,7 @@ use futures_util::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{csrf_in, migrate, Instance, TestDb, PASSWORD, PUBLIC_URL};
+use crate::helpers::{migrate, sign_up, Instance, TestDb, PUBLIC_URL};
 
 /// Trials of each kind, per backend (a multiple of every number of lanes below).
 const TRIALS: usize = 200;
@@ -106,20 +106,7 @@ impl Cluster {
             .build()
             .unwrap();
         let a = &instances[0];
-        let signup = browser.get(a.url("/signup")).send().await.unwrap();
-        let res = browser
-            .post(a.url("/signup"))
-            .form(&[
-                ("email", "exact@example.com"),
-                ("password", PASSWORD),
-                ("csrf_token", &csrf_in(&signup.text().await.unwrap())),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::SEE_OTHER);
-        let page = browser.get(a.url("/settings/tokens")).send().await.unwrap();
-        let csrf = csrf_in(&page.text().await.unwrap());
+        let csrf = sign_up(&browser, a, a, "exact@example.com").await;
         let hammers = TASKS
             .iter()
             .enumerate()

@@ -6,9 +6,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{
-    client, csrf_in, error_code, migrate, Instance, TestDb, PASSWORD, PUBLIC_URL,
-};
+use crate::helpers::{client, error_code, migrate, sign_up, Instance, TestDb, PUBLIC_URL};
 
 fn postgres_configured() -> bool {
     std::env::var("MANTEL_TEST_POSTGRES_URL").is_ok_and(|url| !url.is_empty())
@@ -41,20 +39,7 @@ impl TwoInstances {
         // One browser: cookies are not kept per port, so the session cookie that A sets goes
         // to B as well, as it would behind a load balancer.
         let browser = client();
-        let signup = browser.get(a.url("/signup")).send().await.unwrap();
-        let res = browser
-            .post(a.url("/signup"))
-            .form(&[
-                ("email", "many@example.com"),
-                ("password", PASSWORD),
-                ("csrf_token", &csrf_in(&signup.text().await.unwrap())),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::SEE_OTHER);
-        let page = browser.get(b.url("/settings/tokens")).send().await.unwrap();
-        let csrf = csrf_in(&page.text().await.unwrap());
+        let csrf = sign_up(&browser, &a, &b, "many@example.com").await;
         Some(TwoInstances {
             a,
             b,

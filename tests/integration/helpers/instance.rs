@@ -24,6 +24,35 @@ pub fn migrate(database_url: &str) {
     );
 }
 
+/// Signs `email` up through `at`'s form in `browser` (a cookie jar, which sends the session to
+/// every instance as a load balancer would), and answers the dashboard's CSRF token as
+/// `csrf_from`'s tokens page gives it.
+pub async fn sign_up(
+    browser: &reqwest::Client,
+    at: &Instance,
+    csrf_from: &Instance,
+    email: &str,
+) -> String {
+    let signup = browser.get(at.url("/signup")).send().await.unwrap();
+    let res = browser
+        .post(at.url("/signup"))
+        .form(&[
+            ("email", email),
+            ("password", super::PASSWORD),
+            ("csrf_token", &super::csrf_in(&signup.text().await.unwrap())),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::SEE_OTHER, "sign-up");
+    let page = browser
+        .get(csrf_from.url("/settings/tokens"))
+        .send()
+        .await
+        .unwrap();
+    super::csrf_in(&page.text().await.unwrap())
+}
+
 /// A `mantel serve` process; killed when dropped.
 pub struct Instance {
     child: Child,

@@ -12,5 +12,5 @@ pub mod smtp;
 
 pub use app::{client, csrf_in, error_code, is_token, TestApp, Token, User, PASSWORD};
 pub use db::TestDb;
-pub use instance::{migrate, Instance, PUBLIC_URL};
+pub use instance::{migrate, sign_up, Instance, PUBLIC_URL};
 pub use logs::logs;
