@@ -141,21 +141,17 @@ impl AppError {
     }
 
     /// RFC 6750 §3: no error code when no credentials were sent.
+    // Concatenated, not `format!`ed: a bearer refusal is on the hot path of a scan.
     fn www_authenticate(&self) -> Option<String> {
-        match self {
-            AppError::Unauthenticated => Some(r#"Bearer realm="mantel""#.to_owned()),
-            AppError::InvalidRequest(msg) => Some(format!(
-                r#"Bearer realm="mantel", error="invalid_request", error_description="{msg}""#
-            )),
-            AppError::InvalidToken(msg) => Some(format!(
-                r#"Bearer realm="mantel", error="invalid_token", error_description="{msg}""#
-            )),
-            AppError::InsufficientScope(scope) => Some(format!(
-                r#"Bearer realm="mantel", error="insufficient_scope", scope="{}""#,
-                scope.as_str()
-            )),
-            _ => None,
-        }
+        const REALM: &str = r#"Bearer realm="mantel""#;
+        let (error, detail, value) = match self {
+            AppError::Unauthenticated => return Some(REALM.to_owned()),
+            AppError::InvalidRequest(msg) => ("invalid_request", "error_description", *msg),
+            AppError::InvalidToken(msg) => ("invalid_token", "error_description", *msg),
+            AppError::InsufficientScope(scope) => ("insufficient_scope", "scope", scope.as_str()),
+            _ => return None,
+        };
+        Some([REALM, ", error=\"", error, "\", ", detail, "=\"", value, "\""].concat())
     }
 
     fn log(&self) {

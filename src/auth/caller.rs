@@ -18,6 +18,7 @@ use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use chrono::NaiveDateTime;
 use futures_util::future::LocalBoxFuture;
+use std::sync::Arc;
 
 use crate::auth::csrf;
 use crate::auth::outcome::AuthOutcome;
@@ -25,40 +26,27 @@ use crate::auth::rate_limit::{Allowance, Refusal};
 use crate::auth::session_store::{self, USER_ID};
 use crate::db;
 use crate::db::models::token_activity::NewRequest;
-use crate::db::models::{tokens, users::User};
+use crate::db::models::tokens::{self, TokenRow};
+use crate::db::models::users::User;
 use crate::domain::token::PlainToken;
-use crate::domain::{
-    AllowedIps, RequestOutcome, RevokedReason, Scope, Scopes, TokenId, TokenName, UserId,
-};
+use crate::domain::{ip_text, RequestOutcome, RevokedReason, Scope, TokenId, UserId};
 use crate::error::AppError;
 use crate::state::AppState;
-
-/// The token a bearer caller presented, as the owner sees it in the list.
-#[derive(Clone, Debug)]
-pub struct TokenInfo {
-    pub id: TokenId,
-    pub name: TokenName,
-    pub prefix: String,
-    pub scopes: Scopes,
-    pub created_at: NaiveDateTime,
-    pub expires_at: Option<NaiveDateTime>,
-    /// Reaches only its chosen projects (`auth::permission`); which ones is looked up only
-    /// where a project is involved, never on every request.
-    pub restricted: bool,
-    /// Where it may be used from (checked here, before any handler); empty: anywhere.
-    pub allowed_ips: AllowedIps,
-}
 
 #[derive(Clone, Debug)]
 pub enum Credential {
     Session,
-    Token(TokenInfo),
+    /// The presented token's row, shared with the worker's token cache (`db::token_cache`):
+    /// a cached request copies no field of it. Whether it reaches only its chosen projects
+    /// (`narrowing.restricted`) is decided in `auth::permission`, which ones only where a
+    /// project is involved; where it may be used from, here, before any handler.
+    Token(Arc<TokenRow>),
 }
 
 /// Who is calling, decided once per request.
 #[derive(Clone, Debug)]
 pub struct Caller {
-    pub user: User,
+    pub user: Arc<User>,
     pub credential: Credential,
 }
 
@@ -78,10 +66,11 @@ impl Caller {
 fn bearer(value: &header::HeaderValue) -> Result<Option<&str>, AppError> {
     const MALFORMED: AppError = AppError::InvalidRequest("Malformed Authorization header.");
     // Visible ASCII and spaces only; anything else cannot be a token or a scheme.
-    let value = value.to_str().map_err(|_| MALFORMED)?;
-    if value.bytes().any(|b| !(b == b' ' || b.is_ascii_graphic())) {
+    let bytes = value.as_bytes();
+    if !bytes.iter().all(|&b| b == b' ' || b.is_ascii_graphic()) {
         return Err(MALFORMED);
     }
+    let value = std::str::from_utf8(bytes).map_err(|_| MALFORMED)?;
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Ok(None);
@@ -103,10 +92,12 @@ enum Refused {
     Failed(AppError),
 }
 
+/// `presented` gets the token once it is identified, whatever the answer.
 async fn token_caller(
     req: &HttpRequest,
     state: &AppState,
     token: &str,
+    presented: &mut Option<Presented>,
 ) -> Result<(Caller, Allowance), Refused> {
     use AuthOutcome::{Expired, Malformed, Revoked, Unknown};
     // Format and checksum first: a typo or a random guess costs no database work.
@@ -121,7 +112,9 @@ async fn token_caller(
     } else if let Some(leased) = req.app_data::<db::LeasedTokens>() {
         leased.find_token(&state.pool, hash).await
     } else {
-        db::query(&state.pool, move |conn| tokens::find_by_hash(conn, &hash)).await
+        db::query(&state.pool, move |conn| tokens::find_by_hash(conn, &hash))
+            .await
+            .map(|found| found.map(db::token_cache::shared))
     }
     .map_err(|e| Refused::Failed(e.into()))?;
     let now = state.clock.now();
@@ -135,7 +128,7 @@ async fn token_caller(
     let ip = super::client_ip(req);
     let status = row.status(now);
     // The token is identified: whatever is answered now goes into its activity.
-    req.extensions_mut().insert(Presented {
+    *presented = Some(Presented {
         token_id: row.id.clone(),
         stopped: match (status, row.revoked_reason) {
             (tokens::TokenStatus::Active, _) => None,
@@ -144,6 +137,7 @@ async fn token_caller(
             _ => Some(RequestOutcome::Revoked),
         },
         ip,
+        at: now,
     });
     match status {
         tokens::TokenStatus::Active => {}
@@ -174,16 +168,7 @@ async fn token_caller(
     state.last_used.note(&row.id, row.last_used_at, now, ip);
     let caller = Caller {
         user,
-        credential: Credential::Token(TokenInfo {
-            id: row.id,
-            name: row.name,
-            prefix: row.prefix,
-            scopes: row.scopes,
-            created_at: row.created_at,
-            expires_at: row.expires_at,
-            restricted: row.narrowing.restricted,
-            allowed_ips: row.narrowing.allowed_ips,
-        }),
+        credential: Credential::Token(row),
     };
     Ok((caller, allowance))
 }
@@ -195,6 +180,7 @@ async fn bearer_caller(
     req: &HttpRequest,
     state: &AppState,
     credentials: Result<&str, AppError>,
+    presented: &mut Option<Presented>,
 ) -> (Result<Caller, AppError>, Option<Allowance>) {
     let ip = super::client_ip(req);
     let limits = &state.rate_limits;
@@ -203,7 +189,7 @@ async fn bearer_caller(
         return (Err(refusal.error()), Some(refusal.allowance));
     }
     let result = match credentials {
-        Ok(token) => token_caller(req, state, token).await,
+        Ok(token) => token_caller(req, state, token, presented).await,
         Err(e) => Err(Refused::Bad(AuthOutcome::InvalidRequest, e)),
     };
     match result {
@@ -248,12 +234,16 @@ pub async fn session_user(state: &AppState, session: &Session) -> Result<Option<
 
 /// Decides the caller, and for a bearer request the quota state its response carries.
 #[tracing::instrument(name = "caller", skip_all)] // skip_all: never record the token or cookie.
-async fn resolve(req: HttpRequest) -> (Result<Caller, AppError>, Option<Allowance>) {
+/// `presented`: as `token_caller`.
+async fn resolve(
+    req: HttpRequest,
+    presented: &mut Option<Presented>,
+) -> (Result<Caller, AppError>, Option<Allowance>) {
     let state = AppState::of(&req).clone();
     if let Some(value) = req.headers().get(header::AUTHORIZATION) {
         return match bearer(value) {
-            Ok(Some(token)) => bearer_caller(&req, &state, Ok(token)).await,
-            Err(e) => bearer_caller(&req, &state, Err(e)).await,
+            Ok(Some(token)) => bearer_caller(&req, &state, Ok(token), presented).await,
+            Err(e) => bearer_caller(&req, &state, Err(e), presented).await,
             Ok(None) => {
                 state.auth_outcomes.note(AuthOutcome::Unauthenticated);
                 (Err(AppError::Unauthenticated), None)
@@ -283,7 +273,7 @@ async fn session_caller(req: &HttpRequest, state: &AppState) -> Result<Caller, A
         csrf::check_api(req, &session)?;
     }
     Ok(Caller {
-        user,
+        user: Arc::new(user),
         credential: Credential::Session,
     })
 }
@@ -299,8 +289,8 @@ pub async fn authenticate(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let state = AppState::of(req.request()).clone();
-    let (caller, allowance) = resolve(req.request().clone()).await;
-    let presented = req.extensions_mut().remove::<Presented>();
+    let mut presented = None;
+    let (caller, allowance) = resolve(req.request().clone(), &mut presented).await;
     let mut res = match caller {
         Ok(caller) => {
             let expires_at = match &caller.credential {
@@ -334,9 +324,7 @@ pub async fn authenticate(
         allowance.write_headers(res.headers_mut());
     }
     if let Some(presented) = presented {
-        state
-            .activity
-            .push(presented.record(&res, state.clock.now()));
+        state.activity.push(presented.record(&res));
     }
     Ok(res)
 }
@@ -348,13 +336,15 @@ struct Presented {
     /// Why it no longer works, if it does not.
     stopped: Option<RequestOutcome>,
     ip: Option<std::net::IpAddr>,
+    /// When it was presented (the request's one reading of the clock).
+    at: NaiveDateTime,
 }
 
 /// A user agent is kept to this many characters.
 const USER_AGENT_CHARS: usize = 200;
 
 impl Presented {
-    fn record(self, res: &ServiceResponse<BoxBody>, now: NaiveDateTime) -> NewRequest {
+    fn record(self, res: &ServiceResponse<BoxBody>) -> NewRequest {
         let req = res.request();
         let status = res.status();
         let outcome = self.stopped.unwrap_or(
@@ -376,14 +366,21 @@ impl Presented {
             .headers()
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
-            .map(|ua| ua.chars().take(USER_AGENT_CHARS).collect());
+            .map(|ua| {
+                // Counted in characters only when it may be too long: a copy is cheaper.
+                if ua.len() <= USER_AGENT_CHARS {
+                    ua.to_owned()
+                } else {
+                    ua.chars().take(USER_AGENT_CHARS).collect()
+                }
+            });
         NewRequest {
             token_id: self.token_id,
-            at: now,
+            at: self.at,
             method: req.method().as_str().to_owned(),
             route,
             status: i32::from(status.as_u16()),
-            ip: self.ip.map(|ip| ip.to_string()),
+            ip: self.ip.map(ip_text),
             user_agent,
             outcome,
             project_id,
@@ -402,7 +399,7 @@ impl FromRequest for Caller {
             Some(caller) => Box::pin(std::future::ready(Ok(caller))),
             None => {
                 let req = req.clone();
-                Box::pin(async move { resolve(req).await.0 })
+                Box::pin(async move { resolve(req, &mut None).await.0 })
             }
         }
     }
@@ -449,7 +446,7 @@ impl Caller {
 
     pub(crate) fn test_session() -> Caller {
         Caller {
-            user: Caller::test_user(),
+            user: Arc::new(Caller::test_user()),
             credential: Credential::Session,
         }
     }
@@ -463,19 +460,32 @@ impl Caller {
     }
 
     fn test_token_reaching(scopes: &[Scope], restricted: bool) -> Caller {
-        let credential = Credential::Token(TokenInfo {
+        use crate::domain::{Narrowing, PlainToken, Scopes, TokenName};
+        let user = Caller::test_user();
+        let row = TokenRow {
             id: TokenId::new(),
+            user_id: user.id.clone(),
             name: TokenName::parse("n").unwrap(),
+            token_hash: PlainToken::generate().hash(),
             prefix: "mm_pat_AAAA".into(),
             scopes: Scopes::new(scopes.to_vec()),
             created_at: NaiveDateTime::default(),
             expires_at: None,
-            restricted,
-            allowed_ips: AllowedIps::default(),
-        });
+            revoked_at: None,
+            last_used_at: None,
+            last_used_ip: None,
+            revoked_reason: None,
+            replaced_by: None,
+            rotated_from: None,
+            expiry: None,
+            narrowing: Narrowing {
+                restricted,
+                allowed_ips: Default::default(),
+            },
+        };
         Caller {
-            user: Caller::test_user(),
-            credential,
+            user: Arc::new(user),
+            credential: Credential::Token(Arc::new(row)),
         }
     }
 }

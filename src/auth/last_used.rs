@@ -9,7 +9,7 @@ use chrono::NaiveDateTime;
 
 use crate::db::models::tokens::{self, LastUse, LAST_USED_RESOLUTION};
 use crate::db::{self, DbError, Pool};
-use crate::domain::TokenId;
+use crate::domain::{ip_text, TokenId};
 
 #[derive(Default)]
 pub struct LastUsed {
@@ -32,7 +32,7 @@ impl LastUsed {
         let mut pending = self.pending.lock().expect("last-used lock");
         pending
             .entry(token_id.clone())
-            .or_insert_with(|| (now, ip.map(|ip| ip.to_string())));
+            .or_insert_with(|| (now, ip.map(ip_text)));
     }
 
     /// Uses noted and not yet written: the background queue's backlog.

@@ -48,7 +48,7 @@ pub fn decide(caller: &Caller, standing: Option<&Standing>, need: Need) -> Resul
     if let Credential::Token(t) = &caller.credential {
         standing
             .policy
-            .check(t.created_at, t.expires_at, t.restricted)
+            .check(t.created_at, t.expires_at, t.narrowing.restricted)
             .map_err(AppError::TokenPolicy)?;
     }
     if standing.role < need.role {
@@ -62,7 +62,7 @@ impl Caller {
     /// it reaches every project its user is a member of. Lists of projects use it too.
     pub fn reach(&self) -> Option<&TokenId> {
         match &self.credential {
-            Credential::Token(t) if t.restricted => Some(&t.id),
+            Credential::Token(t) if t.narrowing.restricted => Some(&t.id),
             _ => None,
         }
     }

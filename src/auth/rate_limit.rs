@@ -37,15 +37,31 @@ pub const FAILURES_PER_MINUTE: u32 = 100;
 
 type Keyed<K> = RateLimiter<K, DefaultKeyedStateStore<K>, DefaultClock, StateInformationMiddleware>;
 
+static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+
 /// One quota policy, as the `RateLimit-Policy` field names it.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Policy {
     name: &'static str,
     quota: u32,
     window_secs: u64,
+    /// The `RateLimit-Policy` field, formatted once: every bearer answer carries it.
+    field: HeaderValue,
 }
 
 impl Policy {
+    fn new(name: &'static str, quota: u32, window_secs: u64) -> Policy {
+        let field = HeaderValue::try_from(format!("\"{name}\";q={quota};w={window_secs}"))
+            .expect("a policy field is visible ASCII");
+        Policy {
+            name,
+            quota,
+            window_secs,
+            field,
+        }
+    }
+
     fn governor(&self) -> Quota {
         let quota = NonZeroU32::new(self.quota).expect("a rate limit is at least 1");
         let period = Duration::from_secs(self.window_secs) / self.quota;
@@ -66,7 +82,7 @@ impl Policy {
 }
 
 /// What a bearer request's response says about its quota.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Allowance {
     policy: Policy,
     remaining: u32,
@@ -82,18 +98,22 @@ impl Allowance {
     }
 
     /// Adds `RateLimit-Policy` and `RateLimit` to a response's headers.
+    // On every bearer answer: no `format!` (measured: a tenth of what authentication added;
+    // docs/benchmarks.md).
     pub fn write_headers(&self, headers: &mut HeaderMap) {
-        let Policy {
-            name,
-            quota,
-            window_secs,
-        } = self.policy;
-        let policy = format!("\"{name}\";q={quota};w={window_secs}");
-        let state = format!("\"{name}\";r={};t={}", self.remaining, self.reset_secs);
-        for (field, value) in [("ratelimit-policy", policy), ("ratelimit", state)] {
-            if let Ok(value) = HeaderValue::try_from(value) {
-                headers.insert(HeaderName::from_static(field), value);
-            }
+        headers.insert(RATELIMIT_POLICY.clone(), self.policy.field.clone());
+        let (mut r, mut t) = (itoa::Buffer::new(), itoa::Buffer::new());
+        let state = [
+            "\"",
+            self.policy.name,
+            "\";r=",
+            r.format(self.remaining),
+            ";t=",
+            t.format(self.reset_secs),
+        ]
+        .concat();
+        if let Ok(value) = HeaderValue::try_from(state) {
+            headers.insert(RATELIMIT.clone(), value);
         }
     }
 }
@@ -128,21 +148,11 @@ impl RateLimits {
     /// `token_rate_limit` requests an hour per token, `failure_limit` bad credentials a minute
     /// per address (0: no such limit).
     pub fn new(token_rate_limit: u32, failure_limit: u32) -> Self {
-        let token_policy = Policy {
-            name: "default",
-            quota: token_rate_limit.max(1),
-            window_secs: 3600,
-        };
+        let token_policy = Policy::new("default", token_rate_limit.max(1), 3600);
         let failures = (failure_limit > 0).then(|| {
-            let policy = Policy {
-                name: "failures",
-                quota: failure_limit,
-                window_secs: 60,
-            };
-            (
-                policy,
-                RateLimiter::keyed(policy.governor()).with_middleware(),
-            )
+            let policy = Policy::new("failures", failure_limit, 60);
+            let limiter = RateLimiter::keyed(policy.governor()).with_middleware();
+            (policy, limiter)
         });
         RateLimits {
             tokens: RateLimiter::keyed(token_policy.governor()).with_middleware(),
@@ -155,12 +165,12 @@ impl RateLimits {
 
     /// Counts one request of `token` against its hourly quota.
     pub fn token_request(&self, token: &TokenId) -> Result<Allowance, Refusal> {
-        let policy = self.token_policy;
+        let policy = &self.token_policy;
         match self.tokens.check_key(token) {
             Ok(snapshot) => {
                 let remaining = snapshot.remaining_burst_capacity();
                 Ok(Allowance {
-                    policy,
+                    policy: policy.clone(),
                     remaining,
                     reset_secs: policy.seconds_to_full(remaining),
                 })
@@ -195,7 +205,7 @@ impl RateLimits {
         let retry_after = secs_ceil(until - now);
         Err(Refusal {
             allowance: Allowance {
-                policy: *policy,
+                policy: policy.clone(),
                 remaining: 0,
                 reset_secs: retry_after,
             },
@@ -215,13 +225,13 @@ impl RateLimits {
             Ok(snapshot) => {
                 let remaining = snapshot.remaining_burst_capacity();
                 Ok(Some(Allowance {
-                    policy: *policy,
+                    policy: policy.clone(),
                     remaining,
                     reset_secs: policy.seconds_to_full(remaining),
                 }))
             }
             Err(not_until) => {
-                let refusal = self.refusal(*policy, &not_until);
+                let refusal = self.refusal(policy, &not_until);
                 let mut blocked = self.blocked.write().expect("rate-limit lock");
                 blocked.insert(
                     ip,
@@ -235,13 +245,13 @@ impl RateLimits {
 
     fn refusal(
         &self,
-        policy: Policy,
+        policy: &Policy,
         not_until: &NotUntil<<DefaultClock as Clock>::Instant>,
     ) -> Refusal {
         let retry_after = secs_ceil(not_until.wait_time_from(DefaultClock::default().now()));
         Refusal {
             allowance: Allowance {
-                policy,
+                policy: policy.clone(),
                 remaining: 0,
                 reset_secs: retry_after,
             },

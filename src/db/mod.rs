@@ -7,7 +7,7 @@
 pub mod cache_lease;
 pub mod models;
 pub mod schema;
-mod token_cache;
+pub mod token_cache;
 mod types;
 
 use std::cell::RefCell;
@@ -485,7 +485,7 @@ impl WorkerConnection {
     pub fn find_token(
         &self,
         hash: &TokenHash,
-    ) -> Result<Option<(models::tokens::TokenRow, models::users::User)>, DbError> {
+    ) -> Result<Option<token_cache::Found>, DbError> {
         let mut slot = self.tokens.borrow_mut();
         let cache = match slot.as_mut() {
             Some(cache) => cache,
@@ -502,7 +502,9 @@ impl WorkerConnection {
             token_cache::Lookup::Hit(found) => return Ok(Some(found)),
             token_cache::Lookup::Miss(version) => version,
         };
-        let found = self.read(|conn| models::tokens::find_by_hash(conn, hash))?;
+        let found = self
+            .read(|conn| models::tokens::find_by_hash(conn, hash))?
+            .map(token_cache::shared);
         cache.fill(*hash, &found, version);
         Ok(found)
     }
@@ -521,12 +523,14 @@ impl LeasedTokens {
         &self,
         pool: &Pool,
         hash: TokenHash,
-    ) -> Result<Option<(models::tokens::TokenRow, models::users::User)>, DbError> {
+    ) -> Result<Option<token_cache::Found>, DbError> {
         let version = match self.0.lookup(&hash).map_err(DbError::probe)? {
             token_cache::Lookup::Hit(found) => return Ok(Some(found)),
             token_cache::Lookup::Miss(version) => version,
         };
-        let found = query(pool, move |conn| models::tokens::find_by_hash(conn, &hash)).await?;
+        let found = query(pool, move |conn| models::tokens::find_by_hash(conn, &hash))
+            .await?
+            .map(token_cache::shared);
         self.0.fill(hash, &found, version);
         Ok(found)
     }

@@ -37,7 +37,13 @@ use crate::domain::TokenHash;
 /// Tokens one worker keeps; more are read every time (W3 of scripts/bench: 10 000 fit).
 const CAPACITY: usize = 16_384;
 
-pub type Found = (TokenRow, User);
+/// Shared, not copied, with every request that finds it: a hit copies two pointers.
+pub type Found = (Arc<TokenRow>, Arc<User>);
+
+/// A row as `tokens::find_by_hash` reads it, made shareable.
+pub fn shared((row, user): (TokenRow, User)) -> Found {
+    (Arc::new(row), Arc::new(user))
+}
 
 /// What says whether the entries still hold.
 enum Validity {

@@ -22,7 +22,7 @@ mod selection;
 pub mod token;
 mod token_hash;
 
-pub use cidr::{canonical, AllowedIps, AllowedIpsError, Cidr, CidrError};
+pub use cidr::{canonical, ip_text, AllowedIps, AllowedIpsError, Cidr, CidrError};
 pub use email::{Email, EmailError};
 pub use expiry::Expiry;
 pub use ids::{ProjectId, TokenId, UserId};

@@ -12,7 +12,9 @@ use crate::domain::{ProjectId, Role, Scope, UserId};
 use crate::error::{AppError, ErrorBody};
 use crate::state::AppState;
 
-super::resource!(publish, publishes, post_message, messages);
+super::resource!(publish);
+// Under `/api/projects`.
+super::resource!(configure_project, ProjectDoc: publishes, post_message, messages);
 
 // Fields in alphabetical order: the order these answers have always had.
 
@@ -122,7 +124,7 @@ async fn publish(
         ("Link" = String, description = "`<…>; rel=\"next\"` while more remain."),
     ))),
 )]
-#[get("/projects/{id}/publishes")]
+#[get("/{id}/publishes")]
 async fn publishes(
     caller: Caller,
     state: web::Data<AppState>,
@@ -163,7 +165,7 @@ struct MessageBody {
     security(("bearer" = ["messages"]), ("session" = [], "csrf" = [])),
     responses((status = 201, description = "The comment.", body = MessageJson)),
 )]
-#[post("/projects/{id}/messages")]
+#[post("/{id}/messages")]
 async fn post_message(
     caller: Caller,
     state: web::Data<AppState>,
@@ -197,7 +199,7 @@ async fn post_message(
         ("Link" = String, description = "`<…>; rel=\"next\"` while more remain."),
     ))),
 )]
-#[get("/projects/{id}/messages")]
+#[get("/{id}/messages")]
 async fn messages(
     caller: Caller,
     state: web::Data<AppState>,

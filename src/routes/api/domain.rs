@@ -29,7 +29,7 @@ pub struct DomainJson {
     security(("bearer" = ["domain"]), ("session" = [])),
     responses((status = 200, description = "The domain, or null.", body = DomainJson)),
 )]
-#[get("/projects/{id}/domain")]
+#[get("/{id}/domain")]
 async fn get_domain(
     caller: Caller,
     state: web::Data<AppState>,
@@ -62,7 +62,7 @@ struct DomainBody {
     security(("bearer" = ["domain"]), ("session" = [], "csrf" = [])),
     responses((status = 200, description = "The domain as stored.", body = DomainJson)),
 )]
-#[put("/projects/{id}/domain")]
+#[put("/{id}/domain")]
 async fn set_domain(
     caller: Caller,
     state: web::Data<AppState>,
@@ -96,7 +96,7 @@ async fn set_domain(
     security(("bearer" = ["domain"]), ("session" = [], "csrf" = [])),
     responses((status = 204, description = "Removed (or there was none).")),
 )]
-#[delete("/projects/{id}/domain")]
+#[delete("/{id}/domain")]
 async fn remove_domain(
     caller: Caller,
     state: web::Data<AppState>,

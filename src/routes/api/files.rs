@@ -63,7 +63,7 @@ impl From<files::FileInfo> for FileJson {
             without slashes or control characters.", body = ErrorBody),
     ),
 )]
-#[put("/projects/{id}/files/{name}")]
+#[put("/{id}/files/{name}")]
 async fn upload(
     caller: Caller,
     state: web::Data<AppState>,
@@ -107,7 +107,7 @@ async fn upload(
         ("Link" = String, description = "`<…>; rel=\"next\"` while more remain."),
     ))),
 )]
-#[get("/projects/{id}/files")]
+#[get("/{id}/files")]
 async fn list(
     caller: Caller,
     state: web::Data<AppState>,
@@ -145,7 +145,7 @@ async fn list(
     responses((status = 200, description = "The file's bytes, in the media type it was uploaded with.",
         content((String = "application/octet-stream")))),
 )]
-#[get("/projects/{id}/files/{name}")]
+#[get("/{id}/files/{name}")]
 async fn download(
     caller: Caller,
     state: web::Data<AppState>,
@@ -178,7 +178,7 @@ async fn download(
     security(("bearer" = ["files"]), ("session" = [], "csrf" = [])),
     responses((status = 204, description = "Deleted.")),
 )]
-#[delete("/projects/{id}/files/{name}")]
+#[delete("/{id}/files/{name}")]
 async fn remove(
     caller: Caller,
     state: web::Data<AppState>,

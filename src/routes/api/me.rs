@@ -89,7 +89,7 @@ async fn me(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, 
                 }
             };
             Some(CallerTokenJson {
-                allowed_ips: t.allowed_ips.clone(),
+                allowed_ips: t.narrowing.allowed_ips.clone(),
                 expires_at: t.expires_at.map(utc),
                 id: t.id.clone(),
                 name: t.name.clone(),
@@ -106,8 +106,8 @@ async fn me(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, 
     Ok(HttpResponse::Ok().json(MeJson {
         auth: AuthJson { kind, token },
         user: UserJson {
-            email: caller.user.email,
-            id: caller.user.id,
+            email: caller.user.email.clone(),
+            id: caller.user.id.clone(),
         },
     }))
 }

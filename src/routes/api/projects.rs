@@ -64,7 +64,7 @@ pub struct MemberJson {
         ("Link" = String, description = "`<…>; rel=\"next\"` while more remain."),
     ))),
 )]
-#[get("/projects")]
+#[get("")]
 async fn list(
     caller: Caller,
     state: web::Data<AppState>,
@@ -104,7 +104,7 @@ struct NewProject {
     security(("session" = [], "csrf" = [])),
     responses((status = 201, description = "Created.", body = CreatedProjectJson)),
 )]
-#[post("/projects")]
+#[post("")]
 async fn create(
     SessionCaller(caller): SessionCaller,
     state: web::Data<AppState>,
@@ -147,7 +147,7 @@ struct NewMember {
             body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
     ),
 )]
-#[post("/projects/{id}/members")]
+#[post("/{id}/members")]
 async fn set_member(
     SessionCaller(caller): SessionCaller,
     session: Session,
@@ -201,7 +201,7 @@ async fn set_member(
     security(("session" = [], "csrf" = [])),
     responses((status = 204, description = "Removed.")),
 )]
-#[delete("/projects/{id}/members/{user_id}")]
+#[delete("/{id}/members/{user_id}")]
 async fn remove_member(
     SessionCaller(caller): SessionCaller,
     client: Client,
@@ -248,7 +248,7 @@ struct TokenPolicyBody {
     security(("session" = [], "csrf" = [])),
     responses((status = 200, description = "The policy now.", body = TokenPolicy)),
 )]
-#[put("/projects/{id}/token-policy")]
+#[put("/{id}/token-policy")]
 async fn set_token_policy(
     SessionCaller(caller): SessionCaller,
     session: Session,

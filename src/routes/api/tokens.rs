@@ -92,7 +92,7 @@ impl TokenJson {
         ("Link" = String, description = "`<…>; rel=\"next\"` while more remain."),
     ))),
 )]
-#[get("/tokens")]
+#[get("")]
 async fn list(
     SessionCaller(caller): SessionCaller,
     state: web::Data<AppState>,
@@ -217,7 +217,7 @@ impl<'a> CreatedToken<'a> {
     security(("session" = [], "csrf" = [])),
     responses((status = 201, description = "Created; the body carries the secret.", body = CreatedToken)),
 )]
-#[post("/tokens")]
+#[post("")]
 async fn create(
     SessionCaller(caller): SessionCaller,
     session: Session,
@@ -303,7 +303,7 @@ struct TokenDetail {
     security(("session" = [])),
     responses((status = 200, description = "The token.", body = TokenDetail)),
 )]
-#[get("/tokens/{id}")]
+#[get("/{id}")]
 async fn show(
     SessionCaller(caller): SessionCaller,
     state: web::Data<AppState>,
@@ -376,7 +376,7 @@ struct RequestJson {
         ("Link" = String, description = "`<…>; rel=\"next\"` while more remain."),
     ))),
 )]
-#[get("/tokens/{id}/activity")]
+#[get("/{id}/activity")]
 async fn activity(
     SessionCaller(caller): SessionCaller,
     state: web::Data<AppState>,
@@ -415,7 +415,7 @@ async fn activity(
     security(("session" = [], "csrf" = [])),
     responses((status = 204, description = "Revoked.")),
 )]
-#[delete("/tokens/{id}")]
+#[delete("/{id}")]
 async fn revoke(
     SessionCaller(caller): SessionCaller,
     client: Client,
@@ -457,7 +457,7 @@ pub const MAX_GRACE_SECONDS: i64 = 86_400;
     security(("session" = [], "csrf" = [])),
     responses((status = 201, description = "The new token; the body carries its secret.", body = CreatedToken)),
 )]
-#[post("/tokens/{id}/rotate")]
+#[post("/{id}/rotate")]
 async fn rotate(
     SessionCaller(caller): SessionCaller,
     session: Session,

@@ -47,7 +47,7 @@ impl DashboardUser {
     /// The same person as an API caller would be: a session, holding every scope.
     pub fn caller(&self) -> Caller {
         Caller {
-            user: self.user.clone(),
+            user: std::sync::Arc::new(self.user.clone()),
             credential: Credential::Session,
         }
     }
