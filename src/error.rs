@@ -151,7 +151,19 @@ impl AppError {
             AppError::InsufficientScope(scope) => ("insufficient_scope", "scope", scope.as_str()),
             _ => return None,
         };
-        Some([REALM, ", error=\"", error, "\", ", detail, "=\"", value, "\""].concat())
+        Some(
+            [
+                REALM,
+                ", error=\"",
+                error,
+                "\", ",
+                detail,
+                "=\"",
+                value,
+                "\"",
+            ]
+            .concat(),
+        )
     }
 
     fn log(&self) {

@@ -39,6 +39,8 @@ pub enum DbConnection {
 pub struct Pool {
     connections: r2d2::Pool<Manager>,
     writer: Option<Arc<WriterQueue>>,
+    /// Opens a connection in place of one the server closed (`query`).
+    manager: Manager,
 }
 
 impl Deref for Pool {
@@ -203,7 +205,7 @@ impl r2d2::HandleEvent for PoolWait {
 
 /// Picks the backend from the URL instead of letting `MultiConnection::establish` try each in
 /// turn (which would happily create a SQLite file named `postgres://…` when PostgreSQL is down).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Manager {
     url: DbUrl,
     queries: QueryCount,
@@ -300,18 +302,20 @@ pub fn connect_observed(
         // each other there, and many instances share it anyway.
         DbUrl::Postgres(_) => None,
     };
+    let manager = Manager { url, queries };
     let connections = r2d2::Pool::builder()
         .max_size(max_size)
         .event_handler(Box::new(wait))
         .connection_timeout(std::time::Duration::from_secs(10))
-        // No `SELECT 1` before every checkout: that would double the bearer hot path.
-        // A broken connection is caught by `has_broken` and replaced.
+        // No `SELECT 1` before every checkout: that would double the bearer hot path. A
+        // connection the server closed is replaced by the read that meets it (`query`).
         .test_on_check_out(false)
-        .build(Manager { url, queries })
+        .build(manager.clone())
         .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
     Ok(Pool {
         connections,
         writer,
+        manager,
     })
 }
 
@@ -393,13 +397,36 @@ where
     .map_err(DbError::from)?
 }
 
-/// `run` for the common case of one model call that returns `QueryResult`.
-pub async fn query<T, F>(pool: &Pool, f: F) -> Result<T, DbError>
+/// `run` for the common case of one model call that returns `QueryResult`: a read.
+///
+/// A pooled connection the server closed (PostgreSQL restarted or failed over, its backend
+/// killed) would fail every request it is handed to, and the pool cannot tell (diesel's
+/// `is_broken` looks at transactions only). So a read that meets one replaces it with a new
+/// connection and is tried again there, once: a read changes nothing, so a second try is
+/// safe. Writes are not tried again: whether a commit cut off mid-way happened is unknown.
+pub async fn query<T, F>(pool: &Pool, mut f: F) -> Result<T, DbError>
 where
-    F: FnOnce(&mut DbConnection) -> QueryResult<T> + Send + 'static,
+    F: FnMut(&mut DbConnection) -> QueryResult<T> + Send + 'static,
     T: Send + 'static,
 {
-    run(pool, move |conn| f(conn).map_err(DbError::from)).await
+    let pool = pool.clone();
+    actix_web::web::block(move || {
+        let mut conn = pool.get().map_err(DbError::from)?;
+        let result = f(&mut conn);
+        if !matches!(
+            result,
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::ClosedConnection,
+                _
+            ))
+        ) {
+            return result.map_err(DbError::from);
+        }
+        *conn = pool.manager.connect().map_err(DbError::Connect)?;
+        f(&mut conn).map_err(DbError::from)
+    })
+    .await
+    .map_err(DbError::from)?
 }
 
 /// `run` for work that writes. On SQLite `f` runs on the one writer connection, after every
@@ -482,10 +509,7 @@ impl WorkerConnection {
 
     /// The bearer hot path's lookup (`tokens::find_by_hash`), from this worker's cache when
     /// nothing was committed since the row was read.
-    pub fn find_token(
-        &self,
-        hash: &TokenHash,
-    ) -> Result<Option<token_cache::Found>, DbError> {
+    pub fn find_token(&self, hash: &TokenHash) -> Result<Option<token_cache::Found>, DbError> {
         let mut slot = self.tokens.borrow_mut();
         let cache = match slot.as_mut() {
             Some(cache) => cache,
@@ -540,7 +564,7 @@ impl LeasedTokens {
 /// one, otherwise on the blocking pool like every other query.
 pub async fn read<T, F>(pool: &Pool, worker: Option<&WorkerConnection>, f: F) -> Result<T, DbError>
 where
-    F: FnOnce(&mut DbConnection) -> QueryResult<T> + Send + 'static,
+    F: FnMut(&mut DbConnection) -> QueryResult<T> + Send + 'static,
     T: Send + 'static,
 {
     match worker {

@@ -203,7 +203,14 @@ mod tests {
 
     #[test]
     fn ip_text_is_what_display_writes() {
-        for ip in ["0.0.0.0", "192.0.2.1", "10.20.255.9", "255.255.255.255", "2001:db8::1", "::1"] {
+        for ip in [
+            "0.0.0.0",
+            "192.0.2.1",
+            "10.20.255.9",
+            "255.255.255.255",
+            "2001:db8::1",
+            "::1",
+        ] {
             let ip: IpAddr = ip.parse().unwrap();
             assert_eq!(ip_text(ip), ip.to_string());
         }

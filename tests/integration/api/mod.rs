@@ -5,6 +5,7 @@ mod accounts;
 mod authentication;
 mod cache_lease;
 mod exact_revocation;
+mod failover;
 mod hardening;
 mod instances;
 mod leaks;

@@ -43,7 +43,10 @@ impl TestDb {
             TestDb::Sqlite { path, .. } => path.clone(),
             TestDb::Postgres { base, schema } => {
                 let sep = if base.contains('?') { '&' } else { '?' };
-                format!("{base}{sep}options=-csearch_path%3D{schema}")
+                // Named after the schema too, so a test can find its own connections.
+                format!(
+                    "{base}{sep}options=-csearch_path%3D{schema}%20-capplication_name%3D{schema}"
+                )
             }
         }
     }
