@@ -10,6 +10,8 @@
 //! other extractors run, so a refused caller is answered before any body is read (a forged
 //! or unauthenticated request never learns whether its body would have parsed).
 
+use std::sync::Arc;
+
 use actix_session::{Session, SessionExt};
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
@@ -18,7 +20,6 @@ use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use chrono::NaiveDateTime;
 use futures_util::future::LocalBoxFuture;
-use std::sync::Arc;
 
 use crate::auth::csrf;
 use crate::auth::outcome::AuthOutcome;
