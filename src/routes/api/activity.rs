@@ -132,16 +132,16 @@ async fn publishes(
     page: Page,
 ) -> Result<HttpResponse, AppError> {
     let need = Need::new(Scope::Publish, Role::Viewer);
-    let request = page.request.clone();
+    let request = page.request();
     let rows = on_project(
         caller,
         &state,
         path.into_inner(),
         need,
-        move |conn, id, _| activity::publishes(conn, id, &request),
+        move |conn, id, _| Ok::<_, AppError>(activity::publishes(conn, id, &request?)?),
     )
     .await?;
-    let (rows, next) = page.request.cut(rows, activity::Publish::cursor);
+    let (rows, next) = page.cut(rows, activity::Publish::cursor);
     Ok(page.respond(
         &rows.into_iter().map(PublishJson::from).collect::<Vec<_>>(),
         next,
@@ -207,16 +207,16 @@ async fn messages(
     page: Page,
 ) -> Result<HttpResponse, AppError> {
     let need = Need::new(Scope::Messages, Role::Viewer);
-    let request = page.request.clone();
+    let request = page.request();
     let rows = on_project(
         caller,
         &state,
         path.into_inner(),
         need,
-        move |conn, id, _| activity::messages(conn, id, &request),
+        move |conn, id, _| Ok::<_, AppError>(activity::messages(conn, id, &request?)?),
     )
     .await?;
-    let (rows, next) = page.request.cut(rows, activity::Message::cursor);
+    let (rows, next) = page.cut(rows, activity::Message::cursor);
     Ok(page.respond(
         &rows.into_iter().map(MessageJson::from).collect::<Vec<_>>(),
         next,

@@ -40,12 +40,14 @@ impl From<invoices::Invoice> for InvoiceJson {
     }
 }
 
+/// `page`: as `Page::request` gave it, checked after the scope.
 async fn load(
     caller: Caller,
     state: &AppState,
-    page: PageRequest,
+    page: Result<PageRequest, AppError>,
 ) -> Result<Vec<invoices::Invoice>, AppError> {
     caller.require(Scope::BillingRead)?;
+    let page = page?;
     Ok(db::query(&state.pool, move |conn| {
         invoices::list(conn, &caller.user.id, &page)
     })
@@ -69,8 +71,8 @@ async fn list(
     state: web::Data<AppState>,
     page: Page,
 ) -> Result<HttpResponse, AppError> {
-    let rows = load(caller, &state, page.request.clone()).await?;
-    let (rows, next) = page.request.cut(rows, invoices::Invoice::cursor);
+    let rows = load(caller, &state, page.request()).await?;
+    let (rows, next) = page.cut(rows, invoices::Invoice::cursor);
     Ok(page.respond(
         &rows.into_iter().map(InvoiceJson::from).collect::<Vec<_>>(),
         next,
@@ -90,7 +92,7 @@ async fn list(
 )]
 #[get("/billing/invoices/latest")]
 async fn latest(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    let latest = load(caller, &state, PageRequest::first(1))
+    let latest = load(caller, &state, Ok(PageRequest::first(1)))
         .await?
         .into_iter()
         .next()

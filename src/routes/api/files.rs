@@ -115,16 +115,16 @@ async fn list(
     page: Page,
 ) -> Result<HttpResponse, AppError> {
     let need = Need::new(Scope::Files, Role::Viewer);
-    let request = page.request.clone();
+    let request = page.request();
     let rows = on_project(
         caller,
         &state,
         path.into_inner(),
         need,
-        move |conn, id, _| files::list(conn, id, &request),
+        move |conn, id, _| Ok::<_, AppError>(files::list(conn, id, &request?)?),
     )
     .await?;
-    let (rows, next) = page.request.cut(rows, files::FileInfo::cursor);
+    let (rows, next) = page.cut(rows, files::FileInfo::cursor);
     Ok(page.respond(
         &rows.into_iter().map(FileJson::from).collect::<Vec<_>>(),
         next,

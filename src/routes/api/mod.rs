@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::{Caller, Need};
 use crate::db::{self, DbConnection};
-use crate::domain::{Cursor, PageError, PageRequest, ProjectId, UserId};
+use crate::domain::{Cursor, PageError, PageRequest, ProjectId, UserId, DEFAULT_LIMIT};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -120,8 +120,14 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
 
 /// A page of a list (`domain::PageRequest`), read from `?limit=&cursor=`, and what the answer
 /// needs to point at the next one. Documented as those two query parameters (`IntoParams`).
+///
+/// Extracting it never fails: a malformed `limit` or `cursor` is answered (422) only when
+/// the handler asks for the page with `request`, after the caller's access was decided —
+/// so a token without the list's scope is told 403, whatever it sent (SPEC §5).
 pub struct Page {
-    pub request: PageRequest,
+    /// The page asked for; the first page when `invalid` says what is wrong with it.
+    request: PageRequest,
+    invalid: Option<(&'static str, String)>,
     /// This list's URL with its other query parameters, for the `Link` header.
     base: String,
 }
@@ -137,7 +143,7 @@ impl FromRequest for Page {
     type Future = std::future::Ready<Result<Self, AppError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(Page::of(req))
+        std::future::ready(Ok(Page::of(req)))
     }
 }
 
@@ -177,15 +183,23 @@ impl utoipa::IntoParams for Page {
 }
 
 impl Page {
-    fn of(req: &HttpRequest) -> Result<Page, AppError> {
-        let query: PageQuery = serde_html_form::from_str(req.query_string())
-            .map_err(|_| AppError::validation("limit", PageError::Limit.to_string()))?;
-        let request = PageRequest::parse(query.limit.as_deref(), query.cursor.as_deref()).map_err(
-            |e| match e {
-                PageError::Limit => AppError::validation("limit", e.to_string()),
-                PageError::Cursor => AppError::validation("cursor", e.to_string()),
-            },
-        )?;
+    fn of(req: &HttpRequest) -> Page {
+        let parsed = serde_html_form::from_str::<PageQuery>(req.query_string())
+            .map_err(|_| PageError::Limit)
+            .and_then(|q| PageRequest::parse(q.limit.as_deref(), q.cursor.as_deref()));
+        let (request, invalid) = match parsed {
+            Ok(request) => (request, None),
+            Err(e) => {
+                let field = match e {
+                    PageError::Limit => "limit",
+                    PageError::Cursor => "cursor",
+                };
+                (
+                    PageRequest::first(DEFAULT_LIMIT),
+                    Some((field, e.to_string())),
+                )
+            }
+        };
         // The other parameters (a filter, say) stay as they were sent, still encoded.
         let others: Vec<&str> = req
             .query_string()
@@ -197,7 +211,29 @@ impl Page {
             base.push_str(p);
             base.push('&');
         }
-        Ok(Page { request, base })
+        Page {
+            request,
+            invalid,
+            base,
+        }
+    }
+
+    /// The page asked for, or 422 when `limit` or `cursor` is malformed. Ask for it after the
+    /// caller's access is decided (`on_project` runs its work after its checks).
+    pub fn request(&self) -> Result<PageRequest, AppError> {
+        match &self.invalid {
+            Some((field, message)) => Err(AppError::validation(field, message.clone())),
+            None => Ok(self.request.clone()),
+        }
+    }
+
+    /// `PageRequest::cut` of the page asked for (rows are only read once `request` passed).
+    pub fn cut<T>(
+        &self,
+        rows: Vec<T>,
+        cursor_of: impl Fn(&T) -> Cursor,
+    ) -> (Vec<T>, Option<Cursor>) {
+        self.request.cut(rows, cursor_of)
     }
 
     /// 200 with the items as a JSON array (SPEC §8.6: the body stays an array) and, while

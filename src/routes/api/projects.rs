@@ -70,12 +70,12 @@ async fn list(
     state: web::Data<AppState>,
     page: Page,
 ) -> Result<HttpResponse, AppError> {
-    let request = page.request.clone();
+    let request = page.request()?;
     let rows = db::query(&state.pool, move |conn| {
         projects::list_for(conn, &caller.user.id, caller.reach(), &request)
     })
     .await?;
-    let (rows, next) = page.request.cut(rows, |(p, _)| p.cursor());
+    let (rows, next) = page.cut(rows, |(p, _)| p.cursor());
     let items: Vec<_> = rows
         .into_iter()
         .map(|(p, role)| ProjectJson {

@@ -113,12 +113,12 @@ async fn read_log(
     page: Page,
 ) -> Result<HttpResponse, AppError> {
     let filter = LogFilter::of(&req)?;
-    let (request, kind) = (page.request.clone(), filter.kind);
+    let (request, kind) = (page.request()?, filter.kind);
     let rows = db::query(&state.pool, move |conn| {
         security_log::list(conn, &caller.user.id, kind, &request)
     })
     .await?;
-    let (rows, next) = page.request.cut(rows, SecurityEventRow::cursor);
+    let (rows, next) = page.cut(rows, SecurityEventRow::cursor);
     let items: Vec<SecurityEventJson> = rows.into_iter().map(SecurityEventJson::from).collect();
     if !filter.csv {
         return Ok(page.respond(&items, next));

@@ -98,14 +98,14 @@ async fn list(
     state: web::Data<AppState>,
     page: Page,
 ) -> Result<HttpResponse, AppError> {
-    let request = page.request.clone();
+    let request = page.request()?;
     let (rows, chosen) = db::query(&state.pool, move |conn| {
         let rows = tokens::list(conn, &caller.user.id, tokens::Which::All, &request)?;
         let ids: Vec<_> = rows.iter().map(|r| r.id.clone()).collect();
         Ok((rows, tokens::chosen_projects(conn, &ids)?))
     })
     .await?;
-    let (rows, next) = page.request.cut(rows, TokenRow::cursor);
+    let (rows, next) = page.cut(rows, TokenRow::cursor);
     let now = state.clock.now();
     let items: Vec<_> = rows
         .into_iter()
@@ -383,13 +383,13 @@ async fn activity(
     id: web::Path<TokenId>,
     page: Page,
 ) -> Result<HttpResponse, AppError> {
-    let request = page.request.clone();
+    let request = page.request()?;
     let rows = db::query(&state.pool, move |conn| {
         let row = tokens::find_mine(conn, &caller.user.id, &id)?;
         token_activity::list(conn, &row.id, &request)
     })
     .await?;
-    let (rows, next) = page.request.cut(rows, RequestRow::cursor);
+    let (rows, next) = page.cut(rows, RequestRow::cursor);
     let items: Vec<_> = rows
         .into_iter()
         .map(|r| RequestJson {

@@ -111,6 +111,85 @@ async fn lists_default_to_50_and_refuse_a_bad_limit_or_cursor() {
     assert_eq!(error_code(res).await, "validation_failed");
 }
 
+/// The access decision comes before the page: a token without a list's scope is told 403
+/// whatever `limit` it sent, and a caller that is not a member 404; only one allowed to read
+/// the list learns that its `limit` is wrong.
+#[actix_web::test]
+async fn a_bad_limit_is_judged_only_for_a_caller_allowed_to_read_the_list() {
+    let app = TestApp::spawn().await;
+    let owner = app.with_user("owner@example.com").await;
+    let project = owner.with_project("Paged").await;
+    let stranger = app.with_user("stranger@example.com").await;
+    let narrow = owner.with_token("narrow", &["publish"], "1y").await;
+    let wide = owner
+        .with_token("wide", &["messages", "billing.read", "files"], "1y")
+        .await;
+    let outsider = stranger.with_token("outsider", &["messages"], "1y").await;
+    let cases = [
+        (
+            &narrow,
+            format!("/api/projects/{project}/messages"),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            &narrow,
+            format!("/api/projects/{project}/files"),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            &narrow,
+            "/api/billing/invoices".to_owned(),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            &outsider,
+            format!("/api/projects/{project}/messages"),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            &wide,
+            format!("/api/projects/{project}/messages"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            &wide,
+            format!("/api/projects/{project}/files"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            &wide,
+            "/api/billing/invoices".to_owned(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ];
+    for (token, path, status) in cases {
+        let res = app
+            .bearer_get(&format!("{path}?limit=ten"), &token.plaintext)
+            .await;
+        assert_eq!(
+            res.status(),
+            status,
+            "{path} with the token {}",
+            token.created["name"]
+        );
+    }
+    // The publishes of a project: the `publish` scope reads them.
+    let res = app
+        .bearer_get(
+            &format!("/api/projects/{project}/publishes?limit=ten"),
+            &narrow.plaintext,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let res = app
+        .bearer_get(
+            &format!("/api/projects/{project}/publishes?limit=ten"),
+            &wide.plaintext,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+}
+
 #[actix_web::test]
 async fn tokens_projects_and_files_page_too() {
     let app = TestApp::spawn().await.with_user("many@example.com").await;
