@@ -461,29 +461,13 @@ impl Caller {
     }
 
     fn test_token_reaching(scopes: &[Scope], restricted: bool) -> Caller {
-        use crate::domain::{Narrowing, PlainToken, Scopes, TokenName};
         let user = Caller::test_user();
-        let row = TokenRow {
-            id: TokenId::new(),
+        let mut row = TokenRow {
             user_id: user.id.clone(),
-            name: TokenName::parse("n").unwrap(),
-            token_hash: PlainToken::generate().hash(),
-            prefix: "mm_pat_AAAA".into(),
-            scopes: Scopes::new(scopes.to_vec()),
-            created_at: NaiveDateTime::default(),
-            expires_at: None,
-            revoked_at: None,
-            last_used_at: None,
-            last_used_ip: None,
-            revoked_reason: None,
-            replaced_by: None,
-            rotated_from: None,
-            expiry: None,
-            narrowing: Narrowing {
-                restricted,
-                allowed_ips: Default::default(),
-            },
+            scopes: crate::domain::Scopes::new(scopes.to_vec()),
+            ..TokenRow::for_test()
         };
+        row.narrowing.restricted = restricted;
         Caller {
             user: Arc::new(user),
             credential: Credential::Token(Arc::new(row)),

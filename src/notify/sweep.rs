@@ -134,26 +134,14 @@ fn told(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Expiry, PlainToken, Scope, Scopes, TokenId, TokenName, UserId};
+    use crate::domain::Expiry;
 
     fn token(created: NaiveDateTime, lifetime_days: i64) -> TokenRow {
         TokenRow {
-            id: TokenId::new(),
-            user_id: UserId::new(),
-            name: TokenName::parse("ci").unwrap(),
-            token_hash: PlainToken::generate().hash(),
-            prefix: "mm_pat_AAAA".into(),
-            scopes: Scopes::new(vec![Scope::Publish]),
             created_at: created,
             expires_at: Some(created + Duration::days(lifetime_days)),
-            revoked_at: None,
-            last_used_at: None,
-            last_used_ip: None,
-            revoked_reason: None,
-            replaced_by: None,
-            rotated_from: None,
             expiry: Some(Expiry::OneMonth),
-            narrowing: Default::default(),
+            ..TokenRow::for_test()
         }
     }
 

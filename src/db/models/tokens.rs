@@ -595,6 +595,32 @@ pub fn record_last_used(conn: &mut DbConnection, uses: &[LastUse]) -> QueryResul
     })
 }
 
+/// A live token for the unit tests of the rules that take one: `publish` only, made at the
+/// epoch, never expiring, narrowed in no way. Tests change the fields they are about.
+#[cfg(test)]
+impl TokenRow {
+    pub(crate) fn for_test() -> TokenRow {
+        TokenRow {
+            id: TokenId::new(),
+            user_id: UserId::new(),
+            name: TokenName::parse("ci").unwrap(),
+            token_hash: PlainToken::generate().hash(),
+            prefix: "mm_pat_AAAA".into(),
+            scopes: Scopes::new(vec![Scope::Publish]),
+            created_at: NaiveDateTime::default(),
+            expires_at: None,
+            revoked_at: None,
+            last_used_at: None,
+            last_used_ip: None,
+            revoked_reason: None,
+            replaced_by: None,
+            rotated_from: None,
+            expiry: None,
+            narrowing: Narrowing::default(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -645,22 +671,10 @@ mod tests {
     #[test]
     fn expired_from_the_instant_of_expiry() {
         let row = TokenRow {
-            id: TokenId::new(),
-            user_id: UserId::new(),
-            name: TokenName::parse("n").unwrap(),
-            token_hash: PlainToken::generate().hash(),
-            prefix: "mm_pat_AAAA".into(),
-            scopes: Scopes::new(vec![Scope::Publish]),
             created_at: at("2026-01-01 00:00:00"),
             expires_at: Some(at("2026-02-01 00:00:00")),
-            revoked_at: None,
-            last_used_at: None,
-            last_used_ip: None,
-            revoked_reason: None,
-            replaced_by: None,
-            rotated_from: None,
             expiry: Some(Expiry::OneMonth),
-            narrowing: Narrowing::default(),
+            ..TokenRow::for_test()
         };
         assert_eq!(row.status(at("2026-01-31 23:59:59")), TokenStatus::Active);
         assert_eq!(row.status(at("2026-02-01 00:00:00")), TokenStatus::Expired);

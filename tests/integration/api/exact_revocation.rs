@@ -372,14 +372,24 @@ async fn revocation(backend: Backend, test: &str) {
         return;
     };
     in_lanes(test, TRIALS, 4, |lane, trials| {
-        revocation_lane(&cluster, lane, trials, None)
+        revocation_lane(&cluster, lane, trials, Fault::None)
     })
     .await
 }
 
-/// With `cut`, every database connection B and C hold to the PostgreSQL server on that port
-/// is cut once the token works everywhere, just before it is revoked.
-async fn revocation_lane(cluster: &Cluster, lane: usize, trials: usize, cut: Option<u16>) -> Tally {
+/// What a revocation trial does to the database around the revocation.
+#[derive(Clone, Copy)]
+enum Fault<'a> {
+    None,
+    /// Every connection B and C hold to the PostgreSQL server on this port is cut once the
+    /// token works everywhere, just before it is revoked.
+    Cut(u16),
+    /// B is cut off from the database just before the revocation, and healed shortly after
+    /// it was answered.
+    Partition(&'a Partition),
+}
+
+async fn revocation_lane(cluster: &Cluster, lane: usize, trials: usize, fault: Fault<'_>) -> Tally {
     let mut tally = Tally::default();
     for trial in 0..trials {
         let (id, token) = cluster.token(&format!("lane {lane}, trial {trial}")).await;
@@ -389,8 +399,10 @@ async fn revocation_lane(cluster: &Cluster, lane: usize, trials: usize, cut: Opt
             .until_each_instance_answered(StatusCode::OK, start)
             .await;
         let worked = Instant::now();
-        if let Some(port) = cut {
-            cut_database_connections(cluster, port);
+        match fault {
+            Fault::None => {}
+            Fault::Cut(port) => cut_database_connections(cluster, port),
+            Fault::Partition(partition) => partition.frozen.store(true, Ordering::SeqCst),
         }
         let res = cluster
             .session(Method::DELETE, &format!("/api/tokens/{id}"))
@@ -399,22 +411,30 @@ async fn revocation_lane(cluster: &Cluster, lane: usize, trials: usize, cut: Opt
             .unwrap();
         let answered = Instant::now();
         assert_eq!(res.status(), StatusCode::NO_CONTENT);
+        if let Fault::Partition(partition) = fault {
+            // Long enough for a B that still trusted what it knew to answer many requests.
+            sleep(Duration::from_millis(300)).await;
+            partition.frozen.store(false, Ordering::SeqCst);
+        }
         hammer.until_each_instance_sent_after(answered, 2).await;
         for sample in hammer.stop().await {
             if sample.status.is_server_error() {
                 tally.failed += 1;
             }
+            // A fault may make an instance fail (500) for a while: cut connections until its
+            // pool has replaced them, a partition until it heals. What it must never do is let
+            // the token through.
+            let may_fail = sample.status.is_server_error() && !matches!(fault, Fault::None);
             if sample.sent >= answered {
                 tally.after += 1;
-                // An instance whose connections were cut may fail (500) until its pool has
-                // replaced them; what it must not do is let the token through.
-                let right = is_error(&sample, StatusCode::UNAUTHORIZED, "invalid_token")
-                    || cut.is_some() && sample.status.is_server_error();
+                let right =
+                    is_error(&sample, StatusCode::UNAUTHORIZED, "invalid_token") || may_fail;
                 tally.check(right, &sample, answered, "the revocation was answered");
             } else if sample.received <= worked {
                 tally.before += 1;
-                let right = sample.status == StatusCode::OK
-                    || cut.is_some() && sample.status.is_server_error();
+                // Before the fault, only the cut connections may already have failed.
+                let right =
+                    sample.status == StatusCode::OK || may_fail && matches!(fault, Fault::Cut(_));
                 tally.check(right, &sample, start, "the token was made");
             } else {
                 tally.during += 1;
@@ -445,10 +465,10 @@ async fn a_revocation_holds_on_instances_whose_database_connections_were_cut() {
         return;
     };
     let port = cluster.db.count("SELECT inet_server_port()::bigint AS n");
-    let port = Some(u16::try_from(port).unwrap());
+    let port = u16::try_from(port).unwrap();
     let test = "revocation on PostgreSQL, connections cut";
     in_lanes(test, 20, 1, |lane, trials| {
-        revocation_lane(&cluster, lane, trials, port)
+        revocation_lane(&cluster, lane, trials, Fault::Cut(port))
     })
     .await
 }
@@ -485,49 +505,11 @@ async fn a_revocation_holds_on_an_instance_cut_off_from_the_database() {
     let cluster = Cluster::start_with(Backend::Postgres, Some(&partition))
         .await
         .unwrap();
-    let started = Instant::now();
-    let trials = 4;
-    let mut tally = Tally::default();
-    for trial in 0..trials {
-        let (id, token) = cluster.token(&format!("partitioned {trial}")).await;
-        let start = Instant::now();
-        let hammer = cluster.hammer("/api/me", &token);
-        hammer
-            .until_each_instance_answered(StatusCode::OK, start)
-            .await;
-        let worked = Instant::now();
-        partition.frozen.store(true, Ordering::SeqCst);
-        let res = cluster
-            .session(Method::DELETE, &format!("/api/tokens/{id}"))
-            .send()
-            .await
-            .unwrap();
-        let answered = Instant::now();
-        assert_eq!(res.status(), StatusCode::NO_CONTENT);
-        // Long enough for a B that still trusted what it knew to answer many requests.
-        sleep(Duration::from_millis(300)).await;
-        partition.frozen.store(false, Ordering::SeqCst);
-        hammer.until_each_instance_sent_after(answered, 2).await;
-        for sample in hammer.stop().await {
-            if sample.status.is_server_error() {
-                tally.failed += 1;
-            }
-            if sample.sent >= answered {
-                tally.after += 1;
-                // Waiting out the partition may fail (500); letting the token through may not.
-                let right = is_error(&sample, StatusCode::UNAUTHORIZED, "invalid_token")
-                    || sample.status.is_server_error();
-                tally.check(right, &sample, answered, "the revocation was answered");
-            } else if sample.received <= worked {
-                tally.before += 1;
-                let right = sample.status == StatusCode::OK;
-                tally.check(right, &sample, start, "the token was made");
-            } else {
-                tally.during += 1;
-            }
-        }
-    }
-    tally.finish("revocation on PostgreSQL, B partitioned", trials, started);
+    let test = "revocation on PostgreSQL, B partitioned";
+    in_lanes(test, 4, 1, |lane, trials| {
+        revocation_lane(&cluster, lane, trials, Fault::Partition(&partition))
+    })
+    .await
 }
 
 /// A TCP proxy between one instance and PostgreSQL. While `frozen`, no byte passes either

@@ -15,6 +15,20 @@ use crate::helpers::{error_code, TestApp, TestDb, User, PASSWORD};
 
 const AGENT: &str = "nightly-export/2.1 (+https://ci.example)";
 
+/// The requests a list of activity entries stands for (an entry counts `count` of them).
+fn total(items: &[Value]) -> i64 {
+    items.iter().map(|r| r["count"].as_i64().unwrap()).sum()
+}
+
+/// `GET /api/tokens/{id}`: the token with its addresses and requests a day.
+async fn token_detail(user: &User, token_id: &str) -> Value {
+    user.get(&format!("/api/tokens/{token_id}"))
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
 /// The token's requests once at least `n` are recorded (the queue is written every second;
 /// an entry stands for `count` identical requests).
 async fn activity(user: &User, token_id: &str, n: i64) -> Vec<Value> {
@@ -24,12 +38,7 @@ async fn activity(user: &User, token_id: &str, n: i64) -> Vec<Value> {
             .await;
         assert_eq!(res.status(), StatusCode::OK);
         let items: Vec<Value> = res.json().await.unwrap();
-        if items
-            .iter()
-            .map(|r| r["count"].as_i64().unwrap())
-            .sum::<i64>()
-            >= n
-        {
+        if total(&items) >= n {
             return items;
         }
         actix_web::rt::time::sleep(Wait::from_millis(100)).await;
@@ -101,12 +110,7 @@ async fn every_request_is_recorded_with_its_route_template_and_outcome() {
     }
 
     // The token JSON: one address, today's three requests.
-    let detail: Value = user
-        .get(&format!("/api/tokens/{}", token.id))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let detail = token_detail(&user, &token.id).await;
     assert_eq!(detail["name"], "export");
     assert_eq!(detail["addresses"][0]["ip"], "127.0.0.1");
     assert_eq!(detail["addresses"][0]["count"], 3);
@@ -151,15 +155,10 @@ async fn identical_requests_within_a_second_are_one_entry_with_their_count() {
     }
     let items = activity(&user, &token.id, sent).await;
     let counts: Vec<i64> = items.iter().map(|r| r["count"].as_i64().unwrap()).collect();
-    assert_eq!(counts.iter().sum::<i64>(), sent, "{items:?}");
+    assert_eq!(total(&items), sent, "{items:?}");
     // 30 requests take well under a second: at most a second's and a batch's boundary apart.
     assert!(items.len() <= 4, "not folded: {items:?}");
-    let detail: Value = user
-        .get(&format!("/api/tokens/{}", token.id))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let detail = token_detail(&user, &token.id).await;
     assert_eq!(detail["addresses"][0]["count"], sent);
     assert_eq!(
         detail["requestsPerDay"].as_array().unwrap().last().unwrap()["requests"],
@@ -198,12 +197,7 @@ async fn a_revoked_token_still_presented_shows_on_its_page_and_is_told_once() {
         page.contains("Still presented 3 times since it was revoked, last from 127.0.0.2"),
         "{page}"
     );
-    let detail: Value = user
-        .get(&format!("/api/tokens/{}", token.id))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let detail = token_detail(&user, &token.id).await;
     assert_eq!(detail["presentedAfterStop"]["count"], 3);
     assert_eq!(detail["presentedAfterStop"]["lastIp"], "127.0.0.2");
 
@@ -243,12 +237,7 @@ async fn a_new_address_is_told_once_and_the_first_is_no_news() {
             && page.contains("127.0.0.2"),
         "{page}"
     );
-    let detail: Value = user
-        .get(&format!("/api/tokens/{}", token.id))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let detail = token_detail(&user, &token.id).await;
     let counts: Vec<(String, i64)> = detail["addresses"]
         .as_array()
         .unwrap()
@@ -286,12 +275,7 @@ async fn a_full_queue_drops_and_counts_without_slowing_a_request() {
     let mut detail = Value::Null;
     for _ in 0..50 {
         actix_web::rt::time::sleep(Wait::from_millis(100)).await;
-        detail = user
-            .get(&format!("/api/tokens/{}", token.id))
-            .await
-            .json()
-            .await
-            .unwrap();
+        detail = token_detail(&user, &token.id).await;
         let recorded = detail["requestsPerDay"].as_array().unwrap().last().unwrap()["requests"]
             .as_i64()
             .unwrap();
