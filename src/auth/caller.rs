@@ -37,7 +37,7 @@ use crate::state::AppState;
 #[derive(Clone, Debug)]
 pub enum Credential {
     Session,
-    /// The presented token's row, shared with the worker's token cache (`db::token_cache`):
+    /// The presented token's row, shared with the worker's token cache (`db::exact_cache`):
     /// a cached request copies no field of it. Whether it reaches only its chosen projects
     /// (`narrowing.restricted`) is decided in `auth::permission`, which ones only where a
     /// project is involved; where it may be used from, here, before any handler.
@@ -106,7 +106,7 @@ async fn token_caller(
         .map_err(|_| Refused::Bad(Malformed, AppError::InvalidToken("Malformed token.")))?;
     let hash = plain.hash();
     drop(plain);
-    // From this worker's exact cache (`db::token_cache`); on SQLite inline, on PostgreSQL
+    // From this worker's exact cache (`db::exact_cache`); on SQLite inline, on PostgreSQL
     // through the blocking pool.
     let found = if let Some(worker) = req.app_data::<std::rc::Rc<db::WorkerConnection>>() {
         worker.find_token(&hash)
@@ -115,7 +115,7 @@ async fn token_caller(
     } else {
         db::query(&state.pool, move |conn| tokens::find_by_hash(conn, &hash))
             .await
-            .map(|found| found.map(db::token_cache::shared))
+            .map(|found| found.map(tokens::shared))
     }
     .map_err(|e| Refused::Failed(e.into()))?;
     let now = state.clock.now();
@@ -214,7 +214,10 @@ async fn bearer_caller(
 }
 
 /// The logged-in user of this request's session, if any.
-pub async fn session_user(state: &AppState, session: &Session) -> Result<Option<User>, AppError> {
+pub async fn session_user(
+    state: &AppState,
+    session: &Session,
+) -> Result<Option<Arc<User>>, AppError> {
     let Some(user_id) = session
         .get::<String>(USER_ID)?
         .and_then(|id| UserId::parse(&id))
@@ -224,7 +227,9 @@ pub async fn session_user(state: &AppState, session: &Session) -> Result<Option<
     // Read with the session by the store, in the same query: no second one.
     let user = match session_store::loaded_user(session, &user_id) {
         Some(user) => Some(user),
-        None => db::query(&state.pool, move |conn| User::find(conn, &user_id)).await?,
+        None => db::query(&state.pool, move |conn| User::find(conn, &user_id))
+            .await?
+            .map(Arc::new),
     };
     if user.is_none() {
         // The account is gone: forget it rather than ask again on every request.
@@ -274,7 +279,7 @@ async fn session_caller(req: &HttpRequest, state: &AppState) -> Result<Caller, A
         csrf::check_api(req, &session)?;
     }
     Ok(Caller {
-        user: Arc::new(user),
+        user,
         credential: Credential::Session,
     })
 }

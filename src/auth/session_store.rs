@@ -1,14 +1,17 @@
 //! actix-session's `SessionStore`, kept in the database so that logout really ends a session,
 //! every instance on one database shares sessions, and the idle and absolute limits hold.
 //!
-//! A request of a signed-in browser is one read: `load` reads the session's row and its user
-//! together (the caller takes the user from the loaded state: `loaded_user`), and writes only
-//! when the idle expiry is due to slide, at most once a minute (`slid_expiry`). The middleware
+//! A request of a signed-in browser is at most one read: `load` reads the session's row and
+//! its user together (the caller takes the user from the loaded state: `loaded_user`), on
+//! SQLite from the worker's exact cache when nothing was committed since (`db::exact_cache`),
+//! and writes only when the idle expiry is due to slide, at most once a minute
+//! (`slid_expiry`). The middleware
 //! runs with `TtlExtensionPolicy::OnStateChanges` (`startup`), so nothing else is written or
 //! re-sealed on a request that changes no state.
 
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use actix_session::Session;
@@ -21,7 +24,7 @@ use crate::clock::Clock;
 use crate::db::models::security_log::{self, NewSecurityEvent};
 use crate::db::models::users::User;
 use crate::db::{self, models::sessions, Pool, WorkerConnection};
-use crate::domain::{Email, SecurityKind, UserId};
+use crate::domain::{SecurityKind, UserId};
 
 /// The session state key holding the logged-in user's id.
 pub const USER_ID: &str = "user_id";
@@ -35,9 +38,9 @@ pub const USER_AGENT: &str = "ua";
 /// new session's row, in one transaction, and does not keep the key. So a login is logged if
 /// and only if its session exists.
 pub const LOG_LOGIN: &str = "log_login";
-/// The state key under which `load` hands over the session's user, read with the session.
-/// It lives only in the request's copy of the state: `persisted` drops it before any write,
-/// so the row never holds it (nor the password hash in it).
+/// The state key under which `load` hands over the session's user, read with the session: the
+/// user's ticket (`handoff`). It lives only in the request's copy of the state: `persisted`
+/// drops it before any write, so the row never holds it.
 const LOADED_USER: &str = "_loaded_user";
 /// How long a session may be idle.
 pub const IDLE_LIMIT: Duration = Duration::hours(12);
@@ -52,7 +55,7 @@ pub struct DbSessionStore {
     pool: Pool,
     clock: Clock,
     /// On SQLite, the worker's own connection, the bearer lookup's too: the read of every
-    /// session request runs inline on it (`db::read`).
+    /// session request runs inline on it, through its cache (`WorkerConnection::find_session`).
     worker: Option<Rc<WorkerConnection>>,
 }
 
@@ -73,36 +76,107 @@ fn idle_end(created_at: NaiveDateTime, now: NaiveDateTime) -> NaiveDateTime {
     (now + IDLE_LIMIT).min(created_at + ABSOLUTE_LIMIT)
 }
 
-/// Where a request at `now` slides the row's idle expiry to, when it is due: only when it
-/// moves by more than `SLIDE_STEP`. The one place that decides whether a request writes.
-fn slid_expiry(row: &sessions::SessionRow, now: NaiveDateTime) -> Option<NaiveDateTime> {
-    let end = idle_end(row.created_at, now);
-    (end - row.expires_at > SLIDE_STEP).then_some(end)
+/// Whether a session read at some time is live at `now`: before its idle expiry and within
+/// the absolute limit.
+fn is_live(session: &sessions::Loaded, now: NaiveDateTime) -> bool {
+    now < session.expires_at && now < session.created_at + ABSOLUTE_LIMIT
 }
 
-/// What `load` hands over of the user, JSON-encoded like every value of the state.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct LoadedUser {
-    id: UserId,
-    email: String,
-    password_hash: String,
+/// Where a request at `now` slides a session's idle expiry to, when it is due: only when it
+/// moves by more than `SLIDE_STEP`. The one place that decides whether a request writes.
+fn slid_expiry(
     created_at: NaiveDateTime,
+    expires_at: NaiveDateTime,
+    now: NaiveDateTime,
+) -> Option<NaiveDateTime> {
+    let end = idle_end(created_at, now);
+    (end - expires_at > SLIDE_STEP).then_some(end)
 }
 
 /// The user `load` read with this request's session, when it is the one `user_id` names;
-/// `None` when the state was not loaded by this store (a session made during this request).
-pub fn loaded_user(session: &Session, user_id: &UserId) -> Option<User> {
-    let loaded = session.get::<LoadedUser>(LOADED_USER).ok()??;
-    if loaded.id != *user_id {
-        return None;
+/// `None` when the state was not loaded by this store (a session made during this request) or
+/// its ticket was taken or overwritten (`handoff`): the caller then reads the user itself.
+pub fn loaded_user(session: &Session, user_id: &UserId) -> Option<Arc<User>> {
+    let ticket = session.entries().get(LOADED_USER)?.parse().ok()?;
+    handoff::take(ticket).filter(|user| user.id == *user_id)
+}
+
+/// How `load` hands the user it read to the caller. The store's `load` sees no request, only
+/// the state it returns, whose values actix-session keeps as JSON strings: encoding the user
+/// there and decoding it again cost a tenth of a session request (measured,
+/// docs/benchmarks.md). So the user waits in a small ring of this worker thread (the store and
+/// the request's extractors run on one worker thread: actix never moves a request's future)
+/// and the state carries only its ticket. A ticket is taken once; a slot is reused after
+/// `SLOTS` loads, so memory stays bounded whatever requests never ask for their user, and a
+/// ticket that finds its slot reused finds nothing, never another request's user.
+mod handoff {
+    use std::cell::RefCell;
+    use std::sync::Arc;
+
+    use crate::db::models::users::User;
+
+    /// Far more than the loads one worker can have between a `load` and its extractor.
+    const SLOTS: usize = 64;
+
+    struct Ring {
+        issued: u64,
+        slots: [Option<(u64, Arc<User>)>; SLOTS],
     }
-    Some(User {
-        id: loaded.id,
-        // A stored email was parsed when it was stored; parsing it again gives it back.
-        email: Email::parse(&loaded.email).ok()?,
-        password_hash: loaded.password_hash,
-        created_at: loaded.created_at,
-    })
+
+    thread_local! {
+        static RING: RefCell<Ring> = RefCell::new(Ring {
+            issued: 0,
+            slots: std::array::from_fn(|_| None),
+        });
+    }
+
+    /// Parks `user` and returns its ticket.
+    pub fn park(user: Arc<User>) -> u64 {
+        RING.with_borrow_mut(|ring| {
+            ring.issued += 1;
+            let ticket = ring.issued;
+            ring.slots[ticket as usize % SLOTS] = Some((ticket, user));
+            ticket
+        })
+    }
+
+    /// The user parked under `ticket` on this thread, once.
+    pub fn take(ticket: u64) -> Option<Arc<User>> {
+        RING.with_borrow_mut(|ring| {
+            let slot = &mut ring.slots[ticket as usize % SLOTS];
+            match slot {
+                Some((parked, _)) if *parked == ticket => slot.take().map(|(_, user)| user),
+                _ => None,
+            }
+        })
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        /// A ticket gives its user once; a ticket whose slot was reused gives nothing.
+        #[test]
+        fn a_ticket_gives_its_own_user_once() {
+            let user = |n: u32| {
+                Arc::new(User {
+                    id: crate::domain::UserId::new(),
+                    email: crate::domain::Email::parse(&format!("u{n}@example.com")).unwrap(),
+                    password_hash: String::new(),
+                    created_at: chrono::NaiveDateTime::default(),
+                })
+            };
+            let first = park(user(0));
+            assert_eq!(take(first).unwrap().email.as_str(), "u0@example.com");
+            assert!(take(first).is_none());
+            let kept = park(user(1));
+            for n in 0..SLOTS as u32 {
+                park(user(n + 2));
+            }
+            assert!(take(kept).is_none(), "its slot was reused");
+            assert!(take(u64::MAX).is_none());
+        }
+    }
 }
 
 /// The state as the row keeps it: without what `load` added for this request only.
@@ -174,36 +248,31 @@ impl SessionStore for DbSessionStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
         let id = row_id(key.as_ref());
         let now = self.clock.now();
-        let read_id = id.clone();
-        let found = db::read(&self.pool, self.worker.as_deref(), move |conn| {
-            sessions::find_live_with_user(conn, &read_id, now)
-        })
-        .await
+        let found = match self.worker.as_deref() {
+            // SQLite: inline, from the worker's exact cache when nothing was committed since.
+            Some(worker) => worker.find_session(&id),
+            None => {
+                let id = id.clone();
+                db::query(&self.pool, move |conn| sessions::load(conn, &id))
+                    .await
+                    .map(|found| found.map(Arc::new))
+            }
+        }
         .map_err(|e| LoadError::Other(anyhow::anyhow!("{e}")))?;
-        let Some((row, user)) = found else {
+        let Some(session) = found.filter(|session| is_live(session, now)) else {
             return Ok(None);
         };
-        if row.created_at + ABSOLUTE_LIMIT <= now {
-            return Ok(None);
-        }
-        if let Some(expires_at) = slid_expiry(&row, now) {
+        if let Some(expires_at) = slid_expiry(session.created_at, session.expires_at, now) {
             db::write_query(&self.pool, move |conn| {
                 sessions::slide(conn, &id, expires_at, now)
             })
             .await
             .map_err(|e| LoadError::Other(anyhow::anyhow!("{e}")))?;
         }
-        let mut state: HashMap<String, String> =
-            serde_json::from_str(&row.state).map_err(|e| LoadError::Deserialization(e.into()))?;
-        if let Some(user) = user {
-            let loaded = LoadedUser {
-                id: user.id,
-                email: user.email.as_str().to_owned(),
-                password_hash: user.password_hash,
-                created_at: user.created_at,
-            };
-            let loaded = serde_json::to_string(&loaded).map_err(|e| LoadError::Other(e.into()))?;
-            state.insert(LOADED_USER.to_owned(), loaded);
+        let mut state = session.state.clone();
+        if let Some(user) = &session.user {
+            let ticket = handoff::park(user.clone());
+            state.insert(LOADED_USER.to_owned(), ticket.to_string());
         }
         Ok(Some(state))
     }

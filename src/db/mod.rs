@@ -5,9 +5,10 @@
 //! knows HTTP.
 
 pub mod cache_lease;
+pub mod exact_cache;
 pub mod models;
 pub mod schema;
-pub mod token_cache;
+pub mod timestamp;
 mod types;
 
 use std::cell::RefCell;
@@ -23,6 +24,7 @@ use diesel::r2d2::{self, ManageConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::domain::TokenHash;
+use exact_cache::{ExactCache, Lookup};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -265,7 +267,7 @@ pub enum DbError {
 }
 
 impl DbError {
-    /// The token cache's validity check failed (`token_cache`).
+    /// A cache's validity check failed (`exact_cache`).
     fn probe(message: String) -> DbError {
         DbError::Connect(r2d2::Error::ConnectionError(
             diesel::ConnectionError::BadConnection(message),
@@ -466,17 +468,18 @@ where
 }
 
 /// A SQLite connection owned by one actix worker thread, for the one read of the bearer hot
-/// path. Measured (docs/benchmarks.md): the hop to the blocking pool and back (`web::block`:
-/// a wake-up and two context switches) plus the pool checkout cost more than the indexed
-/// read itself. A SQLite read is a library call on local pages, and in WAL mode readers do
-/// not wait for writers (only recovery after a crash can make one wait, at most the busy
-/// timeout), so it runs inline on the worker. A PostgreSQL read is a network round trip
-/// that must not stall a worker: it stays on `run`. The token lookup is cached here, exactly
-/// (`token_cache`: any commit anywhere empties it).
+/// path and of the session path. Measured (docs/benchmarks.md): the hop to the blocking pool
+/// and back (`web::block`: a wake-up and two context switches) plus the pool checkout cost
+/// more than the indexed read itself. A SQLite read is a library call on local pages, and in
+/// WAL mode readers do not wait for writers (only recovery after a crash can make one wait,
+/// at most the busy timeout), so it runs inline on the worker. A PostgreSQL read is a network
+/// round trip that must not stall a worker: it stays on `run`. Both lookups are cached here,
+/// exactly (`exact_cache`: any commit anywhere empties them).
 pub struct WorkerConnection {
     manager: Manager,
     conn: RefCell<Option<DbConnection>>,
-    tokens: RefCell<Option<token_cache::TokenCache>>,
+    tokens: RefCell<Option<ExactCache<TokenHash, models::tokens::Found>>>,
+    sessions: RefCell<Option<ExactCache<String, Arc<models::sessions::Loaded>>>>,
 }
 
 impl WorkerConnection {
@@ -488,6 +491,7 @@ impl WorkerConnection {
                 manager: Manager { url, queries },
                 conn: RefCell::new(None),
                 tokens: RefCell::new(None),
+                sessions: RefCell::new(None),
             }),
             DbUrl::Postgres(_) => None,
         }
@@ -507,69 +511,76 @@ impl WorkerConnection {
         result
     }
 
-    /// The bearer hot path's lookup (`tokens::find_by_hash`), from this worker's cache when
-    /// nothing was committed since the row was read.
-    pub fn find_token(&self, hash: &TokenHash) -> Result<Option<token_cache::Found>, DbError> {
-        let mut slot = self.tokens.borrow_mut();
+    /// `read` through `cache`: the row kept under `key`, when nothing was committed since it
+    /// was read.
+    fn cached<K: std::hash::Hash + Eq, V: Clone>(
+        &self,
+        cache: &RefCell<Option<ExactCache<K, V>>>,
+        key: K,
+        read: impl FnOnce(&mut DbConnection) -> QueryResult<Option<V>>,
+    ) -> Result<Option<V>, DbError> {
+        let mut slot = cache.borrow_mut();
         let cache = match slot.as_mut() {
             Some(cache) => cache,
             None => {
                 let DbUrl::Sqlite(path) = &self.manager.url else {
                     unreachable!("a worker connection is SQLite only")
                 };
-                slot.insert(token_cache::TokenCache::sqlite(path).map_err(DbError::probe)?)
+                slot.insert(ExactCache::sqlite(path).map_err(DbError::probe)?)
             }
         };
         // The version check is not counted with the statements: it reads no table, and the
         // statement count is what shows the lookups a cache hit saves.
-        let version = match cache.lookup(hash).map_err(DbError::probe)? {
-            token_cache::Lookup::Hit(found) => return Ok(Some(found)),
-            token_cache::Lookup::Miss(version) => version,
+        let version = match cache.lookup(&key).map_err(DbError::probe)? {
+            Lookup::Hit(found) => return Ok(Some(found)),
+            Lookup::Miss(version) => version,
         };
-        let found = self
-            .read(|conn| models::tokens::find_by_hash(conn, hash))?
-            .map(token_cache::shared);
-        cache.fill(*hash, &found, version);
+        let found = self.read(read)?;
+        cache.fill(key, &found, version);
         Ok(found)
+    }
+
+    /// The bearer hot path's lookup (`tokens::find_by_hash`).
+    pub fn find_token(&self, hash: &TokenHash) -> Result<Option<models::tokens::Found>, DbError> {
+        self.cached(&self.tokens, *hash, |conn| {
+            Ok(models::tokens::find_by_hash(conn, hash)?.map(models::tokens::shared))
+        })
+    }
+
+    /// The session path's lookup (`sessions::load`), by the session's row id.
+    pub fn find_session(
+        &self,
+        id: &str,
+    ) -> Result<Option<Arc<models::sessions::Loaded>>, DbError> {
+        self.cached(&self.sessions, id.to_owned(), |conn| {
+            Ok(models::sessions::load(conn, id)?.map(Arc::new))
+        })
     }
 }
 
 /// PostgreSQL's counterpart of `WorkerConnection::find_token`, one per worker: rows read on
 /// the pool, cached while the instance holds its lease (`cache_lease`).
-pub struct LeasedTokens(token_cache::TokenCache);
+pub struct LeasedTokens(ExactCache<TokenHash, models::tokens::Found>);
 
 impl LeasedTokens {
     pub fn new(lease: Arc<cache_lease::CacheLease>) -> LeasedTokens {
-        LeasedTokens(token_cache::TokenCache::leased(lease))
+        LeasedTokens(ExactCache::leased(lease))
     }
 
     pub async fn find_token(
         &self,
         pool: &Pool,
         hash: TokenHash,
-    ) -> Result<Option<token_cache::Found>, DbError> {
+    ) -> Result<Option<models::tokens::Found>, DbError> {
         let version = match self.0.lookup(&hash).map_err(DbError::probe)? {
-            token_cache::Lookup::Hit(found) => return Ok(Some(found)),
-            token_cache::Lookup::Miss(version) => version,
+            Lookup::Hit(found) => return Ok(Some(found)),
+            Lookup::Miss(version) => version,
         };
         let found = query(pool, move |conn| models::tokens::find_by_hash(conn, &hash))
             .await?
-            .map(token_cache::shared);
+            .map(models::tokens::shared);
         self.0.fill(hash, &found, version);
         Ok(found)
-    }
-}
-
-/// A read on the request path: inline on this worker's own SQLite connection when there is
-/// one, otherwise on the blocking pool like every other query.
-pub async fn read<T, F>(pool: &Pool, worker: Option<&WorkerConnection>, f: F) -> Result<T, DbError>
-where
-    F: FnMut(&mut DbConnection) -> QueryResult<T> + Send + 'static,
-    T: Send + 'static,
-{
-    match worker {
-        Some(worker) => worker.read(f),
-        None => query(pool, f).await,
     }
 }
 

@@ -1,10 +1,14 @@
 //! Rows of the server-side session store (see `auth::session_store`).
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::models::users::User;
 use crate::db::schema::{sessions, users};
+use crate::db::timestamp::{MaybeStamp, Stamp};
 use crate::db::DbConnection;
 use crate::domain::UserId;
 
@@ -14,11 +18,14 @@ pub struct SessionRow {
     pub id: String,
     pub user_id: Option<UserId>,
     pub state: String,
+    #[diesel(deserialize_as = Stamp)]
     pub created_at: NaiveDateTime,
+    #[diesel(deserialize_as = Stamp)]
     pub expires_at: NaiveDateTime,
     pub public_id: Option<String>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    #[diesel(deserialize_as = MaybeStamp)]
     pub last_seen_at: Option<NaiveDateTime>,
 }
 
@@ -37,29 +44,53 @@ pub fn find_live(
         .optional()
 }
 
-/// The live row with this id and its user (none for a session nobody is signed in to), in
-/// one read: this is every statement of a dashboard session's request (`auth::session_store`).
-pub fn find_live_with_user(
-    conn: &mut DbConnection,
-    id: &str,
-    now: NaiveDateTime,
-) -> QueryResult<Option<(SessionRow, Option<User>)>> {
+/// A session as the store's `load` uses it: its limits, its state (parsed) and its user (none
+/// for a session nobody is signed in to). Whether it is still live is decided by the store on
+/// each request, not here, so one kept by the worker's cache (`db::exact_cache`) ends on time.
+pub struct Loaded {
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub state: HashMap<String, String>,
+    pub user: Option<Arc<User>>,
+}
+
+/// The columns `load` needs of the row (the rest are for the sessions page).
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = sessions)]
+struct LoadedRow {
+    state: String,
+    #[diesel(deserialize_as = Stamp)]
+    created_at: NaiveDateTime,
+    #[diesel(deserialize_as = Stamp)]
+    expires_at: NaiveDateTime,
+}
+
+/// The session with this row id, live or not, and its user, in one query.
+pub fn load(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Loaded>> {
     macro_rules! query {
         () => {
             sessions::table
                 .left_join(users::table)
                 .filter(sessions::id.eq(id))
-                .select((SessionRow::as_select(), Option::<User>::as_select()))
+                .select((LoadedRow::as_select(), Option::<User>::as_select()))
         };
     }
     // `get_result`, not `first`, and on the concrete connection: see `tokens::find_by_hash`.
-    // Whether it is live is decided here, not bound into the query: formatting `now` as
-    // SQLite's text for the bind cost more than the comparison (measured, docs/benchmarks.md).
     let found = match conn {
         DbConnection::Sqlite(c) => query!().get_result(c).optional(),
         DbConnection::Postgres(c) => query!().get_result(c).optional(),
     }?;
-    Ok(found.filter(|(row, _): &(SessionRow, _)| row.expires_at > now))
+    let Some((row, user)) = found else {
+        return Ok(None);
+    };
+    let state = serde_json::from_str(&row.state)
+        .map_err(|e| diesel::result::Error::DeserializationError(e.into()))?;
+    Ok(Some(Loaded {
+        created_at: row.created_at,
+        expires_at: row.expires_at,
+        state,
+        user: user.map(Arc::new),
+    }))
 }
 
 pub fn insert(conn: &mut DbConnection, row: &SessionRow) -> QueryResult<()> {

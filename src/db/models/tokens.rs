@@ -1,5 +1,7 @@
 //! API tokens: the rules for a new token, and every query on the table.
 
+use std::sync::Arc;
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -188,6 +190,17 @@ pub enum Which {
     Inactive(NaiveDateTime),
 }
 
+/// Every token of the owner that works now, newest first: the live ones (at most
+/// `MAX_LIVE_TOKENS`) and those still in a rotation's grace, which the cap does not count
+/// (each is a rotation of the last day at most).
+pub fn working(
+    conn: &mut DbConnection,
+    user_id: &UserId,
+    now: NaiveDateTime,
+) -> QueryResult<Vec<TokenRow>> {
+    list(conn, user_id, Which::Active(now), &PageRequest::first(i64::MAX - 1))
+}
+
 /// A page of the owner's tokens, newest first.
 pub fn list(
     conn: &mut DbConnection,
@@ -229,6 +242,15 @@ pub fn list(
         .limit(page.fetch())
         .select(TokenRow::as_select())
         .load(conn)
+}
+
+/// A token's row and owner as the caches keep them (`db::exact_cache`): shared, not copied,
+/// with every request that finds them, so a hit copies two pointers.
+pub type Found = (Arc<TokenRow>, Arc<User>);
+
+/// A row as `find_by_hash` reads it, made shareable.
+pub fn shared((row, user): (TokenRow, User)) -> Found {
+    (Arc::new(row), Arc::new(user))
 }
 
 impl TokenRow {

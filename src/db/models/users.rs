@@ -5,6 +5,7 @@ use diesel::prelude::*;
 
 use super::WriteError;
 use crate::db::schema::users;
+use crate::db::timestamp::Stamp;
 use crate::db::{is_unique_violation, DbConnection};
 use crate::domain::{Email, UserId};
 
@@ -14,6 +15,7 @@ pub struct User {
     pub id: UserId,
     pub email: Email,
     pub password_hash: String,
+    #[diesel(deserialize_as = Stamp)]
     pub created_at: NaiveDateTime,
 }
 

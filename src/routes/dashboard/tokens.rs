@@ -447,12 +447,12 @@ struct RevokePage {
 #[get("/settings/tokens")]
 async fn list(user: DashboardUser, state: web::Data<AppState>) -> Result<HttpResponse, HtmlError> {
     let (user_id, now) = (user.user.id.clone(), state.clock.now());
-    // Every active token (at most 100: the cap), and the latest inactive ones.
+    // Every token that works (however many are in a rotation's grace), and the latest
+    // inactive ones.
     let latest = PageRequest::first(INACTIVE_ON_LIST);
     let read = latest.clone();
     let (active, inactive, reports, chosen, own) = db::query(&state.pool, move |conn| {
-        let all = PageRequest::first(tokens::MAX_LIVE_TOKENS);
-        let active = tokens::list(conn, &user_id, Which::Active(now), &all)?;
+        let active = tokens::working(conn, &user_id, now)?;
         let inactive = tokens::list(conn, &user_id, Which::Inactive(now), &read)?;
         let reports = leaks::reports_for(conn, reported(&inactive))?;
         let ids: Vec<_> = active

@@ -1,6 +1,8 @@
 //! `DashboardUser`: the signed-in person of a dashboard page, decided by the same rules as
 //! the API's caller (`auth::caller`), with the page's CSRF token.
 
+use std::sync::Arc;
+
 use actix_session::{Session, SessionExt};
 use actix_web::{dev::Payload, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
@@ -65,6 +67,7 @@ impl FromRequest for DashboardUser {
             let session = req.get_session();
             let user = session_user(state, &session)
                 .await?
+                .map(Arc::unwrap_or_clone)
                 .ok_or(AppError::Unauthenticated)?;
             let csrf_token = csrf::token(&session)?;
             let user_id = user.id.clone();

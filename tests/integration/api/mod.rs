@@ -21,6 +21,7 @@ mod projects;
 mod reauth;
 mod rotation;
 mod security_log;
+mod session_cache;
 mod token_activity;
 mod token_cache;
 mod tokens;

@@ -450,6 +450,31 @@ async fn at_most_100_live_tokens() {
     user.with_token("one too many", &["publish"], "1m").await;
 }
 
+/// The tokens screen lists every token that still works: at the cap, plus tokens in a
+/// rotation's grace, which the cap does not count.
+#[actix_web::test]
+async fn the_tokens_screen_shows_every_working_token_at_the_cap() {
+    let user = TestApp::spawn().await.with_user("at-cap@example.com").await;
+    let mut ids = Vec::new();
+    for i in 0..100 {
+        ids.push(user.with_token(&format!("token {i}"), &["publish"], "1m").await.id);
+    }
+    for old in ids.clone().iter().take(2) {
+        let res = user
+            .session(Method::POST, &format!("/api/tokens/{old}/rotate"))
+            .json(&json!({ "graceSeconds": 3600 }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let new: Value = res.json().await.unwrap();
+        ids.push(new["id"].as_str().unwrap().to_owned());
+    }
+    let page = user.get_html("/settings/tokens").await;
+    let missing: Vec<_> = ids.iter().filter(|id| !page.contains(id.as_str())).collect();
+    assert!(missing.is_empty(), "{} of 102 working tokens not shown", missing.len());
+}
+
 #[actix_web::test]
 async fn someone_elses_token_is_not_found() {
     let app = TestApp::spawn().await;

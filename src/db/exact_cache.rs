@@ -1,49 +1,44 @@
-//! The bearer hot path's token cache: per worker thread, and exact.
+//! The hot path's caches, per worker thread, and exact: the bearer path's token rows (on both
+//! backends) and, on SQLite, the session path's sessions (`WorkerConnection`).
 //!
 //! SPEC §7 allows a cache only where a revocation is answered after every instance that could
-//! hold the token has dropped it. On one SQLite file "every instance" is every connection of
+//! hold the token has dropped it; a session ended (logout, "end this session", a password
+//! change) must end as exactly. On one SQLite file "every instance" is every connection of
 //! every process on this host, and SQLite already tells each connection whether any other one
 //! committed since it last looked: `PRAGMA data_version`. So every request asks first (a read
 //! of the WAL index in shared memory, no disk I/O), and any commit by anyone empties the
 //! cache. A revocation is answered after its commit, so the next request on any worker of
 //! any process sees a new data version and reads the row again. Nothing is ever served from
 //! an entry filled before the last commit, whatever that commit changed: tokens, owners,
-//! scopes, allowed addresses, a rotation's grace; a time-based end (expiry, grace) is decided
-//! from the row at each request anyway.
+//! scopes, allowed addresses, a rotation's grace, sessions and their state; a time-based end
+//! (expiry, grace, a session's idle and absolute limits) is decided from the row at each
+//! request anyway.
 //!
 //! A fill cannot race an eviction: the version is read before the row, on one thread, so an
 //! entry is at worst newer than the version it is filed under, and the next change empties
-//! it. Only tokens that exist are cached (an attacker's made-up tokens fill nothing), and at
-//! most `CAPACITY` of them per worker.
+//! it. Only rows that exist are cached (an attacker's made-up tokens or cookies fill nothing),
+//! and at most `CAPACITY` of them per worker and cache.
 //!
 //! On PostgreSQL, many instances on many hosts share the database, and no version number
-//! tells one instance of another's commits. There the cache is valid under a lease, with an
-//! epoch in place of the data version: `cache_lease` says how a change reaches every instance
-//! before it is answered.
+//! tells one instance of another's commits. There the token cache is valid under a lease, with
+//! an epoch in place of the data version: `cache_lease` says how a change reaches every
+//! instance before it is answered. Sessions are not cached there: the lease's epoch moves
+//! with token changes only.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::ffi::CString;
+use std::hash::Hash;
 use std::ptr;
 use std::sync::Arc;
 
 use libsqlite3_sys as ffi;
 
 use crate::db::cache_lease::CacheLease;
-use crate::db::models::tokens::TokenRow;
-use crate::db::models::users::User;
-use crate::domain::TokenHash;
 
-/// Tokens one worker keeps; more are read every time (W3 of scripts/bench: 10 000 fit).
+/// Rows one worker keeps per cache; more are read every time (W3 of scripts/bench: 10 000
+/// tokens fit).
 const CAPACITY: usize = 16_384;
-
-/// Shared, not copied, with every request that finds it: a hit copies two pointers.
-pub type Found = (Arc<TokenRow>, Arc<User>);
-
-/// A row as `tokens::find_by_hash` reads it, made shareable.
-pub fn shared((row, user): (TokenRow, User)) -> Found {
-    (Arc::new(row), Arc::new(user))
-}
 
 /// What says whether the entries still hold.
 enum Validity {
@@ -53,26 +48,26 @@ enum Validity {
     Lease(Arc<CacheLease>),
 }
 
-pub struct TokenCache {
+/// Entries `V` by key `K`; `V` is shared (an `Arc` or a tuple of them), so a hit copies
+/// pointers, not rows.
+pub struct ExactCache<K, V> {
     validity: Validity,
     /// The version the entries were read at or after.
     version: Cell<i64>,
-    entries: RefCell<HashMap<TokenHash, Found>>,
+    entries: RefCell<HashMap<K, V>>,
 }
 
-impl TokenCache {
-    pub fn sqlite(path: &str) -> Result<TokenCache, String> {
-        Ok(TokenCache::new(Validity::DataVersion(DataVersion::open(
-            path,
-        )?)))
+impl<K: Hash + Eq, V: Clone> ExactCache<K, V> {
+    pub fn sqlite(path: &str) -> Result<Self, String> {
+        Ok(Self::new(Validity::DataVersion(DataVersion::open(path)?)))
     }
 
-    pub fn leased(lease: Arc<CacheLease>) -> TokenCache {
-        TokenCache::new(Validity::Lease(lease))
+    pub fn leased(lease: Arc<CacheLease>) -> Self {
+        Self::new(Validity::Lease(lease))
     }
 
-    fn new(validity: Validity) -> TokenCache {
-        TokenCache {
+    fn new(validity: Validity) -> Self {
+        ExactCache {
             validity,
             version: Cell::new(i64::MIN),
             entries: RefCell::default(),
@@ -83,7 +78,7 @@ impl TokenCache {
     /// were read, then answers the cached row, or the version a row read now is to be filed
     /// under (`fill`) — none while the cache may not be used at all (a PostgreSQL instance
     /// without its lease).
-    pub fn lookup(&self, hash: &TokenHash) -> Result<Lookup, String> {
+    pub fn lookup(&self, key: &K) -> Result<Lookup<V>, String> {
         let version = match &self.validity {
             Validity::DataVersion(probe) => Some(probe.read()?),
             Validity::Lease(lease) => lease.current().map(|epoch| epoch as i64),
@@ -93,7 +88,7 @@ impl TokenCache {
             self.version.set(version.unwrap_or(i64::MIN));
             return Ok(Lookup::Miss(version));
         }
-        Ok(match self.entries.borrow().get(hash) {
+        Ok(match self.entries.borrow().get(key) {
             Some(found) => Lookup::Hit(found.clone()),
             None => Lookup::Miss(version),
         })
@@ -101,7 +96,7 @@ impl TokenCache {
 
     /// Keeps a row read after `lookup` missed with `version`, unless something changed since:
     /// a row read before a change and kept after the eviction would outlive it.
-    pub fn fill(&self, hash: TokenHash, found: &Option<Found>, version: Option<i64>) {
+    pub fn fill(&self, key: K, found: &Option<V>, version: Option<i64>) {
         let (Some(found), Some(version)) = (found, version) else {
             return;
         };
@@ -112,17 +107,14 @@ impl TokenCache {
         };
         let mut entries = self.entries.borrow_mut();
         if unchanged && self.version.get() == version && entries.len() < CAPACITY {
-            entries.insert(hash, found.clone());
+            entries.insert(key, found.clone());
         }
     }
 }
 
-/// What the cache has for a token.
-// Returned once and matched at once, never stored: boxing the hit would only add an
-// allocation to every cached request.
-#[allow(clippy::large_enum_variant)]
-pub enum Lookup {
-    Hit(Found),
+/// What the cache has for a key.
+pub enum Lookup<V> {
+    Hit(V),
     /// Read it, and `fill` with this version.
     Miss(Option<i64>),
 }
