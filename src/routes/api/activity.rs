@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{on_project, on_project_write, required, utc, Json, Page};
+use super::{on_project_write, project_page, required, utc, Json, Page};
 use crate::auth::{Caller, Need};
 use crate::db::models::activity;
 use crate::domain::{ProjectId, Role, Scope, UserId};
@@ -132,20 +132,7 @@ async fn publishes(
     page: Page,
 ) -> Result<HttpResponse, AppError> {
     let need = Need::new(Scope::Publish, Role::Viewer);
-    let request = page.request();
-    let rows = on_project(
-        caller,
-        &state,
-        path.into_inner(),
-        need,
-        move |conn, id, _| Ok::<_, AppError>(activity::publishes(conn, id, &request?)?),
-    )
-    .await?;
-    let (rows, next) = page.cut(rows, activity::Publish::cursor);
-    Ok(page.respond(
-        &rows.into_iter().map(PublishJson::from).collect::<Vec<_>>(),
-        next,
-    ))
+    project_page::<_, PublishJson>(caller, &state, path.into_inner(), need, page, activity::publishes, activity::Publish::cursor).await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -207,18 +194,5 @@ async fn messages(
     page: Page,
 ) -> Result<HttpResponse, AppError> {
     let need = Need::new(Scope::Messages, Role::Viewer);
-    let request = page.request();
-    let rows = on_project(
-        caller,
-        &state,
-        path.into_inner(),
-        need,
-        move |conn, id, _| Ok::<_, AppError>(activity::messages(conn, id, &request?)?),
-    )
-    .await?;
-    let (rows, next) = page.cut(rows, activity::Message::cursor);
-    Ok(page.respond(
-        &rows.into_iter().map(MessageJson::from).collect::<Vec<_>>(),
-        next,
-    ))
+    project_page::<_, MessageJson>(caller, &state, path.into_inner(), need, page, activity::messages, activity::Message::cursor).await
 }

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{on_project, on_project_write, read_limited, utc, Page};
+use super::{on_project, on_project_write, project_page, read_limited, utc, Page};
 use crate::auth::{Caller, Need};
 use crate::db::models::files;
 use crate::domain::{ProjectId, Role, Scope};
@@ -115,20 +115,7 @@ async fn list(
     page: Page,
 ) -> Result<HttpResponse, AppError> {
     let need = Need::new(Scope::Files, Role::Viewer);
-    let request = page.request();
-    let rows = on_project(
-        caller,
-        &state,
-        path.into_inner(),
-        need,
-        move |conn, id, _| Ok::<_, AppError>(files::list(conn, id, &request?)?),
-    )
-    .await?;
-    let (rows, next) = page.cut(rows, files::FileInfo::cursor);
-    Ok(page.respond(
-        &rows.into_iter().map(FileJson::from).collect::<Vec<_>>(),
-        next,
-    ))
+    project_page::<_, FileJson>(caller, &state, path.into_inner(), need, page, files::list, files::FileInfo::cursor).await
 }
 
 /// Download a file.

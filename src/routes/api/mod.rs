@@ -284,6 +284,30 @@ where
     db::run(&state.pool, checked(caller, id, need, work)).await
 }
 
+/// A page of one of a project's lists (publishes, comments, files) answered as `J`: access to
+/// the project first (`on_project`), then the page asked for (`Page::request`), read by `read`.
+pub async fn project_page<R, J>(
+    caller: Caller,
+    state: &AppState,
+    id: ProjectId,
+    need: Need,
+    page: Page,
+    read: fn(&mut DbConnection, &ProjectId, &PageRequest) -> diesel::QueryResult<Vec<R>>,
+    cursor: fn(&R) -> Cursor,
+) -> Result<HttpResponse, AppError>
+where
+    R: Send + 'static,
+    J: From<R> + Serialize,
+{
+    let request = page.request();
+    let rows = on_project(caller, state, id, need, move |conn, id, _| {
+        Ok::<_, AppError>(read(conn, id, &request?)?)
+    })
+    .await?;
+    let (rows, next) = page.cut(rows, cursor);
+    Ok(page.respond(&rows.into_iter().map(J::from).collect::<Vec<_>>(), next))
+}
+
 /// `on_project` for `work` that writes: the check and the write run on SQLite's writer
 /// (`db::write`), one after the other with no other write between them.
 pub async fn on_project_write<T, E, F>(
