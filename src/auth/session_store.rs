@@ -5,9 +5,8 @@
 //! its user together (the caller takes the user from the loaded state: `loaded_user`), on
 //! SQLite from the worker's exact cache when nothing was committed since (`db::exact_cache`),
 //! and writes only when the idle expiry is due to slide, at most once a minute
-//! (`slid_expiry`). The middleware
-//! runs with `TtlExtensionPolicy::OnStateChanges` (`startup`), so nothing else is written or
-//! re-sealed on a request that changes no state.
+//! (`slid_expiry`). The middleware runs with `TtlExtensionPolicy::OnStateChanges`
+//! (`startup`), so nothing else is written or re-sealed on a request that changes no state.
 
 use std::collections::HashMap;
 use std::rc::Rc;
