@@ -30,10 +30,11 @@ async fn a_session_presented_again_is_read_again_only_after_a_commit() {
     let requests = 20;
     let statements = statements_for(&user, requests).await;
     if let TestDb::Postgres { .. } = *app.db {
-        assert_eq!(statements, requests, "PostgreSQL reads the session each time");
+        // Background tasks may run statements of their own meanwhile.
+        assert!(statements >= requests, "PostgreSQL reads the session each time");
         return;
     }
-    // The first request may read; a background commit (a last-use flush) empties the cache.
+    // The first request may read, and a background commit (a sweep) empties the cache.
     assert!(
         statements <= 3,
         "{statements} statements for {requests} requests: the cache is not used"
