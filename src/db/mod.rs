@@ -548,10 +548,7 @@ impl WorkerConnection {
     }
 
     /// The session path's lookup (`sessions::load`), by the session's row id.
-    pub fn find_session(
-        &self,
-        id: &str,
-    ) -> Result<Option<Arc<models::sessions::Loaded>>, DbError> {
+    pub fn find_session(&self, id: &str) -> Result<Option<Arc<models::sessions::Loaded>>, DbError> {
         self.cached(&self.sessions, id.to_owned(), |conn| {
             Ok(models::sessions::load(conn, id)?.map(Arc::new))
         })

@@ -198,7 +198,12 @@ pub fn working(
     user_id: &UserId,
     now: NaiveDateTime,
 ) -> QueryResult<Vec<TokenRow>> {
-    list(conn, user_id, Which::Active(now), &PageRequest::first(i64::MAX - 1))
+    list(
+        conn,
+        user_id,
+        Which::Active(now),
+        &PageRequest::first(i64::MAX - 1),
+    )
 }
 
 /// A page of the owner's tokens, newest first.

@@ -132,7 +132,16 @@ async fn publishes(
     page: Page,
 ) -> Result<HttpResponse, AppError> {
     let need = Need::new(Scope::Publish, Role::Viewer);
-    project_page::<_, PublishJson>(caller, &state, path.into_inner(), need, page, activity::publishes, activity::Publish::cursor).await
+    project_page::<_, PublishJson>(
+        caller,
+        &state,
+        path.into_inner(),
+        need,
+        page,
+        activity::publishes,
+        activity::Publish::cursor,
+    )
+    .await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -194,5 +203,14 @@ async fn messages(
     page: Page,
 ) -> Result<HttpResponse, AppError> {
     let need = Need::new(Scope::Messages, Role::Viewer);
-    project_page::<_, MessageJson>(caller, &state, path.into_inner(), need, page, activity::messages, activity::Message::cursor).await
+    project_page::<_, MessageJson>(
+        caller,
+        &state,
+        path.into_inner(),
+        need,
+        page,
+        activity::messages,
+        activity::Message::cursor,
+    )
+    .await
 }

@@ -115,7 +115,16 @@ async fn list(
     page: Page,
 ) -> Result<HttpResponse, AppError> {
     let need = Need::new(Scope::Files, Role::Viewer);
-    project_page::<_, FileJson>(caller, &state, path.into_inner(), need, page, files::list, files::FileInfo::cursor).await
+    project_page::<_, FileJson>(
+        caller,
+        &state,
+        path.into_inner(),
+        need,
+        page,
+        files::list,
+        files::FileInfo::cursor,
+    )
+    .await
 }
 
 /// Download a file.

@@ -31,7 +31,10 @@ async fn a_session_presented_again_is_read_again_only_after_a_commit() {
     let statements = statements_for(&user, requests).await;
     if let TestDb::Postgres { .. } = *app.db {
         // Background tasks may run statements of their own meanwhile.
-        assert!(statements >= requests, "PostgreSQL reads the session each time");
+        assert!(
+            statements >= requests,
+            "PostgreSQL reads the session each time"
+        );
         return;
     }
     // The first request may read, and a background commit (a sweep) empties the cache.
@@ -51,8 +54,9 @@ async fn every_commit_by_another_connection_shows_on_the_next_request() {
     for round in 0..10 {
         statements_for(&user, 2).await;
         let email = format!("renamed-{round}@example.com");
-        app.db
-            .execute(&format!("UPDATE users SET email = '{email}' WHERE id = '{id}'"));
+        app.db.execute(&format!(
+            "UPDATE users SET email = '{email}' WHERE id = '{id}'"
+        ));
         let (status, body) = me(&user).await;
         assert_eq!(status, StatusCode::OK, "round {round}");
         assert_eq!(body["user"]["email"], email.as_str(), "round {round}");

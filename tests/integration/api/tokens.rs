@@ -457,7 +457,11 @@ async fn the_tokens_screen_shows_every_working_token_at_the_cap() {
     let user = TestApp::spawn().await.with_user("at-cap@example.com").await;
     let mut ids = Vec::new();
     for i in 0..100 {
-        ids.push(user.with_token(&format!("token {i}"), &["publish"], "1m").await.id);
+        ids.push(
+            user.with_token(&format!("token {i}"), &["publish"], "1m")
+                .await
+                .id,
+        );
     }
     for old in ids.clone().iter().take(2) {
         let res = user
@@ -471,8 +475,15 @@ async fn the_tokens_screen_shows_every_working_token_at_the_cap() {
         ids.push(new["id"].as_str().unwrap().to_owned());
     }
     let page = user.get_html("/settings/tokens").await;
-    let missing: Vec<_> = ids.iter().filter(|id| !page.contains(id.as_str())).collect();
-    assert!(missing.is_empty(), "{} of 102 working tokens not shown", missing.len());
+    let missing: Vec<_> = ids
+        .iter()
+        .filter(|id| !page.contains(id.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of 102 working tokens not shown",
+        missing.len()
+    );
 }
 
 #[actix_web::test]
