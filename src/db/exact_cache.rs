@@ -78,7 +78,11 @@ impl<K: Hash + Eq, V: Clone> ExactCache<K, V> {
     /// were read, then answers the cached row, or the version a row read now is to be filed
     /// under (`fill`) — none while the cache may not be used at all (a PostgreSQL instance
     /// without its lease).
-    pub fn lookup(&self, key: &K) -> Result<Lookup<V>, String> {
+    pub fn lookup<Q>(&self, key: &Q) -> Result<Lookup<V>, String>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let version = match &self.validity {
             Validity::DataVersion(probe) => Some(probe.read()?),
             Validity::Lease(lease) => lease.current().map(|epoch| epoch as i64),

@@ -513,12 +513,17 @@ impl WorkerConnection {
 
     /// `read` through `cache`: the row kept under `key`, when nothing was committed since it
     /// was read.
-    fn cached<K: std::hash::Hash + Eq, V: Clone>(
+    fn cached<K, Q, V>(
         &self,
         cache: &RefCell<Option<ExactCache<K, V>>>,
-        key: K,
+        key: &Q,
         read: impl FnOnce(&mut DbConnection) -> QueryResult<Option<V>>,
-    ) -> Result<Option<V>, DbError> {
+    ) -> Result<Option<V>, DbError>
+    where
+        K: std::hash::Hash + Eq + std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ToOwned<Owned = K> + ?Sized,
+        V: Clone,
+    {
         let mut slot = cache.borrow_mut();
         let cache = match slot.as_mut() {
             Some(cache) => cache,
@@ -531,25 +536,25 @@ impl WorkerConnection {
         };
         // The version check is not counted with the statements: it reads no table, and the
         // statement count is what shows the lookups a cache hit saves.
-        let version = match cache.lookup(&key).map_err(DbError::probe)? {
+        let version = match cache.lookup(key).map_err(DbError::probe)? {
             Lookup::Hit(found) => return Ok(Some(found)),
             Lookup::Miss(version) => version,
         };
         let found = self.read(read)?;
-        cache.fill(key, &found, version);
+        cache.fill(key.to_owned(), &found, version);
         Ok(found)
     }
 
     /// The bearer hot path's lookup (`tokens::find_by_hash`).
     pub fn find_token(&self, hash: &TokenHash) -> Result<Option<models::tokens::Found>, DbError> {
-        self.cached(&self.tokens, *hash, |conn| {
+        self.cached(&self.tokens, hash, |conn| {
             Ok(models::tokens::find_by_hash(conn, hash)?.map(models::tokens::shared))
         })
     }
 
     /// The session path's lookup (`sessions::load`), by the session's row id.
     pub fn find_session(&self, id: &str) -> Result<Option<Arc<models::sessions::Loaded>>, DbError> {
-        self.cached(&self.sessions, id.to_owned(), |conn| {
+        self.cached(&self.sessions, id, |conn| {
             Ok(models::sessions::load(conn, id)?.map(Arc::new))
         })
     }

@@ -5,14 +5,13 @@
 //! `YYYY-MM-DD HH:MM:SS` with an optional fraction, is read here by hand; anything else goes
 //! to diesel's reader as before. PostgreSQL sends binary timestamps and keeps diesel's reader.
 //!
-//! Used per field: `#[diesel(deserialize_as = Stamp)]` on a `NaiveDateTime`,
-//! `#[diesel(deserialize_as = MaybeStamp)]` on an `Option<NaiveDateTime>`.
+//! Used per field: `#[diesel(deserialize_as = Stamp)]` on a `NaiveDateTime`.
 
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::backend::Backend;
 use diesel::deserialize::{self, FromSql};
 use diesel::pg::{Pg, PgValue};
-use diesel::sql_types::{Nullable, Timestamp};
+use diesel::sql_types::Timestamp;
 use diesel::sqlite::{Sqlite, SqliteValue};
 
 use super::MultiBackend;
@@ -21,18 +20,8 @@ use super::MultiBackend;
 #[derive(diesel::deserialize::FromSqlRow)]
 pub struct Stamp(NaiveDateTime);
 
-/// An `Option<NaiveDateTime>` read from a `Nullable<Timestamp>` column.
-#[derive(diesel::deserialize::FromSqlRow)]
-pub struct MaybeStamp(Option<NaiveDateTime>);
-
 impl From<Stamp> for NaiveDateTime {
     fn from(stamp: Stamp) -> Self {
-        stamp.0
-    }
-}
-
-impl From<MaybeStamp> for Option<NaiveDateTime> {
-    fn from(stamp: MaybeStamp) -> Self {
         stamp.0
     }
 }
@@ -92,20 +81,6 @@ impl FromSql<Timestamp, Pg> for Stamp {
 impl FromSql<Timestamp, MultiBackend> for Stamp {
     fn from_sql(value: <MultiBackend as Backend>::RawValue<'_>) -> deserialize::Result<Self> {
         value.from_sql::<Self, Timestamp>()
-    }
-}
-
-impl<DB> FromSql<Nullable<Timestamp>, DB> for MaybeStamp
-where
-    DB: Backend,
-    Stamp: FromSql<Timestamp, DB>,
-{
-    fn from_sql(value: DB::RawValue<'_>) -> deserialize::Result<Self> {
-        Stamp::from_sql(value).map(|stamp| MaybeStamp(Some(stamp.0)))
-    }
-
-    fn from_nullable_sql(value: Option<DB::RawValue<'_>>) -> deserialize::Result<Self> {
-        value.map_or(Ok(MaybeStamp(None)), Self::from_sql)
     }
 }
 

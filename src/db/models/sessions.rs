@@ -8,7 +8,7 @@ use diesel::prelude::*;
 
 use crate::db::models::users::User;
 use crate::db::schema::{sessions, users};
-use crate::db::timestamp::{MaybeStamp, Stamp};
+use crate::db::timestamp::Stamp;
 use crate::db::DbConnection;
 use crate::domain::UserId;
 
@@ -18,14 +18,11 @@ pub struct SessionRow {
     pub id: String,
     pub user_id: Option<UserId>,
     pub state: String,
-    #[diesel(deserialize_as = Stamp)]
     pub created_at: NaiveDateTime,
-    #[diesel(deserialize_as = Stamp)]
     pub expires_at: NaiveDateTime,
     pub public_id: Option<String>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
-    #[diesel(deserialize_as = MaybeStamp)]
     pub last_seen_at: Option<NaiveDateTime>,
 }
 

@@ -202,6 +202,7 @@ pub fn working(
         conn,
         user_id,
         Which::Active(now),
+        // No limit: a page's read asks for one row more than its limit.
         &PageRequest::first(i64::MAX - 1),
     )
 }
