@@ -18,12 +18,12 @@ use std::path::PathBuf;
 use diesel::prelude::*;
 use mantel::auth::password::{self, Password};
 use mantel::clock::Clock;
-use mantel::db::models::tokens::{self, NewToken, TokenRow, MAX_LIVE_TOKENS};
+use mantel::db::models::tokens::{self, TokenRow, MAX_LIVE_TOKENS};
 use mantel::db::models::users::User;
 use mantel::db::schema::{api_tokens, users};
 use mantel::db::{self, write_transaction, DbConnection};
 use mantel::domain::token::PlainToken;
-use mantel::domain::{Email, Expiry, Scope, Scopes, TokenId, TokenName, UserId};
+use mantel::domain::{Email, Expiry, NewToken, Scope, Scopes, TokenId, TokenName, UserId};
 
 const PASSWORD: &str = "bench password, not a secret";
 const ROUND_ROBIN: u64 = 10_000;

@@ -9,6 +9,7 @@ pub mod domain;
 pub mod error;
 pub mod metrics;
 pub mod notify;
+pub mod ops;
 pub mod routes;
 pub mod scan;
 pub mod startup;

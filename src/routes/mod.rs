@@ -9,9 +9,13 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use crate::auth::csrf;
+use actix_session::SessionExt;
+
 use crate::auth::outcome::AuthOutcome;
+use crate::auth::{client, csrf, reauth};
+use crate::domain::UserId;
 use crate::error::AppError;
+use crate::ops::Requester;
 use crate::state::AppState;
 use dashboard::HtmlError;
 
@@ -24,6 +28,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(api::configure)
         .configure(dashboard::configure)
         .default_service(web::to(not_found));
+}
+
+/// Who asks for an operation (`ops`), whichever door they came through: the account, the
+/// request's address and user agent, and whether the session's password is recent.
+pub(crate) fn requester(req: &HttpRequest, user_id: &UserId) -> Result<Requester, AppError> {
+    let now = AppState::of(req).clock.now();
+    Ok(Requester {
+        user_id: user_id.clone(),
+        client: client::of(req),
+        password_recent: reauth::is_recent(&req.get_session(), now)?,
+    })
 }
 
 fn is_api(path: &str) -> bool {

@@ -17,9 +17,7 @@ pub mod users;
 use std::collections::BTreeMap;
 
 use super::DbError;
-
-/// Messages by field name (`name`, `scopes`, …), for the person to fix what they sent.
-pub type FieldErrors = BTreeMap<&'static str, String>;
+pub use crate::domain::FieldErrors;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {

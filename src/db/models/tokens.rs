@@ -5,14 +5,13 @@ use std::sync::Arc;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::{FieldErrors, WriteError};
+use super::WriteError;
 use crate::db::models::users::User;
 use crate::db::schema::{api_token_projects, api_tokens, project_members, projects, users};
 use crate::db::{is_unique_violation, write_transaction, DbConnection};
 use crate::domain::{
-    AllowedIps, Cursor, Expiry, Narrowing, PageRequest, PlainToken, ProjectId, ProjectName,
-    ProjectSelection, RevokedReason, Scope, Scopes, SelectionError, TokenHash, TokenId, TokenName,
-    UserId,
+    Cursor, Expiry, Grace, Narrowing, NewToken, PageRequest, PlainToken, ProjectId, ProjectName,
+    ProjectSelection, RevokedReason, Scopes, SelectionError, TokenHash, TokenId, TokenName, UserId,
 };
 
 pub const MAX_LIVE_TOKENS: i64 = 100;
@@ -81,77 +80,6 @@ impl TokenRow {
             TokenStatus::Active => None,
             TokenStatus::Revoked => self.revoked_at,
             TokenStatus::Expired => self.expires_at,
-        }
-    }
-}
-
-/// A token request that passed every rule of SPEC §4.
-#[derive(Debug)]
-pub struct NewToken {
-    pub name: TokenName,
-    pub scopes: Scopes,
-    pub expiry: Expiry,
-    pub projects: ProjectSelection,
-    pub allowed_ips: AllowedIps,
-}
-
-impl NewToken {
-    /// Checks a request from either the form or the JSON API; every broken field is named.
-    /// `projects`: `None` for all the owner's projects, or the ids chosen (whether the owner
-    /// is a member of each is checked by `create`).
-    pub fn validate(
-        name: &str,
-        scopes: &[String],
-        expiry: Option<&str>,
-        projects: Option<&[String]>,
-        allowed_ips: &[String],
-    ) -> Result<NewToken, FieldErrors> {
-        let mut fields = FieldErrors::new();
-        let name = TokenName::parse(name);
-        if let Err(e) = &name {
-            fields.insert("name", e.to_string());
-        }
-        let mut parsed = Vec::new();
-        for s in scopes {
-            match Scope::parse(s) {
-                Some(scope) => parsed.push(scope),
-                None => {
-                    fields.insert("scopes", format!("Unknown scope \"{}\".", s.escape_debug()));
-                }
-            }
-        }
-        if scopes.is_empty() {
-            fields.insert("scopes", "Pick at least one scope.".to_owned());
-        }
-        let expiry = match expiry.map(str::trim) {
-            None | Some("") => Some(Expiry::default()),
-            Some(s) => Expiry::parse(s),
-        };
-        if expiry.is_none() {
-            fields.insert("expiry", Expiry::EXPECTED.to_owned());
-        }
-        let projects = match projects {
-            None => Ok(ProjectSelection::All),
-            Some(ids) => ProjectSelection::only(ids),
-        };
-        if let Err(e) = &projects {
-            fields.insert("projects", e.to_string());
-        }
-        let allowed_ips = AllowedIps::parse(allowed_ips);
-        if let Err(e) = &allowed_ips {
-            fields.insert("allowedIps", e.to_string());
-        }
-        match (name, expiry, projects, allowed_ips) {
-            (Ok(name), Some(expiry), Ok(projects), Ok(allowed_ips)) if fields.is_empty() => {
-                Ok(NewToken {
-                    name,
-                    scopes: Scopes::new(parsed),
-                    expiry,
-                    projects,
-                    allowed_ips,
-                })
-            }
-            _ => Err(fields),
         }
     }
 }
@@ -442,7 +370,7 @@ pub fn rotate(
     user_id: &UserId,
     id: &TokenId,
     expiry: Option<Expiry>,
-    grace: chrono::Duration,
+    grace: Grace,
     now: NaiveDateTime,
 ) -> Result<(TokenRow, PlainToken), WriteError> {
     write_transaction(conn, |conn| {
@@ -481,7 +409,7 @@ pub fn rotate(
         // working when the grace ends.
         diesel::update(api_tokens::table.find(&old.id))
             .set((
-                api_tokens::revoked_at.eq(now + grace),
+                api_tokens::revoked_at.eq(now + grace.duration()),
                 api_tokens::revoked_reason.eq(RevokedReason::Rotated),
                 api_tokens::replaced_by.eq(&new.id),
             ))
@@ -634,7 +562,7 @@ impl TokenRow {
             name: TokenName::parse("ci").unwrap(),
             token_hash: PlainToken::generate().hash(),
             prefix: "mm_pat_AAAA".into(),
-            scopes: Scopes::new(vec![Scope::Publish]),
+            scopes: Scopes::new(vec![crate::domain::Scope::Publish]),
             created_at: NaiveDateTime::default(),
             expires_at: None,
             revoked_at: None,
@@ -655,45 +583,6 @@ mod tests {
 
     fn at(s: &str) -> NaiveDateTime {
         NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
-    }
-
-    #[test]
-    fn validation_names_each_broken_field() {
-        let f = NewToken::validate("  ", &["root".into()], Some("2y"), Some(&[]), &["x".into()])
-            .unwrap_err();
-        assert_eq!(
-            f.keys().copied().collect::<Vec<_>>(),
-            ["allowedIps", "expiry", "name", "projects", "scopes"]
-        );
-        let ok = NewToken::validate(
-            "  CI pipeline ",
-            &["publish".into(), "publish".into()],
-            None,
-            None,
-            &[],
-        )
-        .unwrap();
-        assert_eq!(
-            (ok.name.as_str(), ok.scopes.names(), ok.expiry),
-            ("CI pipeline", vec!["publish"], Expiry::OneYear)
-        );
-        assert!(NewToken::validate(
-            &"x".repeat(100),
-            &["files".into()],
-            Some("never"),
-            None,
-            &[]
-        )
-        .is_ok());
-        assert!(NewToken::validate(
-            &"x".repeat(101),
-            &["files".into()],
-            Some("never"),
-            None,
-            &[]
-        )
-        .is_err());
-        assert!(NewToken::validate("ok", &[], Some("1m"), None, &[]).is_err());
     }
 
     #[test]

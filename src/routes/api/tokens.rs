@@ -1,21 +1,21 @@
 //! Token management over JSON — dashboard session only, so a token can never mint or revoke one.
 
-use actix_session::Session;
-use actix_web::{delete, get, post, web, HttpResponse};
-use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{utc, Json, Page};
-use crate::auth::{reauth, SessionCaller};
-use crate::db::models::security_log::{self, Client};
+use crate::auth::SessionCaller;
 use crate::db::models::token_activity::{self, RequestRow};
 use crate::db::{self, models::tokens, models::tokens::TokenRow};
 use crate::domain::{
-    AllowedIps, Expiry, PlainToken, ProjectSelection, RequestOutcome, RevokedReason, Scope, Scopes,
+    AllowedIps, NewToken, ProjectSelection, RequestOutcome, RevokedReason, Rotation, Scope, Scopes,
     TokenId, TokenName,
 };
 use crate::error::AppError;
+use crate::ops::{self, tokens::Issued};
+use crate::routes::requester;
 use crate::state::AppState;
 
 super::resource!(list, create, show, activity, revoke, rotate);
@@ -190,18 +190,23 @@ struct CreatedToken<'a> {
 
 impl<'a> CreatedToken<'a> {
     /// The one response that carries a plaintext token; like every answer it is `no-store`.
-    fn new(row: tokens::TokenRow, projects: ProjectSelection, plain: &'a PlainToken) -> Self {
-        CreatedToken {
+    fn new(issued: &'a Issued) -> Self {
+        let Issued {
+            token: row,
+            plain,
             projects,
+        } = issued;
+        CreatedToken {
+            projects: projects.clone(),
             allowed_ips: row.narrowing.allowed_ips.clone(),
-            scopes: row.scopes,
+            scopes: row.scopes.clone(),
             created_at: utc(row.created_at),
             expires_at: row.expires_at.map(utc),
-            id: row.id,
-            name: row.name,
-            prefix: row.prefix,
+            id: row.id.clone(),
+            name: row.name.clone(),
+            prefix: row.prefix.clone(),
             token: plain.expose(),
-            rotated_from: row.rotated_from,
+            rotated_from: row.rotated_from.clone(),
         }
     }
 }
@@ -220,33 +225,20 @@ impl<'a> CreatedToken<'a> {
 #[post("")]
 async fn create(
     SessionCaller(caller): SessionCaller,
-    session: Session,
-    client: Client,
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: Json<NewTokenBody>,
 ) -> Result<HttpResponse, AppError> {
-    let new = tokens::NewToken::validate(
+    let new = NewToken::validate(
         &body.name,
         &body.scopes,
         body.expiry.as_deref(),
         body.projects.chosen()?,
         &body.allowed_ips,
     )?;
-    let now = state.clock.now();
-    if reauth::token_needs_it(&new.scopes, new.expiry) {
-        reauth::require_recent(&session, now)?;
-    }
-    let projects = new.projects.clone();
-    let notifier = state.notifier.clone();
-    let (row, plain) = db::write(&state.pool, move |conn| {
-        notifier.issue(conn, now, |conn| {
-            security_log::issued(conn, &client, now, |conn| {
-                tokens::create(conn, &caller.user.id, &new, now)
-            })
-        })
-    })
-    .await?;
-    Ok(HttpResponse::Created().json(CreatedToken::new(row, projects, &plain)))
+    let by = requester(&req, &caller.user.id)?;
+    let issued = ops::tokens::issue(&state, &by, new).await?;
+    Ok(HttpResponse::Created().json(CreatedToken::new(&issued)))
 }
 
 /// An address a token was used from.
@@ -418,15 +410,12 @@ async fn activity(
 #[delete("/{id}")]
 async fn revoke(
     SessionCaller(caller): SessionCaller,
-    client: Client,
+    req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<TokenId>,
 ) -> Result<HttpResponse, AppError> {
-    let now = state.clock.now();
-    db::write_query(&state.pool, move |conn| {
-        security_log::revoke_token(conn, &caller.user.id, &id, &client, now)
-    })
-    .await?;
+    let by = requester(&req, &caller.user.id)?;
+    ops::tokens::revoke(&state, &by, id.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -438,12 +427,9 @@ struct RotateBody {
     #[schema(value_type = Option<String>, example = "1y")]
     expiry: Option<String>,
     /// How long the old token keeps working: 0 (the default) to 86400.
-    #[schema(minimum = 0, maximum = 86400)]
+    #[schema(minimum = 0, maximum = 86400)] // Grace::MAX_SECONDS
     grace_seconds: Option<i64>,
 }
-
-/// The longest grace a replaced token may keep working (SPEC §8.1).
-pub const MAX_GRACE_SECONDS: i64 = 86_400;
 
 /// Rotate a token.
 ///
@@ -460,38 +446,13 @@ pub const MAX_GRACE_SECONDS: i64 = 86_400;
 #[post("/{id}/rotate")]
 async fn rotate(
     SessionCaller(caller): SessionCaller,
-    session: Session,
-    client: Client,
+    req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<TokenId>,
     body: Json<RotateBody>,
 ) -> Result<HttpResponse, AppError> {
-    let expiry = body
-        .expiry
-        .as_deref()
-        .map(|e| Expiry::parse(e).ok_or_else(|| AppError::validation("expiry", Expiry::EXPECTED)))
-        .transpose()?;
-    let grace = body.grace_seconds.unwrap_or(0);
-    if !(0..=MAX_GRACE_SECONDS).contains(&grace) {
-        return Err(AppError::validation(
-            "graceSeconds",
-            format!("Use 0 to {MAX_GRACE_SECONDS} seconds."),
-        ));
-    }
-    let now = state.clock.now();
-    reauth::require_recent(&session, now)?;
-    let notifier = state.notifier.clone();
-    let (row, plain, chosen) = db::write(&state.pool, move |conn| {
-        let (row, plain) = notifier.issue(conn, now, |conn| {
-            security_log::issued(conn, &client, now, |conn| {
-                let grace = Duration::seconds(grace);
-                tokens::rotate(conn, &caller.user.id, &id, expiry, grace, now)
-            })
-        })?;
-        let chosen = tokens::chosen_projects(conn, std::slice::from_ref(&row.id))?;
-        Ok::<_, AppError>((row, plain, chosen))
-    })
-    .await?;
-    let projects = tokens::selection_of(&row, &chosen);
-    Ok(HttpResponse::Created().json(CreatedToken::new(row, projects, &plain)))
+    let rotation = Rotation::validate(body.expiry.as_deref(), body.grace_seconds)?;
+    let by = requester(&req, &caller.user.id)?;
+    let issued = ops::tokens::rotate(&state, &by, id.into_inner(), rotation).await?;
+    Ok(HttpResponse::Created().json(CreatedToken::new(&issued)))
 }

@@ -8,7 +8,7 @@ use askama::Template;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::tokens::When;
+use super::time::When;
 use super::{page, page_with_status, see_other, take_flash, Form, Layout, FLASH, TOKENS_PAGE};
 use super::{CsrfOnly, DashboardUser, HtmlError};
 use crate::auth::password::{self, Password};

@@ -8,8 +8,12 @@ mod error_page;
 mod notifications;
 pub mod projects;
 mod reauth;
+mod regenerate;
 mod security_log;
+mod time;
+mod token_form;
 mod token_page;
+mod token_view;
 pub mod tokens;
 mod user;
 
@@ -33,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(api_docs::api_reference)
     .configure(accounts::configure)
     .configure(tokens::configure)
+    .configure(regenerate::configure)
     // After `tokens`: its `/settings/tokens/new` and `/inactive` are not token ids.
     .configure(token_page::configure)
     .configure(notifications::configure)

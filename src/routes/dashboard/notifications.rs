@@ -5,7 +5,7 @@ use actix_web::{get, post, web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::tokens::When;
+use super::time::When;
 use super::{page, see_other, CsrfOnly, DashboardUser, Form, HtmlError, Layout};
 use crate::db::{self, models::notifications};
 use crate::domain::PageRequest;

@@ -7,7 +7,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::reauth::ensure_recent_password;
-use super::tokens::relative;
+use super::time::relative;
 use super::{
     page, page_with_status, see_other, take_flash, DashboardUser, Form, FormWithFields, HtmlError,
     Layout, FLASH,

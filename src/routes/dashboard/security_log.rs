@@ -6,7 +6,7 @@ use askama::Template;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::tokens::When;
+use super::time::When;
 use super::{page, DashboardUser, HtmlError, Layout};
 use crate::db::{self, models::security_log, models::security_log::SecurityEventRow};
 use crate::domain::{PageRequest, SecurityKind};

@@ -8,7 +8,8 @@ use askama::Template;
 use chrono::NaiveDateTime;
 use serde::Deserialize;
 
-use super::tokens::{TokenView, When};
+use super::time::When;
+use super::token_view::TokenView;
 use super::{page, DashboardUser, HtmlError, Layout};
 use crate::db::models::token_activity::{self, RequestRow, Summary};
 use crate::db::{self, models::leaks, models::tokens};
@@ -180,7 +181,10 @@ async fn show(
         let row = tokens::find_mine(conn, &user_id, &id)?;
         let summary = token_activity::summary(conn, &row.id, row.stopped_at(now), now)?;
         let requests = token_activity::list(conn, &row.id, &read)?;
-        let leaks = leaks::reports_for(conn, super::tokens::reported(std::slice::from_ref(&row)))?;
+        let leaks = leaks::reports_for(
+            conn,
+            super::token_view::reported(std::slice::from_ref(&row)),
+        )?;
         let chosen = tokens::chosen_projects(conn, std::slice::from_ref(&row.id))?;
         Ok((row, summary, requests, leaks, chosen))
     })

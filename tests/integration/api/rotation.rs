@@ -287,3 +287,88 @@ async fn the_dashboard_regenerates_with_the_old_choice_and_links_both_ways() {
         "the replacement is not expiring, the old one is replaced"
     );
 }
+
+/// The JSON API and the form reach one operation (`ops::tokens`), so they refuse the same
+/// input with the same field message, and accept the same input alike.
+#[actix_web::test]
+async fn the_form_and_the_api_answer_the_same_input_alike() {
+    let app = TestApp::spawn().await.with_user("twins@example.com").await;
+    let csrf = app.csrf.clone();
+    let field =
+        |body: &Value, name: &str| body["error"]["fields"][name].as_str().unwrap().to_owned();
+
+    // Create with an expiry that does not exist.
+    let res = app
+        .post_token(&json!({ "name": "CI", "scopes": ["publish"], "expiry": "2y" }))
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let expiry_message = field(&res.json().await.unwrap(), "expiry");
+    let form = app.get_html("/settings/tokens/new").await;
+    let res = app
+        .post_form(
+            "/settings/tokens",
+            &[
+                ("name", "CI"),
+                ("scopes", "publish"),
+                ("expiry", "2y"),
+                ("csrf_token", &csrf_in(&form)),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.text().await.unwrap().contains(&expiry_message));
+
+    // Rotate with an expiry that does not exist, or a grace beyond a day.
+    let old = app.create_token("Deploy", &["publish"], "1m").await;
+    let id = old["id"].as_str().unwrap();
+    let page = format!("/settings/tokens/{id}/regenerate");
+    for (json_body, form_fields, name) in [
+        (
+            json!({ "expiry": "2y" }),
+            [("expiry", "2y"), ("grace", "0")],
+            "expiry",
+        ),
+        (
+            json!({ "graceSeconds": 86_401 }),
+            [("expiry", "1m"), ("grace", "86401")],
+            "graceSeconds",
+        ),
+    ] {
+        let res = rotate(&app, &csrf, id, json_body).await;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let message = field(&res.json().await.unwrap(), name);
+        let form = app.get_html(&page).await;
+        let mut fields = form_fields.to_vec();
+        let csrf_field = csrf_in(&form);
+        fields.push(("csrf_token", &csrf_field));
+        let res = app.post_form(&page, &fields).await;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{name}");
+        assert!(res.text().await.unwrap().contains(&message), "{message}");
+    }
+    assert_eq!(app.tokens().await.len(), 1, "nothing was issued");
+
+    // Any grace the API takes, the form takes too (it used to fall back to none).
+    let form = app.get_html(&page).await;
+    let res = app
+        .post_form(
+            &page,
+            &[
+                ("expiry", "1m"),
+                ("grace", "1800"),
+                ("csrf_token", &csrf_in(&form)),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    app.clock.advance(Duration::minutes(29));
+    let plain = old["token"].as_str().unwrap();
+    assert_eq!(
+        app.bearer_get("/api/me", plain).await.status(),
+        StatusCode::OK
+    );
+    app.clock.advance(Duration::minutes(2));
+    assert_eq!(
+        app.bearer_get("/api/me", plain).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}

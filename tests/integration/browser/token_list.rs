@@ -117,7 +117,8 @@ async fn the_list_shows_every_status_with_relative_times() {
         let user = User::find_by_email(conn, "ops@example.com")?.unwrap();
         for (name, scopes, expiry, age, revoked) in seed {
             let scopes: Vec<String> = scopes.split(' ').map(String::from).collect();
-            let new = tokens::NewToken::validate(name, &scopes, Some(expiry), None, &[]).unwrap();
+            let new =
+                mantel::domain::NewToken::validate(name, &scopes, Some(expiry), None, &[]).unwrap();
             let (row, _) = tokens::create(conn, &user.id, &new, now - hours(age))?;
             if let Some(ago) = revoked {
                 tokens::revoke(conn, &user.id, &row.id, now - hours(ago))?;
