@@ -30,7 +30,9 @@ use crate::db::models::token_activity::NewRequest;
 use crate::db::models::tokens::{self, TokenRow};
 use crate::db::models::users::User;
 use crate::domain::token::PlainToken;
-use crate::domain::{ip_text, RequestOutcome, RevokedReason, Scope, TokenId, UserId};
+use crate::domain::{
+    cut_user_agent, ip_text, RequestOutcome, RevokedReason, Scope, TokenId, UserId,
+};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -346,9 +348,6 @@ struct Presented {
     at: NaiveDateTime,
 }
 
-/// A user agent is kept to this many characters.
-const USER_AGENT_CHARS: usize = 200;
-
 impl Presented {
     fn record(self, res: &ServiceResponse<BoxBody>) -> NewRequest {
         let req = res.request();
@@ -372,14 +371,7 @@ impl Presented {
             .headers()
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
-            .map(|ua| {
-                // Counted in characters only when it may be too long: a copy is cheaper.
-                if ua.len() <= USER_AGENT_CHARS {
-                    ua.to_owned()
-                } else {
-                    ua.chars().take(USER_AGENT_CHARS).collect()
-                }
-            });
+            .map(cut_user_agent);
         NewRequest {
             token_id: self.token_id,
             at: self.at,
