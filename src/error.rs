@@ -35,6 +35,13 @@ pub enum AppError {
     SessionRequired,
     #[error("CSRF check failed; reload the page and try again.")]
     CsrfFailed,
+    /// A cookie request whose `Origin` is not the public URL's: 403 `csrf_failed`, naming the
+    /// origin expected (public: it is the address people use), since reloading cannot help.
+    #[error(
+        "CSRF check failed: this server takes such requests only from pages of {0} (its \
+         public URL); open Mantel there, or start it with --public-url set to the address you use."
+    )]
+    ForeignOrigin(String),
     #[error("Not found.")]
     NotFound,
     #[error("Some fields are invalid.")]
@@ -126,7 +133,7 @@ impl AppError {
             AppError::InsufficientScope(_) => "insufficient_scope",
             AppError::Forbidden => "forbidden",
             AppError::SessionRequired => "session_required",
-            AppError::CsrfFailed => "csrf_failed",
+            AppError::CsrfFailed | AppError::ForeignOrigin(_) => "csrf_failed",
             AppError::NotFound => "not_found",
             AppError::Validation(_) => "validation_failed",
             AppError::BadJson(_) => "bad_json",
@@ -197,6 +204,7 @@ impl ResponseError for AppError {
             | AppError::Forbidden
             | AppError::SessionRequired
             | AppError::CsrfFailed
+            | AppError::ForeignOrigin(_)
             | AppError::IpNotAllowed(_)
             | AppError::ReauthenticationRequired
             | AppError::TokenPolicy(_) => StatusCode::FORBIDDEN,

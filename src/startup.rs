@@ -23,7 +23,7 @@ use crate::auth::reveal::PendingReveals;
 use crate::auth::session_store::{DbSessionStore, ABSOLUTE_LIMIT};
 use crate::auth::throttle::Throttles;
 use crate::clock::Clock;
-use crate::config::Settings;
+use crate::config::{PublicUrl, Settings};
 use crate::db::models::token_activity;
 use crate::db::{self, models::security_log, models::sessions, models::settings as app_settings};
 use crate::metrics::Metrics;
@@ -78,25 +78,37 @@ impl Application {
         )?;
         db::run(&pool, db::run_migrations).await?;
         let key = cookie_key(&settings, &pool).await?;
-        let mail = settings.mail.as_ref().map(Sender::new).transpose()?;
-        if mail.is_none() {
-            tracing::info!("no MANTEL_SMTP_URL: notifications are shown in the dashboard only");
-        }
 
         let address = listener
             .local_addr()
             .context("the listener has no address")?;
+        // After binding: without `--public-url` it is the address really bound (port 0 too).
+        let public_url = PublicUrl::new(settings.public_url.as_deref(), address);
+        if PublicUrl::guessed_for(settings.public_url.as_deref(), address) {
+            tracing::warn!(
+                "no --public-url while listening on every address: only pages of {} pass the \
+                 CSRF check; set --public-url to the URL people use",
+                public_url.origin()
+            );
+        }
+        let mail = match &settings.mail {
+            Some(mail) => Some(Sender::new(mail, &public_url)?),
+            None => None,
+        };
+        if mail.is_none() {
+            tracing::info!("no MANTEL_SMTP_URL: notifications are shown in the dashboard only");
+        }
         let state = web::Data::new(AppState {
             pool: pool.clone(),
             clock: clock.clone(),
             queries,
             pool_wait,
-            public_origin: settings.public_origin(),
+            public_origin: public_url.origin(),
             throttles: Throttles::default(),
             rate_limits: RateLimits::new(settings.token_rate_limit, settings.bearer_failure_limit),
             auth_outcomes: AuthOutcomes::default(),
             metrics: Metrics::default(),
-            form_csrf: FormCsrf::new(key.master(), settings.secure_cookies()),
+            form_csrf: FormCsrf::new(key.master(), public_url.secure_cookies()),
             last_used: LastUsed::default(),
             activity: Activity::with_capacity(settings.activity_queue),
             reveals: PendingReveals::default(),
@@ -107,13 +119,13 @@ impl Application {
             trusted_proxies: crate::auth::client_ip::TrustedProxies::new(
                 settings.trusted_proxies.clone(),
             ),
-            notifier: Notifier::new(mail.is_some(), &settings.public_url),
+            notifier: Notifier::new(mail.is_some(), public_url.as_str()),
             cache_lease: match db::DbUrl::parse(&settings.database_url) {
                 db::DbUrl::Postgres(url) => Some(db::cache_lease::CacheLease::start(&url)),
                 db::DbUrl::Sqlite(_) => None,
             },
         });
-        let secure = settings.secure_cookies();
+        let secure = public_url.secure_cookies();
         // `__Host-` makes the browser insist on Secure, Path=/ and no Domain.
         let cookie_name = if secure {
             "__Host-mm_session"

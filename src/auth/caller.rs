@@ -260,7 +260,7 @@ async fn resolve(
     let outcome = match &caller {
         Ok(_) => Some(AuthOutcome::Session),
         Err(AppError::Unauthenticated) => Some(AuthOutcome::Unauthenticated),
-        Err(AppError::CsrfFailed) => Some(AuthOutcome::Csrf),
+        Err(AppError::CsrfFailed | AppError::ForeignOrigin(_)) => Some(AuthOutcome::Csrf),
         Err(_) => None,
     };
     if let Some(outcome) = outcome {
