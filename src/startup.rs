@@ -47,8 +47,8 @@ pub struct Application {
     sweep_every: Duration,
     address: SocketAddr,
     state: web::Data<AppState>,
-    /// `GET /metrics` on `--metrics-bind`, when set.
-    metrics: Option<(Server, u16)>,
+    /// `GET /metrics` on `--metrics-bind`, when set, and the address it got.
+    metrics: Option<(Server, SocketAddr)>,
 }
 
 /// The Content-Security-Policy of every page: no inline script, no framing.
@@ -220,7 +220,7 @@ impl Application {
 
     /// The port `GET /metrics` answers on, when `--metrics-bind` is set.
     pub fn metrics_port(&self) -> Option<u16> {
-        self.metrics.as_ref().map(|(_, port)| *port)
+        self.metrics.as_ref().map(|(_, address)| address.port())
     }
 
     /// Serves until SIGTERM or SIGINT (Ctrl-C) has stopped the server gracefully, then writes
@@ -238,17 +238,20 @@ impl Application {
         let mail = self
             .mail
             .map(|sender| actix_web::rt::spawn(send_mail(state.clone(), sender, self.sweep_every)));
-        let metrics = self.metrics.map(|(server, _)| {
+        let metrics = self.metrics.map(|(server, address)| {
             let handle = server.handle();
             actix_web::rt::spawn(server);
-            handle
+            (handle, address)
         });
         #[cfg(unix)]
         let stats = actix_web::rt::spawn(report_statements_on_sigusr1(state.clone()));
+        if let Some((_, address)) = &metrics {
+            tracing::info!("metrics on http://{address}/metrics");
+        }
         tracing::info!("listening on http://{}", self.address);
         let result = self.server.await;
         stopper.abort();
-        if let Some(metrics) = metrics {
+        if let Some((metrics, _)) = metrics {
             metrics.stop(true).await;
         }
         background.abort();
@@ -404,13 +407,12 @@ async fn send_mail(state: web::Data<AppState>, sender: Sender, sweep_every: Dura
 
 /// The metrics address answers `GET /metrics` and 404 to anything else. One worker is
 /// plenty for a scrape every few seconds; it stops with the main server, not on its own.
-fn metrics_server(bind: &str, state: web::Data<AppState>) -> anyhow::Result<(Server, u16)> {
+fn metrics_server(bind: &str, state: web::Data<AppState>) -> anyhow::Result<(Server, SocketAddr)> {
     let listener =
         TcpListener::bind(bind).with_context(|| format!("cannot bind metrics to {bind}"))?;
-    let port = listener
+    let address = listener
         .local_addr()
-        .context("the metrics listener has no address")?
-        .port();
+        .context("the metrics listener has no address")?;
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -421,7 +423,7 @@ fn metrics_server(bind: &str, state: web::Data<AppState>) -> anyhow::Result<(Ser
     .listen(listener)
     .context("cannot listen for metrics")?
     .run();
-    Ok((server, port))
+    Ok((server, address))
 }
 
 /// `kill -USR1 <pid>` logs how many SQL statements this instance has run so far. The load

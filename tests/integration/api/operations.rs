@@ -312,3 +312,15 @@ async fn a_foreign_origin_is_told_which_origin_the_public_url_expects() {
     assert!(!message.contains("evil"), "{message}");
 }
 
+/// `--metrics-bind` says where it serves, like the main listener, with the port it got.
+#[actix_web::test]
+async fn metrics_bind_logs_where_metrics_are_served() {
+    let mut served = Served::start_with(None, &["--metrics-bind", "127.0.0.1:0"]);
+    let metrics = served.url_after("metrics on ");
+    assert!(metrics.starts_with("http://127.0.0.1:"), "{metrics}");
+    assert!(metrics.ends_with("/metrics"), "{metrics}");
+    assert!(!metrics.contains(":0/"), "the real port: {metrics}");
+    let res = reqwest::get(&metrics).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
