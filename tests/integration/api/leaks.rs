@@ -184,7 +184,7 @@ async fn the_public_endpoint_answers_alike_and_revokes_only_live_tokens() {
     assert!(
         answers
             .iter()
-            .all(|a| *a == (StatusCode::ACCEPTED, "{}".to_owned())),
+            .all(|a| *a == (StatusCode::ACCEPTED, "{}\n".to_owned())),
         "{answers:?}"
     );
 

@@ -324,3 +324,40 @@ async fn metrics_bind_logs_where_metrics_are_served() {
     assert_eq!(res.status(), StatusCode::OK);
 }
 
+/// Every JSON answer ends with a newline, so `curl` output does not run into the prompt: a
+/// handler's, an extractor's refusal, a middleware's refusal, and the OpenAPI document.
+#[actix_web::test]
+async fn every_json_answer_ends_with_a_newline() {
+    let app = crate::helpers::TestApp::spawn().await;
+    let user = app.with_user("newline@example.com").await;
+    let token = user.with_token("ci", &["publish"], "1y").await;
+    let answers = [
+        (
+            "a handler",
+            user.bearer_get("/api/me", &token.plaintext).await,
+        ),
+        ("a refused credential", app.get("/api/me").await),
+        (
+            "a refused origin",
+            reqwest::Client::new()
+                .post(app.url("/api/tokens"))
+                .header("Origin", "http://elsewhere.example")
+                .send()
+                .await
+                .unwrap(),
+        ),
+        ("the OpenAPI document", app.get("/api/openapi.json").await),
+    ];
+    for (what, res) in answers {
+        assert!(
+            res.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json"),
+            "{what}"
+        );
+        let body = res.text().await.unwrap();
+        assert!(body.ends_with("}\n"), "{what}: {body:?}");
+        serde_json::from_str::<Value>(&body).unwrap();
+    }
+}
