@@ -51,7 +51,8 @@ pub struct ScanArgs {
     /// Files and folders to scan; stdin when none.
     paths: Vec<std::path::PathBuf>,
     /// Also send the tokens found to this Mantel server's public revoke endpoint, which
-    /// revokes those that still work (an http:// URL, e.g. http://127.0.0.1:8080).
+    /// revokes those that still work (an https:// or http:// URL, e.g.
+    /// https://mantel.example.com).
     #[arg(long, value_name = "URL")]
     report: Option<String>,
 }
