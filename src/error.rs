@@ -31,10 +31,19 @@ pub enum AppError {
     InsufficientScope(Scope),
     #[error("Your role on this project does not allow this.")]
     Forbidden,
-    #[error("Managing tokens needs a dashboard session; an API token cannot do it.")]
-    SessionRequired,
+    /// A credential on a session-only route; names what the route is for
+    /// (`auth::caller::session_only`), e.g. "Managing tokens".
+    #[error("{0} needs a dashboard session; an API token cannot do it.")]
+    SessionRequired(&'static str),
     #[error("CSRF check failed; reload the page and try again.")]
     CsrfFailed,
+    /// A cookie request whose `Origin` is not the public URL's: 403 `csrf_failed`, naming the
+    /// origin expected (public: it is the address people use), since reloading cannot help.
+    #[error(
+        "CSRF check failed: this server takes such requests only from pages of {0} (its \
+         public URL); open Mantel there, or start it with --public-url set to the address you use."
+    )]
+    ForeignOrigin(String),
     #[error("Not found.")]
     NotFound,
     #[error("Some fields are invalid.")]
@@ -125,8 +134,8 @@ impl AppError {
             AppError::InvalidToken(_) => "invalid_token",
             AppError::InsufficientScope(_) => "insufficient_scope",
             AppError::Forbidden => "forbidden",
-            AppError::SessionRequired => "session_required",
-            AppError::CsrfFailed => "csrf_failed",
+            AppError::SessionRequired(_) => "session_required",
+            AppError::CsrfFailed | AppError::ForeignOrigin(_) => "csrf_failed",
             AppError::NotFound => "not_found",
             AppError::Validation(_) => "validation_failed",
             AppError::BadJson(_) => "bad_json",
@@ -195,8 +204,9 @@ impl ResponseError for AppError {
             AppError::InvalidRequest(_) | AppError::BadJson(_) => StatusCode::BAD_REQUEST,
             AppError::InsufficientScope(_)
             | AppError::Forbidden
-            | AppError::SessionRequired
+            | AppError::SessionRequired(_)
             | AppError::CsrfFailed
+            | AppError::ForeignOrigin(_)
             | AppError::IpNotAllowed(_)
             | AppError::ReauthenticationRequired
             | AppError::TokenPolicy(_) => StatusCode::FORBIDDEN,

@@ -262,7 +262,7 @@ async fn resolve(
     let outcome = match &caller {
         Ok(_) => Some(AuthOutcome::Session),
         Err(AppError::Unauthenticated) => Some(AuthOutcome::Unauthenticated),
-        Err(AppError::CsrfFailed) => Some(AuthOutcome::Csrf),
+        Err(AppError::CsrfFailed | AppError::ForeignOrigin(_)) => Some(AuthOutcome::Csrf),
         Err(_) => None,
     };
     if let Some(outcome) = outcome {
@@ -407,9 +407,36 @@ impl FromRequest for Caller {
 /// before it is even looked at, so a leaked token can never mint or revoke tokens.
 pub fn refuse_authorization(req: &HttpRequest) -> Result<(), AppError> {
     if req.headers().contains_key(header::AUTHORIZATION) {
-        return Err(AppError::SessionRequired);
+        return Err(AppError::SessionRequired(session_only(req)));
     }
     Ok(())
+}
+
+/// What a session-only route is for, as its `session_required` message names it: the one
+/// table of them, by route template (the first prefix that matches).
+fn session_only(req: &HttpRequest) -> &'static str {
+    const ROUTES: [(&str, &str); 7] = [
+        ("/api/tokens", "Managing tokens"),
+        ("/api/security-log", "The security log"),
+        ("/api/session", "Confirming your password"),
+        (
+            "/api/projects/{id}/token-policy",
+            "A project's token policy",
+        ),
+        ("/api/projects/{id}/members", "Managing a project's members"),
+        ("/api/projects", "Creating a project"),
+        ("/api", "This route"),
+    ];
+    let route = req.match_pattern();
+    let route = route.as_deref().unwrap_or(req.path());
+    ROUTES
+        .iter()
+        .find(|(prefix, _)| {
+            route
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
+        .map_or("The dashboard", |(_, what)| what)
 }
 
 /// A caller that must be a dashboard session: token management. Any `Authorization` header

@@ -10,6 +10,7 @@ use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::clock::Clock;
+use crate::config::PublicUrl;
 use crate::db::models::notifications::{self, OutboxMail};
 use crate::db::{self, DbError, Pool};
 
@@ -39,7 +40,8 @@ impl fmt::Debug for SmtpUrl {
 #[derive(Clone, Debug)]
 pub struct MailSettings {
     pub smtp_url: SmtpUrl,
-    pub from: String,
+    /// `None`: `Mantel <noreply@HOST>`, HOST from the public URL.
+    pub from: Option<String>,
 }
 
 pub struct Sender {
@@ -48,15 +50,18 @@ pub struct Sender {
 }
 
 impl Sender {
-    pub fn new(settings: &MailSettings) -> anyhow::Result<Sender> {
+    pub fn new(settings: &MailSettings, public_url: &PublicUrl) -> anyhow::Result<Sender> {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&settings.smtp_url.0)
             .map_err(|e| anyhow::anyhow!("MANTEL_SMTP_URL: {e}"))?
             .timeout(Some(std::time::Duration::from_secs(20)))
             .build();
-        let from = settings
-            .from
+        let from = match &settings.from {
+            Some(from) => from,
+            None => &format!("Mantel <noreply@{}>", public_url.host()),
+        };
+        let from = from
             .parse()
-            .map_err(|e| anyhow::anyhow!("MANTEL_MAIL_FROM {:?}: {e}", settings.from))?;
+            .map_err(|e| anyhow::anyhow!("MANTEL_MAIL_FROM {from:?}: {e}"))?;
         Ok(Sender { transport, from })
     }
 

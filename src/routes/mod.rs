@@ -109,3 +109,47 @@ pub async fn refuse_foreign(
     }
     Ok(next.call(req).await?.map_into_boxed_body())
 }
+
+/// Every JSON answer — a handler's, an extractor's refusal, any `AppError` — ends with a
+/// newline, so what `curl` prints does not run into the prompt. Added here, once, because
+/// `HttpResponse::json` (which all of them use) writes none. An error still on its way out
+/// (an inner middleware's) gets the same treatment through the response it will become.
+pub async fn end_json_with_newline(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    match next.call(req).await {
+        Ok(res) => {
+            let res = res.map_into_boxed_body();
+            if !is_json(res.headers()) {
+                return Ok(res);
+            }
+            Ok(res.map_body(|_, body| newline_ended(body)))
+        }
+        Err(error) => {
+            let res = error.error_response();
+            if !is_json(res.headers()) {
+                return Err(error);
+            }
+            let res = res.map_body(|_, body| newline_ended(body));
+            Err(actix_web::error::InternalError::from_response(error, res).into())
+        }
+    }
+}
+
+fn is_json(headers: &actix_web::http::header::HeaderMap) -> bool {
+    headers
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"))
+}
+
+fn newline_ended(body: BoxBody) -> BoxBody {
+    match body.try_into_bytes() {
+        Ok(bytes) if !bytes.is_empty() && !bytes.ends_with(b"\n") => {
+            BoxBody::new([&bytes[..], b"\n"].concat())
+        }
+        Ok(bytes) => BoxBody::new(bytes),
+        // A streamed body (none is JSON today) goes as it is.
+        Err(body) => body,
+    }
+}

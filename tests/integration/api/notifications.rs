@@ -31,11 +31,11 @@ async fn spawn_mailing_as(
     let (url, public_url) = (smtp.url(), public_url.map(str::to_owned));
     TestApp::spawn_with(db, clock, move |s| {
         if let Some(public_url) = public_url {
-            s.public_url = public_url;
+            s.public_url = Some(public_url);
         }
         s.mail = Some(MailSettings {
             smtp_url: SmtpUrl::new(url),
-            from: "Mantel <noreply@mantel.test>".into(),
+            from: Some("Mantel <noreply@mantel.test>".into()),
         });
         s.sweep_every = Wait::from_millis(100);
     })

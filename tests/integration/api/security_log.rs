@@ -11,7 +11,7 @@ use mantel::clock::Clock;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{client, error_code, TestApp, TestDb, User, PASSWORD};
+use crate::helpers::{client, TestApp, TestDb, User, PASSWORD};
 
 /// The same server from a browser of its own that sends `agent` as its user agent.
 fn browser_as(app: &TestApp, agent: &str) -> TestApp {
@@ -405,7 +405,13 @@ async fn nobody_reads_another_accounts_log_and_a_token_cannot_read_its_own() {
         .bearer_get("/api/security-log", &token.plaintext)
         .await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
-    assert_eq!(error_code(res).await, "session_required");
+    // The message names what was asked for, not token management.
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "session_required");
+    assert_eq!(
+        body["error"]["message"],
+        "The security log needs a dashboard session; an API token cannot do it."
+    );
     // A bearer header beside a valid cookie is refused too.
     let res = alice
         .client
