@@ -6,6 +6,7 @@ diesel::table! {
         email -> Text,
         password_hash -> Text,
         created_at -> Timestamp,
+        undeliverable_email -> Nullable<Text>,
     }
 }
 
@@ -157,6 +158,7 @@ diesel::table! {
         claimed_until -> Nullable<Timestamp>,
         sent_at -> Nullable<Timestamp>,
         last_error -> Nullable<Text>,
+        failed_at -> Nullable<Timestamp>,
     }
 }
 

@@ -135,39 +135,49 @@ async fn read_log(
 
 /// The events as CSV (RFC 4180): a header row, then one row per event, `details` as its JSON.
 fn csv(items: &[SecurityEventJson]) -> String {
-    let mut out = String::from("id,kind,at,ip,userAgent,details\r\n");
+    let mut out = String::new();
+    let mut push_row = |fields: &[&str]| {
+        let row: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+        out.push_str(&row.join(","));
+        out.push_str("\r\n");
+    };
+    push_row(&["id", "kind", "at", "ip", "userAgent", "details"]);
     for e in items {
         let at = e.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-        let fields = [
+        push_row(&[
             e.id.as_str(),
             e.kind.as_str(),
             at.as_str(),
             e.ip.as_deref().unwrap_or(""),
             e.user_agent.as_deref().unwrap_or(""),
             &e.details.to_string(),
-        ];
-        let row: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
-        out.push_str(&row.join(","));
-        out.push_str("\r\n");
+        ]);
     }
     out
 }
 
-/// One CSV field. A spreadsheet runs a cell that starts with `=`, `+`, `-` or `@` (or a tab or
-/// carriage return before one) as a formula, and a user agent is whatever a client sent: such
-/// a value gets a leading `'` (OWASP's advice), which spreadsheets show as text. Quoted when it
-/// holds a comma, a quote or a line break, its quotes doubled.
+/// One CSV field (SPEC §8.7), always quoted, its quotes doubled. A spreadsheet runs a cell
+/// that starts with `=`, `+`, `-` or `@` (or a tab or carriage return before one) as a
+/// formula, and a user agent or a token name is whatever a client sent. Where a cell starts
+/// depends on the separator the reader picks, and a semicolon-locale Excel splits a comma
+/// file on `;` even inside quotes: so such a character gets a `'` before it (OWASP's advice,
+/// shown as text) wherever it starts the field or follows a `,`, `;` or tab.
 fn csv_field(value: &str) -> String {
-    let guarded = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{value}")
-    } else {
-        value.to_owned()
-    };
-    if guarded.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", guarded.replace('"', "\"\""))
-    } else {
-        guarded
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    let mut starts_cell = true;
+    for c in value.chars() {
+        if starts_cell && matches!(c, '=' | '+' | '-' | '@' | '\t' | '\r') {
+            out.push('\'');
+        }
+        starts_cell = matches!(c, ',' | ';' | '\t');
+        if c == '"' {
+            out.push('"');
+        }
+        out.push(c);
     }
+    out.push('"');
+    out
 }
 
 #[cfg(test)]
@@ -176,13 +186,33 @@ mod tests {
 
     #[test]
     fn csv_fields_are_quoted_and_never_formulas() {
-        assert_eq!(csv_field("curl/8.5"), "curl/8.5");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
-        for risky in ["+1", "-1", "@SUM(A1)", "\tx"] {
-            assert!(csv_field(risky).trim_start_matches('"').starts_with('\''));
+        for (value, field) in [
+            ("", r#""""#),
+            ("curl/8.5", r#""curl/8.5""#),
+            ("a,b", r#""a,b""#),
+            ("say \"hi\"", r#""say ""hi""""#),
+            ("=HYPERLINK(\"x\")", r#""'=HYPERLINK(""x"")""#),
+            ("+1", r#""'+1""#),
+            ("-1", r#""'-1""#),
+            ("@SUM(A1)", r#""'@SUM(A1)""#),
+            ("\tx", "\"'\tx\""),
+            ("\r=1", "\"'\r=1\""),
+            // After a separator, whichever one the reader splits on.
+            (
+                "Mozilla/5.0;=cmd|' /C calc'!A0",
+                r#""Mozilla/5.0;'=cmd|' /C calc'!A0""#,
+            ),
+            ("x,=1+1", r#""x,'=1+1""#),
+            ("x\t@y", "\"x\t'@y\""),
+            ("a;-1,+2", r#""a;'-1,'+2""#),
+            // A tab is guarded itself, and guards what follows it.
+            ("\t=1", "\"'\t'=1\""),
+            ("a,\t=1", "\"a,'\t'=1\""),
+            // Inside a cell a sign is text: dates, ids, "1+1", addresses.
+            ("2026-12-07", r#""2026-12-07""#),
+            ("x=1+1 a@b -c", r#""x=1+1 a@b -c""#),
+        ] {
+            assert_eq!(csv_field(value), field, "{value:?}");
         }
-        assert_eq!(csv_field(""), "");
     }
 }
