@@ -106,6 +106,7 @@ impl Application {
             ),
             trusted_proxies: crate::auth::client_ip::TrustedProxies::new(
                 settings.trusted_proxies.clone(),
+                settings.proxy_header,
             ),
             notifier: Notifier::new(mail.is_some(), &settings.public_url),
             cache_lease: match db::DbUrl::parse(&settings.database_url) {
