@@ -37,6 +37,10 @@ pub enum AppError {
     CsrfFailed,
     #[error("Not found.")]
     NotFound,
+    /// A project the caller may not see (not a member, or not one its token chose): answered
+    /// exactly as one that does not exist (SPEC §5), but it is a refusal, not use (§8.7).
+    #[error("Not found.")]
+    Hidden,
     #[error("Some fields are invalid.")]
     Validation(FieldErrors),
     #[error("{0}")]
@@ -127,7 +131,7 @@ impl AppError {
             AppError::Forbidden => "forbidden",
             AppError::SessionRequired => "session_required",
             AppError::CsrfFailed => "csrf_failed",
-            AppError::NotFound => "not_found",
+            AppError::NotFound | AppError::Hidden => "not_found",
             AppError::Validation(_) => "validation_failed",
             AppError::BadJson(_) => "bad_json",
             AppError::PayloadTooLarge => "payload_too_large",
@@ -138,6 +142,24 @@ impl AppError {
             AppError::TokenPolicy(_) => "token_policy",
             AppError::Internal(_) => "internal",
         }
+    }
+
+    /// Whether the caller was refused by an access rule (a scope, a role, a project it may not
+    /// see, its allowed addresses, a policy, a limit) rather than answered: a refused request
+    /// is recorded as `denied` and never counts as use of a token or a project (SPEC §8.7).
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            AppError::InsufficientScope(_)
+                | AppError::Forbidden
+                | AppError::Hidden
+                | AppError::SessionRequired
+                | AppError::CsrfFailed
+                | AppError::IpNotAllowed(_)
+                | AppError::ReauthenticationRequired
+                | AppError::TokenPolicy(_)
+                | AppError::RateLimited { .. }
+        )
     }
 
     /// RFC 6750 §3: no error code when no credentials were sent.
@@ -200,7 +222,7 @@ impl ResponseError for AppError {
             | AppError::IpNotAllowed(_)
             | AppError::ReauthenticationRequired
             | AppError::TokenPolicy(_) => StatusCode::FORBIDDEN,
-            AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::NotFound | AppError::Hidden => StatusCode::NOT_FOUND,
             AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
