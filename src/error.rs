@@ -21,6 +21,10 @@ pub enum AppError {
     Unauthenticated,
     #[error("{0}")]
     InvalidRequest(&'static str),
+    /// A method HTTP does not define (`routes::refuse_unknown_method`): 400 `invalid_request`,
+    /// with no `WWW-Authenticate` (nothing is wrong with the credentials).
+    #[error("Unknown HTTP method.")]
+    UnknownMethod,
     #[error("{0}")]
     InvalidToken(&'static str),
     /// A secret-scanning report whose signature is missing, malformed, by an unknown key or
@@ -125,7 +129,7 @@ impl AppError {
     pub fn code(&self) -> &'static str {
         match self {
             AppError::Unauthenticated | AppError::BadSignature(_) => "unauthenticated",
-            AppError::InvalidRequest(_) => "invalid_request",
+            AppError::InvalidRequest(_) | AppError::UnknownMethod => "invalid_request",
             AppError::InvalidToken(_) => "invalid_token",
             AppError::InsufficientScope(_) => "insufficient_scope",
             AppError::Forbidden => "forbidden",
@@ -214,7 +218,9 @@ impl ResponseError for AppError {
             AppError::Unauthenticated | AppError::InvalidToken(_) | AppError::BadSignature(_) => {
                 StatusCode::UNAUTHORIZED
             }
-            AppError::InvalidRequest(_) | AppError::BadJson(_) => StatusCode::BAD_REQUEST,
+            AppError::InvalidRequest(_) | AppError::UnknownMethod | AppError::BadJson(_) => {
+                StatusCode::BAD_REQUEST
+            }
             AppError::InsufficientScope(_)
             | AppError::Forbidden
             | AppError::SessionRequired

@@ -177,6 +177,8 @@ impl Application {
                 )
                 .wrap(from_fn(crate::telemetry::log_request))
                 .wrap(from_fn(crate::metrics::record))
+                // Outermost: a method no route has is refused before anything counts or logs it.
+                .wrap(from_fn(crate::routes::refuse_unknown_method))
         })
         .workers(workers)
         // Signals are ours (`stop_gracefully_on_signal`): actix-web's own treat SIGINT as a

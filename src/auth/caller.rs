@@ -246,8 +246,17 @@ async fn resolve(
     presented: &mut Option<Presented>,
 ) -> (Result<Caller, AppError>, Option<Allowance>) {
     let state = AppState::of(&req).clone();
-    if let Some(value) = req.headers().get(header::AUTHORIZATION) {
-        return match bearer(value) {
+    let mut authorization = req.headers().get_all(header::AUTHORIZATION);
+    if let Some(value) = authorization.next() {
+        // Two headers name two credentials: which one decides is not ours to guess (a proxy
+        // may add one of its own), so neither does.
+        let parsed = match authorization.next() {
+            Some(_) => Err(AppError::InvalidRequest(
+                "More than one Authorization header.",
+            )),
+            None => bearer(value),
+        };
+        return match parsed {
             Ok(Some(token)) => bearer_caller(&req, &state, Ok(token), presented).await,
             Err(e) => bearer_caller(&req, &state, Err(e), presented).await,
             Ok(None) => {
