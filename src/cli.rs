@@ -129,10 +129,18 @@ pub struct ServeArgs {
     /// GitLab's secret detection public keys, in the same format.
     #[arg(long, env = "MANTEL_GITLAB_SCANNING_KEYS")]
     gitlab_scanning_keys: Option<std::path::PathBuf>,
-    /// Proxies (CIDR ranges, comma-separated) whose `Forwarded` / `X-Forwarded-For` name the
-    /// client; by default none is trusted and the socket's address is the client's.
+    /// Proxies (CIDR ranges, comma-separated) whose forwarding header (`--proxy-header`)
+    /// names the client; by default none is trusted and the socket's address is the client's.
     #[arg(long, env = "MANTEL_TRUSTED_PROXIES", value_delimiter = ',')]
     trusted_proxies: Vec<crate::domain::Cidr>,
+    /// The one header the trusted proxies name the client in; the other is never read.
+    #[arg(
+        long,
+        env = "MANTEL_PROXY_HEADER",
+        value_enum,
+        default_value_t = crate::auth::client_ip::ProxyHeader::XForwardedFor
+    )]
+    proxy_header: crate::auth::client_ip::ProxyHeader,
     /// Send notification mail through this SMTP server: smtp://[user:pass@]host:port
     /// (`?tls=required` for STARTTLS) or smtps://…; without it, notifications are in the
     /// dashboard only. Prefer the environment variable: a flag shows in the process list.
@@ -172,6 +180,7 @@ impl ServeArgs {
                 .gitlab_scanning_keys
                 .filter(|p| !p.as_os_str().is_empty()),
             trusted_proxies: self.trusted_proxies,
+            proxy_header: self.proxy_header,
             mail,
             sweep_every: crate::config::SWEEP_EVERY,
             activity_queue: crate::auth::activity::CAPACITY,

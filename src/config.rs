@@ -26,8 +26,10 @@ pub struct Settings {
     /// reports are refused.
     pub github_scanning_keys: Option<std::path::PathBuf>,
     pub gitlab_scanning_keys: Option<std::path::PathBuf>,
-    /// Proxies whose `Forwarded` / `X-Forwarded-For` name the client; none by default.
+    /// Proxies whose forwarding header names the client; none by default.
     pub trusted_proxies: Vec<crate::domain::Cidr>,
+    /// Which header that is: `X-Forwarded-For` by default, or `Forwarded`.
+    pub proxy_header: crate::auth::client_ip::ProxyHeader,
     /// Where notification mail goes; `None`: notifications are in the dashboard only.
     pub mail: Option<MailSettings>,
     /// How often this instance looks for expiring and idle tokens, and for mail to send.

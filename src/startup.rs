@@ -118,6 +118,7 @@ impl Application {
             ),
             trusted_proxies: crate::auth::client_ip::TrustedProxies::new(
                 settings.trusted_proxies.clone(),
+                settings.proxy_header,
             ),
             notifier: Notifier::new(mail.is_some(), public_url.as_str()),
             cache_lease: match db::DbUrl::parse(&settings.database_url) {
@@ -189,6 +190,8 @@ impl Application {
                 )
                 .wrap(from_fn(crate::telemetry::log_request))
                 .wrap(from_fn(crate::metrics::record))
+                // Outermost: a method no route has is refused before anything counts or logs it.
+                .wrap(from_fn(crate::routes::refuse_unknown_method))
         })
         .workers(workers)
         // Signals are ours (`stop_gracefully_on_signal`): actix-web's own treat SIGINT as a

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use actix_session::{Session, SessionExt};
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
-use actix_web::http::{header, StatusCode};
+use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use chrono::NaiveDateTime;
@@ -133,6 +133,7 @@ async fn token_caller(
     // The token is identified: whatever is answered now goes into its activity.
     *presented = Some(Presented {
         token_id: row.id.clone(),
+        last_used_at: row.last_used_at,
         stopped: match (status, row.revoked_reason) {
             (tokens::TokenStatus::Active, _) => None,
             (tokens::TokenStatus::Expired, _) => Some(RequestOutcome::Expired),
@@ -168,7 +169,6 @@ async fn token_caller(
         .rate_limits
         .token_request(&row.id)
         .map_err(Refused::Limited)?;
-    state.last_used.note(&row.id, row.last_used_at, now, ip);
     let caller = Caller {
         user,
         credential: Credential::Token(row),
@@ -248,8 +248,17 @@ async fn resolve(
     presented: &mut Option<Presented>,
 ) -> (Result<Caller, AppError>, Option<Allowance>) {
     let state = AppState::of(&req).clone();
-    if let Some(value) = req.headers().get(header::AUTHORIZATION) {
-        return match bearer(value) {
+    let mut authorization = req.headers().get_all(header::AUTHORIZATION);
+    if let Some(value) = authorization.next() {
+        // Two headers name two credentials: which one decides is not ours to guess (a proxy
+        // may add one of its own), so neither does.
+        let parsed = match authorization.next() {
+            Some(_) => Err(AppError::InvalidRequest(
+                "More than one Authorization header.",
+            )),
+            None => bearer(value),
+        };
+        return match parsed {
             Ok(Some(token)) => bearer_caller(&req, &state, Ok(token), presented).await,
             Err(e) => bearer_caller(&req, &state, Err(e), presented).await,
             Ok(None) => {
@@ -332,7 +341,16 @@ pub async fn authenticate(
         allowance.write_headers(res.headers_mut());
     }
     if let Some(presented) = presented {
-        state.activity.push(presented.record(&res));
+        let (stored, ip) = (presented.last_used_at, presented.ip);
+        let record = presented.record(&res);
+        // Only a request the token was allowed to make is use of it (SPEC §8.7): a refused
+        // one is in its activity, never in its last use.
+        if record.outcome == RequestOutcome::Ok {
+            state
+                .last_used
+                .note(&record.token_id, stored, record.at, ip);
+        }
+        state.activity.push(record);
     }
     Ok(res)
 }
@@ -341,6 +359,8 @@ pub async fn authenticate(
 /// its activity gets a record of the answer.
 struct Presented {
     token_id: TokenId,
+    /// Its last use as stored, so that a busy token notes nothing new (`auth::last_used`).
+    last_used_at: Option<NaiveDateTime>,
     /// Why it no longer works, if it does not.
     stopped: Option<RequestOutcome>,
     ip: Option<std::net::IpAddr>,
@@ -352,19 +372,25 @@ impl Presented {
     fn record(self, res: &ServiceResponse<BoxBody>) -> NewRequest {
         let req = res.request();
         let status = res.status();
-        let outcome = self.stopped.unwrap_or(
-            if status == StatusCode::FORBIDDEN || status == StatusCode::TOO_MANY_REQUESTS {
-                RequestOutcome::Denied
-            } else {
-                RequestOutcome::Ok
-            },
-        );
+        // Refused by an access rule, before or in the handler (a 404 for a project it may not
+        // see included); any other answer, an error or not, was the token's to have.
+        let refused = res
+            .response()
+            .error()
+            .and_then(|e| e.as_error::<AppError>())
+            .is_some_and(AppError::is_refusal);
+        let outcome = self.stopped.unwrap_or(if refused {
+            RequestOutcome::Denied
+        } else {
+            RequestOutcome::Ok
+        });
         // The template, never the raw path: a path may hold anything, a token included.
         let route = req
             .match_pattern()
             .unwrap_or_else(|| "(no route)".to_owned());
-        let project_id = route
-            .starts_with("/api/projects/{id}")
+        // A project is named only where the request was allowed: a refused one is not use of
+        // it, and must not put a stranger's token on its access page.
+        let project_id = (outcome == RequestOutcome::Ok && route.starts_with("/api/projects/{id}"))
             .then(|| req.match_info().get("id").map(str::to_owned))
             .flatten();
         let user_agent = req

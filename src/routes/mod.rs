@@ -95,6 +95,36 @@ pub async fn settle_changes(
     }
 }
 
+/// Refuses a method HTTP does not define (RFC 9110 §9 and PATCH) before anything records it:
+/// no route here has one, and an extension method is any token up to the head's size limit,
+/// which would otherwise reach the request log and a token's activity as written. (501 is
+/// what RFC 9110 suggests, but no input gets a 5xx other than 503: SPEC §5.)
+pub async fn refuse_unknown_method(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    use actix_web::http::Method;
+    let known = matches!(
+        *req.method(),
+        Method::GET
+            | Method::HEAD
+            | Method::POST
+            | Method::PUT
+            | Method::PATCH
+            | Method::DELETE
+            | Method::OPTIONS
+            | Method::TRACE
+            | Method::CONNECT
+    );
+    if !known {
+        let path = crate::domain::token::mask_in(req.path()).into_owned();
+        tracing::warn!(%path, "refused a request with an unknown method");
+        let error = error_for(req.path(), AppError::UnknownMethod);
+        return Ok(req.error_response(error));
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
 /// Refuses a forged cross-site request (`auth::csrf`, layer 1) before routing, so no body is
 /// read and the answer is the same whether or not the route exists.
 pub async fn refuse_foreign(

@@ -415,3 +415,71 @@ async fn a_stopped_token_still_presented_is_told_at_most_daily() {
     flush().await;
     assert_eq!(count(&app.db, told), 2);
 }
+
+/// The new-address notice is for working tokens: a revoked token presented from ten addresses
+/// it was never used from sends its owner one mail (still presented), not eleven.
+#[actix_web::test]
+async fn a_stopped_token_presented_from_ten_new_addresses_is_told_once() {
+    let smtp = SmtpServer::start();
+    let url = smtp.url();
+    let app = TestApp::spawn_with(Arc::new(TestDb::new()), Clock::default(), move |s| {
+        s.mail = Some(MailSettings {
+            smtp_url: SmtpUrl::new(url),
+            from: Some("Mantel <noreply@mantel.test>".into()),
+        });
+        s.sweep_every = Wait::from_millis(100);
+        // The tests connect from 127.0.0.1: a proxy naming each client in X-Forwarded-For.
+        s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    let user = app.with_user("stopped@example.com").await;
+    let token = user.with_token("old laptop", &["publish"], "1y").await;
+    let from = |ip: String| {
+        user.bearer(reqwest::Method::GET, "/api/me", &token.plaintext)
+            .header("X-Forwarded-For", ip)
+            .send()
+    };
+    let flush = || async {
+        user.state
+            .activity
+            .flush(&user.state.pool, &user.state.notifier)
+            .await
+            .unwrap()
+    };
+    // Used once while it worked: every address below is new to it.
+    assert_eq!(
+        from("198.51.100.1".into()).await.unwrap().status(),
+        StatusCode::OK
+    );
+    flush().await;
+    assert_eq!(
+        user.revoke(&token.id).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    for i in 1..=10 {
+        let res = from(format!("203.0.113.{i}")).await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    flush().await;
+    all_sent(&app.db).await;
+
+    let subjects = subjects(&smtp.mails());
+    let told = |prefix: &str| subjects.iter().filter(|s| s.starts_with(prefix)).count();
+    assert_eq!(
+        told("Your stopped API token “old laptop” is still being presented"),
+        1,
+        "{subjects:#?}"
+    );
+    assert_eq!(
+        told("Your API token “old laptop” was used from a new address"),
+        0,
+        "{subjects:#?}"
+    );
+    assert_eq!(
+        subjects.len(),
+        2,
+        "created and still presented: {subjects:#?}"
+    );
+    let logged = "SELECT COUNT(*) AS n FROM security_events WHERE kind = 'token_used_from_new_ip'";
+    assert_eq!(count(&app.db, logged), 0);
+}

@@ -74,6 +74,7 @@ impl TestApp {
             github_scanning_keys: None,
             gitlab_scanning_keys: None,
             trusted_proxies: Vec::new(),
+            proxy_header: Default::default(),
             mail: None,
             sweep_every: mantel::config::SWEEP_EVERY,
             activity_queue: mantel::auth::activity::CAPACITY,
