@@ -92,7 +92,7 @@ impl Application {
             queries,
             pool_wait,
             public_origin: settings.public_origin(),
-            throttles: Throttles::default(),
+            throttles: Throttles::new(key.master()),
             rate_limits: RateLimits::new(settings.token_rate_limit, settings.bearer_failure_limit),
             auth_outcomes: AuthOutcomes::default(),
             metrics: Metrics::default(),
@@ -322,6 +322,9 @@ async fn background_tasks(state: web::Data<AppState>) {
             sweeps = 0;
             state.rate_limits.forget_idle();
             let now = state.clock.now();
+            if let Err(e) = crate::auth::throttle::sweep(&state.pool, now).await {
+                tracing::warn!(error = %e, "could not delete ended throttle windows");
+            }
             let swept =
                 db::write_query(&state.pool, move |conn| sessions::delete_expired(conn, now)).await;
             if let Err(e) = swept {

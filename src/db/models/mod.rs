@@ -10,6 +10,7 @@ pub mod projects;
 pub mod security_log;
 pub mod sessions;
 pub mod settings;
+pub mod throttles;
 pub mod token_activity;
 pub mod tokens;
 pub mod users;
