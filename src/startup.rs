@@ -99,7 +99,7 @@ impl Application {
             form_csrf: FormCsrf::new(key.master(), settings.secure_cookies()),
             last_used: LastUsed::default(),
             activity: Activity::with_capacity(settings.activity_queue),
-            reveals: PendingReveals::default(),
+            reveals: PendingReveals::new(settings.secure_cookies()),
             scanning: ScanningPartners::new(
                 settings.github_scanning_keys.clone(),
                 settings.gitlab_scanning_keys.clone(),
@@ -324,6 +324,9 @@ async fn background_tasks(state: web::Data<AppState>) {
             let now = state.clock.now();
             if let Err(e) = crate::auth::throttle::sweep(&state.pool, now).await {
                 tracing::warn!(error = %e, "could not delete ended throttle windows");
+            }
+            if let Err(e) = crate::auth::reveal::sweep(&state.pool, now).await {
+                tracing::warn!(error = %e, "could not delete expired reveals");
             }
             let swept =
                 db::write_query(&state.pool, move |conn| sessions::delete_expired(conn, now)).await;

@@ -40,7 +40,7 @@ pub struct AppState {
     pub activity: Activity,
     /// Request counts and latencies, for `/metrics`.
     pub metrics: crate::metrics::Metrics,
-    /// New tokens' plaintexts between the dashboard's create POST and its reveal GET.
+    /// New tokens' sealed plaintexts between the dashboard's create POST and its reveal GET.
     pub reveals: PendingReveals,
     /// The keys GitHub and GitLab sign their leaked-token reports with.
     pub scanning: ScanningPartners,

@@ -226,6 +226,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sealed_reveals (token_id) {
+        token_id -> Text,
+        owner -> Text,
+        sealed -> Binary,
+        expires_ms -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     sessions,

@@ -7,6 +7,7 @@ pub mod invoices;
 pub mod leaks;
 pub mod notifications;
 pub mod projects;
+pub mod reveals;
 pub mod security_log;
 pub mod sessions;
 pub mod settings;

@@ -24,8 +24,8 @@ use crate::db::{
     DbConnection,
 };
 use crate::domain::{
-    Expiry, LeakSource, PageRequest, ProjectId, ProjectName, RevokedReason, Scope, Scopes, TokenId,
-    TokenName, TokenPolicy, UserId,
+    Expiry, LeakSource, PageRequest, PlainToken, ProjectId, ProjectName, RevokedReason, Scope,
+    Scopes, TokenId, TokenName, TokenPolicy, UserId,
 };
 use crate::error::AppError;
 use crate::state::AppState;
@@ -649,11 +649,9 @@ async fn create(
     };
     match created {
         // Post/redirect/get: a reload of the reveal page is a harmless GET, never a second
-        // POST that would fail on the now-taken name. The plaintext waits in memory only.
-        Ok((row, plain)) => {
-            state.reveals.hold(&user.user.id, &row.id, plain);
-            Ok(see_other(&format!("{TOKENS_PAGE}/{}/created", row.id)))
-        }
+        // POST that would fail on the now-taken name. The plaintext waits sealed, its key in
+        // the browser only (`auth::reveal`).
+        Ok((row, plain)) => Ok(to_reveal(&state, &user, &row.id, plain).await?),
         Err(AppError::Validation(mut fields)) => {
             let mut again = new_token_form(&state, &user).await?;
             again.name_error = fields.remove("name");
@@ -687,7 +685,16 @@ async fn reveal(
     id: web::Path<TokenId>,
 ) -> Result<HttpResponse, HtmlError> {
     let (row, chosen) = find_mine_with_projects(&state, &user, id.into_inner()).await?;
-    let plain = state.reveals.take(&user.user.id, &row.id);
+    let (plain, removal) = state
+        .reveals
+        .take(
+            &state.pool,
+            user.request(),
+            &user.user.id,
+            &row.id,
+            state.clock.now(),
+        )
+        .await?;
     let created = CreatedPage {
         layout: user.layout(),
         projects: chosen_names(&row, &chosen),
@@ -699,7 +706,31 @@ async fn reveal(
     };
     // The only page that shows the plaintext; like every answer it is `no-store`, so a later
     // view must come back here to find it gone.
-    page(&created)
+    let mut res = page(&created)?;
+    if let Some(removal) = removal {
+        res.add_cookie(&removal)
+            .map_err(|e| AppError::Internal(e.into()))?;
+    }
+    Ok(res)
+}
+
+/// The 303 to a new token's one-time reveal page, with the cookie that holds the key to its
+/// sealed plaintext.
+async fn to_reveal(
+    state: &AppState,
+    user: &DashboardUser,
+    id: &TokenId,
+    plain: PlainToken,
+) -> Result<HttpResponse, AppError> {
+    let now = state.clock.now();
+    let key = state
+        .reveals
+        .hold(&state.pool, &user.user.id, id, plain, now)
+        .await?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header(("Location", crate::auth::reveal::page(id)))
+        .cookie(key)
+        .finish())
 }
 
 /// One of the user's tokens with the projects chosen for it.
@@ -879,10 +910,7 @@ async fn regenerate(
     .await;
     match rotated {
         // As after Create: post/redirect/get to the one-time reveal.
-        Ok((row, plain)) => {
-            state.reveals.hold(&user.user.id, &row.id, plain);
-            Ok(see_other(&format!("{TOKENS_PAGE}/{}/created", row.id)))
-        }
+        Ok((row, plain)) => Ok(to_reveal(&state, &user, &row.id, plain).await?),
         Err(WriteError::Invalid(fields)) => {
             let message = fields.into_values().next();
             let regen = regenerate_page(&user, &state, id, message).await?;

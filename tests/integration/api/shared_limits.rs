@@ -1,11 +1,12 @@
 //! Many instances, one set of rules (SPEC §3, §4): three real `mantel serve` processes on one
 //! database, a request at a time to each in turn as a round-robin load balancer would send
-//! them. The limits hold for the deployment, not N times over. Runs on one SQLite file, and on one PostgreSQL schema when
+//! them. The limits hold for the deployment, not N times over; the one-time page works through
+//! any instance. Runs on one SQLite file, and on one PostgreSQL schema when
 //! `MANTEL_TEST_POSTGRES_URL` is set.
 
 use reqwest::StatusCode;
 
-use crate::helpers::{client, csrf_in, migrate, sign_up, Instance, TestDb, PUBLIC_URL};
+use crate::helpers::{client, csrf_in, is_token, migrate, sign_up, Instance, TestDb, PUBLIC_URL};
 
 /// Three instances on `db`, freshly migrated.
 fn three_instances(db: &TestDb) -> [Instance; 3] {
@@ -109,4 +110,73 @@ async fn sign_ups_over_three_instances_are_throttled_as_one() {
             "{statuses:?}"
         );
     }
+}
+
+#[actix_web::test]
+async fn the_no_js_reveal_posted_to_one_instance_shows_once_through_another() {
+    for db in backends() {
+        migrate(&db.url());
+        let (a, b) = (Instance::start(&db.url()), Instance::start(&db.url()));
+        let browser = client();
+        let csrf = sign_up(&browser, &a, &a, "reveal@example.com").await;
+        let res = browser
+            .post(a.url("/settings/tokens"))
+            .header("Origin", PUBLIC_URL)
+            .form(&[
+                ("name", "Made on A"),
+                ("scopes", "messages"),
+                ("expiry", "6m"),
+                ("csrf_token", &csrf),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        let location = res.headers()["location"].to_str().unwrap().to_owned();
+        let key_cookie = res
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .find(|c| c.starts_with("mm_reveal="))
+            .expect("the key goes to the browser");
+        assert!(key_cookie.contains("HttpOnly"), "{key_cookie}");
+        assert!(
+            key_cookie.contains(&format!("Path={location}")),
+            "{key_cookie}"
+        );
+        // What the database holds while the reveal waits: ciphertext only (checked below,
+        // once the token is known).
+        let waiting = db.raw_contents();
+        assert_eq!(db.count("SELECT COUNT(*) AS n FROM sealed_reveals"), 1);
+
+        let first = browser.get(b.url(&location)).send().await.unwrap();
+        assert_eq!(first.status(), StatusCode::OK);
+        let first = first.text().await.unwrap();
+        let start = first.find("mm_pat_").expect("B shows the token");
+        let token = &first[start..start + 39];
+        assert!(is_token(token), "{token}");
+        assert!(
+            !waiting.contains(token),
+            "the plaintext was in the database"
+        );
+        assert!(
+            !waiting.contains(&hex(token)),
+            "the plaintext was in the database"
+        );
+        assert_eq!(db.count("SELECT COUNT(*) AS n FROM sealed_reveals"), 0);
+
+        // Once: a second view, through either instance, finds it gone.
+        for instance in [&b, &a] {
+            let again = browser.get(instance.url(&location)).send().await.unwrap();
+            assert_eq!(again.status(), StatusCode::OK);
+            let again = again.text().await.unwrap();
+            assert!(again.contains("can no longer be shown"));
+            assert!(!again.contains(token));
+        }
+    }
+}
+
+fn hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
 }
