@@ -325,6 +325,14 @@ async fn background_tasks(state: web::Data<AppState>) {
             if let Err(e) = crate::auth::throttle::sweep(&state.pool, now).await {
                 tracing::warn!(error = %e, "could not delete ended throttle windows");
             }
+            let full = now.and_utc().timestamp_nanos_opt().unwrap_or(i64::MAX);
+            let swept = db::write_query(&state.pool, move |conn| {
+                crate::db::models::token_quotas::delete_full(conn, full)
+            })
+            .await;
+            if let Err(e) = swept {
+                tracing::warn!(error = %e, "could not delete full token quotas");
+            }
             if let Err(e) = crate::auth::reveal::sweep(&state.pool, now).await {
                 tracing::warn!(error = %e, "could not delete expired reveals");
             }

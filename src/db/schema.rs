@@ -235,6 +235,13 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    token_quotas (token_id) {
+        token_id -> Text,
+        tat_ns -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     sessions,

@@ -13,6 +13,7 @@ pub mod sessions;
 pub mod settings;
 pub mod throttles;
 pub mod token_activity;
+pub mod token_quotas;
 pub mod tokens;
 pub mod users;
 

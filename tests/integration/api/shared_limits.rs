@@ -180,3 +180,65 @@ async fn the_no_js_reveal_posted_to_one_instance_shows_once_through_another() {
 fn hex(s: &str) -> String {
     s.bytes().map(|b| format!("{b:02x}")).collect()
 }
+
+#[actix_web::test]
+async fn a_token_quota_holds_over_three_instances_and_a_restart() {
+    for db in backends() {
+        migrate(&db.url());
+        let flags = ["--token-rate-limit", "300"];
+        let mut instances = [(); 3].map(|_| Instance::start_with(&db.url(), &flags));
+        let browser = client();
+        let csrf = sign_up(&browser, &instances[0], &instances[0], "quota@example.com").await;
+        let created: serde_json::Value = browser
+            .post(instances[0].url("/api/tokens"))
+            .header("X-CSRF-Token", &csrf)
+            .header("Origin", PUBLIC_URL)
+            .json(&serde_json::json!({ "name": "Busy CI", "scopes": ["publish"] }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = created["token"].as_str().unwrap().to_owned();
+        let me = |instance: &Instance| {
+            client()
+                .get(instance.url("/api/me"))
+                .header("Authorization", format!("Bearer {token}"))
+                .send()
+        };
+
+        let (mut ok, mut limited, mut reported) = (0, 0, Vec::new());
+        for i in 0..400 {
+            let res = me(&instances[i % 3]).await.unwrap();
+            match res.status() {
+                StatusCode::OK => ok += 1,
+                StatusCode::TOO_MANY_REQUESTS => limited += 1,
+                other => panic!("{other}"),
+            }
+            if i == 149 {
+                reported.push(res.headers()["ratelimit"].to_str().unwrap().to_owned());
+            }
+        }
+        // The documented overshoot: at most a slice (1 % of 300: 3) per instance.
+        let slices = 3 * 3;
+        eprintln!("{ok} of 400 answered for a quota of 300 over three instances");
+        assert!(ok <= 300 + slices, "{ok} answered for a quota of 300");
+        assert!(ok >= 300 - slices, "only {ok} answered");
+        assert_eq!(ok + limited, 400);
+        // Half-way, the fields describe the deployment's quota, not one instance's.
+        let r: u32 = reported[0]
+            .split("r=")
+            .nth(1)
+            .and_then(|rest| rest.split(';').next())
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(r <= 150 + slices as u32, "{}", reported[0]);
+
+        // A restarted instance does not refill the token.
+        instances[1] = Instance::start_with(&db.url(), &flags);
+        let res = me(&instances[1]).await.unwrap();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+}
