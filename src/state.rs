@@ -28,8 +28,10 @@ pub struct AppState {
     pub pool_wait: PoolWait,
     /// The origin (`scheme://host[:port]`) of the public URL, which same-origin checks compare.
     pub public_origin: String,
+    /// Login, password, sign-up, member and leak-report limits, counted in the database.
     pub throttles: Throttles,
-    /// Bearer requests per token and bad tokens per address (in memory, per instance).
+    /// Bearer requests per token (slices of the deployment's quota, taken from the database)
+    /// and bad tokens per address (in memory, per instance).
     pub rate_limits: RateLimits,
     /// How authentication turned out, for `/metrics`.
     pub auth_outcomes: AuthOutcomes,
