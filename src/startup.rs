@@ -104,14 +104,14 @@ impl Application {
             queries,
             pool_wait,
             public_origin: public_url.origin(),
-            throttles: Throttles::default(),
+            throttles: Throttles::new(key.master()),
             rate_limits: RateLimits::new(settings.token_rate_limit, settings.bearer_failure_limit),
             auth_outcomes: AuthOutcomes::default(),
             metrics: Metrics::default(),
             form_csrf: FormCsrf::new(key.master(), public_url.secure_cookies()),
             last_used: LastUsed::default(),
             activity: Activity::with_capacity(settings.activity_queue),
-            reveals: PendingReveals::default(),
+            reveals: PendingReveals::new(public_url.secure_cookies()),
             scanning: ScanningPartners::new(
                 settings.github_scanning_keys.clone(),
                 settings.gitlab_scanning_keys.clone(),
@@ -341,6 +341,20 @@ async fn background_tasks(state: web::Data<AppState>) {
             sweeps = 0;
             state.rate_limits.forget_idle();
             let now = state.clock.now();
+            if let Err(e) = crate::auth::throttle::sweep(&state.pool, now).await {
+                tracing::warn!(error = %e, "could not delete ended throttle windows");
+            }
+            let full = now.and_utc().timestamp_nanos_opt().unwrap_or(i64::MAX);
+            let swept = db::write_query(&state.pool, move |conn| {
+                crate::db::models::token_quotas::delete_full(conn, full)
+            })
+            .await;
+            if let Err(e) = swept {
+                tracing::warn!(error = %e, "could not delete full token quotas");
+            }
+            if let Err(e) = crate::auth::reveal::sweep(&state.pool, now).await {
+                tracing::warn!(error = %e, "could not delete expired reveals");
+            }
             let swept =
                 db::write_query(&state.pool, move |conn| sessions::delete_expired(conn, now)).await;
             if let Err(e) = swept {

@@ -28,8 +28,10 @@ pub struct AppState {
     pub pool_wait: PoolWait,
     /// The origin (`scheme://host[:port]`) of the public URL, which same-origin checks compare.
     pub public_origin: String,
+    /// Login, password, sign-up, member and leak-report limits, counted in the database.
     pub throttles: Throttles,
-    /// Bearer requests per token and bad tokens per address (in memory, per instance).
+    /// Bearer requests per token (slices of the deployment's quota, taken from the database)
+    /// and bad tokens per address (in memory, per instance).
     pub rate_limits: RateLimits,
     /// How authentication turned out, for `/metrics`.
     pub auth_outcomes: AuthOutcomes,
@@ -40,7 +42,7 @@ pub struct AppState {
     pub activity: Activity,
     /// Request counts and latencies, for `/metrics`.
     pub metrics: crate::metrics::Metrics,
-    /// New tokens' plaintexts between the dashboard's create POST and its reveal GET.
+    /// New tokens' sealed plaintexts between the dashboard's create POST and its reveal GET.
     pub reveals: PendingReveals,
     /// The keys GitHub and GitLab sign their leaked-token reports with.
     pub scanning: ScanningPartners,

@@ -167,7 +167,9 @@ async fn token_caller(
     // After the status: a revoked token is told so, not that it is rate limited.
     let allowance = state
         .rate_limits
-        .token_request(&row.id)
+        .token_request(&state.pool, &row.id, now)
+        .await
+        .map_err(|e| Refused::Failed(e.into()))?
         .map_err(Refused::Limited)?;
     let caller = Caller {
         user,

@@ -1,12 +1,22 @@
-//! Bearer rate limits, in the memory of one instance (N instances behind a balancer allow up
-//! to N × each limit): every token gets `--token-rate-limit` requests an hour, and an address
-//! that keeps presenting bad tokens is refused before any lookup.
+//! Bearer rate limits: every token gets `--token-rate-limit` requests an hour for the whole
+//! deployment, and an address that keeps presenting bad tokens is refused before any lookup
+//! (that one still in the memory of each instance).
 //!
-//! Cost on the bearer hot path (SPEC §7): the token limit is one lookup in governor's sharded
-//! map (a hash of the token id, a shard read lock, one compare-and-swap on the token's GCRA
-//! state — no allocation once the token has an entry, no database work, no write). The
-//! address check is one atomic load while no address is blocked; only under attack does it
-//! take a read lock on the (small) map of blocked addresses.
+//! The token quota is GCRA (one request back every hour / quota, a burst of the whole quota)
+//! kept in the database (`db::models::token_quotas`), so every instance spends the same
+//! quota and a restart refills nothing. An instance does not ask the database for each
+//! request: it takes a slice (1 % of the quota, at least one request) and spends it in memory;
+//! only when its slice is used up does a request take the next one (one write transaction).
+//! Slices are reserved when taken, so the deployment may let through at most instances ×
+//! slice more than the quota in one window (a slice taken early, spent after the bucket
+//! refilled); the `RateLimit` fields report the deployment's remaining quota as of this
+//! instance's last take, plus what is left of its slice. With the default 5000 an hour, a
+//! slice is 50 requests.
+//!
+//! Cost on the bearer hot path (SPEC §7): while a slice lasts, one lock of a map keyed by
+//! token id and a decrement — no database work. The address check is one atomic load while no
+//! address is blocked; only under attack does it take a read lock on the (small) map of
+//! blocked addresses.
 //!
 //! The response fields follow draft-ietf-httpapi-ratelimit-headers-11 (May 2026), whose fields
 //! are Structured Field Lists: `RateLimit-Policy: "default";q=5000;w=3600` (quota `q` per
@@ -16,8 +26,10 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
+
+use chrono::NaiveDateTime;
 
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use governor::clock::{Clock, DefaultClock};
@@ -25,6 +37,8 @@ use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{NotUntil, Quota, RateLimiter};
 
+use crate::db::models::token_quotas;
+use crate::db::{self, DbError, Pool};
 use crate::domain::TokenId;
 use crate::error::AppError;
 
@@ -133,9 +147,22 @@ impl Refusal {
     }
 }
 
+/// What is left of the slice of a token's quota this instance took.
+struct Slice {
+    /// Requests this instance may still answer.
+    left: u32,
+    /// The token's theoretical arrival time (Unix ns) after this instance's last take.
+    tat_ns: i64,
+    /// Used since the last `forget_idle`.
+    touched: bool,
+}
+
 pub struct RateLimits {
     token_policy: Policy,
-    tokens: Keyed<TokenId>,
+    /// This instance's slices of tokens' quotas.
+    tokens: Mutex<HashMap<TokenId, Slice>>,
+    /// Requests a slice holds.
+    slice: u32,
     /// `None` when turned off (`--bearer-failure-limit 0`).
     failures: Option<(Policy, Keyed<IpAddr>)>,
     /// Addresses whose failure allowance is used up, until when. Read without a lock while
@@ -155,7 +182,8 @@ impl RateLimits {
             (policy, limiter)
         });
         RateLimits {
-            tokens: RateLimiter::keyed(token_policy.governor()).with_middleware(),
+            tokens: Mutex::new(HashMap::new()),
+            slice: (token_policy.quota / 100).max(1),
             token_policy,
             failures,
             blocked: RwLock::new(HashMap::new()),
@@ -163,20 +191,83 @@ impl RateLimits {
         }
     }
 
-    /// Counts one request of `token` against its hourly quota.
-    pub fn token_request(&self, token: &TokenId) -> Result<Allowance, Refusal> {
+    /// Nanoseconds between two requests of the quota, and the window.
+    fn gcra(&self) -> (i64, i64) {
+        let window_ns = self.token_policy.window_secs as i64 * 1_000_000_000;
+        (window_ns / i64::from(self.token_policy.quota), window_ns)
+    }
+
+    /// The deployment's remaining quota at `now_ns` for a theoretical arrival time `tat_ns`.
+    fn remaining_at(&self, tat_ns: i64, now_ns: i64) -> u32 {
+        let (interval_ns, window_ns) = self.gcra();
+        let left = (now_ns + window_ns - tat_ns.max(now_ns)).max(0) / interval_ns.max(1);
+        u32::try_from(left).unwrap_or(u32::MAX)
+    }
+
+    fn allowance(&self, remaining: u32) -> Allowance {
         let policy = &self.token_policy;
-        match self.tokens.check_key(token) {
-            Ok(snapshot) => {
-                let remaining = snapshot.remaining_burst_capacity();
-                Ok(Allowance {
-                    policy: policy.clone(),
-                    remaining,
-                    reset_secs: policy.seconds_to_full(remaining),
-                })
-            }
-            Err(not_until) => Err(self.refusal(policy, &not_until)),
+        Allowance {
+            policy: policy.clone(),
+            remaining,
+            reset_secs: policy.seconds_to_full(remaining),
         }
+    }
+
+    /// Counts one request of `token` against its hourly quota: from this instance's slice, or
+    /// when that is used up from a new slice taken from the database. `Err` only when the
+    /// database could not be asked.
+    pub async fn token_request(
+        &self,
+        pool: &Pool,
+        token: &TokenId,
+        now: NaiveDateTime,
+    ) -> Result<Result<Allowance, Refusal>, DbError> {
+        let now_ns = now.and_utc().timestamp_nanos_opt().unwrap_or(i64::MAX);
+        if let Some(allowance) = self.spend(token, now_ns) {
+            return Ok(Ok(allowance));
+        }
+        let (interval_ns, window_ns) = self.gcra();
+        let (id, want) = (token.clone(), i64::from(self.slice));
+        let taken = db::write_query(pool, move |conn| {
+            token_quotas::take(conn, &id, want, interval_ns, window_ns, now_ns)
+        })
+        .await?;
+        if taken.granted == 0 {
+            let wait_ns = taken.tat_ns.max(now_ns) + interval_ns - window_ns - now_ns;
+            let retry_after = secs_ceil(Duration::from_nanos(wait_ns.max(0) as u64));
+            return Ok(Err(Refusal {
+                allowance: Allowance {
+                    policy: self.token_policy.clone(),
+                    remaining: 0,
+                    reset_secs: retry_after,
+                },
+                retry_after,
+            }));
+        }
+        let granted = u32::try_from(taken.granted).unwrap_or(u32::MAX);
+        let mut slices = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        let slice = slices.entry(token.clone()).or_insert(Slice {
+            left: 0,
+            tat_ns: taken.tat_ns,
+            touched: true,
+        });
+        // This request spends one; what a concurrent take left here stays.
+        slice.left += granted - 1;
+        slice.tat_ns = slice.tat_ns.max(taken.tat_ns);
+        slice.touched = true;
+        let remaining = self.remaining_at(slice.tat_ns, now_ns) + slice.left;
+        Ok(Ok(self.allowance(remaining)))
+    }
+
+    /// One request from this instance's slice of `token`'s quota, if any is left.
+    fn spend(&self, token: &TokenId, now_ns: i64) -> Option<Allowance> {
+        let mut slices = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        let slice = slices.get_mut(token).filter(|s| s.left > 0)?;
+        slice.left -= 1;
+        slice.touched = true;
+        let remaining = self.remaining_at(slice.tat_ns, now_ns) + slice.left;
+        drop(slices);
+        Some(self.allowance(remaining))
     }
 
     /// Refuses an address whose failure allowance is used up, before any work is done for
@@ -262,7 +353,12 @@ impl RateLimits {
     /// Forgets tokens and addresses whose buckets are full again, so memory follows the
     /// recent callers rather than every caller since start-up. Run in the background.
     pub fn forget_idle(&self) {
-        self.tokens.retain_recent();
+        {
+            // An idle token's unspent slice is given up (at most a slice of its quota, which
+            // refills within the hour anyway).
+            let mut slices = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+            slices.retain(|_, s| std::mem::take(&mut s.touched));
+        }
         if let Some((_, failures)) = &self.failures {
             failures.retain_recent();
         }
@@ -283,35 +379,82 @@ mod tests {
     use super::*;
     use actix_web::http::header::RETRY_AFTER;
 
-    #[test]
-    fn the_fourth_request_of_a_three_an_hour_token_is_refused_and_others_are_not() {
+    async fn pool() -> (tempfile::TempDir, Pool) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = dir.path().join("quota.db").to_string_lossy().into_owned();
+        let pool = db::connect(&url, 2, Default::default()).unwrap();
+        db::run(&pool, db::run_migrations).await.unwrap();
+        (dir, pool)
+    }
+
+    fn start() -> NaiveDateTime {
+        chrono::DateTime::from_timestamp(1_800_000_000, 0)
+            .unwrap()
+            .naive_utc()
+    }
+
+    #[actix_web::test]
+    async fn the_fourth_request_of_a_three_an_hour_token_is_refused_and_others_are_not() {
+        let (_dir, pool) = pool().await;
         let limits = RateLimits::new(3, FAILURES_PER_MINUTE);
         let token = TokenId::new();
-        let remaining: Vec<u32> = (0..3)
-            .map(|_| limits.token_request(&token).unwrap().remaining())
-            .collect();
+        let mut remaining = Vec::new();
+        for _ in 0..3 {
+            let allowance = limits.token_request(&pool, &token, start()).await;
+            remaining.push(allowance.unwrap().unwrap().remaining());
+        }
         assert_eq!(remaining, [2, 1, 0]);
-        let refusal = limits.token_request(&token).unwrap_err();
+        let refusal = limits
+            .token_request(&pool, &token, start())
+            .await
+            .unwrap()
+            .unwrap_err();
         // One request every 20 minutes comes back.
-        assert!(
-            (1190..=1200).contains(&refusal.retry_after),
-            "{}",
-            refusal.retry_after
-        );
+        assert_eq!(refusal.retry_after, 1200);
         assert!(matches!(
             refusal.error(),
             AppError::RateLimited { retry_after } if retry_after == refusal.retry_after
         ));
-        assert_eq!(
-            limits.token_request(&TokenId::new()).unwrap().remaining(),
-            2
-        );
+        let other = limits.token_request(&pool, &TokenId::new(), start()).await;
+        assert_eq!(other.unwrap().unwrap().remaining(), 2);
+        // Another instance on the same database finds the quota spent, and so does a restart.
+        let elsewhere = RateLimits::new(3, FAILURES_PER_MINUTE);
+        let later = start() + chrono::Duration::minutes(20);
+        let first = elsewhere.token_request(&pool, &token, later).await.unwrap();
+        assert_eq!(first.unwrap().remaining(), 0);
+        assert!(elsewhere
+            .token_request(&pool, &token, later)
+            .await
+            .unwrap()
+            .is_err());
     }
 
-    #[test]
-    fn headers_follow_the_draft() {
+    #[actix_web::test]
+    async fn an_instance_spends_its_slice_without_the_database() {
+        let (_dir, pool) = pool().await;
         let limits = RateLimits::new(5000, FAILURES_PER_MINUTE);
-        let allowance = limits.token_request(&TokenId::new()).unwrap();
+        let token = TokenId::new();
+        let first = limits.token_request(&pool, &token, start()).await.unwrap();
+        assert_eq!(first.unwrap().remaining(), 4999);
+        let other = RateLimits::new(5000, FAILURES_PER_MINUTE);
+        let theirs = other.token_request(&pool, &token, start()).await.unwrap();
+        // The other instance sees the first one's slice of 50 as spent.
+        assert_eq!(theirs.unwrap().remaining(), 4949);
+        for _ in 0..49 {
+            assert!(limits.spend(&token, 0).is_some());
+        }
+        assert!(limits.spend(&token, 0).is_none(), "the slice is used up");
+    }
+
+    #[actix_web::test]
+    async fn headers_follow_the_draft() {
+        let (_dir, pool) = pool().await;
+        let limits = RateLimits::new(5000, FAILURES_PER_MINUTE);
+        let allowance = limits
+            .token_request(&pool, &TokenId::new(), start())
+            .await
+            .unwrap()
+            .unwrap();
         let mut headers = HeaderMap::new();
         allowance.write_headers(&mut headers);
         let field = |name: &str| headers.get(name).unwrap().to_str().unwrap().to_owned();

@@ -70,12 +70,16 @@ pub async fn confirm(
 ) -> Result<bool, AppError> {
     let account = [format!("account:{}", user.id)];
     let attempted_at = state.clock.now();
-    state.throttles.password.attempt(&account, attempted_at)?;
+    let counted = state
+        .throttles
+        .password
+        .attempt(&state.pool, &account, attempted_at)
+        .await?;
     let stored = Some(user.password_hash.clone());
     if !password::verify_off_thread(password, stored).await? {
         return Ok(false);
     }
-    state.throttles.password.forgive(&account, attempted_at);
+    state.throttles.password.forgive(&state.pool, counted).await;
     let now = state.clock.now();
     let event = NewSecurityEvent::new(&user.id, SecurityKind::Reauthenticated, client, json!({}));
     db::write_query(&state.pool, move |conn| {

@@ -1,113 +1,239 @@
 //! The one-time reveal behind the dashboard's post/redirect/get: a new token's plaintext,
-//! held in this process's memory between the form POST and the GET of its reveal page, handed
-//! out once, then gone. SPEC §4 forbids writing the plaintext to the database, a log, a cookie
-//! or the session, so memory is the only place it may wait; it waits briefly and in bounded
-//! numbers. A restart, or a GET that reaches another instance, finds nothing: the reveal page
-//! then says the token was created and can no longer be shown, as after a reload.
+//! between the form POST and the GET of its reveal page, handed out once, then gone, through
+//! whichever instance the GET reaches (SPEC §4).
+//!
+//! The POST seals the plaintext with AES-256-GCM under a fresh random key and keeps only the
+//! ciphertext, in a database row that expires after a minute. The key goes to the browser
+//! alone, in a cookie on the 303 (`HttpOnly`, `SameSite=Strict`, scoped to that token's reveal
+//! page, `Secure` when the public URL is https, a minute long). The row alone or the cookie
+//! alone reveals nothing; the plaintext is written nowhere. The first view deletes the row
+//! (`DELETE … RETURNING`: two views racing through two instances cannot both have it) and the
+//! cookie; a later view, or one without the cookie, says the token was created and can no
+//! longer be shown, as after a reload.
 
-use std::collections::VecDeque;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use actix_web::cookie::{time, Cookie, SameSite};
+use actix_web::HttpRequest;
+use aes_gcm::aead::{Aead, Payload};
+use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
+use chrono::NaiveDateTime;
+use rand::RngCore;
 
+use crate::db::models::reveals;
+use crate::db::{self, Pool};
 use crate::domain::PlainToken;
 use crate::domain::{TokenId, UserId};
+use crate::error::AppError;
 
 /// The redirect is followed at once; a minute covers a slow phone on a bad network.
-const HOLD_FOR: Duration = Duration::from_secs(60);
-/// Creation is session-only and throttled by people typing, so this many unclaimed reveals
-/// within a minute means something is wrong; the oldest is dropped rather than memory grown.
-const CAPACITY: usize = 256;
+const HOLD_FOR_MS: i64 = 60_000;
+const COOKIE: &str = "mm_reveal";
+const NONCE_LEN: usize = 12;
 
-struct Held {
-    token_id: TokenId,
-    owner: UserId,
-    plain: PlainToken,
-    until: Instant,
+pub struct PendingReveals {
+    /// `Secure` cookies (the public URL is https).
+    secure: bool,
 }
 
-#[derive(Default)]
-pub struct PendingReveals {
-    /// Oldest first, so expired entries are at the front.
-    held: Mutex<VecDeque<Held>>,
+/// The reveal page of a token: the only path its key cookie is sent to.
+pub fn page(token_id: &TokenId) -> String {
+    format!("/settings/tokens/{token_id}/created")
+}
+
+/// What a token's seal is bound to: a ciphertext moved to another token's or owner's row does
+/// not open.
+fn bound_to(owner: &UserId, token_id: &TokenId) -> Vec<u8> {
+    format!("{owner}\0{token_id}").into_bytes()
 }
 
 impl PendingReveals {
-    /// Keeps `plain` for one `take` by its owner.
-    pub fn hold(&self, owner: &UserId, token_id: &TokenId, plain: PlainToken) {
-        self.hold_at(owner, token_id, plain, Instant::now());
+    pub fn new(secure: bool) -> Self {
+        PendingReveals { secure }
     }
 
-    /// The plaintext of the owner's new token, once; `None` when it was already taken, is too
-    /// old, or was never held here.
-    pub fn take(&self, owner: &UserId, token_id: &TokenId) -> Option<PlainToken> {
-        self.take_at(owner, token_id, Instant::now())
+    /// Seals `plain` for one `take` by its owner and keeps the ciphertext; answers the cookie
+    /// that carries its key, for the redirect to the reveal page.
+    pub async fn hold(
+        &self,
+        pool: &Pool,
+        owner: &UserId,
+        token_id: &TokenId,
+        plain: PlainToken,
+        now: NaiveDateTime,
+    ) -> Result<Cookie<'static>, AppError> {
+        let mut key = [0u8; 32];
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::rngs::OsRng.fill_bytes(&mut key);
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let aad = bound_to(owner, token_id);
+        let sealed = Aes256Gcm::new(&key.into())
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plain.expose().as_bytes(),
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| AppError::Internal(anyhow::anyhow!("cannot seal a reveal")))?;
+        let row = [nonce.as_slice(), &sealed].concat();
+        let expires_ms = now.and_utc().timestamp_millis() + HOLD_FOR_MS;
+        let (owner_id, id) = (owner.clone(), token_id.clone());
+        db::write_query(pool, move |conn| {
+            reveals::insert(conn, &id, &owner_id, &row, expires_ms)
+        })
+        .await?;
+        Ok(self.cookie(token_id, hex::encode(key), HOLD_FOR_MS / 1000))
     }
 
-    fn hold_at(&self, owner: &UserId, token_id: &TokenId, plain: PlainToken, now: Instant) {
-        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        drop_expired(&mut held, now);
-        if held.len() >= CAPACITY {
-            held.pop_front();
-        }
-        held.push_back(Held {
-            token_id: token_id.clone(),
-            owner: owner.clone(),
-            plain,
-            until: now + HOLD_FOR,
+    /// The plaintext of the owner's new token, once, with the cookie that removes its key;
+    /// `None` when it was already taken, is too old, or this browser has no key for it. Without
+    /// a key nothing is touched: only the browser that created the token can use up its view.
+    pub async fn take(
+        &self,
+        pool: &Pool,
+        req: &HttpRequest,
+        owner: &UserId,
+        token_id: &TokenId,
+        now: NaiveDateTime,
+    ) -> Result<(Option<PlainToken>, Option<Cookie<'static>>), AppError> {
+        let Some(key) = req
+            .cookie(COOKIE)
+            .and_then(|c| hex::decode(c.value()).ok())
+            .filter(|k| k.len() == 32)
+        else {
+            return Ok((None, None));
+        };
+        let now_ms = now.and_utc().timestamp_millis();
+        let (owner_id, id) = (owner.clone(), token_id.clone());
+        let sealed = db::write_query(pool, move |conn| {
+            reveals::take(conn, &id, &owner_id, now_ms)
+        })
+        .await?;
+        let removal = self.cookie(token_id, String::new(), 0);
+        let plain = sealed.and_then(|sealed| {
+            let (nonce, ciphertext) = sealed.split_at_checked(NONCE_LEN)?;
+            let aad = bound_to(owner, token_id);
+            let opened = Aes256Gcm::new_from_slice(&key)
+                .ok()?
+                .decrypt(
+                    Nonce::from_slice(nonce),
+                    Payload {
+                        msg: ciphertext,
+                        aad: &aad,
+                    },
+                )
+                .ok()?;
+            PlainToken::parse(std::str::from_utf8(&opened).ok()?).ok()
         });
+        Ok((plain, Some(removal)))
     }
 
-    fn take_at(&self, owner: &UserId, token_id: &TokenId, now: Instant) -> Option<PlainToken> {
-        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        drop_expired(&mut held, now);
-        let at = held
-            .iter()
-            .position(|h| h.token_id == *token_id && h.owner == *owner)?;
-        held.remove(at).map(|h| h.plain)
+    fn cookie(&self, token_id: &TokenId, value: String, max_age_secs: i64) -> Cookie<'static> {
+        Cookie::build(COOKIE, value)
+            .path(page(token_id))
+            .http_only(true)
+            .same_site(SameSite::Strict)
+            .secure(self.secure)
+            .max_age(time::Duration::seconds(max_age_secs))
+            .finish()
     }
 }
 
-fn drop_expired(held: &mut VecDeque<Held>, now: Instant) {
-    while held.front().is_some_and(|h| h.until <= now) {
-        held.pop_front();
-    }
+/// Forgets reveals nobody came for, on the periodic sweep.
+pub async fn sweep(pool: &Pool, now: NaiveDateTime) -> Result<usize, db::DbError> {
+    let now_ms = now.and_utc().timestamp_millis();
+    db::write_query(pool, move |conn| reveals::delete_expired(conn, now_ms)).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use actix_web::test::TestRequest;
 
-    #[test]
-    fn a_reveal_is_taken_once_by_its_owner_only() {
-        let reveals = PendingReveals::default();
-        let (alice, mallory, t1, t2) =
-            (UserId::new(), UserId::new(), TokenId::new(), TokenId::new());
-        let plain = PlainToken::generate();
-        let expected = plain.expose().to_owned();
-        reveals.hold(&alice, &t1, plain);
-        assert!(reveals.take(&mallory, &t1).is_none());
-        assert!(reveals.take(&alice, &t2).is_none());
-        assert_eq!(reveals.take(&alice, &t1).unwrap().expose(), expected);
-        assert!(reveals.take(&alice, &t1).is_none(), "only once");
+    async fn pool() -> (tempfile::TempDir, Pool) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = dir.path().join("reveal.db").to_string_lossy().into_owned();
+        let pool = db::connect(&url, 2, Default::default()).unwrap();
+        db::run(&pool, db::run_migrations).await.unwrap();
+        (dir, pool)
     }
 
-    #[test]
-    fn a_reveal_expires_and_the_oldest_gives_way() {
-        let reveals = PendingReveals::default();
-        let start = Instant::now();
-        let (alice, bob, old) = (UserId::new(), UserId::new(), TokenId::new());
-        reveals.hold_at(&alice, &old, PlainToken::generate(), start);
-        assert!(reveals.take_at(&alice, &old, start + HOLD_FOR).is_none());
+    fn start() -> NaiveDateTime {
+        chrono::DateTime::from_timestamp(1_800_000_000, 0)
+            .unwrap()
+            .naive_utc()
+    }
 
-        let ids: Vec<TokenId> = (0..=CAPACITY).map(|_| TokenId::new()).collect();
-        for id in &ids {
-            reveals.hold_at(&bob, id, PlainToken::generate(), start);
-        }
-        assert!(
-            reveals.take_at(&bob, &ids[0], start).is_none(),
-            "the oldest gave way"
-        );
-        assert!(reveals.take_at(&bob, &ids[1], start).is_some());
-        assert_eq!(reveals.held.lock().unwrap().len(), CAPACITY - 1);
+    #[actix_web::test]
+    async fn a_reveal_is_taken_once_by_its_owner_with_its_key_only() {
+        let (_dir, pool) = pool().await;
+        let reveals = PendingReveals::new(true);
+        let (alice, mallory, t1) = (UserId::new(), UserId::new(), TokenId::new());
+        let plain = PlainToken::generate();
+        let expected = plain.expose().to_owned();
+        let cookie = reveals
+            .hold(&pool, &alice, &t1, plain, start())
+            .await
+            .unwrap();
+        assert!(cookie.http_only().unwrap() && cookie.secure().unwrap());
+        assert_eq!(cookie.path(), Some(page(&t1).as_str()));
+        assert!(!cookie.value().contains(&expected));
+
+        let with = TestRequest::default()
+            .cookie(cookie.clone())
+            .to_http_request();
+        let without = TestRequest::default().to_http_request();
+        let wrong_key = Cookie::new(COOKIE, hex::encode([9u8; 32]));
+        let wrong = TestRequest::default().cookie(wrong_key).to_http_request();
+
+        let take = |req: HttpRequest, owner: UserId| {
+            let (reveals, pool, t1) = (&reveals, pool.clone(), t1.clone());
+            async move { reveals.take(&pool, &req, &owner, &t1, start()).await }
+        };
+        assert!(take(without, alice.clone()).await.unwrap().0.is_none());
+        assert!(take(with.clone(), mallory).await.unwrap().0.is_none());
+        let (plain, removal) = take(with.clone(), alice.clone()).await.unwrap();
+        assert_eq!(plain.unwrap().expose(), expected);
+        assert_eq!(removal.unwrap().max_age(), Some(time::Duration::ZERO));
+        let again = take(with, alice.clone()).await.unwrap();
+        assert!(again.0.is_none(), "only once");
+
+        // A wrong key opens nothing, and the view is used up all the same.
+        let t2 = TokenId::new();
+        let cookie = reveals
+            .hold(&pool, &alice, &t2, PlainToken::generate(), start())
+            .await
+            .unwrap();
+        let taken = reveals.take(&pool, &wrong, &alice, &t2, start()).await;
+        assert!(taken.unwrap().0.is_none());
+        let with = TestRequest::default().cookie(cookie).to_http_request();
+        let taken = reveals.take(&pool, &with, &alice, &t2, start()).await;
+        assert!(taken.unwrap().0.is_none());
+    }
+
+    #[actix_web::test]
+    async fn a_reveal_expires_after_a_minute() {
+        let (_dir, pool) = pool().await;
+        let reveals = PendingReveals::new(false);
+        let (alice, t1) = (UserId::new(), TokenId::new());
+        let cookie = reveals
+            .hold(&pool, &alice, &t1, PlainToken::generate(), start())
+            .await
+            .unwrap();
+        let later = start() + chrono::Duration::seconds(60);
+        assert_eq!(sweep(&pool, start()).await.unwrap(), 0);
+        let with = TestRequest::default().cookie(cookie).to_http_request();
+        let taken = reveals.take(&pool, &with, &alice, &t1, later).await;
+        assert!(taken.unwrap().0.is_none());
+        let _ = reveals
+            .hold(
+                &pool,
+                &alice,
+                &TokenId::new(),
+                PlainToken::generate(),
+                start(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(sweep(&pool, later).await.unwrap(), 1);
     }
 }

@@ -1,23 +1,36 @@
-//! Slows down guessing and other costly actions: at most `limit` attempts within `window` for
-//! any one key (`email:…`, `ip:…`, `account:…`), further attempts get 429 until the window has
-//! room again. An attempt is counted before the work it guards (a password hash, a lookup),
+//! Slows down guessing and other costly actions: at most `limit` attempts within a window for
+//! any one key (`email:…`, `ip:…`, `account:…`), further attempts get 429 until the window
+//! ends. An attempt is counted before the work it guards (a password hash, a lookup),
 //! atomically with the check, so concurrent attempts cannot all slip through one gap.
-
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+//!
+//! The counts live in the database (`db::models::throttles`), so the limits hold for the whole
+//! deployment however many instances share it (SPEC §3): 30 guesses spread over three
+//! instances get at most 10 checks, as with one. Each key has one row: a fixed window that
+//! starts with the first attempt after the previous one ended, and its count. So a key gets at
+//! most `limit` attempts per window, and a burst never more; two windows back to back can
+//! together allow up to `2 × limit` within one window's length (an attacker waiting for the
+//! end of one window), the price of one row per key instead of a row per attempt.
+//!
+//! Keys are stored as a BLAKE3 hash keyed with a key derived from the server's secret (the
+//! cookie key): the table names no email, address or account, and cannot be reversed by
+//! hashing guesses without that secret.
 
 use chrono::{Duration, NaiveDateTime};
 
+use crate::db::models::throttles;
+use crate::db::{self, Pool};
 use crate::domain::UserId;
 use crate::error::AppError;
 
 pub struct Throttle {
-    limit: usize,
+    /// Part of every stored key, so one key counts separately in each throttle.
+    name: &'static str,
+    limit: i64,
     window: Duration,
-    attempts: Mutex<HashMap<String, VecDeque<NaiveDateTime>>>,
+    hash_key: [u8; 32],
 }
 
-/// The throttles of one instance (in memory: each instance counts its own).
+/// The throttles of the deployment, counted in the database.
 pub struct Throttles {
     /// Password checks of a login, per email and per address (SPEC §3: 10 a minute).
     pub login: Throttle,
@@ -32,76 +45,115 @@ pub struct Throttles {
     pub reports: Throttle,
 }
 
-impl Default for Throttles {
-    fn default() -> Self {
-        Throttles {
-            login: Throttle::new(10, Duration::minutes(1)),
-            password: Throttle::new(10, Duration::minutes(1)),
-            signup: Throttle::new(20, Duration::hours(1)),
-            members: Throttle::new(60, Duration::hours(1)),
-            reports: Throttle::new(60, Duration::hours(1)),
-        }
-    }
-}
+/// What `Throttle::attempt` counted, for `forgive`: each stored key and its window's end.
+#[must_use]
+pub struct Counted(Vec<(Vec<u8>, i64)>);
 
 impl Throttles {
+    /// The throttles, their keys hashed under a key derived from `secret` (the cookie key's
+    /// master key, which every instance shares).
+    pub fn new(secret: &[u8]) -> Self {
+        let hash_key = blake3::derive_key("mantel 2026-12 throttle keys", secret);
+        let throttle = |name, limit, window| Throttle {
+            name,
+            limit,
+            window,
+            hash_key,
+        };
+        Throttles {
+            login: throttle("login", 10, Duration::minutes(1)),
+            password: throttle("password", 10, Duration::minutes(1)),
+            signup: throttle("signup", 20, Duration::hours(1)),
+            members: throttle("members", 60, Duration::hours(1)),
+            reports: throttle("reports", 60, Duration::hours(1)),
+        }
+    }
+
     /// An attempt to add a member (or change a role) by `user_id`: counted per account, since
     /// each answer tells whether an email has an account here.
-    pub fn members_attempt(&self, user_id: &UserId, now: NaiveDateTime) -> Result<(), AppError> {
-        self.members.attempt(&[format!("account:{user_id}")], now)
+    pub async fn members_attempt(
+        &self,
+        pool: &Pool,
+        user_id: &UserId,
+        now: NaiveDateTime,
+    ) -> Result<(), AppError> {
+        let _ = self
+            .members
+            .attempt(pool, &[format!("account:{user_id}")], now)
+            .await?;
+        Ok(())
     }
 }
 
 impl Throttle {
-    pub fn new(limit: usize, window: Duration) -> Self {
-        Throttle {
-            limit,
-            window,
-            attempts: Mutex::new(HashMap::new()),
-        }
+    /// The stored key of `key` in this throttle.
+    fn stored_key(&self, key: &str) -> Vec<u8> {
+        let mut hasher = blake3::Hasher::new_keyed(&self.hash_key);
+        hasher.update(self.name.as_bytes());
+        hasher.update(b"\0");
+        hasher.update(key.as_bytes());
+        hasher.finalize().as_bytes().to_vec()
     }
 
-    /// Counts an attempt for every key, or refuses with the wait until the fullest key has
-    /// room again (then nothing is counted). Check and count happen under one lock.
-    pub fn attempt(&self, keys: &[String], now: NaiveDateTime) -> Result<(), AppError> {
-        let mut attempts = self.attempts.lock().expect("throttle lock");
-        // Forget idle keys so the map cannot grow without bound.
-        if attempts.len() > 100_000 {
-            attempts.retain(|_, times| times.back().is_some_and(|t| *t + self.window > now));
-        }
-        let mut wait = Duration::zero();
-        for key in keys {
-            if let Some(times) = attempts.get_mut(key) {
-                while times.front().is_some_and(|t| *t + self.window <= now) {
-                    times.pop_front();
+    /// Counts an attempt for every key, or refuses with the wait until the fullest key's window
+    /// ends (then nothing is counted). Check and count are one transaction: on PostgreSQL the
+    /// rows stay locked until it ends (keys in a fixed order, so two attempts cannot wait on
+    /// each other), on SQLite it holds the file's write lock.
+    pub async fn attempt(
+        &self,
+        pool: &Pool,
+        keys: &[String],
+        now: NaiveDateTime,
+    ) -> Result<Counted, AppError> {
+        let mut stored: Vec<Vec<u8>> = keys.iter().map(|k| self.stored_key(k)).collect();
+        stored.sort();
+        stored.dedup();
+        let now_ms = now.and_utc().timestamp_millis();
+        let (limit, window_ms) = (self.limit, self.window.num_milliseconds());
+        db::write(pool, move |conn| {
+            db::write_transaction(conn, |conn| {
+                let mut counted = Vec::with_capacity(stored.len());
+                let mut wait_ms = 0;
+                for key in stored {
+                    let window = throttles::count(conn, &key, now_ms, window_ms)?;
+                    if window.count > limit {
+                        wait_ms = wait_ms.max(window.until_ms - now_ms);
+                    }
+                    counted.push((key, window.until_ms));
                 }
-                if times.len() >= self.limit {
-                    wait = wait.max(times[times.len() - self.limit] + self.window - now);
+                if wait_ms > 0 {
+                    // Rolls the transaction back: a refused attempt counts for no key.
+                    let retry_after = (wait_ms as u64).div_ceil(1000).max(1);
+                    return Err(AppError::RateLimited { retry_after });
                 }
-            }
-        }
-        if wait > Duration::zero() {
-            let retry_after = (wait.num_milliseconds() as u64).div_ceil(1000).max(1);
-            return Err(AppError::RateLimited { retry_after });
-        }
-        for key in keys {
-            attempts.entry(key.clone()).or_default().push_back(now);
-        }
-        Ok(())
+                Ok(Counted(counted))
+            })
+        })
+        .await
     }
 
-    /// Takes back an attempt made at `at` that turned out well (a right password), so only
-    /// failures use up the allowance.
-    pub fn forgive(&self, keys: &[String], at: NaiveDateTime) {
-        let mut attempts = self.attempts.lock().expect("throttle lock");
-        for key in keys {
-            if let Some(times) = attempts.get_mut(key) {
-                if let Some(i) = times.iter().rposition(|t| *t == at) {
-                    times.remove(i);
+    /// Takes back an attempt that turned out well (a right password), so only failures use up
+    /// the allowance. Failing to is no reason to fail the request: it is logged.
+    pub async fn forgive(&self, pool: &Pool, counted: Counted) {
+        let forgiven = db::write(pool, move |conn| {
+            db::write_transaction(conn, |conn| {
+                for (key, until_ms) in &counted.0 {
+                    throttles::uncount(conn, key, *until_ms)?;
                 }
-            }
+                Ok::<_, db::DbError>(())
+            })
+        })
+        .await;
+        if let Err(e) = forgiven {
+            tracing::warn!(error = %e, throttle = self.name, "could not take back an attempt");
         }
     }
+}
+
+/// Forgets ended windows, on the periodic sweep.
+pub async fn sweep(pool: &Pool, now: NaiveDateTime) -> Result<usize, db::DbError> {
+    let now_ms = now.and_utc().timestamp_millis();
+    db::write_query(pool, move |conn| throttles::delete_ended(conn, now_ms)).await
 }
 
 #[cfg(test)]
@@ -114,34 +166,87 @@ mod tests {
             .naive_utc()
     }
 
-    #[test]
-    fn the_eleventh_attempt_in_a_minute_is_refused_until_the_window_moves() {
-        let t = Throttle::new(10, Duration::minutes(1));
+    async fn pool() -> (tempfile::TempDir, Pool) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = dir
+            .path()
+            .join("throttle.db")
+            .to_string_lossy()
+            .into_owned();
+        let pool = db::connect(&url, 2, Default::default()).unwrap();
+        db::run(&pool, db::run_migrations).await.unwrap();
+        (dir, pool)
+    }
+
+    #[actix_web::test]
+    async fn the_eleventh_attempt_in_a_minute_is_refused_until_the_window_ends() {
+        let (_dir, pool) = pool().await;
+        let t = &Throttles::new(&[7; 64]).login;
         let keys = vec!["email:a@example.com".to_owned()];
         for i in 0..10 {
-            t.attempt(&keys, start() + Duration::seconds(i)).unwrap();
+            let _ = t
+                .attempt(&pool, &keys, start() + Duration::seconds(i))
+                .await
+                .unwrap();
         }
         let err = t
-            .attempt(&keys, start() + Duration::seconds(10))
-            .unwrap_err();
+            .attempt(&pool, &keys, start() + Duration::seconds(10))
+            .await
+            .err()
+            .unwrap();
         assert!(
             matches!(err, AppError::RateLimited { retry_after: 50 }),
             "{err:?}"
         );
+        let other = ["email:b@example.com".to_owned()];
+        assert!(t.attempt(&pool, &other, start()).await.is_ok());
         assert!(t
-            .attempt(&["email:b@example.com".to_owned()], start())
+            .attempt(&pool, &keys, start() + Duration::seconds(61))
+            .await
             .is_ok());
-        assert!(t.attempt(&keys, start() + Duration::seconds(61)).is_ok());
+    }
+
+    #[actix_web::test]
+    async fn a_refused_attempt_counts_for_no_key_and_a_forgiven_one_leaves_room() {
+        let (_dir, pool) = pool().await;
+        let t = &Throttles::new(&[7; 64]).login;
+        let ip = "ip:192.0.2.1".to_owned();
+        for i in 0..10 {
+            let _ = t
+                .attempt(
+                    &pool,
+                    &[format!("email:{i}@example.com"), ip.clone()],
+                    start(),
+                )
+                .await
+                .unwrap();
+        }
+        // The address is full: this email's attempt is refused and not counted for it.
+        let fresh = vec!["email:fresh@example.com".to_owned()];
+        let both = [fresh[0].clone(), ip.clone()];
+        assert!(t.attempt(&pool, &both, start()).await.is_err());
+        for _ in 0..10 {
+            let _ = t.attempt(&pool, &fresh, start()).await.unwrap();
+        }
+        assert!(t.attempt(&pool, &[ip], start()).await.is_err());
+
+        let alone = vec!["email:alone@example.com".to_owned()];
+        let mut last = None;
+        for _ in 0..10 {
+            last = Some(t.attempt(&pool, &alone, start()).await.unwrap());
+        }
+        assert!(t.attempt(&pool, &alone, start()).await.is_err());
+        t.forgive(&pool, last.unwrap()).await;
+        assert!(t.attempt(&pool, &alone, start()).await.is_ok());
     }
 
     #[test]
-    fn a_forgiven_attempt_leaves_room() {
-        let t = Throttle::new(2, Duration::minutes(1));
-        let keys = vec!["ip:192.0.2.1".to_owned()];
-        t.attempt(&keys, start()).unwrap();
-        t.attempt(&keys, start()).unwrap();
-        assert!(t.attempt(&keys, start()).is_err());
-        t.forgive(&keys, start());
-        assert!(t.attempt(&keys, start()).is_ok());
+    fn stored_keys_name_nobody_and_depend_on_the_secret() {
+        let key = "email:someone@example.com";
+        let one = Throttles::new(&[1; 64]).login.stored_key(key);
+        assert_eq!(one.len(), 32);
+        assert!(!String::from_utf8_lossy(&one).contains("someone"));
+        assert_ne!(one, Throttles::new(&[2; 64]).login.stored_key(key));
+        assert_ne!(one, Throttles::new(&[1; 64]).password.stored_key(key));
     }
 }

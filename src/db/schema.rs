@@ -220,6 +220,30 @@ diesel::joinable!(security_events -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(project_members -> projects (project_id));
 diesel::joinable!(project_members -> users (user_id));
+diesel::table! {
+    throttle_counts (key) {
+        key -> Binary,
+        until_ms -> BigInt,
+        count -> BigInt,
+    }
+}
+
+diesel::table! {
+    sealed_reveals (token_id) {
+        token_id -> Text,
+        owner -> Text,
+        sealed -> Binary,
+        expires_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    token_quotas (token_id) {
+        token_id -> Text,
+        tat_ns -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     sessions,

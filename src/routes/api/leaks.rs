@@ -169,10 +169,11 @@ async fn revoke_credentials(
 ) -> Result<HttpResponse, AppError> {
     // Counted first: each report may cost a thousand lookups, and needs no credentials.
     let ip = client::ip(&req);
-    state
+    let _ = state
         .throttles
         .reports
-        .attempt(&[format!("ip:{ip}")], state.clock.now())?;
+        .attempt(&state.pool, &[format!("ip:{ip}")], state.clock.now())
+        .await?;
     if !is_json(&req) {
         return Err(AppError::UnsupportedMediaType);
     }

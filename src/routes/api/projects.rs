@@ -157,7 +157,10 @@ async fn set_member(
     body: Json<NewMember>,
 ) -> Result<HttpResponse, AppError> {
     let now = state.clock.now();
-    state.throttles.members_attempt(&caller.user.id, now)?;
+    state
+        .throttles
+        .members_attempt(&state.pool, &caller.user.id, now)
+        .await?;
     let recent = reauth::is_recent(&session, now)?;
     let need = Need::role(Role::Owner);
     let actor = caller.user.clone();

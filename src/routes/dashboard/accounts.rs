@@ -125,10 +125,11 @@ async fn signup(
     // Counted before anything else: each sign-up costs an argon2 hash and answers whether
     // an email has an account.
     let now = state.clock.now();
-    state
+    let _ = state
         .throttles
         .signup
-        .attempt(&[format!("ip:{}", client_ip(&req))], now)?;
+        .attempt(&state.pool, &[format!("ip:{}", client_ip(&req))], now)
+        .await?;
     let password = form
         .password
         .unwrap_or_else(|| Password::new(String::new()));
@@ -221,7 +222,11 @@ async fn login(
     // Counted before the password is checked, so concurrent guesses count too; a right
     // password gives its attempt back.
     let attempted_at = state.clock.now();
-    state.throttles.login.attempt(&keys, attempted_at)?;
+    let counted = state
+        .throttles
+        .login
+        .attempt(&state.pool, &keys, attempted_at)
+        .await?;
 
     let password = form
         .password
@@ -233,7 +238,7 @@ async fn login(
     let ok = password::verify_off_thread(password, stored).await?;
     match user {
         Some(user) if ok => {
-            state.throttles.login.forgive(&keys, attempted_at);
+            state.throttles.login.forgive(&state.pool, counted).await;
             start_session(&req, &session, &user, true)
         }
         found => {
@@ -336,9 +341,13 @@ async fn change_password(
     };
     let account = [format!("account:{}", user.user.id)];
     let attempted_at = state.clock.now();
-    state.throttles.password.attempt(&account, attempted_at)?;
+    let counted = state
+        .throttles
+        .password
+        .attempt(&state.pool, &account, attempted_at)
+        .await?;
     if password::verify_off_thread(current, Some(user.user.password_hash.clone())).await? {
-        state.throttles.password.forgive(&account, attempted_at);
+        state.throttles.password.forgive(&state.pool, counted).await;
     } else {
         page.current_error = Some("That is not your current password.".into());
     }

@@ -284,7 +284,8 @@ async fn set_member(
     }
     state
         .throttles
-        .members_attempt(&user.user.id, state.clock.now())?;
+        .members_attempt(&state.pool, &user.user.id, state.clock.now())
+        .await?;
     let (caller, email, now) = (user.caller(), form.email.clone(), state.clock.now());
     let client = client::of(user.request());
     let (project, role) = (id.clone(), Role::parse(&form.role));

@@ -110,7 +110,7 @@ async fn regenerate(
     };
     match rotated {
         // As after Create: post/redirect/get to the one-time reveal.
-        Ok(issued) => Ok(reveal_once(&state, &user, issued)),
+        Ok(issued) => Ok(reveal_once(&state, &user, issued).await?),
         Err(AppError::Validation(fields)) => {
             let message = fields.into_values().next();
             let regen = regenerate_page(&user, &state, id, message).await?;

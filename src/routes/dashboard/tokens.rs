@@ -223,8 +223,9 @@ async fn create(
     };
     match created {
         // Post/redirect/get: a reload of the reveal page is a harmless GET, never a second
-        // POST that would fail on the now-taken name. The plaintext waits in memory only.
-        Ok(issued) => Ok(reveal_once(&state, &user, issued)),
+        // POST that would fail on the now-taken name. The plaintext waits sealed, its key in
+        // the browser only (`auth::reveal`).
+        Ok(issued) => Ok(reveal_once(&state, &user, issued).await?),
         Err(AppError::Validation(mut fields)) => {
             let mut again = new_token_form(&state, &user).await?;
             again.name_error = fields.remove("name");
@@ -258,7 +259,16 @@ async fn reveal(
     id: web::Path<TokenId>,
 ) -> Result<HttpResponse, HtmlError> {
     let (row, chosen) = find_mine_with_projects(&state, &user, id.into_inner()).await?;
-    let plain = state.reveals.take(&user.user.id, &row.id);
+    let (plain, removal) = state
+        .reveals
+        .take(
+            &state.pool,
+            user.request(),
+            &user.user.id,
+            &row.id,
+            state.clock.now(),
+        )
+        .await?;
     let created = CreatedPage {
         layout: user.layout(),
         projects: chosen_names(&row, &chosen),
@@ -270,8 +280,14 @@ async fn reveal(
     };
     // The only page that shows the plaintext; like every answer it is `no-store`, so a later
     // view must come back here to find it gone.
-    page(&created)
+    let mut res = page(&created)?;
+    if let Some(removal) = removal {
+        res.add_cookie(&removal)
+            .map_err(|e| AppError::Internal(e.into()))?;
+    }
+    Ok(res)
 }
+
 
 /// One of the user's tokens with the projects chosen for it.
 pub(super) async fn find_mine_with_projects(
@@ -335,10 +351,21 @@ async fn revoke(
     Ok(see_other(TOKENS_PAGE))
 }
 
-/// Post/redirect/get to the reveal page, which shows the plaintext once.
-pub(super) fn reveal_once(state: &AppState, user: &DashboardUser, issued: Issued) -> HttpResponse {
-    state
+/// Post/redirect/get to the reveal page, which shows the plaintext once: sealed in the
+/// database, its key in a cookie only the browser holds (`auth::reveal`).
+pub(super) async fn reveal_once(
+    state: &AppState,
+    user: &DashboardUser,
+    issued: Issued,
+) -> Result<HttpResponse, AppError> {
+    let id = &issued.token.id;
+    let now = state.clock.now();
+    let key = state
         .reveals
-        .hold(&user.user.id, &issued.token.id, issued.plain);
-    see_other(&format!("{TOKENS_PAGE}/{}/created", issued.token.id))
+        .hold(&state.pool, &user.user.id, id, issued.plain, now)
+        .await?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header(("Location", crate::auth::reveal::page(id)))
+        .cookie(key)
+        .finish())
 }

@@ -22,6 +22,7 @@ mod reauth;
 mod rotation;
 mod security_log;
 mod session_cache;
+mod shared_limits;
 mod token_activity;
 mod token_cache;
 mod tokens;
