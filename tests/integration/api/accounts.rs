@@ -559,7 +559,7 @@ async fn an_internal_error_is_logged_and_shows_nothing_of_its_cause() {
     let body = res.text().await.unwrap();
     assert_eq!(
         body,
-        r#"{"error":{"code":"internal","message":"Something went wrong on our side."}}"#
+        "{\"error\":{\"code\":\"internal\",\"message\":\"Something went wrong on our side.\"}}\n"
     );
     let logs = logs();
     let cause_logged = logs.lines().any(|l| {
