@@ -5,6 +5,7 @@ use crate::auth::csrf::FormCsrf;
 use crate::auth::last_used::LastUsed;
 use crate::auth::outcome::AuthOutcomes;
 use crate::auth::partner_keys::ScanningPartners;
+use crate::auth::password::Hashing;
 use crate::auth::rate_limit::RateLimits;
 use crate::auth::reveal::PendingReveals;
 use crate::auth::throttle::Throttles;
@@ -29,6 +30,8 @@ pub struct AppState {
     /// The origin (`scheme://host[:port]`) of the public URL, which same-origin checks compare.
     pub public_origin: String,
     pub throttles: Throttles,
+    /// Every password hash and check waits its turn here (a core each, a short queue).
+    pub hashing: Hashing,
     /// Bearer requests per token and bad tokens per address (in memory, per instance).
     pub rate_limits: RateLimits,
     /// How authentication turned out, for `/metrics`.

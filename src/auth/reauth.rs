@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, NaiveDateTime};
 
 use serde_json::json;
 
-use crate::auth::password::{self, Password};
+use crate::auth::password::Password;
 use crate::db;
 use crate::db::models::security_log::{self, NewSecurityEvent};
 use crate::domain::{Expiry, Role, Scope, Scopes, SecurityKind};
@@ -89,7 +89,7 @@ pub async fn confirm(
     let attempted_at = state.clock.now();
     state.throttles.password.attempt(&account, attempted_at)?;
     let stored = Some(user.password_hash.clone());
-    if !password::verify_off_thread(password, stored).await? {
+    if !state.hashing.verify(password, stored).await? {
         return Ok(false);
     }
     state.throttles.password.forgive(&account, attempted_at);
