@@ -76,6 +76,14 @@ pub enum AppError {
     /// The project's token policy blocks this token there (it is not revoked).
     #[error("{0}")]
     TokenPolicy(crate::domain::PolicyBreach),
+    /// The request body did not arrive within its deadline (`routes::deadline`): 408, and the
+    /// connection is closed.
+    #[error("The request body did not arrive in time.")]
+    BodyTimeout,
+    /// Too busy to take this on now (a full queue of password checks): 503 with
+    /// `Retry-After`, rather than memory without bound.
+    #[error("The server is busy; try again in {retry_after} seconds.")]
+    Unavailable { retry_after: u64 },
     /// The cause is logged, never shown.
     #[error("Something went wrong on our side.")]
     Internal(anyhow::Error),
@@ -127,6 +135,7 @@ pub enum ErrorCode {
     ReauthenticationRequired,
     IpNotAllowed,
     TokenPolicy,
+    Unavailable,
     Internal,
 }
 
@@ -138,7 +147,9 @@ impl AppError {
     pub fn code(&self) -> &'static str {
         match self {
             AppError::Unauthenticated | AppError::BadSignature(_) => "unauthenticated",
-            AppError::InvalidRequest(_) | AppError::UnknownMethod => "invalid_request",
+            AppError::InvalidRequest(_) | AppError::UnknownMethod | AppError::BodyTimeout => {
+                "invalid_request"
+            }
             AppError::InvalidToken(_) => "invalid_token",
             AppError::InsufficientScope(_) => "insufficient_scope",
             AppError::Forbidden => "forbidden",
@@ -153,6 +164,7 @@ impl AppError {
             AppError::IpNotAllowed(_) => "ip_not_allowed",
             AppError::ReauthenticationRequired => "reauthentication_required",
             AppError::TokenPolicy(_) => "token_policy",
+            AppError::Unavailable { .. } => "unavailable",
             AppError::Internal(_) => "internal",
         }
     }
@@ -215,7 +227,8 @@ impl AppError {
         if let Some(value) = self.www_authenticate() {
             builder.insert_header((header::WWW_AUTHENTICATE, value));
         }
-        if let AppError::RateLimited { retry_after } = self {
+        if let AppError::RateLimited { retry_after } | AppError::Unavailable { retry_after } = self
+        {
             builder.insert_header((header::RETRY_AFTER, retry_after.to_string()));
         }
         builder
@@ -244,6 +257,8 @@ impl ResponseError for AppError {
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

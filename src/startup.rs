@@ -18,6 +18,7 @@ use crate::auth::csrf::FormCsrf;
 use crate::auth::last_used::LastUsed;
 use crate::auth::outcome::AuthOutcomes;
 use crate::auth::partner_keys::ScanningPartners;
+use crate::auth::password::Hashing;
 use crate::auth::rate_limit::RateLimits;
 use crate::auth::reveal::PendingReveals;
 use crate::auth::session_store::{DbSessionStore, ABSOLUTE_LIMIT};
@@ -105,6 +106,7 @@ impl Application {
             pool_wait,
             public_origin: public_url.origin(),
             throttles: Throttles::new(key.master()),
+            hashing: Hashing::per_core(),
             rate_limits: RateLimits::new(settings.token_rate_limit, settings.bearer_failure_limit),
             auth_outcomes: AuthOutcomes::default(),
             metrics: Metrics::default(),
@@ -173,6 +175,7 @@ impl Application {
                 app = app.app_data(db::LeasedTokens::new(lease.clone()));
             }
             app.configure(crate::routes::configure)
+                .wrap(from_fn(crate::routes::deadline::body_deadline))
                 .wrap(from_fn(crate::routes::settle_changes))
                 .wrap(sessions)
                 .wrap(from_fn(crate::routes::refuse_foreign))

@@ -5,6 +5,7 @@ use crate::auth::csrf::FormCsrf;
 use crate::auth::last_used::LastUsed;
 use crate::auth::outcome::AuthOutcomes;
 use crate::auth::partner_keys::ScanningPartners;
+use crate::auth::password::Hashing;
 use crate::auth::rate_limit::RateLimits;
 use crate::auth::reveal::PendingReveals;
 use crate::auth::throttle::Throttles;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub public_origin: String,
     /// Login, password, sign-up, member and leak-report limits, counted in the database.
     pub throttles: Throttles,
+    /// Every password hash and check waits its turn here (a core each, a short queue).
+    pub hashing: Hashing,
     /// Bearer requests per token (slices of the deployment's quota, taken from the database)
     /// and bad tokens per address (in memory, per instance).
     pub rate_limits: RateLimits,

@@ -56,19 +56,20 @@ impl PartnerKeys {
         keys
     }
 
-    /// Checks that `signature` (base64 DER) is the signature of `body` by the key named
-    /// `key_id`; any failure is 401, and the caller does nothing.
-    pub fn verify(
+    /// The key named `key_id` and the signature (base64 DER) a report came with, checked as far
+    /// as they can be without its body: both present, the key known, the signature well formed.
+    /// Any failure is 401 — answered before the body (up to 1 MiB) is read, so a stranger's
+    /// report costs no more than its head.
+    pub fn signed_by(
         &self,
         key_id: Option<&str>,
         signature: Option<&str>,
-        body: &[u8],
-    ) -> Result<(), AppError> {
+    ) -> Result<SignedReport, AppError> {
         let (Some(key_id), Some(signature)) = (key_id, signature) else {
             return Err(AppError::BadSignature("The report is not signed."));
         };
         let keys = self.current();
-        let key = keys.get(key_id.trim()).ok_or(AppError::BadSignature(
+        let key = *keys.get(key_id.trim()).ok_or(AppError::BadSignature(
             "The report's signing key is unknown.",
         ))?;
         let signature = Base64::decode_vec(signature.trim())
@@ -77,8 +78,7 @@ impl PartnerKeys {
             .ok_or(AppError::BadSignature(
                 "The report's signature is malformed.",
             ))?;
-        key.verify(body, &signature)
-            .map_err(|_| AppError::BadSignature("The report's signature does not verify."))
+        Ok(SignedReport { key, signature })
     }
 
     /// The keys of the file as it is now: read again if it changed since the last read. A
@@ -125,6 +125,22 @@ fn read_keys(path: &Path) -> anyhow::Result<HashMap<String, VerifyingKey>> {
             Ok((entry.key_identifier, key))
         })
         .collect()
+}
+
+/// A report's signature and the known key it names, waiting for the body it signs.
+pub struct SignedReport {
+    key: VerifyingKey,
+    signature: Signature,
+}
+
+impl SignedReport {
+    /// Checks the signature over the raw `body`; any failure is 401, and the caller does
+    /// nothing.
+    pub fn verify(&self, body: &[u8]) -> Result<(), AppError> {
+        self.key
+            .verify(body, &self.signature)
+            .map_err(|_| AppError::BadSignature("The report's signature does not verify."))
+    }
 }
 
 /// The partners whose reports this server takes: each needs its key file.

@@ -1,7 +1,7 @@
 //! Re-authentication ("sudo mode", SPEC §8.5): a few changes need the password entered within
 //! the last 10 minutes, so a browser left signed in cannot make them — a token that never
 //! expires or may change a domain or read invoices, a rotation, a project's token policy,
-//! a new owner. Signing up and logging in count as entering it. The time lives in the session
+//! making, demoting or removing an owner. Signing up and logging in count as entering it. The time lives in the session
 //! (server-side, `auth::session_store`), so it ends with the session.
 
 use actix_session::Session;
@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, NaiveDateTime};
 
 use serde_json::json;
 
-use crate::auth::password::{self, Password};
+use crate::auth::password::Password;
 use crate::db;
 use crate::db::models::security_log::{self, NewSecurityEvent};
 use crate::domain::{Expiry, Role, Scope, Scopes, SecurityKind};
@@ -53,9 +53,26 @@ pub fn token_needs_it(scopes: &Scopes, expiry: Expiry) -> bool {
     expiry == Expiry::Never || scopes.contains(Scope::Domain) || scopes.contains(Scope::BillingRead)
 }
 
-/// Which new roles need it: making someone an owner (who can then do all of this).
-pub fn role_needs_it(role: Role) -> bool {
-    role == Role::Owner
+/// Which membership changes need it, from the role `before` to the role `after` (`None`: not
+/// a member): any that makes an owner (who can then do all of this) or lowers or removes one
+/// (who could otherwise be pushed out of their own project by a browser left signed in).
+pub fn membership_needs_it(before: Option<Role>, after: Option<Role>) -> bool {
+    before == Some(Role::Owner) || after == Some(Role::Owner)
+}
+
+/// `reauthentication_required` for a membership change that needs it (`membership_needs_it`)
+/// when the password is not `recent`. Checked where the change is written, with `before` read
+/// there, so a role changed meanwhile is judged as it is.
+pub fn check_membership(
+    before: Option<Role>,
+    after: Option<Role>,
+    recent: bool,
+) -> Result<(), AppError> {
+    if membership_needs_it(before, after) && !recent {
+        Err(AppError::ReauthenticationRequired)
+    } else {
+        Ok(())
+    }
 }
 
 /// Checks the account's password again, throttled per account like the current-password check
@@ -76,7 +93,7 @@ pub async fn confirm(
         .attempt(&state.pool, &account, attempted_at)
         .await?;
     let stored = Some(user.password_hash.clone());
-    if !password::verify_off_thread(password, stored).await? {
+    if !state.hashing.verify(password, stored).await? {
         return Ok(false);
     }
     state.throttles.password.forgive(&state.pool, counted).await;
@@ -104,5 +121,34 @@ mod tests {
         assert!(token_needs_it(&s(&[Scope::Publish]), Expiry::Never));
         assert!(token_needs_it(&s(&[Scope::Domain]), Expiry::OneMonth));
         assert!(token_needs_it(&s(&[Scope::BillingRead]), Expiry::SixMonths));
+    }
+
+    #[test]
+    fn which_membership_changes_need_a_recent_password() {
+        use Role::*;
+        for (before, after) in [
+            (None, Some(Viewer)),
+            (None, Some(Editor)),
+            (Some(Viewer), Some(Editor)),
+            (Some(Editor), Some(Viewer)),
+            (Some(Editor), None),
+        ] {
+            assert!(
+                !membership_needs_it(before, after),
+                "{before:?} -> {after:?}"
+            );
+        }
+        for (before, after) in [
+            (None, Some(Owner)),
+            (Some(Editor), Some(Owner)),
+            (Some(Owner), Some(Editor)),
+            (Some(Owner), Some(Viewer)),
+            (Some(Owner), None),
+        ] {
+            assert!(
+                membership_needs_it(before, after),
+                "{before:?} -> {after:?}"
+            );
+        }
     }
 }

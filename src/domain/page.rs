@@ -4,11 +4,21 @@
 //! a row on later pages.
 
 use std::fmt;
+use std::ops::RangeInclusive;
 
-use chrono::{DateTime, NaiveDateTime};
+use chrono::{DateTime, Datelike, NaiveDateTime};
 
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 200;
+
+/// The years a cursor's time may name: what both databases hold. PostgreSQL refuses a
+/// timestamp before 4713 BC (an error, so a 500, not a page), SQLite keeps four-digit years
+/// (a longer one compares as text in the wrong place); no row of ours is outside either.
+const CURSOR_YEARS: RangeInclusive<i32> = 1..=9999;
+
+/// The longest key a cursor may hold: no list writes a longer one (ids are UUIDs or
+/// integers, file names at most 255 bytes).
+const MAX_CURSOR_KEY: usize = 255;
 
 /// Where a page starts: after the row with this sort time (if the list sorts by time) and
 /// this unique key (an id, a name).
@@ -97,7 +107,7 @@ impl Cursor {
     }
 
     /// Opaque to clients (hex, so it needs no escaping in a URL); a client that edits one gets
-    /// a clear 422 rather than a wrong page.
+    /// a clear 422 rather than a wrong page — or, for a value no database could hold, a 500.
     pub fn encode(&self) -> String {
         let at = self
             .at
@@ -113,9 +123,13 @@ impl Cursor {
             "" => None,
             micros => Some(DateTime::from_timestamp_micros(micros.parse().ok()?)?.naive_utc()),
         };
+        if at.is_some_and(|at| !CURSOR_YEARS.contains(&at.year())) {
+            return None;
+        }
         // Keys are ids and file names, never with a control character; and PostgreSQL refuses
         // a NUL in text outright, which would be a 500 instead of this 422.
-        (!key.is_empty() && !key.chars().any(char::is_control)).then(|| Cursor::new(at, key))
+        let plausible = (1..=MAX_CURSOR_KEY).contains(&key.len());
+        (plausible && !key.chars().any(char::is_control)).then(|| Cursor::new(at, key))
     }
 }
 
@@ -147,9 +161,17 @@ mod tests {
         let at = DateTime::from_timestamp_micros(1_800_000_000_123_456)
             .unwrap()
             .naive_utc();
+        let first = DateTime::from_timestamp_micros(-62_135_596_800_000_000)
+            .unwrap()
+            .naive_utc();
+        let last = DateTime::from_timestamp_micros(253_402_300_799_999_999)
+            .unwrap()
+            .naive_utc();
         for cursor in [
             Cursor::new(Some(at), "a-b-c"),
             Cursor::new(None, "report.pdf"),
+            Cursor::new(Some(first), "x".repeat(255)),
+            Cursor::new(Some(last), "9223372036854775807"),
         ] {
             let page = PageRequest::parse(None, Some(&cursor.encode())).unwrap();
             assert_eq!(page.after, Some(cursor));
@@ -160,6 +182,12 @@ mod tests {
             &hex::encode("12|"),
             &hex::encode("x|id"),
             &hex::encode("|a\0b"),
+            // Times no database holds: PostgreSQL's first year is 4713 BC, SQLite's last 9999.
+            &hex::encode("-210000000000000000|id"),
+            &hex::encode("-62135596800000001|id"),
+            &hex::encode("253402300800000000|id"),
+            &hex::encode("9223372036854775807|id"),
+            &hex::encode(format!("|{}", "k".repeat(256))),
         ] {
             assert_eq!(
                 PageRequest::parse(None, Some(bad)),

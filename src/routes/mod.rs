@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod dashboard;
+pub mod deadline;
 pub mod health;
 
 use actix_web::body::{BoxBody, MessageBody};

@@ -45,6 +45,19 @@ pub fn role_of(
         .optional()
 }
 
+/// The role of the account with this email on a project, or `None` when it is not a member
+/// (or no account has this email).
+pub fn role_by_email(
+    conn: &mut DbConnection,
+    project_id: &ProjectId,
+    email: &str,
+) -> QueryResult<Option<Role>> {
+    match User::find_by_email(conn, email)? {
+        Some(user) => role_of(conn, project_id, &user.id),
+        None => Ok(None),
+    }
+}
+
 /// What the permission rule needs to know of a caller on one project, read in one query.
 #[derive(Clone, Copy, Debug)]
 pub struct Standing {

@@ -197,9 +197,10 @@ async fn revoke_credentials(
     Ok(HttpResponse::Accepted().json(serde_json::json!({})))
 }
 
-/// A signed partner report: verified over the raw body with the key it names, then each
-/// finding that is one of our tokens revoked; the outcome for each finding, in order (a
-/// string that is not a well-formed token is `Unknown` without a lookup).
+/// A signed partner report: its headers checked first (signed, by a known key), so that a
+/// stranger's report is refused before its body is read; then verified over the raw body with
+/// the key it names, then each finding that is one of our tokens revoked; the outcome for each
+/// finding, in order (a string that is not a well-formed token is `Unknown` without a lookup).
 async fn partner_report(
     req: &HttpRequest,
     state: &AppState,
@@ -211,8 +212,9 @@ async fn partner_report(
     let keys = keys.ok_or(AppError::BadSignature(
         "This server has no keys for this partner's reports.",
     ))?;
+    let signed = keys.signed_by(header(req, headers[0]), header(req, headers[1]))?;
     let body = read_limited(req, payload, REPORT_LIMIT).await?;
-    keys.verify(header(req, headers[0]), header(req, headers[1]), &body)?;
+    signed.verify(&body)?;
     let findings = partner_findings(&parse_json(&body)?).map_err(invalid)?;
     let mut reported = Vec::new();
     let mut index = Vec::with_capacity(findings.len());

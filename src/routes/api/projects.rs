@@ -136,7 +136,8 @@ struct NewMember {
 ///
 /// Adds the account with this email to the project, or changes the role of a member it
 /// already has. Owners only; needs a dashboard session; at most 60 an hour per account.
-/// Making someone an owner needs the password entered within the last 10 minutes.
+/// Making someone an owner, or lowering an owner's role, needs the password entered within
+/// the last 10 minutes.
 #[utoipa::path(
     tag = "projects",
     params(("id" = ProjectId, Path, description = "The project's id.")),
@@ -173,9 +174,8 @@ async fn set_member(
             let email = required("email", body.email.as_deref())?;
             let role = Role::parse(required("role", body.role.as_deref())?)
                 .ok_or_else(|| AppError::validation("role", Role::EXPECTED))?;
-            if reauth::role_needs_it(role) && !recent {
-                return Err(AppError::ReauthenticationRequired);
-            }
+            let before = projects::role_by_email(conn, id, email)?;
+            reauth::check_membership(before, Some(role), recent)?;
             Ok::<_, AppError>((
                 id.clone(),
                 security_log::set_member(conn, id, email, role, &by(&actor, &client, now))?,
@@ -194,7 +194,8 @@ async fn set_member(
 
 /// Remove a member.
 ///
-/// Owners only; needs a dashboard session.
+/// Owners only; needs a dashboard session. Removing an owner needs the password entered within
+/// the last 10 minutes.
 #[utoipa::path(
     tag = "projects",
     params(
@@ -207,19 +208,28 @@ async fn set_member(
 #[delete("/{id}/members/{user_id}")]
 async fn remove_member(
     SessionCaller(caller): SessionCaller,
+    session: Session,
     client: Client,
     state: web::Data<AppState>,
     path: web::Path<(ProjectId, UserId)>,
 ) -> Result<HttpResponse, AppError> {
     let (id, user_id) = path.into_inner();
     let (actor, now) = (caller.user.clone(), state.clock.now());
+    let recent = reauth::is_recent(&session, now)?;
     on_project_write(
         caller,
         &state,
         id,
         Need::role(Role::Owner),
         move |conn, id, _| {
-            security_log::remove_member(conn, id, &user_id, &by(&actor, &client, now))
+            let before = projects::role_of(conn, id, &user_id)?;
+            reauth::check_membership(before, None, recent)?;
+            Ok::<_, AppError>(security_log::remove_member(
+                conn,
+                id,
+                &user_id,
+                &by(&actor, &client, now),
+            )?)
         },
     )
     .await?;

@@ -9,7 +9,7 @@ use super::Json;
 use crate::auth::password::Password;
 use crate::auth::{reauth, SessionCaller};
 use crate::db::models::security_log::Client;
-use crate::error::AppError;
+use crate::error::{AppError, ErrorBody};
 use crate::state::AppState;
 
 super::resource!(reauthenticate);
@@ -31,8 +31,13 @@ struct ReauthBody {
 #[utoipa::path(
     tag = "account",
     security(("session" = [], "csrf" = [])),
-    responses((status = 204, description = "The password was right: for 10 minutes, those \
-        changes need no password.")),
+    responses(
+        (status = 204, description = "The password was right: for 10 minutes, those changes \
+            need no password."),
+        (status = 503, description = "`unavailable`: too many passwords are being checked at \
+            once; `Retry-After` says when to try again.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait."))),
+    ),
 )]
 #[post("/session/reauthenticate")]
 async fn reauthenticate(

@@ -11,7 +11,7 @@ use serde_json::json;
 use super::time::When;
 use super::{page, page_with_status, see_other, take_flash, Form, Layout, FLASH, TOKENS_PAGE};
 use super::{CsrfOnly, DashboardUser, HtmlError};
-use crate::auth::password::{self, Password};
+use crate::auth::password::Password;
 use crate::auth::session_store::{IP, LOG_LOGIN, PUBLIC_ID, USER_AGENT, USER_ID};
 use crate::auth::{client, csrf, reauth};
 use crate::db::models::security_log::{self, NewSecurityEvent};
@@ -145,7 +145,7 @@ async fn signup(
     let (Ok(email), None) = (email, &page.password_error) else {
         return page_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY);
     };
-    let hash = password::hash_off_thread(password).await?;
+    let hash = state.hashing.hash(password).await?;
     let client = client::of(&req);
     let created = db::write(&state.pool, move |conn| {
         db::write_transaction(conn, |conn| {
@@ -235,7 +235,7 @@ async fn login(
     let user = db::query(&state.pool, move |conn| User::find_by_email(conn, &lookup)).await?;
     // Verified for unknown emails too: same time, same answer.
     let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let ok = password::verify_off_thread(password, stored).await?;
+    let ok = state.hashing.verify(password, stored).await?;
     match user {
         Some(user) if ok => {
             state.throttles.login.forgive(&state.pool, counted).await;
@@ -346,7 +346,11 @@ async fn change_password(
         .password
         .attempt(&state.pool, &account, attempted_at)
         .await?;
-    if password::verify_off_thread(current, Some(user.user.password_hash.clone())).await? {
+    if state
+        .hashing
+        .verify(current, Some(user.user.password_hash.clone()))
+        .await?
+    {
         state.throttles.password.forgive(&state.pool, counted).await;
     } else {
         page.current_error = Some("That is not your current password.".into());
@@ -355,7 +359,7 @@ async fn change_password(
     if page.current_error.is_some() || page.new_error.is_some() {
         return page_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY);
     }
-    let hash = password::hash_off_thread(new).await?;
+    let hash = state.hashing.hash(new).await?;
     let user_id = user.user.id.clone();
     let event = NewSecurityEvent::new(
         &user_id,

@@ -268,30 +268,41 @@ async fn set_member(
 ) -> Result<HttpResponse, HtmlError> {
     user.check_csrf(form.csrf_token.as_deref())?;
     let id = id.into_inner();
-    if Role::parse(&form.role).is_some_and(reauth::role_needs_it) {
-        // Asked only of an owner: anyone else is refused as always, without a prompt.
-        let (caller, project) = (user.caller(), id.clone());
-        db::run(&state.pool, move |conn| {
-            caller.require_on(conn, &project, Need::role(Role::Owner))
-        })
-        .await?;
+    let role = Role::parse(&form.role);
+    // Asked only of an owner: anyone else is refused as always, without a prompt.
+    let (caller, project, email) = (user.caller(), id.clone(), form.email.clone());
+    let before = db::run(&state.pool, move |conn| {
+        caller.require_on(conn, &project, Need::role(Role::Owner))?;
+        Ok::<_, AppError>(projects::role_by_email(conn, &project, &email)?)
+    })
+    .await?;
+    if role.is_some_and(|role| reauth::membership_needs_it(before, Some(role))) {
         let (action, back) = (format!("/projects/{id}/members"), format!("/projects/{id}"));
-        let what = "Making someone an owner";
+        let what = if before == Some(Role::Owner) {
+            "Changing an owner's role"
+        } else {
+            "Making someone an owner"
+        };
         let prompt = ensure_recent_password(&user, &state, what, &action, &back, &fields);
         if let Some(prompt) = prompt.await? {
             return Ok(prompt);
         }
     }
+    let now = state.clock.now();
     state
         .throttles
-        .members_attempt(&state.pool, &user.user.id, state.clock.now())
+        .members_attempt(&state.pool, &user.user.id, now)
         .await?;
-    let (caller, email, now) = (user.caller(), form.email.clone(), state.clock.now());
+    let recent = reauth::is_recent(&user.session(), now)?;
+    let (caller, email) = (user.caller(), form.email.clone());
     let client = client::of(user.request());
-    let (project, role) = (id.clone(), Role::parse(&form.role));
+    let project = id.clone();
     let result = db::write(&state.pool, move |conn| {
         caller.require_on(conn, &project, Need::role(Role::Owner))?;
         let role = role.ok_or_else(|| AppError::validation("role", Role::EXPECTED))?;
+        // Again at the write: the member's role may have changed since the prompt.
+        let before = projects::role_by_email(conn, &project, &email)?;
+        reauth::check_membership(before, Some(role), recent)?;
         let by = security_log::Actor {
             user: &caller.user,
             client: &client,

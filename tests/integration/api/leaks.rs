@@ -16,7 +16,7 @@ use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 use sha2::Digest;
 
-use crate::helpers::{client, error_code, logs, TestApp, TestDb, User};
+use crate::helpers::{client, error_code, logs, raw, TestApp, TestDb, User};
 
 const GITHUB_KEY_ID: &str = "bcb53661c06b4728e59d897fb6165d5c9cda0fd9cdf9d09ead458168deb7518c";
 const GITLAB_KEY_ID: &str = "gitlab-2026-11";
@@ -522,6 +522,46 @@ async fn without_a_key_file_partner_reports_are_refused() {
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{name}");
     }
     assert_eq!(me(&user, &token.plaintext).await.0, StatusCode::OK);
+}
+
+/// A report that names no key, an unknown key, or carries no or a malformed signature is
+/// refused on its head alone: the server answers 401 without waiting for the megabyte it was
+/// promised (the body here never comes).
+#[actix_web::test]
+async fn a_report_without_a_known_key_is_refused_before_its_body_is_read() {
+    let Setup { user, github, .. } = setup("headfirst@example.com").await;
+    let signature = github.sign(b"[]");
+    let cases: [(&str, &str, Option<&str>, Option<&str>); 5] = [
+        ("github", "Github", Some("unknown-key"), Some(&signature)),
+        ("github", "Github", None, Some(&signature)),
+        ("github", "Github", Some(GITHUB_KEY_ID), None),
+        (
+            "github",
+            "Github",
+            Some(GITHUB_KEY_ID),
+            Some("bm90IGEgc2lnbmF0dXJl"),
+        ),
+        ("gitlab", "Gitlab", Some(GITHUB_KEY_ID), Some(&signature)),
+    ];
+    for (i, (partner, prefix, key_id, signature)) in cases.into_iter().enumerate() {
+        let mut head = format!(
+            "POST /api/secret-scanning/{partner} HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+             Content-Type: application/json\r\nContent-Length: 1048576\r\n"
+        );
+        if let Some(id) = key_id {
+            head.push_str(&format!("{prefix}-Public-Key-Identifier: {id}\r\n"));
+        }
+        if let Some(signature) = signature {
+            head.push_str(&format!("{prefix}-Public-Key-Signature: {signature}\r\n"));
+        }
+        head.push_str("\r\n");
+        // Well within the body deadline: the answer comes from the head, not from a timeout.
+        let answer = raw::exchange(&user.address, head.as_bytes(), Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|e| panic!("case {i}: no answer without the body: {e}"));
+        assert!(answer.starts_with("HTTP/1.1 401"), "case {i}: {answer}");
+        assert!(answer.contains("\"unauthenticated\""), "case {i}: {answer}");
+    }
 }
 
 /// `mantel scan` as a pre-commit hook runs it: a real process, its stdout and exit code.

@@ -3,6 +3,7 @@
 mod access_matrix;
 mod accounts;
 mod authentication;
+mod bounded;
 mod cache_lease;
 mod exact_revocation;
 mod failover;

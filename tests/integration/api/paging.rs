@@ -287,3 +287,81 @@ async fn the_tokens_screen_keeps_revoked_tokens_in_an_inactive_section() {
         "the next page starts after the last one shown"
     );
 }
+
+/// A cursor as the server writes one (`domain::Cursor::encode`): hex of `micros|key`.
+fn cursor(micros: &str, key: &str) -> String {
+    hex::encode(format!("{micros}|{key}"))
+}
+
+/// A cursor is opaque, but a client can still forge one: a time before any database's first
+/// year (PostgreSQL refused it with an error: 500 on its lists), after SQLite's last, or a key
+/// longer than any list writes. Every list, JSON or page, answers 422 and nothing else.
+#[actix_web::test]
+async fn a_forged_cursor_is_refused_on_every_list() {
+    let app = TestApp::spawn().await.with_user("forger@example.com").await;
+    let project = app.with_project("Forged").await;
+    let token = app.with_token("forged", &["publish"], "1y").await;
+    let micros = |year: i32| {
+        chrono::NaiveDate::from_ymd_opt(year, 1, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+            .and_utc()
+            .timestamp_micros()
+            .to_string()
+    };
+    let id = "00000000-0000-0000-0000-000000000000";
+    let forged = [
+        cursor(&micros(-200_000), id),
+        cursor(&micros(-4714), id),
+        cursor(&micros(0), id),
+        cursor(&micros(10_000), id),
+        cursor(&micros(200_000), "1"),
+        cursor("", &"f".repeat(256)),
+    ];
+    let json_lists = [
+        "/api/tokens".to_owned(),
+        format!("/api/tokens/{}/activity", token.id),
+        "/api/projects".to_owned(),
+        format!("/api/projects/{project}/publishes"),
+        format!("/api/projects/{project}/messages"),
+        format!("/api/projects/{project}/files"),
+        "/api/billing/invoices".to_owned(),
+        "/api/security-log".to_owned(),
+    ];
+    let pages = [
+        "/settings/tokens/inactive".to_owned(),
+        format!("/settings/tokens/{}", token.id),
+        "/projects".to_owned(),
+        "/settings/notifications".to_owned(),
+        "/settings/security-log".to_owned(),
+    ];
+    for cursor in &forged {
+        for path in &json_lists {
+            let res = app.get(&format!("{path}?cursor={cursor}")).await;
+            assert_eq!(
+                res.status(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{path} {cursor}"
+            );
+            let body: Value = res.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "validation_failed", "{path}");
+            assert!(body["error"]["fields"]["cursor"].is_string(), "{body}");
+        }
+        for path in &pages {
+            let res = app.get(&format!("{path}?cursor={cursor}")).await;
+            assert_eq!(
+                res.status(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{path} {cursor}"
+            );
+        }
+    }
+    // The first and last instants a cursor may name still page, to an empty page.
+    for edge in [cursor(&micros(1), id), cursor(&micros(9999), id)] {
+        for path in &json_lists {
+            let res = app.get(&format!("{path}?cursor={edge}")).await;
+            assert_eq!(res.status(), StatusCode::OK, "{path} {edge}");
+        }
+    }
+}

@@ -339,3 +339,107 @@ async fn making_an_owner_or_changing_a_policy_in_the_dashboard_asks_first() {
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     assert!(res.text().await.unwrap().contains("Confirm it’s you"));
 }
+
+/// `member`'s role on `project` as they see it in `GET /api/projects`; `None` when
+/// `project` is not among theirs.
+async fn role_on(member: &User, project: &str) -> Option<String> {
+    let projects: Vec<Value> = member.get("/api/projects").await.json().await.unwrap();
+    projects
+        .iter()
+        .find(|p| p["id"] == project)
+        .map(|p| p["role"].as_str().unwrap().to_owned())
+}
+
+/// A co-owner whose password is stale can no more push the creator out than add an owner:
+/// demoting or removing an owner needs the password too, in JSON and in the dashboard, and
+/// nothing changes until it is entered.
+#[actix_web::test]
+async fn demoting_or_removing_an_owner_needs_a_recent_password() {
+    let app = TestApp::spawn().await;
+    let creator = app.with_user("creator@example.com").await;
+    let co_owner = app.with_user("co-owner@example.com").await;
+    let project = creator.with_project("Shared").await;
+    creator
+        .add_member(&project, "co-owner@example.com", "owner")
+        .await;
+    let creator_id = creator.id().await;
+    app.clock
+        .advance(Duration::minutes(10) + Duration::seconds(1));
+
+    let members = format!("/api/projects/{project}/members");
+    let demote = |role: &'static str| {
+        co_owner
+            .session(Method::POST, &members)
+            .json(&json!({ "email": "creator@example.com", "role": role }))
+            .send()
+    };
+    let remove = || {
+        co_owner
+            .session(Method::DELETE, &format!("{members}/{creator_id}"))
+            .send()
+    };
+    for (what, res) in [
+        ("demote to viewer", demote("viewer").await.unwrap()),
+        ("demote to editor", demote("editor").await.unwrap()),
+        ("remove", remove().await.unwrap()),
+    ] {
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{what}");
+        assert_eq!(error_code(res).await, "reauthentication_required", "{what}");
+    }
+    let form = format!("/projects/{project}/members");
+    let to_editor = [
+        ("email", "creator@example.com"),
+        ("role", "editor"),
+        ("csrf_token", co_owner.csrf.as_str()),
+    ];
+    let res = co_owner.post_form(&form, &to_editor).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("Confirm it’s you"), "{html}");
+    assert_eq!(role_on(&creator, &project).await.as_deref(), Some("owner"));
+
+    // The dashboard's prompt, answered, finishes the demotion.
+    let (action, mut fields) = prompt_form(&html);
+    assert_eq!(action, form);
+    fields.push(("reauth_password".into(), PASSWORD.into()));
+    let pairs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        co_owner.post_form(&action, &pairs).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(role_on(&creator, &project).await.as_deref(), Some("editor"));
+    // An owner again (the window is open), then the window passes: removing needs it again.
+    co_owner
+        .add_member(&project, "creator@example.com", "owner")
+        .await;
+    app.clock
+        .advance(Duration::minutes(10) + Duration::seconds(1));
+    assert_eq!(
+        remove().await.unwrap().status(),
+        StatusCode::FORBIDDEN,
+        "an owner again"
+    );
+    assert_eq!(role_on(&creator, &project).await.as_deref(), Some("owner"));
+
+    // In JSON, after POST /api/session/reauthenticate.
+    assert_eq!(
+        reauthenticate(&co_owner, PASSWORD).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        demote("viewer").await.unwrap().status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(role_on(&creator, &project).await.as_deref(), Some("viewer"));
+    app.clock
+        .advance(Duration::minutes(10) + Duration::seconds(1));
+    assert_eq!(
+        remove().await.unwrap().status(),
+        StatusCode::NO_CONTENT,
+        "a viewer's removal needs no password"
+    );
+    assert_eq!(role_on(&creator, &project).await, None);
+}

@@ -114,6 +114,16 @@ impl Instance {
         format!("{}{path}", self.address)
     }
 
+    /// The most memory this process has held resident so far (`VmHWM`), in KiB (Linux).
+    pub fn peak_resident_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in /proc/PID/status")
+    }
+
     /// The local ports of this process's TCP connections to `remote_port` (Linux: read from
     /// `/proc`), so a test can find them on the other end, e.g. in `pg_stat_activity`.
     pub fn ports_to(&self, remote_port: u16) -> Vec<u16> {

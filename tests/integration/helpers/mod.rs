@@ -8,6 +8,7 @@ pub mod browser;
 pub mod db;
 pub mod instance;
 pub mod logs;
+pub mod raw;
 pub mod smtp;
 
 pub use app::{client, csrf_in, error_code, is_token, TestApp, Token, User, PASSWORD};
