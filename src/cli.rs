@@ -1,4 +1,5 @@
-//! The command line: `serve` (the default), `migrate`, `user create`, `invoice add`, `scan`.
+//! The command line: `serve` (the default), `migrate`, `user create`, `admin grant|revoke`,
+//! `invoice add`, `scan`, `backup`.
 //! Errors here are `anyhow`; a broken rule of the data names its field.
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -37,6 +38,9 @@ enum Command {
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Make an account an instance admin, or no longer one.
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Record invoices.
     #[command(subcommand)]
     Invoice(InvoiceCommand),
@@ -77,6 +81,25 @@ enum UserCommand {
     /// Create an account; the password is read from stdin (or a prompt).
     Create {
         #[arg(long)]
+        email: String,
+        /// Make it an instance admin (SPEC §9: `/admin` and `/api/admin`).
+        #[arg(long)]
+        admin: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AdminCommand {
+    /// Make the account with this email an instance admin.
+    Grant {
+        email: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Make the account with this email no longer an instance admin.
+    Revoke {
         email: String,
         #[command(flatten)]
         db: DbArgs,
@@ -210,7 +233,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("migrations are up to date");
             Ok(())
         }
-        Some(Command::User(UserCommand::Create { email, db: args })) => {
+        Some(Command::User(UserCommand::Create {
+            email,
+            admin,
+            db: args,
+        })) => {
             let password = read_password()?;
             password.validate_new().map_err(anyhow::Error::msg)?;
             let pool = db::connect(&args.database_url, 1, Default::default())?;
@@ -218,11 +245,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let email = Email::parse(&email)?;
             db::run(&pool, db::run_migrations).await?;
             let hash = password::hash(&password)?;
-            let user = db::write(&pool, move |conn| User::create(conn, email, hash, now))
-                .await
-                .map_err(explain)?;
-            println!("created user {} ({})", user.email, user.id);
+            let user = db::write(&pool, move |conn| {
+                db::write_transaction(conn, |conn| {
+                    let user = User::create(conn, email, hash, now)?;
+                    if !admin {
+                        return Ok(user);
+                    }
+                    let found = User::set_admin(conn, user.email.as_str(), true)?;
+                    Ok::<_, WriteError>(found.unwrap_or(user))
+                })
+            })
+            .await
+            .map_err(explain)?;
+            let what = if user.admin { "admin" } else { "user" };
+            println!("created {what} {} ({})", user.email, user.id);
             Ok(())
+        }
+        Some(Command::Admin(AdminCommand::Grant { email, db: args })) => {
+            set_admin(&args, email, true).await
+        }
+        Some(Command::Admin(AdminCommand::Revoke { email, db: args })) => {
+            set_admin(&args, email, false).await
         }
         Some(Command::Invoice(InvoiceCommand::Add {
             email,
@@ -262,6 +305,20 @@ fn scan(args: &ScanArgs) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `mantel admin grant|revoke EMAIL`. Takes effect on the account's next request, on every
+/// instance: the admin flag is read with the session each time.
+async fn set_admin(args: &DbArgs, email: String, admin: bool) -> anyhow::Result<()> {
+    let pool = db::connect(&args.database_url, 1, Default::default())?;
+    db::run(&pool, db::run_migrations).await?;
+    let shown = email.clone();
+    let user = db::write_query(&pool, move |conn| User::set_admin(conn, &email, admin))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("email: No account has the email {shown}."))?;
+    let now = if admin { "now" } else { "no longer" };
+    println!("{} ({}) is {now} an instance admin", user.email, user.id);
+    Ok(())
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {

@@ -447,6 +447,7 @@ impl Caller {
             email: crate::domain::Email::parse("a@example.com").unwrap(),
             password_hash: String::new(),
             created_at: NaiveDateTime::default(),
+            admin: false,
         }
     }
 

@@ -6,6 +6,7 @@ diesel::table! {
         email -> Text,
         password_hash -> Text,
         created_at -> Timestamp,
+        admin -> Bool,
     }
 }
 

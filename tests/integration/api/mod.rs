@@ -2,6 +2,7 @@
 
 mod access_matrix;
 mod accounts;
+mod admin;
 mod authentication;
 mod cache_lease;
 mod exact_revocation;

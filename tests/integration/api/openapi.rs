@@ -37,6 +37,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/billing/invoices"),
     ("GET", "/api/billing/invoices/latest"),
     ("GET", "/api/security-log"),
+    ("GET", "/api/admin/users"),
     ("GET", "/api/openapi.json"),
     ("POST", "/api/credentials/revoke"),
     ("POST", "/api/secret-scanning/github"),
@@ -68,6 +69,7 @@ fn documented(doc: &Value) -> BTreeSet<(String, String)> {
 fn scope_of(file: &str, path: &str) -> &'static str {
     match file {
         "tokens.rs" => "/api/tokens",
+        "admin.rs" => "/api/admin",
         "projects.rs" | "files.rs" | "domain.rs" => "/api/projects",
         "activity.rs" if path.starts_with("/{id}") => "/api/projects",
         _ => "/api",
