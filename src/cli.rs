@@ -44,6 +44,13 @@ enum Command {
     /// Record invoices.
     #[command(subcommand)]
     Invoice(InvoiceCommand),
+    /// Copy the SQLite database to PATH while the server keeps serving, and check the copy
+    /// (never overwrites a file). For PostgreSQL, prints the `pg_dump` command to use instead.
+    Backup {
+        path: std::path::PathBuf,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Find Mantel tokens in files and folders (stdin when none is given): prints
     /// `path:line: mm_pat_XXXX…` for each, and exits 1 if it found any, 0 if not, 2 on an
     /// error. Skips `.git`, binary files and files over 10 MiB.
@@ -266,6 +273,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Some(Command::Admin(AdminCommand::Revoke { email, db: args })) => {
             set_admin(&args, email, false).await
+        }
+        Some(Command::Backup { path, db: args }) => {
+            let copy = crate::db::backup::run(&args.database_url, &path)?;
+            println!(
+                "wrote {} ({} bytes): a consistent copy, integrity ok, {} migrations (latest {}), \
+                 {} accounts, {} tokens",
+                copy.path.display(),
+                copy.bytes,
+                copy.migrations,
+                copy.latest_migration,
+                copy.users,
+                copy.tokens
+            );
+            Ok(())
         }
         Some(Command::Invoice(InvoiceCommand::Add {
             email,

@@ -4,6 +4,7 @@ mod access_matrix;
 mod accounts;
 mod admin;
 mod authentication;
+mod backup;
 mod cache_lease;
 mod exact_revocation;
 mod failover;
