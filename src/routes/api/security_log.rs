@@ -135,19 +135,27 @@ async fn read_log(
 
 /// The events as CSV (RFC 4180): a header row, then one row per event, `details` as its JSON.
 fn csv(items: &[SecurityEventJson]) -> String {
-    let mut out = String::from("id,kind,at,ip,userAgent,details\r\n");
-    for e in items {
-        let at = e.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-        let fields = [
-            e.id.as_str(),
-            e.kind.as_str(),
-            at.as_str(),
-            e.ip.as_deref().unwrap_or(""),
-            e.user_agent.as_deref().unwrap_or(""),
-            &e.details.to_string(),
-        ];
-        let row: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
-        out.push_str(&row.join(","));
+    let rows = items.iter().map(|e| {
+        vec![
+            e.id.clone(),
+            e.kind.as_str().to_owned(),
+            e.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            e.ip.clone().unwrap_or_default(),
+            e.user_agent.clone().unwrap_or_default(),
+            e.details.to_string(),
+        ]
+    });
+    csv_table(&["id", "kind", "at", "ip", "userAgent", "details"], rows)
+}
+
+/// A CSV file (RFC 4180, CRLF): the header row, then each row, every field through
+/// `csv_field`. Every CSV the API writes goes through here.
+pub(super) fn csv_table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
+    let mut out = header.join(",");
+    out.push_str("\r\n");
+    for row in rows {
+        let fields: Vec<String> = row.iter().map(|f| csv_field(f)).collect();
+        out.push_str(&fields.join(","));
         out.push_str("\r\n");
     }
     out

@@ -111,3 +111,285 @@ async fn admin_grant_and_revoke_take_effect_on_the_next_request() {
         StatusCode::FORBIDDEN
     );
 }
+
+/// The names of the tokens `GET /api/admin/tokens?query` lists (one page), sorted.
+async fn inventory(boss: &User, query: &str) -> Vec<String> {
+    let res = boss.get(&format!("/api/admin/tokens?{query}")).await;
+    assert_eq!(res.status(), StatusCode::OK, "?{query}");
+    let items: Vec<Value> = res.json().await.unwrap();
+    let mut names: Vec<String> = items
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[actix_web::test]
+async fn the_inventory_lists_every_token_with_its_owner_filtered_and_paged() {
+    let app = TestApp::spawn().await;
+    let boss = admin(&app, "boss@example.com").await;
+    let alice = app.with_user("alice@example.com").await;
+    let bob = app.with_user("bob@example.com").await;
+    alice.with_token("ci", &["publish"], "1y").await;
+    alice
+        .with_token("forever", &["publish", "files"], "never")
+        .await;
+    alice.with_token("month", &["messages"], "1m").await;
+    let gone = alice.with_token("gone", &["publish"], "1y").await;
+    alice.revoke(&gone.id).await;
+    bob.with_token("=HYPERLINK(\"x\")", &["domain"], "1m").await;
+    let all = ["=HYPERLINK(\"x\")", "ci", "forever", "gone", "month"];
+
+    let res = boss.get("/api/admin/tokens").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let items: Vec<Value> = res.json().await.unwrap();
+    assert_eq!(items.len(), 5);
+    let ci = items.iter().find(|t| t["name"] == "ci").unwrap();
+    assert_eq!(ci["owner"]["email"], "alice@example.com");
+    assert_eq!(ci["owner"]["id"], alice.id().await.as_str());
+    assert_eq!(ci["status"], "active");
+    assert_eq!(ci["scopes"], serde_json::json!(["publish"]));
+    assert!(ci["prefix"].as_str().unwrap().starts_with("mm_pat_"));
+    assert!(ci["token"].is_null(), "never a secret");
+
+    assert_eq!(inventory(&boss, "").await, all);
+    assert_eq!(
+        inventory(&boss, "owner=Alice%40example.com").await,
+        ["ci", "forever", "gone", "month"]
+    );
+    assert_eq!(inventory(&boss, "status=revoked").await, ["gone"]);
+    assert_eq!(
+        inventory(&boss, "status=active&owner=alice%40example.com").await,
+        ["ci", "forever", "month"]
+    );
+    assert_eq!(inventory(&boss, "scope=files").await, ["forever"]);
+    assert_eq!(inventory(&boss, "neverExpires=true").await, ["forever"]);
+    assert_eq!(
+        inventory(&boss, "expiresWithinDays=40").await,
+        ["=HYPERLINK(\"x\")", "month"]
+    );
+    assert!(inventory(&boss, "unusedForDays=30").await.is_empty());
+    let res = alice.get("/api/admin/tokens").await;
+    assert_eq!(error_code(res).await, "forbidden");
+    // A month and more later: the one-month tokens have expired, and nothing was used.
+    app.clock.advance(chrono::Duration::days(32));
+    let res = boss.login("boss@example.com", PASSWORD).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::SEE_OTHER,
+        "the session ended meanwhile"
+    );
+    assert_eq!(
+        inventory(&boss, "status=expired").await,
+        ["=HYPERLINK(\"x\")", "month"]
+    );
+    assert_eq!(inventory(&boss, "unusedForDays=30").await, all);
+    assert!(inventory(&boss, "expiresWithinDays=40").await.is_empty());
+
+    // Paged like every list.
+    let mut seen = Vec::new();
+    let mut next = Some(app.url("/api/admin/tokens?limit=2"));
+    while let Some(url) = next {
+        let res = boss.client.get(&url).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        next = res.headers().get("link").map(|l| {
+            let l = l.to_str().unwrap();
+            l[1..l.find('>').unwrap()].to_owned()
+        });
+        let page: Vec<Value> = res.json().await.unwrap();
+        assert!(page.len() <= 2);
+        seen.extend(
+            page.into_iter()
+                .map(|t| t["name"].as_str().unwrap().to_owned()),
+        );
+    }
+    seen.sort();
+    assert_eq!(seen, all);
+
+    // CSV, with the security log's guard against formulas.
+    let res = boss
+        .get("/api/admin/tokens?format=csv&owner=bob%40example.com")
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    let csv = res.text().await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 2, "{csv}");
+    assert!(
+        lines[0].starts_with("id,ownerEmail,name,prefix,scopes"),
+        "{csv}"
+    );
+    assert!(
+        lines[1].contains(",bob@example.com,\"'=HYPERLINK(\"\"x\"\")\","),
+        "{csv}"
+    );
+
+    for bad in [
+        "status=gone",
+        "scope=admin",
+        "expiresWithinDays=0",
+        "unusedForDays=x",
+        "neverExpires=maybe",
+        "format=xml",
+    ] {
+        let res = boss.get(&format!("/api/admin/tokens?{bad}")).await;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    }
+}
+
+#[actix_web::test]
+async fn an_admin_revokes_anyones_tokens_with_a_reason_each_owner_is_told() {
+    use crate::helpers::smtp::SmtpServer;
+    use mantel::notify::mail::{MailSettings, SmtpUrl};
+    let smtp = SmtpServer::start();
+    let url = smtp.url();
+    let app = TestApp::spawn_with(
+        std::sync::Arc::new(crate::helpers::TestDb::new()),
+        mantel::clock::Clock::default(),
+        move |s| {
+            s.mail = Some(MailSettings {
+                smtp_url: SmtpUrl::new(url),
+                from: "Mantel <noreply@mantel.test>".into(),
+            });
+        },
+    )
+    .await;
+    let boss = admin(&app, "boss@example.com").await;
+    let alice = app.with_user("alice@example.com").await;
+    let bob = app.with_user("bob@example.com").await;
+    let leaver = alice.with_token("laptop", &["publish"], "1y").await;
+    let kept = alice.with_token("ci", &["publish"], "1y").await;
+    let bobs = bob.with_token("deploy", &["publish"], "1y").await;
+    // In use (and so in the token caches) right before.
+    for token in [&leaver, &bobs] {
+        let res = app.bearer_get("/api/me", &token.plaintext).await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    let revoke = |body: Value| {
+        boss.session(Method::POST, "/api/admin/tokens/revoke")
+            .json(&body)
+            .send()
+    };
+    let unknown = "00000000-0000-4000-8000-000000000000";
+    let body = serde_json::json!({
+        "ids": [leaver.id, bobs.id, unknown],
+        "reason": "  Left the company  ",
+    });
+
+    // Refused and nothing changed: a bad body, a token, someone else.
+    for (bad, field) in [
+        (
+            serde_json::json!({ "ids": [leaver.id], "reason": " " }),
+            "reason",
+        ),
+        (serde_json::json!({ "ids": [], "reason": "x" }), "ids"),
+        (serde_json::json!({ "ids": ["nope"], "reason": "x" }), "ids"),
+    ] {
+        let res = revoke(bad).await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{field}");
+        let err: Value = res.json().await.unwrap();
+        assert!(err["error"]["fields"][field].is_string(), "{err}");
+    }
+    let admins_token = boss.with_token("admin's", &["publish"], "1y").await;
+    let res = boss
+        .bearer(
+            Method::POST,
+            "/api/admin/tokens/revoke",
+            &admins_token.plaintext,
+        )
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(res).await, "session_required");
+    let res = alice
+        .session(Method::POST, "/api/admin/tokens/revoke")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(error_code(res).await, "forbidden");
+    let res = app.bearer_get("/api/me", &leaver.plaintext).await;
+    assert_eq!(res.status(), StatusCode::OK, "still working");
+
+    let res = revoke(body.clone()).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        res.json::<Value>().await.unwrap(),
+        serde_json::json!({ "revoked": 2 })
+    );
+    // The very next request with either is refused; the other token goes on.
+    for token in [&leaver, &bobs] {
+        let res = app.bearer_get("/api/me", &token.plaintext).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        let err: Value = res.json().await.unwrap();
+        assert_eq!(
+            err["error"]["message"],
+            "This token was revoked by an administrator."
+        );
+    }
+    let res = app.bearer_get("/api/me", &kept.plaintext).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    // Again: nothing left to revoke.
+    let res = revoke(body.clone()).await.unwrap();
+    assert_eq!(
+        res.json::<Value>().await.unwrap(),
+        serde_json::json!({ "revoked": 0 })
+    );
+
+    // Each owner is told why, in the dashboard and by mail.
+    let page = alice.get_html("/settings/notifications").await;
+    assert!(page.contains("revoked by an administrator"), "{page}");
+    assert!(page.contains("Left the company"), "{page}");
+    let mails = smtp.wait_for(7, std::time::Duration::from_secs(15)).await;
+    let told: Vec<&Value> = mails
+        .iter()
+        .filter(|m| {
+            m["subject"]
+                .as_str()
+                .unwrap()
+                .contains("revoked by an administrator")
+        })
+        .collect();
+    assert_eq!(told.len(), 2, "{mails:?}");
+    assert!(told
+        .iter()
+        .all(|m| m.to_string().contains("Left the company")));
+
+    // Both security logs say so.
+    let alices = revocations(&alice).await;
+    assert_eq!(alices.len(), 1);
+    assert_eq!(alices[0]["details"]["tokenId"], leaver.id.as_str());
+    assert_eq!(alices[0]["details"]["reason"], "admin");
+    assert_eq!(alices[0]["details"]["note"], "Left the company");
+    assert_eq!(alices[0]["details"]["by"], "boss@example.com");
+    let mut owners: Vec<String> = revocations(&boss)
+        .await
+        .iter()
+        .map(|e| e["details"]["ownerEmail"].as_str().unwrap().to_owned())
+        .collect();
+    owners.sort();
+    assert_eq!(owners, ["alice@example.com", "bob@example.com"]);
+
+    // Eleven minutes after the password: enter it again first.
+    app.clock.advance(chrono::Duration::minutes(11));
+    let res = revoke(serde_json::json!({ "ids": [kept.id], "reason": "x" }))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(error_code(res).await, "reauthentication_required");
+    let res = app.bearer_get("/api/me", &kept.plaintext).await;
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+/// The `token_revoked` events of this person's security log.
+async fn revocations(user: &User) -> Vec<Value> {
+    let res = user.get("/api/security-log?kind=token_revoked").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    res.json().await.unwrap()
+}
