@@ -119,6 +119,7 @@ fn main() -> anyhow::Result<()> {
                             password_hash: password_hash.clone(),
                             created_at: now,
                             admin: false,
+                            suspended_at: None,
                         });
                     }
                     let plain = PlainToken::generate();

@@ -59,6 +59,9 @@ pub enum AppError {
     /// The project's token policy blocks this token there (it is not revoked).
     #[error("{0}")]
     TokenPolicy(crate::domain::PolicyBreach),
+    /// The token's or session's account is suspended by an admin (SPEC §9).
+    #[error("This account is suspended.")]
+    AccountSuspended,
     /// The cause is logged, never shown.
     #[error("Something went wrong on our side.")]
     Internal(anyhow::Error),
@@ -110,6 +113,7 @@ pub enum ErrorCode {
     ReauthenticationRequired,
     IpNotAllowed,
     TokenPolicy,
+    AccountSuspended,
     Internal,
 }
 
@@ -123,6 +127,7 @@ impl AppError {
             AppError::Unauthenticated | AppError::BadSignature(_) => "unauthenticated",
             AppError::InvalidRequest(_) => "invalid_request",
             AppError::InvalidToken(_) => "invalid_token",
+            AppError::AccountSuspended => "account_suspended",
             AppError::InsufficientScope(_) => "insufficient_scope",
             AppError::Forbidden => "forbidden",
             AppError::SessionRequired => "session_required",
@@ -148,6 +153,11 @@ impl AppError {
             AppError::Unauthenticated => return Some(REALM.to_owned()),
             AppError::InvalidRequest(msg) => ("invalid_request", "error_description", *msg),
             AppError::InvalidToken(msg) => ("invalid_token", "error_description", *msg),
+            AppError::AccountSuspended => (
+                "invalid_token",
+                "error_description",
+                "This account is suspended.",
+            ),
             AppError::InsufficientScope(scope) => ("insufficient_scope", "scope", scope.as_str()),
             _ => return None,
         };
@@ -189,9 +199,10 @@ impl AppError {
 impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         match self {
-            AppError::Unauthenticated | AppError::InvalidToken(_) | AppError::BadSignature(_) => {
-                StatusCode::UNAUTHORIZED
-            }
+            AppError::Unauthenticated
+            | AppError::InvalidToken(_)
+            | AppError::BadSignature(_)
+            | AppError::AccountSuspended => StatusCode::UNAUTHORIZED,
             AppError::InvalidRequest(_) | AppError::BadJson(_) => StatusCode::BAD_REQUEST,
             AppError::InsufficientScope(_)
             | AppError::Forbidden

@@ -164,6 +164,7 @@ mod handoff {
                     password_hash: String::new(),
                     created_at: chrono::NaiveDateTime::default(),
                     admin: false,
+                    suspended_at: None,
                 })
             };
             let first = park(user(0));

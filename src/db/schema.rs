@@ -7,6 +7,7 @@ diesel::table! {
         password_hash -> Text,
         created_at -> Timestamp,
         admin -> Bool,
+        suspended_at -> Nullable<Timestamp>,
     }
 }
 

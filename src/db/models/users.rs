@@ -21,6 +21,8 @@ pub struct User {
     pub created_at: NaiveDateTime,
     /// An instance admin (SPEC §9): may use `/admin` and `/api/admin`, with a session.
     pub admin: bool,
+    /// When an admin suspended the account (SPEC §9); `None` while it may be used.
+    pub suspended_at: Option<NaiveDateTime>,
 }
 
 impl User {
@@ -72,6 +74,19 @@ impl User {
         Ok(Some(User { admin, ..user }))
     }
 
+    /// Suspends the account `id` (from `at`) or reactivates it (`None`); false when there is
+    /// no such account.
+    pub fn set_suspended(
+        conn: &mut DbConnection,
+        id: &UserId,
+        at: Option<NaiveDateTime>,
+    ) -> QueryResult<bool> {
+        diesel::update(users::table.find(id))
+            .set(users::suspended_at.eq(at))
+            .execute(conn)
+            .map(|n| n == 1)
+    }
+
     /// Inserts the user; a taken email is a validation error on the `email` field.
     pub fn create(
         conn: &mut DbConnection,
@@ -85,6 +100,7 @@ impl User {
             password_hash,
             created_at: now,
             admin: false,
+            suspended_at: None,
         };
         match diesel::insert_into(users::table)
             .values(&user)

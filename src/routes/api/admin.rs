@@ -19,7 +19,7 @@ use crate::error::AppError;
 use crate::ops;
 use crate::state::AppState;
 
-super::resource!(list_users, list_tokens, revoke_tokens);
+super::resource!(list_users, suspend, reactivate, list_tokens, revoke_tokens);
 
 /// An account as an admin sees it.
 #[derive(Serialize, ToSchema)]
@@ -36,6 +36,8 @@ pub struct AdminUserJson {
     token_count: i64,
     /// An instance admin.
     admin: bool,
+    /// When an admin suspended it; null while it may be used.
+    suspended_at: Option<DateTime<Utc>>,
 }
 
 /// List every account.
@@ -75,6 +77,7 @@ async fn list_users(
                 last_login_at: last_login.map(utc),
                 token_count,
                 admin: u.admin,
+                suspended_at: u.suspended_at.map(utc),
                 id: u.id,
                 email: u.email,
             }
@@ -315,4 +318,63 @@ async fn revoke_tokens(
     let by = super::super::requester(&req, &admin.user.id)?;
     let revoked = ops::admin::revoke_tokens(&state, &by, revocation).await?;
     Ok(HttpResponse::Ok().json(RevokedJson { revoked }))
+}
+
+/// Suspend an account.
+///
+/// Its sessions end now, every one of its tokens answers 401 `account_suspended` from the
+/// very next request on every instance, and its sign-ins are refused, until it is
+/// reactivated. Not your own account (422). Needs the password entered within 10 minutes.
+#[utoipa::path(
+    tag = "admin",
+    params(("id" = String, Path, format = Uuid, description = "The account.")),
+    security(("session" = [], "csrf" = [])),
+    responses(
+        (status = 204, description = "Suspended (or already was)."),
+        (status = 404, description = "No such account."),
+    ),
+)]
+#[post("/users/{id}/suspend")]
+async fn suspend(
+    admin: AdminCaller,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    suspension(admin, req, state, id, true).await
+}
+
+/// Reactivate a suspended account.
+///
+/// Its tokens work again and it may sign in. Needs the password entered within 10 minutes.
+#[utoipa::path(
+    tag = "admin",
+    params(("id" = String, Path, format = Uuid, description = "The account.")),
+    security(("session" = [], "csrf" = [])),
+    responses(
+        (status = 204, description = "Reactivated (or was not suspended)."),
+        (status = 404, description = "No such account."),
+    ),
+)]
+#[post("/users/{id}/reactivate")]
+async fn reactivate(
+    admin: AdminCaller,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    suspension(admin, req, state, id, false).await
+}
+
+async fn suspension(
+    admin: AdminCaller,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    suspended: bool,
+) -> Result<HttpResponse, AppError> {
+    let id = UserId::parse(&id).ok_or(AppError::NotFound)?;
+    let by = crate::routes::requester(&req, &admin.user.id)?;
+    ops::admin::set_suspended(&state, &by, id, suspended).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

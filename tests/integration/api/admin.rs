@@ -393,3 +393,94 @@ async fn revocations(user: &User) -> Vec<Value> {
     assert_eq!(res.status(), StatusCode::OK);
     res.json().await.unwrap()
 }
+
+#[actix_web::test]
+async fn a_suspended_account_is_refused_on_the_very_next_request_on_every_instance() {
+    let db = std::sync::Arc::new(crate::helpers::TestDb::new());
+    let clock = mantel::clock::Clock::default();
+    let a = TestApp::spawn_on(db.clone(), clock.clone()).await;
+    let b = TestApp::spawn_on(db.clone(), clock.clone()).await;
+    let c = TestApp::spawn_on(db, clock).await;
+    let boss = admin(&a, "boss@example.com").await;
+    let alice = a.with_user("alice@example.com").await;
+    let token = alice.with_token("ci", &["publish"], "1y").await;
+    let alice_id = alice.id().await;
+    let plaintext = token.plaintext.clone();
+    let me = move |app: &TestApp| app.bearer(Method::GET, "/api/me", &plaintext).send();
+    // In use on every instance (so in each one's token cache).
+    for app in [&a, &b, &c] {
+        assert_eq!(me(app).await.unwrap().status(), StatusCode::OK);
+    }
+    let post = |path: String| boss.session(Method::POST, &path).send();
+    let suspend = format!("/api/admin/users/{alice_id}/suspend");
+    let reactivate = format!("/api/admin/users/{alice_id}/reactivate");
+
+    // Not by the account itself, nor through a token; not yourself; not nobody.
+    let res = alice.session(Method::POST, &suspend).send().await.unwrap();
+    assert_eq!(error_code(res).await, "forbidden");
+    let res = alice
+        .bearer(Method::POST, &suspend, &token.plaintext)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(res).await, "session_required");
+    let boss_id = boss.id().await;
+    let res = post(format!("/api/admin/users/{boss_id}/suspend"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let res = post("/api/admin/users/00000000-0000-4000-8000-000000000000/suspend".into())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert_eq!(me(&a).await.unwrap().status(), StatusCode::OK);
+
+    let res = post(suspend.clone()).await.unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    for app in [&a, &b, &c] {
+        let res = me(app).await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(error_code(res).await, "account_suspended");
+    }
+    // Her session ended, and she cannot sign in again.
+    assert_eq!(
+        alice.get("/api/me").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let res = alice.login("alice@example.com", PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert!(res.text().await.unwrap().contains("suspended"));
+    let res = boss.get("/api/admin/users").await;
+    let list: Vec<Value> = res.json().await.unwrap();
+    let row = list
+        .iter()
+        .find(|u| u["email"] == "alice@example.com")
+        .unwrap();
+    assert!(row["suspendedAt"].is_string(), "{row}");
+    let log = boss.get("/api/security-log?kind=account_suspended").await;
+    let log: Vec<Value> = log.json().await.unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0]["details"]["userEmail"], "alice@example.com");
+
+    let res = post(reactivate).await.unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    for app in [&a, &b, &c] {
+        assert_eq!(me(app).await.unwrap().status(), StatusCode::OK);
+    }
+    let res = alice.login("alice@example.com", PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let log = alice
+        .get("/api/security-log")
+        .await
+        .json::<Vec<Value>>()
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = log.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert!(kinds.contains(&"account_suspended") && kinds.contains(&"account_reactivated"));
+
+    // Eleven minutes after the password: enter it again first.
+    boss.clock.advance(chrono::Duration::minutes(11));
+    let res = post(suspend).await.unwrap();
+    assert_eq!(error_code(res).await, "reauthentication_required");
+    assert_eq!(me(&b).await.unwrap().status(), StatusCode::OK);
+}

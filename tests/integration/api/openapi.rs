@@ -38,6 +38,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/billing/invoices/latest"),
     ("GET", "/api/security-log"),
     ("GET", "/api/admin/users"),
+    ("POST", "/api/admin/users/{id}/suspend"),
+    ("POST", "/api/admin/users/{id}/reactivate"),
     ("GET", "/api/admin/tokens"),
     ("POST", "/api/admin/tokens/revoke"),
     ("GET", "/api/openapi.json"),
