@@ -62,7 +62,8 @@ pub struct ScanArgs {
     /// Files and folders to scan; stdin when none.
     paths: Vec<std::path::PathBuf>,
     /// Also send the tokens found to this Mantel server's public revoke endpoint, which
-    /// revokes those that still work (an http:// URL, e.g. http://127.0.0.1:8080).
+    /// revokes those that still work (an https:// or http:// URL, e.g.
+    /// https://mantel.example.com).
     #[arg(long, value_name = "URL")]
     report: Option<String>,
 }
@@ -126,13 +127,11 @@ pub struct ServeArgs {
     bind: String,
     #[command(flatten)]
     db: DbArgs,
-    /// The URL people use; an https URL turns on Secure cookies and is the CSRF origin.
-    #[arg(
-        long,
-        env = "MANTEL_PUBLIC_URL",
-        default_value = "http://127.0.0.1:8080"
-    )]
-    public_url: String,
+    /// The URL people use: the origin CSRF checks compare and the start of mail links; an
+    /// https URL turns on Secure cookies. By default http:// and the address actually bound
+    /// (http://127.0.0.1:8080 with the default --bind; 127.0.0.1 for 0.0.0.0).
+    #[arg(long, env = "MANTEL_PUBLIC_URL")]
+    public_url: Option<String>,
     /// Bearer requests an hour per token, counted by each instance on its own.
     #[arg(
         long,
@@ -160,10 +159,18 @@ pub struct ServeArgs {
     /// GitLab's secret detection public keys, in the same format.
     #[arg(long, env = "MANTEL_GITLAB_SCANNING_KEYS")]
     gitlab_scanning_keys: Option<std::path::PathBuf>,
-    /// Proxies (CIDR ranges, comma-separated) whose `Forwarded` / `X-Forwarded-For` name the
-    /// client; by default none is trusted and the socket's address is the client's.
+    /// Proxies (CIDR ranges, comma-separated) whose forwarding header (`--proxy-header`)
+    /// names the client; by default none is trusted and the socket's address is the client's.
     #[arg(long, env = "MANTEL_TRUSTED_PROXIES", value_delimiter = ',')]
     trusted_proxies: Vec<crate::domain::Cidr>,
+    /// The one header the trusted proxies name the client in; the other is never read.
+    #[arg(
+        long,
+        env = "MANTEL_PROXY_HEADER",
+        value_enum,
+        default_value_t = crate::auth::client_ip::ProxyHeader::XForwardedFor
+    )]
+    proxy_header: crate::auth::client_ip::ProxyHeader,
     /// Send notification mail through this SMTP server: smtp://[user:pass@]host:port
     /// (`?tls=required` for STARTTLS) or smtps://…; without it, notifications are in the
     /// dashboard only. Prefer the environment variable: a flag shows in the process list.
@@ -186,15 +193,12 @@ impl ServeArgs {
             .filter(|url| !url.is_empty())
             .map(|url| MailSettings {
                 smtp_url: SmtpUrl::new(url),
-                from: self
-                    .mail_from
-                    .filter(|from| !from.is_empty())
-                    .unwrap_or_else(|| default_sender(&self.public_url)),
+                from: self.mail_from.filter(|from| !from.is_empty()),
             });
         Ok(Settings {
             bind: self.bind,
             database_url: self.db.database_url,
-            public_url: self.public_url,
+            public_url: self.public_url.filter(|url| !url.trim().is_empty()),
             secret_key,
             token_rate_limit: self.token_rate_limit,
             bearer_failure_limit: self.bearer_failure_limit,
@@ -206,25 +210,12 @@ impl ServeArgs {
                 .gitlab_scanning_keys
                 .filter(|p| !p.as_os_str().is_empty()),
             trusted_proxies: self.trusted_proxies,
+            proxy_header: self.proxy_header,
             mail,
             sweep_every: crate::config::SWEEP_EVERY,
             activity_queue: crate::auth::activity::CAPACITY,
         })
     }
-}
-
-/// What the process exits with: 0 when all went well; for `scan`, 1 when it found tokens
-/// and 2 when it could not finish.
-/// `Mantel <noreply@host>` for the public URL's host.
-fn default_sender(public_url: &str) -> String {
-    let rest = public_url
-        .split_once("://")
-        .map_or(public_url, |(_, rest)| rest);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = authority
-        .rsplit_once(':')
-        .map_or(authority, |(host, _)| host);
-    format!("Mantel <noreply@{host}>")
 }
 
 /// What the process exits with: 0 when all went well; for `scan`, 1 when it found tokens

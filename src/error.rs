@@ -21,6 +21,10 @@ pub enum AppError {
     Unauthenticated,
     #[error("{0}")]
     InvalidRequest(&'static str),
+    /// A method HTTP does not define (`routes::refuse_unknown_method`): 400 `invalid_request`,
+    /// with no `WWW-Authenticate` (nothing is wrong with the credentials).
+    #[error("Unknown HTTP method.")]
+    UnknownMethod,
     #[error("{0}")]
     InvalidToken(&'static str),
     /// A secret-scanning report whose signature is missing, malformed, by an unknown key or
@@ -31,12 +35,25 @@ pub enum AppError {
     InsufficientScope(Scope),
     #[error("Your role on this project does not allow this.")]
     Forbidden,
-    #[error("Managing tokens needs a dashboard session; an API token cannot do it.")]
-    SessionRequired,
+    /// A credential on a session-only route; names what the route is for
+    /// (`auth::caller::session_only`), e.g. "Managing tokens".
+    #[error("{0} needs a dashboard session; an API token cannot do it.")]
+    SessionRequired(&'static str),
     #[error("CSRF check failed; reload the page and try again.")]
     CsrfFailed,
+    /// A cookie request whose `Origin` is not the public URL's: 403 `csrf_failed`, naming the
+    /// origin expected (public: it is the address people use), since reloading cannot help.
+    #[error(
+        "CSRF check failed: this server takes such requests only from pages of {0} (its \
+         public URL); open Mantel there, or start it with --public-url set to the address you use."
+    )]
+    ForeignOrigin(String),
     #[error("Not found.")]
     NotFound,
+    /// A project the caller may not see (not a member, or not one its token chose): answered
+    /// exactly as one that does not exist (SPEC §5), but it is a refusal, not use (§8.7).
+    #[error("Not found.")]
+    Hidden,
     #[error("Some fields are invalid.")]
     Validation(FieldErrors),
     #[error("{0}")]
@@ -125,14 +142,14 @@ impl AppError {
     pub fn code(&self) -> &'static str {
         match self {
             AppError::Unauthenticated | AppError::BadSignature(_) => "unauthenticated",
-            AppError::InvalidRequest(_) => "invalid_request",
+            AppError::InvalidRequest(_) | AppError::UnknownMethod => "invalid_request",
             AppError::InvalidToken(_) => "invalid_token",
             AppError::AccountSuspended => "account_suspended",
             AppError::InsufficientScope(_) => "insufficient_scope",
             AppError::Forbidden => "forbidden",
-            AppError::SessionRequired => "session_required",
-            AppError::CsrfFailed => "csrf_failed",
-            AppError::NotFound => "not_found",
+            AppError::SessionRequired(_) => "session_required",
+            AppError::CsrfFailed | AppError::ForeignOrigin(_) => "csrf_failed",
+            AppError::NotFound | AppError::Hidden => "not_found",
             AppError::Validation(_) => "validation_failed",
             AppError::BadJson(_) => "bad_json",
             AppError::PayloadTooLarge => "payload_too_large",
@@ -143,6 +160,25 @@ impl AppError {
             AppError::TokenPolicy(_) => "token_policy",
             AppError::Internal(_) => "internal",
         }
+    }
+
+    /// Whether the caller was refused by an access rule (a scope, a role, a project it may not
+    /// see, its allowed addresses, a policy, a limit) rather than answered: a refused request
+    /// is recorded as `denied` and never counts as use of a token or a project (SPEC §8.7).
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            AppError::InsufficientScope(_)
+                | AppError::Forbidden
+                | AppError::Hidden
+                | AppError::SessionRequired(_)
+                | AppError::CsrfFailed
+                | AppError::ForeignOrigin(_)
+                | AppError::IpNotAllowed(_)
+                | AppError::ReauthenticationRequired
+                | AppError::TokenPolicy(_)
+                | AppError::RateLimited { .. }
+        )
     }
 
     /// RFC 6750 §3: no error code when no credentials were sent.
@@ -203,15 +239,18 @@ impl ResponseError for AppError {
             | AppError::InvalidToken(_)
             | AppError::BadSignature(_)
             | AppError::AccountSuspended => StatusCode::UNAUTHORIZED,
-            AppError::InvalidRequest(_) | AppError::BadJson(_) => StatusCode::BAD_REQUEST,
+            AppError::InvalidRequest(_) | AppError::UnknownMethod | AppError::BadJson(_) => {
+                StatusCode::BAD_REQUEST
+            }
             AppError::InsufficientScope(_)
             | AppError::Forbidden
-            | AppError::SessionRequired
+            | AppError::SessionRequired(_)
             | AppError::CsrfFailed
+            | AppError::ForeignOrigin(_)
             | AppError::IpNotAllowed(_)
             | AppError::ReauthenticationRequired
             | AppError::TokenPolicy(_) => StatusCode::FORBIDDEN,
-            AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::NotFound | AppError::Hidden => StatusCode::NOT_FOUND,
             AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,

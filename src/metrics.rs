@@ -1,6 +1,6 @@
 //! Prometheus metrics, served as `GET /metrics` on `--metrics-bind` only (never on the main
 //! address): requests by route template and status, their latency, how authentication
-//! turned out, the pool's use and waits, and the last-use backlog.
+//! turned out, the pool's use and waits, the last-use backlog, and the mails given up on.
 //!
 //! Labels are route templates (`/api/projects/{id}/messages`, from actix's `match_pattern`),
 //! methods, statuses and outcome names: never a raw path, token, address, user id or email.
@@ -24,6 +24,8 @@ use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
 
 use crate::auth::outcome::AuthOutcome;
+use crate::db;
+use crate::db::models::notifications;
 use crate::state::AppState;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -100,8 +102,13 @@ fn method_label(method: &Method) -> &'static str {
 
 /// `GET /metrics`, on the metrics address only.
 pub async fn scrape(state: web::Data<AppState>) -> HttpResponse {
+    // From the database: a failed mail is the deployment's, whichever instance gave up on it.
+    // Left out of a scrape while the database does not answer.
+    let failed_mails = db::query(&state.pool, notifications::failed_count)
+        .await
+        .ok();
     let mut body = String::new();
-    match prometheus_client::encoding::text::encode(&mut body, &registry(&state)) {
+    match prometheus_client::encoding::text::encode(&mut body, &registry(&state, failed_mails)) {
         Ok(()) => HttpResponse::Ok()
             .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
             .body(body),
@@ -110,7 +117,7 @@ pub async fn scrape(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// A registry for one scrape: the request families, and the values read now.
-fn registry(state: &AppState) -> Registry {
+fn registry(state: &AppState, failed_mails: Option<i64>) -> Registry {
     let mut registry = Registry::with_prefix("mantel");
     let metrics = &state.metrics;
     registry.register(
@@ -209,6 +216,15 @@ fn registry(state: &AppState) -> Registry {
         "Bearer requests not recorded in their token's activity because the queue was full",
         dropped,
     );
+    if let Some(failed) = failed_mails {
+        let gauge = Gauge::<i64>::default();
+        gauge.set(failed);
+        registry.register(
+            "outbox_failed",
+            "Notification mails given up on and never retried: refused for good by the SMTP server (5xx), not addressed to one plain address, or failing for 3 days",
+            gauge,
+        );
+    }
     if let Some(lease) = &state.cache_lease {
         let trusted = Gauge::<i64>::default();
         trusted.set(i64::from(lease.trusted()));

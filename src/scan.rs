@@ -145,14 +145,11 @@ pub fn scan_stdin(found: &mut dyn FnMut(Found)) -> io::Result<Stats> {
 }
 
 /// Sends the tokens to `base`'s public revoke endpoint, a thousand at a time (its limit per
-/// request). Plain `http://` only: this build carries no TLS stack (docs/secret-scanning.md).
+/// request): `https://` (rustls, with the Mozilla roots built in) or plain `http://`.
 pub fn report(base: &str, tokens: &[PlainToken]) -> anyhow::Result<()> {
     let url = format!("{}/api/credentials/revoke", base.trim_end_matches('/'));
-    if !url.starts_with("http://") {
-        anyhow::bail!(
-            "--report needs an http:// URL: this build of mantel has no TLS (run it on the \
-             server, or through a local proxy)"
-        );
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        anyhow::bail!("--report needs an https:// or http:// URL, e.g. https://mantel.example.com");
     }
     for batch in tokens.chunks(1000) {
         let credentials: Vec<&str> = batch.iter().map(PlainToken::expose).collect();

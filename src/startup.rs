@@ -23,7 +23,7 @@ use crate::auth::reveal::PendingReveals;
 use crate::auth::session_store::{DbSessionStore, ABSOLUTE_LIMIT};
 use crate::auth::throttle::Throttles;
 use crate::clock::Clock;
-use crate::config::Settings;
+use crate::config::{PublicUrl, Settings};
 use crate::db::models::token_activity;
 use crate::db::{self, models::security_log, models::sessions, models::settings as app_settings};
 use crate::metrics::Metrics;
@@ -47,8 +47,8 @@ pub struct Application {
     sweep_every: Duration,
     address: SocketAddr,
     state: web::Data<AppState>,
-    /// `GET /metrics` on `--metrics-bind`, when set.
-    metrics: Option<(Server, u16)>,
+    /// `GET /metrics` on `--metrics-bind`, when set, and the address it got.
+    metrics: Option<(Server, SocketAddr)>,
 }
 
 /// The Content-Security-Policy of every page: no inline script, no framing.
@@ -78,25 +78,37 @@ impl Application {
         )?;
         db::run(&pool, db::run_migrations).await?;
         let key = cookie_key(&settings, &pool).await?;
-        let mail = settings.mail.as_ref().map(Sender::new).transpose()?;
-        if mail.is_none() {
-            tracing::info!("no MANTEL_SMTP_URL: notifications are shown in the dashboard only");
-        }
 
         let address = listener
             .local_addr()
             .context("the listener has no address")?;
+        // After binding: without `--public-url` it is the address really bound (port 0 too).
+        let public_url = PublicUrl::new(settings.public_url.as_deref(), address);
+        if PublicUrl::guessed_for(settings.public_url.as_deref(), address) {
+            tracing::warn!(
+                "no --public-url while listening on every address: only pages of {} pass the \
+                 CSRF check; set --public-url to the URL people use",
+                public_url.origin()
+            );
+        }
+        let mail = match &settings.mail {
+            Some(mail) => Some(Sender::new(mail, &public_url)?),
+            None => None,
+        };
+        if mail.is_none() {
+            tracing::info!("no MANTEL_SMTP_URL: notifications are shown in the dashboard only");
+        }
         let state = web::Data::new(AppState {
             pool: pool.clone(),
             clock: clock.clone(),
             queries,
             pool_wait,
-            public_origin: settings.public_origin(),
+            public_origin: public_url.origin(),
             throttles: Throttles::default(),
             rate_limits: RateLimits::new(settings.token_rate_limit, settings.bearer_failure_limit),
             auth_outcomes: AuthOutcomes::default(),
             metrics: Metrics::default(),
-            form_csrf: FormCsrf::new(key.master(), settings.secure_cookies()),
+            form_csrf: FormCsrf::new(key.master(), public_url.secure_cookies()),
             last_used: LastUsed::default(),
             activity: Activity::with_capacity(settings.activity_queue),
             reveals: PendingReveals::default(),
@@ -106,14 +118,15 @@ impl Application {
             ),
             trusted_proxies: crate::auth::client_ip::TrustedProxies::new(
                 settings.trusted_proxies.clone(),
+                settings.proxy_header,
             ),
-            notifier: Notifier::new(mail.is_some(), &settings.public_url),
+            notifier: Notifier::new(mail.is_some(), public_url.as_str()),
             cache_lease: match db::DbUrl::parse(&settings.database_url) {
                 db::DbUrl::Postgres(url) => Some(db::cache_lease::CacheLease::start(&url)),
                 db::DbUrl::Sqlite(_) => None,
             },
         });
-        let secure = settings.secure_cookies();
+        let secure = public_url.secure_cookies();
         // `__Host-` makes the browser insist on Secure, Path=/ and no Domain.
         let cookie_name = if secure {
             "__Host-mm_session"
@@ -163,6 +176,7 @@ impl Application {
                 .wrap(from_fn(crate::routes::settle_changes))
                 .wrap(sessions)
                 .wrap(from_fn(crate::routes::refuse_foreign))
+                .wrap(from_fn(crate::routes::end_json_with_newline))
                 // Every answer, errors included, is `no-store` unless its handler says otherwise
                 // (only the stylesheet and script do): token plaintexts and CSRF tokens travel
                 // in answers, and no cache may keep those.
@@ -176,6 +190,8 @@ impl Application {
                 )
                 .wrap(from_fn(crate::telemetry::log_request))
                 .wrap(from_fn(crate::metrics::record))
+                // Outermost: a method no route has is refused before anything counts or logs it.
+                .wrap(from_fn(crate::routes::refuse_unknown_method))
         })
         .workers(workers)
         // Signals are ours (`stop_gracefully_on_signal`): actix-web's own treat SIGINT as a
@@ -208,7 +224,7 @@ impl Application {
 
     /// The port `GET /metrics` answers on, when `--metrics-bind` is set.
     pub fn metrics_port(&self) -> Option<u16> {
-        self.metrics.as_ref().map(|(_, port)| *port)
+        self.metrics.as_ref().map(|(_, address)| address.port())
     }
 
     /// Serves until SIGTERM or SIGINT (Ctrl-C) has stopped the server gracefully, then writes
@@ -226,17 +242,20 @@ impl Application {
         let mail = self
             .mail
             .map(|sender| actix_web::rt::spawn(send_mail(state.clone(), sender, self.sweep_every)));
-        let metrics = self.metrics.map(|(server, _)| {
+        let metrics = self.metrics.map(|(server, address)| {
             let handle = server.handle();
             actix_web::rt::spawn(server);
-            handle
+            (handle, address)
         });
         #[cfg(unix)]
         let stats = actix_web::rt::spawn(report_statements_on_sigusr1(state.clone()));
+        if let Some((_, address)) = &metrics {
+            tracing::info!("metrics on http://{address}/metrics");
+        }
         tracing::info!("listening on http://{}", self.address);
         let result = self.server.await;
         stopper.abort();
-        if let Some(metrics) = metrics {
+        if let Some((metrics, _)) = metrics {
             metrics.stop(true).await;
         }
         background.abort();
@@ -392,13 +411,12 @@ async fn send_mail(state: web::Data<AppState>, sender: Sender, sweep_every: Dura
 
 /// The metrics address answers `GET /metrics` and 404 to anything else. One worker is
 /// plenty for a scrape every few seconds; it stops with the main server, not on its own.
-fn metrics_server(bind: &str, state: web::Data<AppState>) -> anyhow::Result<(Server, u16)> {
+fn metrics_server(bind: &str, state: web::Data<AppState>) -> anyhow::Result<(Server, SocketAddr)> {
     let listener =
         TcpListener::bind(bind).with_context(|| format!("cannot bind metrics to {bind}"))?;
-    let port = listener
+    let address = listener
         .local_addr()
-        .context("the metrics listener has no address")?
-        .port();
+        .context("the metrics listener has no address")?;
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -409,7 +427,7 @@ fn metrics_server(bind: &str, state: web::Data<AppState>) -> anyhow::Result<(Ser
     .listen(listener)
     .context("cannot listen for metrics")?
     .run();
-    Ok((server, port))
+    Ok((server, address))
 }
 
 /// `kill -USR1 <pid>` logs how many SQL statements this instance has run so far. The load

@@ -8,6 +8,9 @@ use std::time::Instant;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
+use tracing::{Event, Level, Metadata, Subscriber};
+use tracing_subscriber::layer::{Context, Filter, Layer, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
 /// Logs to stderr, so that a command's own output on stdout stays clean; `RUST_LOG` overrides
@@ -24,16 +27,20 @@ pub fn init() -> anyhow::Result<()> {
     let colour = !json
         && std::io::stderr().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(colour);
-    // Fails only if a subscriber is already set (a test's), which then keeps the logs.
-    let _ = if json {
-        builder.json().try_init()
+    let fmt = if json {
+        fmt.json().boxed()
     } else {
-        builder.try_init()
+        fmt.boxed()
     };
+    // Fails only if a subscriber is already set (a test's), which then keeps the logs.
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt.with_filter(ClientStreamErrors))
+        .with(ClientStreamErrors)
+        .try_init();
     Ok(())
 }
 
@@ -53,4 +60,46 @@ pub async fn log_request(
         "request"
     );
     Ok(res)
+}
+
+/// actix-http logs a request it cannot parse (a malformed header, a bad chunk) and a
+/// connection the client broke as an ERROR "stream error" of its dispatcher, after answering
+/// 400 itself. That is the client's doing, not a fault here: such an event is written as a
+/// WARN of `mantel::telemetry` instead (the filter keeps the original out of the log, the layer
+/// writes the warning), so an ERROR line still means something here went wrong.
+struct ClientStreamErrors;
+
+/// The message of actix-http's "stream error" event, if `event` is one.
+fn stream_error(event: &Event<'_>) -> Option<String> {
+    let meta = event.metadata();
+    if *meta.level() != Level::ERROR || meta.target() != "actix_http::h1::dispatcher" {
+        return None;
+    }
+    let mut message = None;
+    event.record(
+        &mut |field: &tracing::field::Field, value: &dyn std::fmt::Debug| {
+            if field.name() == "message" {
+                message = Some(format!("{value:?}"));
+            }
+        },
+    );
+    message.filter(|m| m.starts_with("stream error"))
+}
+
+impl<S: Subscriber> Filter<S> for ClientStreamErrors {
+    fn enabled(&self, _: &Metadata<'_>, _: &Context<'_, S>) -> bool {
+        true
+    }
+
+    fn event_enabled(&self, event: &Event<'_>, _: &Context<'_, S>) -> bool {
+        stream_error(event).is_none()
+    }
+}
+
+impl<S: Subscriber> Layer<S> for ClientStreamErrors {
+    fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
+        if let Some(error) = stream_error(event) {
+            tracing::warn!(%error, "malformed request or broken connection");
+        }
+    }
 }

@@ -3,7 +3,8 @@
 //! the record); a background task writes the queue in batches. When the queue is full the
 //! request is not slowed: the record is dropped and counted, per token and day (the token page
 //! says how many) and in total (`/metrics`). The batches also bring what the owner is told:
-//! first use from a new address, and a stopped token still presented (at most daily).
+//! a working token's first use from a new address, and a stopped token still presented (at
+//! most daily, and nothing else however many addresses present it).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -80,12 +81,16 @@ impl Activity {
                 let new_addresses = token_activity::record_batch(conn, &requests, &unrecorded)?;
                 // What the owners are told, in the same transaction as the records, each at
                 // the time and with the client (for the security log) of the request behind it.
+                // A new address is news only from a request the token worked for: a stopped
+                // token presented from anywhere gets the daily notice below and nothing else.
                 let mut notices: Vec<(&NewRequest, Notice)> = new_addresses
                     .into_iter()
                     .filter_map(|(token_id, ip)| {
-                        let r = requests
-                            .iter()
-                            .find(|r| r.token_id == token_id && r.ip.as_ref() == Some(&ip))?;
+                        let r = requests.iter().find(|r| {
+                            r.token_id == token_id
+                                && r.ip.as_ref() == Some(&ip)
+                                && !r.outcome.is_after_stop()
+                        })?;
                         Some((r, Notice::UsedFromNewIp { ip }))
                     })
                     .collect();

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use actix_session::{Session, SessionExt};
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
-use actix_web::http::{header, StatusCode};
+use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use chrono::NaiveDateTime;
@@ -30,7 +30,9 @@ use crate::db::models::token_activity::NewRequest;
 use crate::db::models::tokens::{self, TokenRow};
 use crate::db::models::users::User;
 use crate::domain::token::PlainToken;
-use crate::domain::{ip_text, RequestOutcome, RevokedReason, Scope, TokenId, UserId};
+use crate::domain::{
+    cut_user_agent, ip_text, RequestOutcome, RevokedReason, Scope, TokenId, UserId,
+};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -131,6 +133,7 @@ async fn token_caller(
     // The token is identified: whatever is answered now goes into its activity.
     *presented = Some(Presented {
         token_id: row.id.clone(),
+        last_used_at: row.last_used_at,
         stopped: match (status, row.revoked_reason) {
             (tokens::TokenStatus::Active, _) => None,
             (tokens::TokenStatus::Expired, _) => Some(RequestOutcome::Expired),
@@ -174,7 +177,6 @@ async fn token_caller(
         .rate_limits
         .token_request(&row.id)
         .map_err(Refused::Limited)?;
-    state.last_used.note(&row.id, row.last_used_at, now, ip);
     let caller = Caller {
         user,
         credential: Credential::Token(row),
@@ -256,8 +258,17 @@ async fn resolve(
     presented: &mut Option<Presented>,
 ) -> (Result<Caller, AppError>, Option<Allowance>) {
     let state = AppState::of(&req).clone();
-    if let Some(value) = req.headers().get(header::AUTHORIZATION) {
-        return match bearer(value) {
+    let mut authorization = req.headers().get_all(header::AUTHORIZATION);
+    if let Some(value) = authorization.next() {
+        // Two headers name two credentials: which one decides is not ours to guess (a proxy
+        // may add one of its own), so neither does.
+        let parsed = match authorization.next() {
+            Some(_) => Err(AppError::InvalidRequest(
+                "More than one Authorization header.",
+            )),
+            None => bearer(value),
+        };
+        return match parsed {
             Ok(Some(token)) => bearer_caller(&req, &state, Ok(token), presented).await,
             Err(e) => bearer_caller(&req, &state, Err(e), presented).await,
             Ok(None) => {
@@ -270,7 +281,7 @@ async fn resolve(
     let outcome = match &caller {
         Ok(_) => Some(AuthOutcome::Session),
         Err(AppError::Unauthenticated) => Some(AuthOutcome::Unauthenticated),
-        Err(AppError::CsrfFailed) => Some(AuthOutcome::Csrf),
+        Err(AppError::CsrfFailed | AppError::ForeignOrigin(_)) => Some(AuthOutcome::Csrf),
         Err(_) => None,
     };
     if let Some(outcome) = outcome {
@@ -340,7 +351,16 @@ pub async fn authenticate(
         allowance.write_headers(res.headers_mut());
     }
     if let Some(presented) = presented {
-        state.activity.push(presented.record(&res));
+        let (stored, ip) = (presented.last_used_at, presented.ip);
+        let record = presented.record(&res);
+        // Only a request the token was allowed to make is use of it (SPEC §8.7): a refused
+        // one is in its activity, never in its last use.
+        if record.outcome == RequestOutcome::Ok {
+            state
+                .last_used
+                .note(&record.token_id, stored, record.at, ip);
+        }
+        state.activity.push(record);
     }
     Ok(res)
 }
@@ -349,6 +369,8 @@ pub async fn authenticate(
 /// its activity gets a record of the answer.
 struct Presented {
     token_id: TokenId,
+    /// Its last use as stored, so that a busy token notes nothing new (`auth::last_used`).
+    last_used_at: Option<NaiveDateTime>,
     /// Why it no longer works, if it does not.
     stopped: Option<RequestOutcome>,
     ip: Option<std::net::IpAddr>,
@@ -356,40 +378,36 @@ struct Presented {
     at: NaiveDateTime,
 }
 
-/// A user agent is kept to this many characters.
-const USER_AGENT_CHARS: usize = 200;
-
 impl Presented {
     fn record(self, res: &ServiceResponse<BoxBody>) -> NewRequest {
         let req = res.request();
         let status = res.status();
-        let outcome = self.stopped.unwrap_or(
-            if status == StatusCode::FORBIDDEN || status == StatusCode::TOO_MANY_REQUESTS {
-                RequestOutcome::Denied
-            } else {
-                RequestOutcome::Ok
-            },
-        );
+        // Refused by an access rule, before or in the handler (a 404 for a project it may not
+        // see included); any other answer, an error or not, was the token's to have.
+        let refused = res
+            .response()
+            .error()
+            .and_then(|e| e.as_error::<AppError>())
+            .is_some_and(AppError::is_refusal);
+        let outcome = self.stopped.unwrap_or(if refused {
+            RequestOutcome::Denied
+        } else {
+            RequestOutcome::Ok
+        });
         // The template, never the raw path: a path may hold anything, a token included.
         let route = req
             .match_pattern()
             .unwrap_or_else(|| "(no route)".to_owned());
-        let project_id = route
-            .starts_with("/api/projects/{id}")
+        // A project is named only where the request was allowed: a refused one is not use of
+        // it, and must not put a stranger's token on its access page.
+        let project_id = (outcome == RequestOutcome::Ok && route.starts_with("/api/projects/{id}"))
             .then(|| req.match_info().get("id").map(str::to_owned))
             .flatten();
         let user_agent = req
             .headers()
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
-            .map(|ua| {
-                // Counted in characters only when it may be too long: a copy is cheaper.
-                if ua.len() <= USER_AGENT_CHARS {
-                    ua.to_owned()
-                } else {
-                    ua.chars().take(USER_AGENT_CHARS).collect()
-                }
-            });
+            .map(cut_user_agent);
         NewRequest {
             token_id: self.token_id,
             at: self.at,
@@ -425,9 +443,36 @@ impl FromRequest for Caller {
 /// before it is even looked at, so a leaked token can never mint or revoke tokens.
 pub fn refuse_authorization(req: &HttpRequest) -> Result<(), AppError> {
     if req.headers().contains_key(header::AUTHORIZATION) {
-        return Err(AppError::SessionRequired);
+        return Err(AppError::SessionRequired(session_only(req)));
     }
     Ok(())
+}
+
+/// What a session-only route is for, as its `session_required` message names it: the one
+/// table of them, by route template (the first prefix that matches).
+fn session_only(req: &HttpRequest) -> &'static str {
+    const ROUTES: [(&str, &str); 7] = [
+        ("/api/tokens", "Managing tokens"),
+        ("/api/security-log", "The security log"),
+        ("/api/session", "Confirming your password"),
+        (
+            "/api/projects/{id}/token-policy",
+            "A project's token policy",
+        ),
+        ("/api/projects/{id}/members", "Managing a project's members"),
+        ("/api/projects", "Creating a project"),
+        ("/api", "This route"),
+    ];
+    let route = req.match_pattern();
+    let route = route.as_deref().unwrap_or(req.path());
+    ROUTES
+        .iter()
+        .find(|(prefix, _)| {
+            route
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
+        .map_or("The dashboard", |(_, what)| what)
 }
 
 /// A caller that must be a dashboard session: token management. Any `Authorization` header

@@ -63,13 +63,16 @@ pub fn refuse_foreign(req: &HttpRequest, public_origin: &str) -> Result<(), AppE
         return Ok(());
     }
     let headers = req.headers();
-    let cross_site = headers
-        .get("sec-fetch-site")
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"));
     let foreign_origin = headers
         .get(header::ORIGIN)
         .is_some_and(|origin| origin.as_bytes() != public_origin.as_bytes());
-    if cross_site || foreign_origin {
+    if foreign_origin {
+        return Err(AppError::ForeignOrigin(public_origin.to_owned()));
+    }
+    let cross_site = headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"));
+    if cross_site {
         return Err(AppError::CsrfFailed);
     }
     Ok(())

@@ -41,9 +41,9 @@ pub fn decide(caller: &Caller, standing: Option<&Standing>, need: Need) -> Resul
     if let Some(scope) = need.scope {
         caller.require(scope)?;
     }
-    let standing = standing.ok_or(AppError::NotFound)?;
+    let standing = standing.ok_or(AppError::Hidden)?;
     if caller.reach().is_some() && !standing.chosen {
-        return Err(AppError::NotFound);
+        return Err(AppError::Hidden);
     }
     if let Credential::Token(t) = &caller.credential {
         standing

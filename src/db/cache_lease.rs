@@ -16,7 +16,7 @@
 //!   once (every lookup reads the database) until a new connection listens, empties the
 //!   caches and renews.
 //! - A fill cannot race an eviction: a lookup notes the epoch before it reads the row and keeps
-//!   the row only if the epoch is unchanged afterwards (`TokenCache::insert`).
+//!   the row only if the epoch is unchanged afterwards (`ExactCache::fill`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;

@@ -6,6 +6,7 @@ diesel::table! {
         email -> Text,
         password_hash -> Text,
         created_at -> Timestamp,
+        undeliverable_email -> Nullable<Text>,
         admin -> Bool,
         suspended_at -> Nullable<Timestamp>,
     }
@@ -159,6 +160,7 @@ diesel::table! {
         claimed_until -> Nullable<Timestamp>,
         sent_at -> Nullable<Timestamp>,
         last_error -> Nullable<Text>,
+        failed_at -> Nullable<Timestamp>,
     }
 }
 

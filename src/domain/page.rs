@@ -41,15 +41,20 @@ impl fmt::Display for PageError {
     }
 }
 
+/// 1 to `MAX_LIMIT`, in decimal digits only: Rust's integer parser also takes a sign (`+5`),
+/// which is no integer the document allows.
+fn parse_limit(raw: &str) -> Option<i64> {
+    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    raw.parse().ok().filter(|n| (1..=MAX_LIMIT).contains(n))
+}
+
 impl PageRequest {
     pub fn parse(limit: Option<&str>, cursor: Option<&str>) -> Result<Self, PageError> {
         let limit = match limit {
             None => DEFAULT_LIMIT,
-            Some(raw) => raw
-                .parse()
-                .ok()
-                .filter(|n| (1..=MAX_LIMIT).contains(n))
-                .ok_or(PageError::Limit)?,
+            Some(raw) => parse_limit(raw).ok_or(PageError::Limit)?,
         };
         let after = cursor
             .map(|c| Cursor::decode(c).ok_or(PageError::Cursor))
@@ -122,7 +127,17 @@ mod tests {
     fn limits_and_cursors_parse_or_say_why_not() {
         assert_eq!(PageRequest::parse(None, None), Ok(PageRequest::first(50)));
         assert_eq!(PageRequest::parse(Some("200"), None).unwrap().limit, 200);
-        for bad in ["0", "201", "-1", "ten", ""] {
+        for bad in [
+            "0",
+            "201",
+            "-1",
+            "+5",
+            " 5",
+            "5 ",
+            "ten",
+            "",
+            "99999999999999999999",
+        ] {
             assert_eq!(
                 PageRequest::parse(Some(bad), None),
                 Err(PageError::Limit),

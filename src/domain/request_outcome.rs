@@ -14,7 +14,8 @@
 pub enum RequestOutcome {
     /// The token worked (whatever the handler then answered).
     Ok,
-    /// The token worked but was refused: a scope it lacks, its quota, its allowed addresses.
+    /// The token worked but was refused: a scope it lacks, its quota, its allowed addresses, a
+    /// project it may not see (404), its role there, the project's policy. Not use.
     Denied,
     /// Presented after it was revoked.
     Revoked,

@@ -1,20 +1,27 @@
 //! The outbox's sender: on every instance a background task claims due mails (never one
 //! another instance holds), sends them over SMTP and marks them sent; a failed send is tried
-//! again later, each time after twice the wait, up to `MAX_RETRY_DELAY`. Nothing is dropped:
-//! a mail waits while the SMTP server is down and goes when it is back.
+//! again later, each time after twice the wait, up to `MAX_RETRY_DELAY`. A mail waits while
+//! the SMTP server is down and goes when it is back, for up to `GIVE_UP_AFTER`; one the server
+//! refuses for good (5xx), or whose recipient is not one plain address, is marked failed at
+//! once. A failed mail is never tried again, and `/metrics` counts it.
 
 use std::fmt;
 
 use chrono::Duration;
 use lettre::message::{Mailbox, MultiPart};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::clock::Clock;
+use crate::config::PublicUrl;
 use crate::db::models::notifications::{self, OutboxMail};
 use crate::db::{self, DbError, Pool};
+use crate::domain::Email;
 
 /// The longest wait between two attempts at one mail.
 const MAX_RETRY_DELAY: Duration = Duration::minutes(10);
+/// A mail still failing this long after it was queued is given up on: by then the SMTP
+/// server has been down, or refusing it, for longer than anyone waits for a notice.
+const GIVE_UP_AFTER: Duration = Duration::days(3);
 /// Mails claimed at once by one sender.
 const BATCH: i64 = 20;
 
@@ -39,7 +46,8 @@ impl fmt::Debug for SmtpUrl {
 #[derive(Clone, Debug)]
 pub struct MailSettings {
     pub smtp_url: SmtpUrl,
-    pub from: String,
+    /// `None`: `Mantel <noreply@HOST>`, HOST from the public URL.
+    pub from: Option<String>,
 }
 
 pub struct Sender {
@@ -48,15 +56,18 @@ pub struct Sender {
 }
 
 impl Sender {
-    pub fn new(settings: &MailSettings) -> anyhow::Result<Sender> {
+    pub fn new(settings: &MailSettings, public_url: &PublicUrl) -> anyhow::Result<Sender> {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&settings.smtp_url.0)
             .map_err(|e| anyhow::anyhow!("MANTEL_SMTP_URL: {e}"))?
             .timeout(Some(std::time::Duration::from_secs(20)))
             .build();
-        let from = settings
-            .from
+        let from = match &settings.from {
+            Some(from) => from,
+            None => &format!("Mantel <noreply@{}>", public_url.host()),
+        };
+        let from = from
             .parse()
-            .map_err(|e| anyhow::anyhow!("MANTEL_MAIL_FROM {:?}: {e}", settings.from))?;
+            .map_err(|e| anyhow::anyhow!("MANTEL_MAIL_FROM {from:?}: {e}"))?;
         Ok(Sender { transport, from })
     }
 
@@ -75,24 +86,40 @@ impl Sender {
                     db::write_query(pool, move |conn| notifications::mark_sent(conn, &id, now))
                         .await?;
                 }
-                Err(error) => {
-                    let retry_at = now + retry_delay(mail.attempts + 1);
-                    tracing::warn!(attempts = mail.attempts + 1, %retry_at, error = %error, "could not send a notification mail; will retry");
-                    db::write_query(pool, move |conn| {
-                        notifications::mark_failed(conn, &id, retry_at, &error)
-                    })
-                    .await?;
+                Err(failure) => {
+                    // Refused for good, or failing since too long ago: given up on.
+                    let (error, give_up) = match failure {
+                        Failure::Permanent(error) => (error, true),
+                        Failure::Transient(error) => {
+                            (error, now - mail.created_at >= GIVE_UP_AFTER)
+                        }
+                    };
+                    if give_up {
+                        tracing::warn!(attempts = mail.attempts + 1, error = %error, "a notification mail failed for good; it will not be tried again");
+                        db::write_query(pool, move |conn| {
+                            notifications::mark_failed(conn, &id, now, &error)
+                        })
+                        .await?;
+                    } else {
+                        let retry_at = now + retry_delay(mail.attempts + 1);
+                        tracing::warn!(attempts = mail.attempts + 1, %retry_at, error = %error, "could not send a notification mail; will retry");
+                        db::write_query(pool, move |conn| {
+                            notifications::retry_later(conn, &id, retry_at, &error)
+                        })
+                        .await?;
+                    }
                 }
             }
         }
         Ok(sent)
     }
 
-    async fn send(&self, mail: &OutboxMail) -> Result<(), String> {
-        let to: Mailbox = mail
-            .recipient
-            .parse()
-            .map_err(|e| format!("recipient: {e}"))?;
+    async fn send(&self, mail: &OutboxMail) -> Result<(), Failure> {
+        let to = Email::parse(&mail.recipient)
+            .map_err(|_| Failure::Permanent("recipient: not one plain address".into()))
+            .and_then(|to| {
+                mailbox(&to).map_err(|e| Failure::Permanent(format!("recipient: {e}")))
+            })?;
         let message = Message::builder()
             .from(self.from.clone())
             .to(to)
@@ -101,13 +128,27 @@ impl Sender {
                 mail.text_body.clone(),
                 mail.html_body.clone(),
             ))
-            .map_err(|e| format!("message: {e}"))?;
-        self.transport
-            .send(message)
-            .await
-            .map(drop)
-            .map_err(|e| e.to_string())
+            .map_err(|e| Failure::Permanent(format!("message: {e}")))?;
+        self.transport.send(message).await.map(drop).map_err(|e| {
+            if e.is_permanent() {
+                Failure::Permanent(e.to_string())
+            } else {
+                Failure::Transient(e.to_string())
+            }
+        })
     }
+}
+
+/// Why a mail did not go: worth trying again, or never.
+enum Failure {
+    Transient(String),
+    Permanent(String),
+}
+
+/// The one mailbox of `email`, without a display name, built from its two parts: a string is
+/// never parsed as a mailbox, which could bring a name, brackets or a second address with it.
+fn mailbox(email: &Email) -> Result<Mailbox, lettre::address::AddressError> {
+    Address::new(email.local_part(), email.domain()).map(|address| Mailbox::new(None, address))
 }
 
 /// 2 s, 4 s, 8 s, … after the first, second, third failure, at most `MAX_RETRY_DELAY`.
@@ -119,6 +160,12 @@ fn retry_delay(failures: i32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mailbox_is_the_bare_address() {
+        let email = Email::parse("Ada+x@Example.com").unwrap();
+        assert_eq!(mailbox(&email).unwrap().to_string(), "ada+x@example.com");
+    }
 
     #[test]
     fn retries_back_off_up_to_a_limit() {

@@ -15,7 +15,7 @@ use crate::db::models::notifications::{self, Mail, NotificationRow};
 use crate::db::models::tokens::TokenRow;
 use crate::db::models::WriteError;
 use crate::db::{write_transaction, DbConnection};
-use crate::domain::{NoticeKind, TokenId};
+use crate::domain::{Email, NoticeKind, TokenId};
 
 /// Something that happened to a token that its owner is told of.
 #[derive(Clone, Debug)]
@@ -313,11 +313,11 @@ impl Notifier {
             created_at: now,
             read_at: None,
         };
-        let render = |recipient: &str| self.render(recipient, row.kind, &details);
+        let render = |recipient: &Email| self.render(recipient, row.kind, &details);
         notifications::record_once(
             conn,
             &row,
-            self.mail.then_some(&render as &dyn Fn(&str) -> Mail),
+            self.mail.then_some(&render as &dyn Fn(&Email) -> Mail),
         )
     }
 
@@ -336,7 +336,7 @@ impl Notifier {
         })
     }
 
-    fn render(&self, recipient: &str, kind: NoticeKind, details: &Details) -> Mail {
+    fn render(&self, recipient: &Email, kind: NoticeKind, details: &Details) -> Mail {
         let message = describe(kind, details);
         let link = message
             .link
@@ -353,7 +353,7 @@ impl Notifier {
             site: &self.site,
         };
         Mail {
-            recipient: recipient.to_owned(),
+            recipient: recipient.clone(),
             subject: message.subject.clone(),
             // Both are plain templates over our own strings: rendering cannot fail.
             text_body: text.render().unwrap_or_default(),

@@ -95,6 +95,36 @@ pub async fn settle_changes(
     }
 }
 
+/// Refuses a method HTTP does not define (RFC 9110 §9 and PATCH) before anything records it:
+/// no route here has one, and an extension method is any token up to the head's size limit,
+/// which would otherwise reach the request log and a token's activity as written. (501 is
+/// what RFC 9110 suggests, but no input gets a 5xx other than 503: SPEC §5.)
+pub async fn refuse_unknown_method(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    use actix_web::http::Method;
+    let known = matches!(
+        *req.method(),
+        Method::GET
+            | Method::HEAD
+            | Method::POST
+            | Method::PUT
+            | Method::PATCH
+            | Method::DELETE
+            | Method::OPTIONS
+            | Method::TRACE
+            | Method::CONNECT
+    );
+    if !known {
+        let path = crate::domain::token::mask_in(req.path()).into_owned();
+        tracing::warn!(%path, "refused a request with an unknown method");
+        let error = error_for(req.path(), AppError::UnknownMethod);
+        return Ok(req.error_response(error));
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
 /// Refuses a forged cross-site request (`auth::csrf`, layer 1) before routing, so no body is
 /// read and the answer is the same whether or not the route exists.
 pub async fn refuse_foreign(
@@ -108,4 +138,48 @@ pub async fn refuse_foreign(
         return Ok(req.error_response(error));
     }
     Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+/// Every JSON answer — a handler's, an extractor's refusal, any `AppError` — ends with a
+/// newline, so what `curl` prints does not run into the prompt. Added here, once, because
+/// `HttpResponse::json` (which all of them use) writes none. An error still on its way out
+/// (an inner middleware's) gets the same treatment through the response it will become.
+pub async fn end_json_with_newline(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    match next.call(req).await {
+        Ok(res) => {
+            let res = res.map_into_boxed_body();
+            if !is_json(res.headers()) {
+                return Ok(res);
+            }
+            Ok(res.map_body(|_, body| newline_ended(body)))
+        }
+        Err(error) => {
+            let res = error.error_response();
+            if !is_json(res.headers()) {
+                return Err(error);
+            }
+            let res = res.map_body(|_, body| newline_ended(body));
+            Err(actix_web::error::InternalError::from_response(error, res).into())
+        }
+    }
+}
+
+fn is_json(headers: &actix_web::http::header::HeaderMap) -> bool {
+    headers
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"))
+}
+
+fn newline_ended(body: BoxBody) -> BoxBody {
+    match body.try_into_bytes() {
+        Ok(bytes) if !bytes.is_empty() && !bytes.ends_with(b"\n") => {
+            BoxBody::new([&bytes[..], b"\n"].concat())
+        }
+        Ok(bytes) => BoxBody::new(bytes),
+        // A streamed body (none is JSON today) goes as it is.
+        Err(body) => body,
+    }
 }

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 
 use crate::db::schema::{notifications, outbox, users};
 use crate::db::{write_transaction, DbConnection};
-use crate::domain::{Cursor, NoticeKind, PageRequest, TokenId, UserId};
+use crate::domain::{Cursor, Email, NoticeKind, PageRequest, TokenId, UserId};
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = notifications)]
@@ -34,19 +34,21 @@ impl NotificationRow {
 /// A mail as the outbox keeps it: rendered when its notification is recorded.
 #[derive(Clone, Debug)]
 pub struct Mail {
-    pub recipient: String,
+    pub recipient: Email,
     pub subject: String,
     pub text_body: String,
     pub html_body: String,
 }
 
 /// Records `row` unless its occasion is recorded already, and queues `mail` (rendered for the
-/// owner's address) with it in the same transaction. True when recorded now. ON CONFLICT, not
-/// a caught unique violation: on PostgreSQL a violation would abort the caller's transaction.
+/// owner's address) with it in the same transaction, unless that address is flagged
+/// undeliverable (the notification is still recorded, for the dashboard). True when recorded
+/// now. ON CONFLICT, not a caught unique violation: on PostgreSQL a violation would abort the
+/// caller's transaction.
 pub fn record_once(
     conn: &mut DbConnection,
     row: &NotificationRow,
-    mail: Option<&dyn Fn(&str) -> Mail>,
+    mail: Option<&dyn Fn(&Email) -> Mail>,
 ) -> QueryResult<bool> {
     write_transaction(conn, |conn| {
         let inserted = match conn {
@@ -65,10 +67,14 @@ pub fn record_once(
             return Ok(false);
         }
         if let Some(render) = mail {
-            let email: String = users::table
+            let (email, undeliverable): (Email, Option<String>) = users::table
                 .find(&row.user_id)
-                .select(users::email)
+                .select((users::email, users::undeliverable_email))
                 .get_result(conn)?;
+            // Flagged by the plain-email migration: no mail until the address is changed.
+            if undeliverable.as_deref() == Some(email.as_str()) {
+                return Ok(true);
+            }
             let mail = render(&email);
             diesel::insert_into(outbox::table)
                 .values((
@@ -165,10 +171,12 @@ pub fn mark_all_read(
 #[diesel(table_name = outbox)]
 pub struct OutboxMail {
     pub id: String,
+    /// As written, not trusted: the sender parses it as an `Email` before sending.
     pub recipient: String,
     pub subject: String,
     pub text_body: String,
     pub html_body: String,
+    pub created_at: NaiveDateTime,
     pub attempts: i32,
 }
 
@@ -188,6 +196,7 @@ pub fn claim_due(
         () => {
             outbox::table
                 .filter(outbox::sent_at.is_null())
+                .filter(outbox::failed_at.is_null())
                 .filter(outbox::next_attempt_at.le(now))
                 .filter(
                     outbox::claimed_until
@@ -202,6 +211,7 @@ pub fn claim_due(
     // A cheap read first: most polls find nothing, and need no write lock to find it.
     let any: i64 = outbox::table
         .filter(outbox::sent_at.is_null())
+        .filter(outbox::failed_at.is_null())
         .filter(outbox::next_attempt_at.le(now))
         .count()
         .get_result(conn)?;
@@ -233,7 +243,7 @@ pub fn mark_sent(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> Query
 
 /// A failed attempt: tried again at `retry_at`. `error` is the SMTP server's answer, which
 /// holds no secret of ours.
-pub fn mark_failed(
+pub fn retry_later(
     conn: &mut DbConnection,
     id: &str,
     retry_at: NaiveDateTime,
@@ -248,4 +258,31 @@ pub fn mark_failed(
         ))
         .execute(conn)
         .map(drop)
+}
+
+/// A mail given up on (refused for good, or failing for too long): never tried again, and
+/// counted by `failed_count`. `error` as for `retry_later`.
+pub fn mark_failed(
+    conn: &mut DbConnection,
+    id: &str,
+    now: NaiveDateTime,
+    error: &str,
+) -> QueryResult<()> {
+    diesel::update(outbox::table.find(id))
+        .set((
+            outbox::attempts.eq(outbox::attempts + 1),
+            outbox::failed_at.eq(now),
+            outbox::claimed_until.eq(None::<NaiveDateTime>),
+            outbox::last_error.eq(error),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+/// How many mails were given up on, ever (for `/metrics`).
+pub fn failed_count(conn: &mut DbConnection) -> QueryResult<i64> {
+    outbox::table
+        .filter(outbox::failed_at.is_not_null())
+        .count()
+        .get_result(conn)
 }

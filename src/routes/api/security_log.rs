@@ -151,7 +151,8 @@ fn csv(items: &[SecurityEventJson]) -> String {
 /// A CSV file (RFC 4180, CRLF): the header row, then each row, every field through
 /// `csv_field`. Every CSV the API writes goes through here.
 pub(super) fn csv_table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
-    let mut out = header.join(",");
+    let head: Vec<String> = header.iter().map(|f| csv_field(f)).collect();
+    let mut out = head.join(",");
     out.push_str("\r\n");
     for row in rows {
         let fields: Vec<String> = row.iter().map(|f| csv_field(f)).collect();
@@ -161,21 +162,28 @@ pub(super) fn csv_table(header: &[&str], rows: impl Iterator<Item = Vec<String>>
     out
 }
 
-/// One CSV field. A spreadsheet runs a cell that starts with `=`, `+`, `-` or `@` (or a tab or
-/// carriage return before one) as a formula, and a user agent is whatever a client sent: such
-/// a value gets a leading `'` (OWASP's advice), which spreadsheets show as text. Quoted when it
-/// holds a comma, a quote or a line break, its quotes doubled.
+/// One CSV field (SPEC §8.7), always quoted, its quotes doubled. A spreadsheet runs a cell
+/// that starts with `=`, `+`, `-` or `@` (or a tab or carriage return before one) as a
+/// formula, and a user agent or a token name is whatever a client sent. Where a cell starts
+/// depends on the separator the reader picks, and a semicolon-locale Excel splits a comma
+/// file on `;` even inside quotes: so such a character gets a `'` before it (OWASP's advice,
+/// shown as text) wherever it starts the field or follows a `,`, `;` or tab.
 fn csv_field(value: &str) -> String {
-    let guarded = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{value}")
-    } else {
-        value.to_owned()
-    };
-    if guarded.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", guarded.replace('"', "\"\""))
-    } else {
-        guarded
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    let mut starts_cell = true;
+    for c in value.chars() {
+        if starts_cell && matches!(c, '=' | '+' | '-' | '@' | '\t' | '\r') {
+            out.push('\'');
+        }
+        starts_cell = matches!(c, ',' | ';' | '\t');
+        if c == '"' {
+            out.push('"');
+        }
+        out.push(c);
     }
+    out.push('"');
+    out
 }
 
 #[cfg(test)]
@@ -184,13 +192,33 @@ mod tests {
 
     #[test]
     fn csv_fields_are_quoted_and_never_formulas() {
-        assert_eq!(csv_field("curl/8.5"), "curl/8.5");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
-        for risky in ["+1", "-1", "@SUM(A1)", "\tx"] {
-            assert!(csv_field(risky).trim_start_matches('"').starts_with('\''));
+        for (value, field) in [
+            ("", r#""""#),
+            ("curl/8.5", r#""curl/8.5""#),
+            ("a,b", r#""a,b""#),
+            ("say \"hi\"", r#""say ""hi""""#),
+            ("=HYPERLINK(\"x\")", r#""'=HYPERLINK(""x"")""#),
+            ("+1", r#""'+1""#),
+            ("-1", r#""'-1""#),
+            ("@SUM(A1)", r#""'@SUM(A1)""#),
+            ("\tx", "\"'\tx\""),
+            ("\r=1", "\"'\r=1\""),
+            // After a separator, whichever one the reader splits on.
+            (
+                "Mozilla/5.0;=cmd|' /C calc'!A0",
+                r#""Mozilla/5.0;'=cmd|' /C calc'!A0""#,
+            ),
+            ("x,=1+1", r#""x,'=1+1""#),
+            ("x\t@y", "\"x\t'@y\""),
+            ("a;-1,+2", r#""a;'-1,'+2""#),
+            // A tab is guarded itself, and guards what follows it.
+            ("\t=1", "\"'\t'=1\""),
+            ("a,\t=1", "\"a,'\t'=1\""),
+            // Inside a cell a sign is text: dates, ids, "1+1", addresses.
+            ("2026-12-07", r#""2026-12-07""#),
+            ("x=1+1 a@b -c", r#""x=1+1 a@b -c""#),
+        ] {
+            assert_eq!(csv_field(value), field, "{value:?}");
         }
-        assert_eq!(csv_field(""), "");
     }
 }

@@ -218,6 +218,45 @@ async fn a_malformed_email_is_refused() {
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }
 
+/// Addresses that a mail client would read as a name, a second address or a list: an account
+/// with one could choose where, and under whose name, its mail goes.
+const NOT_ONE_PLAIN_ADDRESS: [&str; 7] = [
+    "<alice@example.com>",
+    "Alice <alice@example.com>",
+    "=?utf-8?q?alice?=@example.com",
+    "a@evil.example,victim@example.com",
+    "alice@example.com (Alice)",
+    "\"alice\"@example.com",
+    "alice@example.com\r\nBcc: victim@example.com",
+];
+
+#[actix_web::test]
+async fn an_email_is_one_plain_address_or_nothing_is_stored() {
+    let app = TestApp::spawn().await;
+    for email in NOT_ONE_PLAIN_ADDRESS {
+        let res = sign_up_with(&app.new_browser(), email, PASSWORD).await;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{email:?}");
+        let html = res.text().await.unwrap();
+        assert!(
+            html.contains(r#"<p class="field-error" id="email-error">Enter one email address like name@example.com, without a name, brackets or spaces.</p>"#),
+            "{email:?}: {html}"
+        );
+    }
+    assert_eq!(app.db.count("SELECT COUNT(*) AS n FROM users"), 0);
+
+    let out = app.cli_with_stdin(
+        &["user", "create", "--email", "Ops <ops@example.com>"],
+        "piped password 123\n",
+    );
+    assert!(!out.status.success(), "the command line refuses it too");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Enter one email address"));
+    assert_eq!(app.db.count("SELECT COUNT(*) AS n FROM users"), 0);
+
+    // The plain address is welcome, in any case.
+    let res = sign_up_with(&app.new_browser(), "Alice@Example.com", PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+}
+
 #[actix_web::test]
 async fn emails_are_unique_and_compared_case_insensitively() {
     let app = TestApp::spawn().await;
@@ -520,7 +559,7 @@ async fn an_internal_error_is_logged_and_shows_nothing_of_its_cause() {
     let body = res.text().await.unwrap();
     assert_eq!(
         body,
-        r#"{"error":{"code":"internal","message":"Something went wrong on our side."}}"#
+        "{\"error\":{\"code\":\"internal\",\"message\":\"Something went wrong on our side.\"}}\n"
     );
     let logs = logs();
     let cause_logged = logs.lines().any(|l| {

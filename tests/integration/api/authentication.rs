@@ -81,6 +81,79 @@ async fn a_malformed_bearer_header_is_a_bad_request() {
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
 }
 
+/// Two `Authorization` headers name two credentials: neither decides, even when both are the
+/// same good token.
+#[actix_web::test]
+async fn two_authorization_headers_are_a_bad_request() {
+    let app = TestApp::spawn().await;
+    let user = app.with_user("twice@example.com").await;
+    let token = user.with_token("ci", &["publish"], "1m").await;
+    let bearer = format!("Bearer {}", token.plaintext);
+    for second in [bearer.as_str(), "Basic dXNlcjpwYXNz"] {
+        let res = client()
+            .get(app.url("/api/me"))
+            .header("Authorization", &bearer)
+            .header("Authorization", second)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{second}");
+        assert!(res.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains(r#"error="invalid_request""#));
+        assert_eq!(error_code(res).await, "invalid_request");
+    }
+    assert_eq!(
+        app.bearer_get("/api/me", &token.plaintext).await.status(),
+        StatusCode::OK,
+        "one is fine"
+    );
+}
+
+/// A method HTTP does not define is refused before anything records it: not in the token's
+/// activity, and not in the request log.
+#[actix_web::test]
+async fn an_unknown_method_is_refused_before_it_is_recorded() {
+    let app = TestApp::spawn().await;
+    let user = app.with_user("methods@example.com").await;
+    let token = user.with_token("ci", &["publish"], "1m").await;
+    let odd = "X".repeat(40) + "METHODMARKER";
+    let method = Method::from_bytes(odd.as_bytes()).unwrap();
+    let res = app
+        .bearer(method, "/api/me", &token.plaintext)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(!res.headers().contains_key("www-authenticate"));
+    assert_eq!(error_code(res).await, "invalid_request");
+    // Known methods are routed as before.
+    assert_eq!(
+        app.bearer_get("/api/me", &token.plaintext).await.status(),
+        StatusCode::OK
+    );
+
+    let state = &app.state;
+    state
+        .activity
+        .flush(&state.pool, &state.notifier)
+        .await
+        .unwrap();
+    let items: Vec<serde_json::Value> = user
+        .get(&format!("/api/tokens/{}/activity", token.id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let methods: Vec<_> = items
+        .iter()
+        .map(|r| r["method"].as_str().unwrap())
+        .collect();
+    assert_eq!(methods, ["GET"]);
+    assert!(!crate::helpers::logs::logs().contains("METHODMARKER"));
+}
+
 #[actix_web::test]
 async fn no_credentials_get_a_challenge_without_an_error_code() {
     let app = TestApp::spawn().await;

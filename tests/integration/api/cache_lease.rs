@@ -26,7 +26,7 @@ async fn within(limit: Duration, cond: impl Fn() -> bool) -> bool {
 async fn a_dead_listener_fences_the_cache_and_revocation_stays_exact() {
     let app = TestApp::spawn().await;
     let TestDb::Postgres { base, .. } = &*app.db else {
-        eprintln!("skipped: the token-cache lease is PostgreSQL's (MANTEL_TEST_POSTGRES_URL)");
+        crate::helpers::skipped("the token-cache lease is PostgreSQL's (MANTEL_TEST_POSTGRES_URL)");
         return;
     };
     let lease = app

@@ -75,7 +75,7 @@ impl Cluster {
             Backend::Sqlite => TestDb::sqlite(),
             Backend::Postgres => {
                 let Some(db) = TestDb::postgres() else {
-                    eprintln!("skipped: set MANTEL_TEST_POSTGRES_URL for the PostgreSQL run");
+                    crate::helpers::skipped("set MANTEL_TEST_POSTGRES_URL for the PostgreSQL run");
                     return None;
                 };
                 db
@@ -498,7 +498,7 @@ async fn a_revocation_holds_on_an_instance_cut_off_from_the_database() {
         .ok()
         .filter(|url| !url.is_empty())
     else {
-        eprintln!("skipped: set MANTEL_TEST_POSTGRES_URL for the PostgreSQL run");
+        crate::helpers::skipped("set MANTEL_TEST_POSTGRES_URL for the PostgreSQL run");
         return;
     };
     let partition = Partition::start(&base);

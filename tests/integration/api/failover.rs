@@ -13,8 +13,8 @@ use crate::helpers::{TestApp, TestDb};
 async fn reads_after_the_server_closed_every_connection_are_answered() {
     let app = TestApp::spawn().await;
     let TestDb::Postgres { base, schema } = &*app.db else {
-        eprintln!(
-            "skipped: closing the server's connections is PostgreSQL's (MANTEL_TEST_POSTGRES_URL)"
+        crate::helpers::skipped(
+            "closing the server's connections is PostgreSQL's (MANTEL_TEST_POSTGRES_URL)",
         );
         return;
     };

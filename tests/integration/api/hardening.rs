@@ -640,3 +640,37 @@ async fn ending_a_session_logs_that_browser_out_and_only_it() {
         StatusCode::OK
     );
 }
+
+/// A request the HTTP parser refuses (a header line without a colon) is answered 400 and
+/// logged by the real binary as a warning: an ERROR line means something is wrong here.
+#[actix_web::test]
+async fn a_malformed_request_is_logged_as_a_warning_not_an_error() {
+    use std::io::{Read, Write};
+    let db = crate::helpers::TestDb::new();
+    crate::helpers::migrate(&db.url());
+    let server = crate::helpers::Instance::start(&db.url());
+    let address = server.url("").trim_start_matches("http://").to_owned();
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: mantel.test\r\nNo colon here\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let log = loop {
+        let log = server.log();
+        if log.iter().any(|l| l.contains("malformed request")) {
+            break log;
+        }
+        assert!(Instant::now() < deadline, "no warning logged: {log:#?}");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    };
+    let warning = log
+        .iter()
+        .find(|l| l.contains("malformed request"))
+        .unwrap();
+    assert!(warning.contains(" WARN "), "{warning}");
+    assert!(!log.iter().any(|l| l.contains(" ERROR ")), "{log:#?}");
+}

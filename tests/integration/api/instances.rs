@@ -26,8 +26,8 @@ struct TwoInstances {
 impl TwoInstances {
     async fn start() -> Option<TwoInstances> {
         if !postgres_configured() {
-            eprintln!(
-                "skipped: two instances need a shared PostgreSQL; set MANTEL_TEST_POSTGRES_URL"
+            crate::helpers::skipped(
+                "two instances need a shared PostgreSQL; set MANTEL_TEST_POSTGRES_URL",
             );
             return None;
         }

@@ -184,7 +184,7 @@ async fn the_public_endpoint_answers_alike_and_revokes_only_live_tokens() {
     assert!(
         answers
             .iter()
-            .all(|a| *a == (StatusCode::ACCEPTED, "{}".to_owned())),
+            .all(|a| *a == (StatusCode::ACCEPTED, "{}\n".to_owned())),
         "{answers:?}"
     );
 
@@ -643,4 +643,32 @@ async fn scan_report_revokes_what_it_finds() {
         token_json(&user, &token.id).await["revokedReason"],
         "reported_public"
     );
+}
+
+/// `--report https://…` speaks TLS (a scan reporting to a Mantel behind https is the usual
+/// case): what reaches the server first is a TLS handshake, not a refusal of the scheme or a
+/// plain-text request. This listener is no TLS server, so the scan then says it cannot reach
+/// it, and exits 2.
+#[test]
+fn scan_report_speaks_tls_to_an_https_url() {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let first_bytes = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut head = [0u8; 3];
+        conn.read_exact(&mut head).unwrap();
+        head
+    });
+    let (code, _, stderr) = scan(
+        &["--report", &format!("https://127.0.0.1:{port}")],
+        &format!("MANTEL_TOKEN={}\n", well_formed_unknown()),
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("cannot reach https://127.0.0.1:"),
+        "{stderr}"
+    );
+    // A TLS record of type handshake (22), protocol version 3.x.
+    assert_eq!(first_bytes.join().unwrap()[..2], [0x16, 0x03], "{stderr}");
 }

@@ -3,6 +3,8 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
+use mantel::auth::client_ip::ProxyHeader;
+
 use crate::helpers::{error_code, TestApp, User};
 
 /// Someone with two projects, "Site A" and "Site B"; their ids.
@@ -353,13 +355,20 @@ async fn allowed_addresses_refuse_a_token_from_elsewhere() {
     );
 }
 
-#[actix_web::test]
-async fn behind_a_trusted_proxy_the_forwarded_client_is_the_client() {
+/// A server behind a proxy at 127.0.0.1 (where the tests connect from) that names the client
+/// in `header`.
+async fn behind_a_proxy(header: ProxyHeader) -> TestApp {
     let db = std::sync::Arc::new(crate::helpers::TestDb::new());
-    let app = TestApp::spawn_with(db, Default::default(), |s| {
+    TestApp::spawn_with(db, Default::default(), |s| {
         s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        s.proxy_header = header;
     })
-    .await;
+    .await
+}
+
+#[actix_web::test]
+async fn behind_a_trusted_proxy_x_forwarded_for_names_the_client() {
+    let app = behind_a_proxy(ProxyHeader::XForwardedFor).await;
     let user = app.with_user("proxied@example.com").await;
     let office = allowed_from(&user, "office", &["203.0.113.0/24", "2001:db8::/32"]).await;
 
@@ -379,15 +388,17 @@ async fn behind_a_trusted_proxy_the_forwarded_client_is_the_client() {
             via("X-Forwarded-For", "203.0.113.5, 127.0.0.1"),
             StatusCode::OK,
         ),
+        (via("X-Forwarded-For", "2001:db8::7"), StatusCode::OK),
+        // Not an address: no client, so no allowed address matches.
         (
-            via("Forwarded", "for=\"[2001:db8::7]:443\""),
-            StatusCode::OK,
-        ),
-        (
-            via("Forwarded", "for=203.0.113.5, for=6.6.6.6"),
+            via("X-Forwarded-For", "203.0.113.5, unknown"),
             StatusCode::FORBIDDEN,
         ),
-        (via("Forwarded", "for=unknown"), StatusCode::FORBIDDEN),
+        // `Forwarded` is not the configured header: whatever it says, the client is the proxy.
+        (
+            via("Forwarded", "for=\"[2001:db8::7]:443\""),
+            StatusCode::FORBIDDEN,
+        ),
     ] {
         let res = me_as(&user, &office, &headers).await;
         assert_eq!(res.status(), status, "{headers:?}");
@@ -401,4 +412,122 @@ async fn behind_a_trusted_proxy_the_forwarded_client_is_the_client() {
         row["lastUsedIp"], "203.0.113.5",
         "the first use of the minute"
     );
+}
+
+#[actix_web::test]
+async fn with_proxy_header_forwarded_only_forwarded_names_the_client() {
+    let app = behind_a_proxy(ProxyHeader::Forwarded).await;
+    let user = app.with_user("rfc7239@example.com").await;
+    let office = allowed_from(&user, "office", &["203.0.113.0/24", "2001:db8::/32"]).await;
+
+    let via = |h: &'static str, v: &'static str| [(h, v)];
+    for (headers, status) in [
+        (via("Forwarded", "for=203.0.113.5"), StatusCode::OK),
+        (
+            via("Forwarded", "for=\"[2001:db8::7]:443\";proto=https"),
+            StatusCode::OK,
+        ),
+        (
+            via("Forwarded", "for=6.6.6.6, for=203.0.113.5"),
+            StatusCode::OK,
+        ),
+        (
+            via("Forwarded", "for=203.0.113.5, for=6.6.6.6"),
+            StatusCode::FORBIDDEN,
+        ),
+        (via("Forwarded", "for=unknown"), StatusCode::FORBIDDEN),
+        // `X-Forwarded-For` is not the configured header: ignored.
+        (via("X-Forwarded-For", "203.0.113.5"), StatusCode::FORBIDDEN),
+    ] {
+        let res = me_as(&user, &office, &headers).await;
+        assert_eq!(res.status(), status, "{headers:?}");
+    }
+}
+
+/// nginx appends the client to `X-Forwarded-For` and passes a client's own `Forwarded` through
+/// untouched: with the default setting, that `Forwarded` must not open an allow-list.
+#[actix_web::test]
+async fn a_client_sent_forwarded_does_not_pass_allowed_addresses() {
+    let app = behind_a_proxy(ProxyHeader::XForwardedFor).await;
+    let user = app.with_user("allowlisted@example.com").await;
+    let office = allowed_from(&user, "office", &["203.0.113.0/24"]).await;
+    let headers = [
+        ("Forwarded", "for=203.0.113.5"),
+        ("X-Forwarded-For", "198.51.100.9"),
+    ];
+    let res = me_as(&user, &office, &headers).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "ip_not_allowed");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("198.51.100.9"),
+        "{body}"
+    );
+}
+
+/// 101 bad tokens whose ignored header names someone else's address are counted against the
+/// sender's own address: the victim's valid token still works.
+#[actix_web::test]
+async fn bad_tokens_naming_someone_else_in_the_ignored_header_do_not_lock_them_out() {
+    let app = behind_a_proxy(ProxyHeader::XForwardedFor).await;
+    let user = app.with_user("victim@example.com").await;
+    let token = user.with_token("deploys", &["publish"], "1m").await;
+    let victim = "203.0.113.77";
+    let forged = format!("for={victim}");
+    let bad = "mm_pat_000000000000000000000000000000000";
+    let mut last = StatusCode::OK;
+    for _ in 0..101 {
+        let res = user
+            .bearer(Method::GET, "/api/me", bad)
+            .header("Forwarded", &forged)
+            .header("X-Forwarded-For", "198.51.100.66")
+            .send()
+            .await
+            .unwrap();
+        last = res.status();
+    }
+    // The attacker's own address is the one refused.
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+    let res = user
+        .bearer(Method::GET, "/api/me", &token.plaintext)
+        .header("X-Forwarded-For", victim)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+/// An entry a trusted proxy wrote that names no address leaves the client unknown; it is not
+/// the proxy's own address, so such requests cannot lock out the proxy (nor, with it, every
+/// request it makes itself).
+#[actix_web::test]
+async fn an_unreadable_entry_is_not_taken_for_the_proxys_address() {
+    let app = behind_a_proxy(ProxyHeader::XForwardedFor).await;
+    let user = app.with_user("behind@example.com").await;
+    let token = user.with_token("deploys", &["publish"], "1m").await;
+    let bad = "mm_pat_000000000000000000000000000000000";
+    for _ in 0..101 {
+        let res = user
+            .bearer(Method::GET, "/api/me", bad)
+            .header("X-Forwarded-For", "203.0.113.5, unknown")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    // From the proxy itself (no header), and from a client it names: both work.
+    assert_eq!(
+        user.bearer_get("/api/me", &token.plaintext).await.status(),
+        StatusCode::OK
+    );
+    let res = user
+        .bearer(Method::GET, "/api/me", &token.plaintext)
+        .header("X-Forwarded-For", "203.0.113.5")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
 }

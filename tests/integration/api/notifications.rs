@@ -17,7 +17,7 @@ use crate::helpers::smtp::SmtpServer;
 use crate::helpers::{error_code, TestApp, TestDb, PASSWORD};
 
 /// A server sending mail to `smtp`, sweeping every 100 ms.
-async fn spawn_mailing(db: Arc<TestDb>, clock: Clock, smtp: &SmtpServer) -> TestApp {
+pub(super) async fn spawn_mailing(db: Arc<TestDb>, clock: Clock, smtp: &SmtpServer) -> TestApp {
     spawn_mailing_as(db, clock, smtp, None).await
 }
 
@@ -30,12 +30,13 @@ async fn spawn_mailing_as(
 ) -> TestApp {
     let (url, public_url) = (smtp.url(), public_url.map(str::to_owned));
     TestApp::spawn_with(db, clock, move |s| {
+        s.metrics_bind = Some("127.0.0.1:0".into());
         if let Some(public_url) = public_url {
-            s.public_url = public_url;
+            s.public_url = Some(public_url);
         }
         s.mail = Some(MailSettings {
             smtp_url: SmtpUrl::new(url),
-            from: "Mantel <noreply@mantel.test>".into(),
+            from: Some("Mantel <noreply@mantel.test>".into()),
         });
         s.sweep_every = Wait::from_millis(100);
     })
@@ -59,10 +60,10 @@ async fn settle(db: &TestDb, sql: &str, n: i64) -> i64 {
     count(db, sql)
 }
 
-/// Waits until the outbox holds no unsent mail (the SMTP server has a mail a moment before the
-/// sender marks it sent); panics after five seconds.
+/// Waits until the outbox holds no mail still to send (the SMTP server has a mail a moment
+/// before the sender marks it sent); panics after five seconds.
 async fn all_sent(db: &TestDb) {
-    let unsent = "SELECT COUNT(*) AS n FROM outbox WHERE sent_at IS NULL";
+    let unsent = "SELECT COUNT(*) AS n FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL";
     for _ in 0..100 {
         if count(db, unsent) == 0 {
             return;
@@ -252,6 +253,83 @@ async fn a_stopped_smtp_server_delays_mail_but_loses_none() {
     all_sent(&app.db).await;
 }
 
+/// The recipients of each mail, in order.
+fn recipients(mails: &[Value]) -> Vec<String> {
+    mails.iter().map(|m| m["rcptTos"].to_string()).collect()
+}
+
+/// `mantel_outbox_failed` as `/metrics` reports it now.
+async fn failed_mails_metric(app: &TestApp) -> String {
+    let url = format!("{}/metrics", app.metrics_address.as_ref().unwrap());
+    let metrics = reqwest::get(url).await.unwrap().text().await.unwrap();
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("mantel_outbox_failed "))
+        .unwrap_or_else(|| panic!("no mantel_outbox_failed in {metrics}"))
+        .to_owned()
+}
+
+const FAILED: &str = "SELECT COUNT(*) AS n FROM outbox WHERE failed_at IS NOT NULL";
+
+#[actix_web::test]
+async fn a_mail_refused_for_good_is_marked_failed_counted_and_never_tried_again() {
+    let smtp = SmtpServer::start_refusing(&["gone@example.com"]);
+    let app = spawn_mailing(Arc::new(TestDb::new()), Clock::default(), &smtp).await;
+    assert_eq!(failed_mails_metric(&app).await, "0");
+    let gone = app.with_user("gone@example.com").await;
+    gone.with_token("bounced", &["publish"], "1y").await;
+    assert_eq!(settle(&app.db, FAILED, 1).await, 1, "a 550 fails the mail");
+    assert_eq!(failed_mails_metric(&app).await, "1");
+    // The notification itself is in the dashboard.
+    let page = gone.get_html("/settings/notifications").await;
+    assert!(page.contains("bounced"), "{page}");
+
+    // A day later, a mail to someone else is sent; the refused one is not tried again.
+    app.clock.advance(Duration::days(1));
+    let here = app.with_user("here@example.com").await;
+    here.with_token("delivered", &["publish"], "1y").await;
+    let mails = smtp.wait_for(1, Wait::from_secs(10)).await;
+    all_sent(&app.db).await;
+    assert_eq!(recipients(&mails), [r#"["here@example.com"]"#]);
+    assert_eq!(
+        count(
+            &app.db,
+            "SELECT COALESCE(SUM(attempts), 0) AS n FROM outbox WHERE failed_at IS NOT NULL"
+        ),
+        1,
+        "the refused mail was tried once"
+    );
+    assert_eq!(failed_mails_metric(&app).await, "1");
+}
+
+#[actix_web::test]
+async fn a_mail_that_keeps_failing_for_three_days_is_given_up() {
+    let mut smtp = SmtpServer::start();
+    let app = spawn_mailing(Arc::new(TestDb::new()), Clock::default(), &smtp).await;
+    smtp.stop();
+    let user = app.with_user("patient@example.com").await;
+    user.with_token("stuck", &["publish"], "1y").await;
+    let tried = "SELECT COUNT(*) AS n FROM outbox WHERE attempts > 0";
+    assert_eq!(settle(&app.db, tried, 1).await, 1);
+    assert_eq!(
+        count(&app.db, FAILED),
+        0,
+        "a server that is down is waited for"
+    );
+
+    app.clock.advance(Duration::days(3) + Duration::minutes(1));
+    assert_eq!(settle(&app.db, FAILED, 1).await, 1, "but not for ever");
+    assert_eq!(failed_mails_metric(&app).await, "1");
+
+    // Back up: newer mail goes, the given-up one does not.
+    smtp.restart();
+    let later = app.with_user("later@example.com").await;
+    later.with_token("fresh", &["publish"], "1y").await;
+    let mails = smtp.wait_for(1, Wait::from_secs(30)).await;
+    all_sent(&app.db).await;
+    assert_eq!(recipients(&mails), [r#"["later@example.com"]"#]);
+}
+
 #[actix_web::test]
 async fn a_year_unused_token_is_warned_a_week_ahead_then_revoked() {
     let app = TestApp::spawn_with(Arc::new(TestDb::new()), Clock::default(), |s| {
@@ -336,4 +414,72 @@ async fn a_stopped_token_still_presented_is_told_at_most_daily() {
     user.bearer_get("/api/me", &token.plaintext).await;
     flush().await;
     assert_eq!(count(&app.db, told), 2);
+}
+
+/// The new-address notice is for working tokens: a revoked token presented from ten addresses
+/// it was never used from sends its owner one mail (still presented), not eleven.
+#[actix_web::test]
+async fn a_stopped_token_presented_from_ten_new_addresses_is_told_once() {
+    let smtp = SmtpServer::start();
+    let url = smtp.url();
+    let app = TestApp::spawn_with(Arc::new(TestDb::new()), Clock::default(), move |s| {
+        s.mail = Some(MailSettings {
+            smtp_url: SmtpUrl::new(url),
+            from: Some("Mantel <noreply@mantel.test>".into()),
+        });
+        s.sweep_every = Wait::from_millis(100);
+        // The tests connect from 127.0.0.1: a proxy naming each client in X-Forwarded-For.
+        s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    let user = app.with_user("stopped@example.com").await;
+    let token = user.with_token("old laptop", &["publish"], "1y").await;
+    let from = |ip: String| {
+        user.bearer(reqwest::Method::GET, "/api/me", &token.plaintext)
+            .header("X-Forwarded-For", ip)
+            .send()
+    };
+    let flush = || async {
+        user.state
+            .activity
+            .flush(&user.state.pool, &user.state.notifier)
+            .await
+            .unwrap()
+    };
+    // Used once while it worked: every address below is new to it.
+    assert_eq!(
+        from("198.51.100.1".into()).await.unwrap().status(),
+        StatusCode::OK
+    );
+    flush().await;
+    assert_eq!(
+        user.revoke(&token.id).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    for i in 1..=10 {
+        let res = from(format!("203.0.113.{i}")).await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    flush().await;
+    all_sent(&app.db).await;
+
+    let subjects = subjects(&smtp.mails());
+    let told = |prefix: &str| subjects.iter().filter(|s| s.starts_with(prefix)).count();
+    assert_eq!(
+        told("Your stopped API token “old laptop” is still being presented"),
+        1,
+        "{subjects:#?}"
+    );
+    assert_eq!(
+        told("Your API token “old laptop” was used from a new address"),
+        0,
+        "{subjects:#?}"
+    );
+    assert_eq!(
+        subjects.len(),
+        2,
+        "created and still presented: {subjects:#?}"
+    );
+    let logged = "SELECT COUNT(*) AS n FROM security_events WHERE kind = 'token_used_from_new_ip'";
+    assert_eq!(count(&app.db, logged), 0);
 }

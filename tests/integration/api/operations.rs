@@ -22,6 +22,11 @@ struct Served {
 
 impl Served {
     fn start(log_format: Option<&str>) -> Served {
+        Served::start_with(log_format, &[])
+    }
+
+    /// With more `serve` flags than the port-0 bind and the database.
+    fn start_with(log_format: Option<&str>, flags: &[&str]) -> Served {
         let db = TestDb::new();
         let mut command = Command::new(env!("CARGO_BIN_EXE_mantel"));
         command
@@ -32,6 +37,9 @@ impl Served {
                 "--database-url",
                 &db.url(),
             ])
+            .args(flags)
+            .env_remove("MANTEL_PUBLIC_URL")
+            .env_remove("MANTEL_METRICS_BIND")
             .env("RUST_LOG", "info")
             // Without colour only because stderr is a pipe, not because we asked.
             .env_remove("NO_COLOR")
@@ -76,6 +84,18 @@ impl Served {
                 ),
             }
         }
+    }
+
+    /// The `http://…` URL the line saying `what` (`listening on `) names.
+    fn url_after(&mut self, what: &str) -> String {
+        let line = self.wait_for(&format!("saying {what:?}"), |l| l.contains(what));
+        line.split(what)
+            .nth(1)
+            .unwrap()
+            .split(['"', ' '])
+            .next()
+            .unwrap()
+            .to_owned()
     }
 
     fn signal(&self, name: &str) {
@@ -137,19 +157,11 @@ fn slow_request(
 /// and returns what it logged (after checking it exited 0 with that request answered).
 async fn serve_then_stop(log_format: Option<&str>, signal: &str) -> Vec<String> {
     let mut served = Served::start(log_format);
-    let line = served.wait_for("saying where it listens", |l| l.contains("listening on "));
-    let url = line
-        .split("listening on ")
-        .nth(1)
-        .unwrap()
-        .split(['"', ' '])
-        .next()
-        .unwrap()
-        .to_owned();
-    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+    let url = served.url_after("listening on ");
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     assert!(
         !url.ends_with(":0"),
-        "the real port, not the asked-for 0: {line}"
+        "the real port, not the asked-for 0: {url}"
     );
 
     {
@@ -237,4 +249,115 @@ fn an_unknown_log_format_is_refused_with_its_name() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Signs up through the form at `url` with `origin` as the browser's `Origin`: the answer.
+async fn sign_up_from(url: &str, origin: &str) -> reqwest::Response {
+    let browser = crate::helpers::client();
+    let page = browser.get(format!("{url}/signup")).send().await.unwrap();
+    let csrf = crate::helpers::csrf_in(&page.text().await.unwrap());
+    browser
+        .post(format!("{url}/signup"))
+        .header("Origin", origin)
+        .form(&[
+            ("email", "port0@example.com"),
+            ("password", crate::helpers::PASSWORD),
+            ("csrf_token", &csrf),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// SPEC §2: without `--public-url` the public URL is the address actually bound, so a
+/// browser on `--bind 127.0.0.1:0` passes the CSRF origin check (it used to be refused as
+/// coming from anywhere but `http://127.0.0.1:8080`).
+#[actix_web::test]
+async fn on_port_0_without_a_public_url_a_browser_on_the_real_address_signs_up() {
+    let mut served = Served::start(None);
+    let url = served.url_after("listening on ");
+    let res = sign_up_from(&url, &url).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        res.text().await.unwrap()
+    );
+    assert_eq!(res.headers()["location"], "/settings/tokens");
+}
+
+/// With `--public-url` set, a page elsewhere is refused, and the answer names the origin
+/// expected: reloading cannot fix it, opening Mantel at the right address does.
+#[actix_web::test]
+async fn a_foreign_origin_is_told_which_origin_the_public_url_expects() {
+    let mut served = Served::start_with(None, &["--public-url", "https://mantel.example/"]);
+    let url = served.url_after("listening on ");
+    let res = sign_up_from(&url, &url).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("https://mantel.example"), "{page}");
+
+    let api = reqwest::Client::new()
+        .post(format!("{url}/api/tokens"))
+        .header("Origin", "http://evil.example")
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), StatusCode::FORBIDDEN);
+    let body: Value = api.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "csrf_failed");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("https://mantel.example"), "{message}");
+    assert!(!message.contains("evil"), "{message}");
+}
+
+/// `--metrics-bind` says where it serves, like the main listener, with the port it got.
+#[actix_web::test]
+async fn metrics_bind_logs_where_metrics_are_served() {
+    let mut served = Served::start_with(None, &["--metrics-bind", "127.0.0.1:0"]);
+    let metrics = served.url_after("metrics on ");
+    assert!(metrics.starts_with("http://127.0.0.1:"), "{metrics}");
+    assert!(metrics.ends_with("/metrics"), "{metrics}");
+    assert!(!metrics.contains(":0/"), "the real port: {metrics}");
+    let res = reqwest::get(&metrics).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+/// Every JSON answer ends with a newline, so `curl` output does not run into the prompt: a
+/// handler's, an extractor's refusal, a middleware's refusal, and the OpenAPI document.
+#[actix_web::test]
+async fn every_json_answer_ends_with_a_newline() {
+    let app = crate::helpers::TestApp::spawn().await;
+    let user = app.with_user("newline@example.com").await;
+    let token = user.with_token("ci", &["publish"], "1y").await;
+    let answers = [
+        (
+            "a handler",
+            user.bearer_get("/api/me", &token.plaintext).await,
+        ),
+        ("a refused credential", app.get("/api/me").await),
+        (
+            "a refused origin",
+            reqwest::Client::new()
+                .post(app.url("/api/tokens"))
+                .header("Origin", "http://elsewhere.example")
+                .send()
+                .await
+                .unwrap(),
+        ),
+        ("the OpenAPI document", app.get("/api/openapi.json").await),
+    ];
+    for (what, res) in answers {
+        assert!(
+            res.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json"),
+            "{what}"
+        );
+        let body = res.text().await.unwrap();
+        assert!(body.ends_with("}\n"), "{what}: {body:?}");
+        serde_json::from_str::<Value>(&body).unwrap();
+    }
 }

@@ -99,6 +99,9 @@ async fn lists_default_to_50_and_refuse_a_bad_limit_or_cursor() {
         ("limit=0", "limit"),
         ("limit=201", "limit"),
         ("limit=ten", "limit"),
+        // A sign is no part of an integer the document allows (`+` itself reads as a space).
+        ("limit=%2B5", "limit"),
+        ("limit=+5", "limit"),
         ("cursor=zz", "cursor"),
     ] {
         let res = app.get(&format!("{path}?{query}")).await;

@@ -11,7 +11,7 @@ use mantel::clock::Clock;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{client, error_code, TestApp, TestDb, User, PASSWORD};
+use crate::helpers::{client, TestApp, TestDb, User, PASSWORD};
 
 /// The same server from a browser of its own that sends `agent` as its user agent.
 fn browser_as(app: &TestApp, agent: &str) -> TestApp {
@@ -384,6 +384,68 @@ async fn the_csv_export_holds_the_same_events_as_the_json_and_runs_no_formula() 
     assert_eq!(parse_csv(&res.text().await.unwrap()).len(), 2);
 }
 
+/// A spreadsheet that splits on `,`, `;` or tab finds no cell it would run as a formula,
+/// whichever it picks and whatever a client sent: a semicolon-locale Excel splits a comma file
+/// on `;` even inside quotes, so this split ignores quotes on purpose.
+#[actix_web::test]
+async fn no_cell_of_the_csv_is_a_formula_whatever_the_separator() {
+    let app = TestApp::spawn().await;
+    let alice = app.with_user("alice@example.com").await;
+    alice.with_token("x,=1+1", &["publish"], "1y").await;
+    let agents = [
+        "Mozilla/5.0;=cmd|' /C calc'!A0",
+        "x,=1+1",
+        // Control characters are dropped from a stored user agent: the tab never reaches the
+        // file, and what is left is no formula either.
+        "tab\t@SUM(1)",
+        "-2+3;+4",
+    ];
+    for agent in agents {
+        let browser = browser_as(&app, agent);
+        assert_eq!(
+            browser.login(&alice.email, PASSWORD).await.status(),
+            StatusCode::SEE_OTHER
+        );
+    }
+
+    let csv = alice
+        .get("/api/security-log?format=csv")
+        .await
+        .text()
+        .await
+        .unwrap();
+    for line in csv.lines() {
+        for cell in line.split([',', ';', '\t']) {
+            let cell = cell.trim_matches('"');
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@']),
+                "{cell:?} in {line:?}"
+            );
+        }
+    }
+
+    // Read as CSV, each value is what was sent with a `'` before each guarded character.
+    let rows = parse_csv(&csv);
+    let agents: Vec<&str> = rows[1..]
+        .iter()
+        .filter(|r| r[1] == "login")
+        .map(|r| r[4].as_str())
+        .collect();
+    for expected in [
+        "Mozilla/5.0;'=cmd|' /C calc'!A0",
+        "x,'=1+1",
+        "tab@SUM(1)",
+        "'-2+3;'+4",
+    ] {
+        assert!(agents.contains(&expected), "{expected:?} in {agents:?}");
+    }
+    let created = rows.iter().find(|r| r[1] == "token_created").unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&created[5]).unwrap()["tokenName"],
+        "x,'=1+1"
+    );
+}
+
 #[actix_web::test]
 async fn nobody_reads_another_accounts_log_and_a_token_cannot_read_its_own() {
     let app = TestApp::spawn().await;
@@ -405,7 +467,13 @@ async fn nobody_reads_another_accounts_log_and_a_token_cannot_read_its_own() {
         .bearer_get("/api/security-log", &token.plaintext)
         .await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
-    assert_eq!(error_code(res).await, "session_required");
+    // The message names what was asked for, not token management.
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "session_required");
+    assert_eq!(
+        body["error"]["message"],
+        "The security log needs a dashboard session; an API token cannot do it."
+    );
     // A bearer header beside a valid cookie is refused too.
     let res = alice
         .client

@@ -207,7 +207,11 @@ async fn a_revoked_token_still_presented_shows_on_its_page_and_is_told_once() {
         ))
     };
     assert_eq!(told("token_used_after_revocation"), 1, "at most daily");
-    assert_eq!(told("token_used_from_new_ip"), 1, "127.0.0.2 was new");
+    assert_eq!(
+        told("token_used_from_new_ip"),
+        0,
+        "127.0.0.2 was new, but a stopped token is only told it is still presented"
+    );
     // The next day, told again.
     app.clock.advance(Duration::days(1));
     user.login("stillused@example.com", PASSWORD).await;
@@ -406,4 +410,57 @@ async fn project_owners_see_which_members_tokens_used_the_project() {
         "editors do not"
     );
     assert_eq!(stranger.get(&access).await.status(), StatusCode::NOT_FOUND);
+}
+
+/// A stranger's token that a project refuses (404, as if it did not exist) six times, and
+/// once more for a scope it lacks: its activity says so, but it is no use of the project (not
+/// on the access page, whose counts stay the owner's) nor of the token (`lastUsedAt` null).
+#[actix_web::test]
+async fn refused_requests_are_not_use_of_a_project_or_a_token() {
+    let app = TestApp::spawn().await;
+    let owner = app.with_user("keeper@example.com").await;
+    let stranger = app.with_user("prober@example.com").await;
+    let project = owner.with_project("Storefront").await;
+    let own = owner.with_token("storefront ci", &["messages"], "1y").await;
+    let probe = stranger
+        .with_token("probe-token", &["messages"], "1y")
+        .await;
+    let path = format!("/api/projects/{project}/messages");
+    assert_eq!(
+        call(&app, &path, &own.plaintext, HOME).await.status(),
+        StatusCode::OK
+    );
+    for _ in 0..6 {
+        let res = call(&app, &path, &probe.plaintext, HOME).await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    }
+    let lacking = call(&app, "/api/billing/invoices/latest", &probe.plaintext, HOME).await;
+    assert_eq!(lacking.status(), StatusCode::FORBIDDEN);
+
+    let items = activity(&stranger, &probe.id, 7).await;
+    assert!(
+        items.iter().all(|r| r["outcome"] == "denied"),
+        "recorded as refused: {items:#?}"
+    );
+    activity(&owner, &own.id, 1).await;
+    let page = owner.get_html(&format!("/projects/{project}/access")).await;
+    assert!(
+        !page.contains("prober@example.com") && !page.contains("probe-token"),
+        "{page}"
+    );
+    assert!(page.contains("storefront ci"), "{page}");
+    assert!(
+        page.contains("<td data-label=\"Requests\">1</td>"),
+        "{page}"
+    );
+
+    let state = &app.state;
+    state.last_used.flush(&state.pool).await.unwrap();
+    let listed = stranger.tokens().await;
+    let row = listed.iter().find(|t| t["id"] == probe.id).unwrap();
+    assert!(row["lastUsedAt"].is_null(), "{row}");
+    assert!(row["lastUsedIp"].is_null(), "{row}");
+    let listed = owner.tokens().await;
+    let row = listed.iter().find(|t| t["id"] == own.id).unwrap();
+    assert!(row["lastUsedAt"].is_string(), "{row}");
 }

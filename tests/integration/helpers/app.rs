@@ -65,7 +65,8 @@ impl TestApp {
         let mut settings = Settings {
             bind: "127.0.0.1:0".into(),
             database_url: db.url(),
-            public_url: address.clone(),
+            // As `mantel serve` without `--public-url`: the address bound, `address`.
+            public_url: None,
             secret_key: None,
             token_rate_limit: 5000,
             bearer_failure_limit: 100,
@@ -73,6 +74,7 @@ impl TestApp {
             github_scanning_keys: None,
             gitlab_scanning_keys: None,
             trusted_proxies: Vec::new(),
+            proxy_header: Default::default(),
             mail: None,
             sweep_every: mantel::config::SWEEP_EVERY,
             activity_queue: mantel::auth::activity::CAPACITY,

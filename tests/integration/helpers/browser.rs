@@ -124,6 +124,7 @@ impl Browser {
     }
 
     /// A new chromedriver and Chromium session.
+    #[allow(unsafe_code)]
     async fn start(javascript: bool) -> Option<Session> {
         static AT_EXIT: Once = Once::new();
         AT_EXIT.call_once(|| {

@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 /// The URL people use, as the load balancer in front of every instance would have it: CSRF
@@ -57,6 +57,8 @@ pub async fn sign_up(
 pub struct Instance {
     child: Child,
     address: String,
+    /// Every line the process logged so far.
+    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Instance {
@@ -79,21 +81,33 @@ impl Instance {
             .stderr(Stdio::piped())
             .spawn()
             .expect("mantel starts");
-        // Read the log until the server says where it listens, then keep draining it so the
-        // process never blocks on a full pipe.
-        let log = BufReader::new(child.stderr.take().unwrap());
+        // Read the log until the server says where it listens, then keep draining it (and
+        // keeping it) so the process never blocks on a full pipe.
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        let log = Arc::new(Mutex::new(Vec::new()));
         let (address_tx, address_rx) = mpsc::channel();
+        let kept = log.clone();
         std::thread::spawn(move || {
-            for line in log.lines().map_while(Result::ok) {
+            for line in stderr.lines().map_while(Result::ok) {
                 if let Some(address) = line.split("listening on ").nth(1) {
                     let _ = address_tx.send(address.trim().to_owned());
                 }
+                kept.lock().unwrap().push(line);
             }
         });
         let address = address_rx
             .recv_timeout(Duration::from_secs(60))
             .expect("mantel serve logs its address");
-        Instance { child, address }
+        Instance {
+            child,
+            address,
+            log,
+        }
+    }
+
+    /// The lines the process has logged so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -12,12 +12,19 @@ use serde_json::Value;
 pub struct SmtpServer {
     port: u16,
     out: PathBuf,
+    /// Recipients answered with a permanent 550 at `RCPT TO`.
+    refused: Vec<String>,
     child: Option<Child>,
     _dir: tempfile::TempDir,
 }
 
 impl SmtpServer {
     pub fn start() -> SmtpServer {
+        SmtpServer::start_refusing(&[])
+    }
+
+    /// A server that refuses mail to `refused` for good (550, "no such user").
+    pub fn start_refusing(refused: &[&str]) -> SmtpServer {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -27,6 +34,7 @@ impl SmtpServer {
         let mut server = SmtpServer {
             port,
             out: dir.path().join("mails.jsonl"),
+            refused: refused.iter().map(|r| r.to_string()).collect(),
             child: None,
             _dir: dir,
         };
@@ -57,6 +65,7 @@ impl SmtpServer {
         // Debian's interpreter: python3-aiosmtpd is installed for it, not for a pyenv one.
         let mut child = Command::new("/usr/bin/python3")
             .args([script, &self.port.to_string(), self.out.to_str().unwrap()])
+            .args(&self.refused)
             .stdout(Stdio::piped())
             .spawn()
             .expect("python3 runs the SMTP sink (needs python3-aiosmtpd)");
