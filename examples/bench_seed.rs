@@ -118,6 +118,8 @@ fn main() -> anyhow::Result<()> {
                             email: Email::parse(&format!("bench-{account}@example.com"))?,
                             password_hash: password_hash.clone(),
                             created_at: now,
+                            admin: false,
+                            suspended_at: None,
                         });
                     }
                     let plain = PlainToken::generate();

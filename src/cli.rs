@@ -1,4 +1,5 @@
-//! The command line: `serve` (the default), `migrate`, `user create`, `invoice add`, `scan`.
+//! The command line: `serve` (the default), `migrate`, `user create`, `admin grant|revoke`,
+//! `invoice add`, `scan`, `backup`.
 //! Errors here are `anyhow`; a broken rule of the data names its field.
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -37,9 +38,19 @@ enum Command {
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Make an account an instance admin, or no longer one.
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Record invoices.
     #[command(subcommand)]
     Invoice(InvoiceCommand),
+    /// Copy the SQLite database to PATH while the server keeps serving, and check the copy
+    /// (never overwrites a file). For PostgreSQL, prints the `pg_dump` command to use instead.
+    Backup {
+        path: std::path::PathBuf,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Find Mantel tokens in files and folders (stdin when none is given): prints
     /// `path:line: mm_pat_XXXX…` for each, and exits 1 if it found any, 0 if not, 2 on an
     /// error. Skips `.git`, binary files and files over 10 MiB.
@@ -78,6 +89,25 @@ enum UserCommand {
     /// Create an account; the password is read from stdin (or a prompt).
     Create {
         #[arg(long)]
+        email: String,
+        /// Make it an instance admin (SPEC §9: `/admin` and `/api/admin`).
+        #[arg(long)]
+        admin: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AdminCommand {
+    /// Make the account with this email an instance admin.
+    Grant {
+        email: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Make the account with this email no longer an instance admin.
+    Revoke {
         email: String,
         #[command(flatten)]
         db: DbArgs,
@@ -201,7 +231,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("migrations are up to date");
             Ok(())
         }
-        Some(Command::User(UserCommand::Create { email, db: args })) => {
+        Some(Command::User(UserCommand::Create {
+            email,
+            admin,
+            db: args,
+        })) => {
             let password = read_password()?;
             password.validate_new().map_err(anyhow::Error::msg)?;
             let pool = db::connect(&args.database_url, 1, Default::default())?;
@@ -209,10 +243,40 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let email = Email::parse(&email)?;
             db::run(&pool, db::run_migrations).await?;
             let hash = password::hash(&password)?;
-            let user = db::write(&pool, move |conn| User::create(conn, email, hash, now))
-                .await
-                .map_err(explain)?;
-            println!("created user {} ({})", user.email, user.id);
+            let user = db::write(&pool, move |conn| {
+                db::write_transaction(conn, |conn| {
+                    let user = User::create(conn, email, hash, now)?;
+                    if !admin {
+                        return Ok(user);
+                    }
+                    let found = User::set_admin(conn, user.email.as_str(), true)?;
+                    Ok::<_, WriteError>(found.unwrap_or(user))
+                })
+            })
+            .await
+            .map_err(explain)?;
+            let what = if user.admin { "admin" } else { "user" };
+            println!("created {what} {} ({})", user.email, user.id);
+            Ok(())
+        }
+        Some(Command::Admin(AdminCommand::Grant { email, db: args })) => {
+            set_admin(&args, email, true).await
+        }
+        Some(Command::Admin(AdminCommand::Revoke { email, db: args })) => {
+            set_admin(&args, email, false).await
+        }
+        Some(Command::Backup { path, db: args }) => {
+            let copy = crate::db::backup::run(&args.database_url, &path)?;
+            println!(
+                "wrote {} ({} bytes): a consistent copy, integrity ok, {} migrations (latest {}), \
+                 {} accounts, {} tokens",
+                copy.path.display(),
+                copy.bytes,
+                copy.migrations,
+                copy.latest_migration,
+                copy.users,
+                copy.tokens
+            );
             Ok(())
         }
         Some(Command::Invoice(InvoiceCommand::Add {
@@ -253,6 +317,20 @@ fn scan(args: &ScanArgs) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `mantel admin grant|revoke EMAIL`. Takes effect on the account's next request, on every
+/// instance: the admin flag is read with the session each time.
+async fn set_admin(args: &DbArgs, email: String, admin: bool) -> anyhow::Result<()> {
+    let pool = db::connect(&args.database_url, 1, Default::default())?;
+    db::run(&pool, db::run_migrations).await?;
+    let shown = email.clone();
+    let user = db::write_query(&pool, move |conn| User::set_admin(conn, &email, admin))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("email: No account has the email {shown}."))?;
+    let now = if admin { "now" } else { "no longer" };
+    println!("{} ({}) is {now} an instance admin", user.email, user.id);
+    Ok(())
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {

@@ -84,6 +84,9 @@ pub enum AppError {
     /// `Retry-After`, rather than memory without bound.
     #[error("The server is busy; try again in {retry_after} seconds.")]
     Unavailable { retry_after: u64 },
+    /// The token's or session's account is suspended by an admin (SPEC §9).
+    #[error("This account is suspended.")]
+    AccountSuspended,
     /// The cause is logged, never shown.
     #[error("Something went wrong on our side.")]
     Internal(anyhow::Error),
@@ -136,6 +139,7 @@ pub enum ErrorCode {
     IpNotAllowed,
     TokenPolicy,
     Unavailable,
+    AccountSuspended,
     Internal,
 }
 
@@ -151,6 +155,7 @@ impl AppError {
                 "invalid_request"
             }
             AppError::InvalidToken(_) => "invalid_token",
+            AppError::AccountSuspended => "account_suspended",
             AppError::InsufficientScope(_) => "insufficient_scope",
             AppError::Forbidden => "forbidden",
             AppError::SessionRequired(_) => "session_required",
@@ -196,6 +201,11 @@ impl AppError {
             AppError::Unauthenticated => return Some(REALM.to_owned()),
             AppError::InvalidRequest(msg) => ("invalid_request", "error_description", *msg),
             AppError::InvalidToken(msg) => ("invalid_token", "error_description", *msg),
+            AppError::AccountSuspended => (
+                "invalid_token",
+                "error_description",
+                "This account is suspended.",
+            ),
             AppError::InsufficientScope(scope) => ("insufficient_scope", "scope", scope.as_str()),
             _ => return None,
         };
@@ -238,9 +248,10 @@ impl AppError {
 impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         match self {
-            AppError::Unauthenticated | AppError::InvalidToken(_) | AppError::BadSignature(_) => {
-                StatusCode::UNAUTHORIZED
-            }
+            AppError::Unauthenticated
+            | AppError::InvalidToken(_)
+            | AppError::BadSignature(_)
+            | AppError::AccountSuspended => StatusCode::UNAUTHORIZED,
             AppError::InvalidRequest(_) | AppError::UnknownMethod | AppError::BadJson(_) => {
                 StatusCode::BAD_REQUEST
             }

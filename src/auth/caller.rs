@@ -155,6 +155,14 @@ async fn token_caller(
             return Err(Refused::Bad(Expired, error));
         }
     }
+    // An admin suspended the account (SPEC §9): its owner row comes with the token, so the
+    // caches stay exact — a suspension is a committed write like a revocation.
+    if user.suspended_at.is_some() {
+        return Err(Refused::Bad(
+            AuthOutcome::Suspended,
+            AppError::AccountSuspended,
+        ));
+    }
     // After the status (a revoked token is told so), before the quota and any handler work:
     // from elsewhere, a good token is refused as if it were a bad one.
     if !row.narrowing.allowed_ips.allows(ip) {
@@ -235,6 +243,8 @@ pub async fn session_user(
             .await?
             .map(Arc::new),
     };
+    // Suspended (SPEC §9): the suspension deleted its sessions; one read before that is over.
+    let user = user.filter(|u| u.suspended_at.is_none());
     if user.is_none() {
         // The account is gone: forget it rather than ask again on every request.
         session.purge();
@@ -494,6 +504,8 @@ impl Caller {
             email: crate::domain::Email::parse("a@example.com").unwrap(),
             password_hash: String::new(),
             created_at: NaiveDateTime::default(),
+            admin: false,
+            suspended_at: None,
         }
     }
 

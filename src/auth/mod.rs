@@ -3,6 +3,7 @@
 //! bookkeeping, and the count of how authentication turned out.
 
 pub mod activity;
+pub mod admin;
 pub mod caller;
 pub mod client;
 pub mod client_ip;
@@ -18,6 +19,7 @@ pub mod reveal;
 pub mod session_store;
 pub mod throttle;
 
+pub use admin::AdminCaller;
 pub use caller::{Caller, Credential, SessionCaller};
 pub use client_ip::client_ip;
 pub use permission::Need;

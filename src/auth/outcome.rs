@@ -27,10 +27,12 @@ pub enum AuthOutcome {
     AddressBlocked,
     /// A good token from an address outside its allowed ones.
     IpNotAllowed,
+    /// A token of a suspended account.
+    Suspended,
 }
 
 impl AuthOutcome {
-    pub const ALL: [AuthOutcome; 13] = [
+    pub const ALL: [AuthOutcome; 14] = [
         AuthOutcome::Token,
         AuthOutcome::Session,
         AuthOutcome::Unauthenticated,
@@ -44,6 +46,7 @@ impl AuthOutcome {
         AuthOutcome::RateLimited,
         AuthOutcome::AddressBlocked,
         AuthOutcome::IpNotAllowed,
+        AuthOutcome::Suspended,
     ];
 
     /// The metrics label. `invalid_token` outcomes are split by why.
@@ -62,6 +65,7 @@ impl AuthOutcome {
             AuthOutcome::RateLimited => "rate_limited",
             AuthOutcome::AddressBlocked => "address_blocked",
             AuthOutcome::IpNotAllowed => "ip_not_allowed",
+            AuthOutcome::Suspended => "account_suspended",
         }
     }
 }

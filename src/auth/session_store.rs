@@ -163,6 +163,8 @@ mod handoff {
                     email: crate::domain::Email::parse(&format!("u{n}@example.com")).unwrap(),
                     password_hash: String::new(),
                     created_at: chrono::NaiveDateTime::default(),
+                    admin: false,
+                    suspended_at: None,
                 })
             };
             let first = park(user(0));

@@ -4,6 +4,7 @@
 //! bearer hot path. Models return `QueryResult` or a small error of their own; nothing here
 //! knows HTTP.
 
+pub mod backup;
 pub mod cache_lease;
 pub mod exact_cache;
 pub mod models;

@@ -7,6 +7,8 @@ diesel::table! {
         password_hash -> Text,
         created_at -> Timestamp,
         undeliverable_email -> Nullable<Text>,
+        admin -> Bool,
+        suspended_at -> Nullable<Timestamp>,
     }
 }
 

@@ -37,7 +37,7 @@ pub use notice::NoticeKind;
 pub use page::{Cursor, PageError, PageRequest, DEFAULT_LIMIT, MAX_LIMIT};
 pub use policy::{LifetimeDays, LifetimeDaysError, PolicyBreach, TokenPolicy};
 pub use request_outcome::RequestOutcome;
-pub use revocation::RevokedReason;
+pub use revocation::{AdminRevocation, RevokedReason};
 pub use role::Role;
 pub use scope::{Scope, Scopes};
 pub use security::{cut_user_agent, SecurityKind, USER_AGENT_MAX_CHARS};

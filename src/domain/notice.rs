@@ -24,10 +24,12 @@ pub enum NoticeKind {
     TokenInactive,
     /// Unused for 365 days and revoked.
     TokenRevokedInactive,
+    /// Revoked by an instance admin, with their reason (SPEC §9).
+    TokenRevokedByAdmin,
 }
 
 impl NoticeKind {
-    pub const ALL: [NoticeKind; 8] = [
+    pub const ALL: [NoticeKind; 9] = [
         NoticeKind::TokenCreated,
         NoticeKind::TokenExpiring,
         NoticeKind::TokenExpired,
@@ -36,6 +38,7 @@ impl NoticeKind {
         NoticeKind::TokenUsedAfterRevocation,
         NoticeKind::TokenInactive,
         NoticeKind::TokenRevokedInactive,
+        NoticeKind::TokenRevokedByAdmin,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -48,6 +51,7 @@ impl NoticeKind {
             NoticeKind::TokenUsedAfterRevocation => "token_used_after_revocation",
             NoticeKind::TokenInactive => "token_inactive",
             NoticeKind::TokenRevokedInactive => "token_revoked_inactive",
+            NoticeKind::TokenRevokedByAdmin => "token_revoked_by_admin",
         }
     }
 

@@ -35,10 +35,13 @@ pub enum SecurityKind {
     MemberAdded,
     MemberRemoved,
     MemberRoleChanged,
+    /// An admin suspended the account (logged for it and for the admin).
+    AccountSuspended,
+    AccountReactivated,
 }
 
 impl SecurityKind {
-    pub const ALL: [SecurityKind; 17] = [
+    pub const ALL: [SecurityKind; 19] = [
         SecurityKind::Signup,
         SecurityKind::Login,
         SecurityKind::LoginFailed,
@@ -56,11 +59,13 @@ impl SecurityKind {
         SecurityKind::MemberAdded,
         SecurityKind::MemberRemoved,
         SecurityKind::MemberRoleChanged,
+        SecurityKind::AccountSuspended,
+        SecurityKind::AccountReactivated,
     ];
 
     /// What `?kind=` accepts, for the error that refuses anything else.
     pub const EXPECTED: &'static str = "Use one of the kinds of event the security log lists \
-        (signup, login, login_failed, …, member_role_changed).";
+        (signup, login, login_failed, …, account_reactivated).";
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -81,6 +86,8 @@ impl SecurityKind {
             SecurityKind::MemberAdded => "member_added",
             SecurityKind::MemberRemoved => "member_removed",
             SecurityKind::MemberRoleChanged => "member_role_changed",
+            SecurityKind::AccountSuspended => "account_suspended",
+            SecurityKind::AccountReactivated => "account_reactivated",
         }
     }
 
@@ -109,6 +116,8 @@ impl SecurityKind {
             SecurityKind::MemberAdded => "Project member added",
             SecurityKind::MemberRemoved => "Project member removed",
             SecurityKind::MemberRoleChanged => "Project role changed",
+            SecurityKind::AccountSuspended => "Account suspended",
+            SecurityKind::AccountReactivated => "Account reactivated",
         }
     }
 }

@@ -42,6 +42,10 @@ pub enum Notice {
         revoke_at: NaiveDateTime,
     },
     RevokedInactive,
+    /// Revoked by an instance admin, who said why.
+    RevokedByAdmin {
+        reason: String,
+    },
 }
 
 impl Notice {
@@ -55,6 +59,7 @@ impl Notice {
             Notice::UsedAfterRevocation { .. } => NoticeKind::TokenUsedAfterRevocation,
             Notice::Inactive { .. } => NoticeKind::TokenInactive,
             Notice::RevokedInactive => NoticeKind::TokenRevokedInactive,
+            Notice::RevokedByAdmin { .. } => NoticeKind::TokenRevokedByAdmin,
         }
     }
 
@@ -72,6 +77,7 @@ impl Notice {
             Notice::UsedAfterRevocation { day, .. } => format!("after_revocation:{id}:{day}"),
             Notice::Inactive { .. } => format!("inactive:{id}:{}", idle_since(token)),
             Notice::RevokedInactive => format!("revoked_inactive:{id}"),
+            Notice::RevokedByAdmin { .. } => format!("revoked_by_admin:{id}"),
         }
     }
 }
@@ -98,6 +104,9 @@ pub struct Details {
     /// The token's expiry, or when an idle token will be revoked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at: Option<NaiveDateTime>,
+    /// Why an admin revoked it, in their words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl Details {
@@ -118,6 +127,7 @@ impl Details {
             Notice::UsedFromNewIp { ip } => details.ip = Some(ip.clone()),
             Notice::UsedAfterRevocation { ip, .. } => details.ip = ip.clone(),
             Notice::Inactive { revoke_at } => details.at = Some(*revoke_at),
+            Notice::RevokedByAdmin { reason } => details.reason = Some(reason.clone()),
             Notice::Created | Notice::RevokedInactive => {}
         }
         details
@@ -230,6 +240,15 @@ pub fn describe(kind: NoticeKind, d: &Details) -> Message {
         NoticeKind::TokenRevokedInactive => (
             format!("Your API token “{name}” was revoked for inactivity"),
             format!("Your API token {token} was not used for a year and has been revoked."),
+            tokens,
+        ),
+        NoticeKind::TokenRevokedByAdmin => (
+            format!("Your API token “{name}” was revoked by an administrator"),
+            format!(
+                "An administrator of this Mantel revoked your API token {token}, so nobody can \
+                 use it. Their reason: “{}”. Create a new one if you still need it.",
+                d.reason.as_deref().unwrap_or("none given")
+            ),
             tokens,
         ),
     };

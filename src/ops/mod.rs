@@ -5,6 +5,7 @@
 //! event and records the notification in one transaction; handlers never write to the database
 //! or the security log themselves.
 
+pub mod admin;
 pub mod tokens;
 
 use crate::db::models::security_log::Client;

@@ -610,3 +610,117 @@ mod tests {
         );
     }
 }
+
+/// What the credentials inventory (SPEC §9) is narrowed to; every filter given must hold.
+#[derive(Clone, Debug, Default)]
+pub struct InventoryFilter {
+    /// The owner's email, as typed (normalized here).
+    pub owner: Option<String>,
+    pub status: Option<TokenStatus>,
+    pub scope: Option<crate::domain::Scope>,
+    /// Working and expiring within this many days.
+    pub expires_within_days: Option<i64>,
+    pub never_expires: bool,
+    /// Not used (or, never used, not created) within this many days.
+    pub unused_for_days: Option<i64>,
+}
+
+/// Every token of every account, newest first, with its owner: the credentials inventory.
+pub fn inventory(
+    conn: &mut DbConnection,
+    filter: &InventoryFilter,
+    page: &PageRequest,
+    now: NaiveDateTime,
+) -> QueryResult<Vec<(TokenRow, User)>> {
+    use chrono::Duration;
+    use diesel::sql_types::{Bool, Text};
+    let mut query = api_tokens::table.inner_join(users::table).into_boxed();
+    if let Some(owner) = &filter.owner {
+        let email = crate::domain::Email::normalize(owner);
+        query = query.filter(users::email.eq(email));
+    }
+    let revoked = api_tokens::revoked_at.le(now);
+    let not_revoked = api_tokens::revoked_at
+        .is_null()
+        .or(api_tokens::revoked_at.gt(now));
+    let not_expired = api_tokens::expires_at
+        .is_null()
+        .or(api_tokens::expires_at.gt(now));
+    query = match filter.status {
+        None => query,
+        Some(TokenStatus::Revoked) => query.filter(revoked),
+        Some(TokenStatus::Expired) => query
+            .filter(not_revoked)
+            .filter(api_tokens::expires_at.le(now)),
+        Some(TokenStatus::Active) => query.filter(not_revoked).filter(not_expired),
+    };
+    if let Some(scope) = filter.scope {
+        // Stored as `a,b,c` (`Scopes::to_db`); scope names hold no LIKE wildcards.
+        query = query.filter(
+            diesel::dsl::sql::<Bool>("(',' || api_tokens.scopes || ',') LIKE ")
+                .bind::<Text, _>(format!("%,{},%", scope.as_str())),
+        );
+    }
+    if let Some(days) = filter.expires_within_days {
+        query = query
+            .filter(api_tokens::expires_at.gt(now))
+            .filter(api_tokens::expires_at.le(now + Duration::days(days)));
+    }
+    if filter.never_expires {
+        query = query.filter(api_tokens::expires_at.is_null());
+    }
+    if let Some(days) = filter.unused_for_days {
+        let since = now - Duration::days(days);
+        query = query.filter(
+            api_tokens::last_used_at
+                .le(since)
+                .or(api_tokens::last_used_at
+                    .is_null()
+                    .and(api_tokens::created_at.le(since))),
+        );
+    }
+    if let Some(Cursor { at: Some(at), key }) = &page.after {
+        query = query.filter(
+            api_tokens::created_at.lt(*at).or(api_tokens::created_at
+                .eq(*at)
+                .and(api_tokens::id.lt(key.clone()))),
+        );
+    }
+    query
+        .order((api_tokens::created_at.desc(), api_tokens::id.desc()))
+        .limit(page.fetch())
+        .select((TokenRow::as_select(), User::as_select()))
+        .load(conn)
+}
+
+/// Revokes those of `ids` that still work (a replaced token's grace counts as working), as
+/// revoked by an admin; answers them as they are now, with their owners. Unknown ids and
+/// stopped tokens are left as they are.
+pub fn revoke_by_admin(
+    conn: &mut DbConnection,
+    ids: &[TokenId],
+    now: NaiveDateTime,
+) -> QueryResult<Vec<(TokenRow, User)>> {
+    write_transaction(conn, |conn| {
+        let live: Vec<TokenId> = api_tokens::table
+            .filter(api_tokens::id.eq_any(ids))
+            .filter(
+                api_tokens::revoked_at
+                    .is_null()
+                    .or(api_tokens::revoked_at.gt(now)),
+            )
+            .select(api_tokens::id)
+            .load(conn)?;
+        diesel::update(api_tokens::table.filter(api_tokens::id.eq_any(&live)))
+            .set((
+                api_tokens::revoked_at.eq(now),
+                api_tokens::revoked_reason.eq(RevokedReason::Admin),
+            ))
+            .execute(conn)?;
+        api_tokens::table
+            .inner_join(users::table)
+            .filter(api_tokens::id.eq_any(&live))
+            .select((TokenRow::as_select(), User::as_select()))
+            .load(conn)
+    })
+}

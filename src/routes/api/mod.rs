@@ -2,6 +2,7 @@
 //! returns `Result<_, AppError>`, so errors have one shape.
 
 pub mod activity;
+pub mod admin;
 pub mod billing;
 pub mod domain;
 pub mod files;
@@ -79,6 +80,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(activity::configure)
             .configure(billing::configure)
             .configure(security_log::configure)
+            .service(web::scope("/admin").configure(admin::configure))
             .default_service(web::to(|| async {
                 Err::<actix_web::HttpResponse, _>(AppError::NotFound)
             })),

@@ -39,6 +39,7 @@ use crate::error::{ErrorBody, ErrorCode};
         (path = "/api/projects", api = super::domain::Doc),
         (path = "/api", api = super::billing::Doc),
         (path = "/api", api = super::security_log::Doc),
+        (path = "/api/admin", api = super::admin::Doc),
     ),
     components(schemas(ErrorBody, ErrorCode)),
     modifiers(&Shared),

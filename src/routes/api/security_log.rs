@@ -135,23 +135,29 @@ async fn read_log(
 
 /// The events as CSV (RFC 4180): a header row, then one row per event, `details` as its JSON.
 fn csv(items: &[SecurityEventJson]) -> String {
-    let mut out = String::new();
-    let mut push_row = |fields: &[&str]| {
-        let row: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
-        out.push_str(&row.join(","));
+    let rows = items.iter().map(|e| {
+        vec![
+            e.id.clone(),
+            e.kind.as_str().to_owned(),
+            e.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            e.ip.clone().unwrap_or_default(),
+            e.user_agent.clone().unwrap_or_default(),
+            e.details.to_string(),
+        ]
+    });
+    csv_table(&["id", "kind", "at", "ip", "userAgent", "details"], rows)
+}
+
+/// A CSV file (RFC 4180, CRLF): the header row, then each row, every field through
+/// `csv_field`. Every CSV the API writes goes through here.
+pub(super) fn csv_table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
+    let head: Vec<String> = header.iter().map(|f| csv_field(f)).collect();
+    let mut out = head.join(",");
+    out.push_str("\r\n");
+    for row in rows {
+        let fields: Vec<String> = row.iter().map(|f| csv_field(f)).collect();
+        out.push_str(&fields.join(","));
         out.push_str("\r\n");
-    };
-    push_row(&["id", "kind", "at", "ip", "userAgent", "details"]);
-    for e in items {
-        let at = e.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-        push_row(&[
-            e.id.as_str(),
-            e.kind.as_str(),
-            at.as_str(),
-            e.ip.as_deref().unwrap_or(""),
-            e.user_agent.as_deref().unwrap_or(""),
-            &e.details.to_string(),
-        ]);
     }
     out
 }

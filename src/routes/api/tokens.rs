@@ -60,7 +60,11 @@ pub enum TokenStatus {
 }
 
 impl TokenJson {
-    fn new(row: tokens::TokenRow, projects: ProjectSelection, now: NaiveDateTime) -> Self {
+    pub(super) fn new(
+        row: tokens::TokenRow,
+        projects: ProjectSelection,
+        now: NaiveDateTime,
+    ) -> Self {
         TokenJson {
             projects,
             allowed_ips: row.narrowing.allowed_ips.clone(),

@@ -237,6 +237,15 @@ async fn login(
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let ok = state.hashing.verify(password, stored).await?;
     match user {
+        Some(user) if ok && user.suspended_at.is_some() => {
+            let (layout, _) = anonymous(&req, &state);
+            let page = LoginPage {
+                layout,
+                email,
+                error: Some("This account is suspended. Ask an administrator.".into()),
+            };
+            page_with_status(&page, StatusCode::FORBIDDEN)
+        }
         Some(user) if ok => {
             state.throttles.login.forgive(&state.pool, counted).await;
             start_session(&req, &session, &user, true)

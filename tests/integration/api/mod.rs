@@ -2,7 +2,9 @@
 
 mod access_matrix;
 mod accounts;
+mod admin;
 mod authentication;
+mod backup;
 mod bounded;
 mod cache_lease;
 mod exact_revocation;

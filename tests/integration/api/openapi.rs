@@ -37,6 +37,11 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/billing/invoices"),
     ("GET", "/api/billing/invoices/latest"),
     ("GET", "/api/security-log"),
+    ("GET", "/api/admin/users"),
+    ("POST", "/api/admin/users/{id}/suspend"),
+    ("POST", "/api/admin/users/{id}/reactivate"),
+    ("GET", "/api/admin/tokens"),
+    ("POST", "/api/admin/tokens/revoke"),
     ("GET", "/api/openapi.json"),
     ("POST", "/api/credentials/revoke"),
     ("POST", "/api/secret-scanning/github"),
@@ -68,6 +73,7 @@ fn documented(doc: &Value) -> BTreeSet<(String, String)> {
 fn scope_of(file: &str, path: &str) -> &'static str {
     match file {
         "tokens.rs" => "/api/tokens",
+        "admin.rs" => "/api/admin",
         "projects.rs" | "files.rs" | "domain.rs" => "/api/projects",
         "activity.rs" if path.starts_with("/{id}") => "/api/projects",
         _ => "/api",

@@ -1,0 +1,380 @@
+//! `/api/admin/...` (SPEC §9): what an instance admin sees and does. Every handler takes an
+//! `AdminCaller` (a session of an admin account: a token gets 403 `session_required`, anyone
+//! else 403 `forbidden`); every change goes through `ops::admin`, which also asks for a recent
+//! password.
+
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::security_log::csv_table;
+use super::tokens::TokenJson;
+use super::{utc, Json, Page};
+use crate::auth::AdminCaller;
+use crate::db::models::tokens::{self, InventoryFilter, TokenRow, TokenStatus};
+use crate::db::{self, models::users};
+use crate::domain::{AdminRevocation, Cursor, Email, Scope, UserId};
+use crate::error::AppError;
+use crate::ops;
+use crate::state::AppState;
+
+super::resource!(list_users, suspend, reactivate, list_tokens, revoke_tokens);
+
+/// An account as an admin sees it.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = AdminUser)]
+pub struct AdminUserJson {
+    id: UserId,
+    #[schema(value_type = String, format = Email)]
+    email: Email,
+    created_at: DateTime<Utc>,
+    /// The last sign-in the security log still remembers (a year); null if none.
+    last_login_at: Option<DateTime<Utc>>,
+    /// Its tokens that are not revoked.
+    token_count: i64,
+    /// An instance admin.
+    admin: bool,
+    /// When an admin suspended it; null while it may be used.
+    suspended_at: Option<DateTime<Utc>>,
+}
+
+/// List every account.
+///
+/// Newest first, with its last sign-in, how many tokens it holds and whether it is an
+/// admin. For instance admins, with a dashboard session.
+#[utoipa::path(
+    tag = "admin",
+    params(Page),
+    security(("session" = [])),
+    responses((status = 200, description = "A page of accounts.", body = [AdminUserJson], headers(
+        ("Link" = String, description = "`<…>; rel=\"next\"` while more remain."),
+    ))),
+)]
+#[get("/users")]
+async fn list_users(
+    _admin: AdminCaller,
+    state: web::Data<AppState>,
+    page: Page,
+) -> Result<HttpResponse, AppError> {
+    let request = page.request()?;
+    let (rows, overview) = db::query(&state.pool, move |conn| {
+        let rows = users::list(conn, &request)?;
+        let ids: Vec<UserId> = rows.iter().map(|u| u.id.clone()).collect();
+        Ok::<_, diesel::result::Error>((rows, users::overview(conn, &ids)?))
+    })
+    .await?;
+    let (rows, next) = page.cut(rows, |u| {
+        Cursor::new(Some(u.created_at), u.id.as_str().to_owned())
+    });
+    let items: Vec<AdminUserJson> = rows
+        .into_iter()
+        .map(|u| {
+            let (token_count, last_login) = overview.get(&u.id).copied().unwrap_or_default();
+            AdminUserJson {
+                created_at: utc(u.created_at),
+                last_login_at: last_login.map(utc),
+                token_count,
+                admin: u.admin,
+                suspended_at: u.suspended_at.map(utc),
+                id: u.id,
+                email: u.email,
+            }
+        })
+        .collect();
+    Ok(page.respond(&items, next))
+}
+
+/// A token in the credentials inventory: as its owner's list shows it, and whose it is.
+#[derive(Serialize, ToSchema)]
+#[schema(as = AdminToken)]
+pub struct AdminTokenJson {
+    #[serde(flatten)]
+    token: TokenJson,
+    owner: OwnerJson,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = TokenOwner)]
+pub struct OwnerJson {
+    id: UserId,
+    #[schema(value_type = String, format = Email)]
+    email: Email,
+}
+
+/// The inventory's filters (paging comes from `Page`); every one given must hold.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+pub struct InventoryQuery {
+    /// Only the tokens of the account with this email.
+    owner: Option<String>,
+    /// `active`, `expired` or `revoked`.
+    #[param(value_type = Option<String>, pattern = "^(active|expired|revoked)$")]
+    status: Option<String>,
+    /// Only tokens with this scope.
+    #[param(value_type = Option<Scope>)]
+    scope: Option<String>,
+    /// Working tokens that expire within this many days (1 to 3650).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 3650)]
+    expires_within_days: Option<String>,
+    /// `true`: only tokens that never expire.
+    #[param(value_type = Option<bool>)]
+    never_expires: Option<String>,
+    /// Tokens not used (never used: not created) within this many days (1 to 3650).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 3650)]
+    unused_for_days: Option<String>,
+    /// `json` (the default) or `csv`: the same page as a CSV file with a header row.
+    #[param(value_type = Option<String>, pattern = "^(json|csv)$")]
+    format: Option<String>,
+}
+
+/// A number of days, 1 to 3650, or the field's 422.
+fn days(field: &'static str, raw: Option<&str>) -> Result<Option<i64>, AppError> {
+    match raw {
+        None | Some("") => Ok(None),
+        Some(raw) => match raw.parse::<i64>() {
+            Ok(n) if (1..=3650).contains(&n) => Ok(Some(n)),
+            _ => Err(AppError::validation(field, "A number of days, 1 to 3650.")),
+        },
+    }
+}
+
+/// The filters and the format, or the 422 of the first one that is malformed.
+fn inventory_query(req: &HttpRequest) -> Result<(InventoryFilter, bool), AppError> {
+    let q: InventoryQuery = serde_html_form::from_str(req.query_string())
+        .map_err(|_| AppError::validation("query", "Give each filter at most once."))?;
+    let status = match q.status.as_deref() {
+        None | Some("") => None,
+        Some("active") => Some(TokenStatus::Active),
+        Some("expired") => Some(TokenStatus::Expired),
+        Some("revoked") => Some(TokenStatus::Revoked),
+        Some(_) => {
+            return Err(AppError::validation(
+                "status",
+                "Use active, expired or revoked.",
+            ))
+        }
+    };
+    let scope = match q.scope.as_deref() {
+        None | Some("") => None,
+        Some(raw) => Some(Scope::parse(raw).ok_or_else(|| {
+            AppError::validation(
+                "scope",
+                "Use publish, messages, files, domain or billing.read.",
+            )
+        })?),
+    };
+    let never_expires = match q.never_expires.as_deref() {
+        None | Some("") | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(AppError::validation("neverExpires", "Use true or false.")),
+    };
+    let csv = match q.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(_) => return Err(AppError::validation("format", "Use json or csv.")),
+    };
+    let filter = InventoryFilter {
+        owner: q.owner.filter(|o| !o.is_empty()),
+        status,
+        scope,
+        expires_within_days: days("expiresWithinDays", q.expires_within_days.as_deref())?,
+        never_expires,
+        unused_for_days: days("unusedForDays", q.unused_for_days.as_deref())?,
+    };
+    Ok((filter, csv))
+}
+
+/// The credentials inventory.
+///
+/// Every token of every account, newest first — active, expired or revoked, never a secret —
+/// with its owner; narrowed by the filters given, paged, as JSON or (`?format=csv`) CSV. For
+/// instance admins, with a dashboard session.
+#[utoipa::path(
+    tag = "admin",
+    params(InventoryQuery, Page),
+    security(("session" = [])),
+    responses((status = 200, description = "A page of tokens, as JSON or CSV.",
+        content(
+            ([AdminTokenJson] = "application/json"),
+            (String = "text/csv"),
+        ),
+        headers(("Link" = String, description = "`<…>; rel=\"next\"` while more remain.")),
+    )),
+)]
+#[get("/tokens")]
+async fn list_tokens(
+    _admin: AdminCaller,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    page: Page,
+) -> Result<HttpResponse, AppError> {
+    let (filter, csv) = inventory_query(&req)?;
+    let request = page.request()?;
+    let now = state.clock.now();
+    let (rows, chosen) = db::query(&state.pool, move |conn| {
+        let rows = tokens::inventory(conn, &filter, &request, now)?;
+        let ids: Vec<_> = rows.iter().map(|(t, _)| t.id.clone()).collect();
+        Ok::<_, diesel::result::Error>((rows, tokens::chosen_projects(conn, &ids)?))
+    })
+    .await?;
+    let (rows, next) = page.cut(rows, |(t, _)| TokenRow::cursor(t));
+    let items: Vec<AdminTokenJson> = rows
+        .into_iter()
+        .map(|(token, owner)| {
+            let projects = tokens::selection_of(&token, &chosen);
+            AdminTokenJson {
+                token: TokenJson::new(token, projects, now),
+                owner: OwnerJson {
+                    id: owner.id.clone(),
+                    email: owner.email.clone(),
+                },
+            }
+        })
+        .collect();
+    if !csv {
+        return Ok(page.respond(&items, next));
+    }
+    Ok(page
+        .respond_with(next)
+        .content_type("text/csv; charset=utf-8")
+        .insert_header(("Content-Disposition", "attachment; filename=\"tokens.csv\""))
+        .body(inventory_csv(&items)?))
+}
+
+/// The inventory as CSV: each token's JSON fields as columns, lists as JSON.
+fn inventory_csv(items: &[AdminTokenJson]) -> Result<String, AppError> {
+    const COLUMNS: [&str; 14] = [
+        "id",
+        "ownerEmail",
+        "name",
+        "prefix",
+        "scopes",
+        "projects",
+        "status",
+        "createdAt",
+        "expiresAt",
+        "lastUsedAt",
+        "lastUsedIp",
+        "revokedAt",
+        "revokedReason",
+        "allowedIps",
+    ];
+    let mut rows = Vec::with_capacity(items.len());
+    for item in items {
+        let value = serde_json::to_value(item).map_err(|e| AppError::Internal(e.into()))?;
+        let field = |name: &str| match &value[name] {
+            serde_json::Value::Null => String::new(),
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let mut row: Vec<String> = COLUMNS.iter().map(|c| field(c)).collect();
+        row[1] = item.owner.email.to_string();
+        rows.push(row);
+    }
+    Ok(csv_table(&COLUMNS, rows.into_iter()))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[schema(as = AdminRevocation)]
+struct RevocationBody {
+    /// The tokens: 1 to 100 ids. Unknown ones and tokens already stopped are skipped.
+    #[serde(default)]
+    ids: Vec<String>,
+    /// Why: 1 to 500 characters, told to each owner.
+    #[serde(default)]
+    reason: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = AdminRevoked)]
+struct RevokedJson {
+    /// How many tokens stopped working now.
+    revoked: usize,
+}
+
+/// Revoke anyone's tokens.
+///
+/// Revokes those of the tokens that still work, at once on every instance; each owner gets a
+/// notification and a mail with the reason, and the revocation is in their security log and
+/// the admin's. Needs the password entered within 10 minutes.
+#[utoipa::path(
+    tag = "admin",
+    request_body = RevocationBody,
+    security(("session" = [], "csrf" = [])),
+    responses((status = 200, description = "How many were revoked.", body = RevokedJson)),
+)]
+#[post("/tokens/revoke")]
+async fn revoke_tokens(
+    admin: AdminCaller,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: Json<RevocationBody>,
+) -> Result<HttpResponse, AppError> {
+    let revocation = AdminRevocation::parse(&body.ids, &body.reason)
+        .map_err(|(field, message)| AppError::validation(field, message))?;
+    let by = super::super::requester(&req, &admin.user.id)?;
+    let revoked = ops::admin::revoke_tokens(&state, &by, revocation).await?;
+    Ok(HttpResponse::Ok().json(RevokedJson { revoked }))
+}
+
+/// Suspend an account.
+///
+/// Its sessions end now, every one of its tokens answers 401 `account_suspended` from the
+/// very next request on every instance, and its sign-ins are refused, until it is
+/// reactivated. Not your own account (422). Needs the password entered within 10 minutes.
+#[utoipa::path(
+    tag = "admin",
+    params(("id" = String, Path, format = Uuid, description = "The account.")),
+    security(("session" = [], "csrf" = [])),
+    responses(
+        (status = 204, description = "Suspended (or already was)."),
+        (status = 404, description = "No such account."),
+    ),
+)]
+#[post("/users/{id}/suspend")]
+async fn suspend(
+    admin: AdminCaller,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    suspension(admin, req, state, id, true).await
+}
+
+/// Reactivate a suspended account.
+///
+/// Its tokens work again and it may sign in. Needs the password entered within 10 minutes.
+#[utoipa::path(
+    tag = "admin",
+    params(("id" = String, Path, format = Uuid, description = "The account.")),
+    security(("session" = [], "csrf" = [])),
+    responses(
+        (status = 204, description = "Reactivated (or was not suspended)."),
+        (status = 404, description = "No such account."),
+    ),
+)]
+#[post("/users/{id}/reactivate")]
+async fn reactivate(
+    admin: AdminCaller,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    suspension(admin, req, state, id, false).await
+}
+
+async fn suspension(
+    admin: AdminCaller,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    suspended: bool,
+) -> Result<HttpResponse, AppError> {
+    let id = UserId::parse(&id).ok_or(AppError::NotFound)?;
+    let by = crate::routes::requester(&req, &admin.user.id)?;
+    ops::admin::set_suspended(&state, &by, id, suspended).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
