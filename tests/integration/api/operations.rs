@@ -126,7 +126,16 @@ impl Served {
         self.log.extend(self.lines.iter());
         let mut stdout = String::new();
         std::io::Read::read_to_string(&mut self.child.stdout.take().unwrap(), &mut stdout).unwrap();
-        (status, stdout, self.log)
+        (status, stdout, std::mem::take(&mut self.log))
+    }
+}
+
+/// A test that ends without `finish` (or panics) leaves no server behind: an orphan would keep
+/// its database connections (PostgreSQL's are limited) for as long as the machine runs.
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
