@@ -37,6 +37,10 @@ pub enum AppError {
     CsrfFailed,
     #[error("Not found.")]
     NotFound,
+    /// The path exists but not with this method (RFC 9110 §15.5.6); `Allow` lists the methods
+    /// it has (`routes::methods`).
+    #[error("This path does not take this method; it takes {0}.")]
+    MethodNotAllowed(String),
     #[error("Some fields are invalid.")]
     Validation(FieldErrors),
     #[error("{0}")]
@@ -102,6 +106,7 @@ pub enum ErrorCode {
     SessionRequired,
     CsrfFailed,
     NotFound,
+    MethodNotAllowed,
     ValidationFailed,
     BadJson,
     PayloadTooLarge,
@@ -128,6 +133,7 @@ impl AppError {
             AppError::SessionRequired => "session_required",
             AppError::CsrfFailed => "csrf_failed",
             AppError::NotFound => "not_found",
+            AppError::MethodNotAllowed(_) => "method_not_allowed",
             AppError::Validation(_) => "validation_failed",
             AppError::BadJson(_) => "bad_json",
             AppError::PayloadTooLarge => "payload_too_large",
@@ -182,6 +188,9 @@ impl AppError {
         if let AppError::RateLimited { retry_after } = self {
             builder.insert_header((header::RETRY_AFTER, retry_after.to_string()));
         }
+        if let AppError::MethodNotAllowed(allow) = self {
+            builder.insert_header((header::ALLOW, allow.as_str()));
+        }
         builder
     }
 }
@@ -201,6 +210,7 @@ impl ResponseError for AppError {
             | AppError::ReauthenticationRequired
             | AppError::TokenPolicy(_) => StatusCode::FORBIDDEN,
             AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -163,6 +163,7 @@ impl Application {
                 .wrap(from_fn(crate::routes::settle_changes))
                 .wrap(sessions)
                 .wrap(from_fn(crate::routes::refuse_foreign))
+                .wrap(from_fn(crate::routes::methods::answer))
                 // Every answer, errors included, is `no-store` unless its handler says otherwise
                 // (only the stylesheet and script do): token plaintexts and CSRF tokens travel
                 // in answers, and no cache may keep those.

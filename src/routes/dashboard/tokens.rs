@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{web, HttpResponse};
 use askama::Template;
 use chrono::{Duration, NaiveDateTime};
 use serde::Deserialize;
@@ -30,17 +30,17 @@ use crate::domain::{
 use crate::error::AppError;
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(list)
-        .service(inactive_page)
-        .service(new_form)
-        .service(create)
-        .service(reveal)
-        .service(regenerate_form)
-        .service(regenerate)
-        .service(confirm_revoke)
-        .service(revoke);
-}
+super::pages!(
+    GET "/settings/tokens" => list,
+    GET "/settings/tokens/inactive" => inactive_page,
+    GET "/settings/tokens/new" => new_form,
+    POST "/settings/tokens" => create,
+    GET "/settings/tokens/{id}/created" => reveal,
+    GET "/settings/tokens/{id}/regenerate" => regenerate_form,
+    POST "/settings/tokens/{id}/regenerate" => regenerate,
+    GET "/settings/tokens/{id}/revoke" => confirm_revoke,
+    POST "/settings/tokens/{id}/revoke" => revoke,
+);
 
 /// An active token this close to its expiry is flagged in the list.
 const EXPIRES_SOON: Duration = Duration::days(7);
@@ -444,7 +444,6 @@ struct RevokePage {
     token: TokenView,
 }
 
-#[get("/settings/tokens")]
 async fn list(user: DashboardUser, state: web::Data<AppState>) -> Result<HttpResponse, HtmlError> {
     let (user_id, now) = (user.user.id.clone(), state.clock.now());
     // Every token that works (however many are in a rotation's grace), and the latest
@@ -511,7 +510,6 @@ struct InactiveQuery {
     cursor: Option<String>,
 }
 
-#[get("/settings/tokens/inactive")]
 async fn inactive_page(
     user: DashboardUser,
     state: web::Data<AppState>,
@@ -546,7 +544,6 @@ async fn new_token_form(state: &AppState, user: &DashboardUser) -> Result<NewTok
     Ok(NewTokenForm::new(state.clock.now(), own))
 }
 
-#[get("/settings/tokens/new")]
 async fn new_form(
     user: DashboardUser,
     state: web::Data<AppState>,
@@ -601,7 +598,6 @@ impl CreateForm {
     }
 }
 
-#[post("/settings/tokens")]
 async fn create(
     user: DashboardUser,
     state: web::Data<AppState>,
@@ -680,7 +676,6 @@ async fn create(
 }
 
 /// The reveal page: the plaintext on the first view, and only then.
-#[get("/settings/tokens/{id}/created")]
 async fn reveal(
     user: DashboardUser,
     state: web::Data<AppState>,
@@ -717,7 +712,6 @@ async fn find_mine_with_projects(
     .await?)
 }
 
-#[get("/settings/tokens/{id}/revoke")]
 async fn confirm_revoke(
     user: DashboardUser,
     state: web::Data<AppState>,
@@ -740,7 +734,6 @@ struct RevokeForm {
     csrf_token: Option<String>,
 }
 
-#[post("/settings/tokens/{id}/revoke")]
 async fn revoke(
     user: DashboardUser,
     state: web::Data<AppState>,
@@ -827,7 +820,6 @@ async fn regenerate_page(
     })
 }
 
-#[get("/settings/tokens/{id}/regenerate")]
 async fn regenerate_form(
     user: DashboardUser,
     state: web::Data<AppState>,
@@ -847,7 +839,6 @@ struct RegenerateForm {
     csrf_token: Option<String>,
 }
 
-#[post("/settings/tokens/{id}/regenerate")]
 async fn regenerate(
     user: DashboardUser,
     state: web::Data<AppState>,

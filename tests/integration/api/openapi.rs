@@ -288,3 +288,95 @@ async fn a_nul_character_is_a_client_error_not_a_500() {
     assert_eq!(nul.status(), unknown.status());
     assert_ne!(nul.status(), StatusCode::INTERNAL_SERVER_ERROR);
 }
+
+/// SPEC §5, §8.6: a method a path lacks is 405 with `Allow`, in the error shape of the path's
+/// clients, whoever asks; an unknown path is still 404.
+#[actix_web::test]
+async fn a_method_a_path_lacks_is_405_with_allow_on_the_api_and_the_dashboard() {
+    let app = TestApp::spawn().await;
+    let trace = Method::from_bytes(b"TRACE").unwrap();
+
+    // Without credentials, and with a malformed `Authorization`: the method is about the
+    // resource, so it is answered before the caller is.
+    for auth in [None, Some("Bearer a b")] {
+        let mut req = app.client.request(trace.clone(), app.url("/api/me"));
+        if let Some(auth) = auth {
+            req = req.header("Authorization", auth);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED, "{auth:?}");
+        assert_eq!(res.headers()["allow"], "GET, OPTIONS");
+        assert_eq!(error_code(res).await, "method_not_allowed");
+    }
+    let res = app
+        .client
+        .delete(app.url("/api/projects/7f1c2f2e-0b7e-4c52-9a43-5d2f2f0c9a10/files"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(res.headers()["allow"], "GET, OPTIONS");
+    assert_eq!(error_code(res).await, "method_not_allowed");
+
+    // The dashboard: the error page a browser shows, with the same status and `Allow`.
+    let res = app
+        .client
+        .put(app.url("/settings/tokens"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(res.headers()["allow"], "GET, POST, OPTIONS");
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(res.text().await.unwrap().contains("405"));
+
+    // A path no route has is not found, whatever the method.
+    for (method, path) in [(trace, "/nowhere"), (Method::PUT, "/settings/nowhere")] {
+        let res = app.client.request(method, app.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
+        assert!(res.headers().get("allow").is_none());
+    }
+}
+
+/// `OPTIONS` says which methods a path takes: 204 and `Allow`, from the same route table as
+/// `/api/openapi.json`.
+#[actix_web::test]
+async fn options_answers_204_with_the_methods_the_document_lists() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app.get("/api/openapi.json").await.json().await.unwrap();
+    for (path, concrete) in [
+        (
+            "/api/projects/{id}/files/{name}",
+            "/api/projects/7f1c2f2e-0b7e-4c52-9a43-5d2f2f0c9a10/files/report.pdf",
+        ),
+        ("/api/tokens", "/api/tokens"),
+        ("/api/credentials/revoke", "/api/credentials/revoke"),
+    ] {
+        let res = app
+            .client
+            .request(Method::OPTIONS, app.url(concrete))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::NO_CONTENT, "{path}");
+        let allow = res.headers()["allow"].to_str().unwrap().to_owned();
+        let mut documented: Vec<String> = ["get", "post", "put", "patch", "delete"]
+            .into_iter()
+            .filter(|m| !doc["paths"][path][m].is_null())
+            .map(str::to_uppercase)
+            .collect();
+        documented.push("OPTIONS".into());
+        assert_eq!(allow, documented.join(", "), "{path}");
+    }
+    let res = app
+        .client
+        .request(Method::OPTIONS, app.url("/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(res.headers()["allow"], "GET, POST, OPTIONS");
+}
