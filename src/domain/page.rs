@@ -8,6 +8,8 @@ use std::fmt;
 use chrono::{DateTime, NaiveDateTime};
 
 pub const DEFAULT_LIMIT: i64 = 50;
+/// The smallest page.
+pub const MIN_LIMIT: i64 = 1;
 pub const MAX_LIMIT: i64 = 200;
 
 /// Where a page starts: after the row with this sort time (if the list sorts by time) and
@@ -35,7 +37,7 @@ impl std::error::Error for PageError {}
 impl fmt::Display for PageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            PageError::Limit => write!(f, "Use a limit from 1 to {MAX_LIMIT}."),
+            PageError::Limit => write!(f, "Use a limit from {MIN_LIMIT} to {MAX_LIMIT}."),
             PageError::Cursor => f.write_str("Use the cursor of a Link header as it was given."),
         }
     }
@@ -48,7 +50,7 @@ impl PageRequest {
             Some(raw) => raw
                 .parse()
                 .ok()
-                .filter(|n| (1..=MAX_LIMIT).contains(n))
+                .filter(|n| (MIN_LIMIT..=MAX_LIMIT).contains(n))
                 .ok_or(PageError::Limit)?,
         };
         let after = cursor
@@ -83,6 +85,13 @@ impl PageRequest {
     }
 }
 
+/// What a cursor is (`Cursor::encode`): the lowercase hex of `{micros}|{key}`, the time at
+/// most 16 digits (maybe negative, maybe absent) and the key at least one byte, none of them
+/// NUL. `/api/openapi.json` states it for `?cursor=`, and `decode` refuses anything else, so a
+/// cursor the document allows always reads (a key that is not UTF-8 reads as its lossy text:
+/// it still names a place in the list's order).
+pub const CURSOR_PATTERN: &str = "^(?:(?:2d)?(?:3[0-9]){1,16})?7c(?:0[1-9a-f]|[1-9a-f][0-9a-f])+$";
+
 impl Cursor {
     pub fn new(at: Option<NaiveDateTime>, key: impl Into<String>) -> Self {
         Cursor {
@@ -102,15 +111,19 @@ impl Cursor {
     }
 
     fn decode(raw: &str) -> Option<Cursor> {
-        let text = String::from_utf8(hex::decode(raw).ok()?).ok()?;
-        let (at, key) = text.split_once('|')?;
-        let at = match at {
+        static SHAPE: std::sync::LazyLock<regex_lite::Regex> =
+            std::sync::LazyLock::new(|| regex_lite::Regex::new(CURSOR_PATTERN).expect("a regex"));
+        if !SHAPE.is_match(raw) {
+            return None;
+        }
+        let bytes = hex::decode(raw).ok()?;
+        let (at, key) = bytes.split_at(bytes.iter().position(|&b| b == b'|')?);
+        let at = match std::str::from_utf8(at).ok()? {
             "" => None,
             micros => Some(DateTime::from_timestamp_micros(micros.parse().ok()?)?.naive_utc()),
         };
-        // Keys are ids and file names, never with a control character; and PostgreSQL refuses
-        // a NUL in text outright, which would be a 500 instead of this 422.
-        (!key.is_empty() && !key.chars().any(char::is_control)).then(|| Cursor::new(at, key))
+        // No NUL (the pattern): PostgreSQL refuses one in text, which would be a 500.
+        Some(Cursor::new(at, String::from_utf8_lossy(&key[1..])))
     }
 }
 
@@ -145,12 +158,31 @@ mod tests {
             &hex::encode("12|"),
             &hex::encode("x|id"),
             &hex::encode("|a\0b"),
+            &hex::encode("12|id").to_uppercase(),
+            &format!("{}\n", hex::encode("12|id")),
         ] {
             assert_eq!(
                 PageRequest::parse(None, Some(bad)),
                 Err(PageError::Cursor),
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn every_cursor_the_pattern_allows_reads() {
+        // Up to 16 digits (a time 316 years from 1970 or before it), any key bytes but NUL.
+        for text in [
+            "|k".as_bytes(),
+            b"-9999999999999999|\xff\x01",
+            b"9999999999999999|||",
+            b"0|\xc2\x8e",
+        ] {
+            let raw = hex::encode(text);
+            assert!(regex_lite::Regex::new(CURSOR_PATTERN)
+                .unwrap()
+                .is_match(&raw));
+            assert!(Cursor::decode(&raw).is_some(), "{raw}");
         }
     }
 

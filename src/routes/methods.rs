@@ -189,7 +189,12 @@ mod tests {
         assert_eq!(allow("/login").as_deref(), Some("GET, POST, OPTIONS"));
         assert_eq!(allow("/healthz").as_deref(), Some("GET, OPTIONS"));
         assert_eq!(allow("/").as_deref(), Some("GET, OPTIONS"));
-        for unknown in ["/api/nothing", "/api/me/x", "/api/projects//files/a", "/nope"] {
+        for unknown in [
+            "/api/nothing",
+            "/api/me/x",
+            "/api/projects//files/a",
+            "/nope",
+        ] {
             assert_eq!(allow(unknown), None, "{unknown}");
         }
     }

@@ -341,6 +341,13 @@ pub fn remove_member(
     })
 }
 
+/// `validate_domain` as `/api/openapi.json` states it: labels of letters, digits and inner
+/// hyphens, each at most 63 long, at least two, the last with a letter, at most 253 characters
+/// (a final dot allowed).
+pub const DOMAIN_PATTERN: &str =
+    "^(?=.{1,253}\\.?$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+\
+    (?=[0-9-]*[A-Za-z])[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.?$";
+
 /// A hostname as a custom domain accepts it: lower-cased, at most 253 characters, at least
 /// two labels of letters, digits and inner hyphens, each at most 63 long, a non-numeric TLD.
 pub fn validate_domain(domain: &str) -> Result<String, WriteError> {

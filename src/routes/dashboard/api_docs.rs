@@ -92,7 +92,11 @@ fn resolve<'a>(doc: &'a Value, v: &'a Value) -> &'a Value {
 /// the limits the server checks: `integer, 1 to 200`, `string, matching ^mm_pat_…$`.
 fn type_of(schema: &Value) -> String {
     let ty = bare_type_of(schema);
-    let number = |key: &str| schema[key].as_i64().or_else(|| schema[key].as_f64().map(|f| f as i64));
+    let number = |key: &str| {
+        schema[key]
+            .as_i64()
+            .or_else(|| schema[key].as_f64().map(|f| f as i64))
+    };
     let range = |min: Option<i64>, max: Option<i64>, unit: &str| match (min, max) {
         (Some(min), Some(max)) => Some(format!("{min} to {max}{unit}")),
         (Some(min), None) => Some(format!("at least {min}{unit}")),

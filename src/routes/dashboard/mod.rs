@@ -49,9 +49,15 @@ mod shared {
     );
 }
 
+/// A module's `configure` and its `PAGES`.
+type Module = (
+    fn(&mut web::ServiceConfig),
+    &'static [(&'static str, &'static str)],
+);
+
 /// The dashboard's modules, in the order their routes are tried (`tokens` before
 /// `token_page`: `/settings/tokens/new` and `/inactive` are not token ids).
-const MODULES: [(fn(&mut web::ServiceConfig), &[(&str, &str)]); 7] = [
+const MODULES: [Module; 7] = [
     (shared::configure, shared::PAGES),
     (accounts::configure, accounts::PAGES),
     (tokens::configure, tokens::PAGES),

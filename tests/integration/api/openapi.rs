@@ -335,7 +335,12 @@ async fn a_method_a_path_lacks_is_405_with_allow_on_the_api_and_the_dashboard() 
 
     // A path no route has is not found, whatever the method.
     for (method, path) in [(trace, "/nowhere"), (Method::PUT, "/settings/nowhere")] {
-        let res = app.client.request(method, app.url(path)).send().await.unwrap();
+        let res = app
+            .client
+            .request(method, app.url(path))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
         assert!(res.headers().get("allow").is_none());
     }
@@ -379,4 +384,92 @@ async fn options_answers_204_with_the_methods_the_document_lists() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     assert_eq!(res.headers()["allow"], "GET, POST, OPTIONS");
+}
+
+/// SPEC §8.6: the document states what the server checks, from the same constants, and the
+/// server refuses what the document excludes.
+#[actix_web::test]
+async fn the_document_states_the_patterns_and_bounds_the_server_checks() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app.get("/api/openapi.json").await.json().await.unwrap();
+    let params = doc["paths"]["/api/projects/{id}/messages"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|p| p["name"] == name)
+            .map(|p| p["schema"].clone())
+            .unwrap()
+    };
+    let limit = param("limit");
+    assert_eq!(limit["minimum"], mantel::domain::MIN_LIMIT);
+    assert_eq!(limit["maximum"], mantel::domain::MAX_LIMIT);
+    assert_eq!(
+        (limit["minimum"].clone(), limit["maximum"].clone()),
+        (1.into(), 200.into())
+    );
+    assert_eq!(param("cursor")["pattern"], mantel::domain::CURSOR_PATTERN);
+
+    let report = &doc["components"]["schemas"]["RevokeRequest"]["properties"]["credentials"];
+    assert_eq!(report["items"]["pattern"], "^mm_pat_[0-9A-Za-z]{32}$");
+    assert_eq!(
+        report["items"]["pattern"],
+        mantel::domain::token::TOKEN_PATTERN
+    );
+    assert_eq!(
+        (report["minItems"].clone(), report["maxItems"].clone()),
+        (1.into(), 1000.into())
+    );
+    let member = &doc["components"]["schemas"]["NewMember"]["properties"]["email"];
+    assert_eq!(member["format"], "email");
+
+    // What the patterns exclude is refused: an empty or edited cursor, a credential that is
+    // not a token's shape (one with a wrong checksum is only ignored: no pattern says that).
+    let owner = app.with_user("patterns@example.com").await;
+    let project = owner.with_project("Patterns").await;
+    for cursor in ["", "zz", "7C6B"] {
+        let res = owner
+            .get(&format!("/api/projects/{project}/messages?cursor={cursor}"))
+            .await;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{cursor:?}");
+        assert_eq!(error_code(res).await, "validation_failed");
+    }
+    let res = owner
+        .get(&format!("/api/projects/{project}/messages?limit="))
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let report = |credential: &str| {
+        app.client
+            .post(app.url("/api/credentials/revoke"))
+            .json(&serde_json::json!({ "credentials": [credential] }))
+            .send()
+    };
+    let res = report("not a token").await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let res = report("mm_pat_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+}
+
+/// `/docs/api` shows the same limits, so a person reading it knows a valid request too.
+#[actix_web::test]
+async fn the_api_reference_page_shows_the_patterns_and_bounds() {
+    let app = TestApp::spawn().await;
+    let html = app.get_html("/docs/api").await;
+    assert!(html.contains("integer, 1 to 200"), "limit bounds");
+    let escaped = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    assert!(
+        html.contains(&escaped(mantel::domain::CURSOR_PATTERN)),
+        "cursor pattern"
+    );
+    assert!(
+        html.contains("matching ^mm_pat_[0-9A-Za-z]{32}$"),
+        "token pattern"
+    );
 }
