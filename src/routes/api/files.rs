@@ -70,8 +70,8 @@ impl From<files::FileInfo> for FileJson {
         ("name" = inline(FileName), Path, description = "The file's name."),
     ),
     request_body(
-        description = "The file's bytes, in any media type.",
-        content((String = "application/octet-stream")),
+        description = "The file's bytes, in any media type; none: an empty file.",
+        content((Option<String> = "application/octet-stream")),
     ),
     security(("bearer" = ["files"]), ("session" = [], "csrf" = [])),
     responses(
