@@ -58,6 +58,7 @@ fn domain_schema() -> utoipa::openapi::schema::Object {
     utoipa::openapi::schema::ObjectBuilder::new()
         .schema_type(utoipa::openapi::schema::Type::String)
         .pattern(Some(crate::db::models::projects::DOMAIN_PATTERN))
+        .max_length(Some(crate::db::models::projects::DOMAIN_MAX_LEN))
         .examples(["www.example.com"])
         .build()
 }
