@@ -54,6 +54,10 @@ pub enum AppError {
     /// exactly as one that does not exist (SPEC §5), but it is a refusal, not use (§8.7).
     #[error("Not found.")]
     Hidden,
+    /// The path exists but not with this method (RFC 9110 §15.5.6); `Allow` lists the methods
+    /// it has (`routes::methods`).
+    #[error("This path does not take this method; it takes {0}.")]
+    MethodNotAllowed(String),
     #[error("Some fields are invalid.")]
     Validation(FieldErrors),
     #[error("{0}")]
@@ -130,6 +134,7 @@ pub enum ErrorCode {
     SessionRequired,
     CsrfFailed,
     NotFound,
+    MethodNotAllowed,
     ValidationFailed,
     BadJson,
     PayloadTooLarge,
@@ -161,6 +166,7 @@ impl AppError {
             AppError::SessionRequired(_) => "session_required",
             AppError::CsrfFailed | AppError::ForeignOrigin(_) => "csrf_failed",
             AppError::NotFound | AppError::Hidden => "not_found",
+            AppError::MethodNotAllowed(_) => "method_not_allowed",
             AppError::Validation(_) => "validation_failed",
             AppError::BadJson(_) => "bad_json",
             AppError::PayloadTooLarge => "payload_too_large",
@@ -241,6 +247,9 @@ impl AppError {
         {
             builder.insert_header((header::RETRY_AFTER, retry_after.to_string()));
         }
+        if let AppError::MethodNotAllowed(allow) = self {
+            builder.insert_header((header::ALLOW, allow.as_str()));
+        }
         builder
     }
 }
@@ -264,6 +273,7 @@ impl ResponseError for AppError {
             | AppError::ReauthenticationRequired
             | AppError::TokenPolicy(_) => StatusCode::FORBIDDEN,
             AppError::NotFound | AppError::Hidden => StatusCode::NOT_FOUND,
+            AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,

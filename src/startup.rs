@@ -179,6 +179,7 @@ impl Application {
                 .wrap(from_fn(crate::routes::settle_changes))
                 .wrap(sessions)
                 .wrap(from_fn(crate::routes::refuse_foreign))
+                .wrap(from_fn(crate::routes::methods::answer))
                 .wrap(from_fn(crate::routes::end_json_with_newline))
                 // Every answer, errors included, is `no-store` unless its handler says otherwise
                 // (only the stylesheet and script do): token plaintexts and CSRF tokens travel

@@ -173,8 +173,8 @@ pub fn partner_findings(body: &Value) -> Result<Vec<Finding>, ReportError> {
 }
 
 /// The body of `POST /api/credentials/revoke`: `{"credentials": [...]}` with 1 to 1000
-/// strings. Only the well-formed, checksum-valid ones are kept (the rest cannot be ours),
-/// once each.
+/// strings of a token's shape (`TOKEN_PATTERN`, as the document says). Only the checksum-valid
+/// ones are kept (the rest cannot be ours), once each.
 pub struct ReportedCredentials(Vec<TokenHash>);
 
 impl ReportedCredentials {
@@ -183,7 +183,8 @@ impl ReportedCredentials {
     pub fn from_json(body: &Value) -> Result<Self, ReportError> {
         const SHAPE: ReportError = ReportError {
             field: "credentials",
-            message: "Expected `{\"credentials\": [\"mm_pat_…\", …]}` with 1 to 1000 strings.",
+            message: "Expected `{\"credentials\": [\"mm_pat_…\", …]}` with 1 to 1000 strings, \
+                      each `mm_pat_` and 32 letters or digits.",
         };
         let list = body
             .get("credentials")
@@ -193,7 +194,10 @@ impl ReportedCredentials {
         let mut seen = HashSet::new();
         let mut hashes = Vec::new();
         for item in list {
-            let s = item.as_str().ok_or(SHAPE)?;
+            let s = item
+                .as_str()
+                .filter(|s| PlainToken::is_shaped(s))
+                .ok_or(SHAPE)?;
             if let Ok(token) = PlainToken::parse(s) {
                 let hash = token.hash();
                 if seen.insert(hash) {
@@ -220,14 +224,15 @@ mod tests {
     #[test]
     fn credentials_are_one_to_a_thousand_strings_and_only_tokens_are_kept() {
         let ok = ReportedCredentials::from_json(&json!({
-            "credentials": [VALID, "garbage", VALID, "mm_pat_AAAAAAAAAAAAAAAAAAAAAAAAAB2dbXlp"]
+            "credentials": [VALID, VALID, "mm_pat_AAAAAAAAAAAAAAAAAAAAAAAAAB2dbXlp"]
         }))
         .unwrap();
         assert_eq!(ok.hashes().len(), 1);
-        let many: Vec<&str> = vec!["x"; 1000];
+        let many: Vec<&str> = vec![VALID; 1000];
         assert!(ReportedCredentials::from_json(&json!({ "credentials": many })).is_ok());
-        let too_many: Vec<&str> = vec!["x"; 1001];
+        let too_many: Vec<&str> = vec![VALID; 1001];
         for bad in [
+            json!({ "credentials": [VALID, "garbage"] }),
             json!({ "credentials": too_many }),
             json!({ "credentials": [] }),
             json!({ "credentials": VALID }),

@@ -6,6 +6,7 @@
 mod cidr;
 mod email;
 mod expiry;
+pub mod file_name;
 mod grace;
 mod ids;
 pub mod leak;
@@ -34,7 +35,9 @@ pub use name::{NameError, ProjectName, TokenName};
 pub use narrowing::Narrowing;
 pub use new_token::{FieldErrors, NewToken, Rotation};
 pub use notice::NoticeKind;
-pub use page::{Cursor, PageError, PageRequest, DEFAULT_LIMIT, MAX_LIMIT};
+pub use page::{
+    Cursor, PageError, PageRequest, CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT, MIN_LIMIT,
+};
 pub use policy::{LifetimeDays, LifetimeDaysError, PolicyBreach, TokenPolicy};
 pub use request_outcome::RequestOutcome;
 pub use revocation::{AdminRevocation, RevokedReason};

@@ -16,6 +16,9 @@ const RANDOM_LEN: usize = 26;
 const CHECKSUM_LEN: usize = 6;
 /// The whole token's length: prefix, random part, checksum.
 pub const TOKEN_LEN: usize = TOKEN_PREFIX.len() + RANDOM_LEN + CHECKSUM_LEN;
+/// The token's shape as `/api/openapi.json` states it: what `parse` checks before the
+/// checksum, which no pattern can say (a unit test keeps the two in step).
+pub const TOKEN_PATTERN: &str = "^mm_pat_[0-9A-Za-z]{32}$";
 /// Random characters shown in the display prefix (`mm_pat_A3B9`).
 const DISPLAY_RANDOM_CHARS: usize = 4;
 
@@ -95,6 +98,14 @@ impl PlainToken {
         PlainToken(token)
     }
 
+    /// Whether `s` has a token's shape (`TOKEN_PATTERN`), whatever its checksum.
+    pub fn is_shaped(s: &str) -> bool {
+        !matches!(
+            PlainToken::parse(s),
+            Err(TokenFormatError::Prefix | TokenFormatError::Length | TokenFormatError::Alphabet)
+        )
+    }
+
     /// Accepts only a well-formed token with a correct checksum; touches nothing else.
     pub fn parse(s: &str) -> Result<Self, TokenFormatError> {
         let rest = s
@@ -150,6 +161,27 @@ fn checksum(body: &str) -> [u8; CHECKSUM_LEN] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_documented_pattern_is_the_shape_parse_checks() {
+        let pattern = regex_lite::Regex::new(TOKEN_PATTERN).unwrap();
+        let good = PlainToken::generate();
+        let mut typo = good.expose().to_owned();
+        typo.replace_range(10..11, if &typo[10..11] == "A" { "B" } else { "A" });
+        for s in [
+            good.expose(),
+            typo.as_str(),
+            "mm_pat_",
+            "mm_pat_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "mm_pat_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "mm_pat_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA-",
+            "mm_pat_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAé",
+            "xx_pat_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        ] {
+            assert_eq!(pattern.is_match(s), PlainToken::is_shaped(s), "{s}");
+        }
+        assert!(PlainToken::is_shaped(&typo) && PlainToken::parse(&typo).is_err());
+    }
 
     #[test]
     fn tokens_in_logged_text_are_cut_to_their_prefix() {

@@ -1,12 +1,17 @@
 //! `GET /healthz`: 200 once the server can reach its database.
 
-use actix_web::{get, web, HttpResponse};
+use actix_web::{web, HttpResponse};
 use diesel::connection::SimpleConnection;
 
 use crate::db;
 use crate::state::AppState;
 
-#[get("/healthz")]
+pub const PATH: &str = "/healthz";
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route(PATH, web::get().to(healthz));
+}
+
 pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     let reachable = db::query(&state.pool, |conn| conn.batch_execute("SELECT 1")).await;
     match reachable {

@@ -4,6 +4,7 @@ pub mod api;
 pub mod dashboard;
 pub mod deadline;
 pub mod health;
+pub mod methods;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -22,7 +23,7 @@ use dashboard::HtmlError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // Before the `/api` scope, whose middleware would ask for credentials.
-    cfg.service(health::healthz)
+    cfg.configure(health::configure)
         .service(api::openapi::openapi_json)
         // Public: a leaked token's finder is not its owner (SPEC §8.4).
         .configure(api::leaks::configure)
@@ -55,7 +56,8 @@ fn error_for(path: &str, error: AppError) -> actix_web::Error {
     }
 }
 
-/// Unknown paths.
+/// Unknown paths. (A known path with a method it lacks is answered before routing,
+/// `methods::answer`.)
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, actix_web::Error> {
     Err(error_for(req.path(), AppError::NotFound))
 }

@@ -20,16 +20,9 @@ pub struct FileInfo {
     pub uploaded_at: NaiveDateTime,
 }
 
-/// A file name is one path segment: 1–255 bytes, no slashes, no control characters, not `.`/`..`.
+/// A file name is one path segment (`domain::file_name`).
 pub fn validate_name(name: &str) -> Result<(), WriteError> {
-    let bad = name.is_empty()
-        || name.len() > 255
-        || name == "."
-        || name == ".."
-        || name
-            .chars()
-            .any(|c| c == '/' || c == '\\' || c.is_control());
-    if bad {
+    if !crate::domain::file_name::is_valid(name) {
         return Err(WriteError::field(
             "name",
             "Use 1–255 characters without slashes or control characters.",

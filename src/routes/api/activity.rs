@@ -147,9 +147,19 @@ async fn publishes(
 #[derive(Deserialize, ToSchema)]
 #[schema(as = NewMessage)]
 struct MessageBody {
-    /// The comment's text.
-    #[schema(value_type = String, required = true, example = "New message in #launch")]
+    /// The comment's text: at most 10000 characters, trimmed, not empty; no control characters
+    /// but line breaks and tabs.
+    #[schema(schema_with = message_schema, required = true)]
     body: Option<String>,
+}
+
+/// `body`, from the rule that checks it (`activity::validate_body`).
+fn message_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .max_length(Some(activity::MESSAGE_MAX_CHARS))
+        .pattern(Some(activity::MESSAGE_PATTERN))
+        .build()
 }
 
 /// Post a comment on a project.

@@ -49,8 +49,18 @@ async fn get_domain(
 #[schema(as = NewDomain)]
 struct DomainBody {
     /// A hostname, such as `www.example.com`.
-    #[schema(value_type = String, required = true, example = "www.example.com")]
+    #[schema(schema_with = domain_schema, required = true)]
     domain: Option<String>,
+}
+
+/// `domain`, from the rule that checks it (`projects::validate_domain`).
+fn domain_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .pattern(Some(crate::db::models::projects::DOMAIN_PATTERN))
+        .max_length(Some(crate::db::models::projects::DOMAIN_MAX_LEN))
+        .examples(["www.example.com"])
+        .build()
 }
 
 /// Set a project's custom domain.

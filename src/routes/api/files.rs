@@ -15,6 +15,24 @@ use crate::state::AppState;
 
 super::resource!(upload, list, download, remove);
 
+/// A file's name in a path, as documented: `domain::file_name`'s pattern.
+struct FileName;
+
+impl utoipa::PartialSchema for FileName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(crate::domain::file_name::pattern()))
+            .description(Some(
+                "1 to 255 characters, not `.` or `..`, without `/`, `\\` or control characters.",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for FileName {}
+
 /// A stored file, without its bytes. Fields in alphabetical order: the order this answer has
 /// always had.
 #[derive(Serialize, ToSchema)]
@@ -49,11 +67,11 @@ impl From<files::FileInfo> for FileJson {
     tag = "files",
     params(
         ("id" = ProjectId, Path, description = "The project's id."),
-        ("name" = String, Path, description = "The file's name."),
+        ("name" = inline(FileName), Path, description = "The file's name."),
     ),
     request_body(
-        description = "The file's bytes, in any media type.",
-        content((String = "application/octet-stream")),
+        description = "The file's bytes, in any media type; none: an empty file.",
+        content((Option<String> = "application/octet-stream")),
     ),
     security(("bearer" = ["files"]), ("session" = [], "csrf" = [])),
     responses(
@@ -135,7 +153,7 @@ async fn list(
     tag = "files",
     params(
         ("id" = ProjectId, Path, description = "The project's id."),
-        ("name" = String, Path, description = "The file's name."),
+        ("name" = inline(FileName), Path, description = "The file's name."),
     ),
     security(("bearer" = ["files"]), ("session" = [])),
     responses((status = 200, description = "The file's bytes, in the media type it was uploaded with.",
@@ -169,7 +187,7 @@ async fn download(
     tag = "files",
     params(
         ("id" = ProjectId, Path, description = "The project's id."),
-        ("name" = String, Path, description = "The file's name."),
+        ("name" = inline(FileName), Path, description = "The file's name."),
     ),
     security(("bearer" = ["files"]), ("session" = [], "csrf" = [])),
     responses((status = 204, description = "Deleted.")),

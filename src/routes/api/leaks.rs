@@ -41,8 +41,24 @@ const PUBLIC_ANSWER_AFTER: std::time::Duration = std::time::Duration::from_milli
 #[derive(ToSchema)]
 #[allow(dead_code)]
 struct RevokeRequest {
-    /// 1 to 1000 strings; those that are not live tokens are ignored.
+    /// 1 to 1000 strings, each of a token's shape; those that are not live tokens (their
+    /// checksum, which no pattern can say, is wrong, or no such token is live) are ignored.
+    #[schema(schema_with = credentials_schema)]
     credentials: Vec<String>,
+}
+
+/// `credentials`: from the same constants the body is checked with.
+fn credentials_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(crate::domain::token::TOKEN_PATTERN)),
+        )
+        .min_items(Some(1))
+        .max_items(Some(crate::domain::leak::ReportedCredentials::MAX))
+        .build()
 }
 
 /// One finding of a partner's report (GitHub's fields; GitLab sends `type`, `token`, `url`).

@@ -23,7 +23,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use futures_util::future::LocalBoxFuture;
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::auth::{Caller, Need};
 use crate::db::{self, DbConnection};
@@ -115,8 +115,18 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
                 AppError::UnsupportedMediaType.into()
             )));
         }
-        let body = web::Json::<T>::from_request(req, payload);
-        Box::pin(async move { Ok(Json(body.await?.into_inner())) })
+        let body = web::Json::<serde_json::Value>::from_request(req, payload);
+        Box::pin(async move {
+            // An object, as every body's schema says: serde would also read a struct from an
+            // array of its fields (`[null, null]`).
+            let value = body.await?.into_inner();
+            if !value.is_object() {
+                return Err(AppError::validation("body", "Send a JSON object.").into());
+            }
+            serde_json::from_value(value)
+                .map(Json)
+                .map_err(|e| AppError::validation("body", e.to_string()).into())
+        })
     }
 }
 
@@ -134,10 +144,30 @@ pub struct Page {
     base: String,
 }
 
-#[derive(Deserialize)]
-struct PageQuery {
-    limit: Option<String>,
-    cursor: Option<String>,
+/// A query string's parameters as sent: an empty value (`?cursor=`) is itself, not absent,
+/// so it is checked like any other (the document says what each parameter may be).
+pub struct QueryParams(Vec<(String, String)>);
+
+/// A parameter sent more than once.
+#[derive(Debug)]
+pub struct Repeated;
+
+impl QueryParams {
+    /// `None` when the query string is not form-encoded.
+    pub fn of(req: &HttpRequest) -> Option<QueryParams> {
+        serde_html_form::from_str(req.query_string())
+            .ok()
+            .map(QueryParams)
+    }
+
+    /// The value of `key`, if sent once.
+    pub fn one(&self, key: &str) -> Result<Option<&str>, Repeated> {
+        let mut values = self.0.iter().filter(|(k, _)| k == key).map(|(_, v)| v);
+        match (values.next(), values.next()) {
+            (first, None) => Ok(first.map(String::as_str)),
+            _ => Err(Repeated),
+        }
+    }
 }
 
 impl FromRequest for Page {
@@ -153,7 +183,7 @@ impl utoipa::IntoParams for Page {
     fn into_params(
         _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
     ) -> Vec<utoipa::openapi::path::Parameter> {
-        use crate::domain::{DEFAULT_LIMIT, MAX_LIMIT};
+        use crate::domain::{CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT, MIN_LIMIT};
         use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
         use utoipa::openapi::schema::{ObjectBuilder, Type};
         vec![
@@ -161,12 +191,13 @@ impl utoipa::IntoParams for Page {
                 .name("limit")
                 .parameter_in(ParameterIn::Query)
                 .description(Some(format!(
-                    "How many items a page holds: 1 to {MAX_LIMIT}, {DEFAULT_LIMIT} by default."
+                    "How many items a page holds: {MIN_LIMIT} to {MAX_LIMIT}, {DEFAULT_LIMIT} by \
+                     default."
                 )))
                 .schema(Some(
                     ObjectBuilder::new()
                         .schema_type(Type::Integer)
-                        .minimum(Some(1))
+                        .minimum(Some(MIN_LIMIT))
                         .maximum(Some(MAX_LIMIT))
                         .default(Some(DEFAULT_LIMIT.into())),
                 ))
@@ -176,9 +207,14 @@ impl utoipa::IntoParams for Page {
                 .parameter_in(ParameterIn::Query)
                 .description(Some(
                     "Where the page starts: copied from the previous page's `Link: <…>; \
-                     rel=\"next\"` header, never built by hand.",
+                     rel=\"next\"` header, never built by hand (a cursor that was edited \
+                     is refused with 422).",
                 ))
-                .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                .schema(Some(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .pattern(Some(CURSOR_PATTERN)),
+                ))
                 .build(),
         ]
     }
@@ -186,9 +222,12 @@ impl utoipa::IntoParams for Page {
 
 impl Page {
     fn of(req: &HttpRequest) -> Page {
-        let parsed = serde_html_form::from_str::<PageQuery>(req.query_string())
-            .map_err(|_| PageError::Limit)
-            .and_then(|q| PageRequest::parse(q.limit.as_deref(), q.cursor.as_deref()));
+        let parsed = QueryParams::of(req).ok_or(PageError::Limit).and_then(|q| {
+            PageRequest::parse(
+                q.one("limit").map_err(|_| PageError::Limit)?,
+                q.one("cursor").map_err(|_| PageError::Cursor)?,
+            )
+        });
         let (request, invalid) = match parsed {
             Ok(request) => (request, None),
             Err(e) => {

@@ -91,8 +91,7 @@ async fn list(
 
 #[derive(Deserialize, ToSchema)]
 struct NewProject {
-    /// 1 to 100 characters.
-    #[schema(value_type = String, required = true, example = "Marketing site")]
+    #[schema(schema_with = crate::domain::name::schema, required = true)]
     name: Option<String>,
 }
 
@@ -125,8 +124,8 @@ async fn create(
 
 #[derive(Deserialize, ToSchema)]
 struct NewMember {
-    /// The email of an existing account.
-    #[schema(value_type = String, required = true)]
+    /// The email of an existing account (`domain::Email`: at most 254 bytes).
+    #[schema(value_type = String, required = true, format = Email, max_length = 254)]
     email: Option<String>,
     #[schema(value_type = Role, required = true)]
     role: Option<String>,
@@ -203,7 +202,11 @@ async fn set_member(
         ("user_id" = UserId, Path, description = "The member's account id."),
     ),
     security(("session" = [], "csrf" = [])),
-    responses((status = 204, description = "Removed.")),
+    responses(
+        (status = 204, description = "Removed."),
+        (status = 422, description = "`validation_failed`: the project's last owner (a project \
+            needs one).", body = ErrorBody),
+    ),
 )]
 #[delete("/{id}/members/{user_id}")]
 async fn remove_member(
@@ -236,6 +239,21 @@ async fn remove_member(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// JSON Schema's `integer` is any number with no fraction: `30.0` is 30.
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let n = Option::<serde_json::Number>::deserialize(d)?;
+    n.map(|n| {
+        n.as_i64()
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() < 1e15)
+                    .map(|f| f as i64)
+            })
+            .ok_or_else(|| serde::de::Error::custom("expected a whole number of days"))
+    })
+    .transpose()
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schema(as = TokenPolicyChange)]
@@ -243,6 +261,7 @@ struct TokenPolicyBody {
     /// The longest a token may live (from creation to expiry) to be used on this project:
     /// 1 to 366 days; null or absent: no limit.
     #[schema(minimum = 1, maximum = 366)]
+    #[serde(default, deserialize_with = "whole_number")]
     max_lifetime_days: Option<i64>,
     /// Only tokens restricted to chosen projects may be used on this project. Absent: false.
     #[serde(default)]

@@ -4,10 +4,10 @@
 
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{utc, Page};
+use super::{utc, Page, QueryParams};
 use crate::auth::SessionCaller;
 use crate::db::{self, models::security_log, models::security_log::SecurityEventRow};
 use crate::domain::SecurityKind;
@@ -48,9 +48,11 @@ impl From<SecurityEventRow> for SecurityEventJson {
     }
 }
 
-/// The log's own query parameters (paging comes from `Page`).
-#[derive(Deserialize, IntoParams)]
+/// The log's own query parameters (paging comes from `Page`), as documented; `LogFilter`
+/// reads them.
+#[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
+#[allow(dead_code)]
 pub struct LogQuery {
     /// Only events of this kind.
     #[param(value_type = Option<SecurityKind>)]
@@ -68,17 +70,23 @@ pub struct LogFilter {
 
 impl LogFilter {
     pub fn of(req: &HttpRequest) -> Result<LogFilter, AppError> {
-        // Unknown parameters (`limit`, `cursor`) are `Page`'s; a repeated one is malformed.
-        let query: LogQuery = serde_html_form::from_str(req.query_string())
-            .map_err(|_| AppError::validation("kind", SecurityKind::EXPECTED))?;
-        let kind = match query.kind.as_deref() {
-            None | Some("") => None,
+        // Other parameters (`limit`, `cursor`) are `Page`'s; a repeated one is malformed.
+        let query = QueryParams::of(req);
+        let param = |key: &'static str, expected: &'static str| {
+            let value = query.as_ref().map(|q| q.one(key));
+            match value {
+                Some(Ok(value)) => Ok(value),
+                _ => Err(AppError::validation(key, expected)),
+            }
+        };
+        let kind = match param("kind", SecurityKind::EXPECTED)? {
+            None => None,
             Some(raw) => Some(
                 SecurityKind::parse(raw)
                     .ok_or_else(|| AppError::validation("kind", SecurityKind::EXPECTED))?,
             ),
         };
-        let csv = match query.format.as_deref() {
+        let csv = match param("format", "Use json or csv.")? {
             None | Some("json") => false,
             Some("csv") => true,
             Some(_) => return Err(AppError::validation("format", "Use json or csv.")),

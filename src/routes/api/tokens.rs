@@ -10,7 +10,7 @@ use crate::auth::SessionCaller;
 use crate::db::models::token_activity::{self, RequestRow};
 use crate::db::{self, models::tokens, models::tokens::TokenRow};
 use crate::domain::{
-    AllowedIps, NewToken, ProjectSelection, RequestOutcome, RevokedReason, Rotation, Scope, Scopes,
+    AllowedIps, Expiry, NewToken, ProjectSelection, RequestOutcome, RevokedReason, Rotation, Scope, Scopes,
     TokenId, TokenName,
 };
 use crate::error::AppError;
@@ -126,14 +126,14 @@ async fn list(
 struct NewTokenBody {
     /// What the token is for: 1 to 100 characters, unique among your live tokens.
     #[serde(default)]
-    #[schema(example = "CI pipeline")]
+    #[schema(schema_with = crate::domain::name::schema, required = true)]
     name: String,
     /// At least one.
     #[serde(default)]
-    #[schema(value_type = Vec<Scope>)]
+    #[schema(value_type = Vec<Scope>, min_items = 1, required = true)]
     scopes: Vec<String>,
     /// `1m`, `6m`, `1y` (the default) or `never`: calendar months from now, UTC.
-    #[schema(value_type = Option<String>, example = "1y")]
+    #[schema(schema_with = expiry_schema)]
     expiry: Option<String>,
     /// `"all"` (the default): every project you are a member of, now and later; or the ids of
     /// the only projects it may reach, each one you are a member of.
@@ -428,11 +428,21 @@ async fn revoke(
 #[schema(as = Rotation)]
 struct RotateBody {
     /// `1m`, `6m`, `1y` or `never`; by default the old token's original choice.
-    #[schema(value_type = Option<String>, example = "1y")]
+    #[schema(schema_with = expiry_schema)]
     expiry: Option<String>,
     /// How long the old token keeps working: 0 (the default) to 86400.
     #[schema(minimum = 0, maximum = 86400)] // Grace::MAX_SECONDS
     grace_seconds: Option<i64>,
+}
+
+/// An `expiry` in a body: one of `Expiry`'s names, or null for the default.
+fn expiry_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    let names = Expiry::ALL.map(|e| serde_json::Value::from(e.as_str()));
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .enum_values(Some(names.into_iter().chain([serde_json::Value::Null])))
+        .build()
 }
 
 /// Rotate a token.

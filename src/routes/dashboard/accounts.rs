@@ -3,7 +3,7 @@
 use actix_session::Session;
 use actix_web::cookie::Cookie;
 use actix_web::http::StatusCode;
-use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 use serde_json::json;
@@ -21,18 +21,18 @@ use crate::domain::{Email, SecurityKind};
 use crate::error::AppError;
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(home)
-        .service(signup_form)
-        .service(signup)
-        .service(login_form)
-        .service(login)
-        .service(logout)
-        .service(password_form)
-        .service(change_password)
-        .service(sessions_page)
-        .service(end_session);
-}
+super::pages!(
+    GET "/" => home,
+    GET "/signup" => signup_form,
+    POST "/signup" => signup,
+    GET "/login" => login_form,
+    POST "/login" => login,
+    POST "/logout" => logout,
+    GET "/settings/password" => password_form,
+    POST "/settings/password" => change_password,
+    GET "/settings/sessions" => sessions_page,
+    POST "/settings/sessions/{id}/end" => end_session,
+);
 
 #[derive(Template)]
 #[template(path = "accounts/login.html")]
@@ -90,7 +90,6 @@ fn client_ip(req: &HttpRequest) -> String {
     client::ip(req)
 }
 
-#[get("/")]
 async fn home(session: Session) -> Result<HttpResponse, HtmlError> {
     let logged_in = session
         .get::<String>(USER_ID)
@@ -99,7 +98,6 @@ async fn home(session: Session) -> Result<HttpResponse, HtmlError> {
     Ok(see_other(if logged_in { TOKENS_PAGE } else { "/login" }))
 }
 
-#[get("/signup")]
 async fn signup_form(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -114,7 +112,6 @@ async fn signup_form(
     anonymous_page(&page, StatusCode::OK, cookie)
 }
 
-#[post("/signup")]
 async fn signup(
     req: HttpRequest,
     session: Session,
@@ -195,7 +192,6 @@ fn start_session(
     Ok(see_other(TOKENS_PAGE))
 }
 
-#[get("/login")]
 async fn login_form(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -209,7 +205,6 @@ async fn login_form(
     anonymous_page(&page, StatusCode::OK, cookie)
 }
 
-#[post("/login")]
 async fn login(
     req: HttpRequest,
     session: Session,
@@ -275,7 +270,6 @@ async fn login(
 
 /// Ends this session: its row is deleted in the same transaction as the `logout` event (the
 /// store's own delete then finds nothing left to do).
-#[post("/logout")]
 async fn logout(
     user: DashboardUser,
     state: web::Data<AppState>,
@@ -313,7 +307,6 @@ struct PasswordPage {
     new_error: Option<String>,
 }
 
-#[get("/settings/password")]
 async fn password_form(user: DashboardUser) -> Result<HttpResponse, HtmlError> {
     page(&PasswordPage {
         layout: user.layout(),
@@ -331,7 +324,6 @@ struct PasswordForm {
 
 /// Changes the password and ends every other session of the account: whoever else was
 /// logged in with the old password is out.
-#[post("/settings/password")]
 async fn change_password(
     user: DashboardUser,
     state: web::Data<AppState>,
@@ -417,7 +409,6 @@ struct SessionsPage {
 }
 
 /// ASVS 5.0 §7.5.2: see every session of the account, and end any of them.
-#[get("/settings/sessions")]
 async fn sessions_page(
     user: DashboardUser,
     state: web::Data<AppState>,
@@ -452,7 +443,6 @@ async fn sessions_page(
     })
 }
 
-#[post("/settings/sessions/{id}/end")]
 async fn end_session(
     user: DashboardUser,
     state: web::Data<AppState>,

@@ -2,7 +2,7 @@
 //! as `/api/openapi.json` (`routes::api::openapi`), so the page cannot disagree with it.
 //! Readable without logging in.
 
-use actix_web::{get, HttpResponse};
+use actix_web::HttpResponse;
 use askama::Template;
 use serde_json::Value;
 
@@ -53,7 +53,6 @@ struct SchemaView {
     fields: Vec<Field>,
 }
 
-#[get("/docs/api")]
 pub async fn api_reference(user: Option<DashboardUser>) -> Result<HttpResponse, HtmlError> {
     let layout = match &user {
         Some(user) => user.layout(),
@@ -89,8 +88,36 @@ fn resolve<'a>(doc: &'a Value, v: &'a Value) -> &'a Value {
     }
 }
 
-/// A schema in a few words: `Token`, `array of Token`, `string (uuid)`, `one of a, b`.
+/// A schema in a few words: `Token`, `array of Token`, `string (uuid)`, `one of a, b`, with
+/// the limits the server checks: `integer, 1 to 200`, `string, matching ^mm_pat_…$`.
 fn type_of(schema: &Value) -> String {
+    let ty = bare_type_of(schema);
+    let number = |key: &str| {
+        schema[key]
+            .as_i64()
+            .or_else(|| schema[key].as_f64().map(|f| f as i64))
+    };
+    let range = |min: Option<i64>, max: Option<i64>, unit: &str| match (min, max) {
+        (Some(min), Some(max)) => Some(format!("{min} to {max}{unit}")),
+        (Some(min), None) => Some(format!("at least {min}{unit}")),
+        (None, Some(max)) => Some(format!("at most {max}{unit}")),
+        (None, None) => None,
+    };
+    let limits = [
+        range(number("minimum"), number("maximum"), ""),
+        range(number("minLength"), number("maxLength"), " characters"),
+        range(number("minItems"), number("maxItems"), " items"),
+        schema["pattern"].as_str().map(|p| format!("matching {p}")),
+    ];
+    let limits: Vec<String> = limits.into_iter().flatten().collect();
+    if limits.is_empty() {
+        ty
+    } else {
+        format!("{ty}, {}", limits.join(", "))
+    }
+}
+
+fn bare_type_of(schema: &Value) -> String {
     if let Some(r) = schema["$ref"].as_str() {
         return r.rsplit('/').next().unwrap_or(r).to_owned();
     }

@@ -20,29 +20,71 @@ mod user;
 pub use error_page::HtmlError;
 pub use user::DashboardUser;
 
-use actix_web::{dev::Payload, get, web, FromRequest, HttpRequest, HttpResponse};
+use actix_web::{dev::Payload, web, FromRequest, HttpRequest, HttpResponse};
 use askama::Template;
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 
 use crate::error::AppError;
 
+/// A module's pages: `pages!(GET "/login" => login_form, POST "/login" => login)` registers
+/// each handler for its method and path (`configure`) and lists them (`PAGES`), so the methods
+/// `routes::methods` says a path takes (`Allow`) are the ones it is served with.
+macro_rules! pages {
+    ($($method:ident $path:literal => $handler:ident),+ $(,)?) => {
+        pub const PAGES: &[(&str, &str)] = &[$((stringify!($method), $path)),+];
+
+        pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
+            $(cfg.route(
+                $path,
+                actix_web::web::method(actix_web::http::Method::$method).to($handler),
+            );)+
+        }
+    };
+}
+pub(crate) use pages;
+
+mod shared {
+    use super::{api_docs::api_reference, script, stylesheet};
+    super::pages!(
+        GET "/static/app.css" => stylesheet,
+        GET "/static/app.js" => script,
+        GET "/docs/api" => api_reference,
+    );
+}
+
+/// A module's `configure` and its `PAGES`.
+type Module = (
+    fn(&mut web::ServiceConfig),
+    &'static [(&'static str, &'static str)],
+);
+
+/// The dashboard's modules, in the order their routes are tried (`tokens` before
+/// `token_page`: `/settings/tokens/new` and `/inactive` are not token ids).
+const MODULES: [Module; 8] = [
+    (shared::configure, shared::PAGES),
+    (accounts::configure, accounts::PAGES),
+    (tokens::configure, tokens::PAGES),
+    (regenerate::configure, regenerate::PAGES),
+    (token_page::configure, token_page::PAGES),
+    (notifications::configure, notifications::PAGES),
+    (projects::configure, projects::PAGES),
+    (security_log::configure, security_log::PAGES),
+];
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // An id in a path that does not parse names nothing: the same page as any unknown path.
     cfg.app_data(
         web::PathConfig::default().error_handler(|_, _| HtmlError(AppError::NotFound).into()),
-    )
-    .service(stylesheet)
-    .service(script)
-    .service(api_docs::api_reference)
-    .configure(accounts::configure)
-    .configure(tokens::configure)
-    .configure(regenerate::configure)
-    // After `tokens`: its `/settings/tokens/new` and `/inactive` are not token ids.
-    .configure(token_page::configure)
-    .configure(notifications::configure)
-    .configure(projects::configure)
-    .configure(security_log::configure);
+    );
+    for (configure, _) in MODULES {
+        configure(cfg);
+    }
+}
+
+/// Every page's method and path (`GET`, `/login`), for `routes::methods`.
+pub fn all_pages() -> impl Iterator<Item = &'static (&'static str, &'static str)> {
+    MODULES.iter().flat_map(|(_, pages)| pages.iter())
 }
 
 /// The API tokens screen: where login lands and most forms return to.
@@ -144,7 +186,6 @@ impl<T: DeserializeOwned + 'static> FromRequest for FormWithFields<T> {
     }
 }
 
-#[get("/static/app.css")]
 async fn stylesheet() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/css; charset=utf-8")
@@ -152,7 +193,6 @@ async fn stylesheet() -> HttpResponse {
         .body(include_str!("../../../static/app.css"))
 }
 
-#[get("/static/app.js")]
 async fn script() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/javascript; charset=utf-8")

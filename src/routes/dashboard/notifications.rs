@@ -1,7 +1,7 @@
 //! `/settings/notifications` (SPEC §8.2): what the person was told about their tokens, newest
 //! first, the unread ones marked; the top bar counts the unread.
 
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
@@ -13,9 +13,10 @@ use crate::error::AppError;
 use crate::notify::{describe, Details};
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(list).service(mark_read);
-}
+super::pages!(
+    GET "/settings/notifications" => list,
+    POST "/settings/notifications/read" => mark_read,
+);
 
 const PAGE: &str = "/settings/notifications";
 const PER_PAGE: usize = 50;
@@ -41,7 +42,6 @@ struct ListQuery {
     cursor: Option<String>,
 }
 
-#[get("/settings/notifications")]
 async fn list(
     user: DashboardUser,
     state: web::Data<AppState>,
@@ -76,7 +76,6 @@ async fn list(
     })
 }
 
-#[post("/settings/notifications/read")]
 async fn mark_read(
     user: DashboardUser,
     state: web::Data<AppState>,

@@ -2,7 +2,7 @@
 //! API needs, its members and its domain.
 
 use actix_web::http::StatusCode;
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
@@ -21,15 +21,15 @@ use crate::domain::{
 use crate::error::AppError;
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(list)
-        .service(create)
-        .service(show)
-        .service(access)
-        .service(set_member)
-        .service(settings_form)
-        .service(set_settings);
-}
+super::pages!(
+    GET "/projects" => list,
+    POST "/projects" => create,
+    GET "/projects/{id}" => show,
+    GET "/projects/{id}/access" => access,
+    POST "/projects/{id}/members" => set_member,
+    GET "/projects/{id}/settings" => settings_form,
+    POST "/projects/{id}/settings" => set_settings,
+);
 
 struct ProjectRow {
     id: ProjectId,
@@ -103,7 +103,6 @@ async fn list_page(
     })
 }
 
-#[get("/projects")]
 async fn list(
     user: DashboardUser,
     state: web::Data<AppState>,
@@ -125,7 +124,6 @@ struct NewProjectForm {
     csrf_token: Option<String>,
 }
 
-#[post("/projects")]
 async fn create(
     user: DashboardUser,
     state: web::Data<AppState>,
@@ -181,7 +179,6 @@ async fn show_page(
     })
 }
 
-#[get("/projects/{id}")]
 async fn show(
     user: DashboardUser,
     state: web::Data<AppState>,
@@ -213,7 +210,6 @@ const ACCESS_DAYS: i64 = 30;
 
 /// Which members' tokens used this project in the last 30 days (owners only), like an
 /// organization owner's view of fine-grained tokens.
-#[get("/projects/{id}/access")]
 async fn access(
     user: DashboardUser,
     state: web::Data<AppState>,
@@ -259,7 +255,6 @@ struct MemberForm {
     csrf_token: Option<String>,
 }
 
-#[post("/projects/{id}/members")]
 async fn set_member(
     user: DashboardUser,
     state: web::Data<AppState>,
@@ -360,7 +355,6 @@ async fn settings_page(
     })
 }
 
-#[get("/projects/{id}/settings")]
 async fn settings_form(
     user: DashboardUser,
     state: web::Data<AppState>,
@@ -377,7 +371,6 @@ struct SettingsForm {
     csrf_token: Option<String>,
 }
 
-#[post("/projects/{id}/settings")]
 async fn set_settings(
     user: DashboardUser,
     state: web::Data<AppState>,

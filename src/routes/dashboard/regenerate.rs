@@ -2,7 +2,7 @@
 //! a grace the person picks, then the one-time reveal as after Create.
 
 use actix_web::http::StatusCode;
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
@@ -20,9 +20,10 @@ use crate::ops;
 use crate::routes::requester;
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(regenerate_form).service(regenerate);
-}
+super::pages!(
+    GET "/settings/tokens/{id}/regenerate" => regenerate_form,
+    POST "/settings/tokens/{id}/regenerate" => regenerate,
+);
 
 #[derive(Template)]
 #[template(path = "tokens/regenerate.html")]
@@ -61,7 +62,6 @@ async fn regenerate_page(
     })
 }
 
-#[get("/settings/tokens/{id}/regenerate")]
 async fn regenerate_form(
     user: DashboardUser,
     state: web::Data<AppState>,
@@ -81,7 +81,6 @@ struct RegenerateForm {
     csrf_token: Option<String>,
 }
 
-#[post("/settings/tokens/{id}/regenerate")]
 async fn regenerate(
     user: DashboardUser,
     state: web::Data<AppState>,

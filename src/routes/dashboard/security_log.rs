@@ -1,7 +1,7 @@
 //! `/settings/security-log` (SPEC §8.3): the account's security events, newest first, of one
 //! kind or all, a page at a time, with the page as CSV from the API.
 
-use actix_web::{get, web, HttpResponse};
+use actix_web::{web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 use serde_json::Value;
@@ -13,9 +13,9 @@ use crate::domain::{PageRequest, SecurityKind};
 use crate::error::AppError;
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(list);
-}
+super::pages!(
+    GET "/settings/security-log" => list,
+);
 
 const PER_PAGE: i64 = 50;
 
@@ -54,7 +54,6 @@ struct ListQuery {
     cursor: Option<String>,
 }
 
-#[get("/settings/security-log")]
 async fn list(
     user: DashboardUser,
     state: web::Data<AppState>,

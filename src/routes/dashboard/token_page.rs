@@ -3,7 +3,7 @@
 //! and without images), its latest requests, and for a token that stopped working whether
 //! something still presents it.
 
-use actix_web::{get, web, HttpResponse};
+use actix_web::{web, HttpResponse};
 use askama::Template;
 use chrono::NaiveDateTime;
 use serde::Deserialize;
@@ -17,9 +17,9 @@ use crate::domain::{PageRequest, TokenId};
 use crate::error::AppError;
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(show);
-}
+super::pages!(
+    GET "/settings/tokens/{id}" => show,
+);
 
 const REQUESTS_PER_PAGE: usize = 50;
 
@@ -161,7 +161,6 @@ struct ShowQuery {
     cursor: Option<String>,
 }
 
-#[get("/settings/tokens/{id}")]
 async fn show(
     user: DashboardUser,
     state: web::Data<AppState>,

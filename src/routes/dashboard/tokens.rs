@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
@@ -26,15 +26,15 @@ use crate::ops::{self, tokens::Issued};
 use crate::routes::requester;
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(list)
-        .service(inactive_page)
-        .service(new_form)
-        .service(create)
-        .service(reveal)
-        .service(confirm_revoke)
-        .service(revoke);
-}
+super::pages!(
+    GET "/settings/tokens" => list,
+    GET "/settings/tokens/inactive" => inactive_page,
+    GET "/settings/tokens/new" => new_form,
+    POST "/settings/tokens" => create,
+    GET "/settings/tokens/{id}/created" => reveal,
+    GET "/settings/tokens/{id}/revoke" => confirm_revoke,
+    POST "/settings/tokens/{id}/revoke" => revoke,
+);
 
 #[derive(Template)]
 #[template(path = "tokens/index.html")]
@@ -79,7 +79,6 @@ struct RevokePage {
     token: TokenView,
 }
 
-#[get("/settings/tokens")]
 async fn list(user: DashboardUser, state: web::Data<AppState>) -> Result<HttpResponse, HtmlError> {
     let (user_id, now) = (user.user.id.clone(), state.clock.now());
     // Every token that works (however many are in a rotation's grace), and the latest
@@ -146,7 +145,6 @@ struct InactiveQuery {
     cursor: Option<String>,
 }
 
-#[get("/settings/tokens/inactive")]
 async fn inactive_page(
     user: DashboardUser,
     state: web::Data<AppState>,
@@ -174,7 +172,6 @@ async fn inactive_page(
     })
 }
 
-#[get("/settings/tokens/new")]
 async fn new_form(
     user: DashboardUser,
     state: web::Data<AppState>,
@@ -185,7 +182,6 @@ async fn new_form(
     })
 }
 
-#[post("/settings/tokens")]
 async fn create(
     user: DashboardUser,
     state: web::Data<AppState>,
@@ -252,7 +248,6 @@ async fn create(
 }
 
 /// The reveal page: the plaintext on the first view, and only then.
-#[get("/settings/tokens/{id}/created")]
 async fn reveal(
     user: DashboardUser,
     state: web::Data<AppState>,
@@ -304,7 +299,6 @@ pub(super) async fn find_mine_with_projects(
     .await?)
 }
 
-#[get("/settings/tokens/{id}/revoke")]
 async fn confirm_revoke(
     user: DashboardUser,
     state: web::Data<AppState>,
@@ -327,7 +321,6 @@ struct RevokeForm {
     csrf_token: Option<String>,
 }
 
-#[post("/settings/tokens/{id}/revoke")]
 async fn revoke(
     user: DashboardUser,
     state: web::Data<AppState>,

@@ -162,14 +162,16 @@ async fn the_public_endpoint_answers_alike_and_revokes_only_live_tokens() {
     let other = user.with_token("untouched", &["files"], "1y").await;
 
     let mut answers = Vec::new();
+    // A token's shape with a wrong checksum: the document's pattern allows it, and it is no one's.
+    let typo = "mm_pat_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
     for credentials in [
-        json!(["not a token at all"]),
+        json!([typo]),
         json!([well_formed_unknown()]),
         json!([revoked.plaintext]),
         json!([
             live.plaintext,
             revoked.plaintext,
-            "junk",
+            typo,
             well_formed_unknown()
         ]),
         json!([live.plaintext]),
@@ -232,6 +234,9 @@ async fn the_public_endpoint_refuses_bad_bodies_and_changes_nothing() {
         json!({ "credentials": too_many }),
         json!({ "credentials": token.plaintext }),
         json!({ "credentials": [token.plaintext, 7] }),
+        // Not a token's shape (`^mm_pat_[0-9A-Za-z]{32}$`, as the document says).
+        json!({ "credentials": [token.plaintext, "junk"] }),
+        json!({ "credentials": ["mm_pat_nothing"] }),
         json!([token.plaintext]),
     ] {
         let res = public_revoke(&user, body.clone()).await;
@@ -266,7 +271,7 @@ async fn the_public_endpoint_refuses_bad_bodies_and_changes_nothing() {
 #[actix_web::test]
 async fn the_public_endpoint_allows_sixty_reports_an_hour_from_one_address() {
     let app = TestApp::spawn().await;
-    let body = json!({ "credentials": ["mm_pat_nothing"] });
+    let body = json!({ "credentials": ["mm_pat_nothing0000000000000000000000000"] });
     for i in 0..60 {
         let res = public_revoke(&app, body.clone()).await;
         assert_eq!(res.status(), StatusCode::ACCEPTED, "report {i}");

@@ -294,3 +294,188 @@ async fn a_nul_character_is_a_client_error_not_a_500() {
     assert_eq!(nul.status(), unknown.status());
     assert_ne!(nul.status(), StatusCode::INTERNAL_SERVER_ERROR);
 }
+
+/// SPEC §5, §8.6: a method a path lacks is 405 with `Allow`, in the error shape of the path's
+/// clients, whoever asks; an unknown path is still 404.
+#[actix_web::test]
+async fn a_method_a_path_lacks_is_405_with_allow_on_the_api_and_the_dashboard() {
+    let app = TestApp::spawn().await;
+    let trace = Method::from_bytes(b"TRACE").unwrap();
+
+    // Without credentials, and with a malformed `Authorization`: the method is about the
+    // resource, so it is answered before the caller is.
+    for auth in [None, Some("Bearer a b")] {
+        let mut req = app.client.request(trace.clone(), app.url("/api/me"));
+        if let Some(auth) = auth {
+            req = req.header("Authorization", auth);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED, "{auth:?}");
+        assert_eq!(res.headers()["allow"], "GET, OPTIONS");
+        assert_eq!(error_code(res).await, "method_not_allowed");
+    }
+    let res = app
+        .client
+        .delete(app.url("/api/projects/7f1c2f2e-0b7e-4c52-9a43-5d2f2f0c9a10/files"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(res.headers()["allow"], "GET, OPTIONS");
+    assert_eq!(error_code(res).await, "method_not_allowed");
+
+    // The dashboard: the error page a browser shows, with the same status and `Allow`.
+    let res = app
+        .client
+        .put(app.url("/settings/tokens"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(res.headers()["allow"], "GET, POST, OPTIONS");
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(res.text().await.unwrap().contains("405"));
+
+    // A path no route has is not found, whatever the method.
+    for (method, path) in [(trace, "/nowhere"), (Method::PUT, "/settings/nowhere")] {
+        let res = app
+            .client
+            .request(method, app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
+        assert!(res.headers().get("allow").is_none());
+    }
+}
+
+/// `OPTIONS` says which methods a path takes: 204 and `Allow`, from the same route table as
+/// `/api/openapi.json`.
+#[actix_web::test]
+async fn options_answers_204_with_the_methods_the_document_lists() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app.get("/api/openapi.json").await.json().await.unwrap();
+    for (path, concrete) in [
+        (
+            "/api/projects/{id}/files/{name}",
+            "/api/projects/7f1c2f2e-0b7e-4c52-9a43-5d2f2f0c9a10/files/report.pdf",
+        ),
+        ("/api/tokens", "/api/tokens"),
+        ("/api/credentials/revoke", "/api/credentials/revoke"),
+    ] {
+        let res = app
+            .client
+            .request(Method::OPTIONS, app.url(concrete))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::NO_CONTENT, "{path}");
+        let allow = res.headers()["allow"].to_str().unwrap().to_owned();
+        let mut documented: Vec<String> = ["get", "post", "put", "patch", "delete"]
+            .into_iter()
+            .filter(|m| !doc["paths"][path][m].is_null())
+            .map(str::to_uppercase)
+            .collect();
+        documented.push("OPTIONS".into());
+        assert_eq!(allow, documented.join(", "), "{path}");
+    }
+    let res = app
+        .client
+        .request(Method::OPTIONS, app.url("/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(res.headers()["allow"], "GET, POST, OPTIONS");
+}
+
+/// SPEC §8.6: the document states what the server checks, from the same constants, and the
+/// server refuses what the document excludes.
+#[actix_web::test]
+async fn the_document_states_the_patterns_and_bounds_the_server_checks() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app.get("/api/openapi.json").await.json().await.unwrap();
+    let params = doc["paths"]["/api/projects/{id}/messages"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|p| p["name"] == name)
+            .map(|p| p["schema"].clone())
+            .unwrap()
+    };
+    let limit = param("limit");
+    assert_eq!(limit["minimum"], mantel::domain::MIN_LIMIT);
+    assert_eq!(limit["maximum"], mantel::domain::MAX_LIMIT);
+    assert_eq!(
+        (limit["minimum"].clone(), limit["maximum"].clone()),
+        (1.into(), 200.into())
+    );
+    assert_eq!(param("cursor")["pattern"], mantel::domain::CURSOR_PATTERN);
+
+    let report = &doc["components"]["schemas"]["RevokeRequest"]["properties"]["credentials"];
+    assert_eq!(report["items"]["pattern"], "^mm_pat_[0-9A-Za-z]{32}$");
+    assert_eq!(
+        report["items"]["pattern"],
+        mantel::domain::token::TOKEN_PATTERN
+    );
+    assert_eq!(
+        (report["minItems"].clone(), report["maxItems"].clone()),
+        (1.into(), 1000.into())
+    );
+    let member = &doc["components"]["schemas"]["NewMember"]["properties"]["email"];
+    assert_eq!(member["format"], "email");
+
+    // What the patterns exclude is refused: an empty or edited cursor, a credential that is
+    // not a token's shape (one with a wrong checksum is only ignored: no pattern says that).
+    let owner = app.with_user("patterns@example.com").await;
+    let project = owner.with_project("Patterns").await;
+    for cursor in ["", "zz", "7C6B"] {
+        let res = owner
+            .get(&format!("/api/projects/{project}/messages?cursor={cursor}"))
+            .await;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{cursor:?}");
+        assert_eq!(error_code(res).await, "validation_failed");
+    }
+    let res = owner
+        .get(&format!("/api/projects/{project}/messages?limit="))
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let report = |credential: &str| {
+        app.client
+            .post(app.url("/api/credentials/revoke"))
+            .json(&serde_json::json!({ "credentials": [credential] }))
+            .send()
+    };
+    let res = report("not a token").await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let res = report("mm_pat_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+}
+
+/// `/docs/api` shows the same limits, so a person reading it knows a valid request too.
+#[actix_web::test]
+async fn the_api_reference_page_shows_the_patterns_and_bounds() {
+    let app = TestApp::spawn().await;
+    let html = app.get_html("/docs/api").await;
+    assert!(html.contains("integer, 1 to 200"), "limit bounds");
+    let escaped = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    assert!(
+        html.contains(&escaped(mantel::domain::CURSOR_PATTERN)),
+        "cursor pattern"
+    );
+    assert!(
+        html.contains("matching ^mm_pat_[0-9A-Za-z]{32}$"),
+        "token pattern"
+    );
+}
