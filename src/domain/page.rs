@@ -49,7 +49,9 @@ fn parse_limit(raw: &str) -> Option<i64> {
     if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    raw.parse().ok().filter(|n| (MIN_LIMIT..=MAX_LIMIT).contains(n))
+    raw.parse()
+        .ok()
+        .filter(|n| (MIN_LIMIT..=MAX_LIMIT).contains(n))
 }
 
 impl PageRequest {

@@ -10,8 +10,8 @@ use crate::auth::SessionCaller;
 use crate::db::models::token_activity::{self, RequestRow};
 use crate::db::{self, models::tokens, models::tokens::TokenRow};
 use crate::domain::{
-    AllowedIps, Expiry, NewToken, ProjectSelection, RequestOutcome, RevokedReason, Rotation, Scope, Scopes,
-    TokenId, TokenName,
+    AllowedIps, Expiry, NewToken, ProjectSelection, RequestOutcome, RevokedReason, Rotation, Scope,
+    Scopes, TokenId, TokenName,
 };
 use crate::error::AppError;
 use crate::ops::{self, tokens::Issued};

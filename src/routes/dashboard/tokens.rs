@@ -283,7 +283,6 @@ async fn reveal(
     Ok(res)
 }
 
-
 /// One of the user's tokens with the projects chosen for it.
 pub(super) async fn find_mine_with_projects(
     state: &AppState,
