@@ -162,10 +162,11 @@ mod tests {
         let at = DateTime::from_timestamp_micros(1_800_000_000_123_456)
             .unwrap()
             .naive_utc();
-        let first = DateTime::from_timestamp_micros(-62_135_596_800_000_000)
+        // The earliest and latest times a cursor's pattern allows (16 digits of microseconds).
+        let first = DateTime::from_timestamp_micros(-9_999_999_999_999_999)
             .unwrap()
             .naive_utc();
-        let last = DateTime::from_timestamp_micros(253_402_300_799_999_999)
+        let last = DateTime::from_timestamp_micros(9_999_999_999_999_999)
             .unwrap()
             .naive_utc();
         for cursor in [
