@@ -98,7 +98,8 @@ pub async fn settle_changes(
     }
 }
 
-/// Refuses a method HTTP does not define (RFC 9110 §9 and PATCH) before anything records it:
+/// Refuses a method HTTP does not define (RFC 9110 §9 and PATCH; `QUERY` and other extension
+/// methods) before anything records it:
 /// no route here has one, and an extension method is any token up to the head's size limit,
 /// which would otherwise reach the request log and a token's activity as written. (501 is
 /// what RFC 9110 suggests, but no input gets a 5xx other than 503: SPEC §5.)
@@ -122,7 +123,13 @@ pub async fn refuse_unknown_method(
     if !known {
         let path = crate::domain::token::mask_in(req.path()).into_owned();
         tracing::warn!(%path, "refused a request with an unknown method");
-        let error = error_for(req.path(), AppError::UnknownMethod);
+        // A path the server routes answers as for any method it lacks (RFC 9110 §15.5.6:
+        // 405 with `Allow`, from `methods`' one table); elsewhere the request is just bad.
+        let error = match methods::allow(req.path()) {
+            Some(allow) => AppError::MethodNotAllowed(allow),
+            None => AppError::UnknownMethod,
+        };
+        let error = error_for(req.path(), error);
         return Ok(req.error_response(error));
     }
     Ok(next.call(req).await?.map_into_boxed_body())

@@ -118,15 +118,24 @@ async fn an_unknown_method_is_refused_before_it_is_recorded() {
     let app = TestApp::spawn().await;
     let user = app.with_user("methods@example.com").await;
     let token = user.with_token("ci", &["publish"], "1m").await;
-    let odd = "X".repeat(40) + "METHODMARKER";
-    let method = Method::from_bytes(odd.as_bytes()).unwrap();
+    let odd_method = || Method::from_bytes(("X".repeat(40) + "METHODMARKER").as_bytes()).unwrap();
     let res = app
-        .bearer(method, "/api/me", &token.plaintext)
+        .bearer(odd_method(), "/api/me", &token.plaintext)
+        .send()
+        .await
+        .unwrap();
+    // A path the server has says which methods it takes, as for any method it lacks.
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(!res.headers().contains_key("www-authenticate"));
+    assert_eq!(res.headers()["allow"], "GET, OPTIONS");
+    assert_eq!(error_code(res).await, "method_not_allowed");
+    // Elsewhere it is a bad request.
+    let res = app
+        .bearer(odd_method(), "/api/nothing-here", &token.plaintext)
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    assert!(!res.headers().contains_key("www-authenticate"));
     assert_eq!(error_code(res).await, "invalid_request");
     // Known methods are routed as before.
     assert_eq!(
