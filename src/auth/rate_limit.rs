@@ -379,14 +379,6 @@ mod tests {
     use super::*;
     use actix_web::http::header::RETRY_AFTER;
 
-    async fn pool() -> (tempfile::TempDir, Pool) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = dir.path().join("quota.db").to_string_lossy().into_owned();
-        let pool = db::connect(&url, 2, Default::default()).unwrap();
-        db::run(&pool, db::run_migrations).await.unwrap();
-        (dir, pool)
-    }
-
     fn start() -> NaiveDateTime {
         chrono::DateTime::from_timestamp(1_800_000_000, 0)
             .unwrap()
@@ -395,7 +387,7 @@ mod tests {
 
     #[actix_web::test]
     async fn the_fourth_request_of_a_three_an_hour_token_is_refused_and_others_are_not() {
-        let (_dir, pool) = pool().await;
+        let (_dir, pool) = db::temp_pool().await;
         let limits = RateLimits::new(3, FAILURES_PER_MINUTE);
         let token = TokenId::new();
         let mut remaining = Vec::new();
@@ -431,7 +423,7 @@ mod tests {
 
     #[actix_web::test]
     async fn an_instance_spends_its_slice_without_the_database() {
-        let (_dir, pool) = pool().await;
+        let (_dir, pool) = db::temp_pool().await;
         let limits = RateLimits::new(5000, FAILURES_PER_MINUTE);
         let token = TokenId::new();
         let first = limits.token_request(&pool, &token, start()).await.unwrap();
@@ -448,7 +440,7 @@ mod tests {
 
     #[actix_web::test]
     async fn headers_follow_the_draft() {
-        let (_dir, pool) = pool().await;
+        let (_dir, pool) = db::temp_pool().await;
         let limits = RateLimits::new(5000, FAILURES_PER_MINUTE);
         let allowance = limits
             .token_request(&pool, &TokenId::new(), start())

@@ -149,14 +149,6 @@ mod tests {
     use super::*;
     use actix_web::test::TestRequest;
 
-    async fn pool() -> (tempfile::TempDir, Pool) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = dir.path().join("reveal.db").to_string_lossy().into_owned();
-        let pool = db::connect(&url, 2, Default::default()).unwrap();
-        db::run(&pool, db::run_migrations).await.unwrap();
-        (dir, pool)
-    }
-
     fn start() -> NaiveDateTime {
         chrono::DateTime::from_timestamp(1_800_000_000, 0)
             .unwrap()
@@ -165,7 +157,7 @@ mod tests {
 
     #[actix_web::test]
     async fn a_reveal_is_taken_once_by_its_owner_with_its_key_only() {
-        let (_dir, pool) = pool().await;
+        let (_dir, pool) = db::temp_pool().await;
         let reveals = PendingReveals::new(true);
         let (alice, mallory, t1) = (UserId::new(), UserId::new(), TokenId::new());
         let plain = PlainToken::generate();
@@ -212,7 +204,7 @@ mod tests {
 
     #[actix_web::test]
     async fn a_reveal_expires_after_a_minute() {
-        let (_dir, pool) = pool().await;
+        let (_dir, pool) = db::temp_pool().await;
         let reveals = PendingReveals::new(false);
         let (alice, t1) = (UserId::new(), TokenId::new());
         let cookie = reveals

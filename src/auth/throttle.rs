@@ -166,21 +166,9 @@ mod tests {
             .naive_utc()
     }
 
-    async fn pool() -> (tempfile::TempDir, Pool) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = dir
-            .path()
-            .join("throttle.db")
-            .to_string_lossy()
-            .into_owned();
-        let pool = db::connect(&url, 2, Default::default()).unwrap();
-        db::run(&pool, db::run_migrations).await.unwrap();
-        (dir, pool)
-    }
-
     #[actix_web::test]
     async fn the_eleventh_attempt_in_a_minute_is_refused_until_the_window_ends() {
-        let (_dir, pool) = pool().await;
+        let (_dir, pool) = db::temp_pool().await;
         let t = &Throttles::new(&[7; 64]).login;
         let keys = vec!["email:a@example.com".to_owned()];
         for i in 0..10 {
@@ -208,7 +196,7 @@ mod tests {
 
     #[actix_web::test]
     async fn a_refused_attempt_counts_for_no_key_and_a_forgiven_one_leaves_room() {
-        let (_dir, pool) = pool().await;
+        let (_dir, pool) = db::temp_pool().await;
         let t = &Throttles::new(&[7; 64]).login;
         let ip = "ip:192.0.2.1".to_owned();
         for i in 0..10 {

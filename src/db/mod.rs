@@ -587,6 +587,17 @@ impl LeasedTokens {
     }
 }
 
+/// A migrated SQLite database in a folder of its own, for the unit tests of what keeps its
+/// state in the database (throttles, token quotas, sealed reveals); gone with the folder.
+#[cfg(test)]
+pub async fn temp_pool() -> (tempfile::TempDir, Pool) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = dir.path().join("mantel.db").to_string_lossy().into_owned();
+    let pool = connect(&url, 2, Default::default()).unwrap();
+    run(&pool, run_migrations).await.unwrap();
+    (dir, pool)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
