@@ -40,26 +40,34 @@ pub fn ip_text(ip: IpAddr) -> String {
 }
 
 impl Cidr {
+    /// A range as the API takes it: exactly what `pattern()` matches, no surrounding space.
     pub fn parse(raw: &str) -> Result<Cidr, CidrError> {
         let bad = || CidrError(raw.chars().take(60).collect());
-        let s = raw.trim();
-        let (addr, prefix) = match s.split_once('/') {
+        let (addr, prefix) = match raw.split_once('/') {
             Some((a, p)) => (a, Some(p)),
-            None => (s, None),
+            None => (raw, None),
         };
-        let addr = canonical(IpAddr::from_str(addr).map_err(|_| bad())?);
+        let addr = IpAddr::from_str(addr).map_err(|_| bad())?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
             None => max,
-            // Digits only: `u8::from_str` would also take `+8`.
-            Some(p) if !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()) => {
-                p.parse::<u8>().map_err(|_| bad())?
+            // Decimal as people write it: `u8::from_str` would also take `+8` and `08`,
+            // which no pattern the document can state would match.
+            Some(p) if is_decimal(p) => {
+                p.parse::<u8>().ok().filter(|&p| p <= max).ok_or_else(bad)?
             }
             Some(_) => return Err(bad()),
         };
-        if prefix > max {
-            return Err(bad());
-        }
+        // An IPv4-mapped IPv6 range inside the mapped block (`::ffff:192.0.2.0/120`) is the
+        // IPv4 range it maps (`192.0.2.0/24`), as a dual-stack socket's mapped client address
+        // is compared as IPv4 (`canonical`); a wider IPv6 range stays IPv6.
+        let (addr, prefix) = match addr {
+            IpAddr::V6(v6) if prefix >= 96 => match v6.to_ipv4_mapped() {
+                Some(v4) => (IpAddr::V4(v4), prefix - 96),
+                None => (addr, prefix),
+            },
+            IpAddr::V4(_) | IpAddr::V6(_) => (addr, prefix),
+        };
         Ok(Cidr {
             network: mask(addr, prefix),
             prefix,
@@ -70,6 +78,38 @@ impl Cidr {
         let ip = canonical(ip);
         ip.is_ipv4() == self.network.is_ipv4() && mask(ip, self.prefix) == self.network
     }
+}
+
+fn is_decimal(p: &str) -> bool {
+    (1..=3).contains(&p.len())
+        && p.bytes().all(|b| b.is_ascii_digit())
+        && (p == "0" || !p.starts_with('0'))
+}
+
+/// What `Cidr::parse` takes, as the regular expression `/api/openapi.json` states for each
+/// allowed address (a unit test keeps the two in step): an IPv4 address or RFC 3986's
+/// IPv6address (one alternative per place of the `::`), each with an optional prefix length
+/// its family allows.
+pub fn pattern() -> String {
+    let octet = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])";
+    let v4 = format!("{octet}(?:\\.{octet}){{3}}");
+    let h = "[0-9A-Fa-f]{1,4}";
+    let ls32 = format!("(?:{h}:{h}|{v4})");
+    let v6 = [
+        format!("(?:{h}:){{6}}{ls32}"),
+        format!("::(?:{h}:){{5}}{ls32}"),
+        format!("(?:{h})?::(?:{h}:){{4}}{ls32}"),
+        format!("(?:(?:{h}:)?{h})?::(?:{h}:){{3}}{ls32}"),
+        format!("(?:(?:{h}:){{0,2}}{h})?::(?:{h}:){{2}}{ls32}"),
+        format!("(?:(?:{h}:){{0,3}}{h})?::{h}:{ls32}"),
+        format!("(?:(?:{h}:){{0,4}}{h})?::{ls32}"),
+        format!("(?:(?:{h}:){{0,5}}{h})?::{h}"),
+        format!("(?:(?:{h}:){{0,6}}{h})?::"),
+    ]
+    .join("|");
+    format!(
+        "^(?:{v4}(?:/(?:3[0-2]|[12]?[0-9]))?|(?:{v6})(?:/(?:12[0-8]|1[01][0-9]|[1-9]?[0-9]))?)$"
+    )
 }
 
 fn mask(ip: IpAddr, prefix: u8) -> IpAddr {
@@ -95,10 +135,12 @@ impl fmt::Display for Cidr {
     }
 }
 
+/// A setting's list (`--trusted-proxies 10.0.0.0/8, 192.168.0.0/16`) may have spaces after
+/// its commas.
 impl FromStr for Cidr {
     type Err = CidrError;
     fn from_str(s: &str) -> Result<Cidr, CidrError> {
-        Cidr::parse(s)
+        Cidr::parse(s.trim())
     }
 }
 
@@ -182,6 +224,7 @@ impl utoipa::PartialSchema for AllowedIps {
             .items(
                 ObjectBuilder::new()
                     .schema_type(Type::String)
+                    .pattern(Some(pattern()))
                     .examples(["203.0.113.0/24"]),
             )
             .max_items(Some(AllowedIps::MAX))
@@ -224,9 +267,16 @@ mod tests {
     fn ranges_are_normalized() {
         let c = |s: &str| Cidr::parse(s).map(|c| c.to_string());
         assert_eq!(c("10.1.2.3/8").unwrap(), "10.0.0.0/8");
-        assert_eq!(c(" 203.0.113.7 ").unwrap(), "203.0.113.7/32");
+        assert_eq!(c("203.0.113.7").unwrap(), "203.0.113.7/32");
+        assert_eq!(
+            " 203.0.113.7 ".parse::<Cidr>().unwrap().to_string(),
+            "203.0.113.7/32"
+        );
         assert_eq!(c("2001:DB8::1/32").unwrap(), "2001:db8::/32");
         assert_eq!(c("::ffff:192.0.2.1").unwrap(), "192.0.2.1/32");
+        assert_eq!(c("::ffff:192.0.2.1/120").unwrap(), "192.0.2.0/24");
+        assert_eq!(c("::ffff:c000:201/127").unwrap(), "192.0.2.0/31");
+        assert_eq!(c("::ffff:192.0.2.1/95").unwrap(), "::fffe:0:0/95");
         assert_eq!(c("0.0.0.0/0").unwrap(), "0.0.0.0/0");
         assert_eq!(c("::/0").unwrap(), "::/0");
         for bad in [
@@ -240,6 +290,9 @@ mod tests {
             "example.com",
             "10.0.0",
             "10.0.0.0/8/8",
+            "10.0.0.0/08",
+            " 10.0.0.1",
+            "fe80::1%eth0",
         ] {
             assert!(Cidr::parse(bad).is_err(), "{bad:?}");
         }
@@ -270,5 +323,58 @@ mod tests {
         let many: Vec<String> = (0..=20).map(|i| format!("10.0.{i}.0/24")).collect();
         assert_eq!(AllowedIps::parse(&many), Err(AllowedIpsError::TooMany));
         assert_eq!(AllowedIps::parse(&many[..20]).unwrap().iter().count(), 20);
+    }
+
+    /// The pattern matches exactly the strings `parse` takes, over strings built from the
+    /// pieces addresses are made of (valid, nearly valid and broken).
+    #[test]
+    fn the_pattern_says_what_parse_takes() {
+        use rand::{Rng, SeedableRng};
+        let pattern = regex_lite::Regex::new(&pattern()).unwrap();
+        let pieces = [
+            "",
+            "0",
+            "1",
+            "ff",
+            "FFFF",
+            "ffff",
+            "12345",
+            "abcd",
+            "g",
+            "1.2.3.4",
+            "255.255.255.255",
+            "256.1.1.1",
+            "01.2.3.4",
+            "0.0.0.0",
+            "10.0.0",
+            ":",
+            "::",
+            ".",
+            "/",
+            "/0",
+            "/32",
+            "/33",
+            "/128",
+            "/129",
+            "/08",
+            "/+8",
+            " ",
+            "%eth0",
+        ];
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut valid = 0;
+        for _ in 0..200_000 {
+            let mut s = String::new();
+            for i in 0..rng.gen_range(1..12) {
+                if i > 0 && rng.gen_bool(0.6) {
+                    s.push(':');
+                }
+                s.push_str(pieces[rng.gen_range(0..pieces.len())]);
+            }
+            let parsed = Cidr::parse(&s).is_ok();
+            valid += usize::from(parsed);
+            assert_eq!(pattern.is_match(&s), parsed, "{s:?}");
+        }
+        assert!(valid > 1_000, "the sample holds valid ranges too: {valid}");
     }
 }

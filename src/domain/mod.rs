@@ -3,7 +3,7 @@
 //! portable SQL type on both backends here; `db::types` adds the mapping for the
 //! `MultiConnection` backend.
 
-mod cidr;
+pub mod cidr;
 mod email;
 mod expiry;
 pub mod file_name;

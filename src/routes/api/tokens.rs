@@ -143,6 +143,7 @@ struct NewTokenBody {
     /// Up to 20 IPv4 or IPv6 addresses or CIDR ranges the token may be used from; from
     /// anywhere else it gets 403 `ip_not_allowed`. Empty or absent: anywhere.
     #[serde(default, rename = "allowedIps")]
+    #[schema(value_type = AllowedIps)]
     allowed_ips: Vec<String>,
 }
 

@@ -107,13 +107,23 @@ fn type_of(schema: &Value) -> String {
         range(number("minimum"), number("maximum"), ""),
         range(number("minLength"), number("maxLength"), " characters"),
         range(number("minItems"), number("maxItems"), " items"),
-        schema["pattern"].as_str().map(|p| format!("matching {p}")),
+        schema["pattern"].as_str().map(pattern_text),
     ];
     let limits: Vec<String> = limits.into_iter().flatten().collect();
     if limits.is_empty() {
         ty
     } else {
         format!("{ty}, {}", limits.join(", "))
+    }
+}
+
+/// A pattern a reader can take in at a glance is shown; a long one (an address range's,
+/// RFC 3986's IPv6 grammar spelled out) is named and left to the document.
+fn pattern_text(p: &str) -> String {
+    if p.len() <= 120 {
+        format!("matching {p}")
+    } else {
+        "matching the pattern /api/openapi.json gives".to_owned()
     }
 }
 

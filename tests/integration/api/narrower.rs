@@ -279,6 +279,11 @@ async fn allowed_addresses_refuse_a_token_from_elsewhere() {
         json!(["127.0.0.0/8", "2001:db8::/32"])
     );
 
+    // An IPv4-mapped IPv6 range is the IPv4 range it maps, so it admits the IPv4 client.
+    let mapped = allowed_from(&user, "mapped", &["::ffff:127.0.0.1/104"]).await;
+    assert_eq!(mapped["allowedIps"], json!(["127.0.0.0/8"]));
+    assert_eq!(me_as(&user, &mapped, &[]).await.status(), StatusCode::OK);
+
     let elsewhere = allowed_from(&user, "elsewhere", &["203.0.113.0/24"]).await;
     let v6_only = allowed_from(&user, "v6 only", &["::1"]).await;
     for token in [&elsewhere, &v6_only] {
@@ -327,7 +332,14 @@ async fn allowed_addresses_refuse_a_token_from_elsewhere() {
     // Bad lists are refused field by field, and nothing is created.
     let before = user.tokens().await.len();
     let many: Vec<String> = (0..21).map(|i| format!("10.0.{i}.0/24")).collect();
-    for ips in [json!(["10.0.0.0/33"]), json!(["example.com"]), json!(many)] {
+    // What the document's pattern excludes: a zero-padded prefix, surrounding space.
+    for ips in [
+        json!(["10.0.0.0/33"]),
+        json!(["example.com"]),
+        json!(["10.0.0.0/08"]),
+        json!([" 10.0.0.1"]),
+        json!(many),
+    ] {
         let res = user
             .post_token(&json!({ "name": "bad", "scopes": ["publish"], "allowedIps": ips }))
             .await;

@@ -427,6 +427,13 @@ async fn the_document_states_the_patterns_and_bounds_the_server_checks() {
         (report["minItems"].clone(), report["maxItems"].clone()),
         (1.into(), 1000.into())
     );
+    let ranges = &doc["components"]["schemas"]["AllowedIps"];
+    assert_eq!(ranges["items"]["pattern"], mantel::domain::cidr::pattern());
+    assert_eq!(ranges["maxItems"], 20);
+    assert_eq!(
+        doc["components"]["schemas"]["NewToken"]["properties"]["allowedIps"]["$ref"],
+        "#/components/schemas/AllowedIps"
+    );
     let member = &doc["components"]["schemas"]["NewMember"]["properties"]["email"];
     assert_eq!(member["format"], "email");
 
