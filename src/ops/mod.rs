@@ -6,6 +6,7 @@
 //! or the security log themselves.
 
 pub mod admin;
+pub mod projects;
 pub mod tokens;
 
 use crate::db::models::security_log::Client;
