@@ -25,7 +25,10 @@ pub async fn create(
 ) -> Result<Project, AppError> {
     let now = state.clock.now();
     let user_id = by.user_id.clone();
-    Ok(db::write(&state.pool, move |conn| projects::create(conn, &user_id, name, now)).await?)
+    Ok(db::write(&state.pool, move |conn| {
+        projects::create(conn, &user_id, name, now)
+    })
+    .await?)
 }
 
 /// A membership to set: whose (the email of an existing account) and which role.
@@ -106,7 +109,9 @@ pub async fn set_member(
             client: &by.client,
             now,
         };
-        Ok(security_log::set_member(conn, &project, &email, role, &actor)?)
+        Ok(security_log::set_member(
+            conn, &project, &email, role, &actor,
+        )?)
     })
     .await
 }
@@ -130,7 +135,9 @@ pub async fn remove_member(
             client: &by.client,
             now,
         };
-        Ok(security_log::remove_member(conn, &project, &member, &actor)?)
+        Ok(security_log::remove_member(
+            conn, &project, &member, &actor,
+        )?)
     })
     .await
 }
@@ -147,8 +154,7 @@ pub async fn set_token_policy(
     let by = by.clone();
     db::write(&state.pool, move |conn| {
         owner(conn, &by, &project)?;
-        let policy =
-            policy.map_err(|e| AppError::validation("maxLifetimeDays", e.to_string()))?;
+        let policy = policy.map_err(|e| AppError::validation("maxLifetimeDays", e.to_string()))?;
         if !by.password_recent {
             return Err(AppError::ReauthenticationRequired);
         }
@@ -167,4 +173,155 @@ pub fn token_policy(
         max_lifetime_days: max_lifetime_days.map(LifetimeDays::new).transpose()?,
         require_restricted,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::models::security_log::Client;
+    use crate::domain::Email;
+
+    async fn account(state: &AppState, email: &str) -> Requester {
+        let now = state.clock.now();
+        let email = Email::parse(email).unwrap();
+        let user = db::write(&state.pool, move |conn| {
+            User::create(conn, email, "not a hash".into(), now)
+        })
+        .await
+        .unwrap();
+        Requester {
+            user_id: user.id,
+            client: Client::default(),
+            password_recent: false,
+        }
+    }
+
+    fn recent(by: &Requester) -> Requester {
+        Requester {
+            password_recent: true,
+            ..by.clone()
+        }
+    }
+
+    fn field(e: AppError) -> String {
+        match e {
+            AppError::Validation(fields) => fields.into_keys().collect::<Vec<_>>().join(","),
+            e => panic!("not a validation error: {e:?}"),
+        }
+    }
+
+    #[test]
+    fn a_member_change_needs_an_email_and_a_role_it_knows() {
+        let change = MemberChange::parse(Some("a@example.com"), Some("editor")).unwrap();
+        assert_eq!(change.role, Role::Editor);
+        assert_eq!(
+            field(MemberChange::parse(None, Some("editor")).unwrap_err()),
+            "email"
+        );
+        assert_eq!(
+            field(MemberChange::parse(Some("a@x.io"), None).unwrap_err()),
+            "role"
+        );
+        let bad = MemberChange::parse(Some("a@x.io"), Some("admin")).unwrap_err();
+        assert!(matches!(&bad, AppError::Validation(f) if f["role"] == Role::EXPECTED));
+    }
+
+    #[test]
+    fn a_policy_lives_from_1_to_366_days_or_without_limit() {
+        assert_eq!(token_policy(None, true).unwrap().max_lifetime_days, None);
+        let days = token_policy(Some(366), false).unwrap().max_lifetime_days;
+        assert_eq!(days.map(LifetimeDays::get), Some(366));
+        for bad in [0, -1, 367, i64::MAX] {
+            assert_eq!(
+                token_policy(Some(bad), false),
+                Err(LifetimeDaysError),
+                "{bad}"
+            );
+        }
+    }
+
+    #[actix_web::test]
+    async fn only_an_owner_changes_members_and_only_then_are_the_fields_judged() {
+        let (_dir, state) = crate::state::for_tests().await;
+        let owner = account(&state, "owner@example.com").await;
+        let other = account(&state, "other@example.com").await;
+        let name = ProjectName::parse("Ops").unwrap();
+        let project = create(&state, &owner, name).await.unwrap().id;
+
+        // A stranger learns nothing, not even that their fields are wrong.
+        let bad = MemberChange::parse(None, None);
+        let refused = set_member(&state, &other, project.clone(), bad).await;
+        assert!(matches!(refused, Err(AppError::Hidden)), "{refused:?}");
+        let bad = MemberChange::parse(Some("nobody@example.com"), Some("editor"));
+        let refused = set_member(&state, &owner, project.clone(), bad)
+            .await
+            .unwrap_err();
+        assert_eq!(field(refused), "email");
+
+        // Making an owner needs the password entered recently; an editor does not.
+        let to = |role| MemberChange::parse(Some("other@example.com"), Some(role));
+        let refused = set_member(&state, &owner, project.clone(), to("owner")).await;
+        assert!(matches!(refused, Err(AppError::ReauthenticationRequired)));
+        let member = set_member(&state, &owner, project.clone(), to("editor"))
+            .await
+            .unwrap();
+        assert_eq!(
+            (member.user_id.clone(), member.role),
+            (other.user_id.clone(), Role::Editor)
+        );
+        // An editor is not an owner.
+        let refused = set_member(&state, &other, project.clone(), to("viewer")).await;
+        assert!(matches!(refused, Err(AppError::Forbidden)), "{refused:?}");
+
+        // The last owner stays, even with a recent password.
+        let lower = MemberChange::parse(Some("owner@example.com"), Some("editor"));
+        let refused = set_member(&state, &recent(&owner), project.clone(), lower).await;
+        assert_eq!(field(refused.unwrap_err()), "role");
+        let refused = remove_member(
+            &state,
+            &recent(&owner),
+            project.clone(),
+            owner.user_id.clone(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(field(refused), "userId");
+
+        remove_member(&state, &owner, project.clone(), other.user_id.clone())
+            .await
+            .unwrap();
+        let role = role_before(&state, &owner, project, "other@example.com".into()).await;
+        assert_eq!(role.unwrap(), None);
+    }
+
+    #[actix_web::test]
+    async fn a_policy_is_set_by_an_owner_with_a_recent_password_after_its_fields_are_judged() {
+        let (_dir, state) = crate::state::for_tests().await;
+        let owner = account(&state, "owner@example.com").await;
+        let other = account(&state, "other@example.com").await;
+        let name = ProjectName::parse("Policy").unwrap();
+        let project = create(&state, &owner, name).await.unwrap().id;
+
+        let month = || token_policy(Some(30), true);
+        let refused = set_token_policy(&state, &recent(&other), project.clone(), month()).await;
+        assert!(matches!(refused, Err(AppError::Hidden)), "{refused:?}");
+        let bad = token_policy(Some(400), false);
+        let refused = set_token_policy(&state, &owner, project.clone(), bad).await;
+        assert_eq!(field(refused.unwrap_err()), "maxLifetimeDays");
+        let refused = set_token_policy(&state, &owner, project.clone(), month()).await;
+        assert!(matches!(refused, Err(AppError::ReauthenticationRequired)));
+        let unchanged = project.clone();
+        let stored = db::query(&state.pool, move |conn| projects::policy(conn, &unchanged))
+            .await
+            .unwrap();
+        assert_eq!(stored, TokenPolicy::default());
+
+        let set = set_token_policy(&state, &recent(&owner), project.clone(), month())
+            .await
+            .unwrap();
+        let stored = db::query(&state.pool, move |conn| projects::policy(conn, &project))
+            .await
+            .unwrap();
+        assert_eq!((set, stored), (month().unwrap(), month().unwrap()));
+    }
 }
