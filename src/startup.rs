@@ -28,7 +28,7 @@ use crate::config::{PublicUrl, Settings};
 use crate::db::models::token_activity;
 use crate::db::{self, models::security_log, models::sessions, models::settings as app_settings};
 use crate::metrics::Metrics;
-use crate::notify::{self, mail::Sender, Notifier};
+use crate::notify::{mail::Sender, Notifier};
 use crate::state::AppState;
 
 /// How often noted token uses are written (each token still at most once a minute).
@@ -370,7 +370,7 @@ async fn background_tasks(state: web::Data<AppState>) {
 
 /// Forgets old token activity and security events (older than a year), and finds the
 /// notifications that time brings (expiry, inactivity). Every instance sweeps; none records an
-/// occasion twice (`notify::sweep`).
+/// occasion twice (`ops::sweep`).
 async fn sweep_tasks(state: web::Data<AppState>, every: Duration) {
     // The first sweep one period after start-up, not at once: a restart is no occasion.
     let start = actix_web::rt::time::Instant::now() + every;
@@ -380,7 +380,7 @@ async fn sweep_tasks(state: web::Data<AppState>, every: Duration) {
         let (notifier, now) = (state.notifier.clone(), state.clock.now());
         let swept = db::write_query(&state.pool, move |conn| {
             token_activity::delete_before(conn, now - ACTIVITY_KEPT)?;
-            notify::sweep::sweep(conn, &notifier, now)
+            crate::ops::sweep::sweep(conn, &notifier, now)
         })
         .await;
         // The security log keeps a year (SPEC §8.3); an indexed delete that usually finds

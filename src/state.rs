@@ -57,3 +57,35 @@ pub struct AppState {
     /// whose cache needs none.
     pub cache_lease: Option<std::sync::Arc<crate::db::cache_lease::CacheLease>>,
 }
+
+/// A whole state on a migrated temp SQLite database, for the unit tests of `ops`: the
+/// operations' rules checked without HTTP. Gone with the folder.
+#[cfg(test)]
+pub async fn for_tests() -> (tempfile::TempDir, AppState) {
+    let (dir, pool) = crate::db::temp_pool().await;
+    let key = [7; 64];
+    let state = AppState {
+        pool,
+        clock: Clock::default(),
+        queries: QueryCount::default(),
+        pool_wait: PoolWait::default(),
+        public_origin: "http://localhost".into(),
+        throttles: Throttles::new(&key),
+        hashing: Hashing::new(1),
+        rate_limits: RateLimits::new(1000, 100),
+        auth_outcomes: AuthOutcomes::default(),
+        form_csrf: FormCsrf::new(&key, false),
+        last_used: LastUsed::default(),
+        activity: Activity::default(),
+        metrics: crate::metrics::Metrics::default(),
+        reveals: PendingReveals::new(false),
+        scanning: ScanningPartners::new(None, None),
+        trusted_proxies: crate::auth::client_ip::TrustedProxies::new(
+            Vec::new(),
+            Default::default(),
+        ),
+        notifier: Notifier::new(false, "http://localhost"),
+        cache_lease: None,
+    };
+    (dir, state)
+}

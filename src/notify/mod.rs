@@ -1,10 +1,9 @@
 //! Notifications (SPEC §8.2): what a person is told about their tokens, in the dashboard and by
 //! mail. `Notifier::record` writes a notification once per occasion, and its mail into the
-//! outbox in the same transaction; `sweep` finds the occasions that time brings (expiry,
-//! inactivity); `mail` sends the outbox.
+//! outbox in the same transaction; `mail` sends the outbox. The occasions time brings (expiry,
+//! inactivity) are found by `ops::sweep`, which also revokes for disuse.
 
 pub mod mail;
-pub mod sweep;
 
 use askama::Template;
 use chrono::{NaiveDate, NaiveDateTime};

@@ -5,7 +5,10 @@
 //! event and records the notification in one transaction; handlers never write to the database
 //! or the security log themselves.
 
+pub mod accounts;
 pub mod admin;
+pub mod projects;
+pub mod sweep;
 pub mod tokens;
 
 use crate::db::models::security_log::Client;

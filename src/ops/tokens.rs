@@ -1,11 +1,17 @@
-//! Issuing, rotating and revoking a token (SPEC §4, §8.1), for the JSON API and the forms alike.
+//! Issuing, rotating and revoking a token (SPEC §4, §8.1, §8.4), for the JSON API and the forms
+//! alike, and for the finders of leaked tokens. Revoking for disuse is the sweep's
+//! (`ops::sweep`).
 
 use crate::auth::reauth;
-use crate::db::models::security_log;
+use crate::db::models::leaks::{self, Outcome, Reported};
+use crate::db::models::security_log::{self, Client, NewSecurityEvent};
 use crate::db::models::tokens::{self, TokenRow};
-use crate::db::{self};
-use crate::domain::{NewToken, PlainToken, ProjectSelection, Rotation, TokenId};
+use crate::db::{self, write_transaction};
+use crate::domain::{
+    NewToken, PlainToken, ProjectSelection, ReportChannel, Rotation, SecurityKind, TokenId,
+};
 use crate::error::AppError;
+use crate::notify::Notice;
 use crate::state::AppState;
 
 use super::Requester;
@@ -87,4 +93,47 @@ pub async fn revoke(state: &AppState, by: &Requester, id: TokenId) -> Result<Tok
         security_log::revoke_token(conn, &by.user_id, &id, &by.client, now)
     })
     .await?)
+}
+
+/// Revokes what still works of tokens reported found in public (SPEC §8.4), and logs how
+/// much (never which). Each revocation's owner notification (and mail) and security-log event
+/// (with the reporter's address) commit with it.
+pub async fn revoke_reported(
+    state: &AppState,
+    client: Client,
+    channel: ReportChannel,
+    reported: Vec<Reported>,
+) -> Result<Vec<Outcome>, AppError> {
+    if reported.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = state.clock.now();
+    let notifier = state.notifier.clone();
+    // The revocations and their owners' notifications (and mail) commit together.
+    let outcomes = db::write_query(&state.pool, move |conn| {
+        write_transaction(conn, |conn| {
+            let outcomes = leaks::revoke_reported(conn, channel, &reported, now)?;
+            for outcome in &outcomes {
+                if let Outcome::Revoked { token, url } = outcome {
+                    let notice = Notice::ReportedPublic { url: url.clone() };
+                    notifier.record(conn, token, &notice, now)?;
+                    let mut details = security_log::token_details(token);
+                    details["channel"] = channel.as_str().into();
+                    details["url"] = url.clone().into();
+                    let kind = SecurityKind::TokenReportedPublic;
+                    let event = NewSecurityEvent::new(&token.user_id, kind, &client, details);
+                    security_log::record(conn, &event, now)?;
+                }
+            }
+            Ok(outcomes)
+        })
+    })
+    .await?;
+    let revoked = outcomes
+        .iter()
+        .filter(|o| matches!(o, Outcome::Revoked { .. }))
+        .count();
+    let known = outcomes.iter().filter(|o| o.is_ours()).count();
+    tracing::info!(%channel, reported = outcomes.len(), known, revoked, "leaked tokens reported");
+    Ok(outcomes)
 }

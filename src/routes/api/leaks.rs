@@ -15,13 +15,11 @@ use utoipa::ToSchema;
 use super::{is_json, read_limited, JSON_LIMIT};
 use crate::auth::client;
 use crate::auth::partner_keys::PartnerKeys;
-use crate::db::models::leaks::{self, Outcome, Reported};
-use crate::db::models::security_log::{self, Client, NewSecurityEvent};
-use crate::db::{self, write_transaction};
+use crate::db::models::leaks::Reported;
 use crate::domain::leak::{partner_findings, ReportError, ReportedCredentials};
-use crate::domain::{ReportChannel, SecurityKind};
+use crate::domain::ReportChannel;
 use crate::error::{AppError, ErrorBody};
-use crate::notify::Notice;
+use crate::ops;
 use crate::state::AppState;
 
 super::resource!(revoke_credentials, github_report, gitlab_report);
@@ -110,49 +108,6 @@ fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Revokes what still works of `reported`, and logs how much (never which). Each revocation's
-/// owner notification (and mail) and security-log event (with the reporter's address) commit
-/// with it.
-async fn revoke(
-    state: &AppState,
-    client: Client,
-    channel: ReportChannel,
-    reported: Vec<Reported>,
-) -> Result<Vec<Outcome>, AppError> {
-    if reported.is_empty() {
-        return Ok(Vec::new());
-    }
-    let now = state.clock.now();
-    let notifier = state.notifier.clone();
-    // The revocations and their owners' notifications (and mail) commit together.
-    let outcomes = db::write_query(&state.pool, move |conn| {
-        write_transaction(conn, |conn| {
-            let outcomes = leaks::revoke_reported(conn, channel, &reported, now)?;
-            for outcome in &outcomes {
-                if let Outcome::Revoked { token, url } = outcome {
-                    let notice = Notice::ReportedPublic { url: url.clone() };
-                    notifier.record(conn, token, &notice, now)?;
-                    let mut details = security_log::token_details(token);
-                    details["channel"] = channel.as_str().into();
-                    details["url"] = url.clone().into();
-                    let kind = SecurityKind::TokenReportedPublic;
-                    let event = NewSecurityEvent::new(&token.user_id, kind, &client, details);
-                    security_log::record(conn, &event, now)?;
-                }
-            }
-            Ok(outcomes)
-        })
-    })
-    .await?;
-    let revoked = outcomes
-        .iter()
-        .filter(|o| matches!(o, Outcome::Revoked { .. }))
-        .count();
-    let known = outcomes.iter().filter(|o| o.is_ours()).count();
-    tracing::info!(%channel, reported = outcomes.len(), known, revoked, "leaked tokens reported");
-    Ok(outcomes)
-}
-
 /// Report leaked tokens.
 ///
 /// For anyone who finds Mantel tokens in public: each one that still works is revoked at once
@@ -208,7 +163,7 @@ async fn revoke_credentials(
     // Everything is looked up (and what works revoked) before answering, and the answer is
     // the same whatever was found, in body and in time.
     let answer_at = actix_web::rt::time::Instant::now() + PUBLIC_ANSWER_AFTER;
-    revoke(&state, client::of(&req), ReportChannel::Public, reported).await?;
+    ops::tokens::revoke_reported(&state, client::of(&req), ReportChannel::Public, reported).await?;
     actix_web::rt::time::sleep_until(answer_at).await;
     Ok(HttpResponse::Accepted().json(serde_json::json!({})))
 }
@@ -244,7 +199,7 @@ async fn partner_report(
             reported.len() - 1
         }));
     }
-    let outcomes = revoke(state, client::of(req), channel, reported).await?;
+    let outcomes = ops::tokens::revoke_reported(state, client::of(req), channel, reported).await?;
     Ok(findings
         .iter()
         .zip(index)

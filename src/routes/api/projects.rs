@@ -1,18 +1,17 @@
 //! Projects and their members. Creating projects and managing members is session-only.
 
-use actix_session::Session;
-use actix_web::{delete, get, post, put, web, HttpResponse};
-use chrono::{DateTime, NaiveDateTime, Utc};
+use actix_web::{delete, get, post, put, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{on_project_write, required, utc, Json, Page};
-use crate::auth::{reauth, Caller, Need, SessionCaller};
-use crate::db::models::security_log::{self, Actor, Client};
-use crate::db::models::users::User;
+use super::{required, utc, Json, Page};
+use crate::auth::{Caller, SessionCaller};
 use crate::db::{self, models::projects};
-use crate::domain::{Email, LifetimeDays, ProjectId, ProjectName, Role, TokenPolicy, UserId};
+use crate::domain::{Email, ProjectId, ProjectName, Role, TokenPolicy, UserId};
 use crate::error::{AppError, ErrorBody};
+use crate::ops::{self, projects::MemberChange};
+use crate::routes::requester;
 use crate::state::AppState;
 
 super::resource!(list, create, set_member, remove_member, set_token_policy);
@@ -105,17 +104,15 @@ struct NewProject {
 )]
 #[post("")]
 async fn create(
+    req: HttpRequest,
     SessionCaller(caller): SessionCaller,
     state: web::Data<AppState>,
     body: Json<NewProject>,
 ) -> Result<HttpResponse, AppError> {
     let name = ProjectName::parse(required("name", body.name.as_deref())?)
         .map_err(|e| AppError::validation("name", e.to_string()))?;
-    let now = state.clock.now();
-    let project = db::write(&state.pool, move |conn| {
-        projects::create(conn, &caller.user.id, name, now)
-    })
-    .await?;
+    let by = requester(&req, &caller.user.id)?;
+    let project = ops::projects::create(&state, &by, name).await?;
     Ok(HttpResponse::Created().json(CreatedProjectJson {
         id: project.id,
         name: project.name,
@@ -149,40 +146,16 @@ struct NewMember {
 )]
 #[post("/{id}/members")]
 async fn set_member(
+    req: HttpRequest,
     SessionCaller(caller): SessionCaller,
-    session: Session,
-    client: Client,
     state: web::Data<AppState>,
     path: web::Path<ProjectId>,
     body: Json<NewMember>,
 ) -> Result<HttpResponse, AppError> {
-    let now = state.clock.now();
-    state
-        .throttles
-        .members_attempt(&state.pool, &caller.user.id, now)
-        .await?;
-    let recent = reauth::is_recent(&session, now)?;
-    let need = Need::role(Role::Owner);
-    let actor = caller.user.clone();
-    let member = on_project_write(
-        caller,
-        &state,
-        path.into_inner(),
-        need,
-        move |conn, id, _| {
-            let email = required("email", body.email.as_deref())?;
-            let role = Role::parse(required("role", body.role.as_deref())?)
-                .ok_or_else(|| AppError::validation("role", Role::EXPECTED))?;
-            let before = projects::role_by_email(conn, id, email)?;
-            reauth::check_membership(before, Some(role), recent)?;
-            Ok::<_, AppError>((
-                id.clone(),
-                security_log::set_member(conn, id, email, role, &by(&actor, &client, now))?,
-            ))
-        },
-    )
-    .await?;
-    let (project_id, member) = member;
+    let change = MemberChange::parse(body.email.as_deref(), body.role.as_deref());
+    let by = requester(&req, &caller.user.id)?;
+    let project_id = path.into_inner();
+    let member = ops::projects::set_member(&state, &by, project_id.clone(), change).await?;
     Ok(HttpResponse::Created().json(MemberJson {
         email: member.email,
         project_id,
@@ -210,32 +183,14 @@ async fn set_member(
 )]
 #[delete("/{id}/members/{user_id}")]
 async fn remove_member(
+    req: HttpRequest,
     SessionCaller(caller): SessionCaller,
-    session: Session,
-    client: Client,
     state: web::Data<AppState>,
     path: web::Path<(ProjectId, UserId)>,
 ) -> Result<HttpResponse, AppError> {
     let (id, user_id) = path.into_inner();
-    let (actor, now) = (caller.user.clone(), state.clock.now());
-    let recent = reauth::is_recent(&session, now)?;
-    on_project_write(
-        caller,
-        &state,
-        id,
-        Need::role(Role::Owner),
-        move |conn, id, _| {
-            let before = projects::role_of(conn, id, &user_id)?;
-            reauth::check_membership(before, None, recent)?;
-            Ok::<_, AppError>(security_log::remove_member(
-                conn,
-                id,
-                &user_id,
-                &by(&actor, &client, now),
-            )?)
-        },
-    )
-    .await?;
+    let by = requester(&req, &caller.user.id)?;
+    ops::projects::remove_member(&state, &by, id, user_id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -282,45 +237,14 @@ struct TokenPolicyBody {
 )]
 #[put("/{id}/token-policy")]
 async fn set_token_policy(
+    req: HttpRequest,
     SessionCaller(caller): SessionCaller,
-    session: Session,
     state: web::Data<AppState>,
     path: web::Path<ProjectId>,
     body: Json<TokenPolicyBody>,
 ) -> Result<HttpResponse, AppError> {
-    let recent = reauth::is_recent(&session, state.clock.now())?;
-    let Json(body) = body;
-    let policy = on_project_write(
-        caller,
-        &state,
-        path.into_inner(),
-        Need::role(Role::Owner),
-        move |conn, id, _| {
-            let max_lifetime_days = body
-                .max_lifetime_days
-                .map(LifetimeDays::new)
-                .transpose()
-                .map_err(|e| AppError::validation("maxLifetimeDays", e.to_string()))?;
-            if !recent {
-                return Err(AppError::ReauthenticationRequired);
-            }
-            let policy = TokenPolicy {
-                max_lifetime_days,
-                require_restricted: body.require_restricted,
-            };
-            projects::set_policy(conn, id, &policy)?;
-            Ok::<_, AppError>(policy)
-        },
-    )
-    .await?;
+    let policy = ops::projects::token_policy(body.max_lifetime_days, body.require_restricted);
+    let by = requester(&req, &caller.user.id)?;
+    let policy = ops::projects::set_token_policy(&state, &by, path.into_inner(), policy).await?;
     Ok(HttpResponse::Ok().json(policy))
-}
-
-/// The owner making a membership change, for its security log entries.
-fn by<'a>(actor: &'a User, client: &'a Client, now: NaiveDateTime) -> Actor<'a> {
-    Actor {
-        user: actor,
-        client,
-        now,
-    }
 }

@@ -6,7 +6,6 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
-use serde_json::json;
 
 use super::time::When;
 use super::{page, page_with_status, see_other, take_flash, Form, Layout, FLASH, TOKENS_PAGE};
@@ -14,11 +13,12 @@ use super::{CsrfOnly, DashboardUser, HtmlError};
 use crate::auth::password::Password;
 use crate::auth::session_store::{IP, LOG_LOGIN, PUBLIC_ID, USER_AGENT, USER_ID};
 use crate::auth::{client, csrf, reauth};
-use crate::db::models::security_log::{self, NewSecurityEvent};
-use crate::db::models::{sessions, users::User, WriteError};
-use crate::db::{self, DbError};
-use crate::domain::{Email, SecurityKind};
+use crate::db;
+use crate::db::models::{sessions, users::User};
+use crate::domain::Email;
 use crate::error::AppError;
+use crate::ops::{self, accounts::Login};
+use crate::routes::requester;
 use crate::state::AppState;
 
 super::pages!(
@@ -85,11 +85,6 @@ fn anonymous_page(
     Ok(res)
 }
 
-/// The client's address as the throttles, the sessions page and the security log know it.
-fn client_ip(req: &HttpRequest) -> String {
-    client::ip(req)
-}
-
 async fn home(session: Session) -> Result<HttpResponse, HtmlError> {
     let logged_in = session
         .get::<String>(USER_ID)
@@ -119,45 +114,21 @@ async fn signup(
     Form(form): Form<Credentials>,
 ) -> Result<HttpResponse, HtmlError> {
     state.form_csrf.check(&req, form.csrf_token.as_deref())?;
-    // Counted before anything else: each sign-up costs an argon2 hash and answers whether
-    // an email has an account.
-    let now = state.clock.now();
-    let _ = state
-        .throttles
-        .signup
-        .attempt(&state.pool, &[format!("ip:{}", client_ip(&req))], now)
-        .await?;
     let password = form
         .password
         .unwrap_or_else(|| Password::new(String::new()));
-    let (layout, _) = anonymous(&req, &state);
-    let mut page = SignupPage {
-        layout,
-        email: Email::normalize(&form.email),
-        email_error: None,
-        password_error: None,
-    };
-    let email = Email::parse(&form.email).map_err(|e| page.email_error = Some(e.to_string()));
-    page.password_error = password.validate_new().err();
-    let (Ok(email), None) = (email, &page.password_error) else {
-        return page_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY);
-    };
-    let hash = state.hashing.hash(password).await?;
-    let client = client::of(&req);
-    let created = db::write(&state.pool, move |conn| {
-        db::write_transaction(conn, |conn| {
-            let user = User::create(conn, email, hash, now)?;
-            let event = NewSecurityEvent::new(&user.id, SecurityKind::Signup, &client, json!({}));
-            security_log::record(conn, &event, now)?;
-            Ok(user)
-        })
-    })
-    .await;
+    let created = ops::accounts::sign_up(&state, &client::of(&req), &form.email, password).await;
     match created {
         // The sign-up is the account's first event; its first session is not a separate login.
         Ok(user) => start_session(&req, &session, &user, false),
-        Err(WriteError::Invalid(fields)) => {
-            page.email_error = fields.into_values().next();
+        Err(AppError::Validation(mut fields)) => {
+            let (layout, _) = anonymous(&req, &state);
+            let page = SignupPage {
+                layout,
+                email: Email::normalize(&form.email),
+                email_error: fields.remove("email"),
+                password_error: fields.remove("password"),
+            };
             page_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
         }
         Err(e) => Err(e.into()),
@@ -183,7 +154,9 @@ fn start_session(
     session
         .insert(PUBLIC_ID, uuid::Uuid::new_v4().to_string())
         .map_err(AppError::from)?;
-    session.insert(IP, client_ip(req)).map_err(AppError::from)?;
+    session
+        .insert(IP, client::ip(req))
+        .map_err(AppError::from)?;
     if let Some(agent) = client::user_agent(req) {
         session.insert(USER_AGENT, agent).map_err(AppError::from)?;
     }
@@ -212,60 +185,25 @@ async fn login(
     Form(form): Form<Credentials>,
 ) -> Result<HttpResponse, HtmlError> {
     state.form_csrf.check(&req, form.csrf_token.as_deref())?;
-    let email = Email::normalize(&form.email);
-    let keys = [format!("email:{email}"), format!("ip:{}", client_ip(&req))];
-    // Counted before the password is checked, so concurrent guesses count too; a right
-    // password gives its attempt back.
-    let attempted_at = state.clock.now();
-    let counted = state
-        .throttles
-        .login
-        .attempt(&state.pool, &keys, attempted_at)
-        .await?;
-
     let password = form
         .password
         .unwrap_or_else(|| Password::new(String::new()));
-    let lookup = email.clone();
-    let user = db::query(&state.pool, move |conn| User::find_by_email(conn, &lookup)).await?;
-    // Verified for unknown emails too: same time, same answer.
-    let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let ok = state.hashing.verify(password, stored).await?;
-    match user {
-        Some(user) if ok && user.suspended_at.is_some() => {
-            let (layout, _) = anonymous(&req, &state);
-            let page = LoginPage {
-                layout,
-                email,
-                error: Some("This account is suspended. Ask an administrator.".into()),
-            };
-            page_with_status(&page, StatusCode::FORBIDDEN)
-        }
-        Some(user) if ok => {
-            state.throttles.login.forgive(&state.pool, counted).await;
-            start_session(&req, &session, &user, true)
-        }
-        found => {
-            // A wrong password for an account is that account's business (an unknown email
-            // has no log to write to). Logged before the answer: the failure is the event.
-            if let Some(user) = found {
-                let client = client::of(&req);
-                let event =
-                    NewSecurityEvent::new(&user.id, SecurityKind::LoginFailed, &client, json!({}));
-                db::write_query(&state.pool, move |conn| {
-                    security_log::record(conn, &event, attempted_at)
-                })
-                .await?;
-            }
-            let (layout, _) = anonymous(&req, &state);
-            let page = LoginPage {
-                layout,
-                email,
-                error: Some("Wrong email or password.".into()),
-            };
-            page_with_status(&page, StatusCode::UNAUTHORIZED)
-        }
-    }
+    let login = ops::accounts::log_in(&state, &client::of(&req), &form.email, password).await?;
+    let (status, error) = match login {
+        Login::Welcome(user) => return start_session(&req, &session, &user, true),
+        Login::Suspended => (
+            StatusCode::FORBIDDEN,
+            "This account is suspended. Ask an administrator.",
+        ),
+        Login::Refused => (StatusCode::UNAUTHORIZED, "Wrong email or password."),
+    };
+    let (layout, _) = anonymous(&req, &state);
+    let page = LoginPage {
+        layout,
+        email: Email::normalize(&form.email),
+        error: Some(error.into()),
+    };
+    page_with_status(&page, status)
 }
 
 /// Ends this session: its row is deleted in the same transaction as the `logout` event (the
@@ -278,23 +216,8 @@ async fn logout(
     user.check_csrf(form.csrf_token.as_deref())?;
     let session = user.session();
     let public_id = session.get::<String>(PUBLIC_ID).map_err(AppError::from)?;
-    let event = NewSecurityEvent::new(
-        &user.user.id,
-        SecurityKind::Logout,
-        &client::of(user.request()),
-        json!({ "sessionId": public_id }),
-    );
-    let now = state.clock.now();
-    db::write(&state.pool, move |conn| {
-        db::write_transaction(conn, |conn| {
-            if let Some(id) = &public_id {
-                sessions::end(conn, &event.user_id, id)?;
-            }
-            security_log::record(conn, &event, now)?;
-            Ok::<_, DbError>(())
-        })
-    })
-    .await?;
+    let by = requester(user.request(), &user.user.id)?;
+    ops::accounts::log_out(&state, &by, public_id).await?;
     session.purge();
     Ok(see_other("/login"))
 }
@@ -335,49 +258,19 @@ async fn change_password(
         form.current_password.unwrap_or_else(empty),
         form.new_password.unwrap_or_else(empty),
     );
-    let mut page = PasswordPage {
-        layout: user.layout(),
-        current_error: None,
-        new_error: None,
-    };
-    let account = [format!("account:{}", user.user.id)];
-    let attempted_at = state.clock.now();
-    let counted = state
-        .throttles
-        .password
-        .attempt(&state.pool, &account, attempted_at)
-        .await?;
-    if state
-        .hashing
-        .verify(current, Some(user.user.password_hash.clone()))
-        .await?
-    {
-        state.throttles.password.forgive(&state.pool, counted).await;
-    } else {
-        page.current_error = Some("That is not your current password.".into());
+    let by = requester(user.request(), &user.user.id)?;
+    match ops::accounts::change_password(&state, &by, current, new).await {
+        Ok(()) => {}
+        Err(AppError::Validation(mut fields)) => {
+            let page = PasswordPage {
+                layout: user.layout(),
+                current_error: fields.remove("current_password"),
+                new_error: fields.remove("new_password"),
+            };
+            return page_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY);
+        }
+        Err(e) => return Err(e.into()),
     }
-    page.new_error = new.validate_new().err();
-    if page.current_error.is_some() || page.new_error.is_some() {
-        return page_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY);
-    }
-    let hash = state.hashing.hash(new).await?;
-    let user_id = user.user.id.clone();
-    let event = NewSecurityEvent::new(
-        &user_id,
-        SecurityKind::PasswordChanged,
-        &client::of(user.request()),
-        json!({}),
-    );
-    let now = state.clock.now();
-    db::write(&state.pool, move |conn| {
-        db::write_transaction(conn, |conn| {
-            User::set_password_hash(conn, &user_id, &hash)?;
-            sessions::delete_for_user(conn, &user_id)?;
-            security_log::record(conn, &event, now)?;
-            Ok::<_, DbError>(())
-        })
-    })
-    .await?;
     // This browser keeps going in a fresh session (not a new login); the deleted ones are
     // gone for good.
     start_session(user.request(), &user.session(), &user.user, false)?;
@@ -450,27 +343,8 @@ async fn end_session(
     Form(form): Form<CsrfOnly>,
 ) -> Result<HttpResponse, HtmlError> {
     user.check_csrf(form.csrf_token.as_deref())?;
-    let public_id = path.into_inner();
-    let event = NewSecurityEvent::new(
-        &user.user.id,
-        SecurityKind::SessionEnded,
-        &client::of(user.request()),
-        json!({ "sessionId": public_id }),
-    );
-    let now = state.clock.now();
-    let ended = db::write(&state.pool, move |conn| {
-        db::write_transaction(conn, |conn| {
-            let ended = sessions::end(conn, &event.user_id, &public_id)?;
-            if ended {
-                security_log::record(conn, &event, now)?;
-            }
-            Ok::<_, DbError>(ended)
-        })
-    })
-    .await?;
-    if !ended {
-        return Err(AppError::NotFound.into());
-    }
+    let by = requester(user.request(), &user.user.id)?;
+    ops::accounts::end_session(&state, &by, path.into_inner()).await?;
     user.session()
         .insert(FLASH, "Session ended: that browser is signed out.")
         .map_err(AppError::from)?;

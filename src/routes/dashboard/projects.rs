@@ -12,13 +12,12 @@ use super::{
     page, page_with_status, see_other, take_flash, DashboardUser, Form, FormWithFields, HtmlError,
     Layout, FLASH,
 };
-use crate::auth::{client, reauth, Need};
-use crate::db::models::security_log;
+use crate::auth::{reauth, Need};
 use crate::db::{self, models::projects, models::token_activity, models::tokens};
-use crate::domain::{
-    Email, LifetimeDays, PageRequest, ProjectId, ProjectName, Role, TokenId, TokenPolicy,
-};
+use crate::domain::{Email, LifetimeDaysError, PageRequest, ProjectId, ProjectName, Role, TokenId};
 use crate::error::AppError;
+use crate::ops::{self, projects::MemberChange};
+use crate::routes::requester;
 use crate::state::AppState;
 
 super::pages!(
@@ -137,12 +136,8 @@ async fn create(
             return page_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY);
         }
     };
-    let now = state.clock.now();
-    let user_id = user.user.id.clone();
-    let project = db::write(&state.pool, move |conn| {
-        projects::create(conn, &user_id, name, now)
-    })
-    .await?;
+    let by = requester(user.request(), &user.user.id)?;
+    let project = ops::projects::create(&state, &by, name).await?;
     Ok(see_other(&format!("/projects/{}", project.id)))
 }
 
@@ -263,49 +258,28 @@ async fn set_member(
 ) -> Result<HttpResponse, HtmlError> {
     user.check_csrf(form.csrf_token.as_deref())?;
     let id = id.into_inner();
-    let role = Role::parse(&form.role);
-    // Asked only of an owner: anyone else is refused as always, without a prompt.
-    let (caller, project, email) = (user.caller(), id.clone(), form.email.clone());
-    let before = db::run(&state.pool, move |conn| {
-        caller.require_on(conn, &project, Need::role(Role::Owner))?;
-        Ok::<_, AppError>(projects::role_by_email(conn, &project, &email)?)
-    })
-    .await?;
-    if role.is_some_and(|role| reauth::membership_needs_it(before, Some(role))) {
-        let (action, back) = (format!("/projects/{id}/members"), format!("/projects/{id}"));
-        let what = if before == Some(Role::Owner) {
-            "Changing an owner's role"
-        } else {
-            "Making someone an owner"
-        };
-        let prompt = ensure_recent_password(&user, &state, what, &action, &back, &fields);
-        if let Some(prompt) = prompt.await? {
-            return Ok(prompt);
+    let change = MemberChange::parse(Some(&form.email), Some(&form.role));
+    if let Ok(change) = &change {
+        // Asked only of an owner: anyone else is refused as always, without a prompt.
+        let by = requester(user.request(), &user.user.id)?;
+        let (project, email) = (id.clone(), change.email.clone());
+        let before = ops::projects::role_before(&state, &by, project, email).await?;
+        if reauth::membership_needs_it(before, Some(change.role)) {
+            let (action, back) = (format!("/projects/{id}/members"), format!("/projects/{id}"));
+            let what = if before == Some(Role::Owner) {
+                "Changing an owner's role"
+            } else {
+                "Making someone an owner"
+            };
+            let prompt = ensure_recent_password(&user, &state, what, &action, &back, &fields);
+            if let Some(prompt) = prompt.await? {
+                return Ok(prompt);
+            }
         }
     }
-    let now = state.clock.now();
-    state
-        .throttles
-        .members_attempt(&state.pool, &user.user.id, now)
-        .await?;
-    let recent = reauth::is_recent(&user.session(), now)?;
-    let (caller, email) = (user.caller(), form.email.clone());
-    let client = client::of(user.request());
-    let project = id.clone();
-    let result = db::write(&state.pool, move |conn| {
-        caller.require_on(conn, &project, Need::role(Role::Owner))?;
-        let role = role.ok_or_else(|| AppError::validation("role", Role::EXPECTED))?;
-        // Again at the write: the member's role may have changed since the prompt.
-        let before = projects::role_by_email(conn, &project, &email)?;
-        reauth::check_membership(before, Some(role), recent)?;
-        let by = security_log::Actor {
-            user: &caller.user,
-            client: &client,
-            now,
-        };
-        Ok::<_, AppError>(security_log::set_member(conn, &project, &email, role, &by)?)
-    })
-    .await;
+    // The password may have been entered with this very post.
+    let by = requester(user.request(), &user.user.id)?;
+    let result = ops::projects::set_member(&state, &by, id.clone(), change).await;
     match result {
         Ok(_) => Ok(see_other(&format!("/projects/{id}"))),
         Err(AppError::Validation(fields)) => {
@@ -382,41 +356,34 @@ async fn set_settings(
     // Owners only, before anything is asked or checked.
     let mut page = settings_page(&user, &state, id.clone()).await?;
     let typed = form.max_lifetime_days.trim();
+    let require_restricted = form.require_restricted.is_some();
     let days = match typed {
         "" => Ok(None),
-        t => t
-            .parse::<i64>()
-            .map_err(|_| crate::domain::LifetimeDaysError)
-            .and_then(LifetimeDays::new)
-            .map(Some),
+        t => t.parse::<i64>().map(Some).map_err(|_| LifetimeDaysError),
     };
-    let require_restricted = form.require_restricted.is_some();
-    let max_lifetime_days = match days {
-        Ok(days) => days,
-        Err(e) => {
+    let policy = days.and_then(|days| ops::projects::token_policy(days, require_restricted));
+    if policy.is_ok() {
+        let action = format!("/projects/{id}/settings");
+        let what = "Changing a project's token policy";
+        let prompt = ensure_recent_password(&user, &state, what, &action, &action, &fields);
+        if let Some(prompt) = prompt.await? {
+            return Ok(prompt);
+        }
+    }
+    let by = requester(user.request(), &user.user.id)?;
+    match ops::projects::set_token_policy(&state, &by, id.clone(), policy).await {
+        Ok(_) => {
+            user.session()
+                .insert(FLASH, "Token policy saved.")
+                .map_err(AppError::from)?;
+            Ok(see_other(&format!("/projects/{id}/settings")))
+        }
+        Err(AppError::Validation(fields)) => {
             page.max_lifetime_days = typed.to_owned();
             page.require_restricted = require_restricted;
-            page.error = Some(e.to_string());
-            return page_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY);
+            page.error = fields.into_values().next();
+            page_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
         }
-    };
-    let action = format!("/projects/{id}/settings");
-    let what = "Changing a project's token policy";
-    let prompt = ensure_recent_password(&user, &state, what, &action, &action, &fields);
-    if let Some(prompt) = prompt.await? {
-        return Ok(prompt);
+        Err(e) => Err(e.into()),
     }
-    let policy = TokenPolicy {
-        max_lifetime_days,
-        require_restricted,
-    };
-    let project = id.clone();
-    db::write_query(&state.pool, move |conn| {
-        projects::set_policy(conn, &project, &policy)
-    })
-    .await?;
-    user.session()
-        .insert(FLASH, "Token policy saved.")
-        .map_err(AppError::from)?;
-    Ok(see_other(&action))
 }

@@ -179,7 +179,7 @@ async fn expiry_is_told_once_at_30_7_1_and_0_days_with_two_instances_sweeping() 
             async move {
                 let notifier = state.notifier.clone();
                 mantel::db::query(&state.pool, move |conn| {
-                    mantel::notify::sweep::sweep(conn, &notifier, now)
+                    mantel::ops::sweep::sweep(conn, &notifier, now)
                 })
                 .await
                 .unwrap()

@@ -592,3 +592,73 @@ async fn invoices_are_the_callers_own_newest_first() {
     let page = user.get_html("/settings/tokens").await;
     assert!(!csrf_in(&page).is_empty());
 }
+
+/// The JSON API and the forms are two doors to the same operations (`ops::projects`): the same
+/// bad member or policy is refused by both with 422 and the same words about the same field,
+/// and neither changes anything.
+#[actix_web::test]
+async fn a_bad_member_or_policy_gets_the_same_answer_from_the_form_and_the_api() {
+    let app = TestApp::spawn().await;
+    let owner = app.with_user("doors@example.com").await;
+    let project = owner.with_project("Doors").await;
+
+    let members = format!("/api/projects/{project}/members");
+    for (email, role, field) in [
+        ("nobody@example.com", "editor", "email"),
+        ("doors@example.com", "admin", "role"),
+    ] {
+        let res = owner
+            .session(Method::POST, &members)
+            .json(&json!({ "email": email, "role": role }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let body: Value = res.json().await.unwrap();
+        let message = body["error"]["fields"][field].as_str().unwrap().to_owned();
+
+        let res = owner
+            .post_form(
+                &format!("/projects/{project}/members"),
+                &[
+                    ("email", email),
+                    ("role", role),
+                    ("csrf_token", &owner.csrf),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{field}");
+        let html = res.text().await.unwrap();
+        assert!(html.contains(&message), "{message} not in {html}");
+    }
+    let page = owner.get_html(&format!("/projects/{project}")).await;
+    assert!(!page.contains("nobody@example.com"));
+
+    let res = owner
+        .session(
+            Method::PUT,
+            &format!("/api/projects/{project}/token-policy"),
+        )
+        .json(&json!({ "maxLifetimeDays": 400 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = res.json().await.unwrap();
+    let message = body["error"]["fields"]["maxLifetimeDays"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let settings = format!("/projects/{project}/settings");
+    let res = owner
+        .post_form(
+            &settings,
+            &[("max_lifetime_days", "400"), ("csrf_token", &owner.csrf)],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = res.text().await.unwrap();
+    assert!(html.contains(&message), "{message} not in {html}");
+    // Nothing was set: the form still shows no limit.
+    assert!(!owner.get_html(&settings).await.contains("value=\"400\""));
+}

@@ -6,12 +6,12 @@
 use chrono::{Duration, NaiveDateTime};
 use diesel::QueryResult;
 
-use super::{idle_since, Notice, Notifier};
 use crate::db::models::notifications;
 use crate::db::models::security_log::{self, Client, NewSecurityEvent};
 use crate::db::models::tokens::{self, TokenRow};
 use crate::db::{write_transaction, DbConnection};
 use crate::domain::{RevokedReason, SecurityKind};
+use crate::notify::{idle_since, Notice, Notifier};
 
 /// Days before expiry at which the owner is warned.
 pub const THRESHOLDS: [u32; 3] = [30, 7, 1];
