@@ -546,7 +546,7 @@ mod tests {
 
     fn parse(v: &'static str) -> Result<Option<&'static str>, &'static str> {
         let hv: &'static HeaderValue = Box::leak(Box::new(HeaderValue::from_static(v)));
-        bearer(hv).map_err(|e| e.code())
+        bearer(hv).map_err(|e| e.code().as_str())
     }
 
     #[test]
