@@ -16,6 +16,7 @@ mod new_token;
 mod notice;
 mod page;
 mod policy;
+mod public_url;
 mod request_outcome;
 mod revocation;
 mod role;
@@ -39,6 +40,7 @@ pub use page::{
     Cursor, PageError, PageRequest, CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT, MIN_LIMIT,
 };
 pub use policy::{LifetimeDays, LifetimeDaysError, PolicyBreach, TokenPolicy};
+pub use public_url::PublicUrl;
 pub use request_outcome::RequestOutcome;
 pub use revocation::{AdminRevocation, RevokedReason};
 pub use role::Role;
