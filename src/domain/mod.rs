@@ -176,3 +176,45 @@ macro_rules! text_column {
     };
 }
 pub(crate) use text_column;
+
+#[cfg(test)]
+mod tests {
+    use diesel::dsl::sql;
+    use diesel::result::Error::DeserializationError;
+    use diesel::sql_types::Text;
+    use diesel::{Connection, RunQueryDsl, SqliteConnection};
+
+    use super::{RequestOutcome, Role, Scope, Scopes};
+
+    /// A stored string that names no value is an error when read, never a default.
+    #[test]
+    fn an_unknown_stored_string_is_a_read_error() {
+        let mut conn = SqliteConnection::establish(":memory:").unwrap();
+        let stored = |s: &str| diesel::select(sql::<Text>(&format!("'{s}'")));
+        assert_eq!(
+            stored("replaced")
+                .get_result::<RequestOutcome>(&mut conn)
+                .ok(),
+            Some(RequestOutcome::Replaced)
+        );
+        assert_eq!(
+            stored("editor").get_result::<Role>(&mut conn).ok(),
+            Some(Role::Editor)
+        );
+        assert_eq!(
+            stored("files,publish").get_result::<Scopes>(&mut conn).ok(),
+            Some(Scopes::new(vec![Scope::Publish, Scope::Files]))
+        );
+        for read in [
+            stored("retired")
+                .get_result::<RequestOutcome>(&mut conn)
+                .map(drop),
+            stored("admin").get_result::<Role>(&mut conn).map(drop),
+            stored("publish,retired")
+                .get_result::<Scopes>(&mut conn)
+                .map(drop),
+        ] {
+            assert!(matches!(read, Err(DeserializationError(_))), "{read:?}");
+        }
+    }
+}
