@@ -107,8 +107,7 @@ pub struct ErrorBody<'a> {
 pub struct ErrorDetail<'a> {
     // In the order the fields were always written (alphabetical).
     /// What went wrong, for programs: one of SPEC §5's codes.
-    #[schema(value_type = ErrorCode)]
-    code: &'static str,
+    code: ErrorCode,
     /// With `validation_failed`: each invalid field (or `body`) and what is wrong with it.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<BTreeMap<String, String>>, nullable = false)]
@@ -121,31 +120,30 @@ pub struct ErrorDetail<'a> {
     scope: Option<Scope>,
 }
 
-/// The error codes of the contract (SPEC §5); `AppError::code` answers one of them.
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
-pub enum ErrorCode {
-    Unauthenticated,
-    InvalidRequest,
-    InvalidToken,
-    InsufficientScope,
-    Forbidden,
-    SessionRequired,
-    CsrfFailed,
-    NotFound,
-    MethodNotAllowed,
-    ValidationFailed,
-    BadJson,
-    PayloadTooLarge,
-    UnsupportedMediaType,
-    RateLimited,
-    ReauthenticationRequired,
-    IpNotAllowed,
-    TokenPolicy,
-    Unavailable,
-    AccountSuspended,
-    Internal,
+crate::domain::string_enum! {
+    /// The error codes of the contract (SPEC §5); `AppError::code` answers one of them.
+    pub enum ErrorCode {
+        Unauthenticated = "unauthenticated",
+        InvalidRequest = "invalid_request",
+        InvalidToken = "invalid_token",
+        InsufficientScope = "insufficient_scope",
+        Forbidden = "forbidden",
+        SessionRequired = "session_required",
+        CsrfFailed = "csrf_failed",
+        NotFound = "not_found",
+        MethodNotAllowed = "method_not_allowed",
+        ValidationFailed = "validation_failed",
+        BadJson = "bad_json",
+        PayloadTooLarge = "payload_too_large",
+        UnsupportedMediaType = "unsupported_media_type",
+        RateLimited = "rate_limited",
+        ReauthenticationRequired = "reauthentication_required",
+        IpNotAllowed = "ip_not_allowed",
+        TokenPolicy = "token_policy",
+        Unavailable = "unavailable",
+        AccountSuspended = "account_suspended",
+        Internal = "internal",
+    }
 }
 
 impl AppError {
@@ -153,30 +151,30 @@ impl AppError {
         AppError::Validation(BTreeMap::from([(field, message.into())]))
     }
 
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            AppError::Unauthenticated | AppError::BadSignature(_) => "unauthenticated",
+            AppError::Unauthenticated | AppError::BadSignature(_) => ErrorCode::Unauthenticated,
             AppError::InvalidRequest(_) | AppError::UnknownMethod | AppError::BodyTimeout => {
-                "invalid_request"
+                ErrorCode::InvalidRequest
             }
-            AppError::InvalidToken(_) => "invalid_token",
-            AppError::AccountSuspended => "account_suspended",
-            AppError::InsufficientScope(_) => "insufficient_scope",
-            AppError::Forbidden => "forbidden",
-            AppError::SessionRequired(_) => "session_required",
-            AppError::CsrfFailed | AppError::ForeignOrigin(_) => "csrf_failed",
-            AppError::NotFound | AppError::Hidden => "not_found",
-            AppError::MethodNotAllowed(_) => "method_not_allowed",
-            AppError::Validation(_) => "validation_failed",
-            AppError::BadJson(_) => "bad_json",
-            AppError::PayloadTooLarge => "payload_too_large",
-            AppError::UnsupportedMediaType => "unsupported_media_type",
-            AppError::RateLimited { .. } => "rate_limited",
-            AppError::IpNotAllowed(_) => "ip_not_allowed",
-            AppError::ReauthenticationRequired => "reauthentication_required",
-            AppError::TokenPolicy(_) => "token_policy",
-            AppError::Unavailable { .. } => "unavailable",
-            AppError::Internal(_) => "internal",
+            AppError::InvalidToken(_) => ErrorCode::InvalidToken,
+            AppError::AccountSuspended => ErrorCode::AccountSuspended,
+            AppError::InsufficientScope(_) => ErrorCode::InsufficientScope,
+            AppError::Forbidden => ErrorCode::Forbidden,
+            AppError::SessionRequired(_) => ErrorCode::SessionRequired,
+            AppError::CsrfFailed | AppError::ForeignOrigin(_) => ErrorCode::CsrfFailed,
+            AppError::NotFound | AppError::Hidden => ErrorCode::NotFound,
+            AppError::MethodNotAllowed(_) => ErrorCode::MethodNotAllowed,
+            AppError::Validation(_) => ErrorCode::ValidationFailed,
+            AppError::BadJson(_) => ErrorCode::BadJson,
+            AppError::PayloadTooLarge => ErrorCode::PayloadTooLarge,
+            AppError::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
+            AppError::RateLimited { .. } => ErrorCode::RateLimited,
+            AppError::IpNotAllowed(_) => ErrorCode::IpNotAllowed,
+            AppError::ReauthenticationRequired => ErrorCode::ReauthenticationRequired,
+            AppError::TokenPolicy(_) => ErrorCode::TokenPolicy,
+            AppError::Unavailable { .. } => ErrorCode::Unavailable,
+            AppError::Internal(_) => ErrorCode::Internal,
         }
     }
 
@@ -373,5 +371,42 @@ impl From<actix_web::error::PayloadError> for AppError {
             actix_web::error::PayloadError::Overflow => AppError::PayloadTooLarge,
             e => AppError::BadJson(e.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// Every code of the table is answered by some error (and `code` can answer no other).
+    #[test]
+    fn every_code_is_some_errors_code() {
+        let errors = [
+            AppError::Unauthenticated,
+            AppError::InvalidRequest(""),
+            AppError::InvalidToken(""),
+            AppError::InsufficientScope(Scope::Files),
+            AppError::Forbidden,
+            AppError::SessionRequired(""),
+            AppError::CsrfFailed,
+            AppError::NotFound,
+            AppError::MethodNotAllowed(String::new()),
+            AppError::validation("field", ""),
+            AppError::BadJson(String::new()),
+            AppError::PayloadTooLarge,
+            AppError::UnsupportedMediaType,
+            AppError::RateLimited { retry_after: 1 },
+            AppError::ReauthenticationRequired,
+            AppError::IpNotAllowed(String::new()),
+            AppError::TokenPolicy(crate::domain::PolicyBreach::Unrestricted),
+            AppError::Unavailable { retry_after: 1 },
+            AppError::AccountSuspended,
+            AppError::Internal(anyhow::anyhow!("cause")),
+        ];
+        let answered: BTreeSet<&str> = errors.iter().map(|e| e.code().as_str()).collect();
+        let table: BTreeSet<&str> = ErrorCode::ALL.map(ErrorCode::as_str).into();
+        assert_eq!(answered, table);
     }
 }

@@ -46,7 +46,8 @@ struct OutcomeLabels {
     outcome: &'static str,
 }
 
-/// What the request path records; the rest is read at scrape time from `AppState`.
+/// What the request path records; the rest is read at scrape time from `AppState`. Registered
+/// beside it by `startup`, not in it: `AppState` is below this module (`tests/integration/layers.rs`).
 #[derive(Default)]
 pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
@@ -60,7 +61,10 @@ pub async fn record(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let res = next.call(req).await?;
-    let metrics = &AppState::of(res.request()).metrics;
+    let metrics = res
+        .request()
+        .app_data::<web::Data<Metrics>>()
+        .expect("Metrics is registered by startup");
     let method = method_label(res.request().method());
     // The template, never the path: a path carries ids (and a pasted token, sometimes).
     let route = res
@@ -101,14 +105,17 @@ fn method_label(method: &Method) -> &'static str {
 }
 
 /// `GET /metrics`, on the metrics address only.
-pub async fn scrape(state: web::Data<AppState>) -> HttpResponse {
+pub async fn scrape(state: web::Data<AppState>, metrics: web::Data<Metrics>) -> HttpResponse {
     // From the database: a failed mail is the deployment's, whichever instance gave up on it.
     // Left out of a scrape while the database does not answer.
     let failed_mails = db::query(&state.pool, notifications::failed_count)
         .await
         .ok();
     let mut body = String::new();
-    match prometheus_client::encoding::text::encode(&mut body, &registry(&state, failed_mails)) {
+    match prometheus_client::encoding::text::encode(
+        &mut body,
+        &registry(&state, &metrics, failed_mails),
+    ) {
         Ok(()) => HttpResponse::Ok()
             .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
             .body(body),
@@ -117,9 +124,8 @@ pub async fn scrape(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// A registry for one scrape: the request families, and the values read now.
-fn registry(state: &AppState, failed_mails: Option<i64>) -> Registry {
+fn registry(state: &AppState, metrics: &Metrics, failed_mails: Option<i64>) -> Registry {
     let mut registry = Registry::with_prefix("mantel");
-    let metrics = &state.metrics;
     registry.register(
         "http_requests",
         "Requests answered, by method, route template and status",

@@ -24,9 +24,10 @@ use crate::auth::reveal::PendingReveals;
 use crate::auth::session_store::{DbSessionStore, ABSOLUTE_LIMIT};
 use crate::auth::throttle::Throttles;
 use crate::clock::Clock;
-use crate::config::{PublicUrl, Settings};
+use crate::config::Settings;
 use crate::db::models::token_activity;
 use crate::db::{self, models::security_log, models::sessions, models::settings as app_settings};
+use crate::domain::PublicUrl;
 use crate::metrics::Metrics;
 use crate::notify::{mail::Sender, Notifier};
 use crate::state::AppState;
@@ -109,7 +110,6 @@ impl Application {
             hashing: Hashing::per_core(),
             rate_limits: RateLimits::new(settings.token_rate_limit, settings.bearer_failure_limit),
             auth_outcomes: AuthOutcomes::default(),
-            metrics: Metrics::default(),
             form_csrf: FormCsrf::new(key.master(), public_url.secure_cookies()),
             last_used: LastUsed::default(),
             activity: Activity::with_capacity(settings.activity_queue),
@@ -117,10 +117,6 @@ impl Application {
             scanning: ScanningPartners::new(
                 settings.github_scanning_keys.clone(),
                 settings.gitlab_scanning_keys.clone(),
-            ),
-            trusted_proxies: crate::auth::client_ip::TrustedProxies::new(
-                settings.trusted_proxies.clone(),
-                settings.proxy_header,
             ),
             notifier: Notifier::new(mail.is_some(), public_url.as_str()),
             cache_lease: match db::DbUrl::parse(&settings.database_url) {
@@ -137,6 +133,13 @@ impl Application {
         };
 
         let app_state = state.clone();
+        let request_metrics = web::Data::new(Metrics::default());
+        // Whose `Forwarded` / `X-Forwarded-For` is believed (`auth::client_ip`).
+        let trusted_proxies = web::Data::new(crate::auth::client_ip::TrustedProxies::new(
+            settings.trusted_proxies.clone(),
+            settings.proxy_header,
+        ));
+        let app_metrics = request_metrics.clone();
         let database_url = settings.database_url.clone();
         let server = HttpServer::new(move || {
             // This closure runs once per worker thread: on SQLite each gets a read connection of
@@ -167,7 +170,13 @@ impl Application {
                         .session_ttl_extension_policy(TtlExtensionPolicy::OnStateChanges),
                 )
                 .build();
-            let mut app = App::new().app_data(app_state.clone());
+            let auth_source: std::sync::Arc<dyn crate::auth::Source> =
+                app_state.clone().into_inner();
+            let mut app = App::new()
+                .app_data(app_state.clone())
+                .app_data(web::Data::from(auth_source))
+                .app_data(app_metrics.clone())
+                .app_data(trusted_proxies.clone());
             if let Some(worker) = worker {
                 app = app.app_data(worker);
             }
@@ -205,7 +214,7 @@ impl Application {
         .context("cannot listen")?
         .run();
         let metrics = match &settings.metrics_bind {
-            Some(bind) => Some(metrics_server(bind, state.clone())?),
+            Some(bind) => Some(metrics_server(bind, state.clone(), request_metrics)?),
             None => None,
         };
         Ok(Application {
@@ -429,7 +438,11 @@ async fn send_mail(state: web::Data<AppState>, sender: Sender, sweep_every: Dura
 
 /// The metrics address answers `GET /metrics` and 404 to anything else. One worker is
 /// plenty for a scrape every few seconds; it stops with the main server, not on its own.
-fn metrics_server(bind: &str, state: web::Data<AppState>) -> anyhow::Result<(Server, SocketAddr)> {
+fn metrics_server(
+    bind: &str,
+    state: web::Data<AppState>,
+    metrics: web::Data<Metrics>,
+) -> anyhow::Result<(Server, SocketAddr)> {
     let listener =
         TcpListener::bind(bind).with_context(|| format!("cannot bind metrics to {bind}"))?;
     let address = listener
@@ -438,6 +451,7 @@ fn metrics_server(bind: &str, state: web::Data<AppState>) -> anyhow::Result<(Ser
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .app_data(metrics.clone())
             .route("/metrics", web::get().to(crate::metrics::scrape))
     })
     .workers(1)

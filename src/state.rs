@@ -21,6 +21,21 @@ impl AppState {
     }
 }
 
+impl crate::auth::Source for AppState {
+    fn auth(&self) -> crate::auth::Context<'_> {
+        crate::auth::Context {
+            pool: &self.pool,
+            clock: &self.clock,
+            throttles: &self.throttles,
+            hashing: &self.hashing,
+            rate_limits: &self.rate_limits,
+            auth_outcomes: &self.auth_outcomes,
+            activity: &self.activity,
+            last_used: &self.last_used,
+        }
+    }
+}
+
 pub struct AppState {
     pub pool: Pool,
     pub clock: Clock,
@@ -43,14 +58,10 @@ pub struct AppState {
     pub last_used: LastUsed,
     /// Bearer requests queued for the tokens' activity (written in batches).
     pub activity: Activity,
-    /// Request counts and latencies, for `/metrics`.
-    pub metrics: crate::metrics::Metrics,
     /// New tokens' sealed plaintexts between the dashboard's create POST and its reveal GET.
     pub reveals: PendingReveals,
     /// The keys GitHub and GitLab sign their leaked-token reports with.
     pub scanning: ScanningPartners,
-    /// Whose `Forwarded` / `X-Forwarded-For` is believed (`auth::client_ip`).
-    pub trusted_proxies: crate::auth::client_ip::TrustedProxies,
     /// Records notifications (and queues their mail when mail is configured).
     pub notifier: Notifier,
     /// PostgreSQL: this instance's token-cache lease (`db::cache_lease`); `None` on SQLite,

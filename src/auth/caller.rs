@@ -21,6 +21,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use chrono::NaiveDateTime;
 use futures_util::future::LocalBoxFuture;
 
+use super::Context;
 use crate::auth::csrf;
 use crate::auth::outcome::AuthOutcome;
 use crate::auth::rate_limit::{Allowance, Refusal};
@@ -34,7 +35,6 @@ use crate::domain::{
     cut_user_agent, ip_text, RequestOutcome, RevokedReason, Scope, TokenId, UserId,
 };
 use crate::error::AppError;
-use crate::state::AppState;
 
 #[derive(Clone, Debug)]
 pub enum Credential {
@@ -98,7 +98,7 @@ enum Refused {
 /// `presented` gets the token once it is identified, whatever the answer.
 async fn token_caller(
     req: &HttpRequest,
-    state: &AppState,
+    state: &Context<'_>,
     token: &str,
     presented: &mut Option<Presented>,
 ) -> Result<(Caller, Allowance), Refused> {
@@ -191,7 +191,7 @@ async fn token_caller(
 /// refused credential the address's).
 async fn bearer_caller(
     req: &HttpRequest,
-    state: &AppState,
+    state: &Context<'_>,
     credentials: Result<&str, AppError>,
     presented: &mut Option<Presented>,
 ) -> (Result<Caller, AppError>, Option<Allowance>) {
@@ -227,7 +227,7 @@ async fn bearer_caller(
 
 /// The logged-in user of this request's session, if any.
 pub async fn session_user(
-    state: &AppState,
+    pool: &db::Pool,
     session: &Session,
 ) -> Result<Option<Arc<User>>, AppError> {
     let Some(user_id) = session
@@ -239,7 +239,7 @@ pub async fn session_user(
     // Read with the session by the store, in the same query: no second one.
     let user = match session_store::loaded_user(session, &user_id) {
         Some(user) => Some(user),
-        None => db::query(&state.pool, move |conn| User::find(conn, &user_id))
+        None => db::query(pool, move |conn| User::find(conn, &user_id))
             .await?
             .map(Arc::new),
     };
@@ -256,10 +256,10 @@ pub async fn session_user(
 #[tracing::instrument(name = "caller", skip_all)] // skip_all: never record the token or cookie.
 /// `presented`: as `token_caller`.
 async fn resolve(
+    state: &Context<'_>,
     req: HttpRequest,
     presented: &mut Option<Presented>,
 ) -> (Result<Caller, AppError>, Option<Allowance>) {
-    let state = AppState::of(&req).clone();
     let mut authorization = req.headers().get_all(header::AUTHORIZATION);
     if let Some(value) = authorization.next() {
         // Two headers name two credentials: which one decides is not ours to guess (a proxy
@@ -271,15 +271,15 @@ async fn resolve(
             None => bearer(value),
         };
         return match parsed {
-            Ok(Some(token)) => bearer_caller(&req, &state, Ok(token), presented).await,
-            Err(e) => bearer_caller(&req, &state, Err(e), presented).await,
+            Ok(Some(token)) => bearer_caller(&req, state, Ok(token), presented).await,
+            Err(e) => bearer_caller(&req, state, Err(e), presented).await,
             Ok(None) => {
                 state.auth_outcomes.note(AuthOutcome::Unauthenticated);
                 (Err(AppError::Unauthenticated), None)
             }
         };
     }
-    let caller = session_caller(&req, &state).await;
+    let caller = session_caller(&req, state).await;
     let outcome = match &caller {
         Ok(_) => Some(AuthOutcome::Session),
         Err(AppError::Unauthenticated) => Some(AuthOutcome::Unauthenticated),
@@ -292,9 +292,9 @@ async fn resolve(
     (caller, None)
 }
 
-async fn session_caller(req: &HttpRequest, state: &AppState) -> Result<Caller, AppError> {
+async fn session_caller(req: &HttpRequest, state: &Context<'_>) -> Result<Caller, AppError> {
     let session = req.get_session();
-    let user = session_user(state, &session)
+    let user = session_user(state.pool, &session)
         .await?
         .ok_or(AppError::Unauthenticated)?;
     if csrf::is_unsafe(req.method()) {
@@ -317,9 +317,10 @@ pub async fn authenticate(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let state = AppState::of(req.request()).clone();
+    let source = super::source(req.request());
+    let state = source.auth();
     let mut presented = None;
-    let (caller, allowance) = resolve(req.request().clone(), &mut presented).await;
+    let (caller, allowance) = resolve(&state, req.request().clone(), &mut presented).await;
     let mut res = match caller {
         Ok(caller) => {
             let expires_at = match &caller.credential {
@@ -435,7 +436,10 @@ impl FromRequest for Caller {
             Some(caller) => Box::pin(std::future::ready(Ok(caller))),
             None => {
                 let req = req.clone();
-                Box::pin(async move { resolve(req, &mut None).await.0 })
+                Box::pin(async move {
+                    let source = super::source(&req);
+                    resolve(&source.auth(), req, &mut None).await.0
+                })
             }
         }
     }
@@ -546,7 +550,7 @@ mod tests {
 
     fn parse(v: &'static str) -> Result<Option<&'static str>, &'static str> {
         let hv: &'static HeaderValue = Box::leak(Box::new(HeaderValue::from_static(v)));
-        bearer(hv).map_err(|e| e.code())
+        bearer(hv).map_err(|e| e.code().as_str())
     }
 
     #[test]

@@ -25,7 +25,6 @@ use actix_web::http::header::{self, HeaderMap};
 use actix_web::HttpRequest;
 
 use crate::domain::{canonical, Cidr};
-use crate::state::AppState;
 
 /// Which header names the client behind a trusted proxy (`--proxy-header`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -82,10 +81,11 @@ impl TrustedProxies {
     }
 }
 
-/// The client address of `req`, as `TrustedProxies` decides it.
+/// The client address of `req`, as `TrustedProxies` decides it (registered beside
+/// `AppState` by `startup`).
 pub fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
-    AppState::of(req)
-        .trusted_proxies
+    req.app_data::<actix_web::web::Data<TrustedProxies>>()
+        .expect("TrustedProxies is registered by startup")
         .client(req.peer_addr().map(|a| a.ip()), req.headers())
 }
 

@@ -120,7 +120,8 @@ mod tests {
                         Some(r) => Ok(r),
                     };
                     let code = |c: &Caller, chosen: bool| {
-                        decide(c, standing(membership, chosen).as_ref(), need).map_err(|e| e.code())
+                        decide(c, standing(membership, chosen).as_ref(), need)
+                            .map_err(|e| e.code().as_str())
                     };
                     assert_eq!(
                         code(&token(&[scope]), true),
@@ -168,7 +169,7 @@ mod tests {
         );
         // A non-member learns nothing of the policy.
         assert_eq!(
-            decide(&t, None, need).map_err(|e| e.code()),
+            decide(&t, None, need).map_err(|e| e.code().as_str()),
             Err("not_found")
         );
         let no_limit = Standing {

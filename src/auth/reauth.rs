@@ -14,7 +14,6 @@ use crate::db;
 use crate::db::models::security_log::{self, NewSecurityEvent};
 use crate::domain::{Expiry, Role, Scope, Scopes, SecurityKind};
 use crate::error::AppError;
-use crate::state::AppState;
 
 /// How long an entered password counts.
 pub const WINDOW: Duration = Duration::minutes(10);
@@ -79,7 +78,7 @@ pub fn check_membership(
 /// of a password change (SPEC §3); when right, the window starts now and the security log
 /// says so (`reauthenticated`). `Ok(false)`: wrong.
 pub async fn confirm(
-    state: &AppState,
+    state: &super::Context<'_>,
     session: &Session,
     user: &crate::db::models::users::User,
     client: &security_log::Client,

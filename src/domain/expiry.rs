@@ -2,45 +2,22 @@
 
 use chrono::{Months, NaiveDateTime};
 
-/// Calendar months from creation, UTC. Stored with the token, so a rotation can repeat it.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Default,
-    diesel::expression::AsExpression,
-    diesel::deserialize::FromSqlRow,
-)]
-#[diesel(sql_type = diesel::sql_types::Text)]
-pub enum Expiry {
-    OneMonth,
-    SixMonths,
-    #[default]
-    OneYear,
-    Never,
+super::string_enum! {
+    stored
+    /// Calendar months from creation, UTC. Stored with the token, so a rotation can repeat it.
+    #[derive(Default)]
+    pub enum Expiry {
+        OneMonth = "1m",
+        SixMonths = "6m",
+        #[default]
+        OneYear = "1y",
+        Never = "never",
+    }
 }
 
 impl Expiry {
     /// What a client is told when it names no expiry of these.
     pub const EXPECTED: &'static str = "Pick 1m, 6m, 1y or never.";
-
-    pub const ALL: [Expiry; 4] = [
-        Expiry::OneMonth,
-        Expiry::SixMonths,
-        Expiry::OneYear,
-        Expiry::Never,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Expiry::OneMonth => "1m",
-            Expiry::SixMonths => "6m",
-            Expiry::OneYear => "1y",
-            Expiry::Never => "never",
-        }
-    }
 
     pub fn label(self) -> &'static str {
         match self {
@@ -49,10 +26,6 @@ impl Expiry {
             Expiry::OneYear => "1 year",
             Expiry::Never => "Never",
         }
-    }
-
-    pub fn parse(s: &str) -> Option<Expiry> {
-        Expiry::ALL.into_iter().find(|e| e.as_str() == s)
     }
 
     /// The expiry instant for a token created at `created_at` (None for never).
@@ -67,10 +40,6 @@ impl Expiry {
         created_at.checked_add_months(Months::new(months))
     }
 }
-
-// Only `as_str` values are written; anything else reads as the default.
-super::text_column!(Expiry, |v| v.as_str(), |s| Expiry::parse(&s)
-    .unwrap_or_default());
 
 #[cfg(test)]
 mod tests {

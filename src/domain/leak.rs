@@ -2,41 +2,25 @@
 //! enters. A report never echoes a token back: its errors name the field, not the value.
 
 use std::collections::HashSet;
-use std::fmt;
 
 use serde_json::Value;
 
 use super::{PlainToken, TokenHash};
 
-/// Who told us a token is public.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    diesel::expression::AsExpression,
-    diesel::deserialize::FromSqlRow,
-)]
-#[diesel(sql_type = diesel::sql_types::Text)]
-pub enum ReportChannel {
-    /// Anyone, through `POST /api/credentials/revoke` (or `mantel scan --report`).
-    Public,
-    /// GitHub's secret scanning partner program.
-    Github,
-    /// GitLab's secret detection partner program.
-    Gitlab,
+super::string_enum! {
+    stored
+    /// Who told us a token is public.
+    pub enum ReportChannel {
+        /// Anyone, through `POST /api/credentials/revoke` (or `mantel scan --report`).
+        Public = "public",
+        /// GitHub's secret scanning partner program.
+        Github = "github",
+        /// GitLab's secret detection partner program.
+        Gitlab = "gitlab",
+    }
 }
 
 impl ReportChannel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReportChannel::Public => "public",
-            ReportChannel::Github => "github",
-            ReportChannel::Gitlab => "gitlab",
-        }
-    }
-
     /// The name the owner reads.
     pub fn label(self) -> &'static str {
         match self {
@@ -45,24 +29,7 @@ impl ReportChannel {
             ReportChannel::Gitlab => "GitLab secret detection",
         }
     }
-
-    fn from_stored(s: &str) -> ReportChannel {
-        [ReportChannel::Github, ReportChannel::Gitlab]
-            .into_iter()
-            .find(|c| c.as_str() == s)
-            .unwrap_or(ReportChannel::Public)
-    }
 }
-
-impl fmt::Display for ReportChannel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-super::text_column!(ReportChannel, |v| v.as_str(), |s| {
-    ReportChannel::from_stored(&s)
-});
 
 /// A URL a partner says it found a token at, kept to show its owner: `http`/`https` only
 /// (it becomes a link on the owner's page), printable, at most 2048 bytes. Anything else is

@@ -16,6 +16,7 @@ mod new_token;
 mod notice;
 mod page;
 mod policy;
+mod public_url;
 mod request_outcome;
 mod revocation;
 mod role;
@@ -39,6 +40,7 @@ pub use page::{
     Cursor, PageError, PageRequest, CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT, MIN_LIMIT,
 };
 pub use policy::{LifetimeDays, LifetimeDaysError, PolicyBreach, TokenPolicy};
+pub use public_url::PublicUrl;
 pub use request_outcome::RequestOutcome;
 pub use revocation::{AdminRevocation, RevokedReason};
 pub use role::Role;
@@ -48,15 +50,88 @@ pub use selection::{ProjectSelection, SelectionError};
 pub use token::PlainToken;
 pub use token_hash::TokenHash;
 
-/// The schema of a string that is one of `values`, for `/api/openapi.json`.
-fn string_enum<const N: usize>(
-    values: [&'static str; N],
-) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-    utoipa::openapi::schema::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::String)
-        .enum_values(Some(values))
-        .into()
+/// A string enum, each variant with the one string it is sent, stored and parsed as. From this
+/// one declaration: `ALL` (in declaration order), `as_str`, `parse` (exactly those strings),
+/// `Display`, `serde::Serialize`, and the OpenAPI schema (those strings as its `enum`, the doc
+/// comment as its description). With `stored`, also the text column on both backends, where a
+/// stored string that names no variant is an error when read, never a default: retiring a value
+/// takes a migration.
+macro_rules! string_enum {
+    (stored $(#[$($meta:tt)*])* pub enum $name:ident { $($body:tt)* }) => {
+        $crate::domain::string_enum! {
+            $(#[$($meta)*])*
+            #[derive(diesel::expression::AsExpression, diesel::deserialize::FromSqlRow)]
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            pub enum $name { $($body)* }
+        }
+
+        $crate::domain::text_column!($name, |v| v.as_str(), |s| $name::parse(&s)
+            .ok_or_else(|| format!(concat!("unknown ", stringify!($name), " {:?}"), s))?);
+    };
+    (
+        $(#[$($meta:tt)*])*
+        pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal,)+ }
+    ) => {
+        $(#[$($meta)*])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum $name { $($(#[$vmeta])* $variant,)+ }
+
+        impl $name {
+            pub const ALL: [$name; [$($text),+].len()] = [$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+
+            pub fn parse(s: &str) -> Option<$name> {
+                match s {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                let doc = $crate::domain::doc_lines!($([$($meta)*])*);
+                let doc = doc.lines().map(str::trim).collect::<Vec<_>>().join("\n");
+                let doc = doc.trim();
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .description((!doc.is_empty()).then_some(doc))
+                    .enum_values(Some($name::ALL.map($name::as_str)))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+    };
 }
+pub(crate) use string_enum;
+
+/// The doc comment among attributes, one line each (`string_enum!`'s description).
+macro_rules! doc_lines {
+    () => { "" };
+    ([doc = $line:literal] $($rest:tt)*) => {
+        concat!($line, "\n", $crate::domain::doc_lines!($($rest)*))
+    };
+    ([$($other:tt)*] $($rest:tt)*) => { $crate::domain::doc_lines!($($rest)*) };
+}
+pub(crate) use doc_lines;
 
 /// `ToSql` / `FromSql` for SQLite and PostgreSQL of a type stored as text: `$to` turns a
 /// value into the stored string, `$from` the stored string into a value.
@@ -101,3 +176,45 @@ macro_rules! text_column {
     };
 }
 pub(crate) use text_column;
+
+#[cfg(test)]
+mod tests {
+    use diesel::dsl::sql;
+    use diesel::result::Error::DeserializationError;
+    use diesel::sql_types::Text;
+    use diesel::{Connection, RunQueryDsl, SqliteConnection};
+
+    use super::{RequestOutcome, Role, Scope, Scopes};
+
+    /// A stored string that names no value is an error when read, never a default.
+    #[test]
+    fn an_unknown_stored_string_is_a_read_error() {
+        let mut conn = SqliteConnection::establish(":memory:").unwrap();
+        let stored = |s: &str| diesel::select(sql::<Text>(&format!("'{s}'")));
+        assert_eq!(
+            stored("replaced")
+                .get_result::<RequestOutcome>(&mut conn)
+                .ok(),
+            Some(RequestOutcome::Replaced)
+        );
+        assert_eq!(
+            stored("editor").get_result::<Role>(&mut conn).ok(),
+            Some(Role::Editor)
+        );
+        assert_eq!(
+            stored("files,publish").get_result::<Scopes>(&mut conn).ok(),
+            Some(Scopes::new(vec![Scope::Publish, Scope::Files]))
+        );
+        for read in [
+            stored("retired")
+                .get_result::<RequestOutcome>(&mut conn)
+                .map(drop),
+            stored("admin").get_result::<Role>(&mut conn).map(drop),
+            stored("publish,retired")
+                .get_result::<Scopes>(&mut conn)
+                .map(drop),
+        ] {
+            assert!(matches!(read, Err(DeserializationError(_))), "{read:?}");
+        }
+    }
+}

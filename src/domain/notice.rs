@@ -1,68 +1,25 @@
 //! What a person is told about their tokens (SPEC §8.2): the kinds of notification.
 
-/// Each kind is stored as its name; what a notification says is `notify::Notice`'s business.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    diesel::expression::AsExpression,
-    diesel::deserialize::FromSqlRow,
-)]
-#[diesel(sql_type = diesel::sql_types::Text)]
-pub enum NoticeKind {
-    TokenCreated,
-    /// Expires within 30, 7 or 1 days.
-    TokenExpiring,
-    TokenExpired,
-    TokenReportedPublic,
-    TokenUsedFromNewIp,
-    /// A revoked, expired or replaced token was presented (at most daily).
-    TokenUsedAfterRevocation,
-    /// Unused for 358 days: revoked for inactivity in 7 days unless used.
-    TokenInactive,
-    /// Unused for 365 days and revoked.
-    TokenRevokedInactive,
-    /// Revoked by an instance admin, with their reason (SPEC §9).
-    TokenRevokedByAdmin,
-}
-
-impl NoticeKind {
-    pub const ALL: [NoticeKind; 9] = [
-        NoticeKind::TokenCreated,
-        NoticeKind::TokenExpiring,
-        NoticeKind::TokenExpired,
-        NoticeKind::TokenReportedPublic,
-        NoticeKind::TokenUsedFromNewIp,
-        NoticeKind::TokenUsedAfterRevocation,
-        NoticeKind::TokenInactive,
-        NoticeKind::TokenRevokedInactive,
-        NoticeKind::TokenRevokedByAdmin,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NoticeKind::TokenCreated => "token_created",
-            NoticeKind::TokenExpiring => "token_expiring",
-            NoticeKind::TokenExpired => "token_expired",
-            NoticeKind::TokenReportedPublic => "token_reported_public",
-            NoticeKind::TokenUsedFromNewIp => "token_used_from_new_ip",
-            NoticeKind::TokenUsedAfterRevocation => "token_used_after_revocation",
-            NoticeKind::TokenInactive => "token_inactive",
-            NoticeKind::TokenRevokedInactive => "token_revoked_inactive",
-            NoticeKind::TokenRevokedByAdmin => "token_revoked_by_admin",
-        }
-    }
-
-    fn from_stored(s: &str) -> Option<NoticeKind> {
-        NoticeKind::ALL.into_iter().find(|k| k.as_str() == s)
+super::string_enum! {
+    stored
+    /// Each kind is stored as its name; what a notification says is `notify::Notice`'s business.
+    pub enum NoticeKind {
+        TokenCreated = "token_created",
+        /// Expires within 30, 7 or 1 days.
+        TokenExpiring = "token_expiring",
+        TokenExpired = "token_expired",
+        TokenReportedPublic = "token_reported_public",
+        TokenUsedFromNewIp = "token_used_from_new_ip",
+        /// A revoked, expired or replaced token was presented (at most daily).
+        TokenUsedAfterRevocation = "token_used_after_revocation",
+        /// Unused for 358 days: revoked for inactivity in 7 days unless used.
+        TokenInactive = "token_inactive",
+        /// Unused for 365 days and revoked.
+        TokenRevokedInactive = "token_revoked_inactive",
+        /// Revoked by an instance admin, with their reason (SPEC §9).
+        TokenRevokedByAdmin = "token_revoked_by_admin",
     }
 }
-
-super::text_column!(NoticeKind, |v| v.as_str(), |s| {
-    NoticeKind::from_stored(&s).ok_or_else(|| format!("unknown notification kind {s:?}"))?
-});
 
 #[cfg(test)]
 mod tests {
@@ -71,8 +28,8 @@ mod tests {
     #[test]
     fn every_kind_reads_back() {
         for kind in NoticeKind::ALL {
-            assert_eq!(NoticeKind::from_stored(kind.as_str()), Some(kind));
+            assert_eq!(NoticeKind::parse(kind.as_str()), Some(kind));
         }
-        assert_eq!(NoticeKind::from_stored("nope"), None);
+        assert_eq!(NoticeKind::parse("nope"), None);
     }
 }

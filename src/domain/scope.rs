@@ -1,39 +1,18 @@
 //! Scopes: what a token may be used for. A session caller holds them all.
 
-use std::fmt;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Scope {
-    Publish,
-    Messages,
-    Files,
-    Domain,
-    BillingRead,
+super::string_enum! {
+    /// What a token may be used for.
+    #[derive(PartialOrd, Ord)]
+    pub enum Scope {
+        Publish = "publish",
+        Messages = "messages",
+        Files = "files",
+        Domain = "domain",
+        BillingRead = "billing.read",
+    }
 }
 
 impl Scope {
-    pub const ALL: [Scope; 5] = [
-        Scope::Publish,
-        Scope::Messages,
-        Scope::Files,
-        Scope::Domain,
-        Scope::BillingRead,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Publish => "publish",
-            Scope::Messages => "messages",
-            Scope::Files => "files",
-            Scope::Domain => "domain",
-            Scope::BillingRead => "billing.read",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Scope> {
-        Scope::ALL.into_iter().find(|scope| scope.as_str() == s)
-    }
-
     /// One line for the Create token dialog.
     pub fn description(self) -> &'static str {
         match self {
@@ -45,27 +24,6 @@ impl Scope {
         }
     }
 }
-
-impl fmt::Display for Scope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl serde::Serialize for Scope {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-/// In `/api/openapi.json`: one of the scope names.
-impl utoipa::PartialSchema for Scope {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        super::string_enum(Scope::ALL.map(Scope::as_str))
-    }
-}
-
-impl utoipa::ToSchema for Scope {}
 
 /// A token's scopes, sorted and without repeats; stored as `publish,messages`.
 #[derive(
@@ -103,9 +61,14 @@ impl Scopes {
         self.names().join(",")
     }
 
-    /// Unknown names in the database are dropped: a scope that no longer exists grants nothing.
-    fn from_db(s: &str) -> Self {
-        Scopes::new(s.split(',').filter_map(Scope::parse).collect())
+    /// A stored name that is no scope is an error, never dropped: retiring a scope takes a
+    /// migration.
+    fn from_db(s: &str) -> Result<Self, String> {
+        s.split(',')
+            .filter(|name| !name.is_empty())
+            .map(|name| Scope::parse(name).ok_or_else(|| format!("unknown Scope {name:?}")))
+            .collect::<Result<_, _>>()
+            .map(Scopes::new)
     }
 }
 
@@ -136,7 +99,7 @@ impl utoipa::PartialSchema for Scopes {
 
 impl utoipa::ToSchema for Scopes {}
 
-super::text_column!(Scopes, |v| v.to_db(), |s| Scopes::from_db(&s));
+super::text_column!(Scopes, |v| v.to_db(), |s| Scopes::from_db(&s)?);
 
 #[cfg(test)]
 mod tests {
@@ -155,10 +118,8 @@ mod tests {
     fn stored_form_is_sorted_and_deduplicated() {
         let s = Scopes::new(vec![Scope::BillingRead, Scope::Publish, Scope::Publish]);
         assert_eq!(s.to_db(), "publish,billing.read");
-        assert_eq!(Scopes::from_db(&s.to_db()), s);
-        assert_eq!(
-            Scopes::from_db("publish,retired"),
-            Scopes::new(vec![Scope::Publish])
-        );
+        assert_eq!(Scopes::from_db(&s.to_db()), Ok(s));
+        assert_eq!(Scopes::from_db(""), Ok(Scopes::default()));
+        assert!(Scopes::from_db("publish,retired").is_err());
     }
 }

@@ -1,100 +1,39 @@
 //! The account security log (SPEC §8.3): the kinds of event, and how much of a user agent an
 //! event keeps.
 
-use std::fmt;
-
-/// What happened to an account. Stored and shown by its name (`as_str`), fixed by SPEC §8.3.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    diesel::expression::AsExpression,
-    diesel::deserialize::FromSqlRow,
-)]
-#[diesel(sql_type = diesel::sql_types::Text)]
-pub enum SecurityKind {
-    Signup,
-    Login,
-    /// A wrong password for this account (unknown emails have no account to log against).
-    LoginFailed,
-    Logout,
-    PasswordChanged,
-    /// One session ended from the sessions page.
-    SessionEnded,
-    Reauthenticated,
-    TokenCreated,
-    TokenRotated,
-    TokenRevoked,
-    TokenExpired,
-    TokenReportedPublic,
-    TokenUsedFromNewIp,
-    TokenUsedAfterRevocation,
-    MemberAdded,
-    MemberRemoved,
-    MemberRoleChanged,
-    /// An admin suspended the account (logged for it and for the admin).
-    AccountSuspended,
-    AccountReactivated,
+super::string_enum! {
+    stored
+    /// What happened to the account (SPEC §8.3).
+    pub enum SecurityKind {
+        Signup = "signup",
+        Login = "login",
+        /// A wrong password for this account (unknown emails have no account to log against).
+        LoginFailed = "login_failed",
+        Logout = "logout",
+        PasswordChanged = "password_changed",
+        /// One session ended from the sessions page.
+        SessionEnded = "session_ended",
+        Reauthenticated = "reauthenticated",
+        TokenCreated = "token_created",
+        TokenRotated = "token_rotated",
+        TokenRevoked = "token_revoked",
+        TokenExpired = "token_expired",
+        TokenReportedPublic = "token_reported_public",
+        TokenUsedFromNewIp = "token_used_from_new_ip",
+        TokenUsedAfterRevocation = "token_used_after_revocation",
+        MemberAdded = "member_added",
+        MemberRemoved = "member_removed",
+        MemberRoleChanged = "member_role_changed",
+        /// An admin suspended the account (logged for it and for the admin).
+        AccountSuspended = "account_suspended",
+        AccountReactivated = "account_reactivated",
+    }
 }
 
 impl SecurityKind {
-    pub const ALL: [SecurityKind; 19] = [
-        SecurityKind::Signup,
-        SecurityKind::Login,
-        SecurityKind::LoginFailed,
-        SecurityKind::Logout,
-        SecurityKind::PasswordChanged,
-        SecurityKind::SessionEnded,
-        SecurityKind::Reauthenticated,
-        SecurityKind::TokenCreated,
-        SecurityKind::TokenRotated,
-        SecurityKind::TokenRevoked,
-        SecurityKind::TokenExpired,
-        SecurityKind::TokenReportedPublic,
-        SecurityKind::TokenUsedFromNewIp,
-        SecurityKind::TokenUsedAfterRevocation,
-        SecurityKind::MemberAdded,
-        SecurityKind::MemberRemoved,
-        SecurityKind::MemberRoleChanged,
-        SecurityKind::AccountSuspended,
-        SecurityKind::AccountReactivated,
-    ];
-
     /// What `?kind=` accepts, for the error that refuses anything else.
     pub const EXPECTED: &'static str = "Use one of the kinds of event the security log lists \
         (signup, login, login_failed, …, account_reactivated).";
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SecurityKind::Signup => "signup",
-            SecurityKind::Login => "login",
-            SecurityKind::LoginFailed => "login_failed",
-            SecurityKind::Logout => "logout",
-            SecurityKind::PasswordChanged => "password_changed",
-            SecurityKind::SessionEnded => "session_ended",
-            SecurityKind::Reauthenticated => "reauthenticated",
-            SecurityKind::TokenCreated => "token_created",
-            SecurityKind::TokenRotated => "token_rotated",
-            SecurityKind::TokenRevoked => "token_revoked",
-            SecurityKind::TokenExpired => "token_expired",
-            SecurityKind::TokenReportedPublic => "token_reported_public",
-            SecurityKind::TokenUsedFromNewIp => "token_used_from_new_ip",
-            SecurityKind::TokenUsedAfterRevocation => "token_used_after_revocation",
-            SecurityKind::MemberAdded => "member_added",
-            SecurityKind::MemberRemoved => "member_removed",
-            SecurityKind::MemberRoleChanged => "member_role_changed",
-            SecurityKind::AccountSuspended => "account_suspended",
-            SecurityKind::AccountReactivated => "account_reactivated",
-        }
-    }
-
-    /// A kind by its name, exactly as `as_str` writes it.
-    pub fn parse(s: &str) -> Option<SecurityKind> {
-        SecurityKind::ALL.into_iter().find(|k| k.as_str() == s)
-    }
 
     /// How the dashboard names it.
     pub fn label(self) -> &'static str {
@@ -121,30 +60,6 @@ impl SecurityKind {
         }
     }
 }
-
-impl fmt::Display for SecurityKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl serde::Serialize for SecurityKind {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl utoipa::PartialSchema for SecurityKind {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        super::string_enum(SecurityKind::ALL.map(SecurityKind::as_str))
-    }
-}
-
-impl utoipa::ToSchema for SecurityKind {}
-
-super::text_column!(SecurityKind, |v| v.as_str(), |s| {
-    SecurityKind::parse(&s).ok_or_else(|| format!("unknown security event kind {s:?}"))?
-});
 
 /// A security event keeps at most this many characters of a user agent (SPEC §8.3 keeps the
 /// same 200 for token activity): enough to tell browsers and tools apart, not a place to

@@ -85,9 +85,13 @@ impl serde::Serialize for ProjectSelection {
 
 impl utoipa::PartialSchema for ProjectSelection {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{ArrayBuilder, OneOfBuilder};
+        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Type};
         OneOfBuilder::new()
-            .item(super::string_enum(["all"]))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(["all"])),
+            )
             .item(
                 ArrayBuilder::new()
                     .items(<ProjectId as utoipa::PartialSchema>::schema())

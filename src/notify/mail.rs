@@ -12,10 +12,10 @@ use lettre::message::{Mailbox, MultiPart};
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::clock::Clock;
-use crate::config::PublicUrl;
 use crate::db::models::notifications::{self, OutboxMail};
 use crate::db::{self, DbError, Pool};
 use crate::domain::Email;
+use crate::domain::PublicUrl;
 
 /// The longest wait between two attempts at one mail.
 const MAX_RETRY_DELAY: Duration = Duration::minutes(10);

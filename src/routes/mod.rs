@@ -23,13 +23,16 @@ use dashboard::HtmlError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // Before the `/api` scope, whose middleware would ask for credentials.
-    cfg.configure(health::configure)
-        .service(api::openapi::openapi_json)
-        // Public: a leaked token's finder is not its owner (SPEC §8.4).
-        .configure(api::leaks::configure)
-        .configure(api::configure)
-        .configure(dashboard::configure)
-        .default_service(web::to(not_found));
+    cfg.app_data(web::Data::new(dashboard::ApiDocument(
+        api::openapi::document(),
+    )))
+    .configure(health::configure)
+    .service(api::openapi::openapi_json)
+    // Public: a leaked token's finder is not its owner (SPEC §8.4).
+    .configure(api::leaks::configure)
+    .configure(api::configure)
+    .configure(dashboard::configure)
+    .default_service(web::to(not_found));
 }
 
 /// Who asks for an operation (`ops`), whichever door they came through: the account, the

@@ -42,20 +42,12 @@ pub struct TokenRow {
     pub narrowing: Narrowing,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TokenStatus {
-    Active,
-    Expired,
-    Revoked,
-}
-
-impl TokenStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TokenStatus::Active => "active",
-            TokenStatus::Expired => "expired",
-            TokenStatus::Revoked => "revoked",
-        }
+crate::domain::string_enum! {
+    /// Whether a token works now.
+    pub enum TokenStatus {
+        Active = "active",
+        Expired = "expired",
+        Revoked = "revoked",
     }
 }
 

@@ -147,15 +147,10 @@ fn inventory_query(req: &HttpRequest) -> Result<(InventoryFilter, bool), AppErro
         .map_err(|_| AppError::validation("query", "Give each filter at most once."))?;
     let status = match q.status.as_deref() {
         None | Some("") => None,
-        Some("active") => Some(TokenStatus::Active),
-        Some("expired") => Some(TokenStatus::Expired),
-        Some("revoked") => Some(TokenStatus::Revoked),
-        Some(_) => {
-            return Err(AppError::validation(
-                "status",
-                "Use active, expired or revoked.",
-            ))
-        }
+        Some(raw) => Some(
+            TokenStatus::parse(raw)
+                .ok_or_else(|| AppError::validation("status", "Use active, expired or revoked."))?,
+        ),
     };
     let scope = match q.scope.as_deref() {
         None | Some("") => None,

@@ -273,3 +273,22 @@ fn shared_errors(path: &str, op: &mut Operation) {
         add("422", INVALID);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use utoipa::openapi::schema::Schema;
+
+    use super::*;
+
+    /// The document lists exactly the codes of `AppError`'s table (SPEC §5), in its order.
+    #[test]
+    fn the_document_lists_every_error_code() {
+        let schemas = &document().components.as_ref().unwrap().schemas;
+        let RefOr::T(Schema::Object(codes)) = &schemas["ErrorCode"] else {
+            panic!("ErrorCode is a string enum");
+        };
+        let listed: Vec<_> = codes.enum_values.iter().flatten().collect();
+        let table: Vec<_> = ErrorCode::ALL.map(|c| serde_json::json!(c.as_str())).into();
+        assert_eq!(listed, table.iter().collect::<Vec<_>>());
+    }
+}

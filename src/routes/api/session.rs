@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use super::Json;
 use crate::auth::password::Password;
-use crate::auth::{reauth, SessionCaller};
+use crate::auth::{reauth, SessionCaller, Source};
 use crate::db::models::security_log::Client;
 use crate::error::{AppError, ErrorBody};
 use crate::state::AppState;
@@ -51,7 +51,7 @@ async fn reauthenticate(
     let password = body
         .password
         .ok_or_else(|| AppError::validation("password", "This field is required."))?;
-    if !reauth::confirm(&state, &session, &caller.user, &client, password).await? {
+    if !reauth::confirm(&state.auth(), &session, &caller.user, &client, password).await? {
         return Err(AppError::validation(
             "password",
             "That is not your password.",

@@ -45,18 +45,7 @@ pub struct TokenJson {
     projects: ProjectSelection,
     /// Where it may be used from; empty: anywhere.
     allowed_ips: AllowedIps,
-    #[schema(value_type = TokenStatus)]
-    status: &'static str,
-}
-
-/// Whether a token works now.
-#[derive(ToSchema)]
-#[schema(rename_all = "lowercase")]
-#[allow(dead_code)]
-pub enum TokenStatus {
-    Active,
-    Expired,
-    Revoked,
+    status: tokens::TokenStatus,
 }
 
 impl TokenJson {
@@ -68,7 +57,7 @@ impl TokenJson {
         TokenJson {
             projects,
             allowed_ips: row.narrowing.allowed_ips.clone(),
-            status: row.status(now).as_str(),
+            status: row.status(now),
             scopes: row.scopes,
             created_at: utc(row.created_at),
             expires_at: row.expires_at.map(utc),

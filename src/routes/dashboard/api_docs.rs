@@ -1,13 +1,16 @@
 //! `GET /docs/api`: the API reference, rendered on the server from the same OpenAPI document
-//! as `/api/openapi.json` (`routes::api::openapi`), so the page cannot disagree with it.
+//! as `/api/openapi.json`, so the page cannot disagree with it. The document is handed over by
+//! `routes::configure` (`ApiDocument`): the dashboard does not import the API's modules.
 //! Readable without logging in.
 
-use actix_web::HttpResponse;
+use actix_web::{web, HttpResponse};
 use askama::Template;
 use serde_json::Value;
 
 use super::{page, DashboardUser, HtmlError, Layout};
-use crate::routes::api::openapi;
+
+/// The JSON API's OpenAPI document, as `routes::configure` registers it.
+pub struct ApiDocument(pub &'static utoipa::openapi::OpenApi);
 
 #[derive(Template)]
 #[template(path = "docs/api.html")]
@@ -53,7 +56,10 @@ struct SchemaView {
     fields: Vec<Field>,
 }
 
-pub async fn api_reference(user: Option<DashboardUser>) -> Result<HttpResponse, HtmlError> {
+pub async fn api_reference(
+    user: Option<DashboardUser>,
+    document: web::Data<ApiDocument>,
+) -> Result<HttpResponse, HtmlError> {
     let layout = match &user {
         Some(user) => user.layout(),
         None => Layout {
@@ -62,7 +68,7 @@ pub async fn api_reference(user: Option<DashboardUser>) -> Result<HttpResponse, 
             unread: 0,
         },
     };
-    let doc = serde_json::to_value(openapi::document())
+    let doc = serde_json::to_value(document.0)
         .map_err(|e| HtmlError(crate::error::AppError::Internal(e.into())))?;
     page(&ApiPage {
         layout,

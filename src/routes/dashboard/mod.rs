@@ -17,6 +17,7 @@ mod token_view;
 pub mod tokens;
 mod user;
 
+pub use api_docs::ApiDocument;
 pub use error_page::HtmlError;
 pub use user::DashboardUser;
 

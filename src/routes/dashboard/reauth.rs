@@ -9,7 +9,7 @@ use askama::Template;
 
 use super::{page_with_status, DashboardUser, HtmlError, Layout};
 use crate::auth::password::Password;
-use crate::auth::reauth;
+use crate::auth::{reauth, Source};
 use crate::state::AppState;
 
 /// The prompt's own field; never posted on again.
@@ -48,7 +48,7 @@ pub async fn ensure_recent_password(
     let error = match entered {
         Some(password) => {
             let client = crate::auth::client::of(user.request());
-            if reauth::confirm(state, &session, &user.user, &client, password).await? {
+            if reauth::confirm(&state.auth(), &session, &user.user, &client, password).await? {
                 return Ok(None);
             }
             Some("That is not your password.")

@@ -65,7 +65,7 @@ impl FromRequest for DashboardUser {
             refuse_authorization(&req)?;
             let state = AppState::of(&req);
             let session = req.get_session();
-            let user = session_user(state, &session)
+            let user = session_user(&state.pool, &session)
                 .await?
                 .map(Arc::unwrap_or_clone)
                 .ok_or(AppError::Unauthenticated)?;
