@@ -75,7 +75,7 @@ fn main() {
     let pool = db::connect(&url, 1, Default::default()).unwrap();
     let mut conn = pool.get().unwrap();
     db::run_migrations(&mut conn).unwrap();
-    let DbConnection::Sqlite(c) = &mut *conn else {
+    let DbConnection::Sqlite(c) = &mut **conn else {
         unreachable!()
     };
     // 100 tokens of one user; the one measured holds a tenth of all requests, the rest spread

@@ -89,7 +89,7 @@ fn main() -> anyhow::Result<()> {
     let filler: i64 = api_tokens::table
         .filter(api_tokens::user_id.ne(&owner.id))
         .count()
-        .get_result(&mut conn)?;
+        .get_result(&mut **conn)?;
     let stored = filler as usize + 2;
     let mut next = filler as u64;
     let end = next + target.saturating_sub(stored) as u64;
@@ -174,7 +174,7 @@ fn main() -> anyhow::Result<()> {
     round_robin.flush()?;
     // Leave SQLite as a running server would have it: the seeding burst checkpointed and the
     // WAL emptied, instead of hundreds of MB of WAL that every read looks its pages up in.
-    if let DbConnection::Sqlite(c) = &mut *conn {
+    if let DbConnection::Sqlite(c) = &mut **conn {
         diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)").execute(c)?;
     }
     Ok(())

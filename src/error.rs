@@ -84,8 +84,9 @@ pub enum AppError {
     /// connection is closed.
     #[error("The request body did not arrive in time.")]
     BodyTimeout,
-    /// Too busy to take this on now (a full queue of password checks): 503 with
-    /// `Retry-After`, rather than memory without bound.
+    /// Too busy to take this on now (a full queue of password checks), or the database cannot
+    /// be reached (restarting, its connections dropped): 503 with `Retry-After`, rather than
+    /// memory without bound or a 500 for what is over in a moment.
     #[error("The server is busy; try again in {retry_after} seconds.")]
     Unavailable { retry_after: u64 },
     /// The token's or session's account is suspended by an admin (SPEC §9).
@@ -316,11 +317,15 @@ internal_from!(
     actix_session::SessionInsertError
 );
 
+/// How long a client is asked to wait while the database cannot be reached: the pool tries
+/// again every second (`db::connect`).
+const DATABASE_RETRY_AFTER: u64 = 1;
+
 impl From<diesel::result::Error> for AppError {
     fn from(e: diesel::result::Error) -> Self {
         match e {
             diesel::result::Error::NotFound => AppError::NotFound,
-            e => AppError::Internal(e.into()),
+            e => DbError::Query(e).into(),
         }
     }
 }
@@ -328,7 +333,13 @@ impl From<diesel::result::Error> for AppError {
 impl From<DbError> for AppError {
     fn from(e: DbError) -> Self {
         match e {
-            DbError::Query(e) => e.into(),
+            DbError::Query(diesel::result::Error::NotFound) => AppError::NotFound,
+            e if e.is_unavailable() => {
+                tracing::warn!(error = %e, "database unavailable: answered 503");
+                AppError::Unavailable {
+                    retry_after: DATABASE_RETRY_AFTER,
+                }
+            }
             e => AppError::Internal(e.into()),
         }
     }

@@ -187,6 +187,7 @@ impl Application {
                 .wrap(from_fn(crate::routes::deadline::body_deadline))
                 .wrap(from_fn(crate::routes::settle_changes))
                 .wrap(sessions)
+                .wrap(from_fn(crate::routes::session_unavailable))
                 .wrap(from_fn(crate::routes::refuse_foreign))
                 .wrap(from_fn(crate::routes::methods::answer))
                 .wrap(from_fn(crate::routes::end_json_with_newline))

@@ -8,7 +8,9 @@
 //! (`slid_expiry`). The middleware runs with `TtlExtensionPolicy::OnStateChanges`
 //! (`startup`), so nothing else is written or re-sealed on a request that changes no state.
 
+use std::cell::Cell;
 use std::collections::HashMap;
+use std::future::Future;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -22,7 +24,7 @@ use rand::Rng;
 use crate::clock::Clock;
 use crate::db::models::security_log::{self, NewSecurityEvent};
 use crate::db::models::users::User;
-use crate::db::{self, models::sessions, Pool, WorkerConnection};
+use crate::db::{self, models::sessions, DbError, Pool, WorkerConnection};
 use crate::domain::{SecurityKind, UserId};
 
 /// The session state key holding the logged-in user's id.
@@ -204,6 +206,32 @@ fn new_key() -> String {
         .collect()
 }
 
+tokio::task_local! {
+    /// Whether this request's session store met a database it could not reach.
+    static UNREACHED: Cell<bool>;
+}
+
+/// Runs a request (the session middleware and everything inside it) noting whether the store
+/// met a database it could not reach: actix-session answers 500 to any failure of its store,
+/// and `routes::session_unavailable` answers 503 instead when that was the cause.
+pub async fn noting_unreached<T>(request: impl Future<Output = T>) -> (T, bool) {
+    UNREACHED
+        .scope(Cell::new(false), async {
+            let out = request.await;
+            (out, UNREACHED.with(Cell::get))
+        })
+        .await
+}
+
+/// A store failure for actix-session, noted for `noting_unreached` when the database could not
+/// be reached.
+fn failed(e: DbError) -> anyhow::Error {
+    if e.is_unavailable() {
+        let _ = UNREACHED.try_with(|unreached| unreached.set(true));
+    }
+    anyhow::anyhow!("{e}")
+}
+
 impl DbSessionStore {
     async fn insert_new(&self, state: HashMap<String, String>) -> anyhow::Result<SessionKey> {
         let key = new_key();
@@ -240,7 +268,8 @@ impl DbSessionStore {
                 Ok(())
             })
         })
-        .await?;
+        .await
+        .map_err(failed)?;
         SessionKey::try_from(key).map_err(|e| anyhow::anyhow!("{e}"))
     }
 }
@@ -259,7 +288,7 @@ impl SessionStore for DbSessionStore {
                     .map(|found| found.map(Arc::new))
             }
         }
-        .map_err(|e| LoadError::Other(anyhow::anyhow!("{e}")))?;
+        .map_err(|e| LoadError::Other(failed(e)))?;
         let Some(session) = found.filter(|session| is_live(session, now)) else {
             return Ok(None);
         };
@@ -268,7 +297,7 @@ impl SessionStore for DbSessionStore {
                 sessions::slide(conn, &id, expires_at, now)
             })
             .await
-            .map_err(|e| LoadError::Other(anyhow::anyhow!("{e}")))?;
+            .map_err(|e| LoadError::Other(failed(e)))?;
         }
         let mut state = session.state.clone();
         if let Some(user) = &session.user {
@@ -308,7 +337,7 @@ impl SessionStore for DbSessionStore {
             sessions::update_state(conn, &id, user_id, json, expiry, now)
         })
         .await
-        .map_err(|e| UpdateError::Other(anyhow::anyhow!("{e}")))?;
+        .map_err(|e| UpdateError::Other(failed(e)))?;
         Ok(key)
     }
 
@@ -322,6 +351,6 @@ impl SessionStore for DbSessionStore {
         let id = row_id(key.as_ref());
         db::write_query(&self.pool, move |conn| sessions::delete(conn, &id))
             .await
-            .map_err(|e| anyhow::anyhow!("{e}"))
+            .map_err(failed)
     }
 }

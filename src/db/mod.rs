@@ -14,7 +14,7 @@ mod types;
 
 use std::cell::RefCell;
 use std::ops::Deref;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use diesel::connection::{
@@ -44,6 +44,8 @@ pub struct Pool {
     writer: Option<Arc<WriterQueue>>,
     /// Opens a connection in place of one the server closed (`query`).
     manager: Manager,
+    /// Whether the database could be reached at the last attempt to connect.
+    reach: Reach,
 }
 
 impl Deref for Pool {
@@ -64,6 +66,24 @@ impl std::fmt::Debug for Pool {
 }
 
 impl Pool {
+    /// A connection from the pool. While the database cannot be reached (its last connection
+    /// attempt failed and none has succeeded since) no request waits out the checkout timeout
+    /// for a connection that cannot come: it takes an idle one or is told at once.
+    fn checkout(&self) -> Result<r2d2::PooledConnection<Manager>, DbError> {
+        if self.reach.down() {
+            return self.connections.try_get().ok_or(DbError::Unreachable);
+        }
+        Ok(self.connections.get_timeout(CHECKOUT_WAIT)?)
+    }
+
+    /// A new connection in place of one the server closed.
+    fn reconnect(&self) -> Result<Pooled, DbError> {
+        self.manager.connect().map_err(|e| {
+            self.reach.failed();
+            DbError::Connect(e)
+        })
+    }
+
     /// Writes waiting for SQLite's writer right now (always 0 on PostgreSQL), for `/metrics`.
     pub fn writes_waiting(&self) -> usize {
         self.writer
@@ -102,14 +122,14 @@ impl Drop for Waiting<'_> {
 /// The writer connection, opened on first use and reopened when broken.
 struct Writer {
     manager: Manager,
-    conn: Option<DbConnection>,
+    conn: Option<Pooled>,
 }
 
 impl Writer {
     fn connection(&mut self) -> Result<&mut DbConnection, DbError> {
         // A connection still inside a transaction (a write that panicked half-way) would turn
         // every later write into a savepoint of a transaction that never commits: start over.
-        let usable = match &mut self.conn {
+        let usable = match self.conn.as_deref_mut() {
             Some(DbConnection::Sqlite(c)) => {
                 let status = <AnsiTransactionManager as TransactionManager<SqliteConnection>>::transaction_manager_status_mut(c);
                 matches!(status.transaction_depth(), Ok(None))
@@ -127,7 +147,7 @@ impl Writer {
         if self.conn.is_none() {
             self.conn = Some(self.manager.connect().map_err(DbError::Connect)?);
         }
-        Ok(self.conn.as_mut().expect("opened above"))
+        Ok(self.conn.as_deref_mut().expect("opened above"))
     }
 }
 
@@ -160,12 +180,20 @@ impl QueryCount {
         self.0.load(Ordering::Relaxed)
     }
 
-    fn instrument(&self, conn: &mut impl Connection) {
+    /// Counts `conn`'s statements, and notes in `health` when one fails.
+    fn instrument(&self, conn: &mut impl Connection, health: Arc<Health>) {
         let count = self.0.clone();
-        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
-            if let InstrumentationEvent::StartQuery { .. } = event {
+        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| match event {
+            InstrumentationEvent::StartQuery { .. } => {
                 count.fetch_add(1, Ordering::Relaxed);
             }
+            InstrumentationEvent::FinishQuery { error: Some(e), .. } => {
+                health.failed.store(true, Ordering::Relaxed);
+                if is_disconnect(e) {
+                    health.closed.store(true, Ordering::Relaxed);
+                }
+            }
+            _ => {}
         });
     }
 }
@@ -194,15 +222,114 @@ impl PoolWait {
     }
 }
 
-impl r2d2::HandleEvent for PoolWait {
+/// The pool's events: checkout waits for `/metrics`, and a new connection as the sign that the
+/// database can be reached again.
+#[derive(Debug)]
+struct Events {
+    wait: PoolWait,
+    reach: Reach,
+}
+
+impl r2d2::HandleEvent for Events {
+    fn handle_acquire(&self, _: r2d2::event::AcquireEvent) {
+        self.reach.0.store(false, Ordering::Relaxed);
+    }
+
     fn handle_checkout(&self, event: r2d2::event::CheckoutEvent) {
+        let counts = &self.wait.0;
         let micros = u64::try_from(event.duration().as_micros()).unwrap_or(u64::MAX);
-        self.0.checkouts.fetch_add(1, Ordering::Relaxed);
-        self.0.wait_micros.fetch_add(micros, Ordering::Relaxed);
+        counts.checkouts.fetch_add(1, Ordering::Relaxed);
+        counts.wait_micros.fetch_add(micros, Ordering::Relaxed);
     }
 
     fn handle_timeout(&self, _: r2d2::event::TimeoutEvent) {
-        self.0.timeouts.fetch_add(1, Ordering::Relaxed);
+        self.wait.0.timeouts.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Whether the database is down for this instance: set when an attempt to connect failed
+/// (the pool's own, in the background, or `Pool::reconnect`), cleared when the pool opens a
+/// connection again.
+#[derive(Clone, Debug, Default)]
+struct Reach(Arc<AtomicBool>);
+
+impl Reach {
+    fn down(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn failed(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+impl r2d2::HandleError<r2d2::Error> for Reach {
+    fn handle_error(&self, error: r2d2::Error) {
+        if !self.down() {
+            tracing::warn!(%error, "database unreachable; answering 503 until it is back");
+        }
+        self.failed();
+    }
+}
+
+/// True for an error that says the connection is gone (the server closed it, restarted, or
+/// cannot be reached), rather than anything about the statement: nothing the caller asked for
+/// is wrong, and another connection may well succeed.
+pub fn is_disconnect(e: &diesel::result::Error) -> bool {
+    use diesel::result::DatabaseErrorKind::{ClosedConnection, UnableToSendCommand};
+    matches!(
+        e,
+        diesel::result::Error::DatabaseError(ClosedConnection | UnableToSendCommand, _)
+    )
+}
+
+/// A connection of the pool (or of SQLite's writer, or a worker's), and whether the server
+/// closed it under us: diesel's `is_broken` looks at transactions only, so without this the
+/// pool would hand a closed connection to one request after another.
+pub struct Pooled {
+    conn: DbConnection,
+    health: Arc<Health>,
+}
+
+/// What the statements of one connection met (set by its instrumentation).
+#[derive(Debug, Default)]
+struct Health {
+    /// A statement failed since `Pooled::lost` last asked.
+    failed: AtomicBool,
+    /// A statement found the connection closed: it is dropped, never handed out again.
+    closed: AtomicBool,
+}
+
+impl Pooled {
+    /// After work that failed: was the connection lost under it? PostgreSQL's notice that it
+    /// ended a session (`pg_terminate_backend`, a shutdown) reaches the statement that meets
+    /// it as an ordinary error (diesel does not say its SQLSTATE, 57P01) and only the next one
+    /// finds the connection closed; so when a statement failed, one `SELECT 1` asks. Only on
+    /// the error path, and only on PostgreSQL: a SQLite file does not hang up.
+    fn lost(&mut self) -> bool {
+        let health = self.health.clone();
+        if health.failed.swap(false, Ordering::Relaxed)
+            && !health.closed.load(Ordering::Relaxed)
+            && matches!(self.conn, DbConnection::Postgres(_))
+        {
+            let _ = self.conn.batch_execute("SELECT 1");
+            health.failed.store(false, Ordering::Relaxed);
+        }
+        health.closed.load(Ordering::Relaxed)
+    }
+}
+
+impl Deref for Pooled {
+    type Target = DbConnection;
+
+    fn deref(&self) -> &DbConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Pooled {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.conn
     }
 }
 
@@ -215,11 +342,12 @@ pub struct Manager {
 }
 
 impl ManageConnection for Manager {
-    type Connection = DbConnection;
+    type Connection = Pooled;
     type Error = r2d2::Error;
 
-    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
-        match &self.url {
+    fn connect(&self) -> Result<Pooled, r2d2::Error> {
+        let health = Arc::new(Health::default());
+        let conn = match &self.url {
             DbUrl::Sqlite(path) => {
                 let mut conn =
                     SqliteConnection::establish(path).map_err(r2d2::Error::ConnectionError)?;
@@ -231,26 +359,28 @@ impl ManageConnection for Manager {
                      PRAGMA busy_timeout = 5000;",
                 )
                 .map_err(r2d2::Error::QueryError)?;
-                self.queries.instrument(&mut conn);
-                Ok(DbConnection::Sqlite(conn))
+                self.queries.instrument(&mut conn, health.clone());
+                DbConnection::Sqlite(conn)
             }
             DbUrl::Postgres(url) => {
                 let mut conn =
                     PgConnection::establish(url).map_err(r2d2::Error::ConnectionError)?;
-                self.queries.instrument(&mut conn);
-                Ok(DbConnection::Postgres(conn))
+                self.queries.instrument(&mut conn, health.clone());
+                DbConnection::Postgres(conn)
             }
-        }
+        };
+        Ok(Pooled { conn, health })
     }
 
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
+    fn is_valid(&self, conn: &mut Pooled) -> Result<(), r2d2::Error> {
         conn.batch_execute("SELECT 1")
             .map_err(r2d2::Error::QueryError)
     }
 
-    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+    /// Closed by the server, or left inside a transaction: dropped rather than handed out again.
+    fn has_broken(&self, conn: &mut Pooled) -> bool {
         use diesel::r2d2::R2D2Connection;
-        conn.is_broken()
+        conn.health.closed.load(Ordering::Relaxed) || conn.conn.is_broken()
     }
 }
 
@@ -261,6 +391,10 @@ pub enum DbError {
     Pool(#[from] r2d2::PoolError),
     #[error("cannot open the database: {0}")]
     Connect(r2d2::Error),
+    #[error("the database cannot be reached")]
+    Unreachable,
+    #[error("the database closed the connection")]
+    Lost,
     #[error("the blocking pool is gone")]
     Blocking(#[from] actix_web::error::BlockingError),
     #[error(transparent)]
@@ -268,6 +402,16 @@ pub enum DbError {
 }
 
 impl DbError {
+    /// The database could not be reached, or dropped the connection mid-way: nothing is wrong
+    /// with the request, and the same request may well succeed in a moment (503, not 500).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            DbError::Pool(_) | DbError::Connect(_) | DbError::Unreachable | DbError::Lost => true,
+            DbError::Query(e) => is_disconnect(e),
+            DbError::Blocking(_) => false,
+        }
+    }
+
     /// A cache's validity check failed (`exact_cache`).
     fn probe(message: String) -> DbError {
         DbError::Connect(r2d2::Error::ConnectionError(
@@ -275,6 +419,11 @@ impl DbError {
         ))
     }
 }
+
+/// The longest a request waits for a connection of the pool while the database is up.
+const CHECKOUT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long the pool waits at most before trying again to open a connection it lost.
+const RECONNECT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Builds the pool. SQLite gets one connection per worker plus a few for background work;
 /// PostgreSQL a fixed, modest number that many instances can share.
@@ -306,12 +455,21 @@ pub fn connect_observed(
         DbUrl::Postgres(_) => None,
     };
     let manager = Manager { url, queries };
+    let reach = Reach::default();
     let connections = r2d2::Pool::builder()
         .max_size(max_size)
-        .event_handler(Box::new(wait))
-        .connection_timeout(std::time::Duration::from_secs(10))
+        .event_handler(Box::new(Events {
+            wait,
+            reach: reach.clone(),
+        }))
+        .error_handler(Box::new(reach.clone()))
+        // r2d2 tries again to open connections it lost after at most half of this: the pool
+        // is whole again within a second of the database coming back. (A checkout waits
+        // `CHECKOUT_WAIT`, not this.)
+        .connection_timeout(RECONNECT_EVERY * 2)
         // No `SELECT 1` before every checkout: that would double the bearer hot path. A
-        // connection the server closed is replaced by the read that meets it (`query`).
+        // connection the server closed is marked so by the statement that meets it, and
+        // dropped when it comes back (`Manager::has_broken`); a read is tried again (`query`).
         .test_on_check_out(false)
         .build(manager.clone())
         .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
@@ -319,6 +477,7 @@ pub fn connect_observed(
         connections,
         writer,
         manager,
+        reach,
     })
 }
 
@@ -393,8 +552,13 @@ where
 {
     let pool = pool.clone();
     actix_web::web::block(move || {
-        let mut conn = pool.get().map_err(DbError::from)?;
-        f(&mut conn)
+        let mut conn = pool.checkout()?;
+        let result = f(&mut conn);
+        // Whatever `f` made of it, its work failed because the connection was lost.
+        if result.is_err() && conn.lost() {
+            return Err(DbError::Lost.into());
+        }
+        result
     })
     .await
     .map_err(DbError::from)?
@@ -403,10 +567,11 @@ where
 /// `run` for the common case of one model call that returns `QueryResult`: a read.
 ///
 /// A pooled connection the server closed (PostgreSQL restarted or failed over, its backend
-/// killed) would fail every request it is handed to, and the pool cannot tell (diesel's
-/// `is_broken` looks at transactions only). So a read that meets one replaces it with a new
-/// connection and is tried again there, once: a read changes nothing, so a second try is
-/// safe. Writes are not tried again: whether a commit cut off mid-way happened is unknown.
+/// killed) fails the statement that meets it; the pool drops it when it comes back
+/// (`Manager::has_broken`), but the request that met it would fail. So a read replaces it
+/// with a new connection and is tried again there, once: a read changes nothing, so a second
+/// try is safe. Writes are not tried again: whether a commit cut off mid-way happened is
+/// unknown, so they answer 503 (`DbError::is_unavailable`) and the client decides.
 pub async fn query<T, F>(pool: &Pool, mut f: F) -> Result<T, DbError>
 where
     F: FnMut(&mut DbConnection) -> QueryResult<T> + Send + 'static,
@@ -414,19 +579,14 @@ where
 {
     let pool = pool.clone();
     actix_web::web::block(move || {
-        let mut conn = pool.get().map_err(DbError::from)?;
-        let result = f(&mut conn);
-        if !matches!(
-            result,
-            Err(diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::ClosedConnection,
-                _
-            ))
-        ) {
-            return result.map_err(DbError::from);
+        let mut conn = pool.checkout()?;
+        match f(&mut conn) {
+            Err(e) if is_disconnect(&e) || conn.lost() => {
+                *conn = pool.reconnect()?;
+                f(&mut conn).map_err(DbError::from)
+            }
+            result => result.map_err(DbError::from),
         }
-        *conn = pool.manager.connect().map_err(DbError::Connect)?;
-        f(&mut conn).map_err(DbError::from)
     })
     .await
     .map_err(DbError::from)?
@@ -478,7 +638,7 @@ where
 /// exactly (`exact_cache`: any commit anywhere empties them).
 pub struct WorkerConnection {
     manager: Manager,
-    conn: RefCell<Option<DbConnection>>,
+    conn: RefCell<Option<Pooled>>,
     tokens: RefCell<Option<ExactCache<TokenHash, models::tokens::Found>>>,
     sessions: RefCell<Option<ExactCache<String, Arc<models::sessions::Loaded>>>>,
 }

@@ -65,6 +65,22 @@ async fn not_found(req: HttpRequest) -> Result<HttpResponse, actix_web::Error> {
     Err(error_for(req.path(), AppError::NotFound))
 }
 
+/// actix-session answers any failure of its store with an empty 500; when the store could not
+/// reach the database (restarting, its connections dropped) that is 503 `unavailable` with
+/// `Retry-After` instead, like every other request that meets it (`AppError`'s `From<DbError>`).
+/// Wraps the session middleware.
+pub async fn session_unavailable(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let path = req.path().to_owned();
+    let (res, unreached) = crate::auth::session_store::noting_unreached(next.call(req)).await;
+    match res {
+        Err(_) if unreached => Err(error_for(&path, crate::db::DbError::Unreachable.into())),
+        res => Ok(res?.map_into_boxed_body()),
+    }
+}
+
 /// A change is answered only once no instance's token cache can still serve what it changed
 /// (`db::cache_lease::settle`, PostgreSQL): after every successful unsafe request that is not a
 /// bearer request — a token can change neither tokens nor users (SPEC §4), and everything that
