@@ -38,10 +38,18 @@ pub enum SecurityKind {
     /// An admin suspended the account (logged for it and for the admin).
     AccountSuspended,
     AccountReactivated,
+    /// An admin deleted the account (logged for the admin; the account's own log is
+    /// anonymised).
+    AccountDeleted,
+    /// An admin changed the instance's token policy (logged for the admin).
+    TokenPolicyChanged,
+    /// An admin shortened a token to the instance's maximum lifetime (for its owner and the
+    /// admin).
+    TokenShortened,
 }
 
 impl SecurityKind {
-    pub const ALL: [SecurityKind; 19] = [
+    pub const ALL: [SecurityKind; 22] = [
         SecurityKind::Signup,
         SecurityKind::Login,
         SecurityKind::LoginFailed,
@@ -61,11 +69,14 @@ impl SecurityKind {
         SecurityKind::MemberRoleChanged,
         SecurityKind::AccountSuspended,
         SecurityKind::AccountReactivated,
+        SecurityKind::AccountDeleted,
+        SecurityKind::TokenPolicyChanged,
+        SecurityKind::TokenShortened,
     ];
 
     /// What `?kind=` accepts, for the error that refuses anything else.
     pub const EXPECTED: &'static str = "Use one of the kinds of event the security log lists \
-        (signup, login, login_failed, …, account_reactivated).";
+        (signup, login, login_failed, …, token_shortened).";
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -88,6 +99,9 @@ impl SecurityKind {
             SecurityKind::MemberRoleChanged => "member_role_changed",
             SecurityKind::AccountSuspended => "account_suspended",
             SecurityKind::AccountReactivated => "account_reactivated",
+            SecurityKind::AccountDeleted => "account_deleted",
+            SecurityKind::TokenPolicyChanged => "token_policy_changed",
+            SecurityKind::TokenShortened => "token_shortened",
         }
     }
 
@@ -118,6 +132,9 @@ impl SecurityKind {
             SecurityKind::MemberRoleChanged => "Project role changed",
             SecurityKind::AccountSuspended => "Account suspended",
             SecurityKind::AccountReactivated => "Account reactivated",
+            SecurityKind::AccountDeleted => "Account deleted",
+            SecurityKind::TokenPolicyChanged => "Instance token policy changed",
+            SecurityKind::TokenShortened => "Token shortened",
         }
     }
 }

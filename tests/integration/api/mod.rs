@@ -10,6 +10,7 @@ mod cache_lease;
 mod exact_revocation;
 mod failover;
 mod hardening;
+mod instance_policy;
 mod instances;
 mod leaks;
 mod limits;
