@@ -6,6 +6,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 
+use crate::db::models::users::User;
 use crate::db::schema::{notifications, outbox, project_members, security_events, users};
 use crate::db::DbConnection;
 use crate::domain::{Email, ProjectId, Role, UserId};
@@ -34,6 +35,19 @@ pub fn other_admins(conn: &mut DbConnection, id: &UserId) -> QueryResult<i64> {
         .filter(users::id.ne(id))
         .count()
         .get_result(conn)
+}
+
+/// The accounts that may receive a deleted account's projects: working admins but `except`,
+/// by email.
+pub fn heirs(conn: &mut DbConnection, except: &UserId) -> QueryResult<Vec<User>> {
+    users::table
+        .filter(users::admin.eq(true))
+        .filter(users::deleted_at.is_null())
+        .filter(users::suspended_at.is_null())
+        .filter(users::id.ne(except))
+        .order(users::email.asc())
+        .select(User::as_select())
+        .load(conn)
 }
 
 /// The projects of which `user_id` is the only owner: they need a new one first.

@@ -157,7 +157,7 @@ fn days(field: &'static str, raw: Option<&str>) -> Result<Option<i64>, AppError>
 }
 
 /// The filters and the format, or the 422 of the first one that is malformed.
-fn inventory_query(req: &HttpRequest) -> Result<(InventoryFilter, bool), AppError> {
+pub(crate) fn inventory_query(req: &HttpRequest) -> Result<(InventoryFilter, bool), AppError> {
     let q: InventoryQuery = serde_html_form::from_str(req.query_string())
         .map_err(|_| AppError::validation("query", "Give each filter at most once."))?;
     let status = match q.status.as_deref() {

@@ -60,6 +60,7 @@ pub async fn api_reference(user: Option<DashboardUser>) -> Result<HttpResponse, 
             csrf_token: String::new(),
             user_email: None,
             unread: 0,
+            admin: false,
         },
     };
     let doc = serde_json::to_value(openapi::document())

@@ -360,3 +360,68 @@ async fn the_dashboard_forms_offer_only_what_the_policy_allows() {
         .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
 }
+
+#[actix_web::test]
+async fn the_admin_pages_are_for_admins_and_ask_for_the_password_before_a_change() {
+    let app = TestApp::spawn().await;
+    let boss = admin(&app, "boss@example.com").await;
+    let alice = app.with_user("alice@example.com").await;
+    for page in ["/admin/tokens", "/admin/users", "/admin/settings"] {
+        assert_eq!(
+            alice.get(page).await.status(),
+            StatusCode::FORBIDDEN,
+            "{page}"
+        );
+        assert_eq!(boss.get(page).await.status(), StatusCode::OK, "{page}");
+    }
+    let link = r#"href="/admin/tokens""#;
+    assert!(boss.get_html("/settings/tokens").await.contains(link));
+    assert!(!alice.get_html("/settings/tokens").await.contains(link));
+    let res = alice
+        .post_form(
+            "/admin/settings",
+            &[("max_lifetime_days", "30"), ("csrf_token", &alice.csrf)],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+
+    // A policy that cannot be: said beside its field, nothing saved.
+    let form = [
+        ("max_lifetime_days", "30"),
+        ("allow_never", "true"),
+        ("max_scopes", ""),
+        ("csrf_token", &boss.csrf),
+    ];
+    let res = boss.post_form("/admin/settings", &form).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains(r#"id="allow-never-error""#));
+    // Eleven minutes on: the password first, then the same form goes through.
+    app.clock.advance(chrono::Duration::minutes(11));
+    let form = [
+        ("max_lifetime_days", "30"),
+        ("max_scopes", "3"),
+        ("csrf_token", &boss.csrf),
+    ];
+    let res = boss.post_form("/admin/settings", &form).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let prompt = res.text().await.unwrap();
+    assert!(prompt.contains("reauth_password"), "{prompt}");
+    assert_eq!(policy(&boss).await["maxLifetimeDays"], Value::Null);
+    let mut again = form.to_vec();
+    again.push(("reauth_password", crate::helpers::PASSWORD));
+    let res = boss.post_form("/admin/settings", &again).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()["location"], "/admin/settings");
+    let now = policy(&boss).await;
+    assert_eq!(
+        (now["maxLifetimeDays"].clone(), now["maxScopes"].clone()),
+        (json!(30), json!(3))
+    );
+    assert_eq!(now["allowNever"], false);
+    let page = boss.get_html("/admin/settings").await;
+    assert!(page.contains(r#"value="30""#) && page.contains("Saved"));
+}

@@ -2,7 +2,7 @@
 
 mod access_matrix;
 mod accounts;
-mod admin;
+pub(crate) mod admin;
 mod authentication;
 mod backup;
 mod bounded;
