@@ -25,7 +25,7 @@ use crate::db::models::users::{self, User};
 use crate::db::models::{offboarding, settings};
 use crate::db::{self};
 use crate::domain::{
-    AdminRevocation, Cursor, InstancePolicy, PageRequest, Scope, ScopeCount, UserId,
+    AdminRevocation, Cursor, InstancePolicy, PageRequest, PolicyBreach, Scope, ScopeCount, UserId,
 };
 use crate::error::AppError;
 use crate::ops;
@@ -105,7 +105,7 @@ struct Filters {
 struct InventoryRow {
     token: TokenView,
     owner: String,
-    /// The rule of the instance's token policy it breaks (working tokens only).
+    /// The rule of the instance's token policy it breaks, in short (working tokens only).
     exceeds: Option<String>,
     /// Whether "Shorten to the maximum" would fix it.
     shortenable: bool,
@@ -167,7 +167,7 @@ async fn inventory(
                 token: TokenView::new(token, now, &chosen),
                 owner: owner.email.to_string(),
                 shortenable: working && outlives,
-                exceeds: breach.map(|b| b.to_string()),
+                exceeds: breach.map(beyond),
             }
         })
         .collect();
@@ -187,6 +187,16 @@ async fn inventory(
         error,
         reason: String::new(),
     })
+}
+
+/// The rule a token breaks, in the few words an inventory row has room for.
+fn beyond(breach: PolicyBreach) -> String {
+    match breach {
+        PolicyBreach::InstanceTooLong(days) => format!("lives longer than {days} days"),
+        PolicyBreach::InstanceNever => "never expires".to_owned(),
+        PolicyBreach::TooManyScopes(n) => format!("more than {n} scopes"),
+        other => other.to_string(),
+    }
 }
 
 async fn tokens_page(
