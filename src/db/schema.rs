@@ -9,6 +9,7 @@ diesel::table! {
         undeliverable_email -> Nullable<Text>,
         admin -> Bool,
         suspended_at -> Nullable<Timestamp>,
+        deleted_at -> Nullable<Timestamp>,
     }
 }
 
@@ -243,6 +244,15 @@ diesel::table! {
     token_quotas (token_id) {
         token_id -> Text,
         tat_ns -> BigInt,
+    }
+}
+
+diesel::table! {
+    instance_token_policy (id) {
+        id -> Integer,
+        max_lifetime_days -> Nullable<Integer>,
+        allow_never -> Bool,
+        max_scopes -> Nullable<Integer>,
     }
 }
 

@@ -56,6 +56,16 @@ pub enum PolicyBreach {
          your projects. Create one for this project (it is blocked here, not revoked)."
     )]
     Unrestricted,
+    /// The instance's policy (`InstancePolicy`): the token is refused, not made.
+    #[error(
+        "This instance allows only tokens that expire within {0} days of their creation. Pick \
+         a shorter expiry."
+    )]
+    InstanceTooLong(u16),
+    #[error("This instance allows only tokens that expire. Pick an expiry.")]
+    InstanceNever,
+    #[error("This instance allows at most {0} scopes on one token. Pick fewer.")]
+    TooManyScopes(u8),
 }
 
 impl TokenPolicy {

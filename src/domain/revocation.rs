@@ -43,14 +43,7 @@ impl AdminRevocation {
 
     /// The request, or the field it breaks and why.
     pub fn parse(ids: &[String], reason: &str) -> Result<Self, (&'static str, &'static str)> {
-        if ids.is_empty() || ids.len() > Self::MAX_IDS {
-            return Err(("ids", "Give 1 to 100 token ids."));
-        }
-        let ids = ids
-            .iter()
-            .map(|id| super::TokenId::parse(id))
-            .collect::<Option<Vec<_>>>()
-            .ok_or(("ids", "Every id must be a token id."))?;
+        let ids = Self::token_ids(ids)?;
         let reason = reason.trim();
         if reason.is_empty() || reason.chars().count() > Self::MAX_REASON {
             return Err((
@@ -62,5 +55,16 @@ impl AdminRevocation {
             ids,
             reason: reason.to_owned(),
         })
+    }
+
+    /// The tokens an admin acts on at once (revoked, or shortened): 1 to 100 ids.
+    pub fn token_ids(ids: &[String]) -> Result<Vec<super::TokenId>, (&'static str, &'static str)> {
+        if ids.is_empty() || ids.len() > Self::MAX_IDS {
+            return Err(("ids", "Give 1 to 100 token ids."));
+        }
+        ids.iter()
+            .map(|id| super::TokenId::parse(id))
+            .collect::<Option<Vec<_>>>()
+            .ok_or(("ids", "Every id must be a token id."))
     }
 }

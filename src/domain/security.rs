@@ -27,13 +27,21 @@ super::string_enum! {
         /// An admin suspended the account (logged for it and for the admin).
         AccountSuspended = "account_suspended",
         AccountReactivated = "account_reactivated",
+        /// An admin deleted the account (logged for the admin; the account's own log is
+        /// anonymised).
+        AccountDeleted = "account_deleted",
+        /// An admin changed the instance's token policy (logged for the admin).
+        TokenPolicyChanged = "token_policy_changed",
+        /// An admin shortened a token to the instance's maximum lifetime (for its owner and the
+        /// admin).
+        TokenShortened = "token_shortened",
     }
 }
 
 impl SecurityKind {
     /// What `?kind=` accepts, for the error that refuses anything else.
     pub const EXPECTED: &'static str = "Use one of the kinds of event the security log lists \
-        (signup, login, login_failed, …, account_reactivated).";
+        (signup, login, login_failed, …, token_shortened).";
 
     /// How the dashboard names it.
     pub fn label(self) -> &'static str {
@@ -57,6 +65,9 @@ impl SecurityKind {
             SecurityKind::MemberRoleChanged => "Project role changed",
             SecurityKind::AccountSuspended => "Account suspended",
             SecurityKind::AccountReactivated => "Account reactivated",
+            SecurityKind::AccountDeleted => "Account deleted",
+            SecurityKind::TokenPolicyChanged => "Instance token policy changed",
+            SecurityKind::TokenShortened => "Token shortened",
         }
     }
 }

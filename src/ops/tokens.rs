@@ -5,8 +5,9 @@
 use crate::auth::reauth;
 use crate::db::models::leaks::{self, Outcome, Reported};
 use crate::db::models::security_log::{self, Client, NewSecurityEvent};
+use crate::db::models::settings;
 use crate::db::models::tokens::{self, TokenRow};
-use crate::db::{self, write_transaction};
+use crate::db::{self, write_transaction, DbConnection};
 use crate::domain::{
     NewToken, PlainToken, ProjectSelection, ReportChannel, Rotation, SecurityKind, TokenId,
 };
@@ -28,8 +29,29 @@ pub fn needs_recent_password(new: &NewToken) -> bool {
     reauth::token_needs_it(&new.scopes, new.expiry)
 }
 
+/// Runs `issue` (a creation or a rotation) and keeps what it made only if the token respects
+/// the instance's token policy (SPEC §9): else nothing is written, and the answer is 403
+/// `token_policy` naming the rule. Checked on the token as made, so the rule sees the very
+/// lifetime and scopes it would have.
+fn within_instance_policy(
+    conn: &mut DbConnection,
+    issue: impl FnOnce(&mut DbConnection) -> Result<(TokenRow, PlainToken), AppError>,
+) -> Result<(TokenRow, PlainToken), AppError> {
+    write_transaction(conn, |conn| {
+        let (token, plain) = issue(conn)?;
+        settings::token_policy(conn)?
+            .check(
+                token.created_at,
+                token.expires_at,
+                token.scopes.iter().count(),
+            )
+            .map_err(AppError::TokenPolicy)?;
+        Ok((token, plain))
+    })
+}
+
 /// Creates a token for the requester, logged as `token_created` and told as a notification in
-/// the same transaction.
+/// the same transaction; refused by the instance's token policy.
 pub async fn issue(state: &AppState, by: &Requester, new: NewToken) -> Result<Issued, AppError> {
     if needs_recent_password(&new) && !by.password_recent {
         return Err(AppError::ReauthenticationRequired);
@@ -38,10 +60,12 @@ pub async fn issue(state: &AppState, by: &Requester, new: NewToken) -> Result<Is
     let (notifier, by) = (state.notifier.clone(), by.clone());
     let projects = new.projects.clone();
     let (token, plain) = db::write(&state.pool, move |conn| {
-        notifier.issue(conn, now, |conn| {
-            security_log::issued(conn, &by.client, now, |conn| {
-                tokens::create(conn, &by.user_id, &new, now)
-            })
+        within_instance_policy(conn, |conn| {
+            Ok(notifier.issue(conn, now, |conn| {
+                security_log::issued(conn, &by.client, now, |conn| {
+                    tokens::create(conn, &by.user_id, &new, now)
+                })
+            })?)
         })
     })
     .await?;
@@ -53,8 +77,9 @@ pub async fn issue(state: &AppState, by: &Requester, new: NewToken) -> Result<Is
 }
 
 /// Replaces the requester's working token `id` by a new one with its settings (SPEC §8.1),
-/// logged as `token_rotated` and told like a new token. Always needs a recent password: it
-/// mints a credential without saying what it may do.
+/// logged as `token_rotated` and told like a new token; refused by the instance's token policy
+/// (a token made before it changed cannot be renewed past it). Always needs a recent password:
+/// it mints a credential without saying what it may do.
 pub async fn rotate(
     state: &AppState,
     by: &Requester,
@@ -67,11 +92,13 @@ pub async fn rotate(
     let now = state.clock.now();
     let (notifier, by) = (state.notifier.clone(), by.clone());
     db::write(&state.pool, move |conn| {
-        let (token, plain) = notifier.issue(conn, now, |conn| {
-            security_log::issued(conn, &by.client, now, |conn| {
-                let Rotation { expiry, grace } = rotation;
-                tokens::rotate(conn, &by.user_id, &id, expiry, grace, now)
-            })
+        let (token, plain) = within_instance_policy(conn, |conn| {
+            Ok(notifier.issue(conn, now, |conn| {
+                security_log::issued(conn, &by.client, now, |conn| {
+                    let Rotation { expiry, grace } = rotation;
+                    tokens::rotate(conn, &by.user_id, &id, expiry, grace, now)
+                })
+            })?)
         })?;
         let chosen = tokens::chosen_projects(conn, std::slice::from_ref(&token.id))?;
         let projects = tokens::selection_of(&token, &chosen);

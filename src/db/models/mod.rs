@@ -6,6 +6,7 @@ pub mod files;
 pub mod invoices;
 pub mod leaks;
 pub mod notifications;
+pub mod offboarding;
 pub mod projects;
 pub mod reveals;
 pub mod security_log;

@@ -2,8 +2,9 @@
 
 use diesel::prelude::*;
 
-use crate::db::schema::app_settings;
+use crate::db::schema::{app_settings, instance_token_policy};
 use crate::db::{is_unique_violation, DbConnection};
+use crate::domain::{InstancePolicy, LifetimeDays, ScopeCount};
 
 /// Returns the stored value of `name`, storing `make()` first if there is none. When two
 /// instances race, the first insert wins and both return the same value.
@@ -31,4 +32,45 @@ pub fn get_or_insert(
         Err(e) => return Err(e),
     }
     find(conn)?.ok_or(diesel::result::Error::NotFound)
+}
+
+/// The instance's token policy (SPEC §9); no row is no policy.
+pub fn token_policy(conn: &mut DbConnection) -> QueryResult<InstancePolicy> {
+    let row: Option<(Option<i32>, bool, Option<i32>)> = instance_token_policy::table
+        .select((
+            instance_token_policy::max_lifetime_days,
+            instance_token_policy::allow_never,
+            instance_token_policy::max_scopes,
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(match row {
+        None => InstancePolicy::default(),
+        // Only `set_token_policy` writes it, with checked values.
+        Some((days, allow_never, scopes)) => InstancePolicy {
+            max_lifetime_days: days.and_then(|d| LifetimeDays::new(d.into()).ok()),
+            allow_never,
+            max_scopes: scopes.and_then(|n| ScopeCount::new(n.into())),
+        },
+    })
+}
+
+/// Replaces the instance's token policy (in the caller's transaction: an update, or the
+/// first row).
+pub fn set_token_policy(conn: &mut DbConnection, policy: &InstancePolicy) -> QueryResult<()> {
+    let values = (
+        instance_token_policy::max_lifetime_days
+            .eq(policy.max_lifetime_days.map(|d| i32::from(d.get()))),
+        instance_token_policy::allow_never.eq(policy.allow_never),
+        instance_token_policy::max_scopes.eq(policy.max_scopes.map(|n| i32::from(n.get()))),
+    );
+    let updated = diesel::update(instance_token_policy::table.find(1))
+        .set(values)
+        .execute(conn)?;
+    if updated == 0 {
+        diesel::insert_into(instance_token_policy::table)
+            .values((instance_token_policy::id.eq(1), values))
+            .execute(conn)?;
+    }
+    Ok(())
 }

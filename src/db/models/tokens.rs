@@ -419,6 +419,19 @@ pub fn rotate(
     })
 }
 
+/// Moves a token's expiry earlier, to `expires_at` (an admin's "shorten to the maximum" of the
+/// instance's token policy); a time already past stops it at once.
+pub fn shorten(
+    conn: &mut DbConnection,
+    id: &TokenId,
+    expires_at: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::update(api_tokens::table.find(id))
+        .set(api_tokens::expires_at.eq(expires_at))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// A token by id, whoever owns it (background work only: handlers use `find_mine`).
 pub fn find(conn: &mut DbConnection, id: &TokenId) -> QueryResult<Option<TokenRow>> {
     api_tokens::table

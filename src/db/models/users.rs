@@ -116,9 +116,11 @@ impl User {
     }
 }
 
-/// Every account, newest first, a page at a time (`GET /api/admin/users`).
+/// Every account but deleted ones, newest first, a page at a time (`GET /api/admin/users`).
 pub fn list(conn: &mut DbConnection, page: &PageRequest) -> QueryResult<Vec<User>> {
-    let mut query = users::table.into_boxed();
+    let mut query = users::table
+        .filter(users::deleted_at.is_null())
+        .into_boxed();
     if let Some(Cursor { at: Some(at), key }) = &page.after {
         query = query.filter(
             users::created_at

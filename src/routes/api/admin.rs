@@ -3,7 +3,7 @@
 //! else 403 `forbidden`); every change goes through `ops::admin`, which also asks for a recent
 //! password.
 
-use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use actix_web::{delete, get, post, put, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -13,13 +13,24 @@ use super::tokens::TokenJson;
 use super::{utc, Json, Page};
 use crate::auth::AdminCaller;
 use crate::db::models::tokens::{self, InventoryFilter, TokenRow, TokenStatus};
-use crate::db::{self, models::users};
-use crate::domain::{AdminRevocation, Cursor, Email, Scope, UserId};
+use crate::db::models::{settings, users};
+use crate::db::{self};
+use crate::domain::{AdminRevocation, Cursor, Email, InstancePolicy, Scope, UserId};
 use crate::error::AppError;
 use crate::ops;
 use crate::state::AppState;
 
-super::resource!(list_users, suspend, reactivate, list_tokens, revoke_tokens);
+super::resource!(
+    list_users,
+    suspend,
+    reactivate,
+    delete_user,
+    list_tokens,
+    revoke_tokens,
+    shorten_tokens,
+    token_policy,
+    set_token_policy
+);
 
 /// An account as an admin sees it.
 #[derive(Serialize, ToSchema)]
@@ -89,10 +100,14 @@ async fn list_users(
 /// A token in the credentials inventory: as its owner's list shows it, and whose it is.
 #[derive(Serialize, ToSchema)]
 #[schema(as = AdminToken)]
+#[serde(rename_all = "camelCase")]
 pub struct AdminTokenJson {
     #[serde(flatten)]
     token: TokenJson,
     owner: OwnerJson,
+    /// For a working token that the instance's token policy would not let be made now: the
+    /// rule it breaks; else null. "Shorten to the maximum" fixes a lifetime that is too long.
+    exceeds_policy: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -142,7 +157,7 @@ fn days(field: &'static str, raw: Option<&str>) -> Result<Option<i64>, AppError>
 }
 
 /// The filters and the format, or the 422 of the first one that is malformed.
-fn inventory_query(req: &HttpRequest) -> Result<(InventoryFilter, bool), AppError> {
+pub(crate) fn inventory_query(req: &HttpRequest) -> Result<(InventoryFilter, bool), AppError> {
     let q: InventoryQuery = serde_html_form::from_str(req.query_string())
         .map_err(|_| AppError::validation("query", "Give each filter at most once."))?;
     let status = match q.status.as_deref() {
@@ -209,10 +224,11 @@ async fn list_tokens(
     let (filter, csv) = inventory_query(&req)?;
     let request = page.request()?;
     let now = state.clock.now();
-    let (rows, chosen) = db::query(&state.pool, move |conn| {
+    let (rows, chosen, policy) = db::query(&state.pool, move |conn| {
         let rows = tokens::inventory(conn, &filter, &request, now)?;
         let ids: Vec<_> = rows.iter().map(|(t, _)| t.id.clone()).collect();
-        Ok::<_, diesel::result::Error>((rows, tokens::chosen_projects(conn, &ids)?))
+        let chosen = tokens::chosen_projects(conn, &ids)?;
+        Ok::<_, diesel::result::Error>((rows, chosen, settings::token_policy(conn)?))
     })
     .await?;
     let (rows, next) = page.cut(rows, |(t, _)| TokenRow::cursor(t));
@@ -220,7 +236,17 @@ async fn list_tokens(
         .into_iter()
         .map(|(token, owner)| {
             let projects = tokens::selection_of(&token, &chosen);
+            let exceeds_policy = (token.status(now) == TokenStatus::Active)
+                .then(|| {
+                    let scopes = token.scopes.iter().count();
+                    policy
+                        .check(token.created_at, token.expires_at, scopes)
+                        .err()
+                })
+                .flatten()
+                .map(|breach| breach.to_string());
             AdminTokenJson {
+                exceeds_policy,
                 token: TokenJson::new(token, projects, now),
                 owner: OwnerJson {
                     id: owner.id.clone(),
@@ -241,7 +267,7 @@ async fn list_tokens(
 
 /// The inventory as CSV: each token's JSON fields as columns, lists as JSON.
 fn inventory_csv(items: &[AdminTokenJson]) -> Result<String, AppError> {
-    const COLUMNS: [&str; 14] = [
+    const COLUMNS: [&str; 15] = [
         "id",
         "ownerEmail",
         "name",
@@ -256,6 +282,7 @@ fn inventory_csv(items: &[AdminTokenJson]) -> Result<String, AppError> {
         "revokedAt",
         "revokedReason",
         "allowedIps",
+        "exceedsPolicy",
     ];
     let mut rows = Vec::with_capacity(items.len());
     for item in items {
@@ -361,6 +388,56 @@ async fn reactivate(
     suspension(admin, req, state, id, false).await
 }
 
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = AdminDeletion)]
+struct DeletionBody {
+    /// Another admin's account, to receive the projects this one alone owns; needed only
+    /// when there are any.
+    #[schema(value_type = Option<String>, format = Uuid)]
+    #[serde(default)]
+    transfer_to: Option<String>,
+}
+
+/// Delete an account.
+///
+/// Its working tokens are revoked at once on every instance, its sessions end, the projects
+/// it alone owns go to the admin named by `transferTo`, it leaves every other project, and it
+/// is anonymised: no security log names its email any more, its own keeps no addresses. What
+/// it made in projects stays. Not your own account, nor the last admin (422); 422 naming
+/// `transferTo` while it alone owns projects and no other working admin account is named.
+/// Needs the password entered within 10 minutes.
+#[utoipa::path(
+    tag = "admin",
+    params(("id" = String, Path, format = Uuid, description = "The account.")),
+    request_body = DeletionBody,
+    security(("session" = [], "csrf" = [])),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 404, description = "No such account (or already deleted)."),
+    ),
+)]
+#[delete("/users/{id}")]
+async fn delete_user(
+    admin: AdminCaller,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: Json<DeletionBody>,
+) -> Result<HttpResponse, AppError> {
+    let id = UserId::parse(&id).ok_or(AppError::NotFound)?;
+    let transfer_to = match body.transfer_to.as_deref() {
+        None => None,
+        Some(raw) => Some(
+            UserId::parse(raw)
+                .ok_or_else(|| AppError::validation("transferTo", "Name an account by its id."))?,
+        ),
+    };
+    let by = crate::routes::requester(&req, &admin.user.id)?;
+    ops::admin::delete_account(&state, &by, id, transfer_to).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
 async fn suspension(
     admin: AdminCaller,
     req: HttpRequest,
@@ -372,4 +449,140 @@ async fn suspension(
     let by = crate::routes::requester(&req, &admin.user.id)?;
     ops::admin::set_suspended(&state, &by, id, suspended).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[schema(as = AdminShortening)]
+struct ShorteningBody {
+    /// The tokens: 1 to 100 ids. Unknown ones, stopped ones and those within the maximum are
+    /// skipped.
+    #[serde(default)]
+    ids: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = AdminShortened)]
+struct ShortenedJson {
+    /// How many tokens now expire earlier.
+    shortened: usize,
+}
+
+/// Shorten tokens to the instance's maximum lifetime.
+///
+/// Each working token that outlives the maximum lifetime of the instance's token policy now
+/// expires at its creation plus that maximum — at once, if that has passed. Logged for each
+/// owner and for the admin. 422 while the policy has no maximum lifetime. Needs the password
+/// entered within 10 minutes.
+#[utoipa::path(
+    tag = "admin",
+    request_body = ShorteningBody,
+    security(("session" = [], "csrf" = [])),
+    responses((status = 200, description = "How many were shortened.", body = ShortenedJson)),
+)]
+#[post("/tokens/shorten")]
+async fn shorten_tokens(
+    admin: AdminCaller,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: Json<ShorteningBody>,
+) -> Result<HttpResponse, AppError> {
+    let ids = AdminRevocation::token_ids(&body.ids)
+        .map_err(|(field, message)| AppError::validation(field, message))?;
+    let by = crate::routes::requester(&req, &admin.user.id)?;
+    let shortened = ops::admin::shorten_tokens(&state, &by, ids).await?;
+    Ok(HttpResponse::Ok().json(ShortenedJson { shortened }))
+}
+
+/// The instance's token policy as the API shows it: SPEC §9's fields.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = InstanceTokenPolicy)]
+struct PolicyJson {
+    #[serde(flatten)]
+    policy: InstancePolicy,
+    /// Always false: Mantel has no second factor yet (SPEC §3.1).
+    require_second_factor: bool,
+}
+
+impl From<InstancePolicy> for PolicyJson {
+    fn from(policy: InstancePolicy) -> Self {
+        PolicyJson {
+            policy,
+            require_second_factor: false,
+        }
+    }
+}
+
+/// The instance's token policy.
+///
+/// What every new or regenerated token must respect. For instance admins, with a dashboard
+/// session.
+#[utoipa::path(
+    tag = "admin",
+    security(("session" = [])),
+    responses((status = 200, description = "The policy.", body = PolicyJson)),
+)]
+#[get("/token-policy")]
+async fn token_policy(
+    _admin: AdminCaller,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    let policy = db::query(&state.pool, settings::token_policy).await?;
+    Ok(HttpResponse::Ok().json(PolicyJson::from(policy)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = InstanceTokenPolicyChange)]
+struct PolicyBody {
+    /// The longest a new or regenerated token may live: 1 to 366 days; null or absent: no
+    /// limit.
+    #[schema(minimum = 1, maximum = 366)]
+    #[serde(default, deserialize_with = "super::projects::whole_number")]
+    max_lifetime_days: Option<i64>,
+    /// Whether a token may never expire; absent: true. Must be false with a maximum lifetime.
+    #[serde(default = "yes")]
+    allow_never: bool,
+    /// The most scopes one token may hold: 1 to 5; null or absent: no limit.
+    #[schema(minimum = 1, maximum = 5)]
+    #[serde(default, deserialize_with = "super::projects::whole_number")]
+    max_scopes: Option<i64>,
+    /// Must be false (or absent): Mantel has no second factor yet (SPEC §3.1).
+    #[serde(default)]
+    require_second_factor: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Set the instance's token policy.
+///
+/// From now on a token that breaks it is not made: creating or regenerating one answers 403
+/// `token_policy` naming the rule. Tokens made before keep working; the inventory marks those
+/// that exceed it (`exceedsPolicy`). Needs the password entered within 10 minutes.
+#[utoipa::path(
+    tag = "admin",
+    request_body = PolicyBody,
+    security(("session" = [], "csrf" = [])),
+    responses((status = 200, description = "The policy now.", body = PolicyJson)),
+)]
+#[put("/token-policy")]
+async fn set_token_policy(
+    admin: AdminCaller,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: Json<PolicyBody>,
+) -> Result<HttpResponse, AppError> {
+    if body.require_second_factor {
+        return Err(AppError::validation(
+            "requireSecondFactor",
+            "Mantel has no second factor yet: leave this false.",
+        ));
+    }
+    let policy = InstancePolicy::new(body.max_lifetime_days, body.allow_never, body.max_scopes)
+        .map_err(|(field, message)| AppError::validation(field, message))?;
+    let by = crate::routes::requester(&req, &admin.user.id)?;
+    ops::admin::set_token_policy(&state, &by, policy).await?;
+    Ok(HttpResponse::Ok().json(PolicyJson::from(policy)))
 }

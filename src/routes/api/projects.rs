@@ -195,7 +195,9 @@ async fn remove_member(
 }
 
 /// JSON Schema's `integer` is any number with no fraction: `30.0` is 30.
-fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+pub(super) fn whole_number<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<i64>, D::Error> {
     let n = Option::<serde_json::Number>::deserialize(d)?;
     n.map(|n| {
         n.as_i64()

@@ -67,6 +67,7 @@ fn anonymous(req: &HttpRequest, state: &AppState) -> (Layout, Option<Cookie<'sta
         csrf_token,
         user_email: None,
         unread: 0,
+        admin: false,
     };
     (layout, cookie)
 }

@@ -66,6 +66,7 @@ pub async fn api_reference(
             csrf_token: String::new(),
             user_email: None,
             unread: 0,
+            admin: false,
         },
     };
     let doc = serde_json::to_value(document.0)

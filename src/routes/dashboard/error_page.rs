@@ -25,6 +25,7 @@ impl ErrorPage {
                 csrf_token: String::new(),
                 user_email: None,
                 unread: 0,
+                admin: false,
             },
             status: error.status_code().as_u16(),
             message: error.to_string(),

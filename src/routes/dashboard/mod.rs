@@ -1,8 +1,10 @@
-//! The server-rendered dashboard: accounts and sessions, the API tokens screen, projects.
+//! The server-rendered dashboard: accounts and sessions, the API tokens screen, projects,
+//! and an instance admin's screens (`/admin`).
 //! Handlers take a `DashboardUser` (or none, before login) and return
 //! `Result<_, HtmlError>`, so errors render as pages; forms carry a hidden `csrf_token`.
 
 pub mod accounts;
+mod admin;
 mod api_docs;
 mod error_page;
 mod notifications;
@@ -62,7 +64,7 @@ type Module = (
 
 /// The dashboard's modules, in the order their routes are tried (`tokens` before
 /// `token_page`: `/settings/tokens/new` and `/inactive` are not token ids).
-const MODULES: [Module; 8] = [
+const MODULES: [Module; 9] = [
     (shared::configure, shared::PAGES),
     (accounts::configure, accounts::PAGES),
     (tokens::configure, tokens::PAGES),
@@ -71,6 +73,7 @@ const MODULES: [Module; 8] = [
     (notifications::configure, notifications::PAGES),
     (projects::configure, projects::PAGES),
     (security_log::configure, security_log::PAGES),
+    (admin::configure, admin::PAGES),
 ];
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -110,6 +113,8 @@ pub struct Layout {
     pub user_email: Option<String>,
     /// Unread notifications, counted in the top bar.
     pub unread: i64,
+    /// An instance admin: the top bar links to `/admin`.
+    pub admin: bool,
 }
 
 /// Renders a page as a 200 HTML response.

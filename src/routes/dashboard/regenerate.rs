@@ -7,13 +7,14 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::reauth::ensure_recent_password;
-use super::token_form::NewTokenForm;
+use super::token_form::{policy_fields, Choices, NewTokenForm};
 use super::token_view::TokenView;
 use super::tokens::{find_mine_with_projects, reveal_once};
 use super::{
     page, page_with_status, see_other, DashboardUser, FormWithFields, HtmlError, Layout,
     TOKENS_PAGE,
 };
+use crate::db::{self, models::settings};
 use crate::domain::{Rotation, TokenId};
 use crate::error::AppError;
 use crate::ops;
@@ -50,9 +51,19 @@ async fn regenerate_page(
 ) -> Result<RegeneratePage, AppError> {
     let (row, chosen) = find_mine_with_projects(state, user, id).await?;
     let now = state.clock.now();
-    let mut form = NewTokenForm::new(now, Vec::new());
-    // The expiry chosen last time is chosen again unless changed.
-    form.expiry = row.expiry.unwrap_or_default().as_str().to_owned();
+    let instance = db::query(&state.pool, settings::token_policy).await?;
+    let mut form = NewTokenForm::new(
+        now,
+        Choices {
+            projects: Vec::new(),
+            instance,
+        },
+    );
+    // The expiry chosen last time is chosen again unless changed (or no longer allowed).
+    let last = row.expiry.unwrap_or_default();
+    if instance.allows_expiry(last, now) {
+        form.expiry = last.as_str().to_owned();
+    }
     Ok(RegeneratePage {
         layout: user.layout(),
         token: TokenView::new(&row, now, &chosen),
@@ -107,6 +118,11 @@ async fn regenerate(
         }
         Err(fields) => Err(AppError::Validation(fields)),
     };
+    // The instance's token policy refuses it: said on the page, like a bad choice.
+    let rotated = rotated.map_err(|e| match e {
+        AppError::TokenPolicy(breach) => AppError::Validation(policy_fields(breach)),
+        e => e,
+    });
     match rotated {
         // As after Create: post/redirect/get to the one-time reveal.
         Ok(issued) => Ok(reveal_once(&state, &user, issued).await?),

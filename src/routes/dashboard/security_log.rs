@@ -113,7 +113,8 @@ fn describe(kind: SecurityKind, d: &Value) -> String {
         | SecurityKind::TokenExpired
         | SecurityKind::TokenReportedPublic
         | SecurityKind::TokenUsedFromNewIp
-        | SecurityKind::TokenUsedAfterRevocation => {
+        | SecurityKind::TokenUsedAfterRevocation
+        | SecurityKind::TokenShortened => {
             let mut s = format!("“{}” ({}…)", text("tokenName"), text("prefix"));
             if let Some(reason) = d["reason"].as_str() {
                 s.push_str(&format!(", {}", reason.replace('_', " ")));

@@ -1,13 +1,17 @@
-//! The Create token form (SPEC §4, §8.5): what it offers (scopes, expiries with their dates,
-//! the creator's projects with the token policy each would apply), what was typed, and the
-//! errors to show beside each field.
+//! The Create token form (SPEC §4, §8.5, §9): what it offers (scopes, the expiries the
+//! instance's token policy allows with their dates, the creator's projects with the token
+//! policy each would apply), what was typed, and the errors to show beside each field.
 
 use chrono::NaiveDateTime;
 use serde::Deserialize;
 
 use super::DashboardUser;
-use crate::db::{self, models::projects, DbConnection};
-use crate::domain::{Expiry, ProjectId, ProjectName, Scope, TokenPolicy, UserId};
+use crate::db::models::{projects, settings};
+use crate::db::{self, DbConnection};
+use crate::domain::{
+    Expiry, FieldErrors, InstancePolicy, PolicyBreach, ProjectId, ProjectName, Scope, TokenPolicy,
+    UserId,
+};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -22,6 +26,8 @@ pub struct NewTokenForm {
     pub chosen: Vec<String>,
     /// The creator's projects, to choose from, with the token policy each would apply.
     pub projects: Vec<(ProjectId, ProjectName, TokenPolicy)>,
+    /// The instance's token policy: the expiries offered, the most scopes.
+    pub instance: InstancePolicy,
     /// Allowed addresses as typed: one per line (or comma-separated).
     pub allowed_ips: String,
     pub name_error: Option<String>,
@@ -35,12 +41,28 @@ pub struct NewTokenForm {
 /// The projects a creator may choose from: the first this many of theirs, oldest first.
 const PROJECTS_IN_FORM: i64 = 200;
 
-/// The creator's projects, for the form's "Only these projects" and its policy warnings.
-pub(super) fn own_projects(
-    conn: &mut DbConnection,
-    user_id: &UserId,
-) -> diesel::QueryResult<Vec<(ProjectId, ProjectName, TokenPolicy)>> {
-    projects::policies_for(conn, user_id, PROJECTS_IN_FORM)
+/// What the form offers a creator: their projects with their policies, and the instance's.
+pub struct Choices {
+    pub projects: Vec<(ProjectId, ProjectName, TokenPolicy)>,
+    pub instance: InstancePolicy,
+}
+
+/// The creator's projects, for the form's "Only these projects" and its policy warnings, and
+/// the instance's token policy, for the expiries it offers.
+pub(super) fn choices(conn: &mut DbConnection, user_id: &UserId) -> diesel::QueryResult<Choices> {
+    Ok(Choices {
+        projects: projects::policies_for(conn, user_id, PROJECTS_IN_FORM)?,
+        instance: settings::token_policy(conn)?,
+    })
+}
+
+/// The instance's refusal of a token, as the field of the form to fix.
+pub fn policy_fields(breach: PolicyBreach) -> FieldErrors {
+    let field = match breach {
+        PolicyBreach::TooManyScopes(_) => "scopes",
+        _ => "expiry",
+    };
+    FieldErrors::from([(field, breach.to_string())])
 }
 
 /// A project's choice in the form: what the person reads, and what app.js compares.
@@ -55,14 +77,21 @@ pub struct ProjectChoice<'a> {
 }
 
 impl NewTokenForm {
-    pub fn new(now: NaiveDateTime, projects: Vec<(ProjectId, ProjectName, TokenPolicy)>) -> Self {
+    pub fn new(now: NaiveDateTime, choices: Choices) -> Self {
+        let Choices { projects, instance } = choices;
+        // The default (a year), or the longest the instance allows.
+        let expiry = [Expiry::default(), Expiry::SixMonths, Expiry::OneMonth]
+            .into_iter()
+            .find(|e| instance.allows_expiry(*e, now))
+            .unwrap_or(Expiry::OneMonth);
         NewTokenForm {
             name: String::new(),
             scopes: Vec::new(),
-            expiry: Expiry::default().as_str().to_owned(),
+            expiry: expiry.as_str().to_owned(),
             restrict: false,
             chosen: Vec::new(),
             projects,
+            instance,
             allowed_ips: String::new(),
             name_error: None,
             scopes_error: None,
@@ -99,11 +128,34 @@ impl NewTokenForm {
             .collect()
     }
 
+    /// The expiries the instance's token policy allows now: the only ones offered.
+    fn expiries(&self) -> impl Iterator<Item = Expiry> + '_ {
+        Expiry::ALL
+            .into_iter()
+            .filter(|e| self.instance.allows_expiry(*e, self.now))
+    }
+
+    /// The instance's limits in words, under the fields they bound; `None`: no limit.
+    pub fn instance_rule(&self) -> Option<String> {
+        let days = self.instance.max_lifetime_days.map(|d| d.get());
+        let scopes = self.instance.max_scopes.map(|n| n.get());
+        let never =
+            (days.is_none() && !self.instance.allow_never).then(|| "tokens that expire".to_owned());
+        let parts: Vec<String> = [
+            days.map(|d| format!("tokens of at most {d} days")),
+            never,
+            scopes.map(|n| format!("at most {n} scopes per token")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        (!parts.is_empty()).then(|| format!("This instance allows {}.", parts.join(", ")))
+    }
+
     /// Each expiry's lifetime in seconds ("" for never), for app.js's policy warning: the
     /// same comparison as `TokenPolicy::check`.
     pub fn lifetimes(&self) -> Vec<(&'static str, String)> {
-        Expiry::ALL
-            .into_iter()
+        self.expiries()
             .map(|e| {
                 let secs = e
                     .expires_at(self.now)
@@ -115,8 +167,7 @@ impl NewTokenForm {
 
     /// Each expiry choice, labelled with the date it leads to, and whether it is selected.
     pub fn expiry_options(&self) -> Vec<(&'static str, String, bool)> {
-        Expiry::ALL
-            .into_iter()
+        self.expiries()
             .map(|e| {
                 let label = match e.expires_at(self.now) {
                     Some(at) => format!("{} ({})", e.label(), at.format("%b %-d, %Y")),
@@ -130,8 +181,7 @@ impl NewTokenForm {
     /// The sentence under the select for each choice; only the selected one is shown
     /// (app.js switches them). `None` is the choice that never expires: a warning instead.
     pub fn expiry_notes(&self) -> Vec<(&'static str, Option<String>, bool)> {
-        Expiry::ALL
-            .into_iter()
+        self.expiries()
             .map(|e| {
                 let note = e.expires_at(self.now).map(|at| {
                     at.format("The token will expire on %A, %B %-d, %Y at %H:%M UTC.")
@@ -176,7 +226,7 @@ pub(super) async fn new_token_form(
     user: &DashboardUser,
 ) -> Result<NewTokenForm, AppError> {
     let user_id = user.user.id.clone();
-    let own = db::query(&state.pool, move |conn| own_projects(conn, &user_id)).await?;
+    let own = db::query(&state.pool, move |conn| choices(conn, &user_id)).await?;
     Ok(NewTokenForm::new(state.clock.now(), own))
 }
 

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::reauth::ensure_recent_password;
 use super::time::exact;
-use super::token_form::{new_token_form, own_projects, CreateForm, NewTokenForm};
+use super::token_form::{choices, new_token_form, policy_fields, CreateForm, NewTokenForm};
 use super::token_view::{chosen_names, reported, Chosen, TokenView};
 use super::{
     page, page_with_status, see_other, take_flash, DashboardUser, Form, FormWithFields, HtmlError,
@@ -95,13 +95,7 @@ async fn list(user: DashboardUser, state: web::Data<AppState>) -> Result<HttpRes
             .map(|r| r.id.clone())
             .collect();
         let chosen = tokens::chosen_projects(conn, &ids)?;
-        Ok((
-            active,
-            inactive,
-            reports,
-            chosen,
-            own_projects(conn, &user_id)?,
-        ))
+        Ok((active, inactive, reports, chosen, choices(conn, &user_id)?))
     })
     .await?;
     let (inactive, more) = latest.cut(inactive, TokenRow::cursor);
@@ -217,6 +211,11 @@ async fn create(
         }
         Err(e) => Err(e),
     };
+    // The instance's token policy refuses what was chosen: the form says which field.
+    let created = created.map_err(|e| match e {
+        AppError::TokenPolicy(breach) => AppError::Validation(policy_fields(breach)),
+        e => e,
+    });
     match created {
         // Post/redirect/get: a reload of the reveal page is a harmless GET, never a second
         // POST that would fail on the now-taken name. The plaintext waits sealed, its key in

@@ -43,6 +43,7 @@ impl DashboardUser {
             csrf_token: self.csrf_token.clone(),
             user_email: Some(self.user.email.to_string()),
             unread: self.unread,
+            admin: self.user.admin,
         }
     }
 

@@ -484,3 +484,163 @@ async fn a_suspended_account_is_refused_on_the_very_next_request_on_every_instan
     assert_eq!(error_code(res).await, "reauthentication_required");
     assert_eq!(me(&b).await.unwrap().status(), StatusCode::OK);
 }
+
+#[actix_web::test]
+async fn a_deleted_account_is_gone_its_projects_handed_over_its_email_forgotten() {
+    let app = TestApp::spawn().await;
+    let boss = admin(&app, "boss@example.com").await;
+    let heir = admin(&app, "heir@example.com").await;
+    let alice = app.with_user("alice@example.com").await;
+    let bob = app.with_user("bob@example.com").await;
+    let solo = alice.with_project("solo").await;
+    let shared = alice.with_project("shared").await;
+    alice.add_member(&shared, "bob@example.com", "owner").await;
+    let token = alice.with_token("ci", &["publish"], "1y").await;
+    assert_eq!(
+        app.bearer_get("/api/me", &token.plaintext).await.status(),
+        StatusCode::OK
+    );
+    let (alice_id, bob_id, heir_id, boss_id) = (
+        alice.id().await,
+        bob.id().await,
+        heir.id().await,
+        boss.id().await,
+    );
+    // Something in the admin's log that names her.
+    let res = boss
+        .session(
+            Method::POST,
+            &format!("/api/admin/users/{alice_id}/suspend"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let res = boss
+        .session(
+            Method::POST,
+            &format!("/api/admin/users/{alice_id}/reactivate"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let alice_again = app.new_browser();
+    let res = alice_again.login("alice@example.com", PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+
+    let delete = |who: &User, id: &str, body: Value| {
+        who.session(Method::DELETE, &format!("/api/admin/users/{id}"))
+            .json(&body)
+            .send()
+    };
+    // Refused, nothing changed: no heir for her own project, an heir who is not an admin, or
+    // herself; yourself; someone else; a token.
+    for body in [
+        serde_json::json!({}),
+        serde_json::json!({ "transferTo": bob_id }),
+        serde_json::json!({ "transferTo": alice_id }),
+        serde_json::json!({ "transferTo": "nope" }),
+    ] {
+        let res = delete(&boss, &alice_id, body.clone()).await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        let err: Value = res.json().await.unwrap();
+        assert!(err["error"]["fields"]["transferTo"].is_string(), "{err}");
+    }
+    let res = delete(&boss, &boss_id, serde_json::json!({}))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let res = delete(&bob, &alice_id, serde_json::json!({}))
+        .await
+        .unwrap();
+    assert_eq!(error_code(res).await, "forbidden");
+    let admins_token = boss.with_token("admin's", &["publish"], "1y").await;
+    let res = boss
+        .bearer(
+            Method::DELETE,
+            &format!("/api/admin/users/{alice_id}"),
+            &admins_token.plaintext,
+        )
+        .json(&serde_json::json!({ "transferTo": heir_id }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(res).await, "session_required");
+    assert_eq!(
+        app.bearer_get("/api/me", &token.plaintext).await.status(),
+        StatusCode::OK
+    );
+
+    let res = delete(
+        &boss,
+        &alice_id,
+        serde_json::json!({ "transferTo": heir_id }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    // Her token and her sessions stop on the very next request; she cannot sign in.
+    let res = app.bearer_get("/api/me", &token.plaintext).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        alice_again.get("/api/me").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let res = app.new_browser().login("alice@example.com", PASSWORD).await;
+    assert_ne!(res.status(), StatusCode::SEE_OTHER);
+    // Her own project is the heir's; the shared one keeps its other owner and loses her.
+    let heirs: Vec<Value> = heir.get("/api/projects").await.json().await.unwrap();
+    let got: Vec<(&str, &str)> = heirs
+        .iter()
+        .map(|p| (p["id"].as_str().unwrap(), p["role"].as_str().unwrap()))
+        .collect();
+    assert_eq!(got, [(solo.as_str(), "owner")]);
+    let members = app.db.count(&format!(
+        "SELECT COUNT(*) AS n FROM project_members WHERE project_id = '{shared}'"
+    ));
+    assert_eq!(members, 1, "bob alone");
+    // Listed nowhere, named in no log, and a second delete finds nothing.
+    let users: Vec<Value> = boss.get("/api/admin/users").await.json().await.unwrap();
+    assert!(users.iter().all(|u| u["id"] != alice_id.as_str()));
+    let log: Vec<Value> = boss
+        .get("/api/security-log?kind=account_deleted")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0]["details"]["userId"], alice_id.as_str());
+    assert_eq!(
+        log[0]["details"]["projectsHandedOver"],
+        serde_json::json!([solo])
+    );
+    let named = app.db.count(
+        "SELECT COUNT(*) AS n FROM security_events WHERE details LIKE '%alice@example.com%'",
+    );
+    assert_eq!(named, 0);
+    let named = app
+        .db
+        .count("SELECT COUNT(*) AS n FROM users WHERE email = 'alice@example.com'");
+    assert_eq!(named, 0);
+    let res = delete(&boss, &alice_id, serde_json::json!({}))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let res = boss
+        .session(
+            Method::POST,
+            &format!("/api/admin/users/{alice_id}/reactivate"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    // The email is free again.
+    app.with_user("alice@example.com").await;
+
+    // Bob owns nothing alone any more: no heir needed. Eleven minutes on, the password first.
+    app.clock.advance(chrono::Duration::minutes(11));
+    let res = delete(&boss, &bob_id, serde_json::json!({})).await.unwrap();
+    assert_eq!(error_code(res).await, "reauthentication_required");
+}

@@ -2,7 +2,7 @@
 
 mod access_matrix;
 mod accounts;
-mod admin;
+pub(crate) mod admin;
 mod authentication;
 mod backup;
 mod bounded;
@@ -10,6 +10,7 @@ mod cache_lease;
 mod exact_revocation;
 mod failover;
 mod hardening;
+mod instance_policy;
 mod instances;
 mod leaks;
 mod limits;

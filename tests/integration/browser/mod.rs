@@ -2,6 +2,7 @@
 //! through chromedriver the way a person would use the screens. Each state is saved as
 //! target/screenshots/NAME.png. Without chromedriver they skip, unless `CI=true`.
 
+mod admin;
 mod create_dialog;
 mod narrower;
 mod projects;
