@@ -80,6 +80,18 @@ pub enum AppError {
     /// The project's token policy blocks this token there (it is not revoked).
     #[error("{0}")]
     TokenPolicy(crate::domain::PolicyBreach),
+    /// The project requires a second factor of its members, and this token's owner has none
+    /// (SPEC §3.1): blocked there, not revoked.
+    #[error(
+        "This project requires its members to have a second factor; add one on \
+         /settings/security, and this token works here again."
+    )]
+    SecondFactorRequired,
+    /// A session halfway signed in: the password was right, the second factor is still due
+    /// (SPEC §3.1). The API answers it as 401 `unauthenticated`; pages send it to
+    /// `/login/verify`.
+    #[error("Authentication required: enter the code of your second factor first.")]
+    SecondFactorPending,
     /// The request body did not arrive within its deadline (`routes::deadline`): 408, and the
     /// connection is closed.
     #[error("The request body did not arrive in time.")]
@@ -143,6 +155,7 @@ pub enum ErrorCode {
     ReauthenticationRequired,
     IpNotAllowed,
     TokenPolicy,
+    SecondFactorRequired,
     Unavailable,
     AccountSuspended,
     Internal,
@@ -155,7 +168,9 @@ impl AppError {
 
     pub fn code(&self) -> &'static str {
         match self {
-            AppError::Unauthenticated | AppError::BadSignature(_) => "unauthenticated",
+            AppError::Unauthenticated
+            | AppError::SecondFactorPending
+            | AppError::BadSignature(_) => "unauthenticated",
             AppError::InvalidRequest(_) | AppError::UnknownMethod | AppError::BodyTimeout => {
                 "invalid_request"
             }
@@ -175,6 +190,7 @@ impl AppError {
             AppError::IpNotAllowed(_) => "ip_not_allowed",
             AppError::ReauthenticationRequired => "reauthentication_required",
             AppError::TokenPolicy(_) => "token_policy",
+            AppError::SecondFactorRequired => "second_factor_required",
             AppError::Unavailable { .. } => "unavailable",
             AppError::Internal(_) => "internal",
         }
@@ -195,6 +211,7 @@ impl AppError {
                 | AppError::IpNotAllowed(_)
                 | AppError::ReauthenticationRequired
                 | AppError::TokenPolicy(_)
+                | AppError::SecondFactorRequired
                 | AppError::RateLimited { .. }
         )
     }
@@ -204,7 +221,9 @@ impl AppError {
     fn www_authenticate(&self) -> Option<String> {
         const REALM: &str = r#"Bearer realm="mantel""#;
         let (error, detail, value) = match self {
-            AppError::Unauthenticated => return Some(REALM.to_owned()),
+            AppError::Unauthenticated | AppError::SecondFactorPending => {
+                return Some(REALM.to_owned())
+            }
             AppError::InvalidRequest(msg) => ("invalid_request", "error_description", *msg),
             AppError::InvalidToken(msg) => ("invalid_token", "error_description", *msg),
             AppError::AccountSuspended => (
@@ -258,6 +277,7 @@ impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         match self {
             AppError::Unauthenticated
+            | AppError::SecondFactorPending
             | AppError::InvalidToken(_)
             | AppError::BadSignature(_)
             | AppError::AccountSuspended => StatusCode::UNAUTHORIZED,
@@ -271,7 +291,8 @@ impl ResponseError for AppError {
             | AppError::ForeignOrigin(_)
             | AppError::IpNotAllowed(_)
             | AppError::ReauthenticationRequired
-            | AppError::TokenPolicy(_) => StatusCode::FORBIDDEN,
+            | AppError::TokenPolicy(_)
+            | AppError::SecondFactorRequired => StatusCode::FORBIDDEN,
             AppError::NotFound | AppError::Hidden => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,

@@ -1,4 +1,5 @@
-//! What a person is told about their tokens (SPEC §8.2): the kinds of notification.
+//! What a person is told about their tokens (SPEC §8.2) and their second factor (§3.1): the
+//! kinds of notification.
 
 /// Each kind is stored as its name; what a notification says is `notify::Notice`'s business.
 #[derive(
@@ -26,10 +27,16 @@ pub enum NoticeKind {
     TokenRevokedInactive,
     /// Revoked by an instance admin, with their reason (SPEC §9).
     TokenRevokedByAdmin,
+    /// The account's second factor (SPEC §3.1): added, removed, a recovery code used, the
+    /// recovery codes replaced. Told each time: whoever did it without the owner is found out.
+    SecondFactorAdded,
+    SecondFactorRemoved,
+    RecoveryCodeUsed,
+    RecoveryCodesRegenerated,
 }
 
 impl NoticeKind {
-    pub const ALL: [NoticeKind; 9] = [
+    pub const ALL: [NoticeKind; 13] = [
         NoticeKind::TokenCreated,
         NoticeKind::TokenExpiring,
         NoticeKind::TokenExpired,
@@ -39,6 +46,10 @@ impl NoticeKind {
         NoticeKind::TokenInactive,
         NoticeKind::TokenRevokedInactive,
         NoticeKind::TokenRevokedByAdmin,
+        NoticeKind::SecondFactorAdded,
+        NoticeKind::SecondFactorRemoved,
+        NoticeKind::RecoveryCodeUsed,
+        NoticeKind::RecoveryCodesRegenerated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -52,6 +63,10 @@ impl NoticeKind {
             NoticeKind::TokenInactive => "token_inactive",
             NoticeKind::TokenRevokedInactive => "token_revoked_inactive",
             NoticeKind::TokenRevokedByAdmin => "token_revoked_by_admin",
+            NoticeKind::SecondFactorAdded => "second_factor_added",
+            NoticeKind::SecondFactorRemoved => "second_factor_removed",
+            NoticeKind::RecoveryCodeUsed => "recovery_code_used",
+            NoticeKind::RecoveryCodesRegenerated => "recovery_codes_regenerated",
         }
     }
 

@@ -38,10 +38,16 @@ pub enum SecurityKind {
     /// An admin suspended the account (logged for it and for the admin).
     AccountSuspended,
     AccountReactivated,
+    /// A second factor was confirmed (SPEC §3.1).
+    SecondFactorAdded,
+    SecondFactorRemoved,
+    /// A recovery code stood in for a code (its details say how many are left).
+    RecoveryCodeUsed,
+    RecoveryCodesRegenerated,
 }
 
 impl SecurityKind {
-    pub const ALL: [SecurityKind; 19] = [
+    pub const ALL: [SecurityKind; 23] = [
         SecurityKind::Signup,
         SecurityKind::Login,
         SecurityKind::LoginFailed,
@@ -61,11 +67,15 @@ impl SecurityKind {
         SecurityKind::MemberRoleChanged,
         SecurityKind::AccountSuspended,
         SecurityKind::AccountReactivated,
+        SecurityKind::SecondFactorAdded,
+        SecurityKind::SecondFactorRemoved,
+        SecurityKind::RecoveryCodeUsed,
+        SecurityKind::RecoveryCodesRegenerated,
     ];
 
     /// What `?kind=` accepts, for the error that refuses anything else.
     pub const EXPECTED: &'static str = "Use one of the kinds of event the security log lists \
-        (signup, login, login_failed, …, account_reactivated).";
+        (signup, login, login_failed, …, recovery_codes_regenerated).";
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -88,6 +98,10 @@ impl SecurityKind {
             SecurityKind::MemberRoleChanged => "member_role_changed",
             SecurityKind::AccountSuspended => "account_suspended",
             SecurityKind::AccountReactivated => "account_reactivated",
+            SecurityKind::SecondFactorAdded => "second_factor_added",
+            SecurityKind::SecondFactorRemoved => "second_factor_removed",
+            SecurityKind::RecoveryCodeUsed => "recovery_code_used",
+            SecurityKind::RecoveryCodesRegenerated => "recovery_codes_regenerated",
         }
     }
 
@@ -118,6 +132,10 @@ impl SecurityKind {
             SecurityKind::MemberRoleChanged => "Project role changed",
             SecurityKind::AccountSuspended => "Account suspended",
             SecurityKind::AccountReactivated => "Account reactivated",
+            SecurityKind::SecondFactorAdded => "Second factor added",
+            SecurityKind::SecondFactorRemoved => "Second factor removed",
+            SecurityKind::RecoveryCodeUsed => "Recovery code used",
+            SecurityKind::RecoveryCodesRegenerated => "Recovery codes regenerated",
         }
     }
 }

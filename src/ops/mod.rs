@@ -6,6 +6,7 @@
 //! or the security log themselves.
 
 pub mod admin;
+pub mod second_factor;
 pub mod tokens;
 
 use crate::db::models::security_log::Client;

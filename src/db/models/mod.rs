@@ -8,6 +8,7 @@ pub mod leaks;
 pub mod notifications;
 pub mod projects;
 pub mod reveals;
+pub mod second_factor;
 pub mod security_log;
 pub mod sessions;
 pub mod settings;

@@ -266,6 +266,10 @@ struct TokenPolicyBody {
     /// Only tokens restricted to chosen projects may be used on this project. Absent: false.
     #[serde(default)]
     require_restricted: bool,
+    /// Only tokens of members whose account has a second factor may be used on this project;
+    /// any other member's token answers 403 `second_factor_required` here. Absent: false.
+    #[serde(default)]
+    require_second_factor: bool,
 }
 
 /// Set the project's token policy.
@@ -307,6 +311,7 @@ async fn set_token_policy(
             let policy = TokenPolicy {
                 max_lifetime_days,
                 require_restricted: body.require_restricted,
+                require_second_factor: body.require_second_factor,
             };
             projects::set_policy(conn, id, &policy)?;
             Ok::<_, AppError>(policy)

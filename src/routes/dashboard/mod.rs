@@ -9,6 +9,7 @@ mod notifications;
 pub mod projects;
 mod reauth;
 mod regenerate;
+mod second_factor;
 mod security_log;
 mod time;
 mod token_form;
@@ -61,7 +62,7 @@ type Module = (
 
 /// The dashboard's modules, in the order their routes are tried (`tokens` before
 /// `token_page`: `/settings/tokens/new` and `/inactive` are not token ids).
-const MODULES: [Module; 8] = [
+const MODULES: [Module; 9] = [
     (shared::configure, shared::PAGES),
     (accounts::configure, accounts::PAGES),
     (tokens::configure, tokens::PAGES),
@@ -70,6 +71,7 @@ const MODULES: [Module; 8] = [
     (notifications::configure, notifications::PAGES),
     (projects::configure, projects::PAGES),
     (security_log::configure, security_log::PAGES),
+    (second_factor::configure, second_factor::PAGES),
 ];
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -325,6 +325,7 @@ struct SettingsPage {
     /// As typed, or as stored ("" for no limit).
     max_lifetime_days: String,
     require_restricted: bool,
+    require_second_factor: bool,
     error: Option<String>,
     flash: Option<String>,
 }
@@ -350,6 +351,7 @@ async fn settings_page(
             .map(|d| d.get().to_string())
             .unwrap_or_default(),
         require_restricted: policy.require_restricted,
+        require_second_factor: policy.require_second_factor,
         error: None,
         flash,
     })
@@ -368,6 +370,7 @@ struct SettingsForm {
     #[serde(default)]
     max_lifetime_days: String,
     require_restricted: Option<String>,
+    require_second_factor: Option<String>,
     csrf_token: Option<String>,
 }
 
@@ -391,11 +394,13 @@ async fn set_settings(
             .map(Some),
     };
     let require_restricted = form.require_restricted.is_some();
+    let require_second_factor = form.require_second_factor.is_some();
     let max_lifetime_days = match days {
         Ok(days) => days,
         Err(e) => {
             page.max_lifetime_days = typed.to_owned();
             page.require_restricted = require_restricted;
+            page.require_second_factor = require_second_factor;
             page.error = Some(e.to_string());
             return page_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY);
         }
@@ -409,6 +414,7 @@ async fn set_settings(
     let policy = TokenPolicy {
         max_lifetime_days,
         require_restricted,
+        require_second_factor,
     };
     let project = id.clone();
     db::write_query(&state.pool, move |conn| {
