@@ -274,6 +274,21 @@ pub fn members(conn: &mut DbConnection, project_id: &ProjectId) -> QueryResult<V
         .collect())
 }
 
+/// The emails of the project's members whose account has no second factor (SPEC §3.1), for
+/// the owners' access page.
+pub fn without_second_factor(
+    conn: &mut DbConnection,
+    project_id: &ProjectId,
+) -> QueryResult<Vec<Email>> {
+    project_members::table
+        .inner_join(users::table)
+        .filter(project_members::project_id.eq(project_id))
+        .filter(users::second_factor.eq(false))
+        .order(users::email)
+        .select(users::email)
+        .load(conn)
+}
+
 fn owners_other_than(
     conn: &mut DbConnection,
     project_id: &ProjectId,

@@ -203,6 +203,9 @@ struct AccessPage {
     layout: Layout,
     project: projects::Project,
     rows: Vec<AccessRow>,
+    /// Whether the project requires a second factor of its members, and who has none.
+    requires_second_factor: bool,
+    without_second_factor: Vec<String>,
 }
 
 /// How far back the access page looks.
@@ -217,12 +220,15 @@ async fn access(
 ) -> Result<HttpResponse, HtmlError> {
     let (caller, id, now) = (user.caller(), id.into_inner(), state.clock.now());
     let since = now - chrono::Duration::days(ACCESS_DAYS);
-    let (project, used, tokens) = db::run(&state.pool, move |conn| {
+    let (project, used, tokens, policy, lacking) = db::run(&state.pool, move |conn| {
         caller.require_on(conn, &id, Need::role(Role::Owner))?;
         let project = projects::find(conn, &id)?;
         let used = token_activity::project_access(conn, id.as_str(), since)?;
         let ids: Vec<TokenId> = used.iter().map(|(t, _, _)| t.clone()).collect();
-        Ok::<_, AppError>((project, used, tokens::with_owners(conn, &ids)?))
+        let owners = tokens::with_owners(conn, &ids)?;
+        let policy = projects::policy(conn, &id)?;
+        let lacking = projects::without_second_factor(conn, &id)?;
+        Ok::<_, AppError>((project, used, owners, policy, lacking))
     })
     .await?;
     let rows = used
@@ -243,6 +249,8 @@ async fn access(
         layout: user.layout(),
         project,
         rows,
+        requires_second_factor: policy.require_second_factor,
+        without_second_factor: lacking.iter().map(ToString::to_string).collect(),
     })
 }
 
