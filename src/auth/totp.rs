@@ -103,7 +103,8 @@ impl TotpSecret {
 
     /// The code of time step `step` (RFC 4226's HOTP with the step as its counter).
     pub fn code_at(&self, step: i64) -> String {
-        let mut mac = <Hmac<Sha1> as Mac>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        let mut mac =
+            <Hmac<Sha1> as Mac>::new_from_slice(&self.0).expect("HMAC takes any key length");
         mac.update(&step.to_be_bytes());
         let digest = mac.finalize().into_bytes();
         let offset = usize::from(digest[19] & 0x0f);
@@ -201,7 +202,9 @@ impl RecoveryCode {
 
     /// A fresh set of codes.
     pub fn generate_set() -> Vec<RecoveryCode> {
-        (0..RECOVERY_CODES).map(|_| RecoveryCode::generate()).collect()
+        (0..RECOVERY_CODES)
+            .map(|_| RecoveryCode::generate())
+            .collect()
     }
 
     pub fn parse(text: &str) -> Option<RecoveryCode> {
@@ -295,7 +298,9 @@ mod tests {
             (2000000000, "279037"),
             (20000000000, "353130"),
         ] {
-            let at = chrono::DateTime::from_timestamp(unix, 0).unwrap().naive_utc();
+            let at = chrono::DateTime::from_timestamp(unix, 0)
+                .unwrap()
+                .naive_utc();
             assert_eq!(secret.code_at(step_at(at)), code, "at {unix}");
         }
     }
@@ -356,9 +361,7 @@ mod tests {
         let (owner, other) = (UserId::new(), UserId::new());
         let secret = TotpSecret::generate();
         let sealed = keys.seal(&owner, &secret);
-        assert!(!sealed
-            .windows(SECRET_LEN)
-            .any(|w| w == secret.0.as_slice()));
+        assert!(!sealed.windows(SECRET_LEN).any(|w| w == secret.0.as_slice()));
         assert_eq!(keys.open(&owner, &sealed), Some(secret));
         assert_eq!(keys.open(&other, &sealed), None);
         assert_eq!(FactorKeys::new(b"another").open(&owner, &sealed), None);

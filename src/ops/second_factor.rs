@@ -122,7 +122,11 @@ pub async fn confirm_totp(
         })
     })
     .await?;
-    state.throttles.second_factor.forgive(&state.pool, counted).await;
+    state
+        .throttles
+        .second_factor
+        .forgive(&state.pool, counted)
+        .await;
     Ok(codes)
 }
 
@@ -285,7 +289,11 @@ pub async fn verify(
         }
     };
     if ok {
-        state.throttles.second_factor.forgive(&state.pool, counted).await;
+        state
+            .throttles
+            .second_factor
+            .forgive(&state.pool, counted)
+            .await;
     }
     Ok(ok)
 }

@@ -14,7 +14,12 @@ use crate::ops::second_factor as ops;
 use crate::routes::requester;
 use crate::state::AppState;
 
-super::resource!(start_totp, confirm_totp, remove_totp, regenerate_recovery_codes);
+super::resource!(
+    start_totp,
+    confirm_totp,
+    remove_totp,
+    regenerate_recovery_codes
+);
 
 /// A started enrolment: add it to an authenticator app, then confirm it with its first code.
 #[derive(Serialize, ToSchema)]

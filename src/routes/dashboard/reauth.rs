@@ -77,7 +77,9 @@ pub async fn ensure_recent_password(
         // Posted again as they came, but for the password and the CSRF token (the page's own).
         fields: fields
             .iter()
-            .filter(|(name, _)| ![PASSWORD_FIELD, CODE_FIELD, "csrf_token"].contains(&name.as_str()))
+            .filter(|(name, _)| {
+                ![PASSWORD_FIELD, CODE_FIELD, "csrf_token"].contains(&name.as_str())
+            })
             .collect(),
         error,
         second_factor: user.user.second_factor,

@@ -17,10 +17,10 @@ use super::{page, page_with_status, see_other, take_flash, Form, FormWithFields,
 use super::{CsrfOnly, DashboardUser, HtmlError};
 use crate::auth::client;
 use crate::auth::totp::RecoveryCode;
+use crate::db;
 use crate::db::models::second_factor as stored;
 use crate::db::models::security_log::{self, NewSecurityEvent};
 use crate::db::models::users::User;
-use crate::db;
 use crate::domain::{SecurityKind, UserId};
 use crate::error::AppError;
 use crate::ops::second_factor::{self as ops, Enrolment};
@@ -97,7 +97,14 @@ async fn verify_form(
         return Ok(see_other("/login"));
     }
     let (layout, cookie) = anonymous(&req, &state);
-    anonymous_page(&VerifyPage { layout, error: None }, StatusCode::OK, cookie)
+    anonymous_page(
+        &VerifyPage {
+            layout,
+            error: None,
+        },
+        StatusCode::OK,
+        cookie,
+    )
 }
 
 #[derive(Deserialize)]

@@ -34,7 +34,10 @@ async fn enrol(user: &User) -> (TotpSecret, Vec<String>) {
     let secret = TotpSecret::from_base32(body["secret"].as_str().unwrap()).unwrap();
     let uri = body["otpauthUri"].as_str().unwrap();
     assert!(uri.starts_with("otpauth://totp/Mantel%3A"), "{uri}");
-    assert!(uri.contains(&format!("secret={}", secret.base32())), "{uri}");
+    assert!(
+        uri.contains(&format!("secret={}", secret.base32())),
+        "{uri}"
+    );
     start_of_step(user);
     let now = user.clock.now();
     let res = confirm(user, &code(&secret, now, 0)).await;
@@ -93,12 +96,7 @@ async fn reauthenticate(user: &User, code: Option<&str>) -> reqwest::Response {
 }
 
 async fn log_kinds(user: &User) -> Vec<String> {
-    let log: Vec<Value> = user
-        .get("/api/security-log")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let log: Vec<Value> = user.get("/api/security-log").await.json().await.unwrap();
     log.iter()
         .map(|e| e["kind"].as_str().unwrap().to_owned())
         .collect()
@@ -209,7 +207,10 @@ async fn wrong_codes_are_throttled_like_passwords() {
     let res = verify(&browser, &right).await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(res.headers().contains_key("retry-after"));
-    assert_eq!(browser.get("/api/me").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        browser.get("/api/me").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     // The throttle is the account's, not the browser's.
     let other = halfway(&app, "guess@example.com").await;
     assert_eq!(
@@ -230,14 +231,18 @@ async fn the_second_step_waits_five_minutes() {
     let user = app.with_user("slow@example.com").await;
     let (secret, _) = enrol(&user).await;
     let browser = halfway(&app, "slow@example.com").await;
-    app.clock.advance(Duration::minutes(5) + Duration::seconds(1));
+    app.clock
+        .advance(Duration::minutes(5) + Duration::seconds(1));
     let res = browser.get("/login/verify").await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(res.headers()["location"], "/login");
     let res = verify(&browser, &code(&secret, app.clock.now(), 0)).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(res.headers()["location"], "/login");
-    assert_eq!(browser.get("/api/me").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        browser.get("/api/me").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[actix_web::test]
@@ -390,20 +395,19 @@ async fn a_project_can_require_its_members_tokens_to_have_a_second_factor() {
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     assert_eq!(error_code(res).await, "second_factor_required");
     let res = app
-        .bearer_get(&format!("/api/projects/{project}/publishes"), &token.plaintext)
+        .bearer_get(
+            &format!("/api/projects/{project}/publishes"),
+            &token.plaintext,
+        )
         .await;
     assert_eq!(error_code(res).await, "second_factor_required");
     // The owners' access page names who lacks one.
-    let access = owner
-        .get_html(&format!("/projects/{project}/access"))
-        .await;
+    let access = owner.get_html(&format!("/projects/{project}/access")).await;
     assert!(access.contains("member2fa@example.com"));
     assert!(!access.contains("<li>owner2fa@example.com</li>"));
     // The member adds one: the same token works there from the next request.
     enrol(&member).await;
     assert_eq!(publish().await.status(), StatusCode::CREATED);
-    let access = owner
-        .get_html(&format!("/projects/{project}/access"))
-        .await;
+    let access = owner.get_html(&format!("/projects/{project}/access")).await;
     assert!(access.contains("Every member has one."));
 }
