@@ -80,6 +80,18 @@ pub enum AppError {
     /// The project's token policy blocks this token there (it is not revoked).
     #[error("{0}")]
     TokenPolicy(crate::domain::PolicyBreach),
+    /// The project requires a second factor of its members, and this token's owner has none
+    /// (SPEC §3.1): blocked there, not revoked.
+    #[error(
+        "This project requires its members to have a second factor; add one on \
+         /settings/security, and this token works here again."
+    )]
+    SecondFactorRequired,
+    /// A session halfway signed in: the password was right, the second factor is still due
+    /// (SPEC §3.1). The API answers it as 401 `unauthenticated`; pages send it to
+    /// `/login/verify`.
+    #[error("Authentication required: enter the code of your second factor first.")]
+    SecondFactorPending,
     /// The request body did not arrive within its deadline (`routes::deadline`): 408, and the
     /// connection is closed.
     #[error("The request body did not arrive in time.")]
@@ -141,6 +153,7 @@ crate::domain::string_enum! {
         ReauthenticationRequired = "reauthentication_required",
         IpNotAllowed = "ip_not_allowed",
         TokenPolicy = "token_policy",
+        SecondFactorRequired = "second_factor_required",
         Unavailable = "unavailable",
         AccountSuspended = "account_suspended",
         Internal = "internal",
@@ -154,7 +167,9 @@ impl AppError {
 
     pub fn code(&self) -> ErrorCode {
         match self {
-            AppError::Unauthenticated | AppError::BadSignature(_) => ErrorCode::Unauthenticated,
+            AppError::Unauthenticated
+            | AppError::SecondFactorPending
+            | AppError::BadSignature(_) => ErrorCode::Unauthenticated,
             AppError::InvalidRequest(_) | AppError::UnknownMethod | AppError::BodyTimeout => {
                 ErrorCode::InvalidRequest
             }
@@ -174,6 +189,7 @@ impl AppError {
             AppError::IpNotAllowed(_) => ErrorCode::IpNotAllowed,
             AppError::ReauthenticationRequired => ErrorCode::ReauthenticationRequired,
             AppError::TokenPolicy(_) => ErrorCode::TokenPolicy,
+            AppError::SecondFactorRequired => ErrorCode::SecondFactorRequired,
             AppError::Unavailable { .. } => ErrorCode::Unavailable,
             AppError::Internal(_) => ErrorCode::Internal,
         }
@@ -194,6 +210,7 @@ impl AppError {
                 | AppError::IpNotAllowed(_)
                 | AppError::ReauthenticationRequired
                 | AppError::TokenPolicy(_)
+                | AppError::SecondFactorRequired
                 | AppError::RateLimited { .. }
         )
     }
@@ -203,7 +220,9 @@ impl AppError {
     fn www_authenticate(&self) -> Option<String> {
         const REALM: &str = r#"Bearer realm="mantel""#;
         let (error, detail, value) = match self {
-            AppError::Unauthenticated => return Some(REALM.to_owned()),
+            AppError::Unauthenticated | AppError::SecondFactorPending => {
+                return Some(REALM.to_owned())
+            }
             AppError::InvalidRequest(msg) => ("invalid_request", "error_description", *msg),
             AppError::InvalidToken(msg) => ("invalid_token", "error_description", *msg),
             AppError::AccountSuspended => (
@@ -257,6 +276,7 @@ impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         match self {
             AppError::Unauthenticated
+            | AppError::SecondFactorPending
             | AppError::InvalidToken(_)
             | AppError::BadSignature(_)
             | AppError::AccountSuspended => StatusCode::UNAUTHORIZED,
@@ -270,7 +290,8 @@ impl ResponseError for AppError {
             | AppError::ForeignOrigin(_)
             | AppError::IpNotAllowed(_)
             | AppError::ReauthenticationRequired
-            | AppError::TokenPolicy(_) => StatusCode::FORBIDDEN,
+            | AppError::TokenPolicy(_)
+            | AppError::SecondFactorRequired => StatusCode::FORBIDDEN,
             AppError::NotFound | AppError::Hidden => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,

@@ -107,6 +107,7 @@ impl Application {
             pool_wait,
             public_origin: public_url.origin(),
             throttles: Throttles::new(key.master()),
+            factor_keys: crate::auth::totp::FactorKeys::new(key.master()),
             hashing: Hashing::per_core(),
             rate_limits: RateLimits::new(settings.token_rate_limit, settings.bearer_failure_limit),
             auth_outcomes: AuthOutcomes::default(),

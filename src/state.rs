@@ -44,6 +44,8 @@ pub struct AppState {
     pub pool_wait: PoolWait,
     /// The origin (`scheme://host[:port]`) of the public URL, which same-origin checks compare.
     pub public_origin: String,
+    /// The keys of second factors: the seal of TOTP secrets, the hash of recovery codes.
+    pub factor_keys: crate::auth::totp::FactorKeys,
     /// Login, password, sign-up, member and leak-report limits, counted in the database.
     pub throttles: Throttles,
     /// Every password hash and check waits its turn here (a core each, a short queue).

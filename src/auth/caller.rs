@@ -457,8 +457,9 @@ pub fn refuse_authorization(req: &HttpRequest) -> Result<(), AppError> {
 /// What a session-only route is for, as its `session_required` message names it: the one
 /// table of them, by route template (the first prefix that matches).
 fn session_only(req: &HttpRequest) -> &'static str {
-    const ROUTES: [(&str, &str); 7] = [
+    const ROUTES: [(&str, &str); 8] = [
         ("/api/tokens", "Managing tokens"),
+        ("/api/account", "Managing your second factor"),
         ("/api/security-log", "The security log"),
         ("/api/session", "Confirming your password"),
         (
@@ -510,6 +511,7 @@ impl Caller {
             created_at: NaiveDateTime::default(),
             admin: false,
             suspended_at: None,
+            second_factor: false,
         }
     }
 

@@ -18,6 +18,7 @@ pub mod reauth;
 pub mod reveal;
 pub mod session_store;
 pub mod throttle;
+pub mod totp;
 
 pub use admin::AdminCaller;
 pub use caller::{Caller, Credential, SessionCaller};

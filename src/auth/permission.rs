@@ -3,7 +3,9 @@
 //! *now*. A token never remembers a role, so a member who is removed or downgraded loses that
 //! access with every token they hold, on the next request. A token restricted to chosen
 //! projects (SPEC §8.5) finds any other project exactly as a non-member does: 404. A token
-//! that breaks the project's token policy is blocked there (403 `token_policy`), not revoked.
+//! that breaks the project's token policy is blocked there (403 `token_policy`), not revoked;
+//! so is the token of a member without a second factor on a project that requires one
+//! (403 `second_factor_required`, SPEC §3.1), from the owner row the token lookup brought.
 
 use crate::auth::{Caller, Credential};
 use crate::db::models::projects::{self, Standing};
@@ -50,6 +52,9 @@ pub fn decide(caller: &Caller, standing: Option<&Standing>, need: Need) -> Resul
             .policy
             .check(t.created_at, t.expires_at, t.narrowing.restricted)
             .map_err(AppError::TokenPolicy)?;
+        if standing.policy.require_second_factor && !caller.user.second_factor {
+            return Err(AppError::SecondFactorRequired);
+        }
     }
     if standing.role < need.role {
         return Err(AppError::Forbidden);
@@ -155,6 +160,7 @@ mod tests {
             policy: TokenPolicy {
                 max_lifetime_days: Some(LifetimeDays::new(30).unwrap()),
                 require_restricted: true,
+                require_second_factor: false,
             },
         };
         // `test_token` never expires: too long for 30 days.
@@ -176,6 +182,7 @@ mod tests {
             policy: TokenPolicy {
                 max_lifetime_days: None,
                 require_restricted: true,
+                require_second_factor: false,
             },
             ..strict
         };
@@ -187,6 +194,37 @@ mod tests {
         assert_eq!(
             decide(&restricted, Some(&no_limit), need).ok(),
             Some(Role::Owner)
+        );
+    }
+
+    /// A project that requires a second factor refuses a token whose owner has none, and lets
+    /// in the same token once the owner has one; a session is not a token it judges.
+    #[test]
+    fn a_second_factor_policy_judges_the_token_owner() {
+        let need = Need::new(Scope::Publish, Role::Viewer);
+        let strict = Standing {
+            role: Role::Editor,
+            chosen: true,
+            policy: TokenPolicy {
+                require_second_factor: true,
+                ..TokenPolicy::default()
+            },
+        };
+        let mut t = token(&[Scope::Publish]);
+        assert_eq!(
+            decide(&t, Some(&strict), need).map_err(|e| e.code()),
+            Err("second_factor_required")
+        );
+        std::sync::Arc::make_mut(&mut t.user).second_factor = true;
+        assert_eq!(decide(&t, Some(&strict), need).ok(), Some(Role::Editor));
+        assert_eq!(
+            decide(&Caller::test_session(), Some(&strict), need).ok(),
+            Some(Role::Editor)
+        );
+        // Not a member: as ever, nothing to learn.
+        assert_eq!(
+            decide(&token(&[Scope::Publish]), None, need).map_err(|e| e.code()),
+            Err("not_found")
         );
     }
 }

@@ -1,7 +1,8 @@
 //! Re-authentication ("sudo mode", SPEC §8.5): a few changes need the password entered within
 //! the last 10 minutes, so a browser left signed in cannot make them — a token that never
 //! expires or may change a domain or read invoices, a rotation, a project's token policy,
-//! making, demoting or removing an owner. Signing up and logging in count as entering it. The time lives in the session
+//! making, demoting or removing an owner. Signing up and logging in count as entering it. An
+//! account with a second factor enters its code too (SPEC §3.1). The time lives in the session
 //! (server-side, `auth::session_store`), so it ends with the session.
 
 use actix_session::Session;
@@ -75,13 +76,11 @@ pub fn check_membership(
 }
 
 /// Checks the account's password again, throttled per account like the current-password check
-/// of a password change (SPEC §3); when right, the window starts now and the security log
-/// says so (`reauthenticated`). `Ok(false)`: wrong.
-pub async fn confirm(
+/// of a password change (SPEC §3). Only checks: `confirmed` starts the window, once every
+/// factor the account has was right (`ops::second_factor::reauthenticate`).
+pub async fn check_password(
     state: &super::Context<'_>,
-    session: &Session,
     user: &crate::db::models::users::User,
-    client: &security_log::Client,
     password: Password,
 ) -> Result<bool, AppError> {
     let account = [format!("account:{}", user.id)];
@@ -96,14 +95,24 @@ pub async fn confirm(
         return Ok(false);
     }
     state.throttles.password.forgive(&state.pool, counted).await;
+    Ok(true)
+}
+
+/// The account proved itself again: the window starts now and the security log says so
+/// (`reauthenticated`).
+pub async fn confirmed(
+    state: &super::Context<'_>,
+    session: &Session,
+    user: &crate::db::models::users::User,
+    client: &security_log::Client,
+) -> Result<(), AppError> {
     let now = state.clock.now();
     let event = NewSecurityEvent::new(&user.id, SecurityKind::Reauthenticated, client, json!({}));
     db::write_query(&state.pool, move |conn| {
         security_log::record(conn, &event, now)
     })
     .await?;
-    note_password(session, now)?;
-    Ok(true)
+    note_password(session, now)
 }
 
 #[cfg(test)]

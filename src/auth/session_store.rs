@@ -167,6 +167,7 @@ mod handoff {
                     created_at: chrono::NaiveDateTime::default(),
                     admin: false,
                     suspended_at: None,
+                    second_factor: false,
                 })
             };
             let first = park(user(0));

@@ -36,6 +36,9 @@ pub struct Throttles {
     pub login: Throttle,
     /// Current-password checks of a signed-in account (password change, re-authentication).
     pub password: Throttle,
+    /// Second-factor codes (TOTP or recovery) per account, like passwords (SPEC §3.1): at login,
+    /// at re-authentication and when confirming an authenticator.
+    pub second_factor: Throttle,
     /// Sign-ups per address (SPEC §3: 20 an hour): each costs an argon2 hash.
     pub signup: Throttle,
     /// Member additions per account: each answers whether an email has an account.
@@ -63,6 +66,7 @@ impl Throttles {
         Throttles {
             login: throttle("login", 10, Duration::minutes(1)),
             password: throttle("password", 10, Duration::minutes(1)),
+            second_factor: throttle("second_factor", 10, Duration::minutes(1)),
             signup: throttle("signup", 20, Duration::hours(1)),
             members: throttle("members", 60, Duration::hours(1)),
             reports: throttle("reports", 60, Duration::hours(1)),

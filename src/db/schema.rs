@@ -10,6 +10,7 @@ diesel::table! {
         admin -> Bool,
         suspended_at -> Nullable<Timestamp>,
         deleted_at -> Nullable<Timestamp>,
+        second_factor -> Bool,
     }
 }
 
@@ -80,6 +81,7 @@ diesel::table! {
         created_at -> Timestamp,
         token_max_lifetime_days -> Nullable<Integer>,
         token_require_restricted -> Bool,
+        token_require_second_factor -> Bool,
     }
 }
 
@@ -275,4 +277,27 @@ diesel::allow_tables_to_appear_in_same_query!(
     token_addresses,
     token_daily,
     security_events,
+    totp_credentials,
+    recovery_codes,
 );
+
+diesel::table! {
+    totp_credentials (user_id) {
+        user_id -> Text,
+        sealed -> Binary,
+        created_at -> Timestamp,
+        confirmed_at -> Nullable<Timestamp>,
+        last_step -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    recovery_codes (user_id, code_hash) {
+        user_id -> Text,
+        code_hash -> Binary,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(totp_credentials -> users (user_id));
+diesel::joinable!(recovery_codes -> users (user_id));

@@ -1,4 +1,5 @@
-//! What a person is told about their tokens (SPEC §8.2): the kinds of notification.
+//! What a person is told about their tokens (SPEC §8.2) and their second factor (§3.1): the
+//! kinds of notification.
 
 super::string_enum! {
     stored
@@ -18,6 +19,12 @@ super::string_enum! {
         TokenRevokedInactive = "token_revoked_inactive",
         /// Revoked by an instance admin, with their reason (SPEC §9).
         TokenRevokedByAdmin = "token_revoked_by_admin",
+        /// The account's second factor (SPEC §3.1): added, removed, a recovery code used, the
+        /// recovery codes replaced. Told each time: whoever did it without the owner is found out.
+        SecondFactorAdded = "second_factor_added",
+        SecondFactorRemoved = "second_factor_removed",
+        RecoveryCodeUsed = "recovery_code_used",
+        RecoveryCodesRegenerated = "recovery_codes_regenerated",
     }
 }
 

@@ -13,6 +13,11 @@ pub struct TokenPolicy {
     pub max_lifetime_days: Option<LifetimeDays>,
     /// Only tokens restricted to chosen projects, not "all my projects" ones.
     pub require_restricted: bool,
+    /// Only tokens of members whose account has a second factor (SPEC §3.1): any other member's
+    /// token answers 403 `second_factor_required` here. Judged by `auth::permission::decide`,
+    /// from the owner row the token lookup brings, not by `check` (a rule about the account, not
+    /// the token).
+    pub require_second_factor: bool,
 }
 
 /// 1 to 366 days: a year, leap or not, is always allowed to be asked for.
@@ -116,6 +121,7 @@ mod tests {
         let thirty_one = TokenPolicy {
             max_lifetime_days: Some(LifetimeDays::new(31).unwrap()),
             require_restricted: false,
+            require_second_factor: false,
         };
         assert_eq!(thirty_one.check(made, month, false), Ok(()));
         assert_eq!(
@@ -129,6 +135,7 @@ mod tests {
         let restricted = TokenPolicy {
             max_lifetime_days: None,
             require_restricted: true,
+            require_second_factor: false,
         };
         assert_eq!(restricted.check(made, None, true), Ok(()));
         assert_eq!(

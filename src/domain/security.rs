@@ -35,13 +35,19 @@ super::string_enum! {
         /// An admin shortened a token to the instance's maximum lifetime (for its owner and the
         /// admin).
         TokenShortened = "token_shortened",
+        /// A second factor was confirmed (SPEC §3.1).
+        SecondFactorAdded = "second_factor_added",
+        SecondFactorRemoved = "second_factor_removed",
+        /// A recovery code stood in for a code (its details say how many are left).
+        RecoveryCodeUsed = "recovery_code_used",
+        RecoveryCodesRegenerated = "recovery_codes_regenerated",
     }
 }
 
 impl SecurityKind {
     /// What `?kind=` accepts, for the error that refuses anything else.
     pub const EXPECTED: &'static str = "Use one of the kinds of event the security log lists \
-        (signup, login, login_failed, …, token_shortened).";
+        (signup, login, login_failed, …, recovery_codes_regenerated).";
 
     /// How the dashboard names it.
     pub fn label(self) -> &'static str {
@@ -68,6 +74,10 @@ impl SecurityKind {
             SecurityKind::AccountDeleted => "Account deleted",
             SecurityKind::TokenPolicyChanged => "Instance token policy changed",
             SecurityKind::TokenShortened => "Token shortened",
+            SecurityKind::SecondFactorAdded => "Second factor added",
+            SecurityKind::SecondFactorRemoved => "Second factor removed",
+            SecurityKind::RecoveryCodeUsed => "Recovery code used",
+            SecurityKind::RecoveryCodesRegenerated => "Recovery codes regenerated",
         }
     }
 }

@@ -14,7 +14,7 @@ use crate::db::models::notifications::{self, Mail, NotificationRow};
 use crate::db::models::tokens::TokenRow;
 use crate::db::models::WriteError;
 use crate::db::{write_transaction, DbConnection};
-use crate::domain::{Email, NoticeKind, TokenId};
+use crate::domain::{Email, NoticeKind, TokenId, UserId};
 
 /// Something that happened to a token that its owner is told of.
 #[derive(Clone, Debug)]
@@ -81,6 +81,30 @@ impl Notice {
     }
 }
 
+/// Something that happened to an account's second factor (SPEC §3.1), told to its owner each
+/// time: a change the owner did not make is how a taken-over account is found out.
+#[derive(Clone, Copy, Debug)]
+pub enum AccountNotice {
+    SecondFactorAdded,
+    SecondFactorRemoved,
+    /// A recovery code stood in for a code; `left` are still unused.
+    RecoveryCodeUsed {
+        left: u32,
+    },
+    RecoveryCodesRegenerated,
+}
+
+impl AccountNotice {
+    fn kind(self) -> NoticeKind {
+        match self {
+            AccountNotice::SecondFactorAdded => NoticeKind::SecondFactorAdded,
+            AccountNotice::SecondFactorRemoved => NoticeKind::SecondFactorRemoved,
+            AccountNotice::RecoveryCodeUsed { .. } => NoticeKind::RecoveryCodeUsed,
+            AccountNotice::RecoveryCodesRegenerated => NoticeKind::RecoveryCodesRegenerated,
+        }
+    }
+}
+
 /// The start of a token's current disuse: its last use, or its creation if never used.
 pub fn idle_since(token: &TokenRow) -> NaiveDateTime {
     token.last_used_at.unwrap_or(token.created_at)
@@ -106,6 +130,9 @@ pub struct Details {
     /// Why an admin revoked it, in their words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Recovery codes still unused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left: Option<u32>,
 }
 
 impl Details {
@@ -160,6 +187,11 @@ pub fn describe(kind: NoticeKind, d: &Details) -> Message {
         "Regenerate the token",
     ));
     let tokens = Some(("/settings/tokens".to_owned(), "Your API tokens"));
+    let security = Some((
+        "/settings/security".to_owned(),
+        "Your sign-in security settings",
+    ));
+    let not_you = "If this was not you, change your password now and check your sessions.";
     let (subject, text, link) = match kind {
         NoticeKind::TokenCreated => (
             format!("A new API token “{name}” was created"),
@@ -250,6 +282,41 @@ pub fn describe(kind: NoticeKind, d: &Details) -> Message {
             ),
             tokens,
         ),
+        NoticeKind::SecondFactorAdded => (
+            "A second factor was added to your account".to_owned(),
+            format!(
+                "An authenticator app was added to your account: signing in now asks for its \
+                 code after the password. {not_you}"
+            ),
+            security,
+        ),
+        NoticeKind::SecondFactorRemoved => (
+            "The second factor of your account was removed".to_owned(),
+            format!(
+                "The authenticator app of your account was removed, with its recovery codes: \
+                 signing in asks for the password alone. {not_you}"
+            ),
+            security,
+        ),
+        NoticeKind::RecoveryCodeUsed => {
+            let left = d.left.unwrap_or(0);
+            (
+                "A recovery code was used to sign in".to_owned(),
+                format!(
+                    "One of your recovery codes was used in place of your authenticator's code; \
+                     {left} unused remain. If you have lost your authenticator, remove it and \
+                     add it again. {not_you}"
+                ),
+                security,
+            )
+        }
+        NoticeKind::RecoveryCodesRegenerated => (
+            "New recovery codes were made for your account".to_owned(),
+            format!(
+                "Your account has 10 new recovery codes; the old ones no longer work. {not_you}"
+            ),
+            security,
+        ),
     };
     Message {
         subject,
@@ -308,6 +375,42 @@ impl Notifier {
             token_id: Some(token.id.clone()),
             kind: notice.kind(),
             dedupe_key: notice.dedupe_key(token),
+            details: serde_json::to_string(&details).unwrap_or_default(),
+            created_at: now,
+            read_at: None,
+        };
+        let render = |recipient: &Email| self.render(recipient, row.kind, &details);
+        notifications::record_once(
+            conn,
+            &row,
+            self.mail.then_some(&render as &dyn Fn(&Email) -> Mail),
+        )
+    }
+
+    /// Records `notice` about the account `user_id`'s second factor; in the caller's
+    /// transaction, so the event and its notification (and mail) commit together. Each is its
+    /// own occasion.
+    pub fn record_account(
+        &self,
+        conn: &mut DbConnection,
+        user_id: &UserId,
+        notice: AccountNotice,
+        now: NaiveDateTime,
+    ) -> QueryResult<bool> {
+        let details = Details {
+            left: match notice {
+                AccountNotice::RecoveryCodeUsed { left } => Some(left),
+                _ => None,
+            },
+            ..Details::default()
+        };
+        let id = uuid::Uuid::new_v4().to_string();
+        let row = NotificationRow {
+            dedupe_key: format!("account:{id}"),
+            id,
+            user_id: user_id.clone(),
+            token_id: None,
+            kind: notice.kind(),
             details: serde_json::to_string(&details).unwrap_or_default(),
             created_at: now,
             read_at: None,

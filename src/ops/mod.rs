@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod admin;
 pub mod projects;
 pub mod sweep;
+pub mod second_factor;
 pub mod tokens;
 
 use crate::db::models::security_log::Client;

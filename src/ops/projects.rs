@@ -168,10 +168,12 @@ pub async fn set_token_policy(
 pub fn token_policy(
     max_lifetime_days: Option<i64>,
     require_restricted: bool,
+    require_second_factor: bool,
 ) -> Result<TokenPolicy, LifetimeDaysError> {
     Ok(TokenPolicy {
         max_lifetime_days: max_lifetime_days.map(LifetimeDays::new).transpose()?,
         require_restricted,
+        require_second_factor,
     })
 }
 
@@ -228,12 +230,12 @@ mod tests {
 
     #[test]
     fn a_policy_lives_from_1_to_366_days_or_without_limit() {
-        assert_eq!(token_policy(None, true).unwrap().max_lifetime_days, None);
-        let days = token_policy(Some(366), false).unwrap().max_lifetime_days;
+        assert_eq!(token_policy(None, true, false).unwrap().max_lifetime_days, None);
+        let days = token_policy(Some(366), false, false).unwrap().max_lifetime_days;
         assert_eq!(days.map(LifetimeDays::get), Some(366));
         for bad in [0, -1, 367, i64::MAX] {
             assert_eq!(
-                token_policy(Some(bad), false),
+                token_policy(Some(bad), false, false),
                 Err(LifetimeDaysError),
                 "{bad}"
             );
@@ -302,10 +304,10 @@ mod tests {
         let name = ProjectName::parse("Policy").unwrap();
         let project = create(&state, &owner, name).await.unwrap().id;
 
-        let month = || token_policy(Some(30), true);
+        let month = || token_policy(Some(30), true, false);
         let refused = set_token_policy(&state, &recent(&other), project.clone(), month()).await;
         assert!(matches!(refused, Err(AppError::Hidden)), "{refused:?}");
-        let bad = token_policy(Some(400), false);
+        let bad = token_policy(Some(400), false, false);
         let refused = set_token_policy(&state, &owner, project.clone(), bad).await;
         assert_eq!(field(refused.unwrap_err()), "maxLifetimeDays");
         let refused = set_token_policy(&state, &owner, project.clone(), month()).await;

@@ -9,6 +9,7 @@ pub mod notifications;
 pub mod offboarding;
 pub mod projects;
 pub mod reveals;
+pub mod second_factor;
 pub mod security_log;
 pub mod sessions;
 pub mod settings;

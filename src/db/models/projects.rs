@@ -68,13 +68,28 @@ pub struct Standing {
     pub policy: TokenPolicy,
 }
 
-fn policy_of(days: Option<i32>, require_restricted: bool) -> TokenPolicy {
+/// A policy as its columns keep it.
+type PolicyColumns = (Option<i32>, bool, bool);
+
+fn policy_of((days, require_restricted, require_second_factor): PolicyColumns) -> TokenPolicy {
     TokenPolicy {
         // Only `set_policy` writes it, with a checked value.
         max_lifetime_days: days.and_then(|d| LifetimeDays::new(d.into()).ok()),
         require_restricted,
+        require_second_factor,
     }
 }
+
+/// The policy's columns, in `PolicyColumns`' order.
+const POLICY: (
+    projects::token_max_lifetime_days,
+    projects::token_require_restricted,
+    projects::token_require_second_factor,
+) = (
+    projects::token_max_lifetime_days,
+    projects::token_require_restricted,
+    projects::token_require_second_factor,
+);
 
 /// The user's standing on a project (`None`: not a member, or no such project); with
 /// `token_id`, whether that token chose it — one query either way.
@@ -88,11 +103,8 @@ pub fn standing(
         .inner_join(projects::table)
         .filter(project_members::project_id.eq(project_id))
         .filter(project_members::user_id.eq(user_id));
-    let policy = (
-        projects::token_max_lifetime_days,
-        projects::token_require_restricted,
-    );
-    let row: Option<(Role, (Option<i32>, bool), bool)> = match token_id {
+    let policy = POLICY;
+    let row: Option<(Role, PolicyColumns, bool)> = match token_id {
         None => member
             .select((project_members::role, policy, true.into_sql::<Bool>()))
             .get_result(conn)
@@ -111,22 +123,16 @@ pub fn standing(
             .get_result(conn)
             .optional()?,
     };
-    Ok(row.map(|(role, (days, restricted), chosen)| Standing {
+    Ok(row.map(|(role, policy, chosen)| Standing {
         role,
         chosen,
-        policy: policy_of(days, restricted),
+        policy: policy_of(policy),
     }))
 }
 
 pub fn policy(conn: &mut DbConnection, id: &ProjectId) -> QueryResult<TokenPolicy> {
-    let (days, restricted) = projects::table
-        .find(id)
-        .select((
-            projects::token_max_lifetime_days,
-            projects::token_require_restricted,
-        ))
-        .get_result(conn)?;
-    Ok(policy_of(days, restricted))
+    let columns = projects::table.find(id).select(POLICY).get_result(conn)?;
+    Ok(policy_of(columns))
 }
 
 /// Replaces the project's token policy. Tokens it blocks are not touched: they work again if
@@ -141,6 +147,7 @@ pub fn set_policy(
             projects::token_max_lifetime_days
                 .eq(policy.max_lifetime_days.map(|d| i32::from(d.get()))),
             projects::token_require_restricted.eq(policy.require_restricted),
+            projects::token_require_second_factor.eq(policy.require_second_factor),
         ))
         .execute(conn)?;
     Ok(())
@@ -153,21 +160,16 @@ pub fn policies_for(
     user_id: &UserId,
     limit: i64,
 ) -> QueryResult<Vec<(ProjectId, ProjectName, TokenPolicy)>> {
-    let rows: Vec<(ProjectId, ProjectName, Option<i32>, bool)> = projects::table
+    let rows: Vec<(ProjectId, ProjectName, PolicyColumns)> = projects::table
         .inner_join(project_members::table)
         .filter(project_members::user_id.eq(user_id))
         .order((projects::created_at.asc(), projects::id.asc()))
         .limit(limit)
-        .select((
-            projects::id,
-            projects::name,
-            projects::token_max_lifetime_days,
-            projects::token_require_restricted,
-        ))
+        .select((projects::id, projects::name, POLICY))
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|(id, name, days, restricted)| (id, name, policy_of(days, restricted)))
+        .map(|(id, name, policy)| (id, name, policy_of(policy)))
         .collect())
 }
 
@@ -270,6 +272,21 @@ pub fn members(conn: &mut DbConnection, project_id: &ProjectId) -> QueryResult<V
             added_at,
         })
         .collect())
+}
+
+/// The emails of the project's members whose account has no second factor (SPEC §3.1), for
+/// the owners' access page.
+pub fn without_second_factor(
+    conn: &mut DbConnection,
+    project_id: &ProjectId,
+) -> QueryResult<Vec<Email>> {
+    project_members::table
+        .inner_join(users::table)
+        .filter(project_members::project_id.eq(project_id))
+        .filter(users::second_factor.eq(false))
+        .order(users::email)
+        .select(users::email)
+        .load(conn)
 }
 
 fn owners_other_than(

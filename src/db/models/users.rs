@@ -23,6 +23,9 @@ pub struct User {
     pub admin: bool,
     /// When an admin suspended the account (SPEC §9); `None` while it may be used.
     pub suspended_at: Option<NaiveDateTime>,
+    /// Whether the account has a confirmed second factor (SPEC §3.1): login and
+    /// re-authentication then ask for it, and projects that require one let its tokens in.
+    pub second_factor: bool,
 }
 
 impl User {
@@ -101,6 +104,7 @@ impl User {
             created_at: now,
             admin: false,
             suspended_at: None,
+            second_factor: false,
         };
         match diesel::insert_into(users::table)
             .values(&user)

@@ -1,6 +1,7 @@
 //! The JSON API. Every handler takes its caller from `auth::Caller` (or `SessionCaller`) and
 //! returns `Result<_, AppError>`, so errors have one shape.
 
+pub mod account;
 pub mod activity;
 pub mod admin;
 pub mod billing;
@@ -69,6 +70,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             // is a regular expression; measured in docs/benchmarks.md).
             .configure(me::configure)
             .configure(session::configure)
+            .configure(account::configure)
             .service(web::scope("/tokens").configure(tokens::configure))
             .service(
                 web::scope("/projects")

@@ -31,6 +31,7 @@ use crate::error::{ErrorBody, ErrorCode};
     nest(
         (path = "/api", api = super::me::Doc),
         (path = "/api", api = super::session::Doc),
+        (path = "/api", api = super::account::Doc),
         (path = "/api/tokens", api = super::tokens::Doc),
         (path = "/api/projects", api = super::projects::Doc),
         (path = "/api", api = super::activity::Doc),
@@ -163,7 +164,9 @@ impl Modify for Shared {
                      from another site; `ip_not_allowed`: the token may not be used from \
                      this address; `reauthentication_required`: this change needs the \
                      password entered within 10 minutes (`POST /api/session/reauthenticate`); \
-                     `token_policy`: the project's token policy blocks this token.",
+                     `token_policy`: the project's token policy blocks this token; \
+                     `second_factor_required`: the project requires its members to have a \
+                     second factor, and this token's owner has none.",
                 )
                 .build(),
             ),

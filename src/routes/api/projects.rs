@@ -223,6 +223,10 @@ struct TokenPolicyBody {
     /// Only tokens restricted to chosen projects may be used on this project. Absent: false.
     #[serde(default)]
     require_restricted: bool,
+    /// Only tokens of members whose account has a second factor may be used on this project;
+    /// any other member's token answers 403 `second_factor_required` here. Absent: false.
+    #[serde(default)]
+    require_second_factor: bool,
 }
 
 /// Set the project's token policy.
@@ -245,7 +249,11 @@ async fn set_token_policy(
     path: web::Path<ProjectId>,
     body: Json<TokenPolicyBody>,
 ) -> Result<HttpResponse, AppError> {
-    let policy = ops::projects::token_policy(body.max_lifetime_days, body.require_restricted);
+    let policy = ops::projects::token_policy(
+        body.max_lifetime_days,
+        body.require_restricted,
+        body.require_second_factor,
+    );
     let by = requester(&req, &caller.user.id)?;
     let policy = ops::projects::set_token_policy(&state, &by, path.into_inner(), policy).await?;
     Ok(HttpResponse::Ok().json(policy))

@@ -7,9 +7,10 @@ use utoipa::ToSchema;
 
 use super::Json;
 use crate::auth::password::Password;
-use crate::auth::{reauth, SessionCaller, Source};
+use crate::auth::SessionCaller;
 use crate::db::models::security_log::Client;
 use crate::error::{AppError, ErrorBody};
+use crate::ops::second_factor::{self, Reauthentication};
 use crate::state::AppState;
 
 super::resource!(reauthenticate);
@@ -20,6 +21,10 @@ struct ReauthBody {
     /// Your account's password.
     #[schema(value_type = String, required = true, format = Password)]
     password: Option<Password>,
+    /// The code of your authenticator app, or one of your recovery codes: required when your
+    /// account has a second factor.
+    #[schema(example = "123456")]
+    code: Option<String>,
 }
 
 /// Enter your password again.
@@ -27,7 +32,8 @@ struct ReauthBody {
 /// Creating a token that never expires or has the `domain` or `billing.read` scope, rotating
 /// a token, changing a project's token policy and adding an owner need the password entered
 /// within the last 10 minutes (signing up or logging in counts); without it they answer 403
-/// `reauthentication_required`. Checked like the password change: at most 10 wrong a minute.
+/// `reauthentication_required`. An account with a second factor sends its `code` too. Checked
+/// like the password change: at most 10 wrong a minute (passwords and codes each).
 #[utoipa::path(
     tag = "account",
     security(("session" = [], "csrf" = [])),
@@ -51,11 +57,17 @@ async fn reauthenticate(
     let password = body
         .password
         .ok_or_else(|| AppError::validation("password", "This field is required."))?;
-    if !reauth::confirm(&state.auth(), &session, &caller.user, &client, password).await? {
-        return Err(AppError::validation(
+    let code = body.code.as_deref();
+    let user = &caller.user;
+    match second_factor::reauthenticate(&state, &session, user, &client, password, code).await? {
+        Reauthentication::Confirmed => Ok(HttpResponse::NoContent().finish()),
+        Reauthentication::WrongPassword => Err(AppError::validation(
             "password",
             "That is not your password.",
-        ));
+        )),
+        Reauthentication::WrongCode => Err(AppError::validation(
+            "code",
+            "Enter the code of your authenticator app, or one of your recovery codes.",
+        )),
     }
-    Ok(HttpResponse::NoContent().finish())
 }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::time::When;
 use super::{page, page_with_status, see_other, take_flash, Form, Layout, FLASH, TOKENS_PAGE};
-use super::{CsrfOnly, DashboardUser, HtmlError};
+use super::{second_factor, CsrfOnly, DashboardUser, HtmlError};
 use crate::auth::password::Password;
 use crate::auth::session_store::{IP, LOG_LOGIN, PUBLIC_ID, USER_AGENT, USER_ID};
 use crate::auth::{client, csrf, reauth};
@@ -61,7 +61,7 @@ struct Credentials {
 
 /// The layout of a page shown before login. Its CSRF token lives in a cookie, not a session:
 /// a visitor who is not logged in costs the server no write.
-fn anonymous(req: &HttpRequest, state: &AppState) -> (Layout, Option<Cookie<'static>>) {
+pub(super) fn anonymous(req: &HttpRequest, state: &AppState) -> (Layout, Option<Cookie<'static>>) {
     let (csrf_token, cookie) = state.form_csrf.issue(req);
     let layout = Layout {
         csrf_token,
@@ -73,7 +73,7 @@ fn anonymous(req: &HttpRequest, state: &AppState) -> (Layout, Option<Cookie<'sta
 }
 
 /// A page before login, setting the form's CSRF cookie when the visitor has none yet.
-fn anonymous_page(
+pub(super) fn anonymous_page(
     template: &impl Template,
     status: StatusCode,
     cookie: Option<Cookie<'static>>,
@@ -141,7 +141,7 @@ async fn signup(
 /// counts as a re-authentication: `auth::reauth`). With `log_login`, the session store writes
 /// the `login` event of the security log in the same transaction as the session itself: a
 /// session that exists was logged, and a failed save logs nothing.
-fn start_session(
+pub(super) fn start_session(
     req: &HttpRequest,
     session: &Session,
     user: &User,
@@ -191,6 +191,9 @@ async fn login(
         .unwrap_or_else(|| Password::new(String::new()));
     let login = ops::accounts::log_in(&state, &client::of(&req), &form.email, password).await?;
     let (status, error) = match login {
+        Login::Welcome(user) if user.second_factor => {
+            return second_factor::ask_for_second_factor(&session, &user, state.clock.now());
+        }
         Login::Welcome(user) => return start_session(&req, &session, &user, true),
         Login::Suspended => (
             StatusCode::FORBIDDEN,

@@ -53,15 +53,21 @@ where
 impl ResponseError for HtmlError {
     fn status_code(&self) -> StatusCode {
         match self.0 {
-            AppError::Unauthenticated => StatusCode::SEE_OTHER,
+            AppError::Unauthenticated | AppError::SecondFactorPending => StatusCode::SEE_OTHER,
             _ => self.0.status_code(),
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let AppError::Unauthenticated = self.0 {
+        let to_login = match self.0 {
+            AppError::Unauthenticated => Some("/login"),
+            // The password was right; only the second factor's page is open (SPEC §3.1).
+            AppError::SecondFactorPending => Some(super::second_factor::VERIFY_PAGE),
+            _ => None,
+        };
+        if let Some(location) = to_login {
             return HttpResponse::SeeOther()
-                .insert_header((header::LOCATION, "/login"))
+                .insert_header((header::LOCATION, location))
                 .finish();
         }
         let page = ErrorPage::render_for(&self.0);

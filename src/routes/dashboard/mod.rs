@@ -11,6 +11,7 @@ mod notifications;
 pub mod projects;
 mod reauth;
 mod regenerate;
+mod second_factor;
 mod security_log;
 mod time;
 mod token_form;
@@ -74,6 +75,7 @@ const MODULES: [Module; 9] = [
     (projects::configure, projects::PAGES),
     (security_log::configure, security_log::PAGES),
     (admin::configure, admin::PAGES),
+    (second_factor::configure, second_factor::PAGES),
 ];
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

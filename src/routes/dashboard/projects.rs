@@ -198,6 +198,9 @@ struct AccessPage {
     layout: Layout,
     project: projects::Project,
     rows: Vec<AccessRow>,
+    /// Whether the project requires a second factor of its members, and who has none.
+    requires_second_factor: bool,
+    without_second_factor: Vec<String>,
 }
 
 /// How far back the access page looks.
@@ -212,12 +215,15 @@ async fn access(
 ) -> Result<HttpResponse, HtmlError> {
     let (caller, id, now) = (user.caller(), id.into_inner(), state.clock.now());
     let since = now - chrono::Duration::days(ACCESS_DAYS);
-    let (project, used, tokens) = db::run(&state.pool, move |conn| {
+    let (project, used, tokens, policy, lacking) = db::run(&state.pool, move |conn| {
         caller.require_on(conn, &id, Need::role(Role::Owner))?;
         let project = projects::find(conn, &id)?;
         let used = token_activity::project_access(conn, id.as_str(), since)?;
         let ids: Vec<TokenId> = used.iter().map(|(t, _, _)| t.clone()).collect();
-        Ok::<_, AppError>((project, used, tokens::with_owners(conn, &ids)?))
+        let owners = tokens::with_owners(conn, &ids)?;
+        let policy = projects::policy(conn, &id)?;
+        let lacking = projects::without_second_factor(conn, &id)?;
+        Ok::<_, AppError>((project, used, owners, policy, lacking))
     })
     .await?;
     let rows = used
@@ -238,6 +244,8 @@ async fn access(
         layout: user.layout(),
         project,
         rows,
+        requires_second_factor: policy.require_second_factor,
+        without_second_factor: lacking.iter().map(ToString::to_string).collect(),
     })
 }
 
@@ -299,6 +307,7 @@ struct SettingsPage {
     /// As typed, or as stored ("" for no limit).
     max_lifetime_days: String,
     require_restricted: bool,
+    require_second_factor: bool,
     error: Option<String>,
     flash: Option<String>,
 }
@@ -324,6 +333,7 @@ async fn settings_page(
             .map(|d| d.get().to_string())
             .unwrap_or_default(),
         require_restricted: policy.require_restricted,
+        require_second_factor: policy.require_second_factor,
         error: None,
         flash,
     })
@@ -342,6 +352,7 @@ struct SettingsForm {
     #[serde(default)]
     max_lifetime_days: String,
     require_restricted: Option<String>,
+    require_second_factor: Option<String>,
     csrf_token: Option<String>,
 }
 
@@ -357,11 +368,14 @@ async fn set_settings(
     let mut page = settings_page(&user, &state, id.clone()).await?;
     let typed = form.max_lifetime_days.trim();
     let require_restricted = form.require_restricted.is_some();
+    let require_second_factor = form.require_second_factor.is_some();
     let days = match typed {
         "" => Ok(None),
         t => t.parse::<i64>().map(Some).map_err(|_| LifetimeDaysError),
     };
-    let policy = days.and_then(|days| ops::projects::token_policy(days, require_restricted));
+    let policy = days.and_then(|days| {
+        ops::projects::token_policy(days, require_restricted, require_second_factor)
+    });
     if policy.is_ok() {
         let action = format!("/projects/{id}/settings");
         let what = "Changing a project's token policy";
@@ -381,6 +395,7 @@ async fn set_settings(
         Err(AppError::Validation(fields)) => {
             page.max_lifetime_days = typed.to_owned();
             page.require_restricted = require_restricted;
+            page.require_second_factor = require_second_factor;
             page.error = fields.into_values().next();
             page_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
         }

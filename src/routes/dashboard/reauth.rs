@@ -1,7 +1,8 @@
 //! The dashboard's password prompt (SPEC §8.5, `auth::reauth`): when a form post needs a
 //! recent password and there is none, the answer is a page that asks for it and posts the
 //! original form again — the same action, the same fields as hidden inputs, plus the password
-//! — so the person carries on where they were instead of starting over.
+//! — so the person carries on where they were instead of starting over. An account with a
+//! second factor is asked for its code as well (SPEC §3.1).
 
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
@@ -9,11 +10,14 @@ use askama::Template;
 
 use super::{page_with_status, DashboardUser, HtmlError, Layout};
 use crate::auth::password::Password;
-use crate::auth::{reauth, Source};
+use crate::auth::reauth;
+use crate::ops::second_factor::{reauthenticate, Reauthentication};
 use crate::state::AppState;
 
-/// The prompt's own field; never posted on again.
+/// The prompt's own fields; never posted on again.
 const PASSWORD_FIELD: &str = "reauth_password";
+/// Asked of an account with a second factor (SPEC §3.1).
+const CODE_FIELD: &str = "reauth_code";
 
 #[derive(Template)]
 #[template(path = "accounts/reauthenticate.html")]
@@ -25,6 +29,8 @@ struct PromptPage<'a> {
     cancel: &'a str,
     fields: Vec<&'a (String, String)>,
     error: Option<&'static str>,
+    /// The account has a second factor: its code is asked too.
+    second_factor: bool,
 }
 
 /// `None` when the action may go on: the password is recent, or was just entered right with
@@ -41,17 +47,25 @@ pub async fn ensure_recent_password(
     if reauth::is_recent(&session, state.clock.now())? {
         return Ok(None);
     }
-    let entered = fields
-        .iter()
-        .find(|(name, value)| name == PASSWORD_FIELD && !value.is_empty())
-        .map(|(_, value)| Password::new(value.clone()));
-    let error = match entered {
+    let field = |wanted: &str| {
+        fields
+            .iter()
+            .find(|(name, value)| name == wanted && !value.is_empty())
+            .map(|(_, value)| value.as_str())
+    };
+    let error = match field(PASSWORD_FIELD) {
         Some(password) => {
             let client = crate::auth::client::of(user.request());
-            if reauth::confirm(&state.auth(), &session, &user.user, &client, password).await? {
-                return Ok(None);
+            let password = Password::new(password.to_owned());
+            let code = field(CODE_FIELD);
+            match reauthenticate(state, &session, &user.user, &client, password, code).await? {
+                Reauthentication::Confirmed => return Ok(None),
+                Reauthentication::WrongPassword => Some("That is not your password."),
+                Reauthentication::WrongCode => Some(
+                    "That code is not right: enter your authenticator app’s code, or a \
+                     recovery code.",
+                ),
             }
-            Some("That is not your password.")
         }
         None => None,
     };
@@ -63,9 +77,12 @@ pub async fn ensure_recent_password(
         // Posted again as they came, but for the password and the CSRF token (the page's own).
         fields: fields
             .iter()
-            .filter(|(name, _)| name != PASSWORD_FIELD && name != "csrf_token")
+            .filter(|(name, _)| {
+                ![PASSWORD_FIELD, CODE_FIELD, "csrf_token"].contains(&name.as_str())
+            })
             .collect(),
         error,
+        second_factor: user.user.second_factor,
     };
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY

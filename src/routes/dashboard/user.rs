@@ -66,10 +66,15 @@ impl FromRequest for DashboardUser {
             refuse_authorization(&req)?;
             let state = AppState::of(&req);
             let session = req.get_session();
-            let user = session_user(&state.pool, &session)
-                .await?
-                .map(Arc::unwrap_or_clone)
-                .ok_or(AppError::Unauthenticated)?;
+            let Some(user) = session_user(&state.pool, &session).await? else {
+                // Halfway signed in: the second step is the only page open (SPEC §3.1).
+                let now = state.clock.now();
+                return Err(match super::second_factor::pending_user(&session, now)? {
+                    Some(_) => AppError::SecondFactorPending.into(),
+                    None => AppError::Unauthenticated.into(),
+                });
+            };
+            let user = Arc::unwrap_or_clone(user);
             let csrf_token = csrf::token(&session)?;
             let user_id = user.id.clone();
             let unread = db::query(&state.pool, move |conn| {

@@ -24,6 +24,7 @@ mod policy;
 mod projects;
 mod reauth;
 mod rotation;
+mod second_factor;
 mod security_log;
 mod session_cache;
 mod shared_limits;

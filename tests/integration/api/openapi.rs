@@ -12,6 +12,10 @@ use crate::helpers::{error_code, TestApp};
 const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/me"),
     ("POST", "/api/session/reauthenticate"),
+    ("POST", "/api/account/totp"),
+    ("POST", "/api/account/totp/confirm"),
+    ("DELETE", "/api/account/totp"),
+    ("POST", "/api/account/recovery-codes"),
     ("GET", "/api/tokens"),
     ("POST", "/api/tokens"),
     ("GET", "/api/tokens/{id}"),

@@ -50,7 +50,7 @@ async fn a_token_that_breaks_the_policy_is_blocked_there_until_it_changes() {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(
         res.json::<Value>().await.unwrap(),
-        json!({ "maxLifetimeDays": 31, "requireRestricted": false })
+        json!({ "maxLifetimeDays": 31, "requireRestricted": false, "requireSecondFactor": false })
     );
     let blocked = publishes(&owner, &strict, &year).await;
     assert_eq!(blocked.status(), StatusCode::FORBIDDEN);

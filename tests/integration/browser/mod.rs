@@ -8,6 +8,7 @@ mod narrower;
 mod projects;
 mod regenerate;
 mod screens;
+mod second_factor;
 mod steps;
 mod token_list;
 mod token_page;

@@ -1,0 +1,165 @@
+//! The account's second factor (SPEC §3.1), for a dashboard session only: enrol an
+//! authenticator app, confirm it with its first code (which answers the recovery codes), remove
+//! it, make new recovery codes. The operations are `ops::second_factor`'s.
+
+use actix_web::{delete, post, web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::Json;
+use crate::auth::totp::RecoveryCode;
+use crate::auth::SessionCaller;
+use crate::error::{AppError, ErrorBody};
+use crate::ops::second_factor as ops;
+use crate::routes::requester;
+use crate::state::AppState;
+
+super::resource!(
+    start_totp,
+    confirm_totp,
+    remove_totp,
+    regenerate_recovery_codes
+);
+
+/// A started enrolment: add it to an authenticator app, then confirm it with its first code.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct TotpEnrolment {
+    /// The secret, in base32, for typing into the app.
+    #[schema(example = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")]
+    secret: String,
+    /// The same as an `otpauth://totp/…` URI (what the dashboard's QR code carries).
+    otpauth_uri: String,
+}
+
+/// Add an authenticator app.
+///
+/// Starts an enrolment: a new TOTP secret (RFC 6238: SHA-1, 6 digits, 30 seconds), pending
+/// until `POST /api/account/totp/confirm` gives its first code. Starting again replaces a
+/// pending one. An account that already has an authenticator app answers 422: remove it first.
+#[utoipa::path(
+    tag = "account",
+    security(("session" = [], "csrf" = [])),
+    responses(
+        (status = 201, description = "Pending until confirmed; shown once here, never \
+            stored in clear.", body = TotpEnrolment),
+        (status = 422, description = "`validation_failed`: the account already has an \
+            authenticator app.", body = ErrorBody),
+    ),
+)]
+#[post("/account/totp")]
+async fn start_totp(
+    SessionCaller(caller): SessionCaller,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    let by = requester(&req, &caller.user.id)?;
+    let enrolment = ops::start_totp(&state, &by, &caller.user.email).await?;
+    Ok(HttpResponse::Created().json(TotpEnrolment {
+        secret: enrolment.secret,
+        otpauth_uri: enrolment.otpauth_uri,
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[schema(as = TotpConfirmation)]
+struct CodeBody {
+    /// The 6-digit code the authenticator app shows now.
+    #[schema(example = "123456", pattern = "^[0-9]{6}$")]
+    code: Option<String>,
+}
+
+/// The recovery codes, shown once.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct RecoveryCodes {
+    /// 10 one-time codes (`xxxx-xxxx-xxxx`), each usable once in place of a code. Only their
+    /// hashes are kept: this is the one time they are shown.
+    #[schema(example = json!(["7f3k-9q2m-x8vd"]))]
+    recovery_codes: Vec<String>,
+}
+
+fn codes(codes: &[RecoveryCode]) -> HttpResponse {
+    HttpResponse::Ok().json(RecoveryCodes {
+        recovery_codes: codes.iter().map(RecoveryCode::display).collect(),
+    })
+}
+
+/// Confirm the authenticator app.
+///
+/// With the code it shows now, the pending authenticator becomes the account's second factor:
+/// logging in and re-authentication then ask for a code. Answers the 10 recovery codes, once.
+/// Wrong codes are throttled like passwords (10 a minute).
+#[utoipa::path(
+    tag = "account",
+    security(("session" = [], "csrf" = [])),
+    responses(
+        (status = 200, description = "The second factor is on.", body = RecoveryCodes),
+        (status = 422, description = "`validation_failed`: the code is wrong, or nothing is \
+            pending.", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: too many codes this minute.",
+            body = ErrorBody),
+    ),
+)]
+#[post("/account/totp/confirm")]
+async fn confirm_totp(
+    SessionCaller(caller): SessionCaller,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: Json<CodeBody>,
+) -> Result<HttpResponse, AppError> {
+    let Json(body) = body;
+    let code = body
+        .code
+        .ok_or_else(|| AppError::validation("code", "This field is required."))?;
+    let by = requester(&req, &caller.user.id)?;
+    Ok(codes(&ops::confirm_totp(&state, &by, &code).await?))
+}
+
+/// Remove the authenticator app.
+///
+/// Removes it and its recovery codes: logging in asks for the password alone again. Needs the
+/// password (and a code) entered within 10 minutes (`POST /api/session/reauthenticate`).
+#[utoipa::path(
+    tag = "account",
+    security(("session" = [], "csrf" = [])),
+    responses(
+        (status = 204, description = "Removed."),
+        (status = 404, description = "`not_found`: the account has no authenticator app.",
+            body = ErrorBody),
+    ),
+)]
+#[delete("/account/totp")]
+async fn remove_totp(
+    SessionCaller(caller): SessionCaller,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    let by = requester(&req, &caller.user.id)?;
+    ops::remove_totp(&state, &by).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Make new recovery codes.
+///
+/// Replaces every recovery code, used or not, with 10 new ones, shown once. Needs the password
+/// and a code entered within 10 minutes (`POST /api/session/reauthenticate`).
+#[utoipa::path(
+    tag = "account",
+    security(("session" = [], "csrf" = [])),
+    responses(
+        (status = 200, description = "The new codes; the old ones no longer work.",
+            body = RecoveryCodes),
+        (status = 404, description = "`not_found`: the account has no second factor.",
+            body = ErrorBody),
+    ),
+)]
+#[post("/account/recovery-codes")]
+async fn regenerate_recovery_codes(
+    SessionCaller(caller): SessionCaller,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    let by = requester(&req, &caller.user.id)?;
+    Ok(codes(&ops::regenerate_recovery_codes(&state, &by).await?))
+}
