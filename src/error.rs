@@ -27,6 +27,10 @@ pub enum AppError {
     UnknownMethod,
     #[error("{0}")]
     InvalidToken(&'static str),
+    /// A CI platform's token refused by the exchange (SPEC §8.8): 401 `invalid_token`, with
+    /// the reason the CI log shows (`auth::oidc::Refused`: our words, never the token's).
+    #[error("{0}")]
+    CiTokenRefused(String),
     /// A secret-scanning report whose signature is missing, malformed, by an unknown key or
     /// wrong (SPEC §8.4): 401 `unauthenticated`, and nothing is done.
     #[error("{0}")]
@@ -159,7 +163,7 @@ impl AppError {
             AppError::InvalidRequest(_) | AppError::UnknownMethod | AppError::BodyTimeout => {
                 "invalid_request"
             }
-            AppError::InvalidToken(_) => "invalid_token",
+            AppError::InvalidToken(_) | AppError::CiTokenRefused(_) => "invalid_token",
             AppError::AccountSuspended => "account_suspended",
             AppError::InsufficientScope(_) => "insufficient_scope",
             AppError::Forbidden => "forbidden",
@@ -207,6 +211,7 @@ impl AppError {
             AppError::Unauthenticated => return Some(REALM.to_owned()),
             AppError::InvalidRequest(msg) => ("invalid_request", "error_description", *msg),
             AppError::InvalidToken(msg) => ("invalid_token", "error_description", *msg),
+            AppError::CiTokenRefused(msg) => ("invalid_token", "error_description", msg.as_str()),
             AppError::AccountSuspended => (
                 "invalid_token",
                 "error_description",
@@ -259,6 +264,7 @@ impl ResponseError for AppError {
         match self {
             AppError::Unauthenticated
             | AppError::InvalidToken(_)
+            | AppError::CiTokenRefused(_)
             | AppError::BadSignature(_)
             | AppError::AccountSuspended => StatusCode::UNAUTHORIZED,
             AppError::InvalidRequest(_) | AppError::UnknownMethod | AppError::BadJson(_) => {

@@ -118,6 +118,7 @@ impl Application {
                 settings.github_scanning_keys.clone(),
                 settings.gitlab_scanning_keys.clone(),
             ),
+            issuers: Default::default(),
             trusted_proxies: crate::auth::client_ip::TrustedProxies::new(
                 settings.trusted_proxies.clone(),
                 settings.proxy_header,

@@ -49,6 +49,8 @@ pub struct AppState {
     pub reveals: PendingReveals,
     /// The keys GitHub and GitLab sign their leaked-token reports with.
     pub scanning: ScanningPartners,
+    /// CI issuers' keys, fetched when an exchange needs them (`auth::oidc`).
+    pub issuers: crate::auth::oidc::Issuers,
     /// Whose `Forwarded` / `X-Forwarded-For` is believed (`auth::client_ip`).
     pub trusted_proxies: crate::auth::client_ip::TrustedProxies,
     /// Records notifications (and queues their mail when mail is configured).

@@ -38,10 +38,16 @@ pub enum SecurityKind {
     /// An admin suspended the account (logged for it and for the admin).
     AccountSuspended,
     AccountReactivated,
+    /// An owner trusted a CI identity on a project, or stopped trusting one (SPEC §8.8).
+    TrustedCiAdded,
+    TrustedCiRemoved,
+    /// A CI token presented to the exchange was refused (logged for the owners of the
+    /// projects that trust its issuer), with the reason.
+    CiExchangeRefused,
 }
 
 impl SecurityKind {
-    pub const ALL: [SecurityKind; 19] = [
+    pub const ALL: [SecurityKind; 22] = [
         SecurityKind::Signup,
         SecurityKind::Login,
         SecurityKind::LoginFailed,
@@ -61,11 +67,14 @@ impl SecurityKind {
         SecurityKind::MemberRoleChanged,
         SecurityKind::AccountSuspended,
         SecurityKind::AccountReactivated,
+        SecurityKind::TrustedCiAdded,
+        SecurityKind::TrustedCiRemoved,
+        SecurityKind::CiExchangeRefused,
     ];
 
     /// What `?kind=` accepts, for the error that refuses anything else.
     pub const EXPECTED: &'static str = "Use one of the kinds of event the security log lists \
-        (signup, login, login_failed, …, account_reactivated).";
+        (signup, login, login_failed, …, ci_exchange_refused).";
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -88,6 +97,9 @@ impl SecurityKind {
             SecurityKind::MemberRoleChanged => "member_role_changed",
             SecurityKind::AccountSuspended => "account_suspended",
             SecurityKind::AccountReactivated => "account_reactivated",
+            SecurityKind::TrustedCiAdded => "trusted_ci_added",
+            SecurityKind::TrustedCiRemoved => "trusted_ci_removed",
+            SecurityKind::CiExchangeRefused => "ci_exchange_refused",
         }
     }
 
@@ -118,6 +130,9 @@ impl SecurityKind {
             SecurityKind::MemberRoleChanged => "Project role changed",
             SecurityKind::AccountSuspended => "Account suspended",
             SecurityKind::AccountReactivated => "Account reactivated",
+            SecurityKind::TrustedCiAdded => "CI identity trusted",
+            SecurityKind::TrustedCiRemoved => "CI identity no longer trusted",
+            SecurityKind::CiExchangeRefused => "CI token refused",
         }
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod tokens;
+pub mod trusted_ci;
 
 use crate::db::models::security_log::Client;
 use crate::domain::UserId;

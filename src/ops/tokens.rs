@@ -1,10 +1,13 @@
 //! Issuing, rotating and revoking a token (SPEC §4, §8.1), for the JSON API and the forms alike.
 
 use crate::auth::reauth;
-use crate::db::models::security_log;
+use chrono::NaiveDateTime;
+
+use crate::db::models::security_log::{self, Client};
 use crate::db::models::tokens::{self, TokenRow};
-use crate::db::{self};
-use crate::domain::{NewToken, PlainToken, ProjectSelection, Rotation, TokenId};
+use crate::db::models::WriteError;
+use crate::db::{self, DbConnection};
+use crate::domain::{NewToken, PlainToken, ProjectSelection, Rotation, TokenId, UserId};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -33,9 +36,7 @@ pub async fn issue(state: &AppState, by: &Requester, new: NewToken) -> Result<Is
     let projects = new.projects.clone();
     let (token, plain) = db::write(&state.pool, move |conn| {
         notifier.issue(conn, now, |conn| {
-            security_log::issued(conn, &by.client, now, |conn| {
-                tokens::create(conn, &by.user_id, &new, now)
-            })
+            create_logged(conn, &by.user_id, &by.client, &new, now)
         })
     })
     .await?;
@@ -44,6 +45,20 @@ pub async fn issue(state: &AppState, by: &Requester, new: NewToken) -> Result<Is
         plain,
         projects,
     })
+}
+
+/// Writes `owner`'s new token, every rule of `tokens::create` checked (name, the cap, the
+/// projects), and logs it as `token_created`, in the caller's transaction: `issue` for a
+/// person's request, `trusted_ci::exchange` for a CI's (which tells no one: a pipeline mints
+/// one per run).
+pub fn create_logged(
+    conn: &mut DbConnection,
+    owner: &UserId,
+    client: &Client,
+    new: &NewToken,
+    now: NaiveDateTime,
+) -> Result<(TokenRow, PlainToken), WriteError> {
+    security_log::issued(conn, client, now, |conn| tokens::create(conn, owner, new, now))
 }
 
 /// Replaces the requester's working token `id` by a new one with its settings (SPEC §8.1),

@@ -13,6 +13,7 @@ pub mod projects;
 pub mod security_log;
 pub mod session;
 pub mod tokens;
+pub mod trusted_ci;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
@@ -75,7 +76,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .configure(projects::configure)
                     .configure(activity::configure_project)
                     .configure(files::configure)
-                    .configure(domain::configure),
+                    .configure(domain::configure)
+                    .configure(trusted_ci::configure),
             )
             .configure(activity::configure)
             .configure(billing::configure)
