@@ -252,7 +252,9 @@ fn check(
         .map_err(|_| Refused::new("The token's signature does not verify with the issuer's key."))?
         .claims;
     if claims.get("iss").and_then(Value::as_str) != Some(issuer.as_str()) {
-        return Err(Refused::new("The token's issuer (iss) is not the one trusted."));
+        return Err(Refused::new(
+            "The token's issuer (iss) is not the one trusted.",
+        ));
     }
     let time = |name: &str| -> Result<Option<NaiveDateTime>, Refused> {
         match claims.get(name) {
@@ -264,8 +266,7 @@ fn check(
                 .ok_or_else(|| Refused(format!("The token's {name} is not a time."))),
         }
     };
-    let expires_at =
-        time("exp")?.ok_or_else(|| Refused::new("The token has no expiry (exp)."))?;
+    let expires_at = time("exp")?.ok_or_else(|| Refused::new("The token has no expiry (exp)."))?;
     if now >= expires_at + SKEW {
         return Err(Refused::new("The token has expired (exp)."));
     }
@@ -398,6 +399,9 @@ mod tests {
         assert!(peek(&jwt(r#"{"alg":"RS256","kid":"k"}"#, "{}")).is_err());
         assert!(peek("not.a.jwt").is_err());
         let ok = peek(&jwt(r#"{"alg":"ES256","kid":"k"}"#, iss)).unwrap();
-        assert_eq!((ok.issuer.as_str(), ok.kid.as_str()), ("https://ci.example", "k"));
+        assert_eq!(
+            (ok.issuer.as_str(), ok.kid.as_str()),
+            ("https://ci.example", "k")
+        );
     }
 }

@@ -7,8 +7,9 @@ use diesel::sql_types::{Binary, Integer, Text};
 
 use super::MultiBackend;
 use crate::domain::{
-    Audience, CiLifetime, ClaimRules, Email, Expiry, IssuerUrl, Narrowing, NoticeKind, ProjectId, ProjectName, ReportChannel, RequestOutcome,
-    RevokedReason, Role, Scopes, SecurityKind, TokenHash, TokenId, TokenName, TrustId, UserId,
+    Audience, CiLifetime, ClaimRules, Email, Expiry, IssuerUrl, Narrowing, NoticeKind, ProjectId,
+    ProjectName, ReportChannel, RequestOutcome, RevokedReason, Role, Scopes, SecurityKind,
+    TokenHash, TokenId, TokenName, TrustId, UserId,
 };
 
 macro_rules! through_multi_backend {

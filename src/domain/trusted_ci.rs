@@ -62,7 +62,10 @@ impl IssuerUrl {
         if host.is_empty() {
             return None;
         }
-        let loopback = matches!(host.to_ascii_lowercase().as_str(), "127.0.0.1" | "::1" | "localhost");
+        let loopback = matches!(
+            host.to_ascii_lowercase().as_str(),
+            "127.0.0.1" | "::1" | "localhost"
+        );
         (secure || loopback).then(|| IssuerUrl(raw.to_owned()))
     }
 
@@ -232,7 +235,10 @@ impl ClaimRules {
     }
 
     /// The first rule `claims` breaks: a claim missing, or not the string required.
-    pub fn first_mismatch(&self, claims: &serde_json::Map<String, serde_json::Value>) -> Option<&str> {
+    pub fn first_mismatch(
+        &self,
+        claims: &serde_json::Map<String, serde_json::Value>,
+    ) -> Option<&str> {
         self.0
             .iter()
             .find(|(name, value)| claims.get(*name).and_then(|v| v.as_str()) != Some(value))
@@ -362,9 +368,12 @@ impl NewTrust {
             match Scope::parse(s) {
                 // Invoices are an account's, not a project's: a pipeline never reads them.
                 Some(Scope::BillingRead) => {
-                    fields.insert("scopes", "CI tokens reach one project: billing.read is an \
+                    fields.insert(
+                        "scopes",
+                        "CI tokens reach one project: billing.read is an \
                         account's scope, not a project's."
-                        .to_owned());
+                            .to_owned(),
+                    );
                 }
                 Some(scope) => parsed.push(scope),
                 None => {
@@ -432,7 +441,9 @@ mod tests {
             assert!(IssuerUrl::parse(bad).is_none(), "{bad}");
         }
         assert_eq!(
-            IssuerUrl::parse("http://127.0.0.1:80/").unwrap().discovery_url(),
+            IssuerUrl::parse("http://127.0.0.1:80/")
+                .unwrap()
+                .discovery_url(),
             "http://127.0.0.1:80/.well-known/openid-configuration"
         );
         assert_eq!(
@@ -447,11 +458,17 @@ mod tests {
         assert!(ClaimRules::parse(github, &rules(&[("repository", "o/r")])).is_ok());
         assert!(ClaimRules::parse(
             github,
-            &rules(&[("repository", "o/r"), ("ref", "refs/heads/main"), ("environment", "prod")])
+            &rules(&[
+                ("repository", "o/r"),
+                ("ref", "refs/heads/main"),
+                ("environment", "prod")
+            ])
         )
         .is_ok());
         assert!(ClaimRules::parse(github, &rules(&[("ref", "refs/heads/main")])).is_err());
-        assert!(ClaimRules::parse(github, &rules(&[("repository", "o/r"), ("repo", "x")])).is_err());
+        assert!(
+            ClaimRules::parse(github, &rules(&[("repository", "o/r"), ("repo", "x")])).is_err()
+        );
         let gitlab = IssuerKind::GitLab;
         assert!(ClaimRules::parse(gitlab, &rules(&[("project_path", "g/p")])).is_ok());
         assert!(ClaimRules::parse(gitlab, &rules(&[("repository", "g/p")])).is_err());
@@ -467,7 +484,10 @@ mod tests {
     fn a_rule_matches_only_the_same_string() {
         let r = ClaimRules::parse(IssuerKind::Generic, &rules(&[("repository", "o/r")])).unwrap();
         let claims = |v: serde_json::Value| v.as_object().unwrap().clone();
-        assert_eq!(r.first_mismatch(&claims(serde_json::json!({"repository": "o/r"}))), None);
+        assert_eq!(
+            r.first_mismatch(&claims(serde_json::json!({"repository": "o/r"}))),
+            None
+        );
         for other in [
             serde_json::json!({"repository": "o/R"}),
             serde_json::json!({"repository": ["o/r"]}),

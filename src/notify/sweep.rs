@@ -180,6 +180,9 @@ mod tests {
         // A CI job's quarter-hour token ends without a word.
         let mut ci = token(start, 0);
         ci.expires_at = Some(start + Duration::minutes(15));
-        assert_eq!(days_left(expiry_notice(&ci, start + Duration::hours(1))), None);
+        assert_eq!(
+            days_left(expiry_notice(&ci, start + Duration::hours(1))),
+            None
+        );
     }
 }

@@ -58,7 +58,9 @@ pub fn create_logged(
     new: &NewToken,
     now: NaiveDateTime,
 ) -> Result<(TokenRow, PlainToken), WriteError> {
-    security_log::issued(conn, client, now, |conn| tokens::create(conn, owner, new, now))
+    security_log::issued(conn, client, now, |conn| {
+        tokens::create(conn, owner, new, now)
+    })
 }
 
 /// Replaces the requester's working token `id` by a new one with its settings (SPEC §8.1),

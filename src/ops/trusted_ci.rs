@@ -11,13 +11,13 @@ use serde_json::{json, Map, Value};
 
 use super::Requester;
 use crate::auth::oidc::{self, Refused};
+use crate::db::models::projects;
 use crate::db::models::security_log::{self, Client, NewSecurityEvent};
 use crate::db::models::trusted_ci::{self, IssuedTo, TrustRow};
-use crate::db::models::projects;
 use crate::db::{self, write_transaction, DbConnection};
 use crate::domain::{
-    AllowedIps, Audience, Expiry, NewToken, NewTrust, ProjectId, ProjectSelection, Role, SecurityKind,
-    TokenName, TrustId, UserId,
+    AllowedIps, Audience, Expiry, NewToken, NewTrust, ProjectId, ProjectSelection, Role,
+    SecurityKind, TokenName, TrustId, UserId,
 };
 use crate::error::AppError;
 use crate::state::AppState;
@@ -56,7 +56,14 @@ pub fn add(
     };
     write_transaction(conn, |conn| {
         trusted_ci::insert(conn, &row)?;
-        log(conn, &by.user_id, SecurityKind::TrustedCiAdded, &by.client, &row, now)?;
+        log(
+            conn,
+            &by.user_id,
+            SecurityKind::TrustedCiAdded,
+            &by.client,
+            &row,
+            now,
+        )?;
         Ok::<_, AppError>(())
     })?;
     Ok(row)
@@ -76,7 +83,14 @@ pub fn remove(
     }
     write_transaction(conn, |conn| {
         let row = trusted_ci::delete(conn, project_id, id)?.ok_or(AppError::NotFound)?;
-        log(conn, &by.user_id, SecurityKind::TrustedCiRemoved, &by.client, &row, now)?;
+        log(
+            conn,
+            &by.user_id,
+            SecurityKind::TrustedCiRemoved,
+            &by.client,
+            &row,
+            now,
+        )?;
         Ok(())
     })
 }
@@ -95,7 +109,11 @@ fn log(
         "issuer": row.issuer,
         "claims": row.claims,
     });
-    security_log::record(conn, &NewSecurityEvent::new(user_id, kind, client, details), now)
+    security_log::record(
+        conn,
+        &NewSecurityEvent::new(user_id, kind, client, details),
+        now,
+    )
 }
 
 /// A token minted for a CI job, with whom it was issued to.
@@ -111,9 +129,14 @@ pub async fn exchange(state: &AppState, client: Client, jwt: &str) -> Result<Exc
     let now = state.clock.now();
     let token = oidc::peek(jwt).map_err(refused)?;
     let issuer = token.issuer.clone();
-    let trusts = db::query(&state.pool, move |conn| trusted_ci::for_issuer(conn, &issuer)).await?;
+    let trusts = db::query(&state.pool, move |conn| {
+        trusted_ci::for_issuer(conn, &issuer)
+    })
+    .await?;
     let Some(first) = trusts.first() else {
-        return Err(refused(Refused("No project trusts this token's issuer (iss).".into())));
+        return Err(refused(Refused(
+            "No project trusts this token's issuer (iss).".into(),
+        )));
     };
     let issuer = first.issuer.clone();
     let verified = match state.issuers.verify(jwt, &token, &issuer, now).await {

@@ -202,9 +202,13 @@ async fn remove(
     let by = requester(&req, &caller.user.id)?;
     let now = state.clock.now();
     let (project, trust) = path.into_inner();
-    on_project_write(caller, &state, project, Need::role(Role::Owner), move |conn, id, _| {
-        ops::trusted_ci::remove(conn, &by, id, &trust, now)
-    })
+    on_project_write(
+        caller,
+        &state,
+        project,
+        Need::role(Role::Owner),
+        move |conn, id, _| ops::trusted_ci::remove(conn, &by, id, &trust, now),
+    )
     .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -272,8 +276,8 @@ async fn exchange(
     if !value.is_object() {
         return Err(AppError::validation("body", "Send a JSON object."));
     }
-    let body: ExchangeBody = serde_json::from_value(value)
-        .map_err(|e| AppError::validation("token", e.to_string()))?;
+    let body: ExchangeBody =
+        serde_json::from_value(value).map_err(|e| AppError::validation("token", e.to_string()))?;
     let exchanged = ops::trusted_ci::exchange(&state, client::of(&req), &body.token).await?;
     let ops::trusted_ci::Exchanged { issued, issued_to } = exchanged;
     tracing::info!(token_id = %issued.token.id, "CI token exchanged");
