@@ -27,6 +27,10 @@ pub enum AppError {
     UnknownMethod,
     #[error("{0}")]
     InvalidToken(&'static str),
+    /// A CI platform's token refused by the exchange (SPEC §8.8): 401 `invalid_token`, with
+    /// the reason the CI log shows (`auth::oidc::Refused`: our words, never the token's).
+    #[error("{0}")]
+    CiTokenRefused(String),
     /// A secret-scanning report whose signature is missing, malformed, by an unknown key or
     /// wrong (SPEC §8.4): 401 `unauthenticated`, and nothing is done.
     #[error("{0}")]
@@ -173,7 +177,7 @@ impl AppError {
             AppError::InvalidRequest(_) | AppError::UnknownMethod | AppError::BodyTimeout => {
                 ErrorCode::InvalidRequest
             }
-            AppError::InvalidToken(_) => ErrorCode::InvalidToken,
+            AppError::InvalidToken(_) | AppError::CiTokenRefused(_) => ErrorCode::InvalidToken,
             AppError::AccountSuspended => ErrorCode::AccountSuspended,
             AppError::InsufficientScope(_) => ErrorCode::InsufficientScope,
             AppError::Forbidden => ErrorCode::Forbidden,
@@ -225,6 +229,7 @@ impl AppError {
             }
             AppError::InvalidRequest(msg) => ("invalid_request", "error_description", *msg),
             AppError::InvalidToken(msg) => ("invalid_token", "error_description", *msg),
+            AppError::CiTokenRefused(msg) => ("invalid_token", "error_description", msg.as_str()),
             AppError::AccountSuspended => (
                 "invalid_token",
                 "error_description",
@@ -278,6 +283,7 @@ impl ResponseError for AppError {
             AppError::Unauthenticated
             | AppError::SecondFactorPending
             | AppError::InvalidToken(_)
+            | AppError::CiTokenRefused(_)
             | AppError::BadSignature(_)
             | AppError::AccountSuspended => StatusCode::UNAUTHORIZED,
             AppError::InvalidRequest(_) | AppError::UnknownMethod | AppError::BadJson(_) => {

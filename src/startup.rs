@@ -119,6 +119,7 @@ impl Application {
                 settings.github_scanning_keys.clone(),
                 settings.gitlab_scanning_keys.clone(),
             ),
+            issuers: Default::default(),
             notifier: Notifier::new(mail.is_some(), public_url.as_str()),
             cache_lease: match db::DbUrl::parse(&settings.database_url) {
                 db::DbUrl::Postgres(url) => Some(db::cache_lease::CacheLease::start(&url)),

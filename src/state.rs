@@ -64,6 +64,8 @@ pub struct AppState {
     pub reveals: PendingReveals,
     /// The keys GitHub and GitLab sign their leaked-token reports with.
     pub scanning: ScanningPartners,
+    /// CI issuers' keys, fetched when an exchange needs them (`auth::oidc`).
+    pub issuers: crate::auth::oidc::Issuers,
     /// Records notifications (and queues their mail when mail is configured).
     pub notifier: Notifier,
     /// PostgreSQL: this instance's token-cache lease (`db::cache_lease`); `None` on SQLite,

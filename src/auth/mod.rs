@@ -9,6 +9,7 @@ pub mod client;
 pub mod client_ip;
 pub mod csrf;
 pub mod last_used;
+pub mod oidc;
 pub mod outcome;
 pub mod partner_keys;
 pub mod password;

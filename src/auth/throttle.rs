@@ -46,6 +46,9 @@ pub struct Throttles {
     /// Public leaked-token reports per address (SPEC §8.4: 60 an hour): each looks up to a
     /// thousand hashes, without credentials.
     pub reports: Throttle,
+    /// CI token exchanges per address (SPEC §8.8): each may fetch an issuer's keys and
+    /// check a signature, without credentials.
+    pub ci_exchanges: Throttle,
 }
 
 /// What `Throttle::attempt` counted, for `forgive`: each stored key and its window's end.
@@ -70,6 +73,7 @@ impl Throttles {
             signup: throttle("signup", 20, Duration::hours(1)),
             members: throttle("members", 60, Duration::hours(1)),
             reports: throttle("reports", 60, Duration::hours(1)),
+            ci_exchanges: throttle("ci_exchanges", 60, Duration::minutes(1)),
         }
     }
 

@@ -258,7 +258,38 @@ diesel::table! {
     }
 }
 
+    trusted_ci (id) {
+        id -> Text,
+        project_id -> Text,
+        created_by -> Text,
+        issuer -> Text,
+        audience -> Text,
+        claims -> Text,
+        scopes -> Text,
+        lifetime_minutes -> Integer,
+        created_at -> Timestamp,
+    }
+}
+diesel::table! {
+    ci_issued_tokens (token_id) {
+        token_id -> Text,
+        issuer -> Text,
+        subject -> Text,
+        claims -> Text,
+    }
+}
+diesel::table! {
+    ci_token_uses (issuer, jti) {
+        issuer -> Text,
+        jti -> Text,
+        expires_at -> Timestamp,
+    }
+}
+diesel::joinable!(trusted_ci -> projects (project_id));
+diesel::joinable!(ci_issued_tokens -> api_tokens (token_id));
 diesel::allow_tables_to_appear_in_same_query!(
+    trusted_ci,
+    ci_issued_tokens,
     users,
     sessions,
     app_settings,

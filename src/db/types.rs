@@ -3,12 +3,13 @@
 //! `domain` maps for itself (reading needs nothing here: `domain`'s `FromSql` is generic).
 
 use diesel::serialize::{self, IsNull, Output, ToSql};
-use diesel::sql_types::{Binary, Text};
+use diesel::sql_types::{Binary, Integer, Text};
 
 use super::MultiBackend;
 use crate::domain::{
-    Email, Expiry, Narrowing, NoticeKind, ProjectId, ProjectName, ReportChannel, RequestOutcome,
-    RevokedReason, Role, Scopes, SecurityKind, TokenHash, TokenId, TokenName, UserId,
+    Audience, CiLifetime, ClaimRules, Email, Expiry, IssuerUrl, Narrowing, NoticeKind, ProjectId,
+    ProjectName, ReportChannel, RequestOutcome, RevokedReason, Role, Scopes, SecurityKind,
+    TokenHash, TokenId, TokenName, TrustId, UserId,
 };
 
 macro_rules! through_multi_backend {
@@ -24,6 +25,8 @@ macro_rules! through_multi_backend {
 
 through_multi_backend!(
     Text: UserId, ProjectId, TokenId, Role, Scopes, Email, TokenName, ProjectName, Expiry,
-    RevokedReason, Narrowing, NoticeKind, RequestOutcome, SecurityKind, ReportChannel
+    RevokedReason, Narrowing, NoticeKind, RequestOutcome, SecurityKind, ReportChannel, TrustId,
+    IssuerUrl, Audience, ClaimRules
 );
+through_multi_backend!(Integer: CiLifetime);
 through_multi_backend!(Binary: TokenHash);

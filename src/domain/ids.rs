@@ -82,6 +82,10 @@ id!(
     /// An API token (not the secret: the row's id, shown in URLs and the list).
     TokenId
 );
+id!(
+    /// A project's trust in a CI identity (SPEC §8.8).
+    TrustId
+);
 
 #[cfg(test)]
 mod tests {

@@ -26,12 +26,13 @@ mod security;
 mod selection;
 pub mod token;
 mod token_hash;
+pub mod trusted_ci;
 
 pub use cidr::{canonical, ip_text, AllowedIps, AllowedIpsError, Cidr, CidrError};
 pub use email::{Email, EmailError};
 pub use expiry::Expiry;
 pub use grace::Grace;
-pub use ids::{ProjectId, TokenId, UserId};
+pub use ids::{ProjectId, TokenId, TrustId, UserId};
 pub use instance_policy::{InstancePolicy, ScopeCount};
 pub use leak::{LeakSource, LeakUrl, ReportChannel};
 pub use name::{NameError, ProjectName, TokenName};
@@ -51,6 +52,7 @@ pub use security::{cut_user_agent, SecurityKind, USER_AGENT_MAX_CHARS};
 pub use selection::{ProjectSelection, SelectionError};
 pub use token::PlainToken;
 pub use token_hash::TokenHash;
+pub use trusted_ci::{Audience, CiLifetime, ClaimRules, IssuerUrl, NewTrust};
 
 /// A string enum, each variant with the one string it is sent, stored and parsed as. From this
 /// one declaration: `ALL` (in declaration order), `as_str`, `parse` (exactly those strings),

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use super::{AllowedIps, Expiry, Grace, ProjectSelection, Scope, Scopes, TokenName};
+use chrono::NaiveDateTime;
+
+use super::{AllowedIps, CiLifetime, Expiry, Grace, ProjectSelection, Scope, Scopes, TokenName};
 
 /// Messages by field name (`name`, `scopes`, …), for the person to fix what they sent.
 pub type FieldErrors = BTreeMap<&'static str, String>;
@@ -16,9 +18,26 @@ pub struct NewToken {
     pub expiry: Expiry,
     pub projects: ProjectSelection,
     pub allowed_ips: AllowedIps,
+    /// A token minted for CI (SPEC §8.8) lives minutes, not `expiry`'s months; `None` for
+    /// every token a person asks for.
+    pub ci_lifetime: Option<CiLifetime>,
 }
 
 impl NewToken {
+    /// When it stops working, if it is created at `now` (`None`: never).
+    pub fn expires_at(&self, now: NaiveDateTime) -> Option<NaiveDateTime> {
+        match self.ci_lifetime {
+            Some(lifetime) => Some(now + lifetime.duration()),
+            None => self.expiry.expires_at(now),
+        }
+    }
+
+    /// The expiry kept for a rotation to repeat: a CI token's minutes are not a choice a
+    /// rotation repeats.
+    pub fn kept_expiry(&self) -> Option<Expiry> {
+        self.ci_lifetime.is_none().then_some(self.expiry)
+    }
+
     /// Checks a request from either the form or the JSON API; every broken field is named.
     /// `projects`: `None` for all the owner's projects, or the ids chosen (whether the owner
     /// is a member of each is checked by `create`).
@@ -72,6 +91,7 @@ impl NewToken {
                     expiry,
                     projects,
                     allowed_ips,
+                    ci_lifetime: None,
                 })
             }
             _ => Err(fields),

@@ -41,13 +41,19 @@ super::string_enum! {
         /// A recovery code stood in for a code (its details say how many are left).
         RecoveryCodeUsed = "recovery_code_used",
         RecoveryCodesRegenerated = "recovery_codes_regenerated",
+        /// An owner trusted a CI identity on a project, or stopped trusting one (SPEC §8.8).
+        TrustedCiAdded = "trusted_ci_added",
+        TrustedCiRemoved = "trusted_ci_removed",
+        /// A CI token presented to the exchange was refused (logged for the owners of the
+        /// projects that trust its issuer), with the reason.
+        CiExchangeRefused = "ci_exchange_refused",
     }
 }
 
 impl SecurityKind {
     /// What `?kind=` accepts, for the error that refuses anything else.
     pub const EXPECTED: &'static str = "Use one of the kinds of event the security log lists \
-        (signup, login, login_failed, …, recovery_codes_regenerated).";
+        (signup, login, login_failed, …, ci_exchange_refused).";
 
     /// How the dashboard names it.
     pub fn label(self) -> &'static str {
@@ -78,6 +84,9 @@ impl SecurityKind {
             SecurityKind::SecondFactorRemoved => "Second factor removed",
             SecurityKind::RecoveryCodeUsed => "Recovery code used",
             SecurityKind::RecoveryCodesRegenerated => "Recovery codes regenerated",
+            SecurityKind::TrustedCiAdded => "CI identity trusted",
+            SecurityKind::TrustedCiRemoved => "CI identity no longer trusted",
+            SecurityKind::CiExchangeRefused => "CI token refused",
         }
     }
 }

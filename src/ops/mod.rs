@@ -11,6 +11,7 @@ pub mod projects;
 pub mod sweep;
 pub mod second_factor;
 pub mod tokens;
+pub mod trusted_ci;
 
 use crate::db::models::security_log::Client;
 use crate::domain::UserId;

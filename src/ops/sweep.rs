@@ -76,13 +76,18 @@ pub fn sweep(
 /// The notice a token's expiry calls for now: "expired" once it has, else the nearest
 /// threshold crossed. A threshold the token never lived beyond is skipped (a 7-day token is
 /// not warned "7 days left" as it is born), and after a gap in sweeping only the nearest
-/// crossed threshold is told, not every one missed.
+/// crossed threshold is told, not every one missed. A token that lived less than a day (one
+/// minted for a CI job, SPEC §8.8) was meant to end soon: its end is no news, and a pipeline
+/// would otherwise send a mail a run.
 fn expiry_notice(token: &TokenRow, now: NaiveDateTime) -> Option<Notice> {
     let expires_at = token.expires_at?;
+    let lifetime = expires_at - token.created_at;
+    if lifetime < Duration::days(1) {
+        return None;
+    }
     if expires_at <= now {
         return Some(Notice::Expired);
     }
-    let lifetime = expires_at - token.created_at;
     THRESHOLDS
         .into_iter()
         .rev()
@@ -171,6 +176,13 @@ mod tests {
         assert_eq!(
             days_left(expiry_notice(&week, start + Duration::days(6))),
             Some(1)
+        );
+        // A CI job's quarter-hour token ends without a word.
+        let mut ci = token(start, 0);
+        ci.expires_at = Some(start + Duration::minutes(15));
+        assert_eq!(
+            days_left(expiry_notice(&ci, start + Duration::hours(1))),
+            None
         );
     }
 }

@@ -3,13 +3,15 @@
 //! (`ops::sweep`).
 
 use crate::auth::reauth;
+use chrono::NaiveDateTime;
+
 use crate::db::models::leaks::{self, Outcome, Reported};
 use crate::db::models::security_log::{self, Client, NewSecurityEvent};
 use crate::db::models::settings;
 use crate::db::models::tokens::{self, TokenRow};
 use crate::db::{self, write_transaction, DbConnection};
 use crate::domain::{
-    NewToken, PlainToken, ProjectSelection, ReportChannel, Rotation, SecurityKind, TokenId,
+    NewToken, PlainToken, ProjectSelection, ReportChannel, Rotation, SecurityKind, TokenId, UserId,
 };
 use crate::error::AppError;
 use crate::notify::Notice;
@@ -73,6 +75,24 @@ pub async fn issue(state: &AppState, by: &Requester, new: NewToken) -> Result<Is
         token,
         plain,
         projects,
+    })
+}
+
+/// Writes `owner`'s new token as `issue` does — every rule of `tokens::create` (name, the cap,
+/// the projects) and the instance's token policy — and logs it as `token_created`, in the
+/// caller's transaction, but tells no one: `trusted_ci::exchange`'s, as a pipeline mints one
+/// per run.
+pub fn create_logged(
+    conn: &mut DbConnection,
+    owner: &UserId,
+    client: &Client,
+    new: &NewToken,
+    now: NaiveDateTime,
+) -> Result<(TokenRow, PlainToken), AppError> {
+    within_instance_policy(conn, |conn| {
+        Ok(security_log::issued(conn, client, now, |conn| {
+            tokens::create(conn, owner, new, now)
+        })?)
     })
 }
 

@@ -30,6 +30,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(api::openapi::openapi_json)
     // Public: a leaked token's finder is not its owner (SPEC §8.4).
     .configure(api::leaks::configure)
+    // Public: a CI job's OIDC token is its only credential (SPEC §8.8).
+    .configure(api::trusted_ci::configure_exchange)
     .configure(api::configure)
     .configure(dashboard::configure)
     .default_service(web::to(not_found));

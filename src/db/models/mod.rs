@@ -17,6 +17,7 @@ pub mod throttles;
 pub mod token_activity;
 pub mod token_quotas;
 pub mod tokens;
+pub mod trusted_ci;
 pub mod users;
 
 use std::collections::BTreeMap;

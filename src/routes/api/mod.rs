@@ -14,6 +14,7 @@ pub mod projects;
 pub mod security_log;
 pub mod session;
 pub mod tokens;
+pub mod trusted_ci;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
@@ -77,7 +78,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .configure(projects::configure)
                     .configure(activity::configure_project)
                     .configure(files::configure)
-                    .configure(domain::configure),
+                    .configure(domain::configure)
+                    .configure(trusted_ci::configure),
             )
             .configure(activity::configure)
             .configure(billing::configure)

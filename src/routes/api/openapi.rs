@@ -38,6 +38,7 @@ use crate::error::{ErrorBody, ErrorCode};
         (path = "/api/projects", api = super::activity::ProjectDoc),
         (path = "/api/projects", api = super::files::Doc),
         (path = "/api/projects", api = super::domain::Doc),
+        (path = "/api/projects", api = super::trusted_ci::Doc),
         (path = "/api", api = super::billing::Doc),
         (path = "/api", api = super::security_log::Doc),
         (path = "/api/admin", api = super::admin::Doc),
@@ -52,7 +53,11 @@ pub fn document() -> &'static Document {
     static DOCUMENT: OnceLock<Document> = OnceLock::new();
     // The leak reports are merged, not nested: their paths are whole, as they are served
     // ahead of the `/api` scope, without credentials.
-    DOCUMENT.get_or_init(|| ApiDoc::openapi().merge_from(super::leaks::Doc::openapi()))
+    DOCUMENT.get_or_init(|| {
+        ApiDoc::openapi()
+            .merge_from(super::leaks::Doc::openapi())
+            .merge_from(super::trusted_ci::ExchangeDoc::openapi())
+    })
 }
 
 /// This document.

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use super::{utc, Json, Page};
 use crate::auth::SessionCaller;
 use crate::db::models::token_activity::{self, RequestRow};
+use crate::db::models::trusted_ci::{self, IssuedTo};
 use crate::db::{self, models::tokens, models::tokens::TokenRow};
 use crate::domain::{
     AllowedIps, Expiry, NewToken, ProjectSelection, RequestOutcome, RevokedReason, Rotation, Scope,
@@ -46,6 +47,31 @@ pub struct TokenJson {
     /// Where it may be used from; empty: anywhere.
     allowed_ips: AllowedIps,
     status: tokens::TokenStatus,
+    /// Set on a token minted for a CI job by `POST /api/ci/exchange`: whom it was issued to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    issued_to: Option<IssuedToJson>,
+}
+
+/// Whom the exchange issued a token to (SPEC §8.8): the verified issuer and subject of the CI
+/// platform's token, and the claims its trust configuration required.
+#[derive(Serialize, ToSchema)]
+#[schema(as = IssuedTo)]
+pub struct IssuedToJson {
+    issuer: String,
+    subject: String,
+    #[schema(value_type = Object)]
+    claims: serde_json::Map<String, serde_json::Value>,
+}
+
+impl From<IssuedTo> for IssuedToJson {
+    fn from(to: IssuedTo) -> Self {
+        IssuedToJson {
+            issuer: to.issuer,
+            subject: to.subject,
+            claims: to.claims,
+        }
+    }
 }
 
 impl TokenJson {
@@ -70,7 +96,14 @@ impl TokenJson {
             id: row.id,
             name: row.name,
             prefix: row.prefix,
+            issued_to: None,
         }
+    }
+
+    /// The same token, marked with whom the exchange issued it to, when it did.
+    pub(super) fn issued_to(mut self, to: Option<IssuedTo>) -> Self {
+        self.issued_to = to.map(IssuedToJson::from);
+        self
     }
 }
 
@@ -92,10 +125,11 @@ async fn list(
     page: Page,
 ) -> Result<HttpResponse, AppError> {
     let request = page.request()?;
-    let (rows, chosen) = db::query(&state.pool, move |conn| {
+    let (rows, chosen, mut ci) = db::query(&state.pool, move |conn| {
         let rows = tokens::list(conn, &caller.user.id, tokens::Which::All, &request)?;
         let ids: Vec<_> = rows.iter().map(|r| r.id.clone()).collect();
-        Ok((rows, tokens::chosen_projects(conn, &ids)?))
+        let chosen = tokens::chosen_projects(conn, &ids)?;
+        Ok((rows, chosen, trusted_ci::issued_to(conn, &ids)?))
     })
     .await?;
     let (rows, next) = page.cut(rows, TokenRow::cursor);
@@ -104,7 +138,8 @@ async fn list(
         .into_iter()
         .map(|row| {
             let projects = tokens::selection_of(&row, &chosen);
-            TokenJson::new(row, projects, now)
+            let to = ci.remove(&row.id);
+            TokenJson::new(row, projects, now).issued_to(to)
         })
         .collect();
     Ok(page.respond(&items, next))
@@ -165,7 +200,7 @@ impl ProjectsBody {
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[schema(as = CreatedToken)]
-struct CreatedToken<'a> {
+pub(super) struct CreatedToken<'a> {
     id: TokenId,
     #[schema(value_type = String)]
     name: TokenName,
@@ -180,11 +215,15 @@ struct CreatedToken<'a> {
     rotated_from: Option<TokenId>,
     projects: ProjectSelection,
     allowed_ips: AllowedIps,
+    /// Set when `POST /api/ci/exchange` minted it: whom it was issued to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    issued_to: Option<IssuedToJson>,
 }
 
 impl<'a> CreatedToken<'a> {
     /// The one response that carries a plaintext token; like every answer it is `no-store`.
-    fn new(issued: &'a Issued) -> Self {
+    pub(super) fn new(issued: &'a Issued) -> Self {
         let Issued {
             token: row,
             plain,
@@ -201,7 +240,14 @@ impl<'a> CreatedToken<'a> {
             prefix: row.prefix.clone(),
             token: plain.expose(),
             rotated_from: row.rotated_from.clone(),
+            issued_to: None,
         }
+    }
+
+    /// A token the exchange minted, with whom it was issued to.
+    pub(super) fn issued_to(mut self, to: IssuedTo) -> Self {
+        self.issued_to = Some(to.into());
+        self
     }
 }
 
@@ -296,16 +342,19 @@ async fn show(
     id: web::Path<TokenId>,
 ) -> Result<HttpResponse, AppError> {
     let now = state.clock.now();
-    let (row, summary, chosen) = db::query(&state.pool, move |conn| {
+    let (row, summary, chosen, mut ci) = db::query(&state.pool, move |conn| {
         let row = tokens::find_mine(conn, &caller.user.id, &id)?;
         let summary = token_activity::summary(conn, &row.id, row.stopped_at(now), now)?;
-        let chosen = tokens::chosen_projects(conn, std::slice::from_ref(&row.id))?;
-        Ok((row, summary, chosen))
+        let ids = std::slice::from_ref(&row.id);
+        let chosen = tokens::chosen_projects(conn, ids)?;
+        let ci = trusted_ci::issued_to(conn, ids)?;
+        Ok((row, summary, chosen, ci))
     })
     .await?;
     let projects = tokens::selection_of(&row, &chosen);
+    let to = ci.remove(&row.id);
     Ok(HttpResponse::Ok().json(TokenDetail {
-        token: TokenJson::new(row, projects, now),
+        token: TokenJson::new(row, projects, now).issued_to(to),
         addresses: summary
             .addresses
             .into_iter()

@@ -31,3 +31,4 @@ mod shared_limits;
 mod token_activity;
 mod token_cache;
 mod tokens;
+mod trusted_ci;

@@ -27,6 +27,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/projects/{id}/members"),
     ("DELETE", "/api/projects/{id}/members/{user_id}"),
     ("PUT", "/api/projects/{id}/token-policy"),
+    ("GET", "/api/projects/{id}/trusted-ci"),
+    ("POST", "/api/projects/{id}/trusted-ci"),
+    ("DELETE", "/api/projects/{id}/trusted-ci/{trustId}"),
     ("POST", "/api/publish"),
     ("GET", "/api/projects/{id}/publishes"),
     ("POST", "/api/projects/{id}/messages"),
@@ -54,14 +57,17 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/credentials/revoke"),
     ("POST", "/api/secret-scanning/github"),
     ("POST", "/api/secret-scanning/gitlab"),
+    ("POST", "/api/ci/exchange"),
 ];
 
-/// Routes that take no credentials: the document, and the leak reports (SPEC §8.4).
+/// Routes that take no credentials: the document, the leak reports (SPEC §8.4) and the CI
+/// token exchange, whose JWT is its credential (§8.8).
 const PUBLIC: &[&str] = &[
     "/api/openapi.json",
     "/api/credentials/revoke",
     "/api/secret-scanning/github",
     "/api/secret-scanning/gitlab",
+    "/api/ci/exchange",
 ];
 
 fn documented(doc: &Value) -> BTreeSet<(String, String)> {
@@ -82,7 +88,7 @@ fn scope_of(file: &str, path: &str) -> &'static str {
     match file {
         "tokens.rs" => "/api/tokens",
         "admin.rs" => "/api/admin",
-        "projects.rs" | "files.rs" | "domain.rs" => "/api/projects",
+        "projects.rs" | "files.rs" | "domain.rs" | "trusted_ci.rs" => "/api/projects",
         "activity.rs" if path.starts_with("/{id}") => "/api/projects",
         _ => "/api",
     }
