@@ -92,13 +92,10 @@ pub async fn for_tests() -> (tempfile::TempDir, AppState) {
         form_csrf: FormCsrf::new(&key, false),
         last_used: LastUsed::default(),
         activity: Activity::default(),
-        metrics: crate::metrics::Metrics::default(),
         reveals: PendingReveals::new(false),
         scanning: ScanningPartners::new(None, None),
-        trusted_proxies: crate::auth::client_ip::TrustedProxies::new(
-            Vec::new(),
-            Default::default(),
-        ),
+        issuers: Default::default(),
+        factor_keys: crate::auth::totp::FactorKeys::new(&key),
         notifier: Notifier::new(false, "http://localhost"),
         cache_lease: None,
     };

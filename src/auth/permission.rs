@@ -213,7 +213,7 @@ mod tests {
         let mut t = token(&[Scope::Publish]);
         assert_eq!(
             decide(&t, Some(&strict), need).map_err(|e| e.code()),
-            Err("second_factor_required")
+            Err(crate::error::ErrorCode::SecondFactorRequired)
         );
         std::sync::Arc::make_mut(&mut t.user).second_factor = true;
         assert_eq!(decide(&t, Some(&strict), need).ok(), Some(Role::Editor));
@@ -224,7 +224,7 @@ mod tests {
         // Not a member: as ever, nothing to learn.
         assert_eq!(
             decide(&token(&[Scope::Publish]), None, need).map_err(|e| e.code()),
-            Err("not_found")
+            Err(crate::error::ErrorCode::NotFound)
         );
     }
 }

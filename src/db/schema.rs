@@ -258,6 +258,7 @@ diesel::table! {
     }
 }
 
+diesel::table! {
     trusted_ci (id) {
         id -> Text,
         project_id -> Text,

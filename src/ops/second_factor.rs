@@ -7,7 +7,7 @@
 use serde_json::json;
 
 use crate::auth::password::Password;
-use crate::auth::reauth;
+use crate::auth::{reauth, Source};
 use crate::auth::totp::{FactorInput, RecoveryCode, TotpCode, TotpSecret};
 use crate::db::models::second_factor as stored;
 use crate::db::models::security_log::{self, Client, NewSecurityEvent};
@@ -213,13 +213,13 @@ pub async fn reauthenticate(
     password: Password,
     code: Option<&str>,
 ) -> Result<Reauthentication, AppError> {
-    if !reauth::check_password(state, user, password).await? {
+    if !reauth::check_password(&state.auth(), user, password).await? {
         return Ok(Reauthentication::WrongPassword);
     }
     if user.second_factor && !verify(state, &user.id, client, code.unwrap_or_default()).await? {
         return Ok(Reauthentication::WrongCode);
     }
-    reauth::confirmed(state, session, user, client).await?;
+    reauth::confirmed(&state.auth(), session, user, client).await?;
     Ok(Reauthentication::Confirmed)
 }
 

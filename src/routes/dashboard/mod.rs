@@ -65,7 +65,7 @@ type Module = (
 
 /// The dashboard's modules, in the order their routes are tried (`tokens` before
 /// `token_page`: `/settings/tokens/new` and `/inactive` are not token ids).
-const MODULES: [Module; 9] = [
+const MODULES: [Module; 10] = [
     (shared::configure, shared::PAGES),
     (accounts::configure, accounts::PAGES),
     (tokens::configure, tokens::PAGES),
