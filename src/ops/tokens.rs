@@ -184,3 +184,75 @@ pub async fn revoke_reported(
     tracing::info!(%channel, reported = outcomes.len(), known, revoked, "leaked tokens reported");
     Ok(outcomes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::models::users::User;
+    use crate::domain::Email;
+
+    fn reported(plain: &PlainToken) -> Reported {
+        Reported {
+            hash: plain.hash(),
+            url: None,
+            source: None,
+        }
+    }
+
+    /// A report revokes a live token once, tells its owner and logs it with the reporter's
+    /// address; a token already revoked, or no token of ours, changes nothing.
+    #[actix_web::test]
+    async fn a_reported_token_is_revoked_once_told_and_logged() {
+        let (_dir, state) = crate::state::for_tests().await;
+        let now = state.clock.now();
+        let email = Email::parse("owner@example.com").unwrap();
+        let user = db::write(&state.pool, move |conn| {
+            User::create(conn, email, "not a hash".into(), now)
+        })
+        .await
+        .unwrap();
+        let by = Requester {
+            user_id: user.id.clone(),
+            client: Client::default(),
+            password_recent: true,
+        };
+        let new = NewToken::validate("ci", &["publish".into()], Some("1y"), None, &[]).unwrap();
+        let issued = issue(&state, &by, new).await.unwrap();
+
+        let reporter = Client {
+            ip: Some("192.0.2.7".into()),
+            user_agent: None,
+        };
+        let batch = vec![reported(&issued.plain), reported(&issued.plain)];
+        let outcomes = revoke_reported(&state, reporter.clone(), ReportChannel::Public, batch)
+            .await
+            .unwrap();
+        assert!(matches!(
+            outcomes.as_slice(),
+            [Outcome::Revoked { .. }, Outcome::AlreadyInactive]
+        ));
+        let unknown = vec![reported(&PlainToken::generate())];
+        let outcomes = revoke_reported(&state, reporter, ReportChannel::Public, unknown)
+            .await
+            .unwrap();
+        assert!(matches!(outcomes.as_slice(), [Outcome::Unknown]));
+
+        let user_id = user.id.clone();
+        let (events, told) = db::query(&state.pool, move |conn| {
+            let page = crate::domain::PageRequest::parse(None, None).unwrap();
+            let events = security_log::list(conn, &user_id, None, &page)?;
+            let told = crate::db::models::notifications::unread_count(conn, &user_id)?;
+            Ok::<_, diesel::result::Error>((events, told))
+        })
+        .await
+        .unwrap();
+        let reports: Vec<_> = events
+            .iter()
+            .filter(|e| e.kind == SecurityKind::TokenReportedPublic)
+            .collect();
+        assert_eq!(reports.len(), 1);
+        assert_eq!(reports[0].ip.as_deref(), Some("192.0.2.7"));
+        // Created, then reported: both told.
+        assert_eq!(told, 2);
+    }
+}
