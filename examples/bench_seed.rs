@@ -120,6 +120,7 @@ fn main() -> anyhow::Result<()> {
                             created_at: now,
                             admin: false,
                             suspended_at: None,
+                            second_factor: false,
                         });
                     }
                     let plain = PlainToken::generate();
