@@ -439,6 +439,7 @@ mod tests {
             AppError::ReauthenticationRequired,
             AppError::IpNotAllowed(String::new()),
             AppError::TokenPolicy(crate::domain::PolicyBreach::Unrestricted),
+            AppError::SecondFactorRequired,
             AppError::Unavailable { retry_after: 1 },
             AppError::AccountSuspended,
             AppError::Internal(anyhow::anyhow!("cause")),
