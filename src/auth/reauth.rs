@@ -89,16 +89,16 @@ pub async fn confirm(
     let counted = state
         .throttles
         .password
-        .attempt(&state.pool, &account, attempted_at)
+        .attempt(state.pool, &account, attempted_at)
         .await?;
     let stored = Some(user.password_hash.clone());
     if !state.hashing.verify(password, stored).await? {
         return Ok(false);
     }
-    state.throttles.password.forgive(&state.pool, counted).await;
+    state.throttles.password.forgive(state.pool, counted).await;
     let now = state.clock.now();
     let event = NewSecurityEvent::new(&user.id, SecurityKind::Reauthenticated, client, json!({}));
-    db::write_query(&state.pool, move |conn| {
+    db::write_query(state.pool, move |conn| {
         security_log::record(conn, &event, now)
     })
     .await?;
