@@ -113,9 +113,9 @@ async fn token_caller(
     let found = if let Some(worker) = req.app_data::<std::rc::Rc<db::WorkerConnection>>() {
         worker.find_token(&hash)
     } else if let Some(leased) = req.app_data::<db::LeasedTokens>() {
-        leased.find_token(&state.pool, hash).await
+        leased.find_token(state.pool, hash).await
     } else {
-        db::query(&state.pool, move |conn| tokens::find_by_hash(conn, &hash))
+        db::query(state.pool, move |conn| tokens::find_by_hash(conn, &hash))
             .await
             .map(|found| found.map(tokens::shared))
     }
@@ -175,7 +175,7 @@ async fn token_caller(
     // After the status: a revoked token is told so, not that it is rate limited.
     let allowance = state
         .rate_limits
-        .token_request(&state.pool, &row.id, now)
+        .token_request(state.pool, &row.id, now)
         .await
         .map_err(|e| Refused::Failed(e.into()))?
         .map_err(Refused::Limited)?;

@@ -88,13 +88,13 @@ pub async fn check_password(
     let counted = state
         .throttles
         .password
-        .attempt(&state.pool, &account, attempted_at)
+        .attempt(state.pool, &account, attempted_at)
         .await?;
     let stored = Some(user.password_hash.clone());
     if !state.hashing.verify(password, stored).await? {
         return Ok(false);
     }
-    state.throttles.password.forgive(&state.pool, counted).await;
+    state.throttles.password.forgive(state.pool, counted).await;
     Ok(true)
 }
 
@@ -108,7 +108,7 @@ pub async fn confirmed(
 ) -> Result<(), AppError> {
     let now = state.clock.now();
     let event = NewSecurityEvent::new(&user.id, SecurityKind::Reauthenticated, client, json!({}));
-    db::write_query(&state.pool, move |conn| {
+    db::write_query(state.pool, move |conn| {
         security_log::record(conn, &event, now)
     })
     .await?;

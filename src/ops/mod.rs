@@ -8,8 +8,8 @@
 pub mod accounts;
 pub mod admin;
 pub mod projects;
-pub mod sweep;
 pub mod second_factor;
+pub mod sweep;
 pub mod tokens;
 pub mod trusted_ci;
 

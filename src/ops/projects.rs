@@ -230,8 +230,13 @@ mod tests {
 
     #[test]
     fn a_policy_lives_from_1_to_366_days_or_without_limit() {
-        assert_eq!(token_policy(None, true, false).unwrap().max_lifetime_days, None);
-        let days = token_policy(Some(366), false, false).unwrap().max_lifetime_days;
+        assert_eq!(
+            token_policy(None, true, false).unwrap().max_lifetime_days,
+            None
+        );
+        let days = token_policy(Some(366), false, false)
+            .unwrap()
+            .max_lifetime_days;
         assert_eq!(days.map(LifetimeDays::get), Some(366));
         for bad in [0, -1, 367, i64::MAX] {
             assert_eq!(

@@ -7,8 +7,8 @@
 use serde_json::json;
 
 use crate::auth::password::Password;
-use crate::auth::{reauth, Source};
 use crate::auth::totp::{FactorInput, RecoveryCode, TotpCode, TotpSecret};
+use crate::auth::{reauth, Source};
 use crate::db::models::second_factor as stored;
 use crate::db::models::security_log::{self, Client, NewSecurityEvent};
 use crate::db::models::users::User;

@@ -4,6 +4,7 @@ pub mod api;
 pub mod dashboard;
 pub mod deadline;
 pub mod health;
+pub mod inventory;
 pub mod methods;
 
 use actix_web::body::{BoxBody, MessageBody};

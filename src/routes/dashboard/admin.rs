@@ -29,7 +29,7 @@ use crate::domain::{
 };
 use crate::error::AppError;
 use crate::ops;
-use crate::routes::api::admin::inventory_query;
+use crate::routes::inventory::inventory_query;
 use crate::routes::requester;
 use crate::state::AppState;
 
