@@ -132,8 +132,6 @@ struct Entry {
 #[derive(Default)]
 pub struct Issuers {
     cache: Mutex<HashMap<String, Entry>>,
-    /// How many times keys were fetched, for the tests' and the operators' view.
-    fetches: std::sync::atomic::AtomicU64,
 }
 
 impl Issuers {
@@ -155,11 +153,6 @@ impl Issuers {
             Lookup::Fetch => self.fetch_key(issuer, &token.kid, now).await?,
         };
         check(jwt, token, &key, issuer, now)
-    }
-
-    /// How many times keys were fetched since start.
-    pub fn fetches(&self) -> u64 {
-        self.fetches.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn cached_key(&self, issuer: &IssuerUrl, kid: &str, now: NaiveDateTime) -> Lookup {
@@ -194,8 +187,6 @@ impl Issuers {
         kid: &str,
         now: NaiveDateTime,
     ) -> Result<KeyRef, Refused> {
-        self.fetches
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let from = issuer.clone();
         // ureq blocks: on the blocking pool, never on the async workers.
         let keys = actix_web::web::block(move || fetch_keys(&from))

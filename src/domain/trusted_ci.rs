@@ -276,7 +276,7 @@ impl CiLifetime {
     pub fn from_minutes(minutes: i64) -> Option<CiLifetime> {
         (i64::from(Self::MIN)..=i64::from(Self::MAX))
             .contains(&minutes)
-            .then(|| CiLifetime(minutes as i32))
+            .then_some(CiLifetime(minutes as i32))
     }
 
     pub fn minutes(self) -> i32 {

@@ -95,7 +95,7 @@ struct TrustBody {
     /// The OIDC issuer: `https://token.actions.githubusercontent.com` (GitHub Actions),
     /// `https://gitlab.com`, or any issuer's `https://` URL (`http://` only for 127.0.0.1, ::1
     /// or localhost).
-    #[schema(pattern = "^https?://[^\\s?#@]+$", max_length = 200)]
+    #[schema(schema_with = issuer_schema)]
     issuer: String,
     /// The `aud` the CI's token must carry. Absent: this server's public URL.
     #[schema(max_length = 200)]
@@ -113,6 +113,17 @@ struct TrustBody {
     /// How long a minted token lives: 1 to 60 minutes, 15 by default.
     #[schema(minimum = 1, maximum = 60)]
     lifetime_minutes: Option<i64>,
+}
+
+/// `issuer`, from the rule `IssuerUrl` checks (the loopback exception for `http://` is the
+/// server's to check; the description says it).
+fn issuer_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .pattern(Some(IssuerUrl::PATTERN))
+        .max_length(Some(IssuerUrl::MAX_CHARS))
+        .examples(["https://token.actions.githubusercontent.com"])
+        .build()
 }
 
 /// `claims`, from the bounds `ClaimRules` checks.

@@ -13,6 +13,7 @@ use super::{
     Layout, FLASH,
 };
 use crate::auth::{reauth, Need};
+use crate::db::models::trusted_ci;
 use crate::db::{self, models::projects, models::token_activity, models::tokens};
 use crate::domain::{Email, LifetimeDaysError, PageRequest, ProjectId, ProjectName, Role, TokenId};
 use crate::error::AppError;
@@ -28,6 +29,8 @@ super::pages!(
     POST "/projects/{id}/members" => set_member,
     GET "/projects/{id}/settings" => settings_form,
     POST "/projects/{id}/settings" => set_settings,
+    POST "/projects/{id}/settings/trusted-ci" => add_trust,
+    POST "/projects/{id}/settings/trusted-ci/{trust}/remove" => remove_trust,
 );
 
 struct ProjectRow {
@@ -310,6 +313,109 @@ struct SettingsPage {
     require_second_factor: bool,
     error: Option<String>,
     flash: Option<String>,
+    /// The CI identities it trusts (SPEC §8.8), and the form to trust another.
+    trusts: Vec<TrustView>,
+    trust_form: TrustForm,
+    trust_errors: crate::domain::FieldErrors,
+    /// The audience a trust gets when none is given: the public URL.
+    default_audience: String,
+}
+
+impl SettingsPage {
+    /// What is wrong with a field of the Trust a CI identity form, if anything.
+    fn trust_error(&self, field: &str) -> Option<&str> {
+        self.trust_errors.get(field).map(String::as_str)
+    }
+}
+
+/// A trust configuration as the settings page shows it.
+struct TrustView {
+    id: crate::domain::TrustId,
+    issuer: String,
+    audience: String,
+    claims: Vec<(String, String)>,
+    scopes: String,
+    lifetime_minutes: i32,
+}
+
+impl From<trusted_ci::TrustRow> for TrustView {
+    fn from(row: trusted_ci::TrustRow) -> Self {
+        TrustView {
+            id: row.id,
+            issuer: row.issuer.to_string(),
+            audience: row.audience.as_str().to_owned(),
+            claims: row
+                .claims
+                .iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            scopes: row.scopes.names().join(", "),
+            lifetime_minutes: row.lifetime.minutes(),
+        }
+    }
+}
+
+/// The Trust a CI identity form, as typed: claims one `name=value` a line.
+#[derive(Deserialize, Default)]
+struct TrustForm {
+    #[serde(default)]
+    issuer: String,
+    #[serde(default)]
+    audience: String,
+    #[serde(default)]
+    claims: String,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default)]
+    lifetime_minutes: String,
+    csrf_token: Option<String>,
+}
+
+impl TrustForm {
+    /// Every rule of `NewTrust`; a claim line without `=` or a lifetime that is not a number
+    /// is named like any other broken field.
+    fn parse(&self) -> Result<crate::domain::NewTrust, crate::domain::FieldErrors> {
+        let mut claims = std::collections::BTreeMap::new();
+        let mut broken = crate::domain::FieldErrors::new();
+        for line in self.claims.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            match line.split_once('=') {
+                Some((k, v)) => {
+                    claims.insert(k.trim().to_owned(), v.trim().to_owned());
+                }
+                None => {
+                    broken.insert(
+                        "claims",
+                        "Write one claim a line, as name=value.".to_owned(),
+                    );
+                }
+            }
+        }
+        let lifetime = match self.lifetime_minutes.trim() {
+            "" => None,
+            t => Some(t.parse::<i64>().unwrap_or(0)),
+        };
+        let audience = Some(self.audience.as_str());
+        let parsed = crate::domain::NewTrust::validate(
+            &self.issuer,
+            audience,
+            &claims,
+            &self.scopes,
+            lifetime,
+        );
+        match parsed {
+            Ok(new) if broken.is_empty() => Ok(new),
+            Ok(_) => Err(broken),
+            Err(mut fields) => {
+                fields.append(&mut broken);
+                Err(fields)
+            }
+        }
+    }
+
+    /// Whether the scope is ticked, for the form as typed.
+    fn has(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
 }
 
 /// The project and its policy, for its owners only (anyone else: as for any owner-only page).
@@ -319,9 +425,14 @@ async fn settings_page(
     id: ProjectId,
 ) -> Result<SettingsPage, AppError> {
     let caller = user.caller();
-    let (project, policy) = db::run(&state.pool, move |conn| {
+    let (project, policy, trusts) = db::run(&state.pool, move |conn| {
         caller.require_on(conn, &id, Need::role(Role::Owner))?;
-        Ok::<_, AppError>((projects::find(conn, &id)?, projects::policy(conn, &id)?))
+        let project = projects::find(conn, &id)?;
+        Ok::<_, AppError>((
+            project,
+            projects::policy(conn, &id)?,
+            trusted_ci::list(conn, &id)?,
+        ))
     })
     .await?;
     let flash = take_flash(&user.session());
@@ -336,6 +447,14 @@ async fn settings_page(
         require_second_factor: policy.require_second_factor,
         error: None,
         flash,
+        trusts: trusts.into_iter().map(TrustView::from).collect(),
+        trust_form: TrustForm {
+            lifetime_minutes: crate::domain::CiLifetime::DEFAULT.minutes().to_string(),
+            scopes: vec!["publish".to_owned()],
+            ..TrustForm::default()
+        },
+        trust_errors: Default::default(),
+        default_audience: state.public_origin.clone(),
     })
 }
 
@@ -401,4 +520,98 @@ async fn set_settings(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Trusts a CI identity (owners; the password first when it is not recent).
+async fn add_trust(
+    user: DashboardUser,
+    state: web::Data<AppState>,
+    id: web::Path<ProjectId>,
+    FormWithFields(form, fields): FormWithFields<TrustForm>,
+) -> Result<HttpResponse, HtmlError> {
+    user.check_csrf(form.csrf_token.as_deref())?;
+    let id = id.into_inner();
+    let mut page = settings_page(&user, &state, id.clone()).await?;
+    let new = match form.parse() {
+        Ok(new) => new,
+        Err(errors) => {
+            page.trust_form = form;
+            page.trust_errors = errors;
+            return page_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY);
+        }
+    };
+    let back = format!("/projects/{id}/settings");
+    let action = format!("{back}/trusted-ci");
+    let what = "Trusting a CI identity";
+    if let Some(prompt) =
+        ensure_recent_password(&user, &state, what, &action, &back, &fields).await?
+    {
+        return Ok(prompt);
+    }
+    let by = crate::routes::requester(user.request(), &user.user.id)?;
+    let (caller, now, public_url) = (
+        user.caller(),
+        state.clock.now(),
+        state.public_origin.clone(),
+    );
+    let added = crate::routes::api::on_project_write(
+        caller,
+        &state,
+        id,
+        Need::role(Role::Owner),
+        move |conn, id, _| crate::ops::trusted_ci::add(conn, &by, id, new, &public_url, now),
+    )
+    .await;
+    match added {
+        Ok(_) => {}
+        Err(AppError::Validation(errors)) => {
+            page.trust_form = form;
+            page.trust_errors = errors;
+            return page_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    user.session()
+        .insert(FLASH, "CI identity trusted.")
+        .map_err(AppError::from)?;
+    Ok(see_other(&back))
+}
+
+#[derive(Deserialize)]
+struct RemoveTrustForm {
+    csrf_token: Option<String>,
+}
+
+/// Stops trusting a CI identity (owners; the password first when it is not recent).
+async fn remove_trust(
+    user: DashboardUser,
+    state: web::Data<AppState>,
+    path: web::Path<(ProjectId, crate::domain::TrustId)>,
+    FormWithFields(form, fields): FormWithFields<RemoveTrustForm>,
+) -> Result<HttpResponse, HtmlError> {
+    user.check_csrf(form.csrf_token.as_deref())?;
+    let (id, trust) = path.into_inner();
+    settings_page(&user, &state, id.clone()).await?;
+    let back = format!("/projects/{id}/settings");
+    let action = format!("{back}/trusted-ci/{trust}/remove");
+    let what = "Removing a trusted CI identity";
+    if let Some(prompt) =
+        ensure_recent_password(&user, &state, what, &action, &back, &fields).await?
+    {
+        return Ok(prompt);
+    }
+    let by = crate::routes::requester(user.request(), &user.user.id)?;
+    let (caller, now) = (user.caller(), state.clock.now());
+    crate::routes::api::on_project_write(
+        caller,
+        &state,
+        id,
+        Need::role(Role::Owner),
+        move |conn, id, _| crate::ops::trusted_ci::remove(conn, &by, id, &trust, now),
+    )
+    .await?;
+    user.session()
+        .insert(FLASH, "CI identity no longer trusted.")
+        .map_err(AppError::from)?;
+    Ok(see_other(&back))
 }

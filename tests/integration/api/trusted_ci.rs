@@ -557,3 +557,78 @@ async fn only_owners_with_a_recent_password_change_what_is_trusted() {
         "{kinds:?}"
     );
 }
+
+#[actix_web::test]
+async fn the_settings_page_trusts_and_removes_a_ci_identity() {
+    let app = TestApp::spawn().await;
+    let key = SigningKey::rsa("rsa-1");
+    let issuer = Issuer::start(&[&key]).await;
+    let owner = app.with_user("owner@example.com").await;
+    let project = owner.with_project("App").await;
+    let settings = format!("/projects/{project}/settings");
+    let page = owner.get_html(&settings).await;
+    assert!(page.contains("No CI identity is trusted yet."));
+
+    let add = format!("{settings}/trusted-ci");
+    let bad = owner
+        .post_form(
+            &add,
+            &[
+                ("csrf_token", owner.csrf.as_str()),
+                ("issuer", "http://ci.example.com"),
+                ("claims", "repository"),
+                ("scopes", "publish"),
+                ("lifetime_minutes", "15"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = bad.text().await.unwrap();
+    assert!(html.contains("Use an https:// URL"), "{html}");
+    assert!(html.contains("one claim a line"), "{html}");
+
+    let res = owner
+        .post_form(
+            &add,
+            &[
+                ("csrf_token", owner.csrf.as_str()),
+                ("issuer", issuer.url.as_str()),
+                ("claims", "repository=octo/app\nref = refs/heads/main"),
+                ("scopes", "publish"),
+                ("scopes", "files"),
+                ("lifetime_minutes", "5"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let page = owner.get_html(&settings).await;
+    assert!(page.contains("CI identity trusted."));
+    assert!(
+        page.contains(&issuer.url) && page.contains("ref=refs/heads/main"),
+        "{page}"
+    );
+    // The page's trust is the API's, and a job can use it.
+    let minted = exchange(&app, &key.sign(&claims(&app, &issuer, "form"))).await;
+    assert_eq!(minted.status(), StatusCode::CREATED);
+    let minted: Value = minted.json().await.unwrap();
+    assert_eq!(minted["scopes"], json!(["publish", "files"]));
+
+    let listed: Value = owner
+        .get(&format!("/api/projects/{project}/trusted-ci"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = listed[0]["id"].as_str().unwrap();
+    let res = owner
+        .post_form(
+            &format!("{settings}/trusted-ci/{id}/remove"),
+            &[("csrf_token", owner.csrf.as_str())],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(owner
+        .get_html(&settings)
+        .await
+        .contains("No CI identity is trusted yet."));
+}
