@@ -240,8 +240,8 @@ diesel::table! {
 }
 
 diesel::table! {
-    token_quotas (token_id) {
-        token_id -> Text,
+    quotas (bucket) {
+        bucket -> Text,
         tat_ns -> BigInt,
     }
 }

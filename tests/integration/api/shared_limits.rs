@@ -242,3 +242,40 @@ async fn a_token_quota_holds_over_three_instances_and_a_restart() {
         assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     }
 }
+
+#[actix_web::test]
+async fn bad_tokens_from_one_address_over_three_instances_are_limited_as_one() {
+    for db in backends() {
+        migrate(&db.url());
+        let flags = ["--bearer-failure-limit", "30"];
+        let instances = [(); 3].map(|_| Instance::start_with(&db.url(), &flags));
+
+        // One address (the tests' 127.0.0.1) guessing tokens through each instance in turn.
+        let (mut looked_up, mut limited) = (0, 0);
+        for i in 0..90 {
+            let guess = mantel::domain::PlainToken::generate().expose().to_owned();
+            let res = client()
+                .get(instances[i % 3].url("/api/me"))
+                .header("Authorization", format!("Bearer {guess}"))
+                .send()
+                .await
+                .unwrap();
+            match res.status() {
+                StatusCode::UNAUTHORIZED => looked_up += 1,
+                StatusCode::TOO_MANY_REQUESTS => {
+                    assert!(res.headers().contains_key("retry-after"));
+                    limited += 1;
+                }
+                other => panic!("{other}"),
+            }
+        }
+        // 30 a minute for the deployment, plus at most a slice (1 % of 30: one) per instance;
+        // counted per instance, all 90 would have been looked up.
+        eprintln!("{looked_up} of 90 bad tokens looked up for an allowance of 30 over three");
+        assert!(looked_up <= 30 + 3, "{looked_up} bad tokens looked up");
+        assert!(looked_up >= 30, "only {looked_up} looked up");
+        assert_eq!(looked_up + limited, 90);
+        // No instance stored the address itself.
+        assert!(!db.raw_contents().contains("127.0.0.1"));
+    }
+}
