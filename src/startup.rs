@@ -107,11 +107,7 @@ impl Application {
             public_origin: public_url.origin(),
             throttles: Throttles::new(key.master()),
             hashing: Hashing::per_core(),
-            rate_limits: RateLimits::new(
-                settings.token_rate_limit,
-                settings.bearer_failure_limit,
-                key.master(),
-            ),
+            rate_limits: RateLimits::new(settings.token_rate_limit, settings.bearer_failure_limit),
             auth_outcomes: AuthOutcomes::default(),
             metrics: Metrics::default(),
             form_csrf: FormCsrf::new(key.master(), public_url.secure_cookies()),
@@ -355,11 +351,11 @@ async fn background_tasks(state: web::Data<AppState>) {
             }
             let full = now.and_utc().timestamp_nanos_opt().unwrap_or(i64::MAX);
             let swept = db::write_query(&state.pool, move |conn| {
-                crate::db::models::quotas::delete_full(conn, full)
+                crate::db::models::token_quotas::delete_full(conn, full)
             })
             .await;
             if let Err(e) = swept {
-                tracing::warn!(error = %e, "could not delete full quotas");
+                tracing::warn!(error = %e, "could not delete full token quotas");
             }
             if let Err(e) = crate::auth::reveal::sweep(&state.pool, now).await {
                 tracing::warn!(error = %e, "could not delete expired reveals");

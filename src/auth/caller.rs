@@ -216,12 +216,9 @@ async fn bearer_caller(
         }
         Err(Refused::Bad(outcome, error)) => {
             state.auth_outcomes.note(outcome);
-            match limits.failure(&state.pool, ip, state.clock.now()).await {
-                Ok(Ok(allowance)) => (Err(error), allowance),
-                Ok(Err(refusal)) => (Err(refusal.error()), Some(refusal.allowance)),
-                // Not counted: the database is away, and with it every lookup the limit
-                // guards. The credential is still refused.
-                Err(_) => (Err(error), None),
+            match limits.failure(ip) {
+                Ok(allowance) => (Err(error), allowance),
+                Err(refusal) => (Err(refusal.error()), Some(refusal.allowance)),
             }
         }
         Err(Refused::Failed(error)) => (Err(error), None),

@@ -240,8 +240,8 @@ diesel::table! {
 }
 
 diesel::table! {
-    quotas (bucket) {
-        bucket -> Text,
+    token_quotas (token_id) {
+        token_id -> Text,
         tat_ns -> BigInt,
     }
 }

@@ -7,13 +7,13 @@ pub mod invoices;
 pub mod leaks;
 pub mod notifications;
 pub mod projects;
-pub mod quotas;
 pub mod reveals;
 pub mod security_log;
 pub mod sessions;
 pub mod settings;
 pub mod throttles;
 pub mod token_activity;
+pub mod token_quotas;
 pub mod tokens;
 pub mod users;
 

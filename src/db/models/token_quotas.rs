@@ -1,46 +1,51 @@
-//! The shared state of the deployment's quotas (`auth::rate_limit`: a token's requests, an
-//! address's bad credentials): GCRA, one theoretical arrival time per bucket, advanced a slice
-//! of requests at a time. Times are Unix nanoseconds.
+//! The per-token quota's shared state (`auth::rate_limit`): GCRA, one theoretical arrival time
+//! per token, advanced a slice of requests at a time. Times are Unix nanoseconds.
 
 use diesel::prelude::*;
 
-use crate::db::schema::quotas;
+use crate::db::schema::token_quotas;
 use crate::db::{write_transaction, DbConnection};
+use crate::domain::TokenId;
 
 /// What a take got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Taken {
     /// Requests granted to the taker, 0 to `want`.
     pub granted: i64,
-    /// The bucket's theoretical arrival time after the take.
+    /// The token's theoretical arrival time after the take.
     pub tat_ns: i64,
 }
 
-/// Takes up to `want` requests of `bucket`'s quota at `now_ns`: as many as fit before the
+/// Takes up to `want` requests of `token_id`'s quota at `now_ns`: as many as fit before the
 /// bucket (one request per `interval_ns`, at most `window_ns` ahead of now) is empty. One write
 /// transaction; the row is locked from the read to the write (`FOR UPDATE` on PostgreSQL, the
 /// write lock taken up front on SQLite), so no two takes anywhere grant the same requests.
 pub fn take(
     conn: &mut DbConnection,
-    bucket: &str,
+    token_id: &TokenId,
     want: i64,
     interval_ns: i64,
     window_ns: i64,
     now_ns: i64,
 ) -> QueryResult<Taken> {
     write_transaction(conn, |conn| {
-        let row = (quotas::bucket.eq(bucket), quotas::tat_ns.eq(now_ns));
-        let find = quotas::table.find(bucket).select(quotas::tat_ns);
+        let row = (
+            token_quotas::token_id.eq(token_id.as_str()),
+            token_quotas::tat_ns.eq(now_ns),
+        );
+        let find = token_quotas::table
+            .find(token_id.as_str())
+            .select(token_quotas::tat_ns);
         let tat: i64 = match conn {
             DbConnection::Sqlite(c) => {
-                diesel::insert_into(quotas::table)
+                diesel::insert_into(token_quotas::table)
                     .values(row)
                     .on_conflict_do_nothing()
                     .execute(c)?;
                 find.get_result(c)?
             }
             DbConnection::Postgres(c) => {
-                diesel::insert_into(quotas::table)
+                diesel::insert_into(token_quotas::table)
                     .values(row)
                     .on_conflict_do_nothing()
                     .execute(c)?;
@@ -57,14 +62,14 @@ pub fn take(
             });
         }
         let tat_ns = base + granted * interval_ns;
-        diesel::update(quotas::table.find(bucket))
-            .set(quotas::tat_ns.eq(tat_ns))
+        diesel::update(token_quotas::table.find(token_id.as_str()))
+            .set(token_quotas::tat_ns.eq(tat_ns))
             .execute(conn)?;
         Ok(Taken { granted, tat_ns })
     })
 }
 
-/// Forgets buckets that are full again (their time has passed): the same as no row.
+/// Forgets tokens whose bucket is full again (their time has passed): the same as no row.
 pub fn delete_full(conn: &mut DbConnection, now_ns: i64) -> QueryResult<usize> {
-    diesel::delete(quotas::table.filter(quotas::tat_ns.le(now_ns))).execute(conn)
+    diesel::delete(token_quotas::table.filter(token_quotas::tat_ns.le(now_ns))).execute(conn)
 }
