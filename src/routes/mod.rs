@@ -1,5 +1,6 @@
 //! HTTP routes: `api/` answers JSON, `dashboard/` answers HTML, `health` answers probes.
 
+pub mod access;
 pub mod api;
 pub mod dashboard;
 pub mod deadline;

@@ -28,8 +28,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::auth::{Caller, Need};
-use crate::db::{self, DbConnection};
-use crate::domain::{Cursor, PageError, PageRequest, ProjectId, UserId, DEFAULT_LIMIT};
+use crate::db::DbConnection;
+use crate::domain::{Cursor, PageError, PageRequest, ProjectId, DEFAULT_LIMIT};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -304,29 +304,11 @@ impl Page {
     }
 }
 
+pub use super::access::{on_project, on_project_write};
+
 /// Stored times are UTC; the API writes them as RFC 3339.
 pub fn utc(t: NaiveDateTime) -> DateTime<Utc> {
     t.and_utc()
-}
-
-/// Runs `work` with a connection, the project's id and the caller's user id, once the caller
-/// meets `need` on the project `id` (scope, then membership, then role: the rule of
-/// `auth::permission`). Request bodies are validated inside `work`, so authorization errors
-/// come before validation errors. For `work` that only reads; `on_project_write` for writes.
-pub async fn on_project<T, E, F>(
-    caller: Caller,
-    state: &AppState,
-    id: ProjectId,
-    need: Need,
-    work: F,
-) -> Result<T, AppError>
-where
-    F: FnOnce(&mut DbConnection, &ProjectId, &UserId) -> Result<T, E> + Send + 'static,
-    T: Send + 'static,
-    E: 'static,
-    AppError: From<E>,
-{
-    db::run(&state.pool, checked(caller, id, need, work)).await
 }
 
 /// A page of one of a project's lists (publishes, comments, files) answered as `J`: access to
@@ -351,42 +333,6 @@ where
     .await?;
     let (rows, next) = page.cut(rows, cursor);
     Ok(page.respond(&rows.into_iter().map(J::from).collect::<Vec<_>>(), next))
-}
-
-/// `on_project` for `work` that writes: the check and the write run on SQLite's writer
-/// (`db::write`), one after the other with no other write between them.
-pub async fn on_project_write<T, E, F>(
-    caller: Caller,
-    state: &AppState,
-    id: ProjectId,
-    need: Need,
-    work: F,
-) -> Result<T, AppError>
-where
-    F: FnOnce(&mut DbConnection, &ProjectId, &UserId) -> Result<T, E> + Send + 'static,
-    T: Send + 'static,
-    E: 'static,
-    AppError: From<E>,
-{
-    db::write(&state.pool, checked(caller, id, need, work)).await
-}
-
-fn checked<T, E, F>(
-    caller: Caller,
-    id: ProjectId,
-    need: Need,
-    work: F,
-) -> impl FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static
-where
-    F: FnOnce(&mut DbConnection, &ProjectId, &UserId) -> Result<T, E> + Send + 'static,
-    T: 'static,
-    E: 'static,
-    AppError: From<E>,
-{
-    move |conn| {
-        caller.require_on(conn, &id, need)?;
-        Ok(work(conn, &id, &caller.user.id)?)
-    }
 }
 
 /// Reads the body, refusing (413) as soon as it passes the limit: a declared length that is

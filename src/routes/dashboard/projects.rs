@@ -554,7 +554,7 @@ async fn add_trust(
         state.clock.now(),
         state.public_origin.clone(),
     );
-    let added = crate::routes::api::on_project_write(
+    let added = crate::routes::access::on_project_write(
         caller,
         &state,
         id,
@@ -602,7 +602,7 @@ async fn remove_trust(
     }
     let by = crate::routes::requester(user.request(), &user.user.id)?;
     let (caller, now) = (user.caller(), state.clock.now());
-    crate::routes::api::on_project_write(
+    crate::routes::access::on_project_write(
         caller,
         &state,
         id,
