@@ -67,7 +67,7 @@ async fn admin_screens(size: (u32, u32), label: &str) {
         "{row} form[action='/admin/tokens/shorten'] button"
     ))
     .await;
-    b.find(".alert.success").await;
+    says(&b, "Shortened 1").await;
     assert!(!b.text(&row).await.contains("Beyond the policy"));
 
     // Revoke two with a reason; the owner's clients are refused at once.
@@ -75,8 +75,8 @@ async fn admin_screens(size: (u32, u32), label: &str) {
     b.click(&format!("#pick-{}", ci.id)).await;
     b.type_into("#revoke-reason", "Laptop stolen").await;
     b.click("#revoke-form button[type=submit]").await;
-    b.find(".alert.success").await;
-    assert!(b.text(".alert.success").await.contains("Revoked 2"));
+    // The page before had a notice too (the shortening's): wait for this one's.
+    says(&b, "Revoked 2").await;
     axe::check(&b, &check("inventory after revoking")).await;
     for token in [&laptop, &ci] {
         let res = app.bearer_get("/api/me", &token.plaintext).await;
@@ -104,4 +104,15 @@ async fn admin_screens(size: (u32, u32), label: &str) {
     b.goto(&format!("/admin/users/{alice_id}/delete")).await;
     axe::check(&b, &check("delete confirmation")).await;
     b.close().await;
+}
+
+/// Waits for the page that says `text` in its notice: a click returns before the next page is
+/// there, and the page it leaves may have a notice of its own.
+async fn says(b: &Browser, text: &str) {
+    let script = format!(
+        "const a = document.querySelector('.alert.success'); \
+         return !!a && a.textContent.includes({})",
+        serde_json::json!(text)
+    );
+    b.wait_until(&format!("the notice {text:?}"), &script).await;
 }
