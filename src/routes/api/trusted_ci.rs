@@ -108,7 +108,7 @@ struct TrustBody {
     claims: BTreeMap<String, String>,
     /// The scopes of the tokens minted, at least one (`billing.read` is an account's, never a
     /// CI's).
-    #[schema(value_type = Vec<Scope>, min_items = 1)]
+    #[schema(schema_with = ci_scopes_schema)]
     scopes: Vec<String>,
     /// How long a minted token lives: 1 to 60 minutes, 15 by default.
     #[schema(minimum = 1, maximum = 60)]
@@ -123,6 +123,23 @@ fn issuer_schema() -> utoipa::openapi::schema::Object {
         .pattern(Some(IssuerUrl::PATTERN))
         .max_length(Some(IssuerUrl::MAX_CHARS))
         .examples(["https://token.actions.githubusercontent.com"])
+        .build()
+}
+
+/// `scopes`: a project's scopes, at least one (`NewTrust::validate` refuses `billing.read`).
+fn ci_scopes_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    let project_scopes = Scope::ALL
+        .into_iter()
+        .filter(|s| *s != Scope::BillingRead)
+        .map(Scope::as_str);
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(project_scopes)),
+        )
+        .min_items(Some(1))
         .build()
 }
 
@@ -230,7 +247,10 @@ async fn remove(
 #[schema(as = CiExchange)]
 struct ExchangeBody {
     /// The OIDC token (a JWT) the CI platform issued for this job.
-    #[schema(max_length = 16384)]
+    #[schema(
+        max_length = 16384,
+        pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$"
+    )]
     token: String,
 }
 
@@ -255,7 +275,7 @@ struct ExchangeBody {
         (status = 401, description = "`invalid_token`: refused, with the reason.", body = ErrorBody,
             headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"mantel\", \
             error=\"invalid_token\", error_description=\"…\"`"))),
-        (status = 413, description = "`payload_too_large`: a body over 16 KiB.", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: a body over 17 KiB (a token of at most 16 KiB and the JSON around it).", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: not `application/json`.",
             body = ErrorBody),
         (status = 422, description = "`validation_failed`: not `{\"token\": \"…\"}`.",
@@ -281,7 +301,7 @@ async fn exchange(
         return Err(AppError::UnsupportedMediaType);
     }
     // A JWT and the few bytes around it.
-    let body = read_limited(&req, payload, MAX_JWT_BYTES).await?;
+    let body = read_limited(&req, payload, MAX_JWT_BYTES + 1024).await?;
     let value: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|e| AppError::BadJson(format!("Malformed JSON: {e}")))?;
     if !value.is_object() {
