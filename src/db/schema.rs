@@ -255,6 +255,7 @@ diesel::table! {
         max_lifetime_days -> Nullable<Integer>,
         allow_never -> Bool,
         max_scopes -> Nullable<Integer>,
+        require_second_factor -> Bool,
     }
 }
 
@@ -311,6 +312,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     security_events,
     totp_credentials,
     recovery_codes,
+    instance_token_policy,
 );
 
 diesel::table! {

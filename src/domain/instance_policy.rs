@@ -18,6 +18,8 @@ pub struct InstancePolicy {
     /// The most scopes one token may hold; null: no limit.
     #[schema(value_type = Option<u8>, minimum = 1, maximum = 5)]
     pub max_scopes: Option<ScopeCount>,
+    /// Whether a token's owner must have a second factor (SPEC §3.1) for it to be made.
+    pub require_second_factor: bool,
 }
 
 impl Default for InstancePolicy {
@@ -27,6 +29,7 @@ impl Default for InstancePolicy {
             max_lifetime_days: None,
             allow_never: true,
             max_scopes: None,
+            require_second_factor: false,
         }
     }
 }
@@ -61,6 +64,7 @@ impl InstancePolicy {
         max_lifetime_days: Option<i64>,
         allow_never: bool,
         max_scopes: Option<i64>,
+        require_second_factor: bool,
     ) -> Result<InstancePolicy, PolicyFieldError> {
         let max_lifetime_days = max_lifetime_days
             .map(LifetimeDays::new)
@@ -91,7 +95,19 @@ impl InstancePolicy {
             max_lifetime_days,
             allow_never,
             max_scopes,
+            require_second_factor,
         })
+    }
+
+    /// Whether the owner may be given a new token: with `require_second_factor`, only an
+    /// account that has a second factor. (Not a token's own trait, so not `check`'s: the
+    /// inventory's "exceeds" is about lifetime and scopes.)
+    pub fn check_owner(&self, has_second_factor: bool) -> Result<(), PolicyBreach> {
+        if self.require_second_factor && !has_second_factor {
+            Err(PolicyBreach::InstanceSecondFactor)
+        } else {
+            Ok(())
+        }
     }
 
     /// Whether a token made at `created_at`, expiring at `expires_at` (never: `None`), with
@@ -143,30 +159,40 @@ mod tests {
     #[test]
     fn a_change_names_the_field_it_cannot_take() {
         assert_eq!(
-            InstancePolicy::new(None, true, None),
+            InstancePolicy::new(None, true, None, false),
             Ok(InstancePolicy::default())
         );
         assert_eq!(
-            InstancePolicy::new(Some(0), false, None).unwrap_err().0,
+            InstancePolicy::new(Some(0), false, None, false)
+                .unwrap_err()
+                .0,
             "maxLifetimeDays"
         );
         assert_eq!(
-            InstancePolicy::new(Some(367), false, None).unwrap_err().0,
+            InstancePolicy::new(Some(367), false, None, false)
+                .unwrap_err()
+                .0,
             "maxLifetimeDays"
         );
         assert_eq!(
-            InstancePolicy::new(Some(90), true, None).unwrap_err().0,
+            InstancePolicy::new(Some(90), true, None, false)
+                .unwrap_err()
+                .0,
             "allowNever"
         );
         assert_eq!(
-            InstancePolicy::new(None, true, Some(0)).unwrap_err().0,
+            InstancePolicy::new(None, true, Some(0), false)
+                .unwrap_err()
+                .0,
             "maxScopes"
         );
         assert_eq!(
-            InstancePolicy::new(None, true, Some(6)).unwrap_err().0,
+            InstancePolicy::new(None, true, Some(6), false)
+                .unwrap_err()
+                .0,
             "maxScopes"
         );
-        let p = InstancePolicy::new(Some(90), false, Some(5)).unwrap();
+        let p = InstancePolicy::new(Some(90), false, Some(5), false).unwrap();
         assert_eq!(p.max_scopes.map(ScopeCount::get), Some(5));
     }
 
@@ -176,7 +202,7 @@ mod tests {
         let month = Some(at("2026-02-01 00:00:00"));
         let year = Some(at("2027-01-01 00:00:00"));
         assert_eq!(InstancePolicy::default().check(made, None, 5), Ok(()));
-        let thirty_one = InstancePolicy::new(Some(31), false, None).unwrap();
+        let thirty_one = InstancePolicy::new(Some(31), false, None, false).unwrap();
         assert_eq!(thirty_one.check(made, month, 5), Ok(()));
         assert_eq!(
             thirty_one.check(made, year, 1),
@@ -186,7 +212,7 @@ mod tests {
             thirty_one.check(made, None, 1),
             Err(PolicyBreach::InstanceTooLong(31))
         );
-        let expiring = InstancePolicy::new(None, false, Some(2)).unwrap();
+        let expiring = InstancePolicy::new(None, false, Some(2), false).unwrap();
         assert_eq!(expiring.check(made, year, 2), Ok(()));
         assert_eq!(
             expiring.check(made, None, 1),
@@ -196,6 +222,18 @@ mod tests {
             expiring.check(made, year, 3),
             Err(PolicyBreach::TooManyScopes(2))
         );
+        let factor = InstancePolicy::new(None, true, None, true).unwrap();
+        assert_eq!(
+            factor.check(made, None, 5),
+            Ok(()),
+            "not a token's own trait"
+        );
+        assert_eq!(factor.check_owner(true), Ok(()));
+        assert_eq!(
+            factor.check_owner(false),
+            Err(PolicyBreach::InstanceSecondFactor)
+        );
+        assert_eq!(expiring.check_owner(false), Ok(()));
         assert!(PolicyBreach::InstanceTooLong(31)
             .to_string()
             .contains("31 days"));
@@ -204,7 +242,7 @@ mod tests {
     #[test]
     fn the_form_offers_the_expiries_the_policy_allows() {
         let jan = at("2026-01-15 12:00:00");
-        let p = InstancePolicy::new(Some(200), false, None).unwrap();
+        let p = InstancePolicy::new(Some(200), false, None, false).unwrap();
         let offered: Vec<Expiry> = Expiry::ALL
             .into_iter()
             .filter(|e| p.allows_expiry(*e, jan))

@@ -71,6 +71,11 @@ pub enum PolicyBreach {
     InstanceNever,
     #[error("This instance allows at most {0} scopes on one token. Pick fewer.")]
     TooManyScopes(u8),
+    #[error(
+        "This instance gives tokens only to accounts with a second factor. Add an authenticator \
+         app on /settings/security first."
+    )]
+    InstanceSecondFactor,
 }
 
 impl TokenPolicy {

@@ -7,8 +7,8 @@ use chrono::NaiveDateTime;
 
 use crate::db::models::leaks::{self, Outcome, Reported};
 use crate::db::models::security_log::{self, Client, NewSecurityEvent};
-use crate::db::models::settings;
 use crate::db::models::tokens::{self, TokenRow};
+use crate::db::models::{settings, users};
 use crate::db::{self, write_transaction, DbConnection};
 use crate::domain::{
     NewToken, PlainToken, ProjectSelection, ReportChannel, Rotation, SecurityKind, TokenId, UserId,
@@ -41,13 +41,20 @@ fn within_instance_policy(
 ) -> Result<(TokenRow, PlainToken), AppError> {
     write_transaction(conn, |conn| {
         let (token, plain) = issue(conn)?;
-        settings::token_policy(conn)?
+        let policy = settings::token_policy(conn)?;
+        policy
             .check(
                 token.created_at,
                 token.expires_at,
                 token.scopes.iter().count(),
             )
             .map_err(AppError::TokenPolicy)?;
+        if policy.require_second_factor {
+            let owner = users::User::find(conn, &token.user_id)?;
+            policy
+                .check_owner(owner.is_some_and(|u| u.second_factor))
+                .map_err(AppError::TokenPolicy)?;
+        }
         Ok((token, plain))
     })
 }

@@ -6,7 +6,9 @@ use diesel::sql_types::Bool;
 
 use super::WriteError;
 use crate::db::models::users::User;
-use crate::db::schema::{api_token_projects, project_members, projects, users};
+use crate::db::schema::{
+    api_token_projects, instance_token_policy, project_members, projects, users,
+};
 use crate::db::{write_transaction, DbConnection};
 use crate::domain::{
     Cursor, Email, LifetimeDays, PageRequest, ProjectId, ProjectName, Role, TokenId, TokenPolicy,
@@ -104,9 +106,19 @@ pub fn standing(
         .filter(project_members::project_id.eq(project_id))
         .filter(project_members::user_id.eq(user_id));
     let policy = POLICY;
-    let row: Option<(Role, PolicyColumns, bool)> = match token_id {
+    // The instance's policy may require a second factor of every member (SPEC §3.1, §9):
+    // asked in the same query, so the bearer path gains no statement.
+    let instance = diesel::dsl::exists(
+        instance_token_policy::table.filter(instance_token_policy::require_second_factor),
+    );
+    let row: Option<(Role, PolicyColumns, bool, bool)> = match token_id {
         None => member
-            .select((project_members::role, policy, true.into_sql::<Bool>()))
+            .select((
+                project_members::role,
+                policy,
+                true.into_sql::<Bool>(),
+                instance,
+            ))
             .get_result(conn)
             .optional()?,
         Some(token_id) => member
@@ -119,14 +131,19 @@ pub fn standing(
                 project_members::role,
                 policy,
                 api_token_projects::token_id.nullable().is_not_null(),
+                instance,
             ))
             .get_result(conn)
             .optional()?,
     };
-    Ok(row.map(|(role, policy, chosen)| Standing {
-        role,
-        chosen,
-        policy: policy_of(policy),
+    Ok(row.map(|(role, policy, chosen, instance_requires)| {
+        let mut policy = policy_of(policy);
+        policy.require_second_factor |= instance_requires;
+        Standing {
+            role,
+            chosen,
+            policy,
+        }
     }))
 }
 

@@ -36,21 +36,23 @@ pub fn get_or_insert(
 
 /// The instance's token policy (SPEC §9); no row is no policy.
 pub fn token_policy(conn: &mut DbConnection) -> QueryResult<InstancePolicy> {
-    let row: Option<(Option<i32>, bool, Option<i32>)> = instance_token_policy::table
+    let row: Option<(Option<i32>, bool, Option<i32>, bool)> = instance_token_policy::table
         .select((
             instance_token_policy::max_lifetime_days,
             instance_token_policy::allow_never,
             instance_token_policy::max_scopes,
+            instance_token_policy::require_second_factor,
         ))
         .first(conn)
         .optional()?;
     Ok(match row {
         None => InstancePolicy::default(),
         // Only `set_token_policy` writes it, with checked values.
-        Some((days, allow_never, scopes)) => InstancePolicy {
+        Some((days, allow_never, scopes, require_second_factor)) => InstancePolicy {
             max_lifetime_days: days.and_then(|d| LifetimeDays::new(d.into()).ok()),
             allow_never,
             max_scopes: scopes.and_then(|n| ScopeCount::new(n.into())),
+            require_second_factor,
         },
     })
 }
@@ -63,6 +65,7 @@ pub fn set_token_policy(conn: &mut DbConnection, policy: &InstancePolicy) -> Que
             .eq(policy.max_lifetime_days.map(|d| i32::from(d.get()))),
         instance_token_policy::allow_never.eq(policy.allow_never),
         instance_token_policy::max_scopes.eq(policy.max_scopes.map(|n| i32::from(n.get()))),
+        instance_token_policy::require_second_factor.eq(policy.require_second_factor),
     );
     let updated = diesel::update(instance_token_policy::table.find(1))
         .set(values)

@@ -422,16 +422,11 @@ async fn shorten_tokens(
 struct PolicyJson {
     #[serde(flatten)]
     policy: InstancePolicy,
-    /// Always false: Mantel has no second factor yet (SPEC §3.1).
-    require_second_factor: bool,
 }
 
 impl From<InstancePolicy> for PolicyJson {
     fn from(policy: InstancePolicy) -> Self {
-        PolicyJson {
-            policy,
-            require_second_factor: false,
-        }
+        PolicyJson { policy }
     }
 }
 
@@ -469,7 +464,8 @@ struct PolicyBody {
     #[schema(minimum = 1, maximum = 5)]
     #[serde(default, deserialize_with = "super::projects::whole_number")]
     max_scopes: Option<i64>,
-    /// Must be false (or absent): Mantel has no second factor yet (SPEC §3.1).
+    /// Whether only accounts with a second factor (SPEC §3.1) may be given new or regenerated
+    /// tokens; absent: false.
     #[serde(default)]
     require_second_factor: bool,
 }
@@ -496,14 +492,13 @@ async fn set_token_policy(
     state: web::Data<AppState>,
     body: Json<PolicyBody>,
 ) -> Result<HttpResponse, AppError> {
-    if body.require_second_factor {
-        return Err(AppError::validation(
-            "requireSecondFactor",
-            "Mantel has no second factor yet: leave this false.",
-        ));
-    }
-    let policy = InstancePolicy::new(body.max_lifetime_days, body.allow_never, body.max_scopes)
-        .map_err(|(field, message)| AppError::validation(field, message))?;
+    let policy = InstancePolicy::new(
+        body.max_lifetime_days,
+        body.allow_never,
+        body.max_scopes,
+        body.require_second_factor,
+    )
+    .map_err(|(field, message)| AppError::validation(field, message))?;
     let by = crate::routes::requester(&req, &admin.user.id)?;
     ops::admin::set_token_policy(&state, &by, policy).await?;
     Ok(HttpResponse::Ok().json(PolicyJson::from(policy)))

@@ -554,6 +554,7 @@ struct SettingsPage {
     tabs: Vec<(&'static str, &'static str, bool)>,
     max_lifetime_days: String,
     allow_never: bool,
+    require_second_factor: bool,
     max_scopes: String,
     most_scopes: usize,
     /// The field refused, and why.
@@ -584,6 +585,7 @@ async fn settings_form(
             .map(|d| d.get().to_string())
             .unwrap_or_default(),
         allow_never: policy.allow_never,
+        require_second_factor: policy.require_second_factor,
         max_scopes: policy
             .max_scopes
             .map(|n| n.get().to_string())
@@ -600,6 +602,8 @@ struct SettingsForm {
     max_lifetime_days: String,
     /// A checkbox: present when ticked.
     allow_never: Option<String>,
+    /// A checkbox: present when ticked.
+    require_second_factor: Option<String>,
     #[serde(default)]
     max_scopes: String,
     csrf_token: Option<String>,
@@ -625,9 +629,10 @@ async fn set_settings(
     admin(&user)?;
     user.check_csrf(form.csrf_token.as_deref())?;
     let allow_never = form.allow_never.is_some();
+    let require_second_factor = form.require_second_factor.is_some();
     let policy = number("maxLifetimeDays", &form.max_lifetime_days).and_then(|days| {
         let scopes = number("maxScopes", &form.max_scopes)?;
-        InstancePolicy::new(days, allow_never, scopes)
+        InstancePolicy::new(days, allow_never, scopes, require_second_factor)
     });
     let policy = match policy {
         Ok(policy) => policy,
@@ -637,6 +642,7 @@ async fn set_settings(
                 tabs: tabs(SETTINGS),
                 max_lifetime_days: form.max_lifetime_days,
                 allow_never,
+                require_second_factor,
                 max_scopes: form.max_scopes,
                 most_scopes: ScopeCount::MAX,
                 error: Some(error),

@@ -72,10 +72,6 @@ async fn new_and_regenerated_tokens_follow_the_instance_policy() {
         ),
         (json!({ "maxScopes": 0 }), "maxScopes"),
         (json!({ "maxScopes": 6 }), "maxScopes"),
-        (
-            json!({ "requireSecondFactor": true }),
-            "requireSecondFactor",
-        ),
     ] {
         let res = put_policy(&boss, bad.clone()).await;
         assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");

@@ -411,3 +411,52 @@ async fn a_project_can_require_its_members_tokens_to_have_a_second_factor() {
     let access = owner.get_html(&format!("/projects/{project}/access")).await;
     assert!(access.contains("Every member has one."));
 }
+
+/// SPEC §9 and §3.1: the instance's token policy may require a second factor of everyone —
+/// a creation without one is refused (403 `token_policy`, nothing made), a token made before
+/// is blocked on every project (403 `second_factor_required`, not revoked), and both pass once
+/// the account has enrolled an authenticator.
+#[actix_web::test]
+async fn the_instance_can_require_a_second_factor_of_everyone() {
+    let app = TestApp::spawn().await;
+    let boss = crate::api::admin::admin(&app, "boss@example.com").await;
+    let alice = app.with_user("alice@example.com").await;
+    let project = alice.with_project("Site").await;
+    let older = alice.with_token("older", &["publish"], "1y").await;
+    let publish = || async {
+        app.bearer(Method::POST, "/api/publish", &older.plaintext)
+            .json(&json!({ "projectId": project }))
+            .send()
+            .await
+            .unwrap()
+    };
+    assert_eq!(publish().await.status(), StatusCode::CREATED);
+    let res = boss
+        .session(Method::PUT, "/api/admin/token-policy")
+        .json(&json!({ "requireSecondFactor": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let policy: Value = res.json().await.unwrap();
+    assert_eq!(policy["requireSecondFactor"], true);
+
+    let body = json!({ "name": "deploy", "scopes": ["publish"], "expiry": "1m" });
+    let res = alice.post_token(&body).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let refused: Value = res.json().await.unwrap();
+    assert_eq!(refused["error"]["code"], "token_policy");
+    assert!(refused["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("second factor"));
+    assert_eq!(alice.tokens().await.len(), 1, "nothing made");
+    let res = publish().await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(error_code(res).await, "second_factor_required");
+
+    enrol(&alice).await;
+    let res = alice.post_token(&body).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(publish().await.status(), StatusCode::CREATED);
+}

@@ -1,0 +1,1 @@
+ALTER TABLE instance_token_policy DROP COLUMN require_second_factor;
