@@ -157,9 +157,15 @@ pub enum FactorInput {
     Recovery(RecoveryCode),
 }
 
-/// Six digits.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Six digits. Never printed by `Debug`: a code not yet used still opens the account.
+#[derive(Clone, PartialEq, Eq)]
 pub struct TotpCode(String);
+
+impl fmt::Debug for TotpCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TotpCode(<redacted>)")
+    }
+}
 
 impl TotpCode {
     pub fn parse(text: &str) -> Option<TotpCode> {
