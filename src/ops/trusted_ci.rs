@@ -95,6 +95,28 @@ pub fn remove(
     })
 }
 
+/// Stops trusting every CI identity on the project at once (`DELETE …/trusted-ci`): for an
+/// owner who wants no pipeline to mint tokens here any more. Each removal is logged as one
+/// `remove` would log it; none is no error.
+pub fn remove_all(
+    conn: &mut DbConnection,
+    by: &Requester,
+    project_id: &ProjectId,
+    now: NaiveDateTime,
+) -> Result<usize, AppError> {
+    if !by.password_recent {
+        return Err(AppError::ReauthenticationRequired);
+    }
+    write_transaction(conn, |conn| {
+        let rows = trusted_ci::delete_all(conn, project_id)?;
+        for row in &rows {
+            let kind = SecurityKind::TrustedCiRemoved;
+            log(conn, &by.user_id, kind, &by.client, row, now)?;
+        }
+        Ok(rows.len())
+    })
+}
+
 fn log(
     conn: &mut DbConnection,
     user_id: &UserId,

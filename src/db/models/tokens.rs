@@ -7,7 +7,9 @@ use diesel::prelude::*;
 
 use super::WriteError;
 use crate::db::models::users::User;
-use crate::db::schema::{api_token_projects, api_tokens, project_members, projects, users};
+use crate::db::schema::{
+    api_token_projects, api_tokens, ci_issued_tokens, project_members, projects, users,
+};
 use crate::db::{is_unique_violation, write_transaction, DbConnection};
 use crate::domain::{
     Cursor, Expiry, Grace, Narrowing, NewToken, PageRequest, PlainToken, ProjectId, ProjectName,
@@ -234,7 +236,19 @@ pub fn create(
         let live = api_tokens::table
             .filter(api_tokens::user_id.eq(user_id))
             .filter(api_tokens::revoked_at.is_null());
-        let count: i64 = live.count().get_result(conn)?;
+        // A token minted for a CI job that has run out is done for good (it is never
+        // regenerated: the next job exchanges its own), so it does not hold a place; otherwise
+        // a trusted pipeline would stop at its hundredth run.
+        let spent_ci = ci_issued_tokens::table.select(ci_issued_tokens::token_id);
+        let count: i64 = live
+            .filter(
+                api_tokens::expires_at
+                    .gt(now)
+                    .or(api_tokens::expires_at.is_null())
+                    .or(api_tokens::id.ne_all(spent_ci)),
+            )
+            .count()
+            .get_result(conn)?;
         if count >= MAX_LIVE_TOKENS {
             return Err(WriteError::field(
                 "name",
@@ -378,6 +392,16 @@ pub fn rotate(
             return Err(WriteError::field(
                 "id",
                 "This token was already replaced by a newer one.",
+            ));
+        }
+        let minted_for_ci: i64 = ci_issued_tokens::table
+            .find(&old.id)
+            .count()
+            .get_result(conn)?;
+        if minted_for_ci > 0 {
+            return Err(WriteError::field(
+                "id",
+                "A token minted for a CI job is not regenerated: each job exchanges its own.",
             ));
         }
         let expiry = expiry.or(old.expiry).unwrap_or_default();

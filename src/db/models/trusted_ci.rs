@@ -95,6 +95,14 @@ pub fn delete(
     Ok(found)
 }
 
+/// Deletes every trust configuration of the project, and returns them (oldest first).
+pub fn delete_all(conn: &mut DbConnection, project_id: &ProjectId) -> QueryResult<Vec<TrustRow>> {
+    let found = list(conn, project_id)?;
+    diesel::delete(trusted_ci::table.filter(trusted_ci::project_id.eq(project_id)))
+        .execute(conn)?;
+    Ok(found)
+}
+
 /// The project's owners now: told of refused exchanges.
 pub fn owners(conn: &mut DbConnection, project_id: &ProjectId) -> QueryResult<Vec<UserId>> {
     project_members::table

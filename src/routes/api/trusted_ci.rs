@@ -25,7 +25,7 @@ use crate::ops;
 use crate::routes::requester;
 use crate::state::AppState;
 
-super::resource!(list, add, remove);
+super::resource!(list, add, remove, remove_all);
 super::resource!(configure_exchange, ExchangeDoc: exchange);
 
 /// A CI identity the project trusts.
@@ -236,6 +236,37 @@ async fn remove(
         project,
         Need::role(Role::Owner),
         move |conn, id, _| ops::trusted_ci::remove(conn, &by, id, &trust, now),
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Stop trusting every CI identity on the project.
+///
+/// No pipeline can exchange a token for this project afterwards; tokens already minted keep
+/// their short lives. Owners only; needs a dashboard session and the password entered within
+/// the last 10 minutes.
+#[utoipa::path(
+    tag = "trusted-ci",
+    params(("id" = ProjectId, Path, description = "The project's id.")),
+    security(("session" = [], "csrf" = [])),
+    responses((status = 204, description = "No CI identity is trusted any more (also when none was).")),
+)]
+#[delete("/{id}/trusted-ci")]
+async fn remove_all(
+    SessionCaller(caller): SessionCaller,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<ProjectId>,
+) -> Result<HttpResponse, AppError> {
+    let by = requester(&req, &caller.user.id)?;
+    let now = state.clock.now();
+    on_project_write(
+        caller,
+        &state,
+        path.into_inner(),
+        Need::role(Role::Owner),
+        move |conn, id, _| ops::trusted_ci::remove_all(conn, &by, id, now),
     )
     .await?;
     Ok(HttpResponse::NoContent().finish())

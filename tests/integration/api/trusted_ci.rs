@@ -545,6 +545,50 @@ async fn only_owners_with_a_recent_password_change_what_is_trusted() {
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     let jwt = key.sign(&claims(&app, &issuer, "after"));
     assert!(refused(&app, &jwt).await.contains("No project trusts"));
+
+    // DELETE on the collection stops trusting every CI identity of the project at once; an
+    // editor may not, and it needs the password as recently.
+    for scope in ["octo/app", "octo/lib"] {
+        let mut one = body.clone();
+        one["claims"]["repository"] = json!(scope);
+        assert_eq!(
+            trust(&owner, &project, one).await.status(),
+            StatusCode::CREATED
+        );
+    }
+    let all = format!("/api/projects/{project}/trusted-ci");
+    let res = editor.session(Method::DELETE, &all).send().await.unwrap();
+    assert_eq!(error_code(res).await, "forbidden");
+    app.clock.advance(Duration::minutes(11));
+    let res = owner.session(Method::DELETE, &all).send().await.unwrap();
+    assert_eq!(error_code(res).await, "reauthentication_required");
+    assert_eq!(
+        owner
+            .get(&all)
+            .await
+            .json::<Value>()
+            .await
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let res = owner
+        .session(Method::POST, "/api/session/reauthenticate")
+        .json(&json!({ "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let res = owner.session(Method::DELETE, &all).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        owner.get(&all).await.json::<Value>().await.unwrap(),
+        json!([])
+    );
+    let jwt = key.sign(&claims(&app, &issuer, "after-all"));
+    assert!(refused(&app, &jwt).await.contains("No project trusts"));
     let log: Value = owner.get("/api/security-log").await.json().await.unwrap();
     let kinds: Vec<&str> = log
         .as_array()
@@ -631,4 +675,55 @@ async fn the_settings_page_trusts_and_removes_a_ci_identity() {
         .get_html(&settings)
         .await
         .contains("No CI identity is trusted yet."));
+}
+
+#[actix_web::test]
+async fn a_pipeline_runs_past_the_token_cap_and_its_tokens_are_not_regenerated() {
+    let app = TestApp::spawn().await;
+    let key = SigningKey::ec("ec-1");
+    let issuer = Issuer::start(&[&key]).await;
+    let (owner, _project) = trusted(&app, &issuer, &["publish"]).await;
+    // 99 tokens of the owner's own, then the pipeline's: the hundredth.
+    for i in 0..99 {
+        owner
+            .create_token(&format!("own {i}"), &["files"], "1m")
+            .await;
+    }
+    let res = exchange(&app, &key.sign(&claims(&app, &issuer, "run-1"))).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let first: Value = res.json().await.unwrap();
+    let res = exchange(&app, &key.sign(&claims(&app, &issuer, "run-2"))).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // A CI token is not made long-lived by regenerating it: the next job exchanges its own.
+    let id = first["id"].as_str().unwrap();
+    let res = owner
+        .session(Method::POST, &format!("/api/tokens/{id}/rotate"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = res.json().await.unwrap();
+    assert!(
+        body["error"]["fields"]["id"]
+            .as_str()
+            .unwrap()
+            .contains("CI job"),
+        "{body}"
+    );
+
+    // Once the first job's token has run out, it holds no place: the next run works, as do
+    // the hundred after it.
+    app.clock.advance(Duration::minutes(11));
+    for run in 0..3 {
+        let jwt = key.sign(&claims(&app, &issuer, &format!("later-{run}")));
+        let res = exchange(&app, &jwt).await;
+        assert_eq!(res.status(), StatusCode::CREATED, "run {run}");
+        app.clock.advance(Duration::minutes(11));
+    }
+    // The cap still holds for the tokens that work: one more of the owner's own fills it.
+    owner.create_token("own 99", &["files"], "1m").await;
+    let res = exchange(&app, &key.sign(&claims(&app, &issuer, "full"))).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }

@@ -188,6 +188,36 @@ async fn axe_on_every_screen((size, label): ((u32, u32), &str)) {
             .await;
         b.find("#project-id").await;
         axe::check(&b, &check("a project")).await;
+        let project = b.value("#project-id").await;
+        b.goto(&format!("/projects/{project}/settings")).await;
+        axe::check(&b, &check("project settings")).await;
+        // The trusted-CI form refused, then accepted, then its identity listed.
+        let trust = "form[action$='/settings/trusted-ci'] button[type=submit]";
+        b.type_into("#trust-issuer", "http://ci.example.com").await;
+        b.click(trust).await;
+        b.find("#trust-issuer-error").await;
+        axe::check(&b, &check("trusted CI with problems")).await;
+        b.type_into(
+            "#trust-issuer",
+            "https://token.actions.githubusercontent.com",
+        )
+        .await;
+        b.type_into("#trust-claims", "repository=octo/app").await;
+        // `publish` is ticked already, as the page offers it.
+        assert!(b
+            .find("#trust-scope-publish")
+            .await
+            .is_selected()
+            .await
+            .unwrap());
+        b.click(trust).await;
+        b.wait_until(
+            "the trusted identity",
+            "return document.body.textContent.includes('CI identity trusted.')",
+        )
+        .await;
+        assert!(b.source().await.contains("repository=octo/app"));
+        axe::check(&b, &check("project settings, CI trusted")).await;
         b.goto("/projects").await;
         axe::check(&b, &check("projects")).await;
         b.goto("/settings/security-log").await;
