@@ -727,3 +727,36 @@ async fn a_pipeline_runs_past_the_token_cap_and_its_tokens_are_not_regenerated()
     let res = exchange(&app, &key.sign(&claims(&app, &issuer, "full"))).await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[actix_web::test]
+async fn a_minted_token_dies_at_its_lifetime_on_every_instance() {
+    let a = TestApp::spawn().await;
+    let b = TestApp::spawn_on(a.db.clone(), a.clock.clone()).await;
+    let key = SigningKey::ec("ec-1");
+    let issuer = Issuer::start(&[&key]).await;
+    let (_owner, project) = trusted(&a, &issuer, &["publish"]).await;
+    let publishes = format!("/api/projects/{project}/publishes");
+
+    // Exchanged through the second instance; its `jti` is spent for both.
+    let jwt = key.sign(&claims(&a, &issuer, "run"));
+    let res = exchange(&b, &jwt).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let token = res.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(refused(&a, &jwt).await.contains("already exchanged"));
+    // Both instances have the token cached, working…
+    for app in [&a, &b] {
+        assert_eq!(
+            app.bearer_get(&publishes, &token).await.status(),
+            StatusCode::OK
+        );
+    }
+    // …and both refuse it the moment its ten minutes are over.
+    a.clock.advance(Duration::minutes(10));
+    for app in [&a, &b] {
+        let late = app.bearer_get(&publishes, &token).await;
+        assert_eq!(error_code(late).await, "invalid_token");
+    }
+}
