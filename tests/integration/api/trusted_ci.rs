@@ -199,6 +199,17 @@ async fn trust(owner: &User, project: &str, body: Value) -> Response {
         .unwrap()
 }
 
+/// The password given again, as changes to what is trusted need.
+async fn reauthenticate(owner: &User) {
+    let res = owner
+        .session(Method::POST, "/api/session/reauthenticate")
+        .json(&json!({ "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+}
+
 /// An owner and a project trusting `issuer` for `octo/app` on `refs/heads/main`.
 async fn trusted(app: &TestApp, issuer: &Issuer, scopes: &[&str]) -> (User, String) {
     let owner = app.with_user("owner@example.com").await;
@@ -524,13 +535,7 @@ async fn only_owners_with_a_recent_password_change_what_is_trusted() {
     app.clock.advance(Duration::minutes(11));
     let stale = trust(&owner, &project, body.clone()).await;
     assert_eq!(error_code(stale).await, "reauthentication_required");
-    let res = owner
-        .session(Method::POST, "/api/session/reauthenticate")
-        .json(&json!({ "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    reauthenticate(&owner).await;
     let res = trust(&owner, &project, body.clone()).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let id = res.json::<Value>().await.unwrap()["id"]
@@ -574,13 +579,7 @@ async fn only_owners_with_a_recent_password_change_what_is_trusted() {
             .len(),
         2
     );
-    let res = owner
-        .session(Method::POST, "/api/session/reauthenticate")
-        .json(&json!({ "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    reauthenticate(&owner).await;
     let res = owner.session(Method::DELETE, &all).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     assert_eq!(
