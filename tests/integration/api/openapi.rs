@@ -29,6 +29,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/api/projects/{id}/token-policy"),
     ("GET", "/api/projects/{id}/trusted-ci"),
     ("POST", "/api/projects/{id}/trusted-ci"),
+    ("DELETE", "/api/projects/{id}/trusted-ci"),
     ("DELETE", "/api/projects/{id}/trusted-ci/{trustId}"),
     ("POST", "/api/publish"),
     ("GET", "/api/projects/{id}/publishes"),
