@@ -32,8 +32,8 @@ pub struct Requester {
     pub password_recent: bool,
 }
 
-/// Runs `work` on SQLite's writer (`db::write`) once `caller` meets `need` on `project` (scope,
-/// then membership, then role: the rule of `auth::permission`), the check and the write one
+/// Runs `work` on SQLite's writer (`db::write`) once `caller` meets `need` on `project`
+/// (`Caller::with_project`: scope, then membership, then role), the check and the write one
 /// after the other with no other write between them. What the request sent is judged inside
 /// `work`, so a refusal comes before a field error, as the API has always answered.
 async fn on_project_write<T, F>(
@@ -48,8 +48,7 @@ where
     T: Send + 'static,
 {
     db::write(&state.pool, move |conn| {
-        caller.require_on(conn, &project, need)?;
-        work(conn, &project, &caller.user.id)
+        caller.with_project(conn, &project, need, work)
     })
     .await
 }

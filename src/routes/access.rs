@@ -9,9 +9,9 @@ use crate::error::AppError;
 use crate::state::AppState;
 
 /// Runs `work` with a connection, the project's id and the caller's user id, once the caller
-/// meets `need` on the project `id` (scope, then membership, then role: the rule of
-/// `auth::permission`). What the request asks is judged inside `work`, so authorization errors
-/// come before validation errors. For `work` that only reads.
+/// meets `need` on the project `id` (`Caller::with_project`: scope, then membership, then role,
+/// the rule of `auth::permission`), so authorization errors come before validation errors.
+/// For `work` that only reads, on the read pool.
 pub async fn on_project<T, E, F>(
     caller: Caller,
     state: &AppState,
@@ -26,8 +26,7 @@ where
     AppError: From<E>,
 {
     db::run(&state.pool, move |conn| {
-        caller.require_on(conn, &id, need)?;
-        Ok(work(conn, &id, &caller.user.id)?)
+        caller.with_project(conn, &id, need, work)
     })
     .await
 }
