@@ -8,7 +8,7 @@ use crate::auth::{Caller, Need};
 use crate::db::models::activity::{self, Message, Publish};
 use crate::db::models::files::{self, FileInfo};
 use crate::db::models::projects;
-use crate::domain::{ProjectId, Role, Scope};
+use crate::domain::{Hostname, MessageText, ProjectId, Role, Scope};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -37,19 +37,16 @@ pub async fn publish(
     .await
 }
 
-/// Posts a comment on the project: `text` as the door read it (`activity::validate_body`'s
-/// rule: trimmed, not empty, at most 10000 characters, no control characters but line breaks
-/// and tabs).
+/// Posts a comment on the project: `text` as the door read it (`MessageText`, or why not).
 pub async fn post_message(
     state: &AppState,
     caller: Caller,
     project: ProjectId,
-    text: Result<&str, AppError>,
+    text: Result<MessageText, AppError>,
 ) -> Result<Message, AppError> {
-    let text = text.map(str::to_owned);
     let now = state.clock.now();
     on_project_write(state, caller, project, COMMENT, move |conn, id, user_id| {
-        let text = activity::validate_body(&text?)?;
+        let text = text?.into_string();
         Ok(activity::post_message(conn, id, user_id, text, now)?)
     })
     .await
@@ -103,17 +100,16 @@ pub async fn delete_file(
     .await
 }
 
-/// Sets the project's custom domain to `domain` as the door read it (`projects::validate_domain`:
-/// a hostname, stored lower-cased without its final dot); answers the domain as stored.
+/// Sets the project's custom domain to `domain` as the door read it (a `Hostname`, or why
+/// not); answers the domain as stored.
 pub async fn set_domain(
     state: &AppState,
     caller: Caller,
     project: ProjectId,
-    domain: Result<&str, AppError>,
+    domain: Result<Hostname, AppError>,
 ) -> Result<String, AppError> {
-    let domain = domain.map(str::to_owned);
     on_project_write(state, caller, project, DOMAIN, move |conn, id, _| {
-        let domain = projects::validate_domain(&domain?)?;
+        let domain = domain?.into_string();
         projects::set_domain(conn, id, Some(domain.clone()))?;
         Ok(domain)
     })

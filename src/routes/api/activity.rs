@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use super::{project_page, required, utc, Json, Page};
 use crate::auth::{Caller, Need};
 use crate::db::models::activity;
-use crate::domain::{ProjectId, Role, Scope, UserId};
+use crate::domain::{MessageText, ProjectId, Role, Scope, UserId};
 use crate::error::{AppError, ErrorBody};
 use crate::ops;
 use crate::state::AppState;
@@ -149,12 +149,12 @@ struct MessageBody {
     body: Option<String>,
 }
 
-/// `body`, from the rule that checks it (`activity::validate_body`).
+/// `body`, from the rule that checks it (`MessageText::parse`).
 fn message_schema() -> utoipa::openapi::schema::Object {
     utoipa::openapi::schema::ObjectBuilder::new()
         .schema_type(utoipa::openapi::schema::Type::String)
-        .max_length(Some(activity::MESSAGE_MAX_CHARS))
-        .pattern(Some(activity::MESSAGE_PATTERN))
+        .max_length(Some(MessageText::MAX_CHARS))
+        .pattern(Some(MessageText::PATTERN))
         .build()
 }
 
@@ -174,7 +174,8 @@ async fn post_message(
     path: web::Path<ProjectId>,
     body: Json<MessageBody>,
 ) -> Result<HttpResponse, AppError> {
-    let text = required("body", body.body.as_deref());
+    let text = required("body", body.body.as_deref())
+        .and_then(|t| MessageText::parse(t).map_err(|e| AppError::validation("body", e)));
     let row = ops::content::post_message(&state, caller, path.into_inner(), text).await?;
     Ok(HttpResponse::Created().json(MessageJson::from(row)))
 }

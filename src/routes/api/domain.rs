@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use super::{on_project, required, Json};
 use crate::auth::{Caller, Need};
 use crate::db::models::projects;
-use crate::domain::{ProjectId, Role, Scope};
+use crate::domain::{Hostname, ProjectId, Role, Scope};
 use crate::error::AppError;
 use crate::ops;
 use crate::state::AppState;
@@ -54,12 +54,12 @@ struct DomainBody {
     domain: Option<String>,
 }
 
-/// `domain`, from the rule that checks it (`projects::validate_domain`).
+/// `domain`, from the rule that checks it (`Hostname::parse`).
 fn domain_schema() -> utoipa::openapi::schema::Object {
     utoipa::openapi::schema::ObjectBuilder::new()
         .schema_type(utoipa::openapi::schema::Type::String)
-        .pattern(Some(crate::db::models::projects::DOMAIN_PATTERN))
-        .max_length(Some(crate::db::models::projects::DOMAIN_MAX_LEN))
+        .pattern(Some(Hostname::PATTERN))
+        .max_length(Some(Hostname::MAX_LEN))
         .examples(["www.example.com"])
         .build()
 }
@@ -80,7 +80,9 @@ async fn set_domain(
     path: web::Path<ProjectId>,
     body: Json<DomainBody>,
 ) -> Result<HttpResponse, AppError> {
-    let domain = required("domain", body.domain.as_deref());
+    let domain = required("domain", body.domain.as_deref()).and_then(|d| {
+        Hostname::parse(d).ok_or_else(|| AppError::validation("domain", Hostname::EXPECTED))
+    });
     let domain = ops::content::set_domain(&state, caller, path.into_inner(), domain).await?;
     Ok(HttpResponse::Ok().json(DomainJson {
         domain: Some(domain),
