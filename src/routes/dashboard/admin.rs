@@ -208,8 +208,10 @@ async fn tokens_page(
     page(&inventory(&user, &state, &req, None).await?)
 }
 
+/// Both inventory forms: the tokens chosen, and for a revocation its reason (the shorten form
+/// sends none).
 #[derive(Deserialize)]
-struct RevokeForm {
+struct TokensForm {
     #[serde(default)]
     ids: Vec<String>,
     #[serde(default)]
@@ -221,7 +223,7 @@ async fn revoke_tokens(
     user: DashboardUser,
     state: web::Data<AppState>,
     req: HttpRequest,
-    FormWithFields(form, fields): FormWithFields<RevokeForm>,
+    FormWithFields(form, fields): FormWithFields<TokensForm>,
 ) -> Result<HttpResponse, HtmlError> {
     let change = AdminRevocation::parse(&form.ids, &form.reason).map(TokensChange::Revoke);
     change_tokens(
@@ -236,18 +238,11 @@ async fn revoke_tokens(
     .await
 }
 
-#[derive(Deserialize)]
-struct ShortenForm {
-    #[serde(default)]
-    ids: Vec<String>,
-    csrf_token: Option<String>,
-}
-
 async fn shorten_tokens(
     user: DashboardUser,
     state: web::Data<AppState>,
     req: HttpRequest,
-    FormWithFields(form, fields): FormWithFields<ShortenForm>,
+    FormWithFields(form, fields): FormWithFields<TokensForm>,
 ) -> Result<HttpResponse, HtmlError> {
     let change = AdminRevocation::token_ids(&form.ids).map(TokensChange::Shorten);
     change_tokens(
@@ -257,7 +252,7 @@ async fn shorten_tokens(
         &fields,
         form.csrf_token,
         change,
-        String::new(),
+        form.reason,
     )
     .await
 }
