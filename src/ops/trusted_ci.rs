@@ -129,9 +129,23 @@ fn delete(
 }
 
 /// Stops trusting every CI identity on the project at once (`DELETE …/trusted-ci`): for an
-/// owner who wants no pipeline to mint tokens here any more. Each removal is logged as one
-/// `remove` would log it; none is no error.
-pub fn remove_all(
+/// owner who wants no pipeline to mint tokens here any more (owners only, with the password
+/// entered recently). Each removal is logged as one `remove` would log it; none is no error.
+/// Answers how many were removed.
+pub async fn remove_all(
+    state: &AppState,
+    caller: Caller,
+    by: &Requester,
+    project: ProjectId,
+) -> Result<usize, AppError> {
+    let (by, now) = (by.clone(), state.clock.now());
+    on_project_write(state, caller, project, OWNERS, move |conn, project, _| {
+        delete_all(conn, &by, project, now)
+    })
+    .await
+}
+
+fn delete_all(
     conn: &mut DbConnection,
     by: &Requester,
     project_id: &ProjectId,

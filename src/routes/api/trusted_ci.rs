@@ -240,15 +240,7 @@ async fn remove_all(
     path: web::Path<ProjectId>,
 ) -> Result<HttpResponse, AppError> {
     let by = requester(&req, &caller.user.id)?;
-    let now = state.clock.now();
-    on_project_write(
-        caller,
-        &state,
-        path.into_inner(),
-        Need::role(Role::Owner),
-        move |conn, id, _| ops::trusted_ci::remove_all(conn, &by, id, now),
-    )
-    .await?;
+    ops::trusted_ci::remove_all(&state, caller, &by, path.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
