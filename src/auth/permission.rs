@@ -10,7 +10,7 @@
 use crate::auth::{Caller, Credential};
 use crate::db::models::projects::{self, Standing};
 use crate::db::DbConnection;
-use crate::domain::{ProjectId, Role, Scope, TokenId};
+use crate::domain::{ProjectId, Role, Scope, TokenId, UserId};
 use crate::error::AppError;
 
 /// What an endpoint needs on a project: a scope (none for endpoints any credential may use)
@@ -85,6 +85,24 @@ impl Caller {
         // One query: a restricted token's choice and the project's policy come with the role.
         let standing = projects::standing(conn, project_id, &self.user.id, self.reach())?;
         decide(self, standing.as_ref(), need)
+    }
+
+    /// Runs `work` with the connection, the project's id and the caller's account once the
+    /// caller meets `need` on `project_id` (`require_on`): what a read of a project's data
+    /// (`routes::access::on_project`) and a change to it (`ops`) both run, in one connection.
+    /// What the request asks is judged inside `work`, after the refusals.
+    pub fn with_project<T, E>(
+        &self,
+        conn: &mut DbConnection,
+        project_id: &ProjectId,
+        need: Need,
+        work: impl FnOnce(&mut DbConnection, &ProjectId, &UserId) -> Result<T, E>,
+    ) -> Result<T, AppError>
+    where
+        AppError: From<E>,
+    {
+        self.require_on(conn, project_id, need)?;
+        Ok(work(conn, project_id, &self.user.id)?)
     }
 }
 

@@ -4,6 +4,7 @@
 //! `MultiConnection` backend.
 
 pub mod cidr;
+mod content;
 mod email;
 mod expiry;
 pub mod file_name;
@@ -29,6 +30,7 @@ mod token_hash;
 pub mod trusted_ci;
 
 pub use cidr::{canonical, ip_text, AllowedIps, AllowedIpsError, Cidr, CidrError};
+pub use content::{Hostname, MessageText};
 pub use email::{Email, EmailError};
 pub use expiry::Expiry;
 pub use grace::Grace;

@@ -42,11 +42,8 @@ impl IssuerUrl {
     pub const PATTERN: &'static str = r"^https?://[^\s?#@]+$";
 
     pub fn parse(raw: &str) -> Option<IssuerUrl> {
-        let raw = raw.trim();
-        if raw.chars().count() > Self::MAX_CHARS
-            || raw.chars().any(|c| c.is_whitespace() || c.is_control())
-            || raw.contains(['?', '#', '@'])
-        {
+        let raw = visible(raw, Self::MAX_CHARS)?;
+        if raw.contains(['?', '#', '@']) {
             return None;
         }
         let (secure, rest) = if let Some(rest) = raw.strip_prefix("https://") {
@@ -98,6 +95,16 @@ impl fmt::Display for IssuerUrl {
 
 super::text_column!(IssuerUrl, |v| v.0.as_str(), |s| IssuerUrl(s));
 
+/// `raw` trimmed, when that is 1 to `max` characters with no white space or control character
+/// among them: the rule an issuer and an audience share.
+fn visible(raw: &str, max: usize) -> Option<&str> {
+    let raw = raw.trim();
+    let ok = !raw.is_empty()
+        && raw.chars().count() <= max
+        && !raw.chars().any(|c| c.is_whitespace() || c.is_control());
+    ok.then_some(raw)
+}
+
 /// Which claims an issuer's configurations may name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IssuerKind {
@@ -140,11 +147,7 @@ impl Audience {
         control character.";
 
     pub fn parse(raw: &str) -> Option<Audience> {
-        let raw = raw.trim();
-        let ok = !raw.is_empty()
-            && raw.chars().count() <= Self::MAX_CHARS
-            && !raw.chars().any(|c| c.is_whitespace() || c.is_control());
-        ok.then(|| Audience(raw.to_owned()))
+        visible(raw, Self::MAX_CHARS).map(|raw| Audience(raw.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {

@@ -2,13 +2,14 @@
 //! needs the password entered recently, and is logged for the admin and for each account it
 //! touches.
 
+use chrono::NaiveDateTime;
 use serde_json::json;
 
 use crate::db::models::security_log::{self, NewSecurityEvent};
 use crate::db::models::tokens::{self, TokenStatus};
 use crate::db::models::users::User;
 use crate::db::models::{offboarding, sessions, settings};
-use crate::db::{self, write_transaction};
+use crate::db::{self, write_transaction, DbConnection};
 use crate::domain::{
     AdminRevocation, InstancePolicy, RevokedReason, SecurityKind, TokenId, UserId,
 };
@@ -26,37 +27,27 @@ pub async fn revoke_tokens(
     by: &Requester,
     revocation: AdminRevocation,
 ) -> Result<usize, AppError> {
-    if !by.password_recent {
-        return Err(AppError::ReauthenticationRequired);
-    }
-    let now = state.clock.now();
-    let (notifier, by) = (state.notifier.clone(), by.clone());
+    let notifier = state.notifier.clone();
     let AdminRevocation { ids, reason } = revocation;
-    db::write(&state.pool, move |conn| {
-        write_transaction(conn, |conn| {
-            let admin = User::find(conn, &by.user_id)?.ok_or(AppError::Unauthenticated)?;
-            let revoked = tokens::revoke_by_admin(conn, &ids, now)?;
-            for (token, owner) in &revoked {
-                let mut event = security_log::revoked(token, RevokedReason::Admin, &by.client);
-                event.details["by"] = json!(admin.email.to_string());
-                event.details["note"] = json!(reason);
-                security_log::record(conn, &event, now)?;
-                let mut details = event.details.clone();
-                details["ownerEmail"] = json!(owner.email.to_string());
-                let admins = NewSecurityEvent::new(
-                    &admin.id,
-                    SecurityKind::TokenRevoked,
-                    &by.client,
-                    details,
-                );
-                security_log::record(conn, &admins, now)?;
-                let notice = Notice::RevokedByAdmin {
-                    reason: reason.clone(),
-                };
-                notifier.record(conn, token, &notice, now)?;
-            }
-            Ok::<_, AppError>(revoked.len())
-        })
+    change(state, by, move |conn, by, now| {
+        let admin = User::find(conn, &by.user_id)?.ok_or(AppError::Unauthenticated)?;
+        let revoked = tokens::revoke_by_admin(conn, &ids, now)?;
+        for (token, owner) in &revoked {
+            let mut event = security_log::revoked(token, RevokedReason::Admin, &by.client);
+            event.details["by"] = json!(admin.email.to_string());
+            event.details["note"] = json!(reason);
+            security_log::record(conn, &event, now)?;
+            let mut details = event.details.clone();
+            details["ownerEmail"] = json!(owner.email.to_string());
+            let admins =
+                NewSecurityEvent::new(&admin.id, SecurityKind::TokenRevoked, &by.client, details);
+            security_log::record(conn, &admins, now)?;
+            let notice = Notice::RevokedByAdmin {
+                reason: reason.clone(),
+            };
+            notifier.record(conn, token, &notice, now)?;
+        }
+        Ok::<_, AppError>(revoked.len())
     })
     .await
 }
@@ -74,45 +65,38 @@ pub async fn set_suspended(
     id: UserId,
     suspend: bool,
 ) -> Result<(), AppError> {
-    if !by.password_recent {
-        return Err(AppError::ReauthenticationRequired);
-    }
-    if suspend && id == by.user_id {
-        return Err(AppError::validation(
-            "id",
-            "You cannot suspend your own account.",
-        ));
-    }
-    let now = state.clock.now();
-    let by = by.clone();
-    db::write(&state.pool, move |conn| {
-        write_transaction(conn, |conn| {
-            let admin = User::find(conn, &by.user_id)?.ok_or(AppError::Unauthenticated)?;
-            let user = User::find(conn, &id)?.ok_or(AppError::NotFound)?;
-            if offboarding::is_deleted(conn, &id)? {
-                return Err(AppError::NotFound);
-            }
-            if user.suspended_at.is_some() == suspend {
-                return Ok(());
-            }
-            User::set_suspended(conn, &id, suspend.then_some(now))?;
-            let kind = if suspend {
-                sessions::delete_for_user(conn, &id)?;
-                SecurityKind::AccountSuspended
-            } else {
-                SecurityKind::AccountReactivated
-            };
-            let details = json!({
-                "by": admin.email.to_string(),
-                "userId": user.id,
-                "userEmail": user.email.to_string(),
-            });
-            for whose in [&user.id, &admin.id] {
-                let event = NewSecurityEvent::new(whose, kind, &by.client, details.clone());
-                security_log::record(conn, &event, now)?;
-            }
-            Ok::<_, AppError>(())
-        })
+    change(state, by, move |conn, by, now| {
+        if suspend && id == by.user_id {
+            return Err(AppError::validation(
+                "id",
+                "You cannot suspend your own account.",
+            ));
+        }
+        let admin = User::find(conn, &by.user_id)?.ok_or(AppError::Unauthenticated)?;
+        let user = User::find(conn, &id)?.ok_or(AppError::NotFound)?;
+        if offboarding::is_deleted(conn, &id)? {
+            return Err(AppError::NotFound);
+        }
+        if user.suspended_at.is_some() == suspend {
+            return Ok(());
+        }
+        User::set_suspended(conn, &id, suspend.then_some(now))?;
+        let kind = if suspend {
+            sessions::delete_for_user(conn, &id)?;
+            SecurityKind::AccountSuspended
+        } else {
+            SecurityKind::AccountReactivated
+        };
+        let details = json!({
+            "by": admin.email.to_string(),
+            "userId": user.id,
+            "userEmail": user.email.to_string(),
+        });
+        for whose in [&user.id, &admin.id] {
+            let event = NewSecurityEvent::new(whose, kind, &by.client, details.clone());
+            security_log::record(conn, &event, now)?;
+        }
+        Ok::<_, AppError>(())
     })
     .await
 }
@@ -126,25 +110,18 @@ pub async fn set_token_policy(
     by: &Requester,
     policy: InstancePolicy,
 ) -> Result<(), AppError> {
-    if !by.password_recent {
-        return Err(AppError::ReauthenticationRequired);
-    }
-    let now = state.clock.now();
-    let by = by.clone();
-    db::write(&state.pool, move |conn| {
-        write_transaction(conn, |conn| {
-            let before = settings::token_policy(conn)?;
-            settings::set_token_policy(conn, &policy)?;
-            let details = json!({ "before": before, "after": policy });
-            let event = NewSecurityEvent::new(
-                &by.user_id,
-                SecurityKind::TokenPolicyChanged,
-                &by.client,
-                details,
-            );
-            security_log::record(conn, &event, now)?;
-            Ok::<_, AppError>(())
-        })
+    change(state, by, move |conn, by, now| {
+        let before = settings::token_policy(conn)?;
+        settings::set_token_policy(conn, &policy)?;
+        let details = json!({ "before": before, "after": policy });
+        let event = NewSecurityEvent::new(
+            &by.user_id,
+            SecurityKind::TokenPolicyChanged,
+            &by.client,
+            details,
+        );
+        security_log::record(conn, &event, now)?;
+        Ok::<_, AppError>(())
     })
     .await
 }
@@ -159,45 +136,38 @@ pub async fn shorten_tokens(
     by: &Requester,
     ids: Vec<TokenId>,
 ) -> Result<usize, AppError> {
-    if !by.password_recent {
-        return Err(AppError::ReauthenticationRequired);
-    }
-    let now = state.clock.now();
-    let by = by.clone();
-    db::write(&state.pool, move |conn| {
-        write_transaction(conn, |conn| {
-            let admin = User::find(conn, &by.user_id)?.ok_or(AppError::Unauthenticated)?;
-            let policy = settings::token_policy(conn)?;
-            if policy.max_lifetime_days.is_none() {
-                return Err(AppError::validation(
-                    "ids",
-                    "The instance's token policy sets no maximum lifetime to shorten to.",
-                ));
+    change(state, by, move |conn, by, now| {
+        let admin = User::find(conn, &by.user_id)?.ok_or(AppError::Unauthenticated)?;
+        let policy = settings::token_policy(conn)?;
+        if policy.max_lifetime_days.is_none() {
+            return Err(AppError::validation(
+                "ids",
+                "The instance's token policy sets no maximum lifetime to shorten to.",
+            ));
+        }
+        let mut shortened = 0;
+        for (token, owner) in tokens::with_owners(conn, &ids)? {
+            let Some(latest) = policy.latest_expiry(token.created_at) else {
+                continue;
+            };
+            if token.status(now) != TokenStatus::Active
+                || token.expires_at.is_some_and(|at| at <= latest)
+            {
+                continue;
             }
-            let mut shortened = 0;
-            for (token, owner) in tokens::with_owners(conn, &ids)? {
-                let Some(latest) = policy.latest_expiry(token.created_at) else {
-                    continue;
-                };
-                if token.status(now) != TokenStatus::Active
-                    || token.expires_at.is_some_and(|at| at <= latest)
-                {
-                    continue;
-                }
-                tokens::shorten(conn, &token.id, latest)?;
-                let mut event =
-                    NewSecurityEvent::token(SecurityKind::TokenShortened, &token, &by.client);
-                event.details["by"] = json!(admin.email.to_string());
-                event.details["expiresAt"] = json!(latest.and_utc());
-                security_log::record(conn, &event, now)?;
-                let mut admins = event.clone();
-                admins.user_id = admin.id.clone();
-                admins.details["ownerEmail"] = json!(owner.email.to_string());
-                security_log::record(conn, &admins, now)?;
-                shortened += 1;
-            }
-            Ok(shortened)
-        })
+            tokens::shorten(conn, &token.id, latest)?;
+            let mut event =
+                NewSecurityEvent::token(SecurityKind::TokenShortened, &token, &by.client);
+            event.details["by"] = json!(admin.email.to_string());
+            event.details["expiresAt"] = json!(latest.and_utc());
+            security_log::record(conn, &event, now)?;
+            let mut admins = event.clone();
+            admins.user_id = admin.id.clone();
+            admins.details["ownerEmail"] = json!(owner.email.to_string());
+            security_log::record(conn, &admins, now)?;
+            shortened += 1;
+        }
+        Ok(shortened)
     })
     .await
 }
@@ -215,75 +185,86 @@ pub async fn delete_account(
     id: UserId,
     transfer_to: Option<UserId>,
 ) -> Result<(), AppError> {
+    change(state, by, move |conn, by, now| {
+        if id == by.user_id {
+            return Err(AppError::validation(
+                "id",
+                "You cannot delete your own account.",
+            ));
+        }
+        let admin = User::find(conn, &by.user_id)?.ok_or(AppError::Unauthenticated)?;
+        if !admin.admin {
+            return Err(AppError::Forbidden);
+        }
+        let user = User::find(conn, &id)?.ok_or(AppError::NotFound)?;
+        if offboarding::is_deleted(conn, &id)? {
+            return Err(AppError::NotFound);
+        }
+        // The caller was an admin when the request began; counted here, in the
+        // transaction, so two admins deleting each other at once cannot leave none.
+        if user.admin && offboarding::other_admins(conn, &id)? == 0 {
+            return Err(AppError::validation(
+                "id",
+                "The last admin cannot be deleted.",
+            ));
+        }
+        let orphans = offboarding::sole_owned(conn, &id)?;
+        if !orphans.is_empty() {
+            let heir = match &transfer_to {
+                Some(to) if *to != id => User::find(conn, to)?,
+                _ => None,
+            };
+            let usable = heir.filter(|h| h.admin && h.suspended_at.is_none());
+            let Some(heir) = usable else {
+                return Err(AppError::validation(
+                    "transferTo",
+                    format!(
+                        "This account alone owns {} project(s): name another admin's \
+                             account to receive them.",
+                        orphans.len()
+                    ),
+                ));
+            };
+            for project in &orphans {
+                offboarding::hand_over(conn, project, &heir.id, now)?;
+            }
+        }
+        let working: Vec<TokenId> = tokens::working(conn, &id, now)?
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        let revoked = tokens::revoke_by_admin(conn, &working, now)?;
+        sessions::delete_for_user(conn, &id)?;
+        offboarding::anonymise(conn, &id, &user.email, now)?;
+        let details = json!({
+            "by": admin.email.to_string(),
+            "userId": user.id,
+            "tokensRevoked": revoked.len(),
+            "projectsHandedOver": orphans,
+            "transferTo": transfer_to,
+        });
+        let event =
+            NewSecurityEvent::new(&admin.id, SecurityKind::AccountDeleted, &by.client, details);
+        security_log::record(conn, &event, now)?;
+        Ok::<_, AppError>(())
+    })
+    .await
+}
+
+/// Runs an admin's change as one transaction on the writer, with the requester and the time,
+/// once the requester has entered the password recently (403 `reauthentication_required`
+/// before anything else is judged).
+async fn change<T, F>(state: &AppState, by: &Requester, change: F) -> Result<T, AppError>
+where
+    F: FnOnce(&mut DbConnection, &Requester, NaiveDateTime) -> Result<T, AppError> + Send + 'static,
+    T: Send + 'static,
+{
     if !by.password_recent {
         return Err(AppError::ReauthenticationRequired);
     }
-    if id == by.user_id {
-        return Err(AppError::validation(
-            "id",
-            "You cannot delete your own account.",
-        ));
-    }
-    let now = state.clock.now();
-    let by = by.clone();
+    let (by, now) = (by.clone(), state.clock.now());
     db::write(&state.pool, move |conn| {
-        write_transaction(conn, |conn| {
-            let admin = User::find(conn, &by.user_id)?.ok_or(AppError::Unauthenticated)?;
-            if !admin.admin {
-                return Err(AppError::Forbidden);
-            }
-            let user = User::find(conn, &id)?.ok_or(AppError::NotFound)?;
-            if offboarding::is_deleted(conn, &id)? {
-                return Err(AppError::NotFound);
-            }
-            // The caller was an admin when the request began; counted here, in the
-            // transaction, so two admins deleting each other at once cannot leave none.
-            if user.admin && offboarding::other_admins(conn, &id)? == 0 {
-                return Err(AppError::validation(
-                    "id",
-                    "The last admin cannot be deleted.",
-                ));
-            }
-            let orphans = offboarding::sole_owned(conn, &id)?;
-            if !orphans.is_empty() {
-                let heir = match &transfer_to {
-                    Some(to) if *to != id => User::find(conn, to)?,
-                    _ => None,
-                };
-                let usable = heir.filter(|h| h.admin && h.suspended_at.is_none());
-                let Some(heir) = usable else {
-                    return Err(AppError::validation(
-                        "transferTo",
-                        format!(
-                            "This account alone owns {} project(s): name another admin's \
-                             account to receive them.",
-                            orphans.len()
-                        ),
-                    ));
-                };
-                for project in &orphans {
-                    offboarding::hand_over(conn, project, &heir.id, now)?;
-                }
-            }
-            let working: Vec<TokenId> = tokens::working(conn, &id, now)?
-                .into_iter()
-                .map(|t| t.id)
-                .collect();
-            let revoked = tokens::revoke_by_admin(conn, &working, now)?;
-            sessions::delete_for_user(conn, &id)?;
-            offboarding::anonymise(conn, &id, &user.email, now)?;
-            let details = json!({
-                "by": admin.email.to_string(),
-                "userId": user.id,
-                "tokensRevoked": revoked.len(),
-                "projectsHandedOver": orphans,
-                "transferTo": transfer_to,
-            });
-            let event =
-                NewSecurityEvent::new(&admin.id, SecurityKind::AccountDeleted, &by.client, details);
-            security_log::record(conn, &event, now)?;
-            Ok::<_, AppError>(())
-        })
+        write_transaction(conn, |conn| change(conn, &by, now))
     })
     .await
 }

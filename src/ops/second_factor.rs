@@ -223,6 +223,31 @@ pub async fn reauthenticate(
     Ok(Reauthentication::Confirmed)
 }
 
+/// The second step of a login (SPEC §3.1): whether `typed` is the account's second factor
+/// (`verify`); a wrong one is logged as a failed login (`secondFactor`) for the account.
+pub async fn log_in_second_step(
+    state: &AppState,
+    user_id: &UserId,
+    client: &Client,
+    typed: &str,
+) -> Result<bool, AppError> {
+    if verify(state, user_id, client, typed).await? {
+        return Ok(true);
+    }
+    let event = NewSecurityEvent::new(
+        user_id,
+        SecurityKind::LoginFailed,
+        client,
+        json!({ "secondFactor": true }),
+    );
+    let now = state.clock.now();
+    db::write_query(&state.pool, move |conn| {
+        security_log::record(conn, &event, now)
+    })
+    .await?;
+    Ok(false)
+}
+
 /// Whether `typed` is the account's second factor now: a code of its authenticator not used
 /// before, or one of its unused recovery codes (then used up, logged and told). Throttled per
 /// account like a password: the 11th attempt in a minute is 429 whatever it is.

@@ -9,8 +9,9 @@
 use chrono::NaiveDateTime;
 use serde_json::{json, Map, Value};
 
-use super::Requester;
+use super::{on_project_write, Requester};
 use crate::auth::oidc::{self, Refused};
+use crate::auth::{Caller, Need};
 use crate::db::models::projects;
 use crate::db::models::security_log::{self, Client, NewSecurityEvent};
 use crate::db::models::trusted_ci::{self, IssuedTo, TrustRow};
@@ -24,10 +25,44 @@ use crate::state::AppState;
 
 use super::tokens::Issued;
 
-/// Trusts `new` on the project (the caller's access to it checked already: owners only).
-/// Needs the password entered recently, like every change that lets something mint tokens.
-/// `public_url` is the audience when none is given.
-pub fn add(
+/// Trusts `new` (as the door read it) on the project: owners only, then the fields, then the
+/// password entered recently, like every change that lets something mint tokens. The server's
+/// public URL is the audience when none is given.
+pub async fn add(
+    state: &AppState,
+    caller: Caller,
+    by: &Requester,
+    project: ProjectId,
+    new: Result<NewTrust, AppError>,
+) -> Result<TrustRow, AppError> {
+    let (by, public_url, now) = (by.clone(), state.public_origin.clone(), state.clock.now());
+    on_project_write(state, caller, project, OWNERS, move |conn, id, _| {
+        insert(conn, &by, id, new?, &public_url, now)
+    })
+    .await
+}
+
+/// Stops trusting the project's configuration `id` (404 when it has none such): owners only,
+/// with the password entered recently. Tokens already minted under it keep their short lives;
+/// revoke them to end them sooner.
+pub async fn remove(
+    state: &AppState,
+    caller: Caller,
+    by: &Requester,
+    project: ProjectId,
+    id: TrustId,
+) -> Result<(), AppError> {
+    let (by, now) = (by.clone(), state.clock.now());
+    on_project_write(state, caller, project, OWNERS, move |conn, project, _| {
+        delete(conn, &by, project, &id, now)
+    })
+    .await
+}
+
+/// Who may trust a CI identity on a project, or stop trusting one.
+const OWNERS: Need = Need::role(Role::Owner);
+
+fn insert(
     conn: &mut DbConnection,
     by: &Requester,
     project_id: &ProjectId,
@@ -69,9 +104,7 @@ pub fn add(
     Ok(row)
 }
 
-/// Stops trusting the project's configuration `id` (404 when it has none such). Tokens already
-/// minted under it keep their short lives; revoke them to end them sooner.
-pub fn remove(
+fn delete(
     conn: &mut DbConnection,
     by: &Requester,
     project_id: &ProjectId,
@@ -96,9 +129,23 @@ pub fn remove(
 }
 
 /// Stops trusting every CI identity on the project at once (`DELETE …/trusted-ci`): for an
-/// owner who wants no pipeline to mint tokens here any more. Each removal is logged as one
-/// `remove` would log it; none is no error.
-pub fn remove_all(
+/// owner who wants no pipeline to mint tokens here any more (owners only, with the password
+/// entered recently). Each removal is logged as one `remove` would log it; none is no error.
+/// Answers how many were removed.
+pub async fn remove_all(
+    state: &AppState,
+    caller: Caller,
+    by: &Requester,
+    project: ProjectId,
+) -> Result<usize, AppError> {
+    let (by, now) = (by.clone(), state.clock.now());
+    on_project_write(state, caller, project, OWNERS, move |conn, project, _| {
+        delete_all(conn, &by, project, now)
+    })
+    .await
+}
+
+fn delete_all(
     conn: &mut DbConnection,
     by: &Requester,
     project_id: &ProjectId,

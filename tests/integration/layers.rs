@@ -123,26 +123,8 @@ fn references(module: &[String], text: &str) -> Vec<Vec<String>> {
                 continue;
             }
             let paths: Vec<&str> = match tail.strip_prefix('{') {
-                // `use crate::{a::b, c}`: each item, split at the group's own commas.
-                Some(group) => {
-                    let (mut depth, mut start, mut items) = (0, 0, Vec::new());
-                    for (i, c) in group.char_indices() {
-                        match c {
-                            '{' => depth += 1,
-                            '}' if depth == 0 => {
-                                items.push(&group[start..i]);
-                                break;
-                            }
-                            '}' => depth -= 1,
-                            ',' if depth == 0 => {
-                                items.push(&group[start..i]);
-                                start = i + 1;
-                            }
-                            _ => {}
-                        }
-                    }
-                    items
-                }
+                // `use crate::{a::b, c}`: each item.
+                Some(group) => group_items(group),
                 None => vec![tail],
             };
             for item in paths {
@@ -161,6 +143,28 @@ fn references(module: &[String], text: &str) -> Vec<Vec<String>> {
         }
     }
     found
+}
+
+/// The items of a `use` group, `group` being what follows its `{`: split at the group's own
+/// commas (`a::b, c::{d, e}, f}` → `a::b`, ` c::{d, e}`, ` f`).
+fn group_items(group: &str) -> Vec<&str> {
+    let (mut depth, mut start, mut items) = (0, 0, Vec::new());
+    for (i, c) in group.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => {
+                items.push(&group[start..i]);
+                break;
+            }
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                items.push(&group[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    items
 }
 
 #[test]
@@ -222,4 +226,92 @@ fn each_module_imports_only_the_layers_above_it() {
         "imports the layer table does not allow:\n{}",
         wrong.join("\n")
     );
+}
+
+/// What `db` offers for writing: the writer (`db::write`, `db::write_query`) and the
+/// transaction (`db::write_transaction`). On SQLite every write must go through the one
+/// writer, so these are the doors to every change of the database.
+const DB_WRITES: [&str; 3] = ["write", "write_query", "write_transaction"];
+
+/// The uses of `db`'s writes in `text` (comment lines skipped): `db::write(…)` and the like by
+/// path, and any of them imported from `db` (`use crate::db::{self, write}`, over several lines
+/// too).
+fn db_writes(text: &str) -> Vec<String> {
+    let code: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let ident_end = |s: &str| {
+        s.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(s.len())
+    };
+    let mut found = Vec::new();
+    let mut rest = code.as_str();
+    while let Some(at) = rest.find("db::") {
+        let part_of_a_name = rest[..at]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+        let tail = &rest[at + "db::".len()..];
+        rest = tail;
+        if part_of_a_name {
+            continue;
+        }
+        let names: Vec<&str> = match tail.strip_prefix('{') {
+            Some(group) => group_items(group).into_iter().map(str::trim).collect(),
+            None => vec![&tail[..ident_end(tail)]],
+        };
+        found.extend(
+            names
+                .into_iter()
+                .filter(|n| DB_WRITES.contains(n))
+                .map(|n| format!("db::{n}")),
+        );
+    }
+    found
+}
+
+/// docs/architecture.md: a handler parses, calls `ops` (or a read) and renders; it never writes
+/// to the database itself. Checked where it can be said simply: no file under `src/routes`
+/// reaches `db`'s writer or its transactions, so a write is an operation of `ops`. (A model
+/// function that writes, run on the read pool, would pass here; on SQLite it would not be
+/// serialised by the writer either, and the tests on SQLite would show it.)
+#[test]
+fn routes_write_only_through_ops() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src.join("routes"), &mut files);
+    let mut wrong = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for write in db_writes(&text) {
+            wrong.push(format!("{}: {write}", file.display()));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "handlers that write to the database themselves (move the write into src/ops):\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn db_writes_are_found_by_path_and_by_import() {
+    assert_eq!(db_writes("db::write(&pool, f)"), ["db::write"]);
+    assert_eq!(
+        db_writes("crate::db::write_query(&p, f)"),
+        ["db::write_query"]
+    );
+    assert_eq!(
+        db_writes("use crate::db::{self,\n    write_transaction,\n};"),
+        ["db::write_transaction"]
+    );
+    assert_eq!(
+        db_writes("use crate::db::{models::{a, b}, write};"),
+        ["db::write"]
+    );
+    assert!(db_writes("db::query(&pool, f); db::run(&p, g); db::writer").is_empty());
+    assert!(db_writes("// db::write(&pool, f)").is_empty());
+    assert!(db_writes("mydb::write(x)").is_empty());
 }

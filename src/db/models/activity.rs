@@ -3,12 +3,10 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::WriteError;
 use crate::db::schema::{messages, publishes};
 use crate::db::DbConnection;
 use crate::domain::{Cursor, PageRequest, ProjectId, UserId};
 
-pub const MESSAGE_MAX_CHARS: usize = 10_000;
 /// Lists return at most this many items, newest first.
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
@@ -79,39 +77,6 @@ pub struct Message {
     pub created_at: NaiveDateTime,
 }
 
-/// `validate_body` as `/api/openapi.json` states it (with `maxLength` = `MESSAGE_MAX_CHARS`):
-/// no control character but line breaks and tabs, and one that is neither a control character
-/// nor white space (`char::is_whitespace`, what `trim` drops).
-pub const MESSAGE_PATTERN: &str = "^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f]*\
-    [^\\x00-\\x20\\x7f-\\xa0\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]\
-    [^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f]*$";
-
-/// A message's text: at most `MESSAGE_MAX_CHARS` as sent, trimmed, not empty, no control
-/// character but line breaks and tabs (anywhere, ends included: the document's pattern).
-pub fn validate_body(raw: &str) -> Result<String, WriteError> {
-    let body = raw.trim();
-    let sent = raw.chars().count();
-    match body.chars().count() {
-        0 => Err(WriteError::field("body", "Write a message.")),
-        _ if sent > MESSAGE_MAX_CHARS => Err(WriteError::field(
-            "body",
-            format!("Use at most {MESSAGE_MAX_CHARS} characters."),
-        )),
-        // Line breaks and tabs are text; other control characters are not (and PostgreSQL
-        // cannot store NUL at all: found by the contract test as a 500).
-        _ if raw
-            .chars()
-            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) =>
-        {
-            Err(WriteError::field(
-                "body",
-                "The message cannot contain control characters.",
-            ))
-        }
-        _ => Ok(body.to_owned()),
-    }
-}
-
 pub fn post_message(
     conn: &mut DbConnection,
     project_id: &ProjectId,
@@ -158,21 +123,5 @@ pub fn messages(
 impl Message {
     pub fn cursor(&self) -> Cursor {
         Cursor::new(Some(self.created_at), self.id.as_str())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_message_pattern_accepts_what_validate_body_does() {
-        let pattern = regex_lite::Regex::new(MESSAGE_PATTERN).unwrap();
-        for c in (0..0x3100u32).filter_map(char::from_u32) {
-            for s in [c.to_string(), format!("a{c}"), format!(" {c} ")] {
-                let ok = validate_body(&s).is_ok();
-                assert_eq!(pattern.is_match(&s), ok, "{:?}", c as u32);
-            }
-        }
     }
 }

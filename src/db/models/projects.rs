@@ -388,40 +388,6 @@ pub fn remove_member(
     })
 }
 
-/// `validate_domain` as `/api/openapi.json` states it (with `maxLength` 254, a final dot
-/// included): labels of letters, digits and inner hyphens, each at most 63 long, at least two,
-/// the last starting with a letter (as every top-level domain does). No look-ahead:
-/// schemathesis' generator gave up on one.
-pub const DOMAIN_PATTERN: &str = "^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+\
-    [A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.?$";
-/// The longest domain, with its final dot.
-pub const DOMAIN_MAX_LEN: usize = 254;
-
-/// A hostname as a custom domain accepts it: lower-cased, at most 253 characters, at least
-/// two labels of letters, digits and inner hyphens, each at most 63 long, a TLD that starts
-/// with a letter.
-pub fn validate_domain(domain: &str) -> Result<String, WriteError> {
-    let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
-    let labels: Vec<&str> = domain.split('.').collect();
-    let label_ok = |l: &&str| {
-        !l.is_empty()
-            && l.len() <= 63
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    };
-    let tld_ok = labels
-        .last()
-        .is_some_and(|t| t.bytes().next().is_some_and(|b| b.is_ascii_alphabetic()));
-    if domain.len() > 253 || labels.len() < 2 || !labels.iter().all(label_ok) || !tld_ok {
-        return Err(WriteError::field(
-            "domain",
-            "Enter a hostname like www.example.com.",
-        ));
-    }
-    Ok(domain)
-}
-
 pub fn set_domain(
     conn: &mut DbConnection,
     project_id: &ProjectId,
@@ -431,39 +397,4 @@ pub fn set_domain(
         .set(projects::domain.eq(domain))
         .execute(conn)
         .map(drop)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hostnames() {
-        for ok in [
-            "example.com",
-            "WWW.Example.COM.",
-            "a-b.c0.io",
-            "xn--bcher-kva.example",
-        ] {
-            assert!(validate_domain(ok).is_ok(), "{ok}");
-        }
-        assert_eq!(
-            validate_domain(" Docs.Example.com ").unwrap(),
-            "docs.example.com"
-        );
-        for bad in [
-            "",
-            "localhost",
-            "-a.com",
-            "a-.com",
-            "a..com",
-            "exa mple.com",
-            "1.2.3.4",
-            "a_b.com",
-            "http://example.com",
-            &format!("{}.com", "a".repeat(64)),
-        ] {
-            assert!(validate_domain(bad).is_err(), "{bad}");
-        }
-    }
 }

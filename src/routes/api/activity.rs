@@ -5,11 +5,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{on_project_write, project_page, required, utc, Json, Page};
+use super::{project_page, required, utc, Json, Page};
 use crate::auth::{Caller, Need};
 use crate::db::models::activity;
-use crate::domain::{ProjectId, Role, Scope, UserId};
+use crate::domain::{MessageText, ProjectId, Role, Scope, UserId};
 use crate::error::{AppError, ErrorBody};
+use crate::ops;
 use crate::state::AppState;
 
 super::resource!(publish);
@@ -104,12 +105,7 @@ async fn publish(
     caller.require(Scope::Publish)?;
     let id = ProjectId::parse(required("projectId", body.project_id.as_deref())?)
         .ok_or_else(|| AppError::validation("projectId", "Use the project's id, a UUID."))?;
-    let now = state.clock.now();
-    let need = Need::new(Scope::Publish, Role::Editor);
-    let row = on_project_write(caller, &state, id, need, move |conn, id, user_id| {
-        activity::publish(conn, id, user_id, now)
-    })
-    .await?;
+    let row = ops::content::publish(&state, caller, id).await?;
     Ok(HttpResponse::Created().json(PublishJson::from(row)))
 }
 
@@ -153,12 +149,12 @@ struct MessageBody {
     body: Option<String>,
 }
 
-/// `body`, from the rule that checks it (`activity::validate_body`).
+/// `body`, from the rule that checks it (`MessageText::parse`).
 fn message_schema() -> utoipa::openapi::schema::Object {
     utoipa::openapi::schema::ObjectBuilder::new()
         .schema_type(utoipa::openapi::schema::Type::String)
-        .max_length(Some(activity::MESSAGE_MAX_CHARS))
-        .pattern(Some(activity::MESSAGE_PATTERN))
+        .max_length(Some(MessageText::MAX_CHARS))
+        .pattern(Some(MessageText::PATTERN))
         .build()
 }
 
@@ -178,19 +174,9 @@ async fn post_message(
     path: web::Path<ProjectId>,
     body: Json<MessageBody>,
 ) -> Result<HttpResponse, AppError> {
-    let now = state.clock.now();
-    let need = Need::new(Scope::Messages, Role::Editor);
-    let row = on_project_write(
-        caller,
-        &state,
-        path.into_inner(),
-        need,
-        move |conn, id, user_id| {
-            let text = activity::validate_body(required("body", body.body.as_deref())?)?;
-            Ok::<_, AppError>(activity::post_message(conn, id, user_id, text, now)?)
-        },
-    )
-    .await?;
+    let text = required("body", body.body.as_deref())
+        .and_then(|t| MessageText::parse(t).map_err(|e| AppError::validation("body", e)));
+    let row = ops::content::post_message(&state, caller, path.into_inner(), text).await?;
     Ok(HttpResponse::Created().json(MessageJson::from(row)))
 }
 

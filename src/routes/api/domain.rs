@@ -4,11 +4,12 @@ use actix_web::{delete, get, put, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{on_project, on_project_write, required, Json};
+use super::{on_project, required, Json};
 use crate::auth::{Caller, Need};
 use crate::db::models::projects;
-use crate::domain::{ProjectId, Role, Scope};
+use crate::domain::{Hostname, ProjectId, Role, Scope};
 use crate::error::AppError;
+use crate::ops;
 use crate::state::AppState;
 
 super::resource!(get_domain, set_domain, remove_domain);
@@ -53,12 +54,12 @@ struct DomainBody {
     domain: Option<String>,
 }
 
-/// `domain`, from the rule that checks it (`projects::validate_domain`).
+/// `domain`, from the rule that checks it (`Hostname::parse`).
 fn domain_schema() -> utoipa::openapi::schema::Object {
     utoipa::openapi::schema::ObjectBuilder::new()
         .schema_type(utoipa::openapi::schema::Type::String)
-        .pattern(Some(crate::db::models::projects::DOMAIN_PATTERN))
-        .max_length(Some(crate::db::models::projects::DOMAIN_MAX_LEN))
+        .pattern(Some(Hostname::PATTERN))
+        .max_length(Some(Hostname::MAX_LEN))
         .examples(["www.example.com"])
         .build()
 }
@@ -79,19 +80,10 @@ async fn set_domain(
     path: web::Path<ProjectId>,
     body: Json<DomainBody>,
 ) -> Result<HttpResponse, AppError> {
-    let need = Need::new(Scope::Domain, Role::Owner);
-    let domain = on_project_write(
-        caller,
-        &state,
-        path.into_inner(),
-        need,
-        move |conn, id, _| {
-            let domain = projects::validate_domain(required("domain", body.domain.as_deref())?)?;
-            projects::set_domain(conn, id, Some(domain.clone()))?;
-            Ok::<_, AppError>(domain)
-        },
-    )
-    .await?;
+    let domain = required("domain", body.domain.as_deref()).and_then(|d| {
+        Hostname::parse(d).ok_or_else(|| AppError::validation("domain", Hostname::EXPECTED))
+    });
+    let domain = ops::content::set_domain(&state, caller, path.into_inner(), domain).await?;
     Ok(HttpResponse::Ok().json(DomainJson {
         domain: Some(domain),
     }))
@@ -112,10 +104,6 @@ async fn remove_domain(
     state: web::Data<AppState>,
     path: web::Path<ProjectId>,
 ) -> Result<HttpResponse, AppError> {
-    let need = Need::new(Scope::Domain, Role::Owner);
-    on_project_write(caller, &state, path.into_inner(), need, |conn, id, _| {
-        projects::set_domain(conn, id, None)
-    })
-    .await?;
+    ops::content::remove_domain(&state, caller, path.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }

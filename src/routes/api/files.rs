@@ -6,11 +6,12 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{on_project, on_project_write, project_page, read_limited, utc, Page};
+use super::{on_project, project_page, read_limited, utc, Page};
 use crate::auth::{Caller, Need};
 use crate::db::models::files;
 use crate::domain::{ProjectId, Role, Scope};
 use crate::error::{AppError, ErrorBody};
+use crate::ops;
 use crate::state::AppState;
 
 super::resource!(upload, list, download, remove);
@@ -90,9 +91,9 @@ async fn upload(
     payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
     let (id, name) = path.into_inner();
-    let need = Need::new(Scope::Files, Role::Editor);
     files::validate_name(&name)?;
     // Checked before reading up to 10 MiB, so a viewer or a stranger uploads nothing…
+    let need = ops::content::FILES;
     on_project(caller.clone(), &state, id.clone(), need, |_, _, _| {
         Ok::<_, AppError>(())
     })
@@ -105,12 +106,13 @@ async fn upload(
         .filter(|v| !v.is_empty() && v.len() <= 255)
         .unwrap_or("application/octet-stream")
         .to_owned();
-    let now = state.clock.now();
     // …and again with the write, since the role may have changed during the upload.
-    let info = on_project_write(caller, &state, id, need, move |conn, id, user_id| {
-        files::put(conn, id, &name, &content_type, data, user_id, now)
-    })
-    .await?;
+    let upload = ops::content::Upload {
+        name,
+        content_type,
+        data,
+    };
+    let info = ops::content::put_file(&state, caller, id, upload).await?;
     Ok(HttpResponse::Created().json(FileJson::from(info)))
 }
 
@@ -199,10 +201,6 @@ async fn remove(
     path: web::Path<(ProjectId, String)>,
 ) -> Result<HttpResponse, AppError> {
     let (id, name) = path.into_inner();
-    let need = Need::new(Scope::Files, Role::Editor);
-    on_project_write(caller, &state, id, need, move |conn, id, _| {
-        files::delete(conn, id, &name)
-    })
-    .await?;
+    ops::content::delete_file(&state, caller, id, name).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -9,10 +9,9 @@
 
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use serde::Serialize;
-use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::{is_json, read_limited, JSON_LIMIT};
+use super::{parse_json, public_json, read_limited, JSON_LIMIT};
 use crate::auth::client;
 use crate::auth::partner_keys::PartnerKeys;
 use crate::db::models::leaks::Reported;
@@ -93,13 +92,6 @@ enum Label {
     FalsePositive,
 }
 
-/// A body read by `read_limited`, as JSON. Not the `Json` extractor: these routes are outside
-/// the `/api` scope and its JSON settings, and a signed report must be checked over its raw
-/// bytes before it is parsed. A syntax error's message gives a line and column, never the text.
-fn parse_json(body: &[u8]) -> Result<Value, AppError> {
-    serde_json::from_slice(body).map_err(|e| AppError::BadJson(format!("Malformed JSON: {e}")))
-}
-
 fn invalid(e: ReportError) -> AppError {
     AppError::validation(e.field, e.message)
 }
@@ -139,16 +131,8 @@ async fn revoke_credentials(
     payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
     // Counted first: each report may cost a thousand lookups, and needs no credentials.
-    let ip = client::ip(&req);
-    let _ = state
-        .throttles
-        .reports
-        .attempt(&state.pool, &[format!("ip:{ip}")], state.clock.now())
-        .await?;
-    if !is_json(&req) {
-        return Err(AppError::UnsupportedMediaType);
-    }
-    let body = parse_json(&read_limited(&req, payload, JSON_LIMIT).await?)?;
+    let reports = &state.throttles.reports;
+    let body = public_json(&req, &state, reports, payload, JSON_LIMIT).await?;
     let credentials = ReportedCredentials::from_json(&body).map_err(invalid)?;
     drop(body);
     let reported = credentials

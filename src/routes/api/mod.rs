@@ -304,7 +304,7 @@ impl Page {
     }
 }
 
-pub use super::access::{on_project, on_project_write};
+pub use super::access::on_project;
 
 /// Stored times are UTC; the API writes them as RFC 3339.
 pub fn utc(t: NaiveDateTime) -> DateTime<Utc> {
@@ -359,6 +359,34 @@ pub async fn read_limited(
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// The body of a public route (no credentials: a leak report, a CI token exchange) as JSON:
+/// the client address is counted against `throttle` first (each may cost real work), then the
+/// body must say it is JSON (415), stay within `limit` bytes (413) and be JSON (400).
+pub async fn public_json(
+    req: &HttpRequest,
+    state: &AppState,
+    throttle: &crate::auth::throttle::Throttle,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<serde_json::Value, AppError> {
+    let ip = crate::auth::client::ip(req);
+    let _ = throttle
+        .attempt(&state.pool, &[format!("ip:{ip}")], state.clock.now())
+        .await?;
+    if !is_json(req) {
+        return Err(AppError::UnsupportedMediaType);
+    }
+    parse_json(&read_limited(req, payload, limit).await?)
+}
+
+/// A body read by `read_limited`, as JSON (400 `bad_json` when it is not). Not the `Json`
+/// extractor: the public routes are outside the `/api` scope and its JSON settings, and a
+/// signed report must be checked over its raw bytes before it is parsed. A syntax error's
+/// message gives a line and column, never the text.
+pub fn parse_json(body: &[u8]) -> Result<serde_json::Value, AppError> {
+    serde_json::from_slice(body).map_err(|e| AppError::BadJson(format!("Malformed JSON: {e}")))
 }
 
 /// A field the body must carry.

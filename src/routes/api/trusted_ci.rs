@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::tokens::CreatedToken;
-use super::{is_json, on_project, on_project_write, read_limited, utc, Json};
+use super::{on_project, public_json, utc, Json};
 use crate::auth::oidc::MAX_JWT_BYTES;
 use crate::auth::{client, Need, SessionCaller};
 use crate::db::models::trusted_ci::{self as model, TrustRow};
@@ -183,27 +183,15 @@ async fn add(
     body: Json<TrustBody>,
 ) -> Result<HttpResponse, AppError> {
     let by = requester(&req, &caller.user.id)?;
-    let now = state.clock.now();
-    let public_url = state.public_origin.clone();
-    let Json(body) = body;
-    let row = on_project_write(
-        caller,
-        &state,
-        path.into_inner(),
-        Need::role(Role::Owner),
-        move |conn, id, _| {
-            let new = NewTrust::validate(
-                &body.issuer,
-                body.audience.as_deref(),
-                &body.claims,
-                &body.scopes,
-                body.lifetime_minutes,
-            )
-            .map_err(AppError::Validation)?;
-            ops::trusted_ci::add(conn, &by, id, new, &public_url, now)
-        },
+    let new = NewTrust::validate(
+        &body.issuer,
+        body.audience.as_deref(),
+        &body.claims,
+        &body.scopes,
+        body.lifetime_minutes,
     )
-    .await?;
+    .map_err(AppError::Validation);
+    let row = ops::trusted_ci::add(&state, caller, &by, path.into_inner(), new).await?;
     Ok(HttpResponse::Created().json(TrustJson::from(row)))
 }
 
@@ -228,16 +216,8 @@ async fn remove(
     path: web::Path<(ProjectId, TrustId)>,
 ) -> Result<HttpResponse, AppError> {
     let by = requester(&req, &caller.user.id)?;
-    let now = state.clock.now();
     let (project, trust) = path.into_inner();
-    on_project_write(
-        caller,
-        &state,
-        project,
-        Need::role(Role::Owner),
-        move |conn, id, _| ops::trusted_ci::remove(conn, &by, id, &trust, now),
-    )
-    .await?;
+    ops::trusted_ci::remove(&state, caller, &by, project, trust).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -260,15 +240,7 @@ async fn remove_all(
     path: web::Path<ProjectId>,
 ) -> Result<HttpResponse, AppError> {
     let by = requester(&req, &caller.user.id)?;
-    let now = state.clock.now();
-    on_project_write(
-        caller,
-        &state,
-        path.into_inner(),
-        Need::role(Role::Owner),
-        move |conn, id, _| ops::trusted_ci::remove_all(conn, &by, id, now),
-    )
-    .await?;
+    ops::trusted_ci::remove_all(&state, caller, &by, path.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -322,19 +294,9 @@ async fn exchange(
     state: web::Data<AppState>,
     payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
-    let ip = client::ip(&req);
-    let _ = state
-        .throttles
-        .ci_exchanges
-        .attempt(&state.pool, &[format!("ip:{ip}")], state.clock.now())
-        .await?;
-    if !is_json(&req) {
-        return Err(AppError::UnsupportedMediaType);
-    }
     // A JWT and the few bytes around it.
-    let body = read_limited(&req, payload, MAX_JWT_BYTES + 1024).await?;
-    let value: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|e| AppError::BadJson(format!("Malformed JSON: {e}")))?;
+    let exchanges = &state.throttles.ci_exchanges;
+    let value = public_json(&req, &state, exchanges, payload, MAX_JWT_BYTES + 1024).await?;
     if !value.is_object() {
         return Err(AppError::validation("body", "Send a JSON object."));
     }

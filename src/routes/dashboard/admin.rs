@@ -25,7 +25,8 @@ use crate::db::models::users::{self, User};
 use crate::db::models::{offboarding, settings};
 use crate::db::{self};
 use crate::domain::{
-    AdminRevocation, Cursor, InstancePolicy, PageRequest, PolicyBreach, Scope, ScopeCount, UserId,
+    AdminRevocation, Cursor, InstancePolicy, PageRequest, PolicyBreach, Scope, ScopeCount, TokenId,
+    UserId,
 };
 use crate::error::AppError;
 use crate::ops;
@@ -207,8 +208,10 @@ async fn tokens_page(
     page(&inventory(&user, &state, &req, None).await?)
 }
 
+/// Both inventory forms: the tokens chosen, and for a revocation its reason (the shorten form
+/// sends none).
 #[derive(Deserialize)]
-struct RevokeForm {
+struct TokensForm {
     #[serde(default)]
     ids: Vec<String>,
     #[serde(default)]
@@ -220,72 +223,86 @@ async fn revoke_tokens(
     user: DashboardUser,
     state: web::Data<AppState>,
     req: HttpRequest,
-    FormWithFields(form, fields): FormWithFields<RevokeForm>,
+    FormWithFields(form, fields): FormWithFields<TokensForm>,
 ) -> Result<HttpResponse, HtmlError> {
-    admin(&user)?;
-    user.check_csrf(form.csrf_token.as_deref())?;
-    let revoked = match AdminRevocation::parse(&form.ids, &form.reason) {
-        Ok(revocation) => {
-            let what = "Revoking these tokens";
-            let action = format!("{TOKENS}/revoke");
-            let prompt = ensure_recent_password(&user, &state, what, &action, TOKENS, &fields);
-            if let Some(prompt) = prompt.await? {
-                return Ok(prompt);
-            }
-            let by = requester(user.request(), &user.user.id)?;
-            ops::admin::revoke_tokens(&state, &by, revocation).await
-        }
-        Err((field, message)) => Err(AppError::validation(field, message)),
-    };
-    match revoked {
-        Ok(n) => {
-            let message = format!("Revoked {n} token(s); each owner was told why.");
-            user.session()
-                .insert(FLASH, message)
-                .map_err(AppError::from)?;
-            Ok(see_other(TOKENS))
-        }
-        Err(AppError::Validation(fields)) => {
-            let error = fields.into_values().next();
-            let mut again = inventory(&user, &state, &req, error).await?;
-            again.reason = form.reason;
-            page_with_status(&again, StatusCode::UNPROCESSABLE_ENTITY)
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-#[derive(Deserialize)]
-struct ShortenForm {
-    #[serde(default)]
-    ids: Vec<String>,
-    csrf_token: Option<String>,
+    let change = AdminRevocation::parse(&form.ids, &form.reason).map(TokensChange::Revoke);
+    change_tokens(
+        user,
+        &state,
+        &req,
+        &fields,
+        form.csrf_token,
+        change,
+        form.reason,
+    )
+    .await
 }
 
 async fn shorten_tokens(
     user: DashboardUser,
     state: web::Data<AppState>,
     req: HttpRequest,
-    FormWithFields(form, fields): FormWithFields<ShortenForm>,
+    FormWithFields(form, fields): FormWithFields<TokensForm>,
+) -> Result<HttpResponse, HtmlError> {
+    let change = AdminRevocation::token_ids(&form.ids).map(TokensChange::Shorten);
+    change_tokens(
+        user,
+        &state,
+        &req,
+        &fields,
+        form.csrf_token,
+        change,
+        form.reason,
+    )
+    .await
+}
+
+/// What the inventory's forms do to the tokens chosen.
+enum TokensChange {
+    Revoke(AdminRevocation),
+    Shorten(Vec<TokenId>),
+}
+
+/// Both inventory forms: admins only, the CSRF token, the form's fields as read, the password
+/// when it is not recent, then the change; on success back to the inventory with what was
+/// done, on a field error the inventory again with it (and the reason as typed).
+async fn change_tokens(
+    user: DashboardUser,
+    state: &AppState,
+    req: &HttpRequest,
+    fields: &[(String, String)],
+    csrf_token: Option<String>,
+    change: Result<TokensChange, (&'static str, &'static str)>,
+    reason: String,
 ) -> Result<HttpResponse, HtmlError> {
     admin(&user)?;
-    user.check_csrf(form.csrf_token.as_deref())?;
-    let shortened = match AdminRevocation::token_ids(&form.ids) {
-        Ok(ids) => {
-            let what = "Shortening this token";
-            let action = format!("{TOKENS}/shorten");
-            let prompt = ensure_recent_password(&user, &state, what, &action, TOKENS, &fields);
+    user.check_csrf(csrf_token.as_deref())?;
+    let done = match change {
+        Ok(change) => {
+            let (what, action) = match change {
+                TokensChange::Revoke(_) => ("Revoking these tokens", format!("{TOKENS}/revoke")),
+                TokensChange::Shorten(_) => ("Shortening this token", format!("{TOKENS}/shorten")),
+            };
+            let prompt = ensure_recent_password(&user, state, what, &action, TOKENS, fields);
             if let Some(prompt) = prompt.await? {
                 return Ok(prompt);
             }
             let by = requester(user.request(), &user.user.id)?;
-            ops::admin::shorten_tokens(&state, &by, ids).await
+            match change {
+                TokensChange::Revoke(revocation) => {
+                    ops::admin::revoke_tokens(state, &by, revocation)
+                        .await
+                        .map(|n| format!("Revoked {n} token(s); each owner was told why."))
+                }
+                TokensChange::Shorten(ids) => ops::admin::shorten_tokens(state, &by, ids)
+                    .await
+                    .map(|n| format!("Shortened {n} token(s) to the policy's maximum lifetime.")),
+            }
         }
         Err((field, message)) => Err(AppError::validation(field, message)),
     };
-    match shortened {
-        Ok(n) => {
-            let message = format!("Shortened {n} token(s) to the policy's maximum lifetime.");
+    match done {
+        Ok(message) => {
             user.session()
                 .insert(FLASH, message)
                 .map_err(AppError::from)?;
@@ -293,7 +310,8 @@ async fn shorten_tokens(
         }
         Err(AppError::Validation(fields)) => {
             let error = fields.into_values().next();
-            let again = inventory(&user, &state, &req, error).await?;
+            let mut again = inventory(&user, state, req, error).await?;
+            again.reason = reason;
             page_with_status(&again, StatusCode::UNPROCESSABLE_ENTITY)
         }
         Err(e) => Err(e.into()),

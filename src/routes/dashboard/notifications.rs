@@ -11,6 +11,7 @@ use crate::db::{self, models::notifications};
 use crate::domain::PageRequest;
 use crate::error::AppError;
 use crate::notify::{describe, Details};
+use crate::ops;
 use crate::state::AppState;
 
 super::pages!(
@@ -82,10 +83,6 @@ async fn mark_read(
     Form(form): Form<CsrfOnly>,
 ) -> Result<HttpResponse, HtmlError> {
     user.check_csrf(form.csrf_token.as_deref())?;
-    let (user_id, now) = (user.user.id.clone(), state.clock.now());
-    db::write_query(&state.pool, move |conn| {
-        notifications::mark_all_read(conn, &user_id, now)
-    })
-    .await?;
+    ops::notifications::mark_all_read(&state, &user.user.id).await?;
     Ok(see_other(PAGE))
 }

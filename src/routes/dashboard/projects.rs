@@ -548,21 +548,8 @@ async fn add_trust(
     {
         return Ok(prompt);
     }
-    let by = crate::routes::requester(user.request(), &user.user.id)?;
-    let (caller, now, public_url) = (
-        user.caller(),
-        state.clock.now(),
-        state.public_origin.clone(),
-    );
-    let added = crate::routes::access::on_project_write(
-        caller,
-        &state,
-        id,
-        Need::role(Role::Owner),
-        move |conn, id, _| crate::ops::trusted_ci::add(conn, &by, id, new, &public_url, now),
-    )
-    .await;
-    match added {
+    let by = requester(user.request(), &user.user.id)?;
+    match ops::trusted_ci::add(&state, user.caller(), &by, id, Ok(new)).await {
         Ok(_) => {}
         Err(AppError::Validation(errors)) => {
             page.trust_form = form;
@@ -600,16 +587,8 @@ async fn remove_trust(
     {
         return Ok(prompt);
     }
-    let by = crate::routes::requester(user.request(), &user.user.id)?;
-    let (caller, now) = (user.caller(), state.clock.now());
-    crate::routes::access::on_project_write(
-        caller,
-        &state,
-        id,
-        Need::role(Role::Owner),
-        move |conn, id, _| crate::ops::trusted_ci::remove(conn, &by, id, &trust, now),
-    )
-    .await?;
+    let by = requester(user.request(), &user.user.id)?;
+    ops::trusted_ci::remove(&state, user.caller(), &by, id, trust).await?;
     user.session()
         .insert(FLASH, "CI identity no longer trusted.")
         .map_err(AppError::from)?;

@@ -9,7 +9,6 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use chrono::{DateTime, Duration, NaiveDateTime};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::accounts::{anonymous, anonymous_page, start_session};
 use super::reauth::ensure_recent_password;
@@ -19,9 +18,8 @@ use crate::auth::client;
 use crate::auth::totp::RecoveryCode;
 use crate::db;
 use crate::db::models::second_factor as stored;
-use crate::db::models::security_log::{self, NewSecurityEvent};
 use crate::db::models::users::User;
-use crate::domain::{SecurityKind, UserId};
+use crate::domain::UserId;
 use crate::error::AppError;
 use crate::ops::second_factor::{self as ops, Enrolment};
 use crate::routes::requester;
@@ -135,21 +133,11 @@ async fn verify(
         return Ok(see_other("/login"));
     };
     let client = client::of(&req);
-    if ops::verify(&state, &user.id, &client, &form.code).await? {
+    if ops::log_in_second_step(&state, &user.id, &client, &form.code).await? {
         session.remove(PENDING_USER);
         session.remove(PENDING_AT);
         return start_session(&req, &session, &user, true);
     }
-    let event = NewSecurityEvent::new(
-        &user.id,
-        SecurityKind::LoginFailed,
-        &client,
-        json!({ "secondFactor": true }),
-    );
-    db::write_query(&state.pool, move |conn| {
-        security_log::record(conn, &event, now)
-    })
-    .await?;
     let (layout, _) = anonymous(&req, &state);
     let page = VerifyPage {
         layout,
