@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod projects;
+pub mod passkeys;
 pub mod second_factor;
 pub mod sweep;
 pub mod tokens;
