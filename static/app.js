@@ -352,6 +352,32 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
 
+  // Re-authentication: the password, and a passkey in place of the code. The options come from
+  // the JSON API (the session is signed in).
+  for (const button of document.querySelectorAll("[data-passkey-reauth]")) {
+    const form = button.closest("form");
+    button.hidden = false;
+    button.addEventListener("click", async () => {
+      if (!form.elements.reauth_password.reportValidity()) return;
+      try {
+        const res = await fetch("/api/session/passkey-options", {
+          method: "POST",
+          credentials: "same-origin",
+          headers: { "X-CSRF-Token": csrf },
+        });
+        if (!res.ok) throw new Error(res.statusText);
+        const options = await res.json();
+        options.challenge = toBytes(options.challenge);
+        options.allowCredentials = credentials(options.allowCredentials);
+        const credential = await navigator.credentials.get({ publicKey: options });
+        form.elements.reauth_passkey.value = answer(credential);
+        form.submit();
+      } catch (error) {
+        failed(form, error);
+      }
+    });
+  }
+
   // Signing in with a passkey (/login), or giving it as the second factor (/login/verify).
   for (const form of document.querySelectorAll("form[data-passkey-get]")) {
     form.hidden = false;

@@ -33,6 +33,8 @@ struct PromptPage<'a> {
     error: Option<&'static str>,
     /// The account has a second factor: its code is asked too.
     second_factor: bool,
+    /// The account has passkeys: one may stand in for the code.
+    passkeys: bool,
 }
 
 /// `None` when the action may go on: the password is recent, or was just entered right with
@@ -88,6 +90,10 @@ pub async fn ensure_recent_password(
             .collect(),
         error,
         second_factor: user.user.second_factor,
+        passkeys: user.user.second_factor
+            && !crate::ops::passkeys::list(state, &user.user.id)
+                .await?
+                .is_empty(),
     };
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY

@@ -1,5 +1,6 @@
 //! Passkeys in Chromium, through chromedriver's virtual authenticator: one added on
-//! /settings/security, then a sign-in with it alone from /login; axe-core over the screens at a
+//! /settings/security, then a sign-in with it alone from /login, then removed after a
+//! re-authentication that the passkey confirms; axe-core over the screens at a
 //! desktop's width and a phone's. The server's public URL is `http://localhost:PORT`, since a
 //! passkey's relying party must be a domain.
 
@@ -55,6 +56,16 @@ async fn add_and_sign_in(size: (u32, u32), label: &str) {
     b.goto("/settings/security").await;
     b.arrive("/settings/security").await;
     assert!(!b.text("table.passkeys").await.contains("never"), "last used now");
+
+    // Removing it, 11 minutes on, asks for the password and the second factor: the passkey.
+    app.clock.advance(chrono::Duration::minutes(11));
+    b.click("table.passkeys form button.danger").await;
+    b.wait_visible("[data-passkey-reauth]").await;
+    axe::check(&b, &check("confirm with a passkey")).await;
+    b.type_into("#reauth-password", crate::helpers::PASSWORD).await;
+    b.click("[data-passkey-reauth]").await;
+    b.wait_visible("#passkeys-status").await;
+    assert!(b.text("p.alert").await.contains("Passkey removed"));
     b.remove_authenticator(&authenticator).await;
     b.close().await;
 }
