@@ -256,8 +256,8 @@ pub fn register(
     answer: &NewCredentialAnswer,
     user_verification: bool,
 ) -> Result<NewCredential, Refusal> {
-    let client_data = decode(&answer.response.client_data_json)
-        .ok_or(Refusal::Malformed("clientDataJSON"))?;
+    let client_data =
+        decode(&answer.response.client_data_json).ok_or(Refusal::Malformed("clientDataJSON"))?;
     check_client_data(rp, &client_data, "webauthn.create", challenge)?;
     let attestation = decode(&answer.response.attestation_object)
         .ok_or(Refusal::Malformed("attestationObject"))?;
@@ -327,8 +327,8 @@ pub fn authenticate(
     stored_count: u32,
     user_verification: bool,
 ) -> Result<u32, Refusal> {
-    let client_data = decode(&answer.response.client_data_json)
-        .ok_or(Refusal::Malformed("clientDataJSON"))?;
+    let client_data =
+        decode(&answer.response.client_data_json).ok_or(Refusal::Malformed("clientDataJSON"))?;
     check_client_data(rp, &client_data, "webauthn.get", challenge)?;
     let auth_data = decode(&answer.response.authenticator_data)
         .ok_or(Refusal::Malformed("authenticatorData"))?;
@@ -470,13 +470,23 @@ mod tests {
         assert_eq!(value.get_text("fmt"), Some(&Value::Text("none")));
         assert_eq!(value.get_text("attStmt"), Some(&Value::Map(vec![])));
         assert_eq!(value.get_text("n").and_then(Value::int), Some(-7));
-        assert_eq!(value.get_text("b").and_then(Value::bytes), Some(&[1u8, 2][..]));
+        assert_eq!(
+            value.get_text("b").and_then(Value::bytes),
+            Some(&[1u8, 2][..])
+        );
     }
 
     #[test]
     fn cbor_refuses_what_is_cut_short_or_forged() {
-        assert_eq!(parse(&[0x42, 1]), None, "a byte string longer than the input");
-        assert_eq!(parse(&[0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]), None);
+        assert_eq!(
+            parse(&[0x42, 1]),
+            None,
+            "a byte string longer than the input"
+        );
+        assert_eq!(
+            parse(&[0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+            None
+        );
         assert_eq!(parse(&[0x5f]), None, "indefinite length");
         let deep = [0x81u8; 20];
         assert_eq!(parse(&deep), None, "nested too deep");

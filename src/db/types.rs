@@ -7,9 +7,9 @@ use diesel::sql_types::{Binary, Integer, Text};
 
 use super::MultiBackend;
 use crate::domain::{
-    Audience, CiLifetime, ClaimRules, Email, Expiry, IssuerUrl, Narrowing, NoticeKind, ProjectId,
-    PasskeyName, ProjectName, ReportChannel, RequestOutcome, RevokedReason, Role, Scopes, SecurityKind,
-    TokenHash, TokenId, TokenName, TrustId, UserId,
+    Audience, CiLifetime, ClaimRules, Email, Expiry, IssuerUrl, Narrowing, NoticeKind, PasskeyName,
+    ProjectId, ProjectName, ReportChannel, RequestOutcome, RevokedReason, Role, Scopes,
+    SecurityKind, TokenHash, TokenId, TokenName, TrustId, UserId,
 };
 
 macro_rules! through_multi_backend {

@@ -7,8 +7,8 @@
 
 pub mod accounts;
 pub mod admin;
-pub mod projects;
 pub mod passkeys;
+pub mod projects;
 pub mod second_factor;
 pub mod sweep;
 pub mod tokens;

@@ -124,12 +124,13 @@ pub async fn register(
     let answer: NewCredentialAnswer =
         serde_json::from_str(answer).map_err(|_| refused(&Refusal::Malformed("JSON")))?;
     let now = state.clock.now();
-    let challenge = webauthn::take_challenge(session, Purpose::Register, now)?.ok_or_else(|| {
-        AppError::validation(
-            "passkey",
-            "This passkey was not asked for, or too long ago: add it again.",
-        )
-    })?;
+    let challenge =
+        webauthn::take_challenge(session, Purpose::Register, now)?.ok_or_else(|| {
+            AppError::validation(
+                "passkey",
+                "This passkey was not asked for, or too long ago: add it again.",
+            )
+        })?;
     let made = webauthn::register(&state.relying_party, &challenge, &answer, false)
         .map_err(|r| refused(&r))?;
     let passkey = Passkey {
@@ -225,11 +226,17 @@ async fn check(
     let rp: &RelyingParty = &state.relying_party;
     let stored_count = u32::try_from(passkey.sign_count).unwrap_or(u32::MAX);
     let verification = purpose == Purpose::SignIn;
-    let count =
-        match webauthn::authenticate(rp, &challenge, &answer, &passkey.public_key, stored_count, verification) {
-            Ok(count) => i64::from(count),
-            Err(refusal) => return Ok(Err(refusal)),
-        };
+    let count = match webauthn::authenticate(
+        rp,
+        &challenge,
+        &answer,
+        &passkey.public_key,
+        stored_count,
+        verification,
+    ) {
+        Ok(count) => i64::from(count),
+        Err(refusal) => return Ok(Err(refusal)),
+    };
     let (id, seen) = (passkey.id.clone(), passkey.sign_count);
     let moved = db::write_query(&state.pool, move |conn| {
         stored::use_passkey(conn, &id, seen, count, now)

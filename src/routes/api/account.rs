@@ -12,8 +12,8 @@ use utoipa::ToSchema;
 use super::Json;
 use crate::auth::totp::RecoveryCode;
 use crate::auth::SessionCaller;
-use crate::error::{AppError, ErrorBody};
 use crate::db::models::second_factor::Passkey;
+use crate::error::{AppError, ErrorBody};
 use crate::ops::passkeys;
 use crate::ops::second_factor as ops;
 use crate::routes::requester;
@@ -263,8 +263,7 @@ async fn register_passkey(
         .ok_or_else(|| AppError::validation("credential", "This field is required."))?;
     let name = body.name.unwrap_or_default();
     let by = requester(&req, &caller.user.id)?;
-    let passkey =
-        passkeys::register(&state, &session, &by, &name, &credential.to_string()).await?;
+    let passkey = passkeys::register(&state, &session, &by, &name, &credential.to_string()).await?;
     Ok(HttpResponse::Created().json(PasskeyView::of(passkey)))
 }
 

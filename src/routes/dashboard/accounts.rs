@@ -229,19 +229,18 @@ async fn passkey_login(
 ) -> Result<HttpResponse, HtmlError> {
     state.form_csrf.check(&req, form.csrf_token.as_deref())?;
     let client = client::of(&req);
-    let (status, error) = match ops::passkeys::sign_in(&state, &session, &client, &form.passkey)
-        .await?
-    {
-        Login::Welcome(user) => return start_session(&req, &session, &user, true),
-        Login::Suspended => (
-            StatusCode::FORBIDDEN,
-            "This account is suspended. Ask an administrator.",
-        ),
-        Login::Refused => (
-            StatusCode::UNAUTHORIZED,
-            "That passkey did not sign you in. Try again, or use your email and password.",
-        ),
-    };
+    let (status, error) =
+        match ops::passkeys::sign_in(&state, &session, &client, &form.passkey).await? {
+            Login::Welcome(user) => return start_session(&req, &session, &user, true),
+            Login::Suspended => (
+                StatusCode::FORBIDDEN,
+                "This account is suspended. Ask an administrator.",
+            ),
+            Login::Refused => (
+                StatusCode::UNAUTHORIZED,
+                "That passkey did not sign you in. Try again, or use your email and password.",
+            ),
+        };
     let (layout, _) = anonymous(&req, &state);
     let page = LoginPage {
         layout,

@@ -55,9 +55,8 @@ impl Authenticator {
     fn new(app: &TestApp) -> Authenticator {
         let rng = SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).unwrap();
-        let key =
-            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng)
-                .unwrap();
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng)
+            .unwrap();
         let credential_id = uuid::Uuid::new_v4().as_bytes().to_vec();
         Authenticator {
             key,
@@ -245,12 +244,20 @@ async fn a_passkey_is_registered_and_then_asked_for_after_the_password() {
     assert!(notifications.contains("The passkey “Phone” was added"));
     let page = user.get_html("/settings/security").await;
     assert!(page.contains("Laptop") && page.contains("Phone"), "{page}");
+    assert!(
+        page.contains("Adding a passkey needs JavaScript"),
+        "said where no script runs"
+    );
 
     // With a passkey, the password alone no longer signs in.
     let browser = halfway(&app, "keys@example.com").await;
     let res = browser.get("/").await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    assert_eq!(res.headers()["location"], "/login", "halfway is not signed in");
+    assert_eq!(
+        res.headers()["location"],
+        "/login",
+        "halfway is not signed in"
+    );
     let (options, csrf) = login_options(&browser, "/login/verify").await;
     let allowed = options["allowCredentials"].as_array().unwrap();
     assert_eq!(allowed.len(), 2, "the account's passkeys: {options}");
@@ -298,8 +305,15 @@ async fn a_passkey_signs_in_alone() {
     let (options, csrf) = login_options(&browser, "/login").await;
     let res = sign_in_with(&browser, &csrf, &key.get(&options)).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-    assert!(res.text().await.unwrap().contains("That passkey did not sign you in"));
-    assert_eq!(browser.get("/api/me").await.status(), StatusCode::UNAUTHORIZED);
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains("That passkey did not sign you in"));
+    assert_eq!(
+        browser.get("/api/me").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[actix_web::test]
@@ -315,7 +329,11 @@ async fn answers_from_elsewhere_or_for_another_challenge_or_replayed_are_refused
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     key.origin = app.address.clone();
     let res = post_passkey(&user, "Replayed", &key.create(&options)).await;
-    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "its challenge is spent");
+    assert_eq!(
+        res.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "its challenge is spent"
+    );
     let _ = registration_options(&user).await;
     let mut other = options.clone();
     other["challenge"] = json!(b64(&[7u8; 32]));
@@ -325,7 +343,11 @@ async fn answers_from_elsewhere_or_for_another_challenge_or_replayed_are_refused
     assert_eq!(res.json::<Value>().await.unwrap(), json!([]));
     let options = registration_options(&user).await;
     let res = post_passkey(&user, " ", &key.create(&options)).await;
-    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "a name is needed");
+    assert_eq!(
+        res.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a name is needed"
+    );
     let body: Value = res.json().await.unwrap();
     assert!(body["error"]["fields"]["name"].is_string(), "{body}");
     let mut key = register(&user, "Laptop").await;
@@ -349,8 +371,15 @@ async fn answers_from_elsewhere_or_for_another_challenge_or_replayed_are_refused
     let thief = app.new_browser();
     let (_, thief_csrf) = login_options(&thief, "/login").await;
     let res = sign_in_with(&thief, &thief_csrf, &answer).await;
-    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "a signed answer is good once");
-    assert_eq!(thief.get("/api/me").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        res.status(),
+        StatusCode::UNAUTHORIZED,
+        "a signed answer is good once"
+    );
+    assert_eq!(
+        thief.get("/api/me").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 
     // A counter that went back: a copy of the key.
     let (options, csrf) = login_options(&thief, "/login").await;
@@ -369,7 +398,11 @@ async fn answers_from_elsewhere_or_for_another_challenge_or_replayed_are_refused
     let (options, csrf) = login_options(&browser, "/login/verify").await;
     let res = verify_with(&browser, &csrf, &key.get(&options)).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-    assert!(res.text().await.unwrap().contains("That passkey did not confirm it is you"));
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains("That passkey did not confirm it is you"));
 }
 
 #[actix_web::test]
@@ -419,7 +452,9 @@ async fn removing_a_passkey_needs_reauthentication_with_it() {
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     let res = user.session(Method::DELETE, &path).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
-    assert!(log_kinds(&user).await.contains(&"passkey_removed".to_owned()));
+    assert!(log_kinds(&user)
+        .await
+        .contains(&"passkey_removed".to_owned()));
     // No second factor left: the password signs in alone again.
     let browser = app.new_browser();
     let res = browser.login("remove@example.com", PASSWORD).await;

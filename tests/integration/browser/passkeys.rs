@@ -40,7 +40,10 @@ async fn add_and_sign_in(size: (u32, u32), label: &str) {
     b.click("#passkey-add button[type=submit]").await;
     b.wait_visible("table.passkeys").await;
     assert!(b.text("table.passkeys").await.contains("Work laptop"));
-    assert!(b.text("p.alert").await.contains("Passkey “Work laptop” added"));
+    assert!(b
+        .text("p.alert")
+        .await
+        .contains("Passkey “Work laptop” added"));
     axe::check(&b, &check("security, a passkey")).await;
     b.screenshot(&format!("65-passkeys-{label}")).await;
 
@@ -55,14 +58,18 @@ async fn add_and_sign_in(size: (u32, u32), label: &str) {
     b.arrive("/settings/tokens").await;
     b.goto("/settings/security").await;
     b.arrive("/settings/security").await;
-    assert!(!b.text("table.passkeys").await.contains("never"), "last used now");
+    assert!(
+        !b.text("table.passkeys").await.contains("never"),
+        "last used now"
+    );
 
     // Removing it, 11 minutes on, asks for the password and the second factor: the passkey.
     app.clock.advance(chrono::Duration::minutes(11));
     b.click("table.passkeys form button.danger").await;
     b.wait_visible("[data-passkey-reauth]").await;
     axe::check(&b, &check("confirm with a passkey")).await;
-    b.type_into("#reauth-password", crate::helpers::PASSWORD).await;
+    b.type_into("#reauth-password", crate::helpers::PASSWORD)
+        .await;
     b.click("[data-passkey-reauth]").await;
     b.wait_visible("#passkeys-status").await;
     assert!(b.text("p.alert").await.contains("Passkey removed"));
