@@ -1,8 +1,9 @@
 //! Passkeys (SPEC §3.1) over real HTTP, with a software authenticator written here: an ES256
 //! key of ring's, the `clientDataJSON`, authenticator data and `none` attestation a browser and
 //! authenticator would send. Registered through the JSON API; used as the second factor after
-//! the password, alone on `/login`, and at re-authentication; refused from another origin, for
-//! another challenge, replayed, with a counter that went back; removed after re-authentication.
+//! the password, alone on `/login`, and at re-authentication; refused from another origin or
+//! RP ID, for another challenge, replayed, without the user present (or verified, alone), with
+//! a counter that went back; removed after re-authentication; counted by a project's policy.
 
 use base64ct::{Base64UrlUnpadded, Encoding};
 use reqwest::{Method, StatusCode};
@@ -49,6 +50,10 @@ struct Authenticator {
     origin: String,
     /// Whether it says it verified the user (a PIN, a fingerprint).
     verifies: bool,
+    /// Whether it says the user was there (a touch).
+    present: bool,
+    /// The RP ID it signs for, when not the one asked (a phishing site's).
+    rp_id: Option<String>,
 }
 
 impl Authenticator {
@@ -64,6 +69,8 @@ impl Authenticator {
             counter: 0,
             origin: app.address.clone(),
             verifies: true,
+            present: true,
+            rp_id: None,
         }
     }
 
@@ -80,9 +87,11 @@ impl Authenticator {
 
     fn auth_data(&mut self, rp_id: &str, flags: u8) -> Vec<u8> {
         self.counter += 1;
+        let rp_id = self.rp_id.as_deref().unwrap_or(rp_id);
         let mut data = Sha256::digest(rp_id.as_bytes()).to_vec();
         let uv = if self.verifies { 0x04 } else { 0 };
-        data.push(flags | 0x01 | uv);
+        let up = if self.present { 0x01 } else { 0 };
+        data.push(flags | up | uv);
         data.extend(self.counter.to_be_bytes());
         data
     }
@@ -359,6 +368,17 @@ async fn answers_from_elsewhere_or_for_another_challenge_or_replayed_are_refused
     let res = sign_in_with(&browser, &csrf, &key.get(&options)).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     key.origin = app.address.clone();
+    // Signed for another relying party, or without the user there.
+    let (options, csrf) = login_options(&browser, "/login").await;
+    key.rp_id = Some("evil.example".into());
+    let res = sign_in_with(&browser, &csrf, &key.get(&options)).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "another RP ID");
+    key.rp_id = None;
+    let (options, csrf) = login_options(&browser, "/login").await;
+    key.present = false;
+    let res = sign_in_with(&browser, &csrf, &key.get(&options)).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "the user was not there");
+    key.present = true;
     let (options, csrf) = login_options(&browser, "/login").await;
     let mut other = options.clone();
     other["challenge"] = json!(b64(&[7u8; 32]));
@@ -459,4 +479,51 @@ async fn removing_a_passkey_needs_reauthentication_with_it() {
     let browser = app.new_browser();
     let res = browser.login("remove@example.com", PASSWORD).await;
     assert_eq!(res.headers()["location"], "/settings/tokens");
+}
+
+/// One rule of "has a second factor": a passkey counts for a project that requires one, and
+/// removing the last one ends it (while an authenticator app would have kept it).
+#[actix_web::test]
+async fn a_passkey_is_a_second_factor_for_a_projects_policy() {
+    let app = TestApp::spawn().await;
+    let owner = app.with_user("owner-pk@example.com").await;
+    let project = owner.with_project("Strict").await;
+    let token = owner.with_token("deploy", &["publish"], "1y").await;
+    let res = owner
+        .session(Method::PUT, &format!("/api/projects/{project}/token-policy"))
+        .json(&json!({ "requireSecondFactor": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let publish = || async {
+        app.bearer(Method::POST, "/api/publish", &token.plaintext)
+            .json(&json!({ "projectId": project }))
+            .send()
+            .await
+            .unwrap()
+    };
+    let res = publish().await;
+    assert_eq!(error_code(res).await, "second_factor_required");
+    let _laptop = register(&owner, "Laptop").await;
+    let _phone = register(&owner, "Phone").await;
+    assert_eq!(publish().await.status(), StatusCode::CREATED);
+    // Removing one of two keeps the second factor; removing both ends it.
+    let list: Vec<Value> = owner
+        .get("/api/account/passkeys")
+        .await
+        .json()
+        .await
+        .unwrap();
+    for (n, passkey) in list.iter().enumerate() {
+        let path = format!("/api/account/passkeys/{}", passkey["id"].as_str().unwrap());
+        let res = owner.session(Method::DELETE, &path).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::NO_CONTENT, "signed up just now");
+        let expected = if n == 0 {
+            StatusCode::CREATED
+        } else {
+            StatusCode::FORBIDDEN
+        };
+        assert_eq!(publish().await.status(), expected, "after removing {n}");
+    }
 }
