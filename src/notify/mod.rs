@@ -306,7 +306,8 @@ pub fn describe(kind: NoticeKind, d: &Details) -> Message {
             "The second factor of your account was removed".to_owned(),
             format!(
                 "The authenticator app of your account was removed, with its recovery codes: \
-                 signing in asks for the password alone. {not_you}"
+                 signing in asks for the password alone unless the account has a passkey. \
+                 {not_you}"
             ),
             security,
         ),

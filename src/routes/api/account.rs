@@ -127,8 +127,9 @@ async fn confirm_totp(
 
 /// Remove the authenticator app.
 ///
-/// Removes it and its recovery codes: logging in asks for the password alone again. Needs the
-/// password (and a code) entered within 10 minutes (`POST /api/session/reauthenticate`).
+/// Removes it and its recovery codes: logging in asks for the password alone again (unless the
+/// account has a passkey, which stays its second factor). Needs the password (and a code)
+/// entered within 10 minutes (`POST /api/session/reauthenticate`).
 #[utoipa::path(
     tag = "account",
     security(("session" = [], "csrf" = [])),

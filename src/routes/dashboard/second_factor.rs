@@ -365,11 +365,13 @@ async fn remove_totp(
     }
     let by = requester(user.request(), &user.user.id)?;
     ops::remove_totp(&state, &by).await?;
+    let flash = if !passkeys::list(&state, &by.user_id).await?.is_empty() {
+        "Authenticator app removed: your passkeys remain your second factor."
+    } else {
+        "Authenticator app removed: signing in asks for your password alone."
+    };
     user.session()
-        .insert(
-            FLASH,
-            "Authenticator app removed: signing in asks for your password alone.",
-        )
+        .insert(FLASH, flash)
         .map_err(AppError::from)?;
     Ok(see_other(SECURITY_PAGE))
 }

@@ -377,7 +377,11 @@ async fn answers_from_elsewhere_or_for_another_challenge_or_replayed_are_refused
     let (options, csrf) = login_options(&browser, "/login").await;
     key.present = false;
     let res = sign_in_with(&browser, &csrf, &key.get(&options)).await;
-    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "the user was not there");
+    assert_eq!(
+        res.status(),
+        StatusCode::UNAUTHORIZED,
+        "the user was not there"
+    );
     key.present = true;
     let (options, csrf) = login_options(&browser, "/login").await;
     let mut other = options.clone();
@@ -490,7 +494,10 @@ async fn a_passkey_is_a_second_factor_for_a_projects_policy() {
     let project = owner.with_project("Strict").await;
     let token = owner.with_token("deploy", &["publish"], "1y").await;
     let res = owner
-        .session(Method::PUT, &format!("/api/projects/{project}/token-policy"))
+        .session(
+            Method::PUT,
+            &format!("/api/projects/{project}/token-policy"),
+        )
         .json(&json!({ "requireSecondFactor": true }))
         .send()
         .await
