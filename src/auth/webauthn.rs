@@ -492,6 +492,114 @@ mod tests {
         assert_eq!(parse(&deep), None, "nested too deep");
     }
 
+    use p256::ecdsa::signature::Signer;
+    use p256::ecdsa::SigningKey;
+
+    fn rp() -> RelyingParty {
+        RelyingParty {
+            id: "example.com".into(),
+            origin: "https://example.com".into(),
+        }
+    }
+
+    fn client_data(kind: &str, challenge: &[u8]) -> String {
+        let json = serde_json::json!({
+            "type": kind, "challenge": encode(challenge), "origin": "https://example.com",
+        });
+        encode(json.to_string().as_bytes())
+    }
+
+    fn auth_data(flags: u8, count: u32) -> Vec<u8> {
+        let mut data = rp().id_hash().to_vec();
+        data.push(flags);
+        data.extend(count.to_be_bytes());
+        data
+    }
+
+    /// A `none` attestation of `key` under credential id [9, 9], the COSE key with `alg`.
+    fn attestation(key: &SigningKey, alg: u8) -> String {
+        let point = key.verifying_key().to_encoded_point(false);
+        let mut data = auth_data(USER_PRESENT | ATTESTED_DATA, 0);
+        data.extend([0u8; 16]);
+        data.extend([0, 2, 9, 9]);
+        data.extend([0xa5, 0x01, 0x02, 0x03, alg, 0x20, 0x01, 0x21, 0x58, 0x20]);
+        data.extend(point.x().unwrap());
+        data.extend([0x22, 0x58, 0x20]);
+        data.extend(point.y().unwrap());
+        let mut object = vec![0xa3, 0x63, b'f', b'm', b't', 0x64, b'n', b'o', b'n', b'e'];
+        object.extend([0x67, b'a', b't', b't', b'S', b't', b'm', b't', 0xa0]);
+        object.extend([0x68, b'a', b'u', b't', b'h', b'D', b'a', b't', b'a', 0x58]);
+        object.push(data.len() as u8);
+        object.extend(data);
+        encode(&object)
+    }
+
+    fn assertion(key: &SigningKey, kind: &str, flags: u8, count: u32) -> AssertionAnswer {
+        let client_data = client_data(kind, b"challenge");
+        let data = auth_data(flags, count);
+        let mut signed = data.clone();
+        signed.extend(Sha256::digest(decode(&client_data).unwrap()));
+        let signature: Signature = key.sign(&signed);
+        AssertionAnswer {
+            raw_id: encode(&[9, 9]),
+            response: AssertionResponse {
+                client_data_json: client_data,
+                authenticator_data: encode(&data),
+                signature: encode(signature.to_der().as_bytes()),
+            },
+        }
+    }
+
+    #[test]
+    fn a_credential_is_made_and_signs_with_a_counter_that_goes_up() {
+        let key = SigningKey::from_slice(&[7u8; 32]).unwrap();
+        let made = NewCredentialAnswer {
+            raw_id: Some(encode(&[9, 9])),
+            response: AttestationResponse {
+                client_data_json: client_data("webauthn.create", b"challenge"),
+                attestation_object: attestation(&key, 0x26),
+            },
+        };
+        let credential = register(&rp(), b"challenge", &made, false).unwrap();
+        assert_eq!(credential.credential_id, [9, 9]);
+        let public_key = credential.public_key;
+        let check = |answer: &AssertionAnswer, stored: u32, uv: bool| {
+            authenticate(&rp(), b"challenge", answer, &public_key, stored, uv)
+        };
+        let answer = assertion(&key, "webauthn.get", USER_PRESENT, 5);
+        assert_eq!(check(&answer, 4, false), Ok(5));
+        assert_eq!(check(&answer, 5, false), Err(Refusal::CounterWentBack));
+        assert_eq!(check(&answer, 4, true), Err(Refusal::NotVerified));
+        let no_counter = assertion(&key, "webauthn.get", USER_PRESENT, 0);
+        assert_eq!(
+            check(&no_counter, 0, false),
+            Ok(0),
+            "authenticators without one"
+        );
+        let absent = assertion(&key, "webauthn.get", 0, 6);
+        assert_eq!(check(&absent, 4, false), Err(Refusal::NotPresent));
+        let wrong_type = assertion(&key, "webauthn.create", USER_PRESENT, 6);
+        assert_eq!(check(&wrong_type, 4, false), Err(Refusal::WrongType));
+        let other_key = SigningKey::from_slice(&[8u8; 32]).unwrap();
+        let forged = assertion(&other_key, "webauthn.get", USER_PRESENT, 6);
+        assert_eq!(check(&forged, 4, false), Err(Refusal::BadSignature));
+        assert_eq!(
+            authenticate(&rp(), b"another", &answer, &public_key, 4, false),
+            Err(Refusal::WrongChallenge)
+        );
+
+        // EdDSA (-8) is not asked for, and not taken.
+        let eddsa = NewCredentialAnswer {
+            raw_id: None,
+            response: AttestationResponse {
+                client_data_json: client_data("webauthn.create", b"challenge"),
+                attestation_object: attestation(&key, 0x27),
+            },
+        };
+        let refused = register(&rp(), b"challenge", &eddsa, false).unwrap_err();
+        assert_eq!(refused, Refusal::UnsupportedKey);
+    }
+
     #[test]
     fn base64url_with_or_without_padding() {
         assert_eq!(decode("AQI="), Some(vec![1, 2]));

@@ -5,7 +5,7 @@
 
 use actix_session::Session;
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
-use chrono::NaiveDateTime;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -183,9 +183,9 @@ struct PasskeyView {
     /// The name it was given.
     #[schema(example = "Laptop")]
     name: String,
-    created_at: NaiveDateTime,
+    created_at: DateTime<Utc>,
     /// When it last signed in (alone or as the second factor).
-    last_used_at: Option<NaiveDateTime>,
+    last_used_at: Option<DateTime<Utc>>,
 }
 
 impl PasskeyView {
@@ -193,8 +193,8 @@ impl PasskeyView {
         PasskeyView {
             id: passkey.id,
             name: passkey.name.to_string(),
-            created_at: passkey.created_at,
-            last_used_at: passkey.last_used_at,
+            created_at: passkey.created_at.and_utc(),
+            last_used_at: passkey.last_used_at.map(|at| at.and_utc()),
         }
     }
 }
