@@ -333,7 +333,7 @@ document.addEventListener("DOMContentLoaded", () => {
       event.preventDefault();
       if (!form.reportValidity()) return;
       try {
-        const res = await fetch("/api/account/passkeys/options", {
+        const res = await fetch("/api/account/passkey-options", {
           method: "POST",
           credentials: "same-origin",
           headers: { "X-CSRF-Token": csrf },

@@ -212,7 +212,7 @@ impl PasskeyView {
         (status = 200, description = "`PublicKeyCredentialCreationOptions`.", body = Object),
     ),
 )]
-#[post("/account/passkeys/options")]
+#[post("/account/passkey-options")]
 async fn passkey_options(
     SessionCaller(caller): SessionCaller,
     session: Session,
@@ -236,7 +236,7 @@ struct NewPasskeyBody {
 
 /// Add a passkey.
 ///
-/// Checks the answer to the options of `POST /api/account/passkeys/options` (the challenge,
+/// Checks the answer to the options of `POST /api/account/passkey-options` (the challenge,
 /// this site's origin and RP ID, an ES256 key) and keeps the passkey under its name. The
 /// account then has a second factor: signing in asks for it after the password, and the
 /// passkey can sign in alone.

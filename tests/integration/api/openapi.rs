@@ -17,7 +17,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/account/totp"),
     ("POST", "/api/account/recovery-codes"),
     ("POST", "/api/session/passkey-options"),
-    ("POST", "/api/account/passkeys/options"),
+    ("POST", "/api/account/passkey-options"),
     ("POST", "/api/account/passkeys"),
     ("GET", "/api/account/passkeys"),
     ("DELETE", "/api/account/passkeys/{id}"),

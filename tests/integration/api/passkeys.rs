@@ -154,7 +154,7 @@ impl Authenticator {
 
 async fn registration_options(user: &User) -> Value {
     let res = user
-        .session(Method::POST, "/api/account/passkeys/options")
+        .session(Method::POST, "/api/account/passkey-options")
         .send()
         .await
         .unwrap();
