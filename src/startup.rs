@@ -106,6 +106,10 @@ impl Application {
             queries,
             pool_wait,
             public_origin: public_url.origin(),
+            relying_party: crate::auth::webauthn::RelyingParty {
+                id: public_url.host().to_owned(),
+                origin: public_url.origin(),
+            },
             throttles: Throttles::new(key.master()),
             factor_keys: crate::auth::totp::FactorKeys::new(key.master()),
             hashing: Hashing::per_core(),

@@ -44,6 +44,8 @@ pub struct AppState {
     pub pool_wait: PoolWait,
     /// The origin (`scheme://host[:port]`) of the public URL, which same-origin checks compare.
     pub public_origin: String,
+    /// Who passkeys are made for: the public URL's host and origin.
+    pub relying_party: crate::auth::webauthn::RelyingParty,
     /// The keys of second factors: the seal of TOTP secrets, the hash of recovery codes.
     pub factor_keys: crate::auth::totp::FactorKeys,
     /// Login, password, sign-up, member and leak-report limits, counted in the database.
@@ -85,6 +87,10 @@ pub async fn for_tests() -> (tempfile::TempDir, AppState) {
         queries: QueryCount::default(),
         pool_wait: PoolWait::default(),
         public_origin: "http://localhost".into(),
+        relying_party: crate::auth::webauthn::RelyingParty {
+            id: "localhost".into(),
+            origin: "http://localhost".into(),
+        },
         throttles: Throttles::new(&key),
         hashing: Hashing::new(1),
         rate_limits: RateLimits::new(1000, 100),

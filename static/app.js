@@ -283,3 +283,123 @@ function showErrors(form, fields) {
   (first || summary).focus();
   if (!first) summary.scrollIntoView({ block: "nearest" });
 }
+
+// Passkeys (SPEC §3.1): the server's options come as JSON with binary values in base64url;
+// navigator.credentials wants ArrayBuffers, and its answer goes back as JSON in the form's
+// hidden `passkey` field. Without JavaScript (or passkey support) the forms stay hidden and
+// the page says so.
+document.addEventListener("DOMContentLoaded", () => {
+  if (!window.PublicKeyCredential || !navigator.credentials) return;
+  const toBytes = (text) => {
+    const b64 = text.replace(/-/g, "+").replace(/_/g, "/");
+    const raw = atob(b64 + "===".slice((b64.length + 3) % 4));
+    return Uint8Array.from(raw, (c) => c.charCodeAt(0));
+  };
+  const toText = (buffer) => {
+    let raw = "";
+    for (const byte of new Uint8Array(buffer)) raw += String.fromCharCode(byte);
+    return btoa(raw).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  };
+  const credentials = (list) => (list || []).map((c) => ({ ...c, id: toBytes(c.id) }));
+  const answer = (credential) => {
+    const r = credential.response;
+    const response = { clientDataJSON: toText(r.clientDataJSON) };
+    if (r.attestationObject) response.attestationObject = toText(r.attestationObject);
+    if (r.authenticatorData) response.authenticatorData = toText(r.authenticatorData);
+    if (r.signature) response.signature = toText(r.signature);
+    if (r.userHandle) response.userHandle = toText(r.userHandle);
+    return JSON.stringify({ id: credential.id, rawId: toText(credential.rawId), type: credential.type, response });
+  };
+  const csrf = document.querySelector("meta[name=csrf-token]").content;
+  const failed = (form, error) => {
+    let note = form.querySelector(".passkey-note");
+    if (!note) {
+      note = document.createElement("p");
+      note.className = "field-error passkey-note";
+      note.setAttribute("role", "alert");
+      form.append(note);
+    }
+    note.textContent = error && error.name === "NotAllowedError"
+      ? "The passkey was not used: it was cancelled or timed out."
+      : "The passkey could not be used here. Try again, or use another way.";
+  };
+  for (const note of document.querySelectorAll("[data-passkey-fallback]")) note.hidden = true;
+
+  // Adding a passkey on /settings/security: the options from the JSON API.
+  for (const form of document.querySelectorAll("form[data-passkey-create]")) {
+    form.hidden = false;
+    form.addEventListener("submit", async (event) => {
+      if (form.elements.passkey.value) return;
+      event.preventDefault();
+      if (!form.reportValidity()) return;
+      try {
+        const res = await fetch("/api/account/passkey-options", {
+          method: "POST",
+          credentials: "same-origin",
+          headers: { "X-CSRF-Token": csrf },
+        });
+        if (!res.ok) throw new Error(res.statusText);
+        const options = await res.json();
+        options.challenge = toBytes(options.challenge);
+        options.user.id = toBytes(options.user.id);
+        options.excludeCredentials = credentials(options.excludeCredentials);
+        const credential = await navigator.credentials.create({ publicKey: options });
+        form.elements.passkey.value = answer(credential);
+        form.submit();
+      } catch (error) {
+        failed(form, error);
+      }
+    });
+  }
+
+  // Re-authentication: the password, and a passkey in place of the code. The options come from
+  // the JSON API (the session is signed in).
+  for (const button of document.querySelectorAll("[data-passkey-reauth]")) {
+    const form = button.closest("form");
+    button.hidden = false;
+    button.addEventListener("click", async () => {
+      if (!form.elements.reauth_password.reportValidity()) return;
+      try {
+        const res = await fetch("/api/session/passkey-options", {
+          method: "POST",
+          credentials: "same-origin",
+          headers: { "X-CSRF-Token": csrf },
+        });
+        if (!res.ok) throw new Error(res.statusText);
+        const options = await res.json();
+        options.challenge = toBytes(options.challenge);
+        options.allowCredentials = credentials(options.allowCredentials);
+        const credential = await navigator.credentials.get({ publicKey: options });
+        form.elements.reauth_passkey.value = answer(credential);
+        form.submit();
+      } catch (error) {
+        failed(form, error);
+      }
+    });
+  }
+
+  // Signing in with a passkey (/login), or giving it as the second factor (/login/verify).
+  for (const form of document.querySelectorAll("form[data-passkey-get]")) {
+    form.hidden = false;
+    form.addEventListener("submit", async (event) => {
+      if (form.elements.passkey.value) return;
+      event.preventDefault();
+      try {
+        const res = await fetch("/login/passkey/options", {
+          method: "POST",
+          credentials: "same-origin",
+          body: new URLSearchParams({ csrf_token: form.elements.csrf_token.value }),
+        });
+        if (!res.ok) throw new Error(res.statusText);
+        const options = await res.json();
+        options.challenge = toBytes(options.challenge);
+        options.allowCredentials = credentials(options.allowCredentials);
+        const credential = await navigator.credentials.get({ publicKey: options });
+        form.elements.passkey.value = answer(credential);
+        form.submit();
+      } catch (error) {
+        failed(form, error);
+      }
+    });
+  }
+});

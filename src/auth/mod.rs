@@ -20,6 +20,7 @@ pub mod reveal;
 pub mod session_store;
 pub mod throttle;
 pub mod totp;
+pub mod webauthn;
 
 pub use admin::AdminCaller;
 pub use caller::{Caller, Credential, SessionCaller};

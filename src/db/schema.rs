@@ -335,3 +335,19 @@ diesel::table! {
 
 diesel::joinable!(totp_credentials -> users (user_id));
 diesel::joinable!(recovery_codes -> users (user_id));
+
+diesel::table! {
+    passkeys (id) {
+        id -> Text,
+        user_id -> Text,
+        credential_id -> Binary,
+        public_key -> Binary,
+        sign_count -> BigInt,
+        name -> Text,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(passkeys -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(passkeys, users);

@@ -7,9 +7,9 @@ use diesel::sql_types::{Binary, Integer, Text};
 
 use super::MultiBackend;
 use crate::domain::{
-    Audience, CiLifetime, ClaimRules, Email, Expiry, IssuerUrl, Narrowing, NoticeKind, ProjectId,
-    ProjectName, ReportChannel, RequestOutcome, RevokedReason, Role, Scopes, SecurityKind,
-    TokenHash, TokenId, TokenName, TrustId, UserId,
+    Audience, CiLifetime, ClaimRules, Email, Expiry, IssuerUrl, Narrowing, NoticeKind, PasskeyName,
+    ProjectId, ProjectName, ReportChannel, RequestOutcome, RevokedReason, Role, Scopes,
+    SecurityKind, TokenHash, TokenId, TokenName, TrustId, UserId,
 };
 
 macro_rules! through_multi_backend {
@@ -24,7 +24,8 @@ macro_rules! through_multi_backend {
 }
 
 through_multi_backend!(
-    Text: UserId, ProjectId, TokenId, Role, Scopes, Email, TokenName, ProjectName, Expiry,
+    Text: UserId, ProjectId, TokenId, Role, Scopes, Email, TokenName, ProjectName, PasskeyName,
+    Expiry,
     RevokedReason, Narrowing, NoticeKind, RequestOutcome, SecurityKind, ReportChannel, TrustId,
     IssuerUrl, Audience, ClaimRules
 );

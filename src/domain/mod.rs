@@ -37,7 +37,7 @@ pub use grace::Grace;
 pub use ids::{ProjectId, TokenId, TrustId, UserId};
 pub use instance_policy::{InstancePolicy, ScopeCount};
 pub use leak::{LeakSource, LeakUrl, ReportChannel};
-pub use name::{NameError, ProjectName, TokenName};
+pub use name::{NameError, PasskeyName, ProjectName, TokenName};
 pub use narrowing::Narrowing;
 pub use new_token::{FieldErrors, NewToken, Rotation};
 pub use notice::NoticeKind;

@@ -1,4 +1,4 @@
-//! The rule for names people give things (tokens, projects): what the list shows must be what
+//! The rule for names people give things (tokens, projects, passkeys): what the list shows must be what
 //! was meant, so nothing invisible or direction-changing may hide in it.
 
 use std::fmt;
@@ -92,6 +92,11 @@ name_type!(
     /// A project's name.
     ProjectName,
     "project"
+);
+name_type!(
+    /// What a person calls one of their passkeys ("Laptop"), to tell them apart.
+    PasskeyName,
+    "passkey"
 );
 
 /// Unicode general category Cc, the control characters (`char::is_control`).

@@ -25,6 +25,11 @@ super::string_enum! {
         SecondFactorRemoved = "second_factor_removed",
         RecoveryCodeUsed = "recovery_code_used",
         RecoveryCodesRegenerated = "recovery_codes_regenerated",
+        /// A passkey was added or removed, or signed in without the password (its name in
+        /// the details).
+        PasskeyAdded = "passkey_added",
+        PasskeyRemoved = "passkey_removed",
+        PasskeySignIn = "passkey_sign_in",
     }
 }
 

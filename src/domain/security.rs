@@ -41,6 +41,12 @@ super::string_enum! {
         /// A recovery code stood in for a code (its details say how many are left).
         RecoveryCodeUsed = "recovery_code_used",
         RecoveryCodesRegenerated = "recovery_codes_regenerated",
+        /// A passkey was registered, or removed (details: its name).
+        PasskeyAdded = "passkey_added",
+        PasskeyRemoved = "passkey_removed",
+        /// A passkey signed a login: as the second factor, or alone (details: its name and
+        /// `passwordless`).
+        PasskeyUsed = "passkey_used",
         /// An owner trusted a CI identity on a project, or stopped trusting one (SPEC §8.8).
         TrustedCiAdded = "trusted_ci_added",
         TrustedCiRemoved = "trusted_ci_removed",
@@ -84,6 +90,9 @@ impl SecurityKind {
             SecurityKind::SecondFactorRemoved => "Second factor removed",
             SecurityKind::RecoveryCodeUsed => "Recovery code used",
             SecurityKind::RecoveryCodesRegenerated => "Recovery codes regenerated",
+            SecurityKind::PasskeyAdded => "Passkey added",
+            SecurityKind::PasskeyRemoved => "Passkey removed",
+            SecurityKind::PasskeyUsed => "Signed in with a passkey",
             SecurityKind::TrustedCiAdded => "CI identity trusted",
             SecurityKind::TrustedCiRemoved => "CI identity no longer trusted",
             SecurityKind::CiExchangeRefused => "CI token refused",

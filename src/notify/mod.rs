@@ -83,7 +83,7 @@ impl Notice {
 
 /// Something that happened to an account's second factor (SPEC §3.1), told to its owner each
 /// time: a change the owner did not make is how a taken-over account is found out.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub enum AccountNotice {
     SecondFactorAdded,
     SecondFactorRemoved,
@@ -92,15 +92,23 @@ pub enum AccountNotice {
         left: u32,
     },
     RecoveryCodesRegenerated,
+    /// A passkey, by its name.
+    PasskeyAdded(String),
+    PasskeyRemoved(String),
+    /// A passkey signed in without the password.
+    PasskeySignIn(String),
 }
 
 impl AccountNotice {
-    fn kind(self) -> NoticeKind {
+    fn kind(&self) -> NoticeKind {
         match self {
             AccountNotice::SecondFactorAdded => NoticeKind::SecondFactorAdded,
             AccountNotice::SecondFactorRemoved => NoticeKind::SecondFactorRemoved,
             AccountNotice::RecoveryCodeUsed { .. } => NoticeKind::RecoveryCodeUsed,
             AccountNotice::RecoveryCodesRegenerated => NoticeKind::RecoveryCodesRegenerated,
+            AccountNotice::PasskeyAdded(_) => NoticeKind::PasskeyAdded,
+            AccountNotice::PasskeyRemoved(_) => NoticeKind::PasskeyRemoved,
+            AccountNotice::PasskeySignIn(_) => NoticeKind::PasskeySignIn,
         }
     }
 }
@@ -133,6 +141,9 @@ pub struct Details {
     /// Recovery codes still unused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub left: Option<u32>,
+    /// A passkey's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passkey: Option<String>,
 }
 
 impl Details {
@@ -192,6 +203,7 @@ pub fn describe(kind: NoticeKind, d: &Details) -> Message {
         "Your sign-in security settings",
     ));
     let not_you = "If this was not you, change your password now and check your sessions.";
+    let passkey = d.passkey.as_deref().unwrap_or("unnamed");
     let (subject, text, link) = match kind {
         NoticeKind::TokenCreated => (
             format!("A new API token “{name}” was created"),
@@ -294,7 +306,8 @@ pub fn describe(kind: NoticeKind, d: &Details) -> Message {
             "The second factor of your account was removed".to_owned(),
             format!(
                 "The authenticator app of your account was removed, with its recovery codes: \
-                 signing in asks for the password alone. {not_you}"
+                 signing in asks for the password alone unless the account has a passkey. \
+                 {not_you}"
             ),
             security,
         ),
@@ -314,6 +327,26 @@ pub fn describe(kind: NoticeKind, d: &Details) -> Message {
             "New recovery codes were made for your account".to_owned(),
             format!(
                 "Your account has 10 new recovery codes; the old ones no longer work. {not_you}"
+            ),
+            security,
+        ),
+        NoticeKind::PasskeyAdded => (
+            "A passkey was added to your account".to_owned(),
+            format!(
+                "The passkey “{passkey}” was added to your account: it can sign in without your \
+                 password, or stand in for your authenticator's code. {not_you}"
+            ),
+            security,
+        ),
+        NoticeKind::PasskeyRemoved => (
+            "A passkey was removed from your account".to_owned(),
+            format!("The passkey “{passkey}” no longer signs in to your account. {not_you}"),
+            security,
+        ),
+        NoticeKind::PasskeySignIn => (
+            "Someone signed in to your account with a passkey".to_owned(),
+            format!(
+                "The passkey “{passkey}” signed in to your account without a password. {not_you}"
             ),
             security,
         ),
@@ -400,6 +433,12 @@ impl Notifier {
         let details = Details {
             left: match notice {
                 AccountNotice::RecoveryCodeUsed { left } => Some(left),
+                _ => None,
+            },
+            passkey: match &notice {
+                AccountNotice::PasskeyAdded(name)
+                | AccountNotice::PasskeyRemoved(name)
+                | AccountNotice::PasskeySignIn(name) => Some(name.clone()),
                 _ => None,
             },
             ..Details::default()

@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod admin;
 pub mod content;
 pub mod notifications;
+pub mod passkeys;
 pub mod projects;
 pub mod second_factor;
 pub mod sweep;

@@ -202,6 +202,14 @@ pub enum Reauthentication {
     WrongCode,
 }
 
+/// The second factor as given: a typed code (of the authenticator app, or a recovery code),
+/// or a passkey's signed answer (`ops::passkeys`), as JSON.
+#[derive(Clone, Copy, Debug)]
+pub enum Factor<'a> {
+    Code(&'a str),
+    Passkey(&'a str),
+}
+
 /// Re-authentication (SPEC §8.5): the password, and the second factor when the account has
 /// one (§3.1); each throttled like a login's. Only when both are right does the window start
 /// (and the security log say `reauthenticated`).
@@ -211,27 +219,28 @@ pub async fn reauthenticate(
     user: &User,
     client: &Client,
     password: Password,
-    code: Option<&str>,
+    factor: Factor<'_>,
 ) -> Result<Reauthentication, AppError> {
     if !reauth::check_password(&state.auth(), user, password).await? {
         return Ok(Reauthentication::WrongPassword);
     }
-    if user.second_factor && !verify(state, &user.id, client, code.unwrap_or_default()).await? {
+    if user.second_factor && !check_factor(state, session, &user.id, client, factor).await? {
         return Ok(Reauthentication::WrongCode);
     }
     reauth::confirmed(&state.auth(), session, user, client).await?;
     Ok(Reauthentication::Confirmed)
 }
 
-/// The second step of a login (SPEC §3.1): whether `typed` is the account's second factor
-/// (`verify`); a wrong one is logged as a failed login (`secondFactor`) for the account.
+/// The second step of a login (SPEC §3.1): whether `factor` is the account's second factor
+/// (`check_factor`); a wrong one is logged as a failed login (`secondFactor`) for the account.
 pub async fn log_in_second_step(
     state: &AppState,
+    session: &actix_session::Session,
     user_id: &UserId,
     client: &Client,
-    typed: &str,
+    factor: Factor<'_>,
 ) -> Result<bool, AppError> {
-    if verify(state, user_id, client, typed).await? {
+    if check_factor(state, session, user_id, client, factor).await? {
         return Ok(true);
     }
     let event = NewSecurityEvent::new(
@@ -246,6 +255,23 @@ pub async fn log_in_second_step(
     })
     .await?;
     Ok(false)
+}
+
+/// Whether `factor` is the account's second factor now: `verify` for a code, a passkey of the
+/// account signing the session's challenge.
+pub async fn check_factor(
+    state: &AppState,
+    session: &actix_session::Session,
+    user_id: &UserId,
+    client: &Client,
+    factor: Factor<'_>,
+) -> Result<bool, AppError> {
+    match factor {
+        Factor::Code(typed) => verify(state, user_id, client, typed).await,
+        Factor::Passkey(answer) => {
+            super::passkeys::verify_second_factor(state, session, user_id, client, answer).await
+        }
+    }
 }
 
 /// Whether `typed` is the account's second factor now: a code of its authenticator not used

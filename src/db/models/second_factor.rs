@@ -1,14 +1,16 @@
 //! An account's second factor (SPEC §3.1): its TOTP authenticator (sealed secret, pending or
-//! confirmed, the last step accepted), its recovery codes (hashed), and the `second_factor`
-//! flag on the user's row that the token lookup brings along (`auth::permission`).
+//! confirmed, the last step accepted), its recovery codes (hashed), its passkeys (public keys
+//! and counters), and the `second_factor` flag on the user's row that the token lookup brings
+//! along (`auth::permission`). One rule sets the flag (`refresh_flag`): a confirmed
+//! authenticator or at least one passkey.
 
 use chrono::NaiveDateTime;
 use diesel::dsl::count_star;
 use diesel::prelude::*;
 
-use crate::db::schema::{recovery_codes, totp_credentials, users};
+use crate::db::schema::{passkeys, recovery_codes, totp_credentials, users};
 use crate::db::DbConnection;
-use crate::domain::UserId;
+use crate::domain::{PasskeyName, UserId};
 
 /// An account's authenticator as stored.
 pub struct Totp {
@@ -80,23 +82,30 @@ pub fn confirm_totp(
         .set(totp_credentials::confirmed_at.eq(now))
         .execute(conn)?;
     replace_recovery_codes(conn, user_id, recovery_hashes)?;
-    set_flag(conn, user_id, true)
+    refresh_flag(conn, user_id)
 }
 
-/// Removes the authenticator and the recovery codes: the account has no second factor left.
-/// `false` when it had no confirmed authenticator.
+/// Removes the authenticator and the recovery codes (its passkeys, if any, stay the account's
+/// second factor). `false` when it had no confirmed authenticator.
 pub fn remove(conn: &mut DbConnection, user_id: &UserId) -> QueryResult<bool> {
     let had = find_totp(conn, user_id)?.is_some_and(|t| t.confirmed);
     diesel::delete(totp_credentials::table.find(user_id)).execute(conn)?;
     diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(user_id)))
         .execute(conn)?;
-    set_flag(conn, user_id, false)?;
+    refresh_flag(conn, user_id)?;
     Ok(had)
 }
 
-fn set_flag(conn: &mut DbConnection, user_id: &UserId, on: bool) -> QueryResult<()> {
+/// The one rule of "has a second factor" (SPEC §3.1), written to the user's row after every
+/// change of factors: a confirmed authenticator app, or a passkey.
+pub fn refresh_flag(conn: &mut DbConnection, user_id: &UserId) -> QueryResult<()> {
+    let totp = find_totp(conn, user_id)?.is_some_and(|t| t.confirmed);
+    let passkeys: i64 = passkeys::table
+        .filter(passkeys::user_id.eq(user_id))
+        .select(count_star())
+        .get_result(conn)?;
     diesel::update(users::table.find(user_id))
-        .set(users::second_factor.eq(on))
+        .set(users::second_factor.eq(totp || passkeys > 0))
         .execute(conn)
         .map(drop)
 }
@@ -147,4 +156,126 @@ pub fn recovery_codes_left(conn: &mut DbConnection, user_id: &UserId) -> QueryRe
         .filter(recovery_codes::used_at.is_null())
         .select(count_star())
         .get_result(conn)
+}
+
+/// A passkey as stored.
+#[derive(Clone, Debug, Queryable)]
+pub struct Passkey {
+    pub id: String,
+    pub user_id: UserId,
+    pub credential_id: Vec<u8>,
+    pub public_key: Vec<u8>,
+    pub sign_count: i64,
+    pub name: PasskeyName,
+    pub created_at: NaiveDateTime,
+    pub last_used_at: Option<NaiveDateTime>,
+}
+
+type PasskeyColumns = (
+    passkeys::id,
+    passkeys::user_id,
+    passkeys::credential_id,
+    passkeys::public_key,
+    passkeys::sign_count,
+    passkeys::name,
+    passkeys::created_at,
+    passkeys::last_used_at,
+);
+
+const PASSKEY: PasskeyColumns = (
+    passkeys::id,
+    passkeys::user_id,
+    passkeys::credential_id,
+    passkeys::public_key,
+    passkeys::sign_count,
+    passkeys::name,
+    passkeys::created_at,
+    passkeys::last_used_at,
+);
+
+/// The account's passkeys, oldest first.
+pub fn passkeys_of(conn: &mut DbConnection, user_id: &UserId) -> QueryResult<Vec<Passkey>> {
+    passkeys::table
+        .filter(passkeys::user_id.eq(user_id))
+        .order((passkeys::created_at.asc(), passkeys::id.asc()))
+        .select(PASSKEY)
+        .load(conn)
+}
+
+/// The passkey of this credential id, whoever's it is (a passwordless sign-in learns the
+/// account from it).
+pub fn passkey_by_credential(
+    conn: &mut DbConnection,
+    credential_id: &[u8],
+) -> QueryResult<Option<Passkey>> {
+    passkeys::table
+        .filter(passkeys::credential_id.eq(credential_id))
+        .select(PASSKEY)
+        .first(conn)
+        .optional()
+}
+
+/// Keeps a new passkey and turns the account's second factor on; `false`, and nothing written,
+/// when a passkey of this credential id is kept already.
+pub fn add_passkey(conn: &mut DbConnection, passkey: &Passkey) -> QueryResult<bool> {
+    if passkey_by_credential(conn, &passkey.credential_id)?.is_some() {
+        return Ok(false);
+    }
+    diesel::insert_into(passkeys::table)
+        .values((
+            passkeys::id.eq(&passkey.id),
+            passkeys::user_id.eq(&passkey.user_id),
+            passkeys::credential_id.eq(&passkey.credential_id),
+            passkeys::public_key.eq(&passkey.public_key),
+            passkeys::sign_count.eq(passkey.sign_count),
+            passkeys::name.eq(&passkey.name),
+            passkeys::created_at.eq(passkey.created_at),
+        ))
+        .execute(conn)?;
+    refresh_flag(conn, &passkey.user_id)?;
+    Ok(true)
+}
+
+/// Removes one of the account's passkeys (its name, for the log); `None` when it has none of
+/// that id.
+pub fn remove_passkey(
+    conn: &mut DbConnection,
+    user_id: &UserId,
+    id: &str,
+) -> QueryResult<Option<PasskeyName>> {
+    let name: Option<PasskeyName> = diesel::delete(
+        passkeys::table
+            .filter(passkeys::user_id.eq(user_id))
+            .filter(passkeys::id.eq(id)),
+    )
+    .returning(passkeys::name)
+    .get_result(conn)
+    .optional()?;
+    if name.is_some() {
+        refresh_flag(conn, user_id)?;
+    }
+    Ok(name)
+}
+
+/// Notes a login with the passkey: its counter moves from `seen` (what the check was made
+/// against) to `count`. One statement, so two logins checked against the same counter (one
+/// signed answer replayed at once) cannot both pass: `false` for the second.
+pub fn use_passkey(
+    conn: &mut DbConnection,
+    id: &str,
+    seen: i64,
+    count: i64,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let used = diesel::update(
+        passkeys::table
+            .filter(passkeys::id.eq(id))
+            .filter(passkeys::sign_count.eq(seen)),
+    )
+    .set((
+        passkeys::sign_count.eq(count),
+        passkeys::last_used_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(used == 1)
 }

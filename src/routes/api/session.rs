@@ -10,10 +10,11 @@ use crate::auth::password::Password;
 use crate::auth::SessionCaller;
 use crate::db::models::security_log::Client;
 use crate::error::{AppError, ErrorBody};
-use crate::ops::second_factor::{self, Reauthentication};
+use crate::ops::passkeys;
+use crate::ops::second_factor::{self, Factor, Reauthentication};
 use crate::state::AppState;
 
-super::resource!(reauthenticate);
+super::resource!(reauthenticate, passkey_options);
 
 #[derive(Deserialize, ToSchema)]
 #[schema(as = Reauthentication)]
@@ -25,6 +26,10 @@ struct ReauthBody {
     /// account has a second factor.
     #[schema(example = "123456")]
     code: Option<String>,
+    /// Or, in place of `code`, what `navigator.credentials.get` answered (its `toJSON()`) for
+    /// the options of `POST /api/session/passkey-options`.
+    #[schema(value_type = Option<Object>)]
+    passkey: Option<serde_json::Value>,
 }
 
 /// Enter your password again.
@@ -57,9 +62,13 @@ async fn reauthenticate(
     let password = body
         .password
         .ok_or_else(|| AppError::validation("password", "This field is required."))?;
-    let code = body.code.as_deref();
+    let passkey = body.passkey.map(|answer| answer.to_string());
+    let factor = match &passkey {
+        Some(answer) => Factor::Passkey(answer),
+        None => Factor::Code(body.code.as_deref().unwrap_or_default()),
+    };
     let user = &caller.user;
-    match second_factor::reauthenticate(&state, &session, user, &client, password, code).await? {
+    match second_factor::reauthenticate(&state, &session, user, &client, password, factor).await? {
         Reauthentication::Confirmed => Ok(HttpResponse::NoContent().finish()),
         Reauthentication::WrongPassword => Err(AppError::validation(
             "password",
@@ -70,4 +79,28 @@ async fn reauthenticate(
             "Enter the code of your authenticator app, or one of your recovery codes.",
         )),
     }
+}
+
+/// Ask a passkey to confirm it is you.
+///
+/// The options for `navigator.credentials.get` (binary values in base64url, as
+/// `PublicKeyCredential.parseRequestOptionsFromJSON` reads them) with a new challenge, good
+/// for 5 minutes and one answer: send the answer as `passkey` to
+/// `POST /api/session/reauthenticate`.
+#[utoipa::path(
+    tag = "account",
+    security(("session" = [], "csrf" = [])),
+    responses(
+        (status = 200, description = "`PublicKeyCredentialRequestOptions` for the account's \
+            passkeys.", body = Object),
+    ),
+)]
+#[post("/session/passkey-options")]
+async fn passkey_options(
+    SessionCaller(caller): SessionCaller,
+    session: Session,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    let options = passkeys::login_options(&state, &session, Some(&caller.user.id)).await?;
+    Ok(HttpResponse::Ok().json(options))
 }

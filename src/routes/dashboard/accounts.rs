@@ -27,6 +27,7 @@ super::pages!(
     POST "/signup" => signup,
     GET "/login" => login_form,
     POST "/login" => login,
+    POST "/login/passkey" => passkey_login,
     POST "/logout" => logout,
     GET "/settings/password" => password_form,
     POST "/settings/password" => change_password,
@@ -205,6 +206,45 @@ async fn login(
     let page = LoginPage {
         layout,
         email: Email::normalize(&form.email),
+        error: Some(error.into()),
+    };
+    page_with_status(&page, status)
+}
+
+#[derive(Deserialize)]
+struct PasskeyForm {
+    /// What `navigator.credentials.get` answered, as JSON (filled in by `static/app.js`).
+    #[serde(default)]
+    passkey: String,
+    csrf_token: Option<String>,
+}
+
+/// Signs in with a passkey alone (SPEC §3.1): one that verified its user stands for the
+/// password and the second factor.
+async fn passkey_login(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    Form(form): Form<PasskeyForm>,
+) -> Result<HttpResponse, HtmlError> {
+    state.form_csrf.check(&req, form.csrf_token.as_deref())?;
+    let client = client::of(&req);
+    let (status, error) =
+        match ops::passkeys::sign_in(&state, &session, &client, &form.passkey).await? {
+            Login::Welcome(user) => return start_session(&req, &session, &user, true),
+            Login::Suspended => (
+                StatusCode::FORBIDDEN,
+                "This account is suspended. Ask an administrator.",
+            ),
+            Login::Refused => (
+                StatusCode::UNAUTHORIZED,
+                "That passkey did not sign you in. Try again, or use your email and password.",
+            ),
+        };
+    let (layout, _) = anonymous(&req, &state);
+    let page = LoginPage {
+        layout,
+        email: String::new(),
         error: Some(error.into()),
     };
     page_with_status(&page, status)

@@ -11,13 +11,15 @@ use askama::Template;
 use super::{page_with_status, DashboardUser, HtmlError, Layout};
 use crate::auth::password::Password;
 use crate::auth::reauth;
-use crate::ops::second_factor::{reauthenticate, Reauthentication};
+use crate::ops::second_factor::{reauthenticate, Factor, Reauthentication};
 use crate::state::AppState;
 
 /// The prompt's own fields; never posted on again.
 const PASSWORD_FIELD: &str = "reauth_password";
-/// Asked of an account with a second factor (SPEC §3.1).
+/// Asked of an account with a second factor (SPEC §3.1): a code, or a passkey's answer (JSON,
+/// filled in by `static/app.js`).
 const CODE_FIELD: &str = "reauth_code";
+const PASSKEY_FIELD: &str = "reauth_passkey";
 
 #[derive(Template)]
 #[template(path = "accounts/reauthenticate.html")]
@@ -31,6 +33,8 @@ struct PromptPage<'a> {
     error: Option<&'static str>,
     /// The account has a second factor: its code is asked too.
     second_factor: bool,
+    /// The account has passkeys: one may stand in for the code.
+    passkeys: bool,
 }
 
 /// `None` when the action may go on: the password is recent, or was just entered right with
@@ -57,13 +61,16 @@ pub async fn ensure_recent_password(
         Some(password) => {
             let client = crate::auth::client::of(user.request());
             let password = Password::new(password.to_owned());
-            let code = field(CODE_FIELD);
-            match reauthenticate(state, &session, &user.user, &client, password, code).await? {
+            let factor = match field(PASSKEY_FIELD) {
+                Some(answer) => Factor::Passkey(answer),
+                None => Factor::Code(field(CODE_FIELD).unwrap_or_default()),
+            };
+            match reauthenticate(state, &session, &user.user, &client, password, factor).await? {
                 Reauthentication::Confirmed => return Ok(None),
                 Reauthentication::WrongPassword => Some("That is not your password."),
                 Reauthentication::WrongCode => Some(
                     "That code is not right: enter your authenticator app’s code, or a \
-                     recovery code.",
+                     recovery code, or use a passkey.",
                 ),
             }
         }
@@ -78,11 +85,15 @@ pub async fn ensure_recent_password(
         fields: fields
             .iter()
             .filter(|(name, _)| {
-                ![PASSWORD_FIELD, CODE_FIELD, "csrf_token"].contains(&name.as_str())
+                ![PASSWORD_FIELD, CODE_FIELD, PASSKEY_FIELD, "csrf_token"].contains(&name.as_str())
             })
             .collect(),
         error,
         second_factor: user.user.second_factor,
+        passkeys: user.user.second_factor
+            && !crate::ops::passkeys::list(state, &user.user.id)
+                .await?
+                .is_empty(),
     };
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY

@@ -1,7 +1,8 @@
 //! The second factor's pages (SPEC §3.1): the login's second step (`/login/verify`, the only
-//! page a half-signed-in session may see) and `/settings/security` (enrol an authenticator app
-//! with a QR code drawn here as SVG, confirm it, see the recovery codes once, make new ones,
-//! remove it). The operations are `ops::second_factor`'s.
+//! page a half-signed-in session may see; a code or a passkey), the passkey options of the login
+//! pages, and `/settings/security` (enrol an authenticator app with a QR code drawn here as
+//! SVG, confirm it, see the recovery codes once, make new ones, remove it; add and remove
+//! passkeys). The operations are `ops::second_factor`'s and `ops::passkeys`'.
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
@@ -21,18 +22,22 @@ use crate::db::models::second_factor as stored;
 use crate::db::models::users::User;
 use crate::domain::UserId;
 use crate::error::AppError;
-use crate::ops::second_factor::{self as ops, Enrolment};
+use crate::ops::passkeys;
+use crate::ops::second_factor::{self as ops, Enrolment, Factor};
 use crate::routes::requester;
 use crate::state::AppState;
 
 super::pages!(
     GET "/login/verify" => verify_form,
     POST "/login/verify" => verify,
+    POST "/login/passkey/options" => login_passkey_options,
     GET "/settings/security" => security_page,
     POST "/settings/security/totp" => start_totp,
     POST "/settings/security/totp/confirm" => confirm_totp,
     POST "/settings/security/totp/remove" => remove_totp,
     POST "/settings/security/recovery-codes" => regenerate_codes,
+    POST "/settings/security/passkeys" => add_passkey,
+    POST "/settings/security/passkeys/{id}/remove" => remove_passkey,
 );
 
 /// The login's second step.
@@ -109,6 +114,9 @@ async fn verify_form(
 struct CodeForm {
     #[serde(default)]
     code: String,
+    /// A passkey's answer, as JSON (filled in by `static/app.js`), in place of the code.
+    #[serde(default)]
+    passkey: String,
     csrf_token: Option<String>,
 }
 
@@ -133,7 +141,11 @@ async fn verify(
         return Ok(see_other("/login"));
     };
     let client = client::of(&req);
-    if ops::log_in_second_step(&state, &user.id, &client, &form.code).await? {
+    let factor = match form.passkey.as_str() {
+        "" => Factor::Code(&form.code),
+        answer => Factor::Passkey(answer),
+    };
+    if ops::log_in_second_step(&state, &session, &user.id, &client, factor).await? {
         session.remove(PENDING_USER);
         session.remove(PENDING_AT);
         return start_session(&req, &session, &user, true);
@@ -141,9 +153,28 @@ async fn verify(
     let (layout, _) = anonymous(&req, &state);
     let page = VerifyPage {
         layout,
-        error: Some("That code is not right. Enter the code your authenticator app shows now, or one of your recovery codes."),
+        error: Some(match factor {
+            Factor::Code(_) => "That code is not right. Enter the code your authenticator app shows now, or one of your recovery codes.",
+            Factor::Passkey(_) => "That passkey did not confirm it is you. Try again, or enter a code.",
+        }),
     };
     page_with_status(&page, StatusCode::UNAUTHORIZED)
+}
+
+/// The options of `navigator.credentials.get` for the login pages: while half-signed-in, the
+/// account's passkeys as its second factor; otherwise any passkey of this site, to sign in
+/// without the password (`accounts::passkey_login`). A form post (the login pages' CSRF
+/// cookie), answered in JSON for `static/app.js`.
+async fn login_passkey_options(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    Form(form): Form<CsrfOnly>,
+) -> Result<HttpResponse, HtmlError> {
+    state.form_csrf.check(&req, form.csrf_token.as_deref())?;
+    let pending = pending_user(&session, state.clock.now())?;
+    let options = passkeys::login_options(&state, &session, pending.as_ref()).await?;
+    Ok(HttpResponse::Ok().json(options))
 }
 
 #[derive(Template)]
@@ -156,6 +187,18 @@ struct SecurityPage {
     /// A started enrolment, waiting for its first code.
     pending: Option<PendingView>,
     code_error: Option<&'static str>,
+    passkeys: Vec<PasskeyRow>,
+    /// Why the passkey just added was not (its name, or its answer).
+    passkey_error: Option<String>,
+    passkey_name: String,
+}
+
+/// A passkey as the page lists it.
+struct PasskeyRow {
+    id: String,
+    name: String,
+    created: String,
+    last_used: String,
 }
 
 /// A pending enrolment as the page shows it.
@@ -195,13 +238,24 @@ async fn security_view(
     code_error: Option<&'static str>,
 ) -> Result<SecurityPage, HtmlError> {
     let user_id = user.user.id.clone();
-    let (totp, left) = db::query(&state.pool, move |conn| {
+    let (totp, left, keys) = db::query(&state.pool, move |conn| {
         Ok::<_, diesel::result::Error>((
             stored::find_totp(conn, &user_id)?,
             stored::recovery_codes_left(conn, &user_id)?,
+            stored::passkeys_of(conn, &user_id)?,
         ))
     })
     .await?;
+    let when = |at: NaiveDateTime| at.format("%b %-d, %Y, %H:%M UTC").to_string();
+    let passkeys = keys
+        .into_iter()
+        .map(|p| PasskeyRow {
+            created: when(p.created_at),
+            last_used: p.last_used_at.map_or_else(|| "never".to_owned(), when),
+            id: p.id,
+            name: p.name.to_string(),
+        })
+        .collect();
     let enabled = totp.as_ref().is_some_and(|t| t.confirmed);
     let pending = match totp.filter(|t| !t.confirmed) {
         Some(t) => state
@@ -222,6 +276,9 @@ async fn security_view(
         recovery_left: left,
         pending,
         code_error,
+        passkeys,
+        passkey_error: None,
+        passkey_name: String::new(),
     })
 }
 
@@ -296,11 +353,13 @@ async fn remove_totp(
     }
     let by = requester(user.request(), &user.user.id)?;
     ops::remove_totp(&state, &by).await?;
+    let flash = if !passkeys::list(&state, &by.user_id).await?.is_empty() {
+        "Authenticator app removed: your passkeys remain your second factor."
+    } else {
+        "Authenticator app removed: signing in asks for your password alone."
+    };
     user.session()
-        .insert(
-            FLASH,
-            "Authenticator app removed: signing in asks for your password alone.",
-        )
+        .insert(FLASH, flash)
         .map_err(AppError::from)?;
     Ok(see_other(SECURITY_PAGE))
 }
@@ -320,4 +379,60 @@ async fn regenerate_codes(
     let by = requester(user.request(), &user.user.id)?;
     let codes = ops::regenerate_recovery_codes(&state, &by).await?;
     codes_page(&user, &codes, false)
+}
+
+#[derive(Deserialize)]
+struct NewPasskeyForm {
+    #[serde(default)]
+    name: String,
+    /// What `navigator.credentials.create` answered, as JSON (filled in by `static/app.js`).
+    #[serde(default)]
+    passkey: String,
+    csrf_token: Option<String>,
+}
+
+async fn add_passkey(
+    user: DashboardUser,
+    state: web::Data<AppState>,
+    Form(form): Form<NewPasskeyForm>,
+) -> Result<HttpResponse, HtmlError> {
+    user.check_csrf(form.csrf_token.as_deref())?;
+    let by = requester(user.request(), &user.user.id)?;
+    let session = user.session();
+    match passkeys::register(&state, &session, &by, &form.name, &form.passkey).await {
+        Ok(passkey) => {
+            let flash = format!("Passkey “{}” added.", passkey.name);
+            session.insert(FLASH, flash).map_err(AppError::from)?;
+            Ok(see_other(SECURITY_PAGE))
+        }
+        Err(AppError::Validation(mut fields)) => {
+            let mut view = security_view(&user, &state, None).await?;
+            view.passkey_error = fields.remove("name").or_else(|| fields.remove("passkey"));
+            view.passkey_name = form.name;
+            page_with_status(&view, StatusCode::UNPROCESSABLE_ENTITY)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn remove_passkey(
+    user: DashboardUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    FormWithFields(form, fields): FormWithFields<CsrfOnly>,
+) -> Result<HttpResponse, HtmlError> {
+    user.check_csrf(form.csrf_token.as_deref())?;
+    let id = path.into_inner();
+    let what = "Removing a passkey";
+    let action = format!("/settings/security/passkeys/{id}/remove");
+    let prompt = ensure_recent_password(&user, &state, what, &action, SECURITY_PAGE, &fields);
+    if let Some(prompt) = prompt.await? {
+        return Ok(prompt);
+    }
+    let by = requester(user.request(), &user.user.id)?;
+    passkeys::remove(&state, &by, &id).await?;
+    user.session()
+        .insert(FLASH, "Passkey removed: it no longer signs in.")
+        .map_err(AppError::from)?;
+    Ok(see_other(SECURITY_PAGE))
 }

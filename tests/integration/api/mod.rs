@@ -20,6 +20,7 @@ mod notifications;
 mod openapi;
 mod operations;
 mod paging;
+mod passkeys;
 mod policy;
 mod projects;
 mod reauth;

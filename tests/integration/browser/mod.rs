@@ -5,6 +5,7 @@
 mod admin;
 mod create_dialog;
 mod narrower;
+mod passkeys;
 mod projects;
 mod regenerate;
 mod screens;

@@ -58,15 +58,32 @@ impl TestApp {
         clock: Clock,
         adjust: impl FnOnce(&mut Settings),
     ) -> TestApp {
+        TestApp::spawn_named(db, clock, None, adjust).await
+    }
+
+    /// A server whose public URL is `http://localhost:PORT`: passkeys need a domain for their
+    /// relying party, and browsers refuse an IP address there.
+    pub async fn spawn_at_localhost() -> TestApp {
+        let db = Arc::new(TestDb::new());
+        TestApp::spawn_named(db, Clock::default(), Some("localhost"), |_| {}).await
+    }
+
+    async fn spawn_named(
+        db: Arc<TestDb>,
+        clock: Clock,
+        host: Option<&str>,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> TestApp {
         super::logs::init();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let address = format!("http://127.0.0.1:{port}");
+        let address = format!("http://{}:{port}", host.unwrap_or("127.0.0.1"));
         let mut settings = Settings {
             bind: "127.0.0.1:0".into(),
             database_url: db.url(),
-            // As `mantel serve` without `--public-url`: the address bound, `address`.
-            public_url: None,
+            // Without a host, as `mantel serve` without `--public-url`: the address bound,
+            // `address`.
+            public_url: host.map(|_| address.clone()),
             secret_key: None,
             token_rate_limit: 5000,
             bearer_failure_limit: 100,

@@ -355,6 +355,46 @@ impl Browser {
         );
     }
 
+    /// Gives the browser a virtual passkey authenticator (chromedriver's WebAuthn extension
+    /// commands): a platform one that keeps discoverable credentials and verifies its user
+    /// at once. Its id, for `remove_authenticator`.
+    pub async fn add_authenticator(&self) -> String {
+        let res = reqwest::Client::new()
+            .post(self.driver_url("webauthn/authenticator"))
+            .json(&json!({
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": true,
+                "hasUserVerification": true,
+                "isUserVerified": true,
+            }))
+            .send()
+            .await
+            .unwrap();
+        let body: Value = res.json().await.unwrap();
+        body["value"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no virtual authenticator: {body}"))
+            .to_owned()
+    }
+
+    /// Takes the virtual authenticator away again (before the session goes back to the pool).
+    pub async fn remove_authenticator(&self, id: &str) {
+        let res = reqwest::Client::new()
+            .delete(self.driver_url(&format!("webauthn/authenticator/{id}")))
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+    }
+
+    fn driver_url(&self, command: &str) -> String {
+        format!(
+            "http://127.0.0.1:{}/session/{}/{command}",
+            self.session.driver_port, self.session.id
+        )
+    }
+
     pub async fn resize(&self, (width, height): (u32, u32)) {
         self.client.set_window_size(width, height).await.unwrap();
     }
