@@ -49,6 +49,9 @@ pub struct Throttles {
     /// CI token exchanges per address (SPEC §8.8): each may fetch an issuer's keys and
     /// check a signature, without credentials.
     pub ci_exchanges: Throttle,
+    /// Passwordless passkey sign-ins begun per address (SPEC §3.1): each keeps its challenge
+    /// in a new session row, for anyone who asks.
+    pub passkey_sign_ins: Throttle,
 }
 
 /// What `Throttle::attempt` counted, for `forgive`: each stored key and its window's end.
@@ -74,6 +77,7 @@ impl Throttles {
             members: throttle("members", 60, Duration::hours(1)),
             reports: throttle("reports", 60, Duration::hours(1)),
             ci_exchanges: throttle("ci_exchanges", 60, Duration::minutes(1)),
+            passkey_sign_ins: throttle("passkey_sign_ins", 30, Duration::minutes(1)),
         }
     }
 

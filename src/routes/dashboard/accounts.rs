@@ -87,12 +87,19 @@ pub(super) fn anonymous_page(
     Ok(res)
 }
 
-async fn home(session: Session) -> Result<HttpResponse, HtmlError> {
+/// Where `/` leads: the tokens when signed in, the login's second step when halfway (SPEC
+/// §3.1: pages lead a half-signed-in session there), else the login.
+async fn home(session: Session, state: web::Data<AppState>) -> Result<HttpResponse, HtmlError> {
     let logged_in = session
         .get::<String>(USER_ID)
         .map_err(AppError::from)?
         .is_some();
-    Ok(see_other(if logged_in { TOKENS_PAGE } else { "/login" }))
+    let halfway = second_factor::pending_user(&session, state.clock.now())?.is_some();
+    Ok(see_other(match (logged_in, halfway) {
+        (true, _) => TOKENS_PAGE,
+        (false, true) => second_factor::VERIFY_PAGE,
+        (false, false) => "/login",
+    }))
 }
 
 async fn signup_form(

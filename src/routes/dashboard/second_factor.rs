@@ -172,7 +172,15 @@ async fn login_passkey_options(
     Form(form): Form<CsrfOnly>,
 ) -> Result<HttpResponse, HtmlError> {
     state.form_csrf.check(&req, form.csrf_token.as_deref())?;
-    let pending = pending_user(&session, state.clock.now())?;
+    let now = state.clock.now();
+    let pending = pending_user(&session, now)?;
+    if pending.is_none() {
+        // Anyone may begin a sign-in, and its challenge is a new session row: counted per
+        // address, so a stranger cannot fill the sessions table.
+        let key = format!("ip:{}", client::ip(&req));
+        let sign_ins = &state.throttles.passkey_sign_ins;
+        let _ = sign_ins.attempt(&state.pool, &[key], now).await?;
+    }
     let options = passkeys::login_options(&state, &session, pending.as_ref()).await?;
     Ok(HttpResponse::Ok().json(options))
 }

@@ -264,8 +264,8 @@ async fn a_passkey_is_registered_and_then_asked_for_after_the_password() {
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(
         res.headers()["location"],
-        "/login",
-        "halfway is not signed in"
+        "/login/verify",
+        "halfway: the second step is where pages lead"
     );
     let (options, csrf) = login_options(&browser, "/login/verify").await;
     let allowed = options["allowCredentials"].as_array().unwrap();
@@ -533,4 +533,22 @@ async fn a_passkey_is_a_second_factor_for_a_projects_policy() {
         };
         assert_eq!(publish().await.status(), expected, "after removing {n}");
     }
+}
+
+#[actix_web::test]
+async fn strangers_beginning_passkey_sign_ins_are_counted_per_address() {
+    let app = TestApp::spawn().await;
+    // Each begun sign-in keeps its challenge in a new session: 30 a minute from one address.
+    for _ in 0..30 {
+        login_options(&app.new_browser(), "/login").await;
+    }
+    let browser = app.new_browser();
+    let csrf = csrf_in(&browser.get_html("/login").await);
+    let options = [("csrf_token", csrf.as_str())];
+    let res = browser.post_form("/login/passkey/options", &options).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(res.headers().contains_key("retry-after"));
+    app.clock.advance(chrono::Duration::seconds(61));
+    let res = browser.post_form("/login/passkey/options", &options).await;
+    assert_eq!(res.status(), StatusCode::OK);
 }
