@@ -23,8 +23,9 @@
 //! address over the limit is then refused by every instance that has seen it, until its
 //! window ends; an instance also refuses at once when its own count since the last flush
 //! takes the deployment's over. So the deployment lets through at most the limit plus what
-//! the other instances answer between two flushes: instances × `FAILURE_FLUSH` × the
-//! address's rate (docs/deploy.md).
+//! the address sends within two flushes, however many instances there are (its failures
+//! reach the shared count within one, every instance reads it within the next): 2 ×
+//! `FAILURE_FLUSH` × the address's rate (docs/deploy.md); with one instance, the limit.
 //!
 //! Cost on the bearer hot path (SPEC §7): while a slice lasts, one lock of a map keyed by
 //! token id and a decrement — no database work. The address check is one atomic load while no
@@ -41,6 +42,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use chrono::NaiveDateTime;
 
 use crate::auth::throttle;
@@ -48,7 +50,6 @@ use crate::db::models::{throttles, token_quotas};
 use crate::db::{self, DbError, Pool};
 use crate::domain::TokenId;
 use crate::error::AppError;
-use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 
 /// SPEC §8.6: requests an hour per token unless `--token-rate-limit` says otherwise.
 pub const DEFAULT_TOKEN_RATE_LIMIT: u32 = 5000;

@@ -305,10 +305,11 @@ async fn bad_tokens_over_three_instances_block_the_address_on_every_instance() {
             }
             actix_web::rt::time::sleep(PACE).await;
         }
-        // The documented overshoot: what the instances answer between two flushes, at most
-        // instances × 1 s × the address's rate (3 × 10 here). One instance alone would stop
-        // at the limit; three counting apart would let through three times it.
-        let overshoot = 3 * RATE;
+        // The documented overshoot: what the address sends within two flushes (its failures
+        // reach the shared count within one, every instance reads it within the next): 2 ×
+        // 1 s × its rate. One instance alone would stop at the limit; three counting apart
+        // would let through three times it.
+        let overshoot = 2 * RATE;
         eprintln!(
             "{checked} of {} bad tokens looked up for a limit of {LIMIT}",
             3 * LIMIT
