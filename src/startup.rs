@@ -113,7 +113,11 @@ impl Application {
             throttles: Throttles::new(key.master()),
             factor_keys: crate::auth::totp::FactorKeys::new(key.master()),
             hashing: Hashing::per_core(),
-            rate_limits: RateLimits::new(settings.token_rate_limit, settings.bearer_failure_limit),
+            rate_limits: RateLimits::new(
+                settings.token_rate_limit,
+                settings.bearer_failure_limit,
+                key.master(),
+            ),
             auth_outcomes: AuthOutcomes::default(),
             form_csrf: FormCsrf::new(key.master(), public_url.secure_cookies()),
             last_used: LastUsed::default(),
@@ -259,6 +263,7 @@ impl Application {
         let background = actix_web::rt::spawn(background_tasks(state.clone()));
         let sweeps = actix_web::rt::spawn(sweep_tasks(state.clone(), self.sweep_every));
         let activity = actix_web::rt::spawn(write_activity(state.clone()));
+        let failures = actix_web::rt::spawn(flush_failures(state.clone()));
         let mail = self
             .mail
             .map(|sender| actix_web::rt::spawn(send_mail(state.clone(), sender, self.sweep_every)));
@@ -281,6 +286,7 @@ impl Application {
         background.abort();
         sweeps.abort();
         activity.abort();
+        failures.abort();
         if let Some(mail) = mail {
             mail.abort();
         }
@@ -416,6 +422,20 @@ async fn sweep_tasks(state: web::Data<AppState>, every: Duration) {
             ),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "token sweep failed"),
+        }
+    }
+}
+
+/// Writes the bad credentials each address presented here to the deployment's counts and
+/// learns which addresses are over the limit, every `FAILURE_FLUSH` (no statement when no
+/// address has presented one within its window).
+async fn flush_failures(state: web::Data<AppState>) {
+    let mut tick = actix_web::rt::time::interval(crate::auth::rate_limit::FAILURE_FLUSH);
+    loop {
+        tick.tick().await;
+        let now = state.clock.now();
+        if let Err(e) = state.rate_limits.flush_failures(&state.pool, now).await {
+            tracing::warn!(error = %e, "could not write bad-token counts");
         }
     }
 }

@@ -53,7 +53,7 @@ pub struct AppState {
     /// Every password hash and check waits its turn here (a core each, a short queue).
     pub hashing: Hashing,
     /// Bearer requests per token (slices of the deployment's quota, taken from the database)
-    /// and bad tokens per address (in memory, per instance).
+    /// and bad tokens per address (counted in memory, shared through the database).
     pub rate_limits: RateLimits,
     /// How authentication turned out, for `/metrics`.
     pub auth_outcomes: AuthOutcomes,
@@ -93,7 +93,7 @@ pub async fn for_tests() -> (tempfile::TempDir, AppState) {
         },
         throttles: Throttles::new(&key),
         hashing: Hashing::new(1),
-        rate_limits: RateLimits::new(1000, 100),
+        rate_limits: RateLimits::new(1000, 100, &key),
         auth_outcomes: AuthOutcomes::default(),
         form_csrf: FormCsrf::new(&key, false),
         last_used: LastUsed::default(),

@@ -1,6 +1,6 @@
 //! Bearer rate limits: every token gets `--token-rate-limit` requests an hour for the whole
-//! deployment, and an address that keeps presenting bad tokens is refused before any lookup
-//! (that one still in the memory of each instance).
+//! deployment, and an address that keeps presenting bad tokens is refused before any lookup,
+//! by every instance.
 //!
 //! The token quota is GCRA (one request back every hour / quota, a burst of the whole quota)
 //! kept in the database (`db::models::token_quotas`), so every instance spends the same
@@ -13,10 +13,24 @@
 //! instance's last take, plus what is left of its slice. With the default 5000 an hour, a
 //! slice is 50 requests.
 //!
+//! Bad credentials per address (`--bearer-failure-limit` a minute) are counted the same way
+//! for the same reason: a refused request does no database work (SPEC §7). Each instance
+//! counts an address's failures in memory; every `FAILURE_FLUSH` a background task adds them
+//! to the address's row in `throttle_counts` (one statement for all addresses, a fixed window
+//! of a minute that starts with the first failure written, keyed like the throttles' rows by
+//! a keyed hash: the table names no address) and reads back the deployment's count, and
+//! reads again the count of every address it has seen whose window lasts (adding 0). An
+//! address over the limit is then refused by every instance that has seen it, until its
+//! window ends; an instance also refuses at once when its own count since the last flush
+//! takes the deployment's over. So the deployment lets through at most the limit plus what
+//! the address sends within two flushes, however many instances there are (its failures
+//! reach the shared count within one, every instance reads it within the next): 2 ×
+//! `FAILURE_FLUSH` × the address's rate (docs/deploy.md); with one instance, the limit.
+//!
 //! Cost on the bearer hot path (SPEC §7): while a slice lasts, one lock of a map keyed by
 //! token id and a decrement — no database work. The address check is one atomic load while no
 //! address is blocked; only under attack does it take a read lock on the (small) map of
-//! blocked addresses.
+//! blocked addresses. A bad credential costs one lock of the map of counted addresses.
 //!
 //! The response fields follow draft-ietf-httpapi-ratelimit-headers-11 (May 2026), whose fields
 //! are Structured Field Lists: `RateLimit-Policy: "default";q=5000;w=3600` (quota `q` per
@@ -24,20 +38,15 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use chrono::NaiveDateTime;
 
-use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
-use governor::clock::{Clock, DefaultClock};
-use governor::middleware::StateInformationMiddleware;
-use governor::state::keyed::DefaultKeyedStateStore;
-use governor::{NotUntil, Quota, RateLimiter};
-
-use crate::db::models::token_quotas;
+use crate::auth::throttle;
+use crate::db::models::{throttles, token_quotas};
 use crate::db::{self, DbError, Pool};
 use crate::domain::TokenId;
 use crate::error::AppError;
@@ -48,8 +57,13 @@ pub const DEFAULT_TOKEN_RATE_LIMIT: u32 = 5000;
 /// minute before its bearer requests get 429 without a lookup: far more than a person
 /// mistyping, far fewer than a scan.
 pub const FAILURES_PER_MINUTE: u32 = 100;
-
-type Keyed<K> = RateLimiter<K, DefaultKeyedStateStore<K>, DefaultClock, StateInformationMiddleware>;
+/// How often an instance writes the failures it counted and learns the deployment's counts:
+/// the bound on how long other instances may answer an address that is over the limit.
+pub const FAILURE_FLUSH: Duration = Duration::from_secs(1);
+/// Addresses written by one statement: well under both backends' limits on parameters.
+const FLUSH_BATCH: usize = 500;
+/// The throttle name of the failure counts' stored keys.
+const FAILURES_THROTTLE: &str = "bearer_failures";
 
 static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
 static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
@@ -74,14 +88,6 @@ impl Policy {
             window_secs,
             field,
         }
-    }
-
-    fn governor(&self) -> Quota {
-        let quota = NonZeroU32::new(self.quota).expect("a rate limit is at least 1");
-        let period = Duration::from_secs(self.window_secs) / self.quota;
-        Quota::with_period(period)
-            .expect("a window of at least one second")
-            .allow_burst(quota)
     }
 
     /// Seconds until `remaining` has grown back to the whole quota: an upper bound, since
@@ -157,6 +163,25 @@ struct Slice {
     touched: bool,
 }
 
+/// One address's bad credentials, as this instance knows them.
+struct AddressFailures {
+    /// Counted here and not yet written to the shared count.
+    pending: u32,
+    /// The deployment's count in the current window at the last flush (this instance's
+    /// written failures included).
+    shared: u32,
+    /// When the current window ends: the shared row's, or until the first flush a minute
+    /// from the first failure.
+    until: Instant,
+}
+
+/// Bad credentials per address: the policy, the key stored keys are hashed with, the counts.
+struct Failures {
+    policy: Policy,
+    hash_key: [u8; 32],
+    counts: Mutex<HashMap<IpAddr, AddressFailures>>,
+}
+
 pub struct RateLimits {
     token_policy: Policy,
     /// This instance's slices of tokens' quotas.
@@ -164,7 +189,7 @@ pub struct RateLimits {
     /// Requests a slice holds.
     slice: u32,
     /// `None` when turned off (`--bearer-failure-limit 0`).
-    failures: Option<(Policy, Keyed<IpAddr>)>,
+    failures: Option<Failures>,
     /// Addresses whose failure allowance is used up, until when. Read without a lock while
     /// empty (`blocked_len`), which is always but under attack.
     blocked: RwLock<HashMap<IpAddr, Instant>>,
@@ -173,13 +198,14 @@ pub struct RateLimits {
 
 impl RateLimits {
     /// `token_rate_limit` requests an hour per token, `failure_limit` bad credentials a minute
-    /// per address (0: no such limit).
-    pub fn new(token_rate_limit: u32, failure_limit: u32) -> Self {
+    /// per address (0: no such limit); the shared counts' keys are hashed under a key derived
+    /// from `secret` (the cookie key's master key, which every instance shares).
+    pub fn new(token_rate_limit: u32, failure_limit: u32, secret: &[u8]) -> Self {
         let token_policy = Policy::new("default", token_rate_limit.max(1), 3600);
-        let failures = (failure_limit > 0).then(|| {
-            let policy = Policy::new("failures", failure_limit, 60);
-            let limiter = RateLimiter::keyed(policy.governor()).with_middleware();
-            (policy, limiter)
+        let failures = (failure_limit > 0).then(|| Failures {
+            policy: Policy::new("failures", failure_limit, 60),
+            hash_key: throttle::hash_key(secret),
+            counts: Mutex::new(HashMap::new()),
         });
         RateLimits {
             tokens: Mutex::new(HashMap::new()),
@@ -281,7 +307,7 @@ impl RateLimits {
             let blocked = self.blocked.read().expect("rate-limit lock");
             blocked.get(&ip).copied()
         };
-        let (Some(until), Some((policy, _))) = (until, &self.failures) else {
+        let (Some(until), Some(Failures { policy, .. })) = (until, &self.failures) else {
             return Ok(());
         };
         let now = Instant::now();
@@ -308,46 +334,132 @@ impl RateLimits {
     /// address's; once the allowance is used up, this request and the address's next bearer
     /// requests get 429 (counted after the failure, so concurrent guesses in flight may each
     /// cost one lookup: the same indexed read a valid token costs, never a password hash).
+    /// No database work: the count is written by `flush_failures`.
     pub fn failure(&self, ip: Option<IpAddr>) -> Result<Option<Allowance>, Refusal> {
-        let (Some(ip), Some((policy, failures))) = (ip, &self.failures) else {
+        let (Some(ip), Some(failures)) = (ip, &self.failures) else {
             return Ok(None);
         };
-        match failures.check_key(&ip) {
-            Ok(snapshot) => {
-                let remaining = snapshot.remaining_burst_capacity();
-                Ok(Some(Allowance {
-                    policy: policy.clone(),
-                    remaining,
-                    reset_secs: policy.seconds_to_full(remaining),
-                }))
+        let policy = &failures.policy;
+        let now = Instant::now();
+        let (used, until) = {
+            let mut counts = failures.counts.lock().unwrap_or_else(|e| e.into_inner());
+            let count = counts.entry(ip).or_insert_with(|| AddressFailures {
+                pending: 0,
+                shared: 0,
+                until: now + Duration::from_secs(policy.window_secs),
+            });
+            if count.until <= now {
+                // The window ended: what is still pending is written into the next one.
+                count.shared = 0;
+                count.until = now + Duration::from_secs(policy.window_secs);
             }
-            Err(not_until) => {
-                let refusal = self.refusal(policy, &not_until);
-                let mut blocked = self.blocked.write().expect("rate-limit lock");
-                blocked.insert(
-                    ip,
-                    Instant::now() + Duration::from_secs(refusal.retry_after),
-                );
-                self.blocked_len.store(blocked.len(), Ordering::Relaxed);
-                Err(refusal)
-            }
+            count.pending += 1;
+            (count.shared.saturating_add(count.pending), count.until)
+        };
+        let reset_secs = secs_ceil(until - now);
+        if used <= policy.quota {
+            return Ok(Some(Allowance {
+                policy: policy.clone(),
+                remaining: policy.quota - used,
+                reset_secs,
+            }));
         }
-    }
-
-    fn refusal(
-        &self,
-        policy: &Policy,
-        not_until: &NotUntil<<DefaultClock as Clock>::Instant>,
-    ) -> Refusal {
-        let retry_after = secs_ceil(not_until.wait_time_from(DefaultClock::default().now()));
-        Refusal {
+        self.block(ip, until);
+        Err(Refusal {
             allowance: Allowance {
                 policy: policy.clone(),
                 remaining: 0,
-                reset_secs: retry_after,
+                reset_secs,
             },
-            retry_after,
+            retry_after: reset_secs,
+        })
+    }
+
+    /// Refuses `ip`'s bearer requests until `until`.
+    fn block(&self, ip: IpAddr, until: Instant) {
+        let mut blocked = self.blocked.write().expect("rate-limit lock");
+        let entry = blocked.entry(ip).or_insert(until);
+        *entry = (*entry).max(until);
+        self.blocked_len.store(blocked.len(), Ordering::Relaxed);
+    }
+
+    /// Writes the failures counted since the last flush to the shared counts (one statement
+    /// per `FLUSH_BATCH` addresses, none when there were no failures) and learns each such
+    /// address's count over the deployment: one over the limit is blocked until its window
+    /// ends. Run every `FAILURE_FLUSH` in the background. On an error the failures are kept
+    /// for the next flush.
+    pub async fn flush_failures(&self, pool: &Pool, now: NaiveDateTime) -> Result<(), DbError> {
+        let Some(failures) = &self.failures else {
+            return Ok(());
+        };
+        let limit = failures.policy.quota;
+        let pending: Vec<(IpAddr, u32)> = {
+            let now = Instant::now();
+            let mut counts = failures.counts.lock().unwrap_or_else(|e| e.into_inner());
+            // New failures to add, and addresses whose window lasts and that this instance
+            // does not yet refuse: their count is read again (adding 0), since the other
+            // instances' failures may have taken it over the limit.
+            counts
+                .iter_mut()
+                .filter(|(_, c)| {
+                    c.pending > 0 || (c.until > now && c.shared.saturating_add(c.pending) <= limit)
+                })
+                .map(|(ip, c)| (*ip, std::mem::take(&mut c.pending)))
+                .collect()
+        };
+        let now_ms = now.and_utc().timestamp_millis();
+        let window_ms = failures.policy.window_secs as i64 * 1000;
+        for chunk in pending.chunks(FLUSH_BATCH) {
+            let mut keys = HashMap::with_capacity(chunk.len());
+            let mut batch = Vec::with_capacity(chunk.len());
+            for (ip, n) in chunk {
+                let key = format!("ip:{ip}");
+                let stored = throttle::stored_key(&failures.hash_key, FAILURES_THROTTLE, &key);
+                keys.insert(stored.clone(), *ip);
+                batch.push((stored, i64::from(*n)));
+            }
+            let written = db::write_query(pool, move |conn| {
+                throttles::add(conn, &batch, now_ms, window_ms)
+            })
+            .await;
+            let rows = match written {
+                Ok(rows) => rows,
+                Err(e) => {
+                    // Kept for the next flush: a database that failed once loses no count.
+                    let mut counts = failures.counts.lock().unwrap_or_else(|e| e.into_inner());
+                    for (ip, n) in chunk {
+                        if let Some(count) = counts.get_mut(ip) {
+                            count.pending += n;
+                        }
+                    }
+                    return Err(e);
+                }
+            };
+            let at = Instant::now();
+            let mut over = Vec::new();
+            {
+                let mut counts = failures.counts.lock().unwrap_or_else(|e| e.into_inner());
+                for row in rows {
+                    // A count of 0: a window that had ended, read again with nothing to add.
+                    let Some(ip) = keys.get(&row.key).filter(|_| row.count > 0) else {
+                        continue;
+                    };
+                    let until = at + Duration::from_millis((row.until_ms - now_ms).max(0) as u64);
+                    let shared = u32::try_from(row.count).unwrap_or(u32::MAX);
+                    if let Some(count) = counts.get_mut(ip) {
+                        count.shared = shared;
+                        count.until = until;
+                        if shared.saturating_add(count.pending) > limit {
+                            over.push((*ip, until));
+                        }
+                    }
+                }
+            }
+            for (ip, until) in over {
+                self.block(ip, until);
+            }
         }
+        Ok(())
     }
 
     /// Forgets tokens and addresses whose buckets are full again, so memory follows the
@@ -359,10 +471,12 @@ impl RateLimits {
             let mut slices = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
             slices.retain(|_, s| std::mem::take(&mut s.touched));
         }
-        if let Some((_, failures)) = &self.failures {
-            failures.retain_recent();
-        }
         let now = Instant::now();
+        if let Some(failures) = &self.failures {
+            // Kept while something is to be written or its window lasts.
+            let mut counts = failures.counts.lock().unwrap_or_else(|e| e.into_inner());
+            counts.retain(|_, c| c.pending > 0 || c.until > now);
+        }
         let mut blocked = self.blocked.write().expect("rate-limit lock");
         blocked.retain(|_, until| *until > now);
         self.blocked_len.store(blocked.len(), Ordering::Relaxed);
@@ -379,6 +493,8 @@ mod tests {
     use super::*;
     use actix_web::http::header::RETRY_AFTER;
 
+    const KEY: [u8; 64] = [7; 64];
+
     fn start() -> NaiveDateTime {
         chrono::DateTime::from_timestamp(1_800_000_000, 0)
             .unwrap()
@@ -388,7 +504,7 @@ mod tests {
     #[actix_web::test]
     async fn the_fourth_request_of_a_three_an_hour_token_is_refused_and_others_are_not() {
         let (_dir, pool) = db::temp_pool().await;
-        let limits = RateLimits::new(3, FAILURES_PER_MINUTE);
+        let limits = RateLimits::new(3, FAILURES_PER_MINUTE, &KEY);
         let token = TokenId::new();
         let mut remaining = Vec::new();
         for _ in 0..3 {
@@ -410,7 +526,7 @@ mod tests {
         let other = limits.token_request(&pool, &TokenId::new(), start()).await;
         assert_eq!(other.unwrap().unwrap().remaining(), 2);
         // Another instance on the same database finds the quota spent, and so does a restart.
-        let elsewhere = RateLimits::new(3, FAILURES_PER_MINUTE);
+        let elsewhere = RateLimits::new(3, FAILURES_PER_MINUTE, &KEY);
         let later = start() + chrono::Duration::minutes(20);
         let first = elsewhere.token_request(&pool, &token, later).await.unwrap();
         assert_eq!(first.unwrap().remaining(), 0);
@@ -424,11 +540,11 @@ mod tests {
     #[actix_web::test]
     async fn an_instance_spends_its_slice_without_the_database() {
         let (_dir, pool) = db::temp_pool().await;
-        let limits = RateLimits::new(5000, FAILURES_PER_MINUTE);
+        let limits = RateLimits::new(5000, FAILURES_PER_MINUTE, &KEY);
         let token = TokenId::new();
         let first = limits.token_request(&pool, &token, start()).await.unwrap();
         assert_eq!(first.unwrap().remaining(), 4999);
-        let other = RateLimits::new(5000, FAILURES_PER_MINUTE);
+        let other = RateLimits::new(5000, FAILURES_PER_MINUTE, &KEY);
         let theirs = other.token_request(&pool, &token, start()).await.unwrap();
         // The other instance sees the first one's slice of 50 as spent.
         assert_eq!(theirs.unwrap().remaining(), 4949);
@@ -441,7 +557,7 @@ mod tests {
     #[actix_web::test]
     async fn headers_follow_the_draft() {
         let (_dir, pool) = db::temp_pool().await;
-        let limits = RateLimits::new(5000, FAILURES_PER_MINUTE);
+        let limits = RateLimits::new(5000, FAILURES_PER_MINUTE, &KEY);
         let allowance = limits
             .token_request(&pool, &TokenId::new(), start())
             .await
@@ -457,23 +573,58 @@ mod tests {
 
     #[test]
     fn an_address_is_blocked_after_its_failures_and_others_are_not() {
-        let limits = RateLimits::new(5000, FAILURES_PER_MINUTE);
+        let limits = RateLimits::new(5000, FAILURES_PER_MINUTE, &KEY);
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         assert!(limits.check_address(Some(ip)).is_ok());
         for _ in 0..FAILURES_PER_MINUTE {
             limits.failure(Some(ip)).unwrap();
         }
         let refusal = limits.failure(Some(ip)).unwrap_err();
-        assert_eq!(refusal.retry_after, 1);
+        // Until the minute's window ends.
+        assert_eq!(refusal.retry_after, 60);
         assert!(limits.check_address(Some(ip)).is_err());
         assert!(limits
             .check_address(Some("192.0.2.2".parse().unwrap()))
             .is_ok());
     }
 
+    #[actix_web::test]
+    async fn failures_spread_over_instances_block_the_address_on_each_after_a_flush() {
+        let (_dir, pool) = db::temp_pool().await;
+        let instances = [(); 3].map(|_| RateLimits::new(5000, 10, &KEY));
+        let (ip, other): (IpAddr, IpAddr) =
+            ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        // Four failures on each: twelve in all, none over any one instance's own count.
+        for limits in &instances {
+            for _ in 0..4 {
+                assert!(limits.failure(Some(ip)).is_ok());
+            }
+            assert!(limits.failure(Some(other)).is_ok());
+        }
+        for limits in &instances {
+            limits.flush_failures(&pool, start()).await.unwrap();
+        }
+        // The first two flushed before the count was over the limit; each learns it at its
+        // next flush (with nothing new to add, it reads the address's count again), after
+        // which all three refuse the address and only it.
+        for limits in &instances {
+            limits.flush_failures(&pool, start()).await.unwrap();
+        }
+        assert!(instances[0].failure(Some(ip)).is_err());
+        for limits in &instances {
+            let refusal = limits.check_address(Some(ip)).unwrap_err();
+            assert!(
+                (59..=60).contains(&refusal.retry_after),
+                "{}",
+                refusal.retry_after
+            );
+            assert!(limits.check_address(Some(other)).is_ok());
+        }
+    }
+
     #[test]
     fn a_failure_limit_of_zero_turns_the_address_limit_off() {
-        let limits = RateLimits::new(5000, 0);
+        let limits = RateLimits::new(5000, 0, &KEY);
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         for _ in 0..1000 {
             assert!(limits.failure(Some(ip)).unwrap().is_none());

@@ -62,7 +62,7 @@ impl Throttles {
     /// The throttles, their keys hashed under a key derived from `secret` (the cookie key's
     /// master key, which every instance shares).
     pub fn new(secret: &[u8]) -> Self {
-        let hash_key = blake3::derive_key("mantel 2026-12 throttle keys", secret);
+        let hash_key = hash_key(secret);
         let throttle = |name, limit, window| Throttle {
             name,
             limit,
@@ -97,14 +97,26 @@ impl Throttles {
     }
 }
 
+/// The key the stored keys of every throttle are hashed with, derived from `secret` (the cookie
+/// key's master key, which every instance shares).
+pub(crate) fn hash_key(secret: &[u8]) -> [u8; 32] {
+    blake3::derive_key("mantel 2026-12 throttle keys", secret)
+}
+
+/// The stored key of `key` in the throttle `name`: part of every stored key, so one key counts
+/// separately in each throttle.
+pub(crate) fn stored_key(hash_key: &[u8; 32], name: &str, key: &str) -> Vec<u8> {
+    let mut hasher = blake3::Hasher::new_keyed(hash_key);
+    hasher.update(name.as_bytes());
+    hasher.update(b"\0");
+    hasher.update(key.as_bytes());
+    hasher.finalize().as_bytes().to_vec()
+}
+
 impl Throttle {
     /// The stored key of `key` in this throttle.
     fn stored_key(&self, key: &str) -> Vec<u8> {
-        let mut hasher = blake3::Hasher::new_keyed(&self.hash_key);
-        hasher.update(self.name.as_bytes());
-        hasher.update(b"\0");
-        hasher.update(key.as_bytes());
-        hasher.finalize().as_bytes().to_vec()
+        stored_key(&self.hash_key, self.name, key)
     }
 
     /// Counts an attempt for every key, or refuses with the wait until the fullest key's window

@@ -51,6 +51,66 @@ pub fn count(
     }
 }
 
+/// A key's window after `add` counted a batch for it.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct Added {
+    #[diesel(sql_type = Binary)]
+    pub key: Vec<u8>,
+    /// Counted in the window, this batch included (by every instance).
+    #[diesel(sql_type = BigInt)]
+    pub count: i64,
+    /// When the window ends (Unix milliseconds).
+    #[diesel(sql_type = BigInt)]
+    pub until_ms: i64,
+}
+
+/// Adds `n` to each key's count at `now_ms` (as `count` does, by `n`), in one statement for
+/// the whole batch, and returns every key's window. The keys must be distinct; they are
+/// written in sorted order so two instances adding overlapping batches on PostgreSQL lock
+/// the rows in the same order and cannot deadlock.
+pub fn add(
+    conn: &mut DbConnection,
+    batch: &[(Vec<u8>, i64)],
+    now_ms: i64,
+    window_ms: i64,
+) -> QueryResult<Vec<Added>> {
+    if batch.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sorted: Vec<&(Vec<u8>, i64)> = batch.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    // $1: now, $2: a new window's end, then a key and its count per row.
+    let rows: Vec<String> = (0..sorted.len())
+        .map(|i| format!("(${}, $2, ${})", 3 + 2 * i, 4 + 2 * i))
+        .collect();
+    let sql = format!(
+        "INSERT INTO throttle_counts (key, until_ms, count) VALUES {} \
+         ON CONFLICT (key) DO UPDATE SET \
+           count = CASE WHEN throttle_counts.until_ms <= $1 THEN excluded.count \
+                   ELSE throttle_counts.count + excluded.count END, \
+           until_ms = CASE WHEN throttle_counts.until_ms <= $1 THEN excluded.until_ms \
+                      ELSE throttle_counts.until_ms END \
+         RETURNING key, count, until_ms",
+        rows.join(", ")
+    );
+    macro_rules! query {
+        ($sql:expr, $backend:ty) => {{
+            let mut q = diesel::sql_query($sql)
+                .into_boxed::<$backend>()
+                .bind::<BigInt, _>(now_ms)
+                .bind::<BigInt, _>(now_ms + window_ms);
+            for (key, n) in &sorted {
+                q = q.bind::<Binary, _>(key.clone()).bind::<BigInt, _>(*n);
+            }
+            q
+        }};
+    }
+    match conn {
+        DbConnection::Sqlite(c) => query!(sql.replace('$', "?"), diesel::sqlite::Sqlite).load(c),
+        DbConnection::Postgres(c) => query!(sql, diesel::pg::Pg).load(c),
+    }
+}
+
 /// Takes back one attempt of `key`'s window that ends at `until_ms`, if that window is still
 /// the current one (an ended window counts for nothing anyway).
 pub fn uncount(conn: &mut DbConnection, key: &[u8], until_ms: i64) -> QueryResult<usize> {

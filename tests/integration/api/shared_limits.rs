@@ -242,3 +242,101 @@ async fn a_token_quota_holds_over_three_instances_and_a_restart() {
         assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     }
 }
+
+/// Bad tokens from one address spread over three instances: each instance counts them in
+/// memory and adds its counts to the shared one every second, so the address is refused by
+/// the deployment near the one-instance limit (never three times it), then by every instance
+/// until its window ends, while another address goes on as before.
+#[actix_web::test]
+async fn bad_tokens_over_three_instances_block_the_address_on_every_instance() {
+    const LIMIT: usize = 30;
+    // About 10 requests a second: slow enough that the flushes, not each instance's own
+    // count, are what stops the address.
+    const PACE: std::time::Duration = std::time::Duration::from_millis(100);
+    const RATE: usize = 10;
+    for db in backends() {
+        migrate(&db.url());
+        let limit = LIMIT.to_string();
+        let flags = [
+            "--trusted-proxies",
+            "127.0.0.1/32",
+            "--bearer-failure-limit",
+            limit.as_str(),
+        ];
+        let instances = [(); 3].map(|_| Instance::start_with(&db.url(), &flags));
+        let browser = client();
+        let csrf = sign_up(
+            &browser,
+            &instances[0],
+            &instances[0],
+            "scanned@example.com",
+        )
+        .await;
+        let created: serde_json::Value = browser
+            .post(instances[0].url("/api/tokens"))
+            .header("X-CSRF-Token", &csrf)
+            .header("Origin", PUBLIC_URL)
+            .json(&serde_json::json!({ "name": "Good", "scopes": ["publish"] }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let good = created["token"].as_str().unwrap().to_owned();
+        let (attacker, neighbour) = ("203.0.113.7", "203.0.113.8");
+        // Well-formed (right checksum) but unknown: each is looked up.
+        let unknown = "mm_pat_AAAAAAAAAAAAAAAAAAAAAAAAAA2dbXlp";
+        let me = |instance: &Instance, from: &str, token: &str| {
+            client()
+                .get(instance.url("/api/me"))
+                .header("X-Forwarded-For", from)
+                .header("Authorization", format!("Bearer {token}"))
+                .send()
+        };
+
+        let (mut checked, mut limited) = (0, 0);
+        for i in 0..3 * LIMIT {
+            let res = me(&instances[i % 3], attacker, unknown).await.unwrap();
+            match res.status() {
+                StatusCode::UNAUTHORIZED => checked += 1,
+                StatusCode::TOO_MANY_REQUESTS => limited += 1,
+                other => panic!("{other}"),
+            }
+            actix_web::rt::time::sleep(PACE).await;
+        }
+        // The documented overshoot: what the address sends within two flushes (its failures
+        // reach the shared count within one, every instance reads it within the next): 2 ×
+        // 1 s × its rate. One instance alone would stop at the limit; three counting apart
+        // would let through three times it.
+        let overshoot = 2 * RATE;
+        eprintln!(
+            "{checked} of {} bad tokens looked up for a limit of {LIMIT}",
+            3 * LIMIT
+        );
+        assert!(checked >= LIMIT, "only {checked} looked up");
+        assert!(checked <= LIMIT + overshoot, "{checked} looked up");
+        assert_eq!(checked + limited, 3 * LIMIT);
+
+        // After a flush every instance refuses the address, a good token included, without
+        // a lookup; the address next door is answered as before.
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(1500)).await;
+        for instance in &instances {
+            let res = me(instance, attacker, &good).await.unwrap();
+            assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+            let wait: u64 = res.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!((1..=60).contains(&wait), "{wait}");
+            let res = me(instance, neighbour, &good).await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            let res = me(instance, neighbour, unknown).await.unwrap();
+            assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        }
+        // The shared counts name no address.
+        assert!(db.count("SELECT COUNT(*) AS n FROM throttle_counts") >= 1);
+        assert!(!db.raw_contents().contains(attacker));
+    }
+}
