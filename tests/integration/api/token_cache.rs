@@ -163,3 +163,42 @@ async fn writing_activity_and_last_use_keeps_the_cache() {
     let res = app.bearer_get("/api/me", &fleet[0].plaintext).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// On SQLite the caches trust `cache_generation`, which a trigger moves on an update of any
+/// token column but the last use: a column added to `api_tokens` without being added to that
+/// trigger would change tokens unseen by the caches.
+#[actix_web::test]
+async fn every_token_column_but_the_last_use_moves_the_generation() {
+    use diesel::sql_types::Text;
+    use diesel::{QueryableByName, RunQueryDsl, SqliteConnection};
+    #[derive(QueryableByName)]
+    struct Named {
+        #[diesel(sql_type = Text)]
+        name: String,
+    }
+    let db = std::sync::Arc::new(TestDb::sqlite());
+    // Spawned for its migrations.
+    let _app = TestApp::spawn_on(db.clone(), mantel::clock::Clock::default()).await;
+    let mut conn = SqliteConnection::establish(&db.url()).unwrap();
+    let columns: Vec<Named> = diesel::sql_query("SELECT name FROM pragma_table_info('api_tokens')")
+        .load(&mut conn)
+        .unwrap();
+    let trigger: Named = diesel::sql_query(
+        "SELECT sql AS name FROM sqlite_master WHERE type = 'trigger' AND name = 'api_tokens_changed'",
+    )
+    .get_result(&mut conn)
+    .unwrap();
+    let watched: String = trigger.name.split(" ON ").next().unwrap().to_owned();
+    let watched: Vec<&str> = watched
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .collect();
+    for Named { name } in &columns {
+        let last_use = name == "last_used_at" || name == "last_used_ip";
+        assert_eq!(
+            watched.contains(&name.as_str()),
+            !last_use,
+            "api_tokens.{name} in the trigger api_tokens_changed: {}",
+            trigger.name
+        );
+    }
+}
