@@ -30,9 +30,13 @@ impl LastUsed {
             return;
         }
         let mut pending = self.pending.lock().expect("last-used lock");
-        pending
-            .entry(token_id.clone())
-            .or_insert_with(|| (now, ip.map(ip_text)));
+        // The cached row's last use may be older than the stored one (the caches keep a row
+        // across last-use writes): a busy token then finds itself noted already, without a
+        // copy of its id.
+        if pending.contains_key(token_id) {
+            return;
+        }
+        pending.insert(token_id.clone(), (now, ip.map(ip_text)));
     }
 
     /// Uses noted and not yet written: the background queue's backlog.

@@ -3,8 +3,8 @@
 //!
 //! A request of a signed-in browser is at most one read: `load` reads the session's row and
 //! its user together (the caller takes the user from the loaded state: `loaded_user`), on
-//! SQLite from the worker's exact cache when nothing was committed since (`db::exact_cache`),
-//! and writes only when the idle expiry is due to slide, at most once a minute
+//! SQLite from the worker's exact cache when no session, account or token changed since
+//! (`db::exact_cache`), and writes only when the idle expiry is due to slide, at most once a minute
 //! (`slid_expiry`). The middleware runs with `TtlExtensionPolicy::OnStateChanges`
 //! (`startup`), so nothing else is written or re-sealed on a request that changes no state.
 
@@ -280,7 +280,7 @@ impl SessionStore for DbSessionStore {
         let id = row_id(key.as_ref());
         let now = self.clock.now();
         let found = match self.worker.as_deref() {
-            // SQLite: inline, from the worker's exact cache when nothing was committed since.
+            // SQLite: inline, from the worker's exact cache when nothing it holds changed since.
             Some(worker) => worker.find_session(&id),
             None => {
                 let id = id.clone();

@@ -6,13 +6,19 @@
 //! change) must end as exactly. On one SQLite file "every instance" is every connection of
 //! every process on this host, and SQLite already tells each connection whether any other one
 //! committed since it last looked: `PRAGMA data_version`. So every request asks first (a read
-//! of the WAL index in shared memory, no disk I/O), and any commit by anyone empties the
-//! cache. A revocation is answered after its commit, so the next request on any worker of
-//! any process sees a new data version and reads the row again. Nothing is ever served from
-//! an entry filled before the last commit, whatever that commit changed: tokens, owners,
-//! scopes, allowed addresses, a rotation's grace, sessions and their state; a time-based end
-//! (expiry, grace, a session's idle and absolute limits) is decided from the row at each
-//! request anyway.
+//! of the WAL index in shared memory, no disk I/O). When it moved, the probe reads one more
+//! number, `cache_generation`, which triggers move in the same transaction as any change to
+//! what the caches hold (a token but its last use, a user, a session; migrations/sqlite
+//! 2026-12-08-120001), whoever makes it; the cache is emptied when that moved. A revocation
+//! is answered after its commit, so the next request on any worker of any process sees a new
+//! data version, reads the new generation and reads the row again. Nothing is ever served
+//! from an entry filled before the last change to tokens, owners, scopes, allowed addresses,
+//! a rotation's grace, sessions and their state; a time-based end (expiry, grace, a
+//! session's idle and absolute limits) is decided from the row at each request anyway.
+//! Commits that change none of it — the batches of token activity and last use every second,
+//! quota slices, throttles — no longer empty the caches (with 10 000 tokens round-robin, every
+//! batch had every token read again: W3 of scripts/bench). An entry's last use may be older
+//! than the stored one, as on PostgreSQL: it only spares noting a use already written.
 //!
 //! A fill cannot race an eviction: the version is read before the row, on one thread, so an
 //! entry is at worst newer than the version it is filed under, and the next change empties
@@ -105,7 +111,9 @@ impl<K: Hash + Eq, V: Clone> ExactCache<K, V> {
             return;
         };
         let unchanged = match &self.validity {
-            // Same thread, no await between the lookup and the read: nothing to race.
+            // Same thread, no await between the lookup and the read: a change committed
+            // between the generation's read and the row's leaves the entry newer than its
+            // generation, and the next lookup sees the generation move.
             Validity::DataVersion(_) => true,
             Validity::Lease(lease) => lease.current() == u64::try_from(version).ok(),
         };
@@ -123,12 +131,16 @@ pub enum Lookup<V> {
     Miss(Option<i64>),
 }
 
-/// A connection of its own that only ever runs `PRAGMA data_version`, prepared once. Raw,
-/// because diesel prepares a PRAGMA anew on every call, which would cost more than the lookup
-/// it saves. The connection never writes, so every change it reports is someone else's.
+/// A connection of its own that only ever runs `PRAGMA data_version` and, when that moved,
+/// reads `cache_generation`, both prepared once. Raw, because diesel prepares a PRAGMA anew on
+/// every call, which would cost more than the lookup it saves. The connection never writes,
+/// so every change it reports is someone else's. `read` answers the generation.
 struct DataVersion {
     db: *mut ffi::sqlite3,
     stmt: *mut ffi::sqlite3_stmt,
+    generation: *mut ffi::sqlite3_stmt,
+    /// The data version and the generation read with it, once read.
+    seen: Cell<Option<(i64, i64)>>,
 }
 
 // The crate's only unsafe code (`unsafe_code` is denied everywhere else): SQLite's C API.
@@ -137,9 +149,12 @@ impl DataVersion {
     fn open(path: &str) -> Result<DataVersion, String> {
         let path = CString::new(path).map_err(|_| "a NUL byte in the database path".to_owned())?;
         let sql = c"PRAGMA data_version";
+        let generation = c"SELECT n FROM cache_generation";
         let mut probe = DataVersion {
             db: ptr::null_mut(),
             stmt: ptr::null_mut(),
+            generation: ptr::null_mut(),
+            seen: Cell::new(None),
         };
         // SAFETY: plain C calls with valid, NUL-terminated strings and out-pointers; on any
         // failure `probe` is dropped, which closes what was opened.
@@ -157,19 +172,42 @@ impl DataVersion {
             {
                 return Err(probe.error());
             }
+            if ffi::sqlite3_prepare_v2(
+                probe.db,
+                generation.as_ptr(),
+                -1,
+                &mut probe.generation,
+                ptr::null_mut(),
+            ) != ffi::SQLITE_OK
+            {
+                return Err(probe.error());
+            }
         }
         Ok(probe)
     }
 
     fn read(&self) -> Result<i64, String> {
+        let version = self.step(self.stmt)?;
+        if let Some((seen, generation)) = self.seen.get() {
+            if seen == version {
+                return Ok(generation);
+            }
+        }
+        // Read after the data version: any change committed before that version is in it.
+        let generation = self.step(self.generation)?;
+        self.seen.set(Some((version, generation)));
+        Ok(generation)
+    }
+
+    /// The one integer `stmt` answers; reset at once, so no read transaction stays open.
+    fn step(&self, stmt: *mut ffi::sqlite3_stmt) -> Result<i64, String> {
         // SAFETY: `stmt` is a prepared statement of `db`, both alive until drop, and used by
         // this thread only (`DataVersion` is not `Send`).
         unsafe {
-            let step = ffi::sqlite3_step(self.stmt);
-            let version =
-                (step == ffi::SQLITE_ROW).then(|| ffi::sqlite3_column_int64(self.stmt, 0));
-            ffi::sqlite3_reset(self.stmt);
-            version.ok_or_else(|| self.error())
+            let step = ffi::sqlite3_step(stmt);
+            let value = (step == ffi::SQLITE_ROW).then(|| ffi::sqlite3_column_int64(stmt, 0));
+            ffi::sqlite3_reset(stmt);
+            value.ok_or_else(|| self.error())
         }
     }
 
@@ -190,6 +228,7 @@ impl Drop for DataVersion {
         // SAFETY: finalize and close accept NULL; nothing uses them after drop.
         unsafe {
             ffi::sqlite3_finalize(self.stmt);
+            ffi::sqlite3_finalize(self.generation);
             ffi::sqlite3_close(self.db);
         }
     }

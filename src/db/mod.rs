@@ -635,7 +635,8 @@ where
 /// WAL mode readers do not wait for writers (only recovery after a crash can make one wait,
 /// at most the busy timeout), so it runs inline on the worker. A PostgreSQL read is a network
 /// round trip that must not stall a worker: it stays on `run`. Both lookups are cached here,
-/// exactly (`exact_cache`: any commit anywhere empties them).
+/// exactly (`exact_cache`: any change anywhere to a token, an account or a session empties
+/// them).
 pub struct WorkerConnection {
     manager: Manager,
     conn: RefCell<Option<Pooled>>,
@@ -672,7 +673,7 @@ impl WorkerConnection {
         result
     }
 
-    /// `read` through `cache`: the row kept under `key`, when nothing was committed since it
+    /// `read` through `cache`: the row kept under `key`, when nothing it holds changed since it
     /// was read.
     fn cached<K, Q, V>(
         &self,

@@ -71,6 +71,10 @@ pub struct DayRow {
     pub unrecorded: i64,
 }
 
+/// Rows of one multi-row upsert: at five values a row, well under SQLite's 32 766 bound
+/// parameters (and PostgreSQL's 65 535).
+const UPSERT_ROWS: usize = 1_000;
+
 /// Requests of one token a day that the full queue could not record.
 pub type Unrecorded = HashMap<(TokenId, NaiveDate), i64>;
 
@@ -157,28 +161,36 @@ pub fn record_batch(
         for (key, n) in unrecorded {
             days.entry(key.clone()).or_default().1 += n;
         }
-        for ((token_id, day), (count, lost)) in days {
-            let row = (
-                token_daily::token_id.eq(&token_id),
-                token_daily::day.eq(day.to_string()),
-                token_daily::count.eq(count),
-                token_daily::unrecorded.eq(lost),
-            );
-            let add = (
-                token_daily::count.eq(token_daily::count + excluded(token_daily::count)),
-                token_daily::unrecorded
-                    .eq(token_daily::unrecorded + excluded(token_daily::unrecorded)),
-            );
+        // One upsert per chunk of (token, day) rows, not one per token: with thousands of
+        // tokens each used now and then, a batch touches nearly as many rows as it holds
+        // requests. Each key appears once (the map), as PostgreSQL requires of one statement.
+        let days: Vec<_> = days
+            .into_iter()
+            .map(|((token_id, day), (count, lost))| {
+                (
+                    token_daily::token_id.eq(token_id),
+                    token_daily::day.eq(day.to_string()),
+                    token_daily::count.eq(count),
+                    token_daily::unrecorded.eq(lost),
+                )
+            })
+            .collect();
+        let add = (
+            token_daily::count.eq(token_daily::count + excluded(token_daily::count)),
+            token_daily::unrecorded.eq(token_daily::unrecorded + excluded(token_daily::unrecorded)),
+        );
+        let target = (token_daily::token_id, token_daily::day);
+        for chunk in days.chunks(UPSERT_ROWS) {
             match conn {
                 DbConnection::Sqlite(c) => diesel::insert_into(token_daily::table)
-                    .values(row)
-                    .on_conflict((token_daily::token_id, token_daily::day))
+                    .values(chunk)
+                    .on_conflict(target)
                     .do_update()
                     .set(add)
                     .execute(c)?,
                 DbConnection::Postgres(c) => diesel::insert_into(token_daily::table)
-                    .values(row)
-                    .on_conflict((token_daily::token_id, token_daily::day))
+                    .values(chunk)
+                    .on_conflict(target)
                     .do_update()
                     .set(add)
                     .execute(c)?,
@@ -231,32 +243,35 @@ fn record_addresses(
         .collect();
     let mut used: HashSet<TokenId> = known.iter().map(|(t, _)| t.clone()).collect();
     let mut new = Vec::new();
+    let mut rows = Vec::with_capacity(seen.len());
     for ((token_id, ip), (first, last, count)) in seen {
-        let key = (token_id.clone(), ip.clone());
-        if !known.contains(&key) && !used.insert(token_id.clone()) {
-            new.push(key);
+        if !known.contains(&(token_id.clone(), ip.clone())) && !used.insert(token_id.clone()) {
+            new.push((token_id.clone(), ip.clone()));
         }
-        let row = (
-            token_addresses::token_id.eq(&token_id),
-            token_addresses::ip.eq(&ip),
+        rows.push((
+            token_addresses::token_id.eq(token_id),
+            token_addresses::ip.eq(ip),
             token_addresses::first_seen_at.eq(first),
             token_addresses::last_seen_at.eq(last),
             token_addresses::count.eq(count),
-        );
-        let add = (
-            token_addresses::last_seen_at.eq(excluded(token_addresses::last_seen_at)),
-            token_addresses::count.eq(token_addresses::count + excluded(token_addresses::count)),
-        );
-        let target = (token_addresses::token_id, token_addresses::ip);
+        ));
+    }
+    // One upsert per chunk, as for the days; each (token, address) appears once (`index`).
+    let add = (
+        token_addresses::last_seen_at.eq(excluded(token_addresses::last_seen_at)),
+        token_addresses::count.eq(token_addresses::count + excluded(token_addresses::count)),
+    );
+    let target = (token_addresses::token_id, token_addresses::ip);
+    for chunk in rows.chunks(UPSERT_ROWS) {
         match conn {
             DbConnection::Sqlite(c) => diesel::insert_into(token_addresses::table)
-                .values(row)
+                .values(chunk)
                 .on_conflict(target)
                 .do_update()
                 .set(add)
                 .execute(c)?,
             DbConnection::Postgres(c) => diesel::insert_into(token_addresses::table)
-                .values(row)
+                .values(chunk)
                 .on_conflict(target)
                 .do_update()
                 .set(add)

@@ -557,24 +557,74 @@ pub struct LastUse {
     pub ip: Option<String>,
 }
 
-/// Writes collected last-use records in one transaction. The guard in the WHERE clause keeps
-/// it to one write a minute per token even when several instances record the same token.
+/// Writes collected last-use records in one transaction, a statement per thousand tokens
+/// rather than one per token (the many tokens of a CI fleet each call now and then, so a
+/// flush holds nearly as many tokens as uses). The guard in the WHERE clause keeps it to one
+/// write a minute per token even when several instances record the same token. It sets only
+/// the last-use columns, which the PostgreSQL cache triggers do not watch.
 pub fn record_last_used(conn: &mut DbConnection, uses: &[LastUse]) -> QueryResult<()> {
+    use diesel::sql_types::{Nullable, Text, Timestamp};
+    // One row of bound values: the token, its use, the address, and the instant a stored use
+    // must be older than (`LAST_USED_RESOLUTION` before this one).
+    const VALUES: usize = 4;
+    const ROWS: usize = 1_000;
+    // `VALUES` names its columns column1… on both backends; SQLite has `UPDATE … FROM` since
+    // 3.33 (the bundled library is newer).
+    fn sql(rows: usize, numbered: bool) -> String {
+        let mut sql = String::from(
+            "UPDATE api_tokens SET last_used_at = v.column2, last_used_ip = v.column3 FROM (VALUES ",
+        );
+        for row in 0..rows {
+            if row > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            for value in 0..VALUES {
+                if value > 0 {
+                    sql.push_str(", ");
+                }
+                if numbered {
+                    sql.push_str(&format!("${}", row * VALUES + value + 1));
+                } else {
+                    sql.push('?');
+                }
+            }
+            sql.push(')');
+        }
+        sql.push_str(
+            ") AS v WHERE api_tokens.id = v.column1 \
+             AND (api_tokens.last_used_at IS NULL OR api_tokens.last_used_at <= v.column4)",
+        );
+        sql
+    }
     write_transaction(conn, |conn| {
-        for LastUse { id, at, ip } in uses {
-            let stale = *at - LAST_USED_RESOLUTION;
-            diesel::update(
-                api_tokens::table.find(id).filter(
-                    api_tokens::last_used_at
-                        .is_null()
-                        .or(api_tokens::last_used_at.le(stale)),
-                ),
-            )
-            .set((
-                api_tokens::last_used_at.eq(at),
-                api_tokens::last_used_ip.eq(ip),
-            ))
-            .execute(conn)?;
+        for chunk in uses.chunks(ROWS) {
+            let stale: Vec<NaiveDateTime> =
+                chunk.iter().map(|u| u.at - LAST_USED_RESOLUTION).collect();
+            match conn {
+                DbConnection::Sqlite(c) => {
+                    let mut query = diesel::sql_query(sql(chunk.len(), false)).into_boxed();
+                    for (u, stale) in chunk.iter().zip(&stale) {
+                        query = query
+                            .bind::<Text, _>(&u.id)
+                            .bind::<Timestamp, _>(u.at)
+                            .bind::<Nullable<Text>, _>(u.ip.as_deref())
+                            .bind::<Timestamp, _>(*stale);
+                    }
+                    query.execute(c)?;
+                }
+                DbConnection::Postgres(c) => {
+                    let mut query = diesel::sql_query(sql(chunk.len(), true)).into_boxed();
+                    for (u, stale) in chunk.iter().zip(&stale) {
+                        query = query
+                            .bind::<Text, _>(&u.id)
+                            .bind::<Timestamp, _>(u.at)
+                            .bind::<Nullable<Text>, _>(u.ip.as_deref())
+                            .bind::<Timestamp, _>(*stale);
+                    }
+                    query.execute(c)?;
+                }
+            }
         }
         Ok(())
     })

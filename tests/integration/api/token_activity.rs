@@ -464,3 +464,99 @@ async fn refused_requests_are_not_use_of_a_project_or_a_token() {
     let row = listed.iter().find(|t| t["id"] == own.id).unwrap();
     assert!(row["lastUsedAt"].is_string(), "{row}");
 }
+
+/// The realistic fleet: many tokens each used a few times, so one batch holds nearly as many
+/// tokens as requests and is written as multi-row statements. Every token still shows its own
+/// last use (time and address), its addresses with their counts and its requests a day; the
+/// once-a-minute guard holds per token within the one statement.
+#[actix_web::test]
+async fn many_tokens_in_one_batch_each_show_their_own_use() {
+    let app = TestApp::spawn().await;
+    let user = app.with_user("fleet@example.com").await;
+    let mut fleet = Vec::new();
+    for i in 0..24 {
+        fleet.push(
+            user.with_token(&format!("runner {i}"), &["publish"], "1y")
+                .await,
+        );
+    }
+    let state = &app.state;
+    let sent = |i: usize| i as i64 % 3 + 1;
+    for (i, token) in fleet.iter().enumerate() {
+        // Each token's first request a second after the previous token's: its own last use.
+        app.clock.advance(Duration::seconds(1));
+        for _ in 0..sent(i) {
+            let res = call(&app, "/api/me", &token.plaintext, HOME).await;
+            assert_eq!(res.status(), StatusCode::OK);
+        }
+        if i % 2 == 1 {
+            let res = call(&app, "/api/me", &token.plaintext, ELSEWHERE).await;
+            assert_eq!(res.status(), StatusCode::OK);
+        }
+    }
+    state.last_used.flush(&state.pool).await.unwrap();
+    state
+        .activity
+        .flush(&state.pool, &state.notifier)
+        .await
+        .unwrap();
+
+    let last_used = |listed: &[Value], id: &str| {
+        let row = listed.iter().find(|t| t["id"] == id).unwrap().clone();
+        (row["lastUsedAt"].clone(), row["lastUsedIp"].clone())
+    };
+    let listed = user.tokens().await;
+    let firsts: Vec<_> = fleet.iter().map(|t| last_used(&listed, &t.id)).collect();
+    for (i, (at, ip)) in firsts.iter().enumerate() {
+        assert!(at.is_string(), "runner {i}: {at}");
+        assert_eq!(ip, "127.0.0.1", "runner {i}: the first use's address");
+        if i > 0 {
+            assert!(
+                at.as_str() > firsts[i - 1].0.as_str(),
+                "runner {i}'s own time, after runner {}'s: {firsts:?}",
+                i - 1
+            );
+        }
+    }
+    for (i, token) in fleet.iter().enumerate() {
+        let detail = token_detail(&user, &token.id).await;
+        let from_elsewhere = i64::from(i % 2 == 1);
+        let days = detail["requestsPerDay"].as_array().unwrap();
+        let per_day: i64 = days.iter().map(|d| d["requests"].as_i64().unwrap()).sum();
+        assert_eq!(per_day, sent(i) + from_elsewhere, "runner {i}: {detail}");
+        let addresses: Vec<(&str, i64)> = detail["addresses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| (a["ip"].as_str().unwrap(), a["count"].as_i64().unwrap()))
+            .collect();
+        let mut expected = vec![("127.0.0.1", sent(i))];
+        if from_elsewhere == 1 {
+            expected.insert(0, ("127.0.0.2", 1));
+        }
+        assert_eq!(addresses, expected, "runner {i}, most recent first");
+    }
+
+    // Half a minute on, the even runners again: within the minute, nothing is written. A
+    // minute on, the odd ones: each of theirs moves, and no even one does.
+    app.clock.advance(Duration::seconds(30));
+    for token in fleet.iter().step_by(2) {
+        call(&app, "/api/me", &token.plaintext, HOME).await;
+    }
+    state.last_used.flush(&state.pool).await.unwrap();
+    app.clock.advance(Duration::seconds(31));
+    for token in fleet.iter().skip(1).step_by(2) {
+        call(&app, "/api/me", &token.plaintext, ELSEWHERE).await;
+    }
+    state.last_used.flush(&state.pool).await.unwrap();
+    let listed = user.tokens().await;
+    for (i, token) in fleet.iter().enumerate() {
+        let (at, ip) = last_used(&listed, &token.id);
+        if i % 2 == 0 {
+            assert_eq!((&at, &ip), (&firsts[i].0, &firsts[i].1), "runner {i}");
+        } else {
+            assert!(at.as_str() > firsts[i].0.as_str(), "runner {i}: {at}");
+            assert_eq!(ip, "127.0.0.2", "runner {i}");
+        }
+    }
+}
