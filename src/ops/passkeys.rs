@@ -110,9 +110,12 @@ fn refused(refusal: &Refusal) -> AppError {
     )
 }
 
+/// How many passkeys an account may keep.
+pub const MAX_PER_ACCOUNT: usize = 20;
+
 /// Registers the passkey `answer` made for the session's registration challenge, under `name`.
 /// A validation error on `name` (its rule is `PasskeyName`'s) or `passkey` (no challenge
-/// waiting, a refused answer, a passkey registered already).
+/// waiting, a refused answer, a passkey registered already, `MAX_PER_ACCOUNT` kept already).
 pub async fn register(
     state: &AppState,
     session: &Session,
@@ -146,6 +149,15 @@ pub async fn register(
     let (row, by, notifier) = (passkey.clone(), by.clone(), state.notifier.clone());
     db::write(&state.pool, move |conn| {
         write_transaction(conn, |conn| {
+            // Each is listed in every sign-in's options: an account's list stays short.
+            if stored::passkeys_of(conn, &row.user_id)?.len() >= MAX_PER_ACCOUNT {
+                return Err(AppError::validation(
+                    "passkey",
+                    format!(
+                        "An account keeps at most {MAX_PER_ACCOUNT} passkeys; remove one first."
+                    ),
+                ));
+            }
             if !stored::add_passkey(conn, &row)? {
                 return Err(AppError::validation(
                     "passkey",

@@ -552,3 +552,31 @@ async fn strangers_beginning_passkey_sign_ins_are_counted_per_address() {
     let res = browser.post_form("/login/passkey/options", &options).await;
     assert_eq!(res.status(), StatusCode::OK);
 }
+
+#[actix_web::test]
+async fn an_account_keeps_at_most_twenty_passkeys() {
+    let app = TestApp::spawn().await;
+    let user = app.with_user("many@example.com").await;
+    for i in 0..20 {
+        register(&user, &format!("key {i}")).await;
+    }
+    let mut one_more = Authenticator::new(&user);
+    let options = registration_options(&user).await;
+    let res = post_passkey(&user, "key 20", &one_more.create(&options)).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = res.json().await.unwrap();
+    assert!(
+        body["error"]["fields"]["passkey"]
+            .as_str()
+            .unwrap()
+            .contains("at most 20"),
+        "{body}"
+    );
+    let listed: Value = user
+        .get("/api/account/passkeys")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 20);
+}
