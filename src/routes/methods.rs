@@ -8,7 +8,8 @@
 //! It is asked before anything else decides (`answer`, a middleware outside the session and
 //! the `/api` caller): a method is a property of the resource, not of who asks, so `TRACE
 //! /api/me` is 405 with or without credentials, and a malformed `Authorization` on it is not
-//! read at all. That costs each request one lookup by path segments, no regular expression.
+//! read at all. That costs each request one walk down a tree of path segments, no regular
+//! expression.
 
 use std::sync::OnceLock;
 
@@ -59,41 +60,24 @@ impl Methods {
     }
 }
 
-/// A route's path template, by segments: `/api/projects/{id}/files/{name}`. A `{…}` segment
-/// matches any one non-empty segment, as actix's default `[^/]+` does (no route here uses a
-/// custom pattern).
-struct Template(Vec<Option<String>>);
-
-impl Template {
-    fn new(path: &str) -> Template {
-        Template(
-            segments(path)
-                .map(|s| (!s.starts_with('{')).then(|| s.to_owned()))
-                .collect(),
-        )
-    }
-
-    fn matches(&self, path: &str) -> bool {
-        let mut given = segments(path);
-        self.0.iter().all(|want| {
-            given.next().is_some_and(|s| match want {
-                Some(literal) => literal == s,
-                None => !s.is_empty(),
-            })
-        }) && given.next().is_none()
-    }
+/// Every path template the server routes, with its methods, as a tree of segments: a
+/// request's path is looked up in as many steps as it has segments, whatever the number of
+/// routes (each template tried in turn cost the floor of every request some 5 000
+/// instructions: docs/benchmarks.md). A `{…}` segment matches any one non-empty segment, as
+/// actix's default `[^/]+` does (no route here uses a custom pattern).
+#[derive(Default)]
+struct Table {
+    /// Where a template ends here, its methods.
+    methods: Option<Methods>,
+    /// The next segment, spelled out; a handful each, so a scan beats hashing.
+    literal: Vec<(String, Table)>,
+    /// The next segment, any (`{id}`).
+    any: Option<Box<Table>>,
 }
-
-fn segments(path: &str) -> std::str::Split<'_, char> {
-    path.strip_prefix('/').unwrap_or(path).split('/')
-}
-
-/// Every path template the server routes, with its methods.
-struct Table(Vec<(Template, Methods)>);
 
 impl Table {
     fn build() -> Table {
-        let mut routes: Vec<(String, Method)> = Vec::new();
+        let mut table = Table::default();
         for (path, item) in &api::openapi::document().paths.paths {
             let operations = [
                 (Method::GET, item.get.is_some()),
@@ -104,40 +88,65 @@ impl Table {
             ];
             for (method, has) in operations {
                 if has {
-                    routes.push((path.clone(), method));
+                    table.add(path, &method);
                 }
             }
         }
         for (method, path) in dashboard::all_pages() {
             let method = Method::from_bytes(method.as_bytes()).expect("a method's name");
-            routes.push((path.to_string(), method));
+            table.add(path, &method);
         }
-        routes.push((super::health::PATH.to_owned(), Method::GET));
+        table.add(super::health::PATH, &Method::GET);
+        table
+    }
 
-        let mut table: Vec<(String, Methods)> = Vec::new();
-        for (path, method) in routes {
-            match table.iter_mut().find(|(p, _)| *p == path) {
-                Some((_, methods)) => *methods = methods.with(&method),
-                None => table.push((path, Methods::default().with(&method))),
-            }
+    fn add(&mut self, template: &str, method: &Method) {
+        let mut node = self;
+        for segment in segments(template) {
+            node = if segment.starts_with('{') {
+                node.any.get_or_insert_with(Box::default)
+            } else {
+                let i = match node.literal.iter().position(|(s, _)| s == segment) {
+                    Some(i) => i,
+                    None => {
+                        node.literal.push((segment.to_owned(), Table::default()));
+                        node.literal.len() - 1
+                    }
+                };
+                &mut node.literal[i].1
+            };
         }
-        Table(
-            table
-                .into_iter()
-                .map(|(path, methods)| (Template::new(&path), methods))
-                .collect(),
-        )
+        node.methods = Some(node.methods.unwrap_or_default().with(method));
     }
 
     /// The methods of every template `path` matches (`/settings/tokens/new` is also a
     /// `/settings/tokens/{id}`), or `None` when no route has this path.
     fn methods(&self, path: &str) -> Option<Methods> {
-        self.0
-            .iter()
-            .filter(|(template, _)| template.matches(path))
-            .map(|(_, methods)| *methods)
-            .reduce(|a, b| Methods(a.0 | b.0))
+        self.find(segments(path))
     }
+
+    fn find(&self, mut rest: std::str::Split<'_, char>) -> Option<Methods> {
+        let Some(segment) = rest.next() else {
+            return self.methods;
+        };
+        let literal = self
+            .literal
+            .iter()
+            .find(|(s, _)| s == segment)
+            .and_then(|(_, next)| next.find(rest.clone()));
+        let any = match &self.any {
+            Some(next) if !segment.is_empty() => next.find(rest),
+            _ => None,
+        };
+        match (literal, any) {
+            (Some(a), Some(b)) => Some(Methods(a.0 | b.0)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+fn segments(path: &str) -> std::str::Split<'_, char> {
+    path.strip_prefix('/').unwrap_or(path).split('/')
 }
 
 fn table() -> &'static Table {
