@@ -56,7 +56,7 @@ struct TotpEnrolment {
             authenticator app.", body = ErrorBody),
     ),
 )]
-#[post("/account/totp")]
+#[post("/totp")]
 async fn start_totp(
     SessionCaller(caller): SessionCaller,
     req: HttpRequest,
@@ -110,7 +110,7 @@ fn codes(codes: &[RecoveryCode]) -> HttpResponse {
             body = ErrorBody),
     ),
 )]
-#[post("/account/totp/confirm")]
+#[post("/totp/confirm")]
 async fn confirm_totp(
     SessionCaller(caller): SessionCaller,
     req: HttpRequest,
@@ -139,7 +139,7 @@ async fn confirm_totp(
             body = ErrorBody),
     ),
 )]
-#[delete("/account/totp")]
+#[delete("/totp")]
 async fn remove_totp(
     SessionCaller(caller): SessionCaller,
     req: HttpRequest,
@@ -164,7 +164,7 @@ async fn remove_totp(
             body = ErrorBody),
     ),
 )]
-#[post("/account/recovery-codes")]
+#[post("/recovery-codes")]
 async fn regenerate_recovery_codes(
     SessionCaller(caller): SessionCaller,
     req: HttpRequest,
@@ -212,7 +212,7 @@ impl PasskeyView {
         (status = 200, description = "`PublicKeyCredentialCreationOptions`.", body = Object),
     ),
 )]
-#[post("/account/passkey-options")]
+#[post("/passkey-options")]
 async fn passkey_options(
     SessionCaller(caller): SessionCaller,
     session: Session,
@@ -250,7 +250,7 @@ struct NewPasskeyBody {
             body = ErrorBody),
     ),
 )]
-#[post("/account/passkeys")]
+#[post("/passkeys")]
 async fn register_passkey(
     SessionCaller(caller): SessionCaller,
     req: HttpRequest,
@@ -274,7 +274,7 @@ async fn register_passkey(
     security(("session" = [])),
     responses((status = 200, description = "Oldest first.", body = [PasskeyView])),
 )]
-#[get("/account/passkeys")]
+#[get("/passkeys")]
 async fn list_passkeys(
     SessionCaller(caller): SessionCaller,
     state: web::Data<AppState>,
@@ -298,7 +298,7 @@ async fn list_passkeys(
             body = ErrorBody),
     ),
 )]
-#[delete("/account/passkeys/{id}")]
+#[delete("/passkeys/{id}")]
 async fn remove_passkey(
     SessionCaller(caller): SessionCaller,
     req: HttpRequest,

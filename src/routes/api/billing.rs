@@ -65,7 +65,7 @@ async fn load(
         ("Link" = String, description = "`<…>; rel=\"next\"` while more remain."),
     ))),
 )]
-#[get("/billing/invoices")]
+#[get("/invoices")]
 async fn list(
     caller: Caller,
     state: web::Data<AppState>,
@@ -90,7 +90,7 @@ async fn list(
         (status = 404, description = "`not_found`: no invoice yet.", body = ErrorBody),
     ),
 )]
-#[get("/billing/invoices/latest")]
+#[get("/invoices/latest")]
 async fn latest(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let latest = load(caller, &state, Ok(PageRequest::first(1)))
         .await?

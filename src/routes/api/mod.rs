@@ -70,8 +70,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             // collection, not by trying every route's pattern in turn (a pattern with an `{id}`
             // is a regular expression; measured in docs/benchmarks.md).
             .configure(me::configure)
-            .configure(session::configure)
-            .configure(account::configure)
+            .service(web::scope("/session").configure(session::configure))
+            .service(web::scope("/account").configure(account::configure))
             .service(web::scope("/tokens").configure(tokens::configure))
             .service(
                 web::scope("/projects")
@@ -82,7 +82,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .configure(trusted_ci::configure),
             )
             .configure(activity::configure)
-            .configure(billing::configure)
+            .service(web::scope("/billing").configure(billing::configure))
             .configure(security_log::configure)
             .service(web::scope("/admin").configure(admin::configure))
             .default_service(web::to(|| async {

@@ -50,7 +50,7 @@ struct ReauthBody {
             headers(("Retry-After" = u64, description = "Seconds to wait."))),
     ),
 )]
-#[post("/session/reauthenticate")]
+#[post("/reauthenticate")]
 async fn reauthenticate(
     SessionCaller(caller): SessionCaller,
     session: Session,
@@ -95,7 +95,7 @@ async fn reauthenticate(
             passkeys.", body = Object),
     ),
 )]
-#[post("/session/passkey-options")]
+#[post("/passkey-options")]
 async fn passkey_options(
     SessionCaller(caller): SessionCaller,
     session: Session,

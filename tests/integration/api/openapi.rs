@@ -94,6 +94,9 @@ fn scope_of(file: &str, path: &str) -> &'static str {
     match file {
         "tokens.rs" => "/api/tokens",
         "admin.rs" => "/api/admin",
+        "account.rs" => "/api/account",
+        "session.rs" => "/api/session",
+        "billing.rs" => "/api/billing",
         "projects.rs" | "files.rs" | "domain.rs" | "trusted_ci.rs" => "/api/projects",
         "activity.rs" if path.starts_with("/{id}") => "/api/projects",
         _ => "/api",
