@@ -311,6 +311,62 @@ impl ResponseError for AppError {
     }
 
     fn error_response(&self) -> HttpResponse {
+        if let Some(fixed) = fixed(self) {
+            let mut builder = HttpResponse::build(self.status_code());
+            if let Some(value) = &fixed.www_authenticate {
+                builder.insert_header((header::WWW_AUTHENTICATE, value.clone()));
+            }
+            return builder
+                .content_type(actix_web::mime::APPLICATION_JSON)
+                .body(fixed.body.clone());
+        }
+        self.rendered()
+    }
+}
+
+/// An answer whose every byte its variant fixes, rendered once.
+struct Fixed {
+    www_authenticate: Option<header::HeaderValue>,
+    /// The JSON body with its final newline (`routes::end_json_with_newline` adds none then).
+    body: actix_web::web::Bytes,
+}
+
+/// The two refusals a client repeats in a loop, without credentials and with a token that
+/// lacks a scope, are copied from a table made once rather than rendered for each request
+/// (the error's text, the JSON, the header: some 2 000 instructions of a request that is
+/// otherwise nearly free; docs/benchmarks.md). The table is made by `rendered`, so the two
+/// cannot differ (`fixed_answers_are_the_rendered_ones`).
+fn fixed(error: &AppError) -> Option<&'static Fixed> {
+    static TABLE: std::sync::OnceLock<(Fixed, Vec<Fixed>)> = std::sync::OnceLock::new();
+    let (unauthenticated, scopes) = TABLE.get_or_init(|| {
+        let fix = |error: AppError| {
+            let res = error.rendered();
+            let www_authenticate = res.headers().get(header::WWW_AUTHENTICATE).cloned();
+            let body = actix_web::body::MessageBody::try_into_bytes(res.into_body())
+                .unwrap_or_else(|_| unreachable!("a JSON body is bytes in memory"));
+            Fixed {
+                www_authenticate,
+                body: [&body[..], b"\n"].concat().into(),
+            }
+        };
+        (
+            fix(AppError::Unauthenticated),
+            Scope::ALL.map(AppError::InsufficientScope).map(fix).into(),
+        )
+    });
+    match error {
+        AppError::Unauthenticated => Some(unauthenticated),
+        AppError::InsufficientScope(scope) => Scope::ALL
+            .iter()
+            .position(|s| s == scope)
+            .map(|i| &scopes[i]),
+        _ => None,
+    }
+}
+
+impl AppError {
+    /// The JSON answer, rendered.
+    fn rendered(&self) -> HttpResponse {
         let error = ErrorDetail {
             code: self.code(),
             fields: match self {
@@ -417,6 +473,35 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
+
+    /// A fixed answer is byte for byte what rendering gives (with the newline every JSON
+    /// answer ends with), status and headers included.
+    #[test]
+    fn fixed_answers_are_the_rendered_ones() {
+        use actix_web::body::MessageBody;
+        let errors = Scope::ALL
+            .map(AppError::InsufficientScope)
+            .into_iter()
+            .chain([AppError::Unauthenticated]);
+        for error in errors {
+            let (fixed, rendered) = (error.error_response(), error.rendered());
+            assert_eq!(fixed.status(), rendered.status(), "{error:?}");
+            let headers = |res: &HttpResponse| {
+                let mut all: Vec<_> = res
+                    .headers()
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned()))
+                    .collect();
+                all.sort();
+                all
+            };
+            assert_eq!(headers(&fixed), headers(&rendered), "{error:?}");
+            let fixed = fixed.into_body().try_into_bytes().ok().unwrap();
+            let rendered = rendered.into_body().try_into_bytes().ok().unwrap();
+            assert_eq!(fixed, [&rendered[..], b"\n"].concat(), "{error:?}");
+        }
+        assert!(fixed(&AppError::Forbidden).is_none());
+    }
 
     /// Every code of the table is answered by some error (and `code` can answer no other).
     #[test]
