@@ -94,28 +94,155 @@ impl Pool {
 
 /// SQLite's writer and the queue in front of it. SQLite lets one transaction write at a time;
 /// when several connections try, the losers sleep in its busy handler (steps of up to 100 ms,
-/// no order), which measured p99 0.9 s at four concurrent writers. Here writes wait in an
-/// async FIFO queue instead (`tokio::sync::Mutex` is fair), off the blocking pool's threads,
-/// and take the file's write lock one after the other without ever finding it held by one of
-/// ours. Reads stay on the pool: in WAL mode they do not wait for the writer.
+/// no order), which measured p99 0.9 s at four concurrent writers. Here writes wait in a FIFO
+/// queue instead (a waiting write holds no thread and no connection) for the one writer
+/// thread, which takes the file's write lock without ever finding it held by one of ours.
+/// Reads stay on the pool: in WAL mode they do not wait for the writer.
+///
+/// Group commit: the writer runs every write waiting when it starts (up to `GROUP`) in one
+/// transaction and commits once, then answers them all. With `synchronous = FULL` each commit
+/// is an fsync of the WAL, the most a write costs and the most it varies by; sharing it is what
+/// keeps the p99 of many concurrent writers low (issue 31, docs/benchmarks.md). A write is
+/// answered only after the commit that made it durable; if that commit fails, so does every
+/// write of the group, whatever it answered. Each write sees the ones before it, in order, as
+/// if they had committed one by one; what one write makes one unit says so with
+/// `write_transaction`, a savepoint inside the group.
 struct WriterQueue {
-    writer: Arc<tokio::sync::Mutex<Writer>>,
-    waiting: AtomicUsize,
+    jobs: std::sync::mpsc::Sender<Job>,
+    waiting: Arc<AtomicUsize>,
 }
 
-/// One write waiting in the queue, for the count in `Pool::writes_waiting`.
-struct Waiting<'a>(&'a AtomicUsize);
+/// The most writes one commit carries: each waits for the ones before it in the group.
+const GROUP: usize = 32;
 
-impl<'a> Waiting<'a> {
-    fn enter(count: &'a AtomicUsize) -> Self {
-        count.fetch_add(1, Ordering::Relaxed);
-        Waiting(count)
+/// A write, run on the writer's connection (or told it could not get one); it answers how to
+/// finish once the group's commit is known (`None`: committed).
+type Job = Box<dyn FnOnce(Result<&mut DbConnection, DbError>) -> Finish + Send>;
+type Finish = Box<dyn FnOnce(Option<GroupFailed>) + Send>;
+
+/// Why a group's writes were not made, given to each of them.
+#[derive(Clone, Debug)]
+enum GroupFailed {
+    /// No connection to write on: 503, as any database out of reach.
+    Unreachable,
+    /// The transaction did not begin or commit (or a write of the group panicked).
+    NotCommitted(String),
+}
+
+impl From<GroupFailed> for DbError {
+    fn from(failed: GroupFailed) -> DbError {
+        match failed {
+            GroupFailed::Unreachable => DbError::Unreachable,
+            GroupFailed::NotCommitted(why) => DbError::NotCommitted(why),
+        }
     }
 }
 
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+impl WriterQueue {
+    fn start(writer: Writer) -> WriterQueue {
+        let (jobs, queued) = std::sync::mpsc::channel::<Job>();
+        let waiting = Arc::new(AtomicUsize::new(0));
+        let count = waiting.clone();
+        std::thread::Builder::new()
+            .name("mantel-writer".into())
+            .spawn(move || write_groups(writer, &queued, &count))
+            .expect("the writer thread starts");
+        WriterQueue { jobs, waiting }
+    }
+}
+
+/// The writer thread: until every `Pool` is dropped, takes what waits and runs it as a group.
+fn write_groups(
+    mut writer: Writer,
+    queued: &std::sync::mpsc::Receiver<Job>,
+    waiting: &AtomicUsize,
+) {
+    let mut group: std::collections::VecDeque<Job> = std::collections::VecDeque::new();
+    loop {
+        if group.is_empty() {
+            match queued.recv() {
+                Ok(job) => group.push_back(job),
+                Err(_) => return,
+            }
+        }
+        while group.len() < GROUP {
+            match queued.try_recv() {
+                Ok(job) => group.push_back(job),
+                Err(_) => break,
+            }
+        }
+        let failed = |e: &dyn std::fmt::Display| GroupFailed::NotCommitted(e.to_string());
+        let conn = match writer.connection() {
+            Ok(conn) => conn,
+            Err(_) => {
+                for job in group.drain(..) {
+                    waiting.fetch_sub(1, Ordering::Relaxed);
+                    job(Err(DbError::Unreachable))(Some(GroupFailed::Unreachable));
+                }
+                continue;
+            }
+        };
+        if group.len() == 1 {
+            // Alone: no group to commit, the write is what it always was (a single statement
+            // commits by itself, `write_transaction` is its own transaction).
+            let job = group.pop_front().expect("one write");
+            waiting.fetch_sub(1, Ordering::Relaxed);
+            let conn = &mut *conn;
+            if let Ok(finish) =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(Ok(conn))))
+            {
+                finish(None);
+            }
+            continue;
+        }
+        if let Err(e) = begin_immediate(conn) {
+            for job in group.drain(..) {
+                waiting.fetch_sub(1, Ordering::Relaxed);
+                job(Err(DbError::NotCommitted(e.to_string())))(Some(failed(&e)));
+            }
+            continue;
+        }
+        let mut finishes = Vec::with_capacity(group.len());
+        let mut panicked = false;
+        while let Some(job) = group.pop_front() {
+            waiting.fetch_sub(1, Ordering::Relaxed);
+            let conn = &mut *conn;
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(Ok(conn)))) {
+                Ok(finish) => finishes.push(finish),
+                // Its answer is dropped with it (its caller learns it failed); what it left
+                // half-done is rolled back with the group, whose other writes run again.
+                Err(_) => {
+                    panicked = true;
+                    break;
+                }
+            }
+        }
+        let outcome = if panicked {
+            Some(GroupFailed::NotCommitted(
+                "a write of its group failed".into(),
+            ))
+        } else {
+            DbConnection::commit_transaction(conn)
+                .err()
+                .map(|e| failed(&e))
+        };
+        if outcome.is_some() && DbConnection::rollback_transaction(conn).is_err() {
+            // Still inside the transaction: `Writer::connection` opens a new one.
+            writer.conn = None;
+        }
+        // Those after a write that panicked never ran: they stay in `group`, first next time.
+        for finish in finishes {
+            finish(outcome.clone());
+        }
+    }
+}
+
+fn begin_immediate(conn: &mut DbConnection) -> QueryResult<()> {
+    match conn {
+        DbConnection::Sqlite(c) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")
+        }
+        DbConnection::Postgres(c) => AnsiTransactionManager::begin_transaction(c),
     }
 }
 
@@ -397,6 +524,9 @@ pub enum DbError {
     Lost,
     #[error("the blocking pool is gone")]
     Blocking(#[from] actix_web::error::BlockingError),
+    /// The group commit that carried the write failed (`WriterQueue`).
+    #[error("the write did not commit: {0}")]
+    NotCommitted(String),
     #[error(transparent)]
     Query(#[from] diesel::result::Error),
 }
@@ -408,7 +538,7 @@ impl DbError {
         match self {
             DbError::Pool(_) | DbError::Connect(_) | DbError::Unreachable | DbError::Lost => true,
             DbError::Query(e) => is_disconnect(e),
-            DbError::Blocking(_) => false,
+            DbError::Blocking(_) | DbError::NotCommitted(_) => false,
         }
     }
 
@@ -440,16 +570,13 @@ pub fn connect_observed(
 ) -> anyhow::Result<Pool> {
     let url = DbUrl::parse(url);
     let writer = match &url {
-        DbUrl::Sqlite(_) => Some(Arc::new(WriterQueue {
-            writer: Arc::new(tokio::sync::Mutex::new(Writer {
-                manager: Manager {
-                    url: url.clone(),
-                    queries: queries.clone(),
-                },
-                conn: None,
-            })),
-            waiting: AtomicUsize::new(0),
-        })),
+        DbUrl::Sqlite(_) => Some(Arc::new(WriterQueue::start(Writer {
+            manager: Manager {
+                url: url.clone(),
+                queries: queries.clone(),
+            },
+            conn: None,
+        }))),
         // PostgreSQL locks rows, not the database: concurrent writers do not queue behind
         // each other there, and many instances share it anyway.
         DbUrl::Postgres(_) => None,
@@ -593,8 +720,8 @@ where
 }
 
 /// `run` for work that writes. On SQLite `f` runs on the one writer connection, after every
-/// write that asked before it (the queue is async: a waiting write holds no thread and no
-/// connection). On PostgreSQL it is `run`. `f` is not wrapped in a transaction: what must
+/// write that asked before it, and is answered once the group it ran in committed
+/// (`WriterQueue`). On PostgreSQL it is `run`. `f` is not a transaction of its own: what must
 /// commit together says so with `write_transaction`, as before (nested, a savepoint). Reads
 /// that decide the write (an authorization check, a uniqueness test) belong inside `f`, so
 /// nothing changes between them and the write on SQLite.
@@ -607,16 +734,27 @@ where
     let Some(queue) = &pool.writer else {
         return run(pool, f).await;
     };
-    let mut writer = {
-        // Counted down on drop, so a request abandoned while waiting is not counted forever.
-        let _waiting = Waiting::enter(&queue.waiting);
-        queue.writer.clone().lock_owned().await
-    };
-    // The guard moves onto the blocking thread and is dropped there when `f` is done (or
-    // panicked), which hands the writer to the next in line.
-    actix_web::web::block(move || f(writer.connection()?))
+    let (answer, answered) = tokio::sync::oneshot::channel::<Result<T, E>>();
+    let job: Job = Box::new(move |conn| {
+        let result = conn.map_err(E::from).and_then(f);
+        Box::new(move |failed: Option<GroupFailed>| {
+            let result = match failed {
+                Some(failed) if result.is_ok() => Err(DbError::from(failed).into()),
+                _ => result,
+            };
+            // The caller may have gone (its request abandoned): the write stands regardless.
+            let _ = answer.send(result);
+        })
+    });
+    queue.waiting.fetch_add(1, Ordering::Relaxed);
+    if queue.jobs.send(job).is_err() {
+        queue.waiting.fetch_sub(1, Ordering::Relaxed);
+        return Err(DbError::NotCommitted("the writer has stopped".into()).into());
+    }
+    // Dropped unanswered only when the write panicked.
+    answered
         .await
-        .map_err(DbError::from)?
+        .unwrap_or_else(|_| Err(DbError::NotCommitted("the write failed".into()).into()))
 }
 
 /// `write` for one model call that returns `QueryResult`.
@@ -772,12 +910,14 @@ mod tests {
     }
 
     /// Writes that find the writer busy are served in the order they asked (issue 16): the
-    /// queue is fair, unlike SQLite's busy handler, whose sleepers wake in no order.
+    /// queue is fair, unlike SQLite's busy handler, whose sleepers wake in no order. And those
+    /// that waited together commit together (issue 31).
     #[actix_web::test]
     async fn waiting_writes_are_served_in_arrival_order() {
         let dir = tempfile::tempdir().unwrap();
         let url = dir.path().join("queue.db").to_string_lossy().into_owned();
-        let pool = connect(&url, 2, QueryCount::default()).unwrap();
+        let statements = QueryCount::default();
+        let pool = connect(&url, 2, statements.clone()).unwrap();
         write_query(&pool, |conn| {
             conn.batch_execute("CREATE TABLE arrivals (n INTEGER NOT NULL)")
         })
@@ -785,9 +925,11 @@ mod tests {
         .unwrap();
         let insert = |n: i32| {
             let pool = pool.clone();
-            move |hold: Option<std::sync::mpsc::Receiver<()>>| async move {
+            type Hold = (std::sync::mpsc::Sender<()>, std::sync::mpsc::Receiver<()>);
+            move |hold: Option<Hold>| async move {
                 write_query(&pool, move |conn| {
-                    if let Some(hold) = hold {
+                    if let Some((started, hold)) = hold {
+                        started.send(()).unwrap();
                         hold.recv().unwrap();
                     }
                     conn.batch_execute(&format!("INSERT INTO arrivals VALUES ({n})"))
@@ -798,9 +940,9 @@ mod tests {
 
         // The first write holds the writer until it is let go…
         let (release, hold) = std::sync::mpsc::channel();
-        let mut writes = vec![actix_web::rt::spawn(insert(0)(Some(hold)))];
-        let queue = pool.writer.as_ref().expect("SQLite has a writer");
-        while queue.writer.try_lock().is_ok() {
+        let (started, has_started) = std::sync::mpsc::channel();
+        let mut writes = vec![actix_web::rt::spawn(insert(0)(Some((started, hold))))];
+        while has_started.try_recv().is_err() {
             yield_now().await;
         }
         // …while the others line up behind it, each only after the one before is waiting.
@@ -810,10 +952,18 @@ mod tests {
                 yield_now().await;
             }
         }
+        let before = statements.get();
         release.send(()).unwrap();
         for write in writes {
             write.await.unwrap().unwrap();
         }
+        // The first, alone, is its one statement; the 20 that waited together are one group
+        // commit: one transaction around them, not 20.
+        assert_eq!(
+            statements.get() - before,
+            1 + 1 + 20 + 1,
+            "INSERT; BEGIN, 20 INSERTs, COMMIT"
+        );
 
         let order: Vec<i32> = query(&pool, |conn| match conn {
             DbConnection::Sqlite(c) => {
@@ -828,5 +978,43 @@ mod tests {
         .collect();
         assert_eq!(order, (0..=20).collect::<Vec<_>>());
         assert_eq!(pool.writes_waiting(), 0);
+    }
+
+    /// A write that panics inside its transaction fails (its caller gets an error, not a
+    /// hang), what it wrote is rolled back with the connection it left inside the transaction,
+    /// and the writer goes on: the next write commits.
+    #[actix_web::test]
+    async fn a_write_that_panics_fails_and_the_writer_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = dir.path().join("panic.db").to_string_lossy().into_owned();
+        let pool = connect(&url, 2, QueryCount::default()).unwrap();
+        write_query(&pool, |conn| {
+            conn.batch_execute("CREATE TABLE t (n INTEGER NOT NULL)")
+        })
+        .await
+        .unwrap();
+        let failed: Result<(), DbError> = write(&pool, |conn| {
+            write_transaction(conn, |conn| {
+                conn.batch_execute("INSERT INTO t VALUES (1)")?;
+                panic!("a bug in a write");
+            })
+        })
+        .await;
+        assert!(
+            matches!(failed, Err(DbError::NotCommitted(_))),
+            "{failed:?}"
+        );
+        write_query(&pool, |conn| conn.batch_execute("INSERT INTO t VALUES (2)"))
+            .await
+            .unwrap();
+        let rows: Vec<i32> = query(&pool, |conn| match conn {
+            DbConnection::Sqlite(c) => diesel::sql_query("SELECT n FROM t")
+                .load::<Arrival>(c)
+                .map(|rows| rows.into_iter().map(|a| a.n).collect()),
+            DbConnection::Postgres(_) => unreachable!(),
+        })
+        .await
+        .unwrap();
+        assert_eq!(rows, [2], "the panicked write's insert was rolled back");
     }
 }
