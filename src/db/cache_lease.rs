@@ -178,7 +178,7 @@ fn listen(shared: &Shared, url: &str) {
             Err(e) => {
                 shared.fence();
                 if failures == 0 {
-                    tracing::warn!(error = %e, "token cache off: its change listener failed; reconnecting");
+                    tracing::warn!(error = %e, "token and session caches off: their change listener failed; reconnecting");
                 }
                 failures += 1;
                 std::thread::sleep(Duration::from_millis(200));
@@ -201,7 +201,7 @@ fn session(shared: &Shared, url: &str) -> anyhow::Result<()> {
     let cleared = db_now(&mut conn)?;
     shared.empty(Scope::All);
     renew(shared, &mut conn, Some(cleared))?;
-    tracing::info!("token cache on: listening for changes");
+    tracing::info!("token and session caches on: listening for changes");
     let mut renewed = Instant::now();
     let mut cleanups = 0u32;
     loop {
