@@ -153,14 +153,16 @@ impl Application {
         let database_url = settings.database_url.clone();
         let server = HttpServer::new(move || {
             // This closure runs once per worker thread: on SQLite each gets a read connection of
-            // its own (with its token cache), for the bearer lookup and the session's read; on
-            // PostgreSQL its own token cache under the instance's lease.
+            // its own (with its token and session caches), for the bearer lookup and the
+            // session's read; on PostgreSQL its own token and session caches under the
+            // instance's lease.
             let worker = db::WorkerConnection::for_sqlite(&database_url, app_state.queries.clone())
                 .map(std::rc::Rc::new);
             let store = DbSessionStore::for_worker(
                 app_state.pool.clone(),
                 app_state.clock.clone(),
                 worker.clone(),
+                app_state.cache_lease.clone().map(db::LeasedSessions::new),
             );
             let sessions = SessionMiddleware::builder(store, key.clone())
                 .cookie_name(cookie_name.to_owned())
@@ -195,8 +197,9 @@ impl Application {
             }
             app.configure(crate::routes::configure)
                 .wrap(from_fn(crate::routes::deadline::body_deadline))
-                .wrap(from_fn(crate::routes::settle_changes))
                 .wrap(sessions)
+                // Outside the sessions: a change settles after the session's own write too.
+                .wrap(from_fn(crate::routes::settle_changes))
                 .wrap(from_fn(crate::routes::session_unavailable))
                 .wrap(from_fn(crate::routes::refuse_foreign))
                 .wrap(from_fn(crate::routes::methods::answer))

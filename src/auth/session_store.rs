@@ -2,11 +2,18 @@
 //! every instance on one database shares sessions, and the idle and absolute limits hold.
 //!
 //! A request of a signed-in browser is at most one read: `load` reads the session's row and
-//! its user together (the caller takes the user from the loaded state: `loaded_user`), on
-//! SQLite from the worker's exact cache when no session, account or token changed since
-//! (`db::exact_cache`), and writes only when the idle expiry is due to slide, at most once a minute
-//! (`slid_expiry`). The middleware runs with `TtlExtensionPolicy::OnStateChanges`
-//! (`startup`), so nothing else is written or re-sealed on a request that changes no state.
+//! its user together (the caller takes the user from the loaded state: `loaded_user`), from
+//! the worker's exact cache when no session or account changed since (`db::exact_cache`: on
+//! SQLite by the file's data version, on PostgreSQL under the instance's lease, and read on
+//! the pool whenever the lease is not held), and writes only when the idle expiry is due to
+//! slide, at most once a minute (`slid_expiry`). The middleware runs with
+//! `TtlExtensionPolicy::OnStateChanges` (`startup`), so nothing else is written or re-sealed on
+//! a request that changes no state.
+//!
+//! Every write of the store is noted (`noting_writes`): on PostgreSQL the request then waits,
+//! before its answer leaves, until no instance's cache still holds the session as it was
+//! (`routes::settle_changes`), a safe request that slid its expiry or took a flash message
+//! included.
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -24,7 +31,7 @@ use rand::Rng;
 use crate::clock::Clock;
 use crate::db::models::security_log::{self, NewSecurityEvent};
 use crate::db::models::users::User;
-use crate::db::{self, models::sessions, DbError, Pool, WorkerConnection};
+use crate::db::{self, models::sessions, DbError, LeasedSessions, Pool, WorkerConnection};
 use crate::domain::{SecurityKind, UserId};
 
 /// The session state key holding the logged-in user's id.
@@ -58,15 +65,24 @@ pub struct DbSessionStore {
     /// On SQLite, the worker's own connection, the bearer lookup's too: the read of every
     /// session request runs inline on it, through its cache (`WorkerConnection::find_session`).
     worker: Option<Rc<WorkerConnection>>,
+    /// On PostgreSQL, the worker's session cache under the instance's lease.
+    leased: Option<LeasedSessions>,
 }
 
 impl DbSessionStore {
-    /// The store of one worker thread, reading on that worker's connection (SQLite).
-    pub fn for_worker(pool: Pool, clock: Clock, worker: Option<Rc<WorkerConnection>>) -> Self {
+    /// The store of one worker thread, reading on that worker's connection (SQLite) or through
+    /// its leased cache (PostgreSQL).
+    pub fn for_worker(
+        pool: Pool,
+        clock: Clock,
+        worker: Option<Rc<WorkerConnection>>,
+        leased: Option<LeasedSessions>,
+    ) -> Self {
         Self {
             pool,
             clock,
             worker,
+            leased,
         }
     }
 }
@@ -224,6 +240,28 @@ pub async fn noting_unreached<T>(request: impl Future<Output = T>) -> (T, bool) 
         .await
 }
 
+tokio::task_local! {
+    /// Whether this request's session store wrote (or tried to write) a session row.
+    static WROTE: Cell<bool>;
+}
+
+/// Runs a request (the session middleware and everything inside it) noting whether the store
+/// wrote a session row — a login's insert, a state's update, a slide, a delete — so that
+/// `routes::settle_changes` waits for every instance's cache to drop the old row before the
+/// answer leaves. Noted before each write, so a write whose outcome is unknown counts.
+pub async fn noting_writes<T>(request: impl Future<Output = T>) -> (T, bool) {
+    WROTE
+        .scope(Cell::new(false), async {
+            let out = request.await;
+            (out, WROTE.with(Cell::get))
+        })
+        .await
+}
+
+fn note_write() {
+    let _ = WROTE.try_with(|wrote| wrote.set(true));
+}
+
 /// A store failure for actix-session, noted for `noting_unreached` when the database could not
 /// be reached.
 fn failed(e: DbError) -> anyhow::Error {
@@ -260,6 +298,7 @@ impl DbSessionStore {
             }),
             _ => None,
         };
+        note_write();
         db::write_query(&self.pool, move |conn| {
             db::write_transaction(conn, |conn| {
                 sessions::insert(conn, &row)?;
@@ -279,10 +318,12 @@ impl SessionStore for DbSessionStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
         let id = row_id(key.as_ref());
         let now = self.clock.now();
-        let found = match self.worker.as_deref() {
+        let found = match (self.worker.as_deref(), &self.leased) {
             // SQLite: inline, from the worker's exact cache when nothing it holds changed since.
-            Some(worker) => worker.find_session(&id),
-            None => {
+            (Some(worker), _) => worker.find_session(&id),
+            // PostgreSQL: from the worker's cache while the lease is held, else on the pool.
+            (None, Some(leased)) => leased.find_session(&self.pool, id.clone()).await,
+            (None, None) => {
                 let id = id.clone();
                 db::query(&self.pool, move |conn| sessions::load(conn, &id))
                     .await
@@ -294,6 +335,7 @@ impl SessionStore for DbSessionStore {
             return Ok(None);
         };
         if let Some(expires_at) = slid_expiry(session.created_at, session.expires_at, now) {
+            note_write();
             db::write_query(&self.pool, move |conn| {
                 sessions::slide(conn, &id, expires_at, now)
             })
@@ -333,6 +375,7 @@ impl SessionStore for DbSessionStore {
         // this session") or expired while this request ran: it stays gone. Writing the state
         // back under a new key would revive a signed-out session for whoever holds the old
         // cookie. The cookie keeps naming a row that does not exist, which loads as signed out.
+        note_write();
         db::write_query(&self.pool, move |conn| {
             let expiry = |row: &sessions::SessionRow| idle_end(row.created_at, now);
             sessions::update_state(conn, &id, user_id, json, expiry, now)
@@ -350,6 +393,7 @@ impl SessionStore for DbSessionStore {
 
     async fn delete(&self, key: &SessionKey) -> anyhow::Result<()> {
         let id = row_id(key.as_ref());
+        note_write();
         db::write_query(&self.pool, move |conn| sessions::delete(conn, &id))
             .await
             .map_err(failed)

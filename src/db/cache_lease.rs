@@ -1,17 +1,23 @@
-//! PostgreSQL: may this instance use its token cache right now? Leases, as Chubby gives its
-//! clients' caches (Burrows, OSDI 2006), so that a change is answered only after every
-//! instance that could hold the old row has dropped it (SPEC §7).
+//! PostgreSQL: may this instance use its caches (tokens, and sessions with their users) right
+//! now? Leases, as Chubby gives its clients' caches (Burrows, OSDI 2006), so that a change is
+//! answered only after every instance that could hold the old row has dropped it (SPEC §7).
 //!
 //! - Each instance keeps one connection of its own that `LISTEN`s on the schema's channel and
 //!   renews the instance's lease (`cache_leases`) every second, for five. The cache is trusted
 //!   only until four seconds after the last renewal was *sent*, so it stops trusting itself
 //!   before the database's clock ends the lease.
 //! - Whoever changes a token or a user notifies the channel (triggers, migration 000012); the
-//!   listener hears it within `POLL`, and bumps the epoch, which empties every worker's cache.
+//!   listener hears it within `POLL`, and bumps both epochs, which empties every worker's
+//!   caches. A change to a session (trigger of migration 2026-12-09-010001) notifies with the
+//!   payload `sessions` and bumps the sessions' epoch only: a login, an idle expiry's slide or
+//!   a flash message empties no token cache. A user's change still empties the session caches,
+//!   whose entries hold the user.
 //! - A request that changed something (`settle`, run before the answer leaves) then sends a
 //!   marker on the channel, after its commit, and waits until every live lease holder has
 //!   acknowledged the marker — heard in commit order, so after the change — or emptied its
-//!   cache since, or lost its lease.
+//!   cache since, or lost its lease. A request whose only change was its session's row (a
+//!   safe request that slid the expiry or took a flash message) sends a sessions' marker,
+//!   which empties only session caches; every other change's marker empties both.
 //! - Self-fencing: when the listener's connection or a renewal fails, the cache is untrusted at
 //!   once (every lookup reads the database) until a new connection listens, empties the
 //!   caches and renews.
@@ -39,8 +45,11 @@ const SETTLE_LIMIT: Duration = Duration::from_secs(12);
 /// The instance's standing: shared by the listener thread and every worker's cache.
 struct Shared {
     instance: String,
-    /// Bumped whenever the caches must be emptied.
+    /// Bumped whenever the token caches must be emptied (the session caches with them).
     epoch: AtomicU64,
+    /// Bumped whenever the session caches must be emptied: with `epoch`, and on a change to
+    /// sessions alone.
+    session_epoch: AtomicU64,
     /// Milliseconds after `origin` until which the cache may be used; 0: not at all.
     trusted_until: AtomicU64,
     origin: Instant,
@@ -54,8 +63,45 @@ impl Shared {
 
     fn fence(&self) {
         self.trusted_until.store(0, Ordering::SeqCst);
-        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.empty(Scope::All);
     }
+
+    /// Empties the caches `scope` names, in every worker (each sees its epoch move).
+    fn empty(&self, scope: Scope) {
+        if scope == Scope::All {
+            self.epoch.fetch_add(1, Ordering::SeqCst);
+        }
+        self.session_epoch.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// What a change may have made stale, so which caches it empties.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Tokens, users, or anything else: every cache.
+    All,
+    /// Session rows only (their state, expiry, existence): the session caches.
+    Sessions,
+}
+
+/// Which cache asks (`CacheLease::current`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cached {
+    Tokens,
+    Sessions,
+}
+
+/// What a notification on the channel asks of the listener: which caches to empty, and the
+/// settle marker to acknowledge, if any.
+fn heard(payload: &str) -> (Scope, Option<&str>) {
+    if payload == "sessions" {
+        return (Scope::Sessions, None);
+    }
+    if let Some(marker) = payload.strip_prefix("settle sessions ") {
+        return (Scope::Sessions, Some(marker));
+    }
+    // The token and user triggers' `changed`, a full settle's marker, and anything unknown.
+    (Scope::All, payload.strip_prefix("settle "))
 }
 
 /// This instance's lease; the listener stops, and the lease is given back, when it is dropped.
@@ -70,6 +116,7 @@ impl CacheLease {
         let shared = Arc::new(Shared {
             instance: uuid::Uuid::new_v4().to_string(),
             epoch: AtomicU64::new(1),
+            session_epoch: AtomicU64::new(1),
             trusted_until: AtomicU64::new(0),
             origin: Instant::now(),
             stop: AtomicBool::new(false),
@@ -82,16 +129,20 @@ impl CacheLease {
         Arc::new(CacheLease { shared })
     }
 
-    /// The epoch to file entries under, or `None` while the cache may not be used.
-    pub fn current(&self) -> Option<u64> {
+    /// The epoch a cache of `what` files entries under, or `None` while no cache may be used.
+    pub fn current(&self, what: Cached) -> Option<u64> {
         let shared = &self.shared;
-        let epoch = shared.epoch.load(Ordering::SeqCst);
+        let epoch = match what {
+            Cached::Tokens => &shared.epoch,
+            Cached::Sessions => &shared.session_epoch,
+        }
+        .load(Ordering::SeqCst);
         (shared.now_ms() < shared.trusted_until.load(Ordering::SeqCst)).then_some(epoch)
     }
 
-    /// True while the cache is trusted: `/metrics`.
+    /// True while the caches are trusted: `/metrics`.
     pub fn trusted(&self) -> bool {
-        self.current().is_some()
+        self.current(Cached::Tokens).is_some()
     }
 
     /// This instance's name in `cache_leases`; its listener's `application_name` is
@@ -127,7 +178,7 @@ fn listen(shared: &Shared, url: &str) {
             Err(e) => {
                 shared.fence();
                 if failures == 0 {
-                    tracing::warn!(error = %e, "token cache off: its change listener failed; reconnecting");
+                    tracing::warn!(error = %e, "token and session caches off: their change listener failed; reconnecting");
                 }
                 failures += 1;
                 std::thread::sleep(Duration::from_millis(200));
@@ -148,9 +199,9 @@ fn session(shared: &Shared, url: &str) -> anyhow::Result<()> {
     // Listening now; whatever changed before may be in the caches: empty them, and say when,
     // by the database's clock read *before* emptying (a settle trusts that time).
     let cleared = db_now(&mut conn)?;
-    shared.epoch.fetch_add(1, Ordering::SeqCst);
+    shared.empty(Scope::All);
     renew(shared, &mut conn, Some(cleared))?;
-    tracing::info!("token cache on: listening for changes");
+    tracing::info!("token and session caches on: listening for changes");
     let mut renewed = Instant::now();
     let mut cleanups = 0u32;
     loop {
@@ -160,17 +211,19 @@ fn session(shared: &Shared, url: &str) -> anyhow::Result<()> {
                 .execute(&mut conn);
             return Ok(());
         }
-        let mut changed = false;
+        let mut changed = None;
         let mut markers = Vec::new();
         for notification in conn.notifications_iter() {
             let notification = notification?;
-            changed = true;
-            if let Some(marker) = notification.payload.strip_prefix("settle ") {
-                markers.push(marker.to_owned());
+            let (scope, marker) = heard(&notification.payload);
+            if changed != Some(Scope::All) {
+                changed = Some(scope);
             }
+            markers.extend(marker.map(str::to_owned));
         }
-        if changed {
-            shared.epoch.fetch_add(1, Ordering::SeqCst);
+        // Emptied before any marker of this batch is acknowledged.
+        if let Some(scope) = changed {
+            shared.empty(scope);
         }
         for marker in markers {
             diesel::sql_query(
@@ -228,9 +281,11 @@ fn renew(shared: &Shared, conn: &mut PgConnection, cleared: Option<DbTime>) -> Q
     Ok(())
 }
 
-/// Run after a request that may have changed tokens or users committed, before its answer
-/// leaves: waits until no instance can still serve what was there before.
-pub fn settle(conn: &mut PgConnection) -> QueryResult<()> {
+/// Run after a request that may have changed tokens, users or sessions committed, before its
+/// answer leaves: waits until no instance can still serve what was there before. `scope`: what
+/// the request may have changed (`Scope::Sessions` only when it changed nothing but session
+/// rows).
+pub fn settle(conn: &mut PgConnection, scope: Scope) -> QueryResult<()> {
     let marker = uuid::Uuid::new_v4().to_string();
     let channel = channel(conn)?;
     // The marker's time, by the database's clock, taken before it is sent and after the change
@@ -239,7 +294,10 @@ pub fn settle(conn: &mut PgConnection) -> QueryResult<()> {
     let sent = db_now(conn)?;
     diesel::sql_query("SELECT pg_notify($1, $2)")
         .bind::<Text, _>(&channel)
-        .bind::<Text, _>(format!("settle {marker}"))
+        .bind::<Text, _>(match scope {
+            Scope::All => format!("settle {marker}"),
+            Scope::Sessions => format!("settle sessions {marker}"),
+        })
         .execute(conn)?;
     let started = Instant::now();
     #[derive(QueryableByName)]
@@ -261,10 +319,7 @@ pub fn settle(conn: &mut PgConnection) -> QueryResult<()> {
             break;
         }
         if started.elapsed() > SETTLE_LIMIT {
-            tracing::error!(
-                instances = waiting.n,
-                "token caches did not acknowledge a change"
-            );
+            tracing::error!(instances = waiting.n, "caches did not acknowledge a change");
             break;
         }
         std::thread::sleep(POLL);
@@ -273,4 +328,21 @@ pub fn settle(conn: &mut PgConnection) -> QueryResult<()> {
         .bind::<Text, _>(&marker)
         .execute(conn)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only what names sessions alone spares the token caches; anything else, however it is
+    /// spelled, empties every cache.
+    #[test]
+    fn only_session_changes_spare_the_token_caches() {
+        assert_eq!(heard("sessions"), (Scope::Sessions, None));
+        assert_eq!(heard("settle sessions m1"), (Scope::Sessions, Some("m1")));
+        assert_eq!(heard("settle m2"), (Scope::All, Some("m2")));
+        assert_eq!(heard("changed"), (Scope::All, None));
+        assert_eq!(heard(""), (Scope::All, None));
+        assert_eq!(heard("sessions "), (Scope::All, None));
+    }
 }

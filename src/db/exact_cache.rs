@@ -1,5 +1,6 @@
-//! The hot path's caches, per worker thread, and exact: the bearer path's token rows (on both
-//! backends) and, on SQLite, the session path's sessions (`WorkerConnection`).
+//! The hot path's caches, per worker thread, and exact: the bearer path's token rows and the
+//! session path's sessions with their users, on both backends (`WorkerConnection` on SQLite,
+//! `LeasedTokens` and `LeasedSessions` on PostgreSQL).
 //!
 //! SPEC §7 allows a cache only where a revocation is answered after every instance that could
 //! hold the token has dropped it; a session ended (logout, "end this session", a password
@@ -26,10 +27,11 @@
 //! and at most `CAPACITY` of them per worker and cache.
 //!
 //! On PostgreSQL, many instances on many hosts share the database, and no version number
-//! tells one instance of another's commits. There the token cache is valid under a lease, with
-//! an epoch in place of the data version: `cache_lease` says how a change reaches every
-//! instance before it is answered. Sessions are not cached there: the lease's epoch moves
-//! with token changes only.
+//! tells one instance of another's commits. There the caches are valid under a lease, with an
+//! epoch in place of the data version: `cache_lease` says how a change reaches every instance
+//! before it is answered. The session caches have an epoch of their own, which moves with
+//! every change the token caches' does and also with every change to a session, so a login,
+//! a slide or a flash message does not empty the token caches.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -40,7 +42,7 @@ use std::sync::Arc;
 
 use libsqlite3_sys as ffi;
 
-use crate::db::cache_lease::CacheLease;
+use crate::db::cache_lease::{CacheLease, Cached};
 
 /// Rows one worker keeps per cache; more are read every time (W3 of scripts/bench: 10 000
 /// tokens fit).
@@ -50,8 +52,15 @@ const CAPACITY: usize = 16_384;
 enum Validity {
     /// SQLite: the file's data version.
     DataVersion(DataVersion),
-    /// PostgreSQL: the instance's lease and its epoch.
-    Lease(Arc<CacheLease>),
+    /// PostgreSQL: the instance's lease and the epoch of this kind of cache.
+    Lease(Arc<CacheLease>, Cached),
+}
+
+impl Validity {
+    /// The lease's epoch for this cache, as a version; `None` while it may not be used.
+    fn leased(lease: &CacheLease, what: Cached) -> Option<i64> {
+        lease.current(what).map(|epoch| epoch as i64)
+    }
 }
 
 /// Entries `V` by key `K`; `V` is shared (an `Arc` or a tuple of them), so a hit copies
@@ -68,8 +77,9 @@ impl<K: Hash + Eq, V: Clone> ExactCache<K, V> {
         Ok(Self::new(Validity::DataVersion(DataVersion::open(path)?)))
     }
 
-    pub fn leased(lease: Arc<CacheLease>) -> Self {
-        Self::new(Validity::Lease(lease))
+    /// PostgreSQL: valid while the instance holds its lease and `what`'s epoch stays.
+    pub fn leased(lease: Arc<CacheLease>, what: Cached) -> Self {
+        Self::new(Validity::Lease(lease, what))
     }
 
     fn new(validity: Validity) -> Self {
@@ -91,7 +101,7 @@ impl<K: Hash + Eq, V: Clone> ExactCache<K, V> {
     {
         let version = match &self.validity {
             Validity::DataVersion(probe) => Some(probe.read()?),
-            Validity::Lease(lease) => lease.current().map(|epoch| epoch as i64),
+            Validity::Lease(lease, what) => Validity::leased(lease, *what),
         };
         if version != Some(self.version.get()) {
             self.entries.borrow_mut().clear();
@@ -115,7 +125,7 @@ impl<K: Hash + Eq, V: Clone> ExactCache<K, V> {
             // between the generation's read and the row's leaves the entry newer than its
             // generation, and the next lookup sees the generation move.
             Validity::DataVersion(_) => true,
-            Validity::Lease(lease) => lease.current() == u64::try_from(version).ok(),
+            Validity::Lease(lease, what) => Validity::leased(lease, *what) == Some(version),
         };
         let mut entries = self.entries.borrow_mut();
         if unchanged && self.version.get() == version && entries.len() < CAPACITY {

@@ -866,7 +866,7 @@ pub struct LeasedTokens(ExactCache<TokenHash, models::tokens::Found>);
 
 impl LeasedTokens {
     pub fn new(lease: Arc<cache_lease::CacheLease>) -> LeasedTokens {
-        LeasedTokens(ExactCache::leased(lease))
+        LeasedTokens(ExactCache::leased(lease, cache_lease::Cached::Tokens))
     }
 
     pub async fn find_token(
@@ -882,6 +882,36 @@ impl LeasedTokens {
             .await?
             .map(models::tokens::shared);
         self.0.fill(hash, &found, version);
+        Ok(found)
+    }
+}
+
+/// PostgreSQL's counterpart of `WorkerConnection::find_session`, one per worker (in its session
+/// store): sessions with their users, read on the pool, cached while the instance holds its
+/// lease, under the sessions' epoch (`cache_lease`: any change to a session, a user or a token
+/// empties it, and every request that made one settles before it is answered).
+pub struct LeasedSessions(ExactCache<String, Arc<models::sessions::Loaded>>);
+
+impl LeasedSessions {
+    pub fn new(lease: Arc<cache_lease::CacheLease>) -> LeasedSessions {
+        LeasedSessions(ExactCache::leased(lease, cache_lease::Cached::Sessions))
+    }
+
+    /// The session's row by its id, and its user (`sessions::load`).
+    pub async fn find_session(
+        &self,
+        pool: &Pool,
+        id: String,
+    ) -> Result<Option<Arc<models::sessions::Loaded>>, DbError> {
+        let version = match self.0.lookup(id.as_str()).map_err(DbError::probe)? {
+            Lookup::Hit(found) => return Ok(Some(found)),
+            Lookup::Miss(version) => version,
+        };
+        let key = id.clone();
+        let found = query(pool, move |conn| models::sessions::load(conn, &key))
+            .await?
+            .map(Arc::new);
+        self.0.fill(id, &found, version);
         Ok(found)
     }
 }

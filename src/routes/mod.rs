@@ -85,27 +85,38 @@ pub async fn session_unavailable(
     }
 }
 
-/// A change is answered only once no instance's token cache can still serve what it changed
+/// A change is answered only once no instance's cache can still serve what it changed
 /// (`db::cache_lease::settle`, PostgreSQL): after every successful unsafe request that is not a
 /// bearer request — a token can change neither tokens nor users (SPEC §4), and everything that
-/// can (the dashboard, the session API, leak reports) is covered without a list to forget.
+/// can (the dashboard, the session API, leak reports) is covered without a list to forget —
+/// and after every request whose session store wrote a session row (a login, a logout, a
+/// flash message, a safe request that slid the idle expiry), whatever its method and status.
+/// Wraps the session middleware, whose writes come after the handler's answer.
 pub async fn settle_changes(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    use crate::db::cache_lease::Scope;
     let state = AppState::of(req.request()).clone();
-    let settles = state.cache_lease.is_some()
-        && !req.method().is_safe()
+    if state.cache_lease.is_none() {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
+    let changes = !req.method().is_safe()
         && !req
             .headers()
             .contains_key(actix_web::http::header::AUTHORIZATION);
-    let res = next.call(req).await?.map_into_boxed_body();
-    if !settles || !(res.status().is_success() || res.status().is_redirection()) {
+    let (res, wrote_session) = crate::auth::session_store::noting_writes(next.call(req)).await;
+    let res = res?.map_into_boxed_body();
+    let scope = if changes && (res.status().is_success() || res.status().is_redirection()) {
+        Scope::All
+    } else if wrote_session {
+        Scope::Sessions
+    } else {
         return Ok(res);
-    }
-    let settled = crate::db::run(&state.pool, |conn| match conn {
+    };
+    let settled = crate::db::run(&state.pool, move |conn| match conn {
         crate::db::DbConnection::Postgres(c) => {
-            crate::db::cache_lease::settle(c).map_err(crate::db::DbError::from)
+            crate::db::cache_lease::settle(c, scope).map_err(crate::db::DbError::from)
         }
         crate::db::DbConnection::Sqlite(_) => Ok(()),
     })

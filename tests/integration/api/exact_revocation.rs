@@ -3,7 +3,8 @@
 //! processes, A, B and C, on one database — a SQLite file (always) or PostgreSQL (with
 //! `MANTEL_TEST_POSTGRES_URL`) — and many trials of "change through A while every instance
 //! hammers the token": a revocation, a rotation's grace ending, a project's token policy
-//! tightened and relaxed again. On PostgreSQL also revocations right after every database
+//! tightened and relaxed again; and "sign out through A while every instance serves the
+//! session", for the session caches. On PostgreSQL also revocations right after every database
 //! connection of B and C was cut (whatever an instance listens on goes with them), and while
 //! B is cut off from the database without knowing it.
 //!
@@ -158,6 +159,11 @@ impl Cluster {
     /// Every hammering task sends `GET path` with the bearer `token`, again and again, until
     /// stopped.
     fn hammer(&self, path: &str, token: &str) -> Hammer {
+        self.hammer_with(path, "Authorization", &format!("Bearer {token}"))
+    }
+
+    /// `hammer` with the credential in the header `name`: a bearer token, a session cookie.
+    fn hammer_with(&self, path: &str, name: &str, value: &str) -> Hammer {
         let samples = Rc::new(RefCell::new(Vec::new()));
         let stop = Rc::new(Cell::new(false));
         let tasks = self
@@ -167,7 +173,7 @@ impl Cluster {
             .map(|(task, (instance, http))| {
                 let request = http
                     .get(self.instances[*instance].url(path))
-                    .bearer_auth(token);
+                    .header(name, value);
                 let (samples, stop, instance) = (samples.clone(), stop.clone(), *instance);
                 spawn(async move {
                     while !stop.get() {
@@ -442,6 +448,102 @@ async fn revocation_lane(cluster: &Cluster, lane: usize, trials: usize, fault: F
         }
     }
     tally
+}
+
+/// Trials of the session kind: each signs in anew (a password hash).
+const SESSION_TRIALS: usize = 40;
+
+/// Signs in through A in a browser of its own: the session's `Cookie` header, and the CSRF
+/// token its pages carry.
+async fn sign_in(cluster: &Cluster, browser: &reqwest::Client) -> (String, String) {
+    let a = &cluster.instances[0];
+    let form = browser.get(a.url("/login")).send().await.unwrap();
+    let csrf = crate::helpers::csrf_in(&form.text().await.unwrap());
+    let res = browser
+        .post(a.url("/login"))
+        .form(&[
+            ("email", "exact@example.com"),
+            ("password", crate::helpers::PASSWORD),
+            ("csrf_token", &csrf),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "signed in");
+    let cookie = res
+        .cookies()
+        .find(|c| c.name().ends_with("mm_session"))
+        .map(|c| format!("{}={}", c.name(), c.value()))
+        .expect("a session cookie");
+    let page = browser.get(a.url("/settings/tokens")).send().await.unwrap();
+    (cookie, crate::helpers::csrf_in(&page.text().await.unwrap()))
+}
+
+/// Signed out through A while every instance serves the session (from its cache, where it
+/// has one): the cookie gets 401 from every instance on the next request.
+async fn session_ending(backend: Backend, test: &str) {
+    let Some(cluster) = Cluster::start(backend).await else {
+        return;
+    };
+    in_lanes(test, SESSION_TRIALS, 2, |_, trials| {
+        session_lane(&cluster, trials)
+    })
+    .await
+}
+
+async fn session_lane(cluster: &Cluster, trials: usize) -> Tally {
+    let mut tally = Tally::default();
+    for _ in 0..trials {
+        let browser = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(Duration::from_secs(1))
+            .build()
+            .unwrap();
+        let (cookie, csrf) = sign_in(cluster, &browser).await;
+        let start = Instant::now();
+        let hammer = cluster.hammer_with("/api/me", "Cookie", &cookie);
+        hammer
+            .until_each_instance_answered(StatusCode::OK, start)
+            .await;
+        let worked = Instant::now();
+        let res = browser
+            .post(cluster.instances[0].url("/logout"))
+            .form(&[("csrf_token", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        let answered = Instant::now();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "signed out");
+        hammer.until_each_instance_sent_after(answered, 2).await;
+        for sample in hammer.stop().await {
+            if sample.status.is_server_error() {
+                tally.failed += 1;
+            }
+            if sample.sent >= answered {
+                tally.after += 1;
+                let right = sample.status == StatusCode::UNAUTHORIZED;
+                tally.check(right, &sample, answered, "the logout was answered");
+            } else if sample.received <= worked {
+                tally.before += 1;
+                let right = sample.status == StatusCode::OK;
+                tally.check(right, &sample, start, "the session was made");
+            } else {
+                tally.during += 1;
+            }
+        }
+    }
+    tally
+}
+
+#[actix_web::test]
+async fn a_logout_holds_on_the_next_request_on_every_sqlite_instance() {
+    session_ending(Backend::Sqlite, "logout on SQLite").await
+}
+
+#[actix_web::test]
+async fn a_logout_holds_on_the_next_request_on_every_postgres_instance() {
+    session_ending(Backend::Postgres, "logout on PostgreSQL").await
 }
 
 #[actix_web::test]

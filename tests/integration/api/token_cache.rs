@@ -3,7 +3,7 @@
 //! PostgreSQL once it is settled (`db::cache_lease::settle`, which the app runs before it
 //! answers any change; the multi-instance tests in `instances` prove that across processes).
 
-use diesel::{Connection, PgConnection};
+use diesel::Connection;
 use reqwest::StatusCode;
 
 use crate::helpers::{TestApp, TestDb};
@@ -11,11 +11,7 @@ use crate::helpers::{TestApp, TestDb};
 /// Commits `sql` behind the app's back, as another process would, and on PostgreSQL settles
 /// it as the app does before answering a change.
 fn change(app: &TestApp, sql: &str) {
-    app.db.execute(sql);
-    if let TestDb::Postgres { .. } = *app.db {
-        let mut conn = PgConnection::establish(&app.db.url()).unwrap();
-        mantel::db::cache_lease::settle(&mut conn).unwrap();
-    }
+    app.db.execute_settled(sql);
 }
 
 /// Waits until the instance's cache is in use (on PostgreSQL, once its lease is granted).

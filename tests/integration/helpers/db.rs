@@ -66,6 +66,20 @@ impl TestDb {
         }
     }
 
+    /// `execute`, as another instance of the app makes a change: on PostgreSQL it then settles
+    /// the change (`cache_lease::settle`, what the app runs before it answers one), so every
+    /// instance's caches have dropped what it changed. (Without that, a listener hears a
+    /// change made behind the app's back within its poll of a few milliseconds: not on the
+    /// very next request.)
+    pub fn execute_settled(&self, sql: &str) {
+        self.execute(sql);
+        if let TestDb::Postgres { .. } = self {
+            let mut conn = PgConnection::establish(&self.url()).unwrap();
+            mantel::db::cache_lease::settle(&mut conn, mantel::db::cache_lease::Scope::All)
+                .unwrap();
+        }
+    }
+
     /// The number a `SELECT COUNT(*) AS n …` query answers, read behind the app's back.
     pub fn count(&self, sql: &str) -> i64 {
         #[derive(diesel::QueryableByName)]
