@@ -736,13 +736,18 @@ where
     };
     let (answer, answered) = tokio::sync::oneshot::channel::<Result<T, E>>();
     let job: Job = Box::new(move |conn| {
+        // A caller that has gone (its request abandoned while it waited) writes nothing, as
+        // when waiting was for a lock: what the queue holds is bounded by requests in flight.
+        if answer.is_closed() {
+            return Box::new(|_| {});
+        }
         let result = conn.map_err(E::from).and_then(f);
         Box::new(move |failed: Option<GroupFailed>| {
             let result = match failed {
                 Some(failed) if result.is_ok() => Err(DbError::from(failed).into()),
                 _ => result,
             };
-            // The caller may have gone (its request abandoned): the write stands regardless.
+            // The caller may have gone since it ran: the write stands regardless.
             let _ = answer.send(result);
         })
     });
@@ -1008,6 +1013,64 @@ mod tests {
         .collect();
         assert_eq!(order, (0..=20).collect::<Vec<_>>());
         assert_eq!(pool.writes_waiting(), 0);
+    }
+
+    /// A write whose caller gave up while it waited (a request abandoned) is never run.
+    #[actix_web::test]
+    async fn a_write_abandoned_while_it_waits_is_not_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = dir
+            .path()
+            .join("abandoned.db")
+            .to_string_lossy()
+            .into_owned();
+        let pool = connect(&url, 2, QueryCount::default()).unwrap();
+        write_query(&pool, |conn| {
+            conn.batch_execute("CREATE TABLE t (n INTEGER NOT NULL)")
+        })
+        .await
+        .unwrap();
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let (started, has_started) = std::sync::mpsc::channel();
+        let holding = actix_web::rt::spawn({
+            let pool = pool.clone();
+            async move {
+                write_query(&pool, move |conn| {
+                    started.send(()).unwrap();
+                    hold.recv().unwrap();
+                    conn.batch_execute("INSERT INTO t VALUES (1)")
+                })
+                .await
+            }
+        });
+        while has_started.try_recv().is_err() {
+            yield_now().await;
+        }
+        let abandoned = actix_web::rt::spawn({
+            let pool = pool.clone();
+            async move {
+                write_query(&pool, |conn| conn.batch_execute("INSERT INTO t VALUES (2)")).await
+            }
+        });
+        while pool.writes_waiting() == 0 {
+            yield_now().await;
+        }
+        abandoned.abort();
+        assert!(abandoned.await.is_err(), "aborted");
+        release.send(()).unwrap();
+        holding.await.unwrap().unwrap();
+        write_query(&pool, |conn| conn.batch_execute("INSERT INTO t VALUES (3)"))
+            .await
+            .unwrap();
+        let rows: Vec<i32> = query(&pool, |conn| match conn {
+            DbConnection::Sqlite(c) => diesel::sql_query("SELECT n FROM t ORDER BY rowid")
+                .load::<Arrival>(c)
+                .map(|rows| rows.into_iter().map(|a| a.n).collect()),
+            DbConnection::Postgres(_) => unreachable!(),
+        })
+        .await
+        .unwrap();
+        assert_eq!(rows, [1, 3]);
     }
 
     /// A write that panics inside its transaction fails (its caller gets an error, not a
