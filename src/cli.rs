@@ -321,7 +321,7 @@ fn scan(args: &ScanArgs) -> ExitCode {
 
 /// `mantel admin grant|revoke EMAIL`. Takes effect on the account's next request, on every
 /// instance: the admin flag is read with the session, from a cache that the change empties
-/// before the command returns (`settled`).
+/// before the command returns (`cache_lease::settled`).
 async fn set_admin(args: &DbArgs, email: String, admin: bool) -> anyhow::Result<()> {
     let pool = db::connect(&args.database_url, 1, Default::default())?;
     db::run(&pool, db::run_migrations).await?;
@@ -329,24 +329,12 @@ async fn set_admin(args: &DbArgs, email: String, admin: bool) -> anyhow::Result<
     let user = db::write_query(&pool, move |conn| User::set_admin(conn, &email, admin))
         .await?
         .ok_or_else(|| anyhow::anyhow!("email: No account has the email {shown}."))?;
-    settled(&pool).await?;
+    // On PostgreSQL, as a request that changed it does before it is answered: the instances'
+    // listeners hear of it within milliseconds anyway, but "on the next request" means the one
+    // sent after the command returned.
+    db::cache_lease::settled(&pool, db::cache_lease::Scope::All).await?;
     let now = if admin { "now" } else { "no longer" };
     println!("{} ({}) is {now} an instance admin", user.email, user.id);
-    Ok(())
-}
-
-/// On PostgreSQL, waits until no instance's cache still holds what the command changed, as
-/// a request that changed it does before it is answered (`db::cache_lease::settle`): the
-/// instances' listeners hear of it anyway within milliseconds, but "on the next request"
-/// means the one sent after the command returned. SQLite's caches see every commit at once.
-async fn settled(pool: &db::Pool) -> anyhow::Result<()> {
-    db::run(pool, |conn| match conn {
-        db::DbConnection::Postgres(c) => {
-            db::cache_lease::settle(c, db::cache_lease::Scope::All).map_err(db::DbError::from)
-        }
-        db::DbConnection::Sqlite(_) => Ok(()),
-    })
-    .await?;
     Ok(())
 }
 

@@ -330,6 +330,16 @@ pub fn settle(conn: &mut PgConnection, scope: Scope) -> QueryResult<()> {
     Ok(())
 }
 
+/// `settle` for a request or a command that holds no connection: on the pool, and nothing to
+/// wait for on SQLite, whose caches see every commit on their next lookup.
+pub async fn settled(pool: &super::Pool, scope: Scope) -> Result<(), super::DbError> {
+    super::run(pool, move |conn| match conn {
+        super::DbConnection::Postgres(c) => settle(c, scope).map_err(super::DbError::from),
+        super::DbConnection::Sqlite(_) => Ok(()),
+    })
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

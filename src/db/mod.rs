@@ -879,16 +879,33 @@ impl LeasedTokens {
         pool: &Pool,
         hash: TokenHash,
     ) -> Result<Option<models::tokens::Found>, DbError> {
-        let version = match self.0.lookup(&hash).map_err(DbError::probe)? {
-            Lookup::Hit(found) => return Ok(Some(found)),
-            Lookup::Miss(version) => version,
-        };
-        let found = query(pool, move |conn| models::tokens::find_by_hash(conn, &hash))
-            .await?
-            .map(models::tokens::shared);
-        self.0.fill(hash, &found, version);
-        Ok(found)
+        read_through(&self.0, pool, hash, |conn, hash| {
+            Ok(models::tokens::find_by_hash(conn, hash)?.map(models::tokens::shared))
+        })
+        .await
     }
+}
+
+/// A leased cache's lookup: the entry while it holds, else the row read on the pool (kept
+/// unless something changed meanwhile: `ExactCache::fill`).
+async fn read_through<K, V>(
+    cache: &ExactCache<K, V>,
+    pool: &Pool,
+    key: K,
+    load: fn(&mut DbConnection, &K) -> QueryResult<Option<V>>,
+) -> Result<Option<V>, DbError>
+where
+    K: std::hash::Hash + Eq + Clone + Send + 'static,
+    V: Clone + Send + 'static,
+{
+    let version = match cache.lookup(&key).map_err(DbError::probe)? {
+        Lookup::Hit(found) => return Ok(Some(found)),
+        Lookup::Miss(version) => version,
+    };
+    let read = key.clone();
+    let found = query(pool, move |conn| load(conn, &read)).await?;
+    cache.fill(key, &found, version);
+    Ok(found)
 }
 
 /// PostgreSQL's counterpart of `WorkerConnection::find_session`, one per worker (in its session
@@ -908,16 +925,10 @@ impl LeasedSessions {
         pool: &Pool,
         id: String,
     ) -> Result<Option<Arc<models::sessions::Loaded>>, DbError> {
-        let version = match self.0.lookup(id.as_str()).map_err(DbError::probe)? {
-            Lookup::Hit(found) => return Ok(Some(found)),
-            Lookup::Miss(version) => version,
-        };
-        let key = id.clone();
-        let found = query(pool, move |conn| models::sessions::load(conn, &key))
-            .await?
-            .map(Arc::new);
-        self.0.fill(id, &found, version);
-        Ok(found)
+        read_through(&self.0, pool, id, |conn, id| {
+            Ok(models::sessions::load(conn, id)?.map(Arc::new))
+        })
+        .await
     }
 }
 

@@ -114,14 +114,7 @@ pub async fn settle_changes(
     } else {
         return Ok(res);
     };
-    let settled = crate::db::run(&state.pool, move |conn| match conn {
-        crate::db::DbConnection::Postgres(c) => {
-            crate::db::cache_lease::settle(c, scope).map_err(crate::db::DbError::from)
-        }
-        crate::db::DbConnection::Sqlite(_) => Ok(()),
-    })
-    .await;
-    match settled {
+    match crate::db::cache_lease::settled(&state.pool, scope).await {
         Ok(()) => Ok(res),
         // The change is made, but not known to be seen everywhere: not a success to report.
         Err(e) => {
