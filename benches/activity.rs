@@ -18,7 +18,7 @@ fn record(token_id: &TokenId) -> NewRequest {
         token_id: token_id.clone(),
         at: Utc::now().naive_utc(),
         method: "GET".into(),
-        route: "/api/projects/{id}/messages".into(),
+        route: "/api/projects/{id}/messages",
         status: 200,
         ip: Some("203.0.113.7".into()),
         user_agent: Some("nightly-export/2.1".into()),

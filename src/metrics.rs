@@ -2,7 +2,7 @@
 //! address): requests by route template and status, their latency, how authentication
 //! turned out, the pool's use and waits, the last-use backlog, and the mails given up on.
 //!
-//! Labels are route templates (`/api/projects/{id}/messages`, from actix's `match_pattern`),
+//! Labels are route templates (`/api/projects/{id}/messages`, from the route table: `auth::Route`),
 //! methods, statuses and outcome names: never a raw path, token, address, user id or email.
 //! On the request path, counting is a read lock on a family's map (shared, not exclusive)
 //! and atomic adds; the latency histogram is atomics too (prometheus-client's own takes a
@@ -24,6 +24,7 @@ use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
 
 use crate::auth::outcome::AuthOutcome;
+use crate::auth::Route;
 use crate::db;
 use crate::db::models::notifications;
 use crate::state::AppState;
@@ -31,14 +32,14 @@ use crate::state::AppState;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     method: &'static str,
-    route: String,
+    route: &'static str,
     status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
     method: &'static str,
-    route: String,
+    route: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -67,16 +68,10 @@ pub async fn record(
         .expect("Metrics is registered by startup");
     let method = method_label(res.request().method());
     // The template, never the path: a path carries ids (and a pasted token, sometimes).
-    let route = res
-        .request()
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_owned());
+    let route = Route::of(res.request()).map_or("unmatched", |route| route.template);
     metrics
         .latency
-        .get_or_create(&RouteLabels {
-            method,
-            route: route.clone(),
-        })
+        .get_or_create(&RouteLabels { method, route })
         .observe(started.elapsed().as_secs_f64());
     metrics
         .requests
@@ -303,7 +298,7 @@ mod tests {
         let family = Family::<RouteLabels, Latency>::default();
         let labels = RouteLabels {
             method: "GET",
-            route: "/api/me".into(),
+            route: "/api/me",
         };
         family.get_or_create(&labels).observe(0.0007);
         family.get_or_create(&labels).observe(0.02);

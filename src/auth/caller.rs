@@ -21,7 +21,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use chrono::NaiveDateTime;
 use futures_util::future::LocalBoxFuture;
 
-use super::Context;
+use super::{Context, Route};
 use crate::auth::csrf;
 use crate::auth::outcome::AuthOutcome;
 use crate::auth::rate_limit::{Allowance, Refusal};
@@ -327,9 +327,18 @@ pub async fn authenticate(
                 Credential::Token(token) => token.expires_at,
                 Credential::Session => None,
             };
-            req.extensions_mut().insert(caller);
-            let mut res = next.call(req).await?.map_into_boxed_body();
-            // The handler's one-line need (`caller.require(scope)?`) is the last decision.
+            // The route's scope (SPEC §6) before routing, as the credential was: a token
+            // without it is refused at the cost of a refusal without credentials and learns
+            // nothing of the route (`auth::permission::Route`). The handler's own need
+            // (`caller.require(scope)?`, `Need`) stays the last decision.
+            let route_scope = Route::of(req.request()).and_then(|route| route.scope);
+            let mut res = match route_scope.map(|scope| caller.require(scope)) {
+                Some(Err(refused)) => req.error_response(refused),
+                _ => {
+                    req.extensions_mut().insert(caller);
+                    next.call(req).await?.map_into_boxed_body()
+                }
+            };
             let refused = res
                 .response()
                 .error()
@@ -398,9 +407,7 @@ impl Presented {
             RequestOutcome::Ok
         });
         // The template, never the raw path: a path may hold anything, a token included.
-        let route = req
-            .match_pattern()
-            .unwrap_or_else(|| "(no route)".to_owned());
+        let route = Route::of(req).map_or("(no route)", |route| route.template);
         // A project is named only where the request was allowed: a refused one is not use of
         // it, and must not put a stranger's token on its access page.
         let project_id = (outcome == RequestOutcome::Ok && route.starts_with("/api/projects/{id}"))
@@ -470,8 +477,7 @@ fn session_only(req: &HttpRequest) -> &'static str {
         ("/api/projects", "Creating a project"),
         ("/api", "This route"),
     ];
-    let route = req.match_pattern();
-    let route = route.as_deref().unwrap_or(req.path());
+    let route = Route::of(req).map_or(req.path(), |route| route.template);
     ROUTES
         .iter()
         .find(|(prefix, _)| {

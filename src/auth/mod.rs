@@ -25,7 +25,7 @@ pub mod webauthn;
 pub use admin::AdminCaller;
 pub use caller::{Caller, Credential, SessionCaller};
 pub use client_ip::client_ip;
-pub use permission::Need;
+pub use permission::{Need, Route};
 
 /// What the caller's extractor and middleware and the password re-check use of the app's
 /// shared state, borrowed from it: `state` holds auth's pieces, so auth is handed these rather

@@ -7,11 +7,32 @@
 //! so is the token of a member without a second factor on a project that requires one
 //! (403 `second_factor_required`, SPEC §3.1), from the owner row the token lookup brought.
 
+use actix_web::{HttpMessage, HttpRequest};
+
 use crate::auth::{Caller, Credential};
 use crate::db::models::projects::{self, Standing};
 use crate::db::DbConnection;
 use crate::domain::{ProjectId, Role, Scope, TokenId, UserId};
 use crate::error::AppError;
+
+/// The route a request is for, as the route table (`routes::methods`) found it before
+/// anything else ran: its template — what the metrics and a token's activity name a request
+/// by, never its raw path, which may hold anything (a token included) — and the scope a token
+/// needs there (SPEC §6), which `auth::caller::authenticate` checks before routing, as it
+/// checks the credential itself. Scope first is this module's rule (`decide`): a token without
+/// the scope learns nothing of the route, not even whether its body or its project exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Route {
+    pub template: &'static str,
+    pub scope: Option<Scope>,
+}
+
+impl Route {
+    /// The route `routes::methods::answer` put on the request; `None` for a path no route has.
+    pub fn of(req: &HttpRequest) -> Option<Route> {
+        req.extensions().get::<Route>().copied()
+    }
+}
 
 /// What an endpoint needs on a project: a scope (none for endpoints any credential may use)
 /// and a minimum role.

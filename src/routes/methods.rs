@@ -4,6 +4,9 @@
 //! is built once from the lists that register the routes — the JSON API's from
 //! `/api/openapi.json` (each `resource!` list registers its handlers and documents them), the
 //! dashboard's from its `pages!` lists — so `Allow` and the document cannot disagree.
+//! The same lookup names the route every routed request is for (`auth::Route`): its
+//! template, for the metrics and a token's activity, and the scope a token needs there, from
+//! the document's `bearer` requirement, which the caller checks before routing.
 //!
 //! It is asked before anything else decides (`answer`, a middleware outside the session and
 //! the `/api` caller): a method is a property of the resource, not of who asks, so `TRACE
@@ -17,9 +20,12 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{header, Method};
 use actix_web::middleware::Next;
-use actix_web::HttpResponse;
+use actix_web::{HttpMessage, HttpResponse};
+use utoipa::openapi::path::Operation;
 
 use super::{api, dashboard, error_for};
+use crate::auth::Route;
+use crate::domain::Scope;
 use crate::error::AppError;
 
 /// The methods routes use, in the order `Allow` lists them.
@@ -60,6 +66,26 @@ impl Methods {
     }
 }
 
+/// What a template routes: its methods, and the scope a token needs for each (`METHODS`'
+/// order; `None`: any credential, or the route takes no token at all).
+struct Endpoint {
+    template: &'static str,
+    methods: Methods,
+    scopes: [Option<Scope>; METHODS.len()],
+}
+
+impl Endpoint {
+    fn route(&self, method: &Method) -> Route {
+        Route {
+            template: self.template,
+            scope: METHODS
+                .iter()
+                .position(|m| m == method)
+                .and_then(|i| self.scopes[i]),
+        }
+    }
+}
+
 /// Every path template the server routes, with its methods, as a tree of segments: a
 /// request's path is looked up in as many steps as it has segments, whatever the number of
 /// routes (each template tried in turn cost the floor of every request some 5 000
@@ -67,8 +93,8 @@ impl Methods {
 /// actix's default `[^/]+` does (no route here uses a custom pattern).
 #[derive(Default)]
 struct Table {
-    /// Where a template ends here, its methods.
-    methods: Option<Methods>,
+    /// Where a template ends here, what it routes.
+    endpoint: Option<Endpoint>,
     /// The next segment, spelled out; a handful each, so a scan beats hashing.
     literal: Vec<(String, Table)>,
     /// The next segment, any (`{id}`).
@@ -80,27 +106,27 @@ impl Table {
         let mut table = Table::default();
         for (path, item) in &api::openapi::document().paths.paths {
             let operations = [
-                (Method::GET, item.get.is_some()),
-                (Method::POST, item.post.is_some()),
-                (Method::PUT, item.put.is_some()),
-                (Method::PATCH, item.patch.is_some()),
-                (Method::DELETE, item.delete.is_some()),
+                (Method::GET, &item.get),
+                (Method::POST, &item.post),
+                (Method::PUT, &item.put),
+                (Method::PATCH, &item.patch),
+                (Method::DELETE, &item.delete),
             ];
-            for (method, has) in operations {
-                if has {
-                    table.add(path, &method);
+            for (method, operation) in operations {
+                if let Some(operation) = operation {
+                    table.add(path, &method, bearer_scope(operation));
                 }
             }
         }
         for (method, path) in dashboard::all_pages() {
             let method = Method::from_bytes(method.as_bytes()).expect("a method's name");
-            table.add(path, &method);
+            table.add(path, &method, None);
         }
-        table.add(super::health::PATH, &Method::GET);
+        table.add(super::health::PATH, &Method::GET, None);
         table
     }
 
-    fn add(&mut self, template: &str, method: &Method) {
+    fn add(&mut self, template: &'static str, method: &Method, scope: Option<Scope>) {
         let mut node = self;
         for segment in segments(template) {
             node = if segment.starts_with('{') {
@@ -116,32 +142,78 @@ impl Table {
                 &mut node.literal[i].1
             };
         }
-        node.methods = Some(node.methods.unwrap_or_default().with(method));
+        let endpoint = node.endpoint.get_or_insert(Endpoint {
+            template,
+            methods: Methods::default(),
+            scopes: [None; METHODS.len()],
+        });
+        endpoint.methods = endpoint.methods.with(method);
+        if let Some(i) = METHODS.iter().position(|m| m == method) {
+            endpoint.scopes[i] = scope;
+        }
     }
 
     /// The methods of every template `path` matches (`/settings/tokens/new` is also a
-    /// `/settings/tokens/{id}`), or `None` when no route has this path.
-    fn methods(&self, path: &str) -> Option<Methods> {
-        self.find(segments(path))
+    /// `/settings/tokens/{id}`), and the route that answers `method` there: the first
+    /// template with that method, spelled-out segments before `{…}` ones, as the routes are
+    /// registered (or, for a method the path lacks, the first template, without a scope).
+    /// `None` when no route has this path.
+    fn lookup(&self, path: &str, method: &Method) -> Option<(Methods, Route)> {
+        let mut found: Option<(Methods, Route)> = None;
+        let mut answers = false;
+        self.visit(segments(path), &mut |endpoint| {
+            let has = endpoint.methods.has(method);
+            match &mut found {
+                None => found = Some((endpoint.methods, endpoint.route(method))),
+                Some((methods, route)) => {
+                    *methods = Methods(methods.0 | endpoint.methods.0);
+                    if has && !answers {
+                        *route = endpoint.route(method);
+                    }
+                }
+            }
+            answers |= has;
+        });
+        found
     }
 
-    fn find(&self, mut rest: std::str::Split<'_, char>) -> Option<Methods> {
+    /// Calls `f` with the endpoint of every template the rest of a path matches, spelled-out
+    /// segments first.
+    fn visit<'t>(&'t self, mut rest: std::str::Split<'_, char>, f: &mut impl FnMut(&'t Endpoint)) {
         let Some(segment) = rest.next() else {
-            return self.methods;
+            if let Some(endpoint) = &self.endpoint {
+                f(endpoint);
+            }
+            return;
         };
-        let literal = self
-            .literal
-            .iter()
-            .find(|(s, _)| s == segment)
-            .and_then(|(_, next)| next.find(rest.clone()));
-        let any = match &self.any {
-            Some(next) if !segment.is_empty() => next.find(rest),
-            _ => None,
-        };
-        match (literal, any) {
-            (Some(a), Some(b)) => Some(Methods(a.0 | b.0)),
-            (a, b) => a.or(b),
+        if let Some((_, next)) = self.literal.iter().find(|(s, _)| s == segment) {
+            next.visit(rest.clone(), f);
         }
+        if let Some(next) = &self.any {
+            if !segment.is_empty() {
+                next.visit(rest, f);
+            }
+        }
+    }
+}
+
+/// The scope a token needs for `operation`, as the document states it: the one scope of its
+/// `bearer` security requirement (`[]`: any token; no `bearer` requirement: no token at all,
+/// which the handler refuses). The document is where each route's scope is written once.
+fn bearer_scope(operation: &Operation) -> Option<Scope> {
+    let requirements = serde_json::to_value(operation.security.as_ref()?).ok()?;
+    let scopes = requirements
+        .as_array()?
+        .iter()
+        .find_map(|r| r.get("bearer"))?
+        .as_array()?;
+    match scopes.as_slice() {
+        [] => None,
+        [one] => {
+            let name = one.as_str().expect("a scope is a string");
+            Some(Scope::parse(name).unwrap_or_else(|| panic!("the document's scope {name}")))
+        }
+        _ => panic!("a route needs one scope at most: {scopes:?}"),
     }
 }
 
@@ -156,25 +228,31 @@ fn table() -> &'static Table {
 
 /// The `Allow` value for `path`, or `None` when no route has it.
 pub fn allow(path: &str) -> Option<String> {
-    table().methods(path).map(Methods::allow)
+    table()
+        .lookup(path, &Method::OPTIONS)
+        .map(|(methods, _)| methods.allow())
 }
 
 /// Answers `OPTIONS` and a method the path lacks; everything else goes on to be routed (an
-/// unknown path is 404 there).
+/// unknown path is 404 there), with its `Route` on the request for the caller's check, the
+/// metrics and the token's activity.
 pub async fn answer(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let refused = match table().methods(req.path()) {
-        Some(methods) if !methods.has(req.method()) => methods,
-        _ => return Ok(next.call(req).await?.map_into_boxed_body()),
+    let Some((methods, route)) = table().lookup(req.path(), req.method()) else {
+        return Ok(next.call(req).await?.map_into_boxed_body());
     };
+    req.extensions_mut().insert(route);
+    if methods.has(req.method()) {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
     let response = if req.method() == Method::OPTIONS {
         HttpResponse::NoContent()
-            .insert_header((header::ALLOW, refused.allow()))
+            .insert_header((header::ALLOW, methods.allow()))
             .finish()
     } else {
-        let error = AppError::MethodNotAllowed(refused.allow());
+        let error = AppError::MethodNotAllowed(methods.allow());
         HttpResponse::from_error(error_for(req.path(), error))
     };
     Ok(req.into_response(response))
@@ -183,6 +261,105 @@ pub async fn answer(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Table {
+        fn endpoints<'t>(&'t self, all: &mut Vec<&'t Endpoint>) {
+            all.extend(&self.endpoint);
+            for (_, next) in &self.literal {
+                next.endpoints(all);
+            }
+            if let Some(next) = &self.any {
+                next.endpoints(all);
+            }
+        }
+    }
+
+    /// What the request names a route by: actix's own match of the path, and ours.
+    async fn both(
+        req: ServiceRequest,
+        _: Next<impl MessageBody>,
+    ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+        let actix = req.match_pattern();
+        let ours = table()
+            .lookup(req.path(), req.method())
+            .map(|(_, route)| route.template.to_owned());
+        Ok(req.into_response(HttpResponse::Ok().body(format!("{actix:?} {ours:?}"))))
+    }
+
+    /// The table names every request by the template actix routes it to: the metrics and a
+    /// token's activity, which read the table, say what they said when they asked actix.
+    #[actix_web::test]
+    async fn every_route_is_named_by_the_template_actix_matches() {
+        use actix_web::{test, App};
+        let app = test::init_service(
+            App::new()
+                .wrap(actix_web::middleware::from_fn(both))
+                .configure(super::super::configure),
+        )
+        .await;
+        let mut endpoints = Vec::new();
+        table().endpoints(&mut endpoints);
+        assert!(endpoints.len() > 60, "{}", endpoints.len());
+        let mut paths: Vec<String> = endpoints
+            .iter()
+            .map(|e| {
+                let sample: Vec<&str> = segments(e.template)
+                    .map(|s| if s.starts_with('{') { "x1" } else { s })
+                    .collect();
+                format!("/{}", sample.join("/"))
+            })
+            .collect();
+        paths.extend(
+            [
+                "/api/nothing",
+                "/api/me/x",
+                "/nope",
+                "/api/projects//files/a",
+            ]
+            .map(String::from),
+        );
+        for path in paths {
+            for method in [Method::GET, Method::POST, Method::DELETE] {
+                let req = test::TestRequest::default()
+                    .method(method.clone())
+                    .uri(&path)
+                    .to_request();
+                let body = test::call_and_read_body(&app, req).await;
+                let body = std::str::from_utf8(&body).unwrap().to_owned();
+                let (actix, ours) = body.split_once(' ').unwrap();
+                assert_eq!(actix, ours, "{method} {path}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_document_states_each_routes_scope() {
+        let get = |path| table().lookup(path, &Method::GET).map(|(_, r)| r);
+        let scope_of = |path, method| table().lookup(path, &method).and_then(|(_, r)| r.scope);
+        assert_eq!(
+            get("/api/billing/invoices/latest"),
+            Some(Route {
+                template: "/api/billing/invoices/latest",
+                scope: Some(Scope::BillingRead)
+            })
+        );
+        assert_eq!(scope_of("/api/me", Method::GET), None);
+        assert_eq!(
+            scope_of("/api/projects/9b2f/messages", Method::POST),
+            Some(Scope::Messages)
+        );
+        // Session-only: no token reaches it, whatever its scopes.
+        assert_eq!(scope_of("/api/tokens", Method::POST), None);
+        assert_eq!(
+            get("/settings/tokens/new").map(|r| r.template),
+            Some("/settings/tokens/new")
+        );
+        assert_eq!(
+            get("/settings/tokens/9b2f").map(|r| r.template),
+            Some("/settings/tokens/{id}")
+        );
+        assert_eq!(get("/api/nothing"), None);
+    }
 
     #[test]
     fn allow_lists_the_methods_of_every_matching_template() {

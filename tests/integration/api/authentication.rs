@@ -254,3 +254,57 @@ async fn cookie_writes_need_the_csrf_header_and_our_origin() {
         .unwrap();
     assert_eq!(ok.status(), StatusCode::CREATED);
 }
+
+/// A token without its route's scope is refused before routing (SPEC §6; scope first,
+/// `auth::permission`): it learns nothing of the route — not whether the project exists, nor
+/// whether its body would have parsed — and the answer still carries its expiry and quota.
+#[actix_web::test]
+async fn a_token_without_the_routes_scope_learns_nothing_of_the_route() {
+    let app = TestApp::spawn().await;
+    let user = app.with_user("scope-first@example.com").await;
+    let project = user.with_project("Site").await;
+    let narrow = user.with_token("narrow", &["publish"], "1y").await;
+    let wide = user.with_token("wide", &["messages"], "1y").await;
+    let post = |path: String, token: &str, body: &'static str| {
+        app.bearer(Method::POST, &path, token)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+    };
+    let unknown = "/api/projects/00000000-0000-4000-8000-000000000000/messages";
+    let asked = [
+        (format!("/api/projects/{project}/messages"), "{not json"),
+        (unknown.to_owned(), r#"{"body": "hi"}"#),
+        ("/api/projects/not-a-uuid/messages".to_owned(), "{}"),
+    ];
+    for (path, body) in asked.clone() {
+        let res = post(path.clone(), &narrow.plaintext, body).await.unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{path}");
+        assert_eq!(
+            res.headers()["www-authenticate"],
+            r#"Bearer realm="mantel", error="insufficient_scope", scope="messages""#
+        );
+        assert!(res.headers().contains_key("mantel-token-expiration"));
+        assert!(res.headers().contains_key("ratelimit"));
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "insufficient_scope", "{path}");
+        assert_eq!(body["error"]["scope"], "messages");
+    }
+    // With the scope, the same requests reach the route and are told what is wrong there.
+    let told: Vec<String> = {
+        let mut told = Vec::new();
+        for (path, body) in asked {
+            told.push(error_code(post(path, &wide.plaintext, body).await.unwrap()).await);
+        }
+        told
+    };
+    assert_eq!(told, ["bad_json", "not_found", "not_found"]);
+    let res = app
+        .bearer_get(
+            &format!("/api/projects/{project}/messages"),
+            &wide.plaintext,
+        )
+        .await;
+    let messages: Vec<serde_json::Value> = res.json().await.unwrap();
+    assert!(messages.is_empty(), "nothing was posted: {messages:?}");
+}
