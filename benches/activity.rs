@@ -17,10 +17,10 @@ fn record(token_id: &TokenId) -> NewRequest {
     NewRequest {
         token_id: token_id.clone(),
         at: Utc::now().naive_utc(),
-        method: "GET".into(),
+        method: "GET",
         route: "/api/projects/{id}/messages",
         status: 200,
-        ip: Some("203.0.113.7".into()),
+        ip: Some(std::net::IpAddr::from([203, 0, 113, 7])),
         user_agent: Some("nightly-export/2.1".into()),
         outcome: RequestOutcome::Ok,
         project_id: None,

@@ -13,7 +13,6 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse};
 use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet};
@@ -66,7 +65,7 @@ pub async fn record(
         .request()
         .app_data::<web::Data<Metrics>>()
         .expect("Metrics is registered by startup");
-    let method = method_label(res.request().method());
+    let method = crate::auth::activity::method_name(res.request().method());
     // The template, never the path: a path carries ids (and a pasted token, sometimes).
     let route = Route::of(res.request()).map_or("unmatched", |route| route.template);
     metrics
@@ -82,21 +81,6 @@ pub async fn record(
         })
         .inc();
     Ok(res)
-}
-
-/// A method outside the standard ones is "other": a client picks the method, and must not
-/// be able to grow the label set without bound.
-fn method_label(method: &Method) -> &'static str {
-    match *method {
-        Method::GET => "GET",
-        Method::HEAD => "HEAD",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::PATCH => "PATCH",
-        Method::DELETE => "DELETE",
-        Method::OPTIONS => "OPTIONS",
-        _ => "other",
-    }
 }
 
 /// `GET /metrics`, on the metrics address only.

@@ -11,11 +11,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Mutex;
 
+use actix_web::http::Method;
+
 use crate::db::models::security_log::{self, Client, NewSecurityEvent};
 use crate::db::models::token_activity::{self, NewRequest, Unrecorded};
 use crate::db::models::tokens;
 use crate::db::{self, write_transaction, DbError, Pool};
-use crate::domain::SecurityKind;
+use crate::domain::{ip_text, SecurityKind};
 use crate::notify::{Notice, Notifier};
 
 /// Records the queue holds between two writes (about a second of a busy instance).
@@ -87,11 +89,9 @@ impl Activity {
                     .into_iter()
                     .filter_map(|(token_id, ip)| {
                         let r = requests.iter().find(|r| {
-                            r.token_id == token_id
-                                && r.ip.as_ref() == Some(&ip)
-                                && !r.outcome.is_after_stop()
+                            r.token_id == token_id && r.ip == Some(ip) && !r.outcome.is_after_stop()
                         })?;
-                        Some((r, Notice::UsedFromNewIp { ip }))
+                        Some((r, Notice::UsedFromNewIp { ip: ip_text(ip) }))
                     })
                     .collect();
                 let mut stopped = HashMap::new();
@@ -105,7 +105,7 @@ impl Activity {
                     (
                         r,
                         Notice::UsedAfterRevocation {
-                            ip: r.ip.clone(),
+                            ip: r.ip.map(ip_text),
                             day,
                         },
                     )
@@ -121,7 +121,7 @@ impl Activity {
                             _ => SecurityKind::TokenUsedAfterRevocation,
                         };
                         let client = Client {
-                            ip: r.ip.clone(),
+                            ip: r.ip.map(ip_text),
                             user_agent: r.user_agent.clone(),
                         };
                         let event = NewSecurityEvent::token(kind, &token, &client);
@@ -133,5 +133,20 @@ impl Activity {
         })
         .await?;
         Ok(written)
+    }
+}
+/// A method's name as the activity record and the metrics keep it: a `&'static str`, so no
+/// request allocates one. A method outside the standard ones is "other": a client picks the
+/// method, and must not be able to grow a label set (or the records) without bound.
+pub fn method_name(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
     }
 }

@@ -31,9 +31,7 @@ use crate::db::models::token_activity::NewRequest;
 use crate::db::models::tokens::{self, TokenRow};
 use crate::db::models::users::User;
 use crate::domain::token::PlainToken;
-use crate::domain::{
-    cut_user_agent, ip_text, RequestOutcome, RevokedReason, Scope, TokenId, UserId,
-};
+use crate::domain::{cut_user_agent, RequestOutcome, RevokedReason, Scope, TokenId, UserId};
 use crate::error::AppError;
 
 #[derive(Clone, Debug)]
@@ -421,10 +419,10 @@ impl Presented {
         NewRequest {
             token_id: self.token_id,
             at: self.at,
-            method: req.method().as_str().to_owned(),
+            method: super::activity::method_name(req.method()),
             route,
             status: i32::from(status.as_u16()),
-            ip: self.ip.map(ip_text),
+            ip: self.ip,
             user_agent,
             outcome,
             project_id,

@@ -3,6 +3,7 @@
 //! a day — so the token page reads a few rows however many requests there were.
 
 use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
@@ -10,27 +11,62 @@ use diesel::upsert::excluded;
 
 use crate::db::schema::{token_addresses, token_daily, token_requests};
 use crate::db::{write_transaction, DbConnection};
-use crate::domain::{Cursor, PageRequest, RequestOutcome, TokenId};
+use crate::domain::{ip_text, Cursor, PageRequest, RequestOutcome, TokenId};
 
-/// A request as recorded: the route template, never the raw path.
-#[derive(Clone, Debug, Insertable)]
-#[diesel(table_name = token_requests)]
-// A `None` is NULL, not DEFAULT: SQLite has no DEFAULT in a multi-row VALUES, so diesel would
-// insert a batch holding one row by row (measured: one statement more per bearer request).
-#[diesel(treat_none_as_default_value = false)]
+/// A request as the request path hands it over: the route template, never the raw path, and
+/// nothing formatted yet — the address is written as text once per stored row, by the batch
+/// (`Stored`), not once per request.
+#[derive(Clone, Debug)]
 pub struct NewRequest {
     pub token_id: TokenId,
     pub at: NaiveDateTime,
-    pub method: String,
+    /// `auth::activity::method_name`: one of a fixed set.
+    pub method: &'static str,
     /// The route table's template (`auth::Route`): one of a fixed set.
     pub route: &'static str,
     pub status: i32,
-    pub ip: Option<String>,
+    pub ip: Option<IpAddr>,
     pub user_agent: Option<String>,
     pub outcome: RequestOutcome,
     pub project_id: Option<String>,
     /// How many identical requests this row stands for (see `collapse`); 1 as recorded.
     pub count: i64,
+}
+
+/// A request as stored.
+#[derive(Insertable)]
+#[diesel(table_name = token_requests)]
+// A `None` is NULL, not DEFAULT: SQLite has no DEFAULT in a multi-row VALUES, so diesel would
+// insert a batch holding one row by row (measured: one statement more per bearer request).
+#[diesel(treat_none_as_default_value = false)]
+struct Stored<'a> {
+    token_id: &'a TokenId,
+    at: NaiveDateTime,
+    method: &'a str,
+    route: &'a str,
+    status: i32,
+    ip: Option<String>,
+    user_agent: Option<&'a str>,
+    outcome: RequestOutcome,
+    project_id: Option<&'a str>,
+    count: i64,
+}
+
+impl<'a> From<&'a NewRequest> for Stored<'a> {
+    fn from(r: &'a NewRequest) -> Self {
+        Stored {
+            token_id: &r.token_id,
+            at: r.at,
+            method: r.method,
+            route: r.route,
+            status: r.status,
+            ip: r.ip.map(ip_text),
+            user_agent: r.user_agent.as_deref(),
+            outcome: r.outcome,
+            project_id: r.project_id.as_deref(),
+            count: r.count,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Queryable, Selectable)]
@@ -91,7 +127,7 @@ pub fn collapse(requests: &[NewRequest]) -> Vec<NewRequest> {
         &'a str,
         &'a str,
         i32,
-        Option<&'a str>,
+        Option<IpAddr>,
         Option<&'a str>,
         RequestOutcome,
         Option<&'a str>,
@@ -100,10 +136,10 @@ pub fn collapse(requests: &[NewRequest]) -> Vec<NewRequest> {
         (
             &r.token_id,
             r.at.and_utc().timestamp(),
-            r.method.as_str(),
+            r.method,
             r.route,
             r.status,
-            r.ip.as_deref(),
+            r.ip,
             r.user_agent.as_deref(),
             r.outcome,
             r.project_id.as_deref(),
@@ -141,10 +177,11 @@ pub fn record_batch(
     conn: &mut DbConnection,
     requests: &[NewRequest],
     unrecorded: &Unrecorded,
-) -> QueryResult<Vec<(TokenId, String)>> {
+) -> QueryResult<Vec<(TokenId, IpAddr)>> {
     let requests = &collapse(requests);
     write_transaction(conn, |conn| {
-        for chunk in requests.chunks(500) {
+        let stored: Vec<Stored> = requests.iter().map(Stored::from).collect();
+        for chunk in stored.chunks(500) {
             match conn {
                 DbConnection::Sqlite(c) => diesel::insert_into(token_requests::table)
                     .values(chunk)
@@ -206,14 +243,14 @@ pub fn record_batch(
 fn record_addresses(
     conn: &mut DbConnection,
     requests: &[NewRequest],
-) -> QueryResult<Vec<(TokenId, String)>> {
+) -> QueryResult<Vec<(TokenId, IpAddr)>> {
     // (first, last, count) per (token, address), in the order first seen.
     type Seen = (NaiveDateTime, NaiveDateTime, i64);
-    let mut seen: Vec<((TokenId, String), Seen)> = Vec::new();
-    let mut index: HashMap<(TokenId, String), usize> = HashMap::new();
+    let mut seen: Vec<((TokenId, IpAddr), Seen)> = Vec::new();
+    let mut index: HashMap<(TokenId, IpAddr), usize> = HashMap::new();
     for r in requests {
-        let Some(ip) = &r.ip else { continue };
-        let key = (r.token_id.clone(), ip.clone());
+        let Some(ip) = r.ip else { continue };
+        let key = (r.token_id.clone(), ip);
         match index.get(&key) {
             Some(&i) => {
                 let (first, last, count) = &mut seen[i].1;
@@ -246,12 +283,13 @@ fn record_addresses(
     let mut new = Vec::new();
     let mut rows = Vec::with_capacity(seen.len());
     for ((token_id, ip), (first, last, count)) in seen {
-        if !known.contains(&(token_id.clone(), ip.clone())) && !used.insert(token_id.clone()) {
-            new.push((token_id.clone(), ip.clone()));
+        let text = ip_text(ip);
+        if !known.contains(&(token_id.clone(), text.clone())) && !used.insert(token_id.clone()) {
+            new.push((token_id.clone(), ip));
         }
         rows.push((
             token_addresses::token_id.eq(token_id),
-            token_addresses::ip.eq(ip),
+            token_addresses::ip.eq(text),
             token_addresses::first_seen_at.eq(first),
             token_addresses::last_seen_at.eq(last),
             token_addresses::count.eq(count),
@@ -492,10 +530,10 @@ mod tests {
         let request = |route: &'static str, millis: i64| NewRequest {
             token_id: token.clone(),
             at: at + chrono::Duration::milliseconds(millis),
-            method: "GET".into(),
+            method: "GET",
             route,
             status: 200,
-            ip: Some("192.0.2.1".into()),
+            ip: Some(IpAddr::from([192, 0, 2, 1])),
             user_agent: None,
             outcome: RequestOutcome::Ok,
             project_id: None,
