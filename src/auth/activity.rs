@@ -135,6 +135,7 @@ impl Activity {
         Ok(written)
     }
 }
+
 /// A method's name as the activity record and the metrics keep it: a `&'static str`, so no
 /// request allocates one. A method outside the standard ones is "other": a client picks the
 /// method, and must not be able to grow a label set (or the records) without bound.
