@@ -209,8 +209,9 @@ fn write_groups(
             let conn = &mut *conn;
             match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(Ok(conn)))) {
                 Ok(finish) => finishes.push(finish),
-                // Its answer is dropped with it (its caller learns it failed); what it left
-                // half-done is rolled back with the group, whose other writes run again.
+                // Its answer is dropped with it (its caller learns it failed); the group is
+                // rolled back, so the writes before it fail too, and those after it, not yet
+                // run, wait for the next group.
                 Err(_) => {
                     panicked = true;
                     break;
@@ -955,6 +956,19 @@ mod tests {
         n: i32,
     }
 
+    /// The numbers `sql` selects (a column `n`), read on the pool.
+    async fn numbers(pool: &Pool, sql: &'static str) -> Vec<i32> {
+        query(pool, move |conn| match conn {
+            DbConnection::Sqlite(c) => diesel::sql_query(sql).load::<Arrival>(c),
+            DbConnection::Postgres(_) => unreachable!("these tests use SQLite's writer"),
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.n)
+        .collect()
+    }
+
     /// Writes that find the writer busy are served in the order they asked (issue 16): the
     /// queue is fair, unlike SQLite's busy handler, whose sleepers wake in no order. And those
     /// that waited together commit together (issue 31).
@@ -1011,17 +1025,7 @@ mod tests {
             "INSERT; BEGIN, 20 INSERTs, COMMIT"
         );
 
-        let order: Vec<i32> = query(&pool, |conn| match conn {
-            DbConnection::Sqlite(c) => {
-                diesel::sql_query("SELECT n FROM arrivals ORDER BY rowid").load::<Arrival>(c)
-            }
-            DbConnection::Postgres(_) => unreachable!(),
-        })
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|a| a.n)
-        .collect();
+        let order = numbers(&pool, "SELECT n FROM arrivals ORDER BY rowid").await;
         assert_eq!(order, (0..=20).collect::<Vec<_>>());
         assert_eq!(pool.writes_waiting(), 0);
     }
@@ -1073,15 +1077,10 @@ mod tests {
         write_query(&pool, |conn| conn.batch_execute("INSERT INTO t VALUES (3)"))
             .await
             .unwrap();
-        let rows: Vec<i32> = query(&pool, |conn| match conn {
-            DbConnection::Sqlite(c) => diesel::sql_query("SELECT n FROM t ORDER BY rowid")
-                .load::<Arrival>(c)
-                .map(|rows| rows.into_iter().map(|a| a.n).collect()),
-            DbConnection::Postgres(_) => unreachable!(),
-        })
-        .await
-        .unwrap();
-        assert_eq!(rows, [1, 3]);
+        assert_eq!(
+            numbers(&pool, "SELECT n FROM t ORDER BY rowid").await,
+            [1, 3]
+        );
     }
 
     /// A write that panics inside its transaction fails (its caller gets an error, not a
@@ -1111,14 +1110,10 @@ mod tests {
         write_query(&pool, |conn| conn.batch_execute("INSERT INTO t VALUES (2)"))
             .await
             .unwrap();
-        let rows: Vec<i32> = query(&pool, |conn| match conn {
-            DbConnection::Sqlite(c) => diesel::sql_query("SELECT n FROM t")
-                .load::<Arrival>(c)
-                .map(|rows| rows.into_iter().map(|a| a.n).collect()),
-            DbConnection::Postgres(_) => unreachable!(),
-        })
-        .await
-        .unwrap();
-        assert_eq!(rows, [2], "the panicked write's insert was rolled back");
+        assert_eq!(
+            numbers(&pool, "SELECT n FROM t").await,
+            [2],
+            "the panicked write's insert was rolled back"
+        );
     }
 }
