@@ -66,21 +66,25 @@ impl Caller {
 /// `InvalidRequest` for a malformed header.
 fn bearer(value: &header::HeaderValue) -> Result<Option<&str>, AppError> {
     const MALFORMED: AppError = AppError::InvalidRequest("Malformed Authorization header.");
-    // Visible ASCII and spaces only; anything else cannot be a token or a scheme.
+    // Visible ASCII and spaces only (0x20 to 0x7E); anything else cannot be a token or a
+    // scheme. Every bearer request runs this: without an early exit the check is vectorised.
     let bytes = value.as_bytes();
-    if !bytes.iter().all(|&b| b == b' ' || b.is_ascii_graphic()) {
+    if !bytes.iter().fold(true, |ok, &b| ok & (b.wrapping_sub(b' ') <= b'~' - b' ')) {
         return Err(MALFORMED);
     }
-    let value = std::str::from_utf8(bytes).map_err(|_| MALFORMED)?;
-    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    let (scheme, rest) = match bytes.iter().position(|&b| b == b' ') {
+        Some(space) => (&bytes[..space], &bytes[space + 1..]),
+        None => (bytes, &[][..]),
+    };
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
         return Ok(None);
     }
-    let credentials = rest.trim_matches(' ');
-    if credentials.is_empty() || credentials.contains(' ') {
+    // Only spaces are left to trim: the check above admitted no other whitespace.
+    let credentials = rest.trim_ascii();
+    if credentials.is_empty() || credentials.contains(&b' ') {
         return Err(MALFORMED);
     }
-    Ok(Some(credentials))
+    std::str::from_utf8(credentials).map(Some).map_err(|_| MALFORMED)
 }
 
 /// Why a bearer credential was refused.
@@ -568,6 +572,13 @@ mod tests {
         assert_eq!(parse("Bearer "), Err("invalid_request"));
         assert_eq!(parse("Bearer a b"), Err("invalid_request"));
         assert_eq!(parse("Bearer a\tb"), Err("invalid_request"));
+        assert_eq!(parse("  Bearer  abc  "), Ok(None));
+        assert_eq!(parse("Bearer  abc  "), Ok(Some("abc")));
+        assert_eq!(parse("Bearer abc "), Ok(Some("abc")));
+        assert_eq!(parse("Bearer a  b"), Err("invalid_request"));
+        // Bytes past ASCII, in any scheme.
+        let latin = HeaderValue::from_bytes(b"Basic caf\xe9").unwrap();
+        assert!(matches!(bearer(&latin), Err(AppError::InvalidRequest(_))));
     }
 
     /// Every scope against every single-scope token, a two-scope token and a session.

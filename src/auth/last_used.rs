@@ -1,7 +1,6 @@
 //! Last-use bookkeeping kept off the request path: a bearer request only notes the use in
 //! memory, and a background task writes the notes in one batch every few seconds.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 
@@ -13,7 +12,7 @@ use crate::domain::{ip_text, TokenId};
 
 #[derive(Default)]
 pub struct LastUsed {
-    pending: Mutex<HashMap<TokenId, (NaiveDateTime, Option<String>)>>,
+    pending: Mutex<foldhash::HashMap<TokenId, (NaiveDateTime, Option<String>)>>,
 }
 
 impl LastUsed {

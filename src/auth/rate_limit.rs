@@ -123,15 +123,19 @@ impl Allowance {
     pub fn write_headers(&self, headers: &mut HeaderMap) {
         headers.insert(RATELIMIT_POLICY.clone(), self.policy.field.clone());
         let (mut r, mut t) = (itoa::Buffer::new(), itoa::Buffer::new());
-        let state = [
+        let parts = [
             "\"",
             self.policy.name,
             "\";r=",
             r.format(self.remaining),
             ";t=",
             t.format(self.reset_secs),
-        ]
-        .concat();
+        ];
+        // Sized once and copied into, which `concat` does with more checks.
+        let mut state = Vec::with_capacity(32);
+        for part in parts {
+            state.extend_from_slice(part.as_bytes());
+        }
         if let Ok(value) = HeaderValue::try_from(state) {
             headers.insert(RATELIMIT.clone(), value);
         }
@@ -185,7 +189,7 @@ struct Failures {
 pub struct RateLimits {
     token_policy: Policy,
     /// This instance's slices of tokens' quotas.
-    tokens: Mutex<HashMap<TokenId, Slice>>,
+    tokens: Mutex<foldhash::HashMap<TokenId, Slice>>,
     /// Requests a slice holds.
     slice: u32,
     /// `None` when turned off (`--bearer-failure-limit 0`).
@@ -208,7 +212,7 @@ impl RateLimits {
             counts: Mutex::new(HashMap::new()),
         });
         RateLimits {
-            tokens: Mutex::new(HashMap::new()),
+            tokens: Mutex::default(),
             slice: (token_policy.quota / 100).max(1),
             token_policy,
             failures,

@@ -5,14 +5,15 @@
 //! SPEC §7 allows a cache only where a revocation is answered after every instance that could
 //! hold the token has dropped it; a session ended (logout, "end this session", a password
 //! change) must end as exactly. On one SQLite file "every instance" is every connection of
-//! every process on this host, and SQLite already tells each connection whether any other one
-//! committed since it last looked: `PRAGMA data_version`. So every request asks first (a read
-//! of the WAL index in shared memory, no disk I/O). When it moved, the probe reads one more
-//! number, `cache_generation`, which triggers move in the same transaction as any change to
+//! every process on this host, and SQLite already shows each connection whether any other one
+//! committed since it last looked: the header of the WAL index, in memory shared by them all,
+//! which every commit rewrites. So every request reads it first (a few loads from memory, no
+//! statement, no disk I/O). When it moved, the probe reads one more number,
+//! `cache_generation`, which triggers move in the same transaction as any change to
 //! what the caches hold (a token but its last use, a user, a session; migrations/sqlite
 //! 2026-12-08-120001), whoever makes it; the cache is emptied when that moved. A revocation
 //! is answered after its commit, so the next request on any worker of any process sees a new
-//! data version, reads the new generation and reads the row again. Nothing is ever served
+//! header, reads the new generation and reads the row again. Nothing is ever served
 //! from an entry filled before the last change to tokens, owners, scopes, allowed addresses,
 //! a rotation's grace, sessions and their state; a time-based end (expiry, grace, a
 //! session's idle and absolute limits) is decided from the row at each request anyway.
@@ -28,13 +29,12 @@
 //!
 //! On PostgreSQL, many instances on many hosts share the database, and no version number
 //! tells one instance of another's commits. There the caches are valid under a lease, with an
-//! epoch in place of the data version: `cache_lease` says how a change reaches every instance
+//! epoch in place of the header: `cache_lease` says how a change reaches every instance
 //! before it is answered. The session caches have an epoch of their own, which moves with
 //! every change the token caches' does and also with every change to a session, so a login,
 //! a slide or a flash message does not empty the token caches.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::ffi::CString;
 use std::hash::Hash;
 use std::ptr;
@@ -50,8 +50,8 @@ const CAPACITY: usize = 16_384;
 
 /// What says whether the entries still hold.
 enum Validity {
-    /// SQLite: the file's data version.
-    DataVersion(DataVersion),
+    /// SQLite: the header of the file's WAL index.
+    WalIndex(WalIndex),
     /// PostgreSQL: the instance's lease and the epoch of this kind of cache.
     Lease(Arc<CacheLease>, Cached),
 }
@@ -69,12 +69,12 @@ pub struct ExactCache<K, V> {
     validity: Validity,
     /// The version the entries were read at or after.
     version: Cell<i64>,
-    entries: RefCell<HashMap<K, V>>,
+    entries: RefCell<foldhash::HashMap<K, V>>,
 }
 
 impl<K: Hash + Eq, V: Clone> ExactCache<K, V> {
     pub fn sqlite(path: &str) -> Result<Self, String> {
-        Ok(Self::new(Validity::DataVersion(DataVersion::open(path)?)))
+        Ok(Self::new(Validity::WalIndex(WalIndex::open(path)?)))
     }
 
     /// PostgreSQL: valid while the instance holds its lease and `what`'s epoch stays.
@@ -100,7 +100,7 @@ impl<K: Hash + Eq, V: Clone> ExactCache<K, V> {
         Q: Hash + Eq + ?Sized,
     {
         let version = match &self.validity {
-            Validity::DataVersion(probe) => Some(probe.read()?),
+            Validity::WalIndex(probe) => Some(probe.read()?),
             Validity::Lease(lease, what) => Validity::leased(lease, *what),
         };
         if version != Some(self.version.get()) {
@@ -124,7 +124,7 @@ impl<K: Hash + Eq, V: Clone> ExactCache<K, V> {
             // Same thread, no await between the lookup and the read: a change committed
             // between the generation's read and the row's leaves the entry newer than its
             // generation, and the next lookup sees the generation move.
-            Validity::DataVersion(_) => true,
+            Validity::WalIndex(_) => true,
             Validity::Lease(lease, what) => Validity::leased(lease, *what) == Some(version),
         };
         let mut entries = self.entries.borrow_mut();
@@ -141,29 +141,43 @@ pub enum Lookup<V> {
     Miss(Option<i64>),
 }
 
-/// A connection of its own that only ever runs `PRAGMA data_version` and, when that moved,
-/// reads `cache_generation`, both prepared once. Raw, because diesel prepares a PRAGMA anew on
-/// every call, which would cost more than the lookup it saves. The connection never writes,
-/// so every change it reports is someone else's. `read` answers the generation.
-struct DataVersion {
+/// A connection of its own that watches the WAL index's header and, when that moved, reads
+/// `cache_generation` (prepared once; raw, because diesel prepares anew on every call, which
+/// would cost more than the lookup it saves). The connection never writes.
+///
+/// The header (the first 48 bytes of the `-shm` file, mapped into every connection of every
+/// process that has the database open) is rewritten by every commit of any connection before
+/// the commit returns: its change counter moves, and its frame count and cumulative checksum
+/// name the snapshot. SQLite compares this same header to decide whether its own page cache
+/// still holds; the format is fixed, as processes of different SQLite versions share it
+/// (sqlite.org, "WAL-mode File Format"). Reading it is a few loads from memory, where
+/// `PRAGMA data_version` ran a statement on every request (about 2 300 instructions; see
+/// docs/benchmarks.md). A header read mid-rewrite differs from both old and new, which only
+/// costs one more read of the generation.
+struct WalIndex {
     db: *mut ffi::sqlite3,
-    stmt: *mut ffi::sqlite3_stmt,
     generation: *mut ffi::sqlite3_stmt,
-    /// The data version and the generation read with it, once read.
-    seen: Cell<Option<(i64, i64)>>,
+    /// The WAL index's first region, as SQLite mapped it for `db`: valid while `db` is open
+    /// in WAL mode, which it stays (the pool sets WAL before any worker opens a probe, and no
+    /// connection can leave WAL while this one holds the file open).
+    index: *const u64,
+    /// The header and the generation read after it, once read.
+    seen: Cell<Option<(Header, i64)>>,
 }
+
+/// The WAL index header (`WalIndexHdr`), as six words.
+type Header = [u64; 6];
 
 // The crate's only unsafe code (`unsafe_code` is denied everywhere else): SQLite's C API.
 #[allow(unsafe_code)]
-impl DataVersion {
-    fn open(path: &str) -> Result<DataVersion, String> {
+impl WalIndex {
+    fn open(path: &str) -> Result<WalIndex, String> {
         let path = CString::new(path).map_err(|_| "a NUL byte in the database path".to_owned())?;
-        let sql = c"PRAGMA data_version";
         let generation = c"SELECT n FROM cache_generation";
-        let mut probe = DataVersion {
+        let mut probe = WalIndex {
             db: ptr::null_mut(),
-            stmt: ptr::null_mut(),
             generation: ptr::null_mut(),
+            index: ptr::null(),
             seen: Cell::new(None),
         };
         // SAFETY: plain C calls with valid, NUL-terminated strings and out-pointers; on any
@@ -177,11 +191,6 @@ impl DataVersion {
             }
             // Reading the WAL index can wait on a writer's recovery, like any reader.
             ffi::sqlite3_busy_timeout(probe.db, 5000);
-            if ffi::sqlite3_prepare_v2(probe.db, sql.as_ptr(), -1, &mut probe.stmt, ptr::null_mut())
-                != ffi::SQLITE_OK
-            {
-                return Err(probe.error());
-            }
             if ffi::sqlite3_prepare_v2(
                 probe.db,
                 generation.as_ptr(),
@@ -192,27 +201,70 @@ impl DataVersion {
             {
                 return Err(probe.error());
             }
+            // A first read opens the WAL and maps its index.
+            probe.read_generation()?;
+            probe.index = probe.wal_index()?;
         }
         Ok(probe)
     }
 
+    /// The mapping of the WAL index's first region, asked of the database file's own VFS
+    /// methods (`xShmMap` without extending: the region the first read mapped).
+    ///
+    /// # Safety
+    /// `db` is open and has read the database once.
+    unsafe fn wal_index(&self) -> Result<*const u64, String> {
+        let not_wal = || "the database is not in WAL mode".to_owned();
+        let mut file: *mut ffi::sqlite3_file = ptr::null_mut();
+        let rc = ffi::sqlite3_file_control(
+            self.db,
+            c"main".as_ptr(),
+            ffi::SQLITE_FCNTL_FILE_POINTER,
+            (&mut file as *mut *mut ffi::sqlite3_file).cast(),
+        );
+        if rc != ffi::SQLITE_OK || file.is_null() || (*file).pMethods.is_null() {
+            return Err(not_wal());
+        }
+        let methods = &*(*file).pMethods;
+        let map = methods.xShmMap.filter(|_| methods.iVersion >= 2).ok_or_else(not_wal)?;
+        let mut region: *mut std::ffi::c_void = ptr::null_mut();
+        // 32 KiB: the size of every region of the WAL index.
+        if map(file, 0, 32 * 1024, 0, &mut region) != ffi::SQLITE_OK || region.is_null() {
+            return Err(not_wal());
+        }
+        Ok(region.cast_const().cast())
+    }
+
+    fn header(&self) -> Header {
+        let mut header = [0; 6];
+        for (i, word) in header.iter_mut().enumerate() {
+            // SAFETY: `index` points at a mapped, page-aligned region of 32 KiB (`wal_index`),
+            // valid until drop; other processes write it, hence volatile reads.
+            *word = unsafe { ptr::read_volatile(self.index.add(i)) };
+        }
+        // The generation is read after the header, never before.
+        std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
+        header
+    }
+
     fn read(&self) -> Result<i64, String> {
-        let version = self.step(self.stmt)?;
+        let header = self.header();
         if let Some((seen, generation)) = self.seen.get() {
-            if seen == version {
+            if seen == header {
                 return Ok(generation);
             }
         }
-        // Read after the data version: any change committed before that version is in it.
-        let generation = self.step(self.generation)?;
-        self.seen.set(Some((version, generation)));
+        // Read after the header: any change committed before that header is in it.
+        let generation = self.read_generation()?;
+        self.seen.set(Some((header, generation)));
         Ok(generation)
     }
 
-    /// The one integer `stmt` answers; reset at once, so no read transaction stays open.
-    fn step(&self, stmt: *mut ffi::sqlite3_stmt) -> Result<i64, String> {
+    /// `cache_generation`; the statement is reset at once, so no read transaction stays open.
+    fn read_generation(&self) -> Result<i64, String> {
+        let stmt = self.generation;
         // SAFETY: `stmt` is a prepared statement of `db`, both alive until drop, and used by
-        // this thread only (`DataVersion` is not `Send`).
+        // this thread only (`WalIndex` is not `Send`).
         unsafe {
             let step = ffi::sqlite3_step(stmt);
             let value = (step == ffi::SQLITE_ROW).then(|| ffi::sqlite3_column_int64(stmt, 0));
@@ -233,11 +285,10 @@ impl DataVersion {
 }
 
 #[allow(unsafe_code)]
-impl Drop for DataVersion {
+impl Drop for WalIndex {
     fn drop(&mut self) {
         // SAFETY: finalize and close accept NULL; nothing uses them after drop.
         unsafe {
-            ffi::sqlite3_finalize(self.stmt);
             ffi::sqlite3_finalize(self.generation);
             ffi::sqlite3_close(self.db);
         }

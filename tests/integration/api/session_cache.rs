@@ -1,7 +1,7 @@
 //! The session path's cache (`db::exact_cache`): a signed-in browser's session and account are
 //! not read again on every request, and whatever anyone commits — the session ended, its
 //! account changed, its state written — shows on the very next one, on every instance. On
-//! SQLite by the file's data version; on PostgreSQL under the instance's lease
+//! SQLite by the header of the file's WAL index; on PostgreSQL under the instance's lease
 //! (`db::cache_lease`), where a request that changed a session settles before its answer
 //! leaves, and `TestDb::execute_settled` settles as an instance would.
 
