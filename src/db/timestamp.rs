@@ -6,8 +6,12 @@
 //! to diesel's reader as before. PostgreSQL sends binary timestamps and keeps diesel's reader.
 //!
 //! Used per field: `#[diesel(deserialize_as = Stamp)]` on a `NaiveDateTime`.
+//!
+//! `text` writes that shape by hand too, for the activity batches, which hand the database
+//! their rows as one JSON document (`models::token_activity`): chrono's format interpreter
+//! cost about 3 500 instructions a value there.
 
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::{Datelike, NaiveDate, NaiveDateTime, Timelike};
 use diesel::backend::Backend;
 use diesel::deserialize::{self, FromSql};
 use diesel::pg::{Pg, PgValue};
@@ -77,6 +81,45 @@ impl FromSql<Timestamp, Pg> for Stamp {
     }
 }
 
+/// `at` as diesel writes it to SQLite (`%F %T%.f`: no fraction, or 3, 6 or 9 digits, as few
+/// as hold it), which PostgreSQL reads as a `timestamp` too.
+pub fn text(at: NaiveDateTime) -> String {
+    let nanos = at.nanosecond();
+    // A year of five digits or a leap second: chrono's own writer.
+    if !(0..=9999).contains(&at.year()) || nanos >= 1_000_000_000 {
+        return at.format("%F %T%.f").to_string();
+    }
+    fn push(text: &mut String, n: u32, digits: u32) {
+        for place in (0..digits).rev() {
+            text.push(char::from(b'0' + (n / 10u32.pow(place) % 10) as u8));
+        }
+    }
+    let mut text = String::with_capacity(29);
+    let fields = [
+        (at.year() as u32, 4, '-'),
+        (at.month(), 2, '-'),
+        (at.day(), 2, ' '),
+        (at.hour(), 2, ':'),
+        (at.minute(), 2, ':'),
+    ];
+    for (n, digits, separator) in fields {
+        push(&mut text, n, digits);
+        text.push(separator);
+    }
+    push(&mut text, at.second(), 2);
+    let (fraction, digits) = match nanos {
+        0 => (0, 0),
+        n if n % 1_000_000 == 0 => (n / 1_000_000, 3),
+        n if n % 1_000 == 0 => (n / 1_000, 6),
+        n => (n, 9),
+    };
+    if digits > 0 {
+        text.push('.');
+        push(&mut text, fraction, digits);
+    }
+    text
+}
+
 /// What `DbConnection` reads through: the backend that ran the query.
 impl FromSql<Timestamp, MultiBackend> for Stamp {
     fn from_sql(value: <MultiBackend as Backend>::RawValue<'_>) -> deserialize::Result<Self> {
@@ -105,6 +148,26 @@ mod tests {
             parse(b"2026-12-06 23:59:07.5"),
             NaiveDateTime::parse_from_str("2026-12-06 23:59:07.5", "%F %T%.f").ok()
         );
+    }
+
+    /// `text` writes what diesel writes, at every precision, and reads back the same.
+    #[test]
+    fn writes_what_diesel_writes() {
+        let base = NaiveDate::from_ymd_opt(2026, 1, 2)
+            .unwrap()
+            .and_hms_opt(3, 4, 5)
+            .unwrap();
+        let nanos = [0, 1, 7_000, 5_000_000, 120_000_000, 123_456_000, 123_456_789, 999_999_999];
+        for days in [0, 364, -738_000, 2_900_000] {
+            for n in nanos {
+                let at = base + chrono::Duration::days(days) + chrono::Duration::nanoseconds(n);
+                let written = text(at);
+                assert_eq!(written, at.format("%F %T%.f").to_string());
+                if (0..=9999).contains(&at.year()) {
+                    assert_eq!(parse(written.as_bytes()), Some(at), "{written}");
+                }
+            }
+        }
     }
 
     /// Any other shape, and an impossible date or time, is left to diesel's reader.

@@ -2,20 +2,19 @@
 //! two small aggregates kept up to date by each batch — the token's addresses and its requests
 //! a day — so the token page reads a few rows however many requests there were.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
-use diesel::upsert::excluded;
 
 use crate::db::schema::{token_addresses, token_daily, token_requests};
-use crate::db::{write_transaction, DbConnection};
+use crate::db::{timestamp, write_transaction, DbConnection};
 use crate::domain::{ip_text, Cursor, PageRequest, RequestOutcome, TokenId};
 
 /// A request as the request path hands it over: the route template, never the raw path, and
-/// nothing formatted yet — the address is written as text once per stored row, by the batch
-/// (`Stored`), not once per request.
+/// nothing formatted yet — the address is written as text once per stored row, by the batch,
+/// not once per request.
 #[derive(Clone, Debug)]
 pub struct NewRequest {
     pub token_id: TokenId,
@@ -31,42 +30,6 @@ pub struct NewRequest {
     pub project_id: Option<String>,
     /// How many identical requests this row stands for (see `collapse`); 1 as recorded.
     pub count: i64,
-}
-
-/// A request as stored.
-#[derive(Insertable)]
-#[diesel(table_name = token_requests)]
-// A `None` is NULL, not DEFAULT: SQLite has no DEFAULT in a multi-row VALUES, so diesel would
-// insert a batch holding one row by row (measured: one statement more per bearer request).
-#[diesel(treat_none_as_default_value = false)]
-struct Stored<'a> {
-    token_id: &'a TokenId,
-    at: NaiveDateTime,
-    method: &'a str,
-    route: &'a str,
-    status: i32,
-    ip: Option<String>,
-    user_agent: Option<&'a str>,
-    outcome: RequestOutcome,
-    project_id: Option<&'a str>,
-    count: i64,
-}
-
-impl<'a> From<&'a NewRequest> for Stored<'a> {
-    fn from(r: &'a NewRequest) -> Self {
-        Stored {
-            token_id: &r.token_id,
-            at: r.at,
-            method: r.method,
-            route: r.route,
-            status: r.status,
-            ip: r.ip.map(ip_text),
-            user_agent: r.user_agent.as_deref(),
-            outcome: r.outcome,
-            project_id: r.project_id.as_deref(),
-            count: r.count,
-        }
-    }
 }
 
 #[derive(Clone, Debug, Queryable, Selectable)]
@@ -108,9 +71,120 @@ pub struct DayRow {
     pub unrecorded: i64,
 }
 
-/// Rows of one multi-row upsert: at five values a row, well under SQLite's 32 766 bound
-/// parameters (and PostgreSQL's 65 535).
-const UPSERT_ROWS: usize = 1_000;
+/// Rows of one statement: a batch is one statement per table unless it is larger, which
+/// bounds the document a statement carries.
+const STATEMENT_ROWS: usize = 10_000;
+
+/// Writes `rows` into a table with one statement per `STATEMENT_ROWS`: the rows go as one
+/// JSON array of arrays, bound to one parameter, which the database unpacks (`jsonb_each` on
+/// SQLite, `json_array_elements` on PostgreSQL). A multi-row `VALUES` cost SQLite a parse of
+/// every placeholder and diesel a bind of every value, about 2 000 instructions a value and
+/// half of a batch's work when each request is its own token's (W3; docs/benchmarks.md).
+/// `sql` is the statement for each backend, `?`/`$1` being the document; each row's values
+/// are `value->>0`, `value->>1`, … there.
+fn write_json<R: serde::Serialize>(
+    conn: &mut DbConnection,
+    sql: Statement,
+    rows: &[R],
+) -> QueryResult<()> {
+    for chunk in rows.chunks(STATEMENT_ROWS) {
+        execute(conn, sql, &document(chunk)?)?;
+    }
+    Ok(())
+}
+
+fn document<R: serde::Serialize>(rows: &[R]) -> QueryResult<String> {
+    serde_json::to_string(rows).map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))
+}
+
+fn execute(conn: &mut DbConnection, sql: Statement, document: &str) -> QueryResult<usize> {
+    use diesel::sql_types::Text;
+    match conn {
+        DbConnection::Sqlite(c) => diesel::sql_query(sql.sqlite)
+            .bind::<Text, _>(document)
+            .execute(c),
+        DbConnection::Postgres(c) => diesel::sql_query(sql.postgres)
+            .bind::<Text, _>(document)
+            .execute(c),
+    }
+}
+
+/// One statement in each backend's words.
+#[derive(Clone, Copy)]
+struct Statement {
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+// Rows in the order given: SQLite's `json_each` walks the array in order; PostgreSQL is told.
+// SQLite takes each value as the JSON has it (its timestamps are text anyway); PostgreSQL's
+// `->>` answers text, cast to the column's type. SQLite's upsert needs a WHERE to parse.
+const INSERT_REQUESTS: Statement = Statement {
+    sqlite: "INSERT INTO token_requests \
+             (token_id, at, method, route, status, ip, user_agent, outcome, project_id, count) \
+             SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, \
+             value->>6, value->>7, value->>8, value->>9 FROM jsonb_each(?)",
+    postgres: "INSERT INTO token_requests \
+               (token_id, at, method, route, status, ip, user_agent, outcome, project_id, count) \
+               SELECT value->>0, (value->>1)::timestamp, value->>2, value->>3, \
+               (value->>4)::integer, value->>5, value->>6, value->>7, value->>8, \
+               (value->>9)::bigint \
+               FROM json_array_elements($1::json) WITH ORDINALITY AS rows (value, n) ORDER BY n",
+};
+
+const UPSERT_DAYS: Statement = Statement {
+    sqlite: "INSERT INTO token_daily (token_id, day, count, unrecorded) \
+             SELECT value->>0, value->>1, value->>2, value->>3 FROM jsonb_each(?) WHERE true \
+             ON CONFLICT (token_id, day) DO UPDATE SET \
+             count = token_daily.count + excluded.count, \
+             unrecorded = token_daily.unrecorded + excluded.unrecorded",
+    postgres: "INSERT INTO token_daily (token_id, day, count, unrecorded) \
+               SELECT value->>0, value->>1, (value->>2)::bigint, (value->>3)::bigint \
+               FROM json_array_elements($1::json) \
+               ON CONFLICT (token_id, day) DO UPDATE SET \
+               count = token_daily.count + excluded.count, \
+               unrecorded = token_daily.unrecorded + excluded.unrecorded",
+};
+
+/// Of a batch's (token, address) rows — the document `UPSERT_ADDRESSES` writes — those not
+/// stored yet, each with whether its token has a stored address: few rows, where reading every
+/// stored address of the batch's tokens cost a row each (W3).
+const FRESH_ADDRESSES: Statement = Statement {
+    sqlite: "SELECT value->>0 AS token_id, value->>1 AS ip, EXISTS \
+             (SELECT 1 FROM token_addresses a WHERE a.token_id = value->>0) AS used \
+             FROM jsonb_each(?) WHERE NOT EXISTS (SELECT 1 FROM token_addresses a \
+             WHERE a.token_id = value->>0 AND a.ip = value->>1) ORDER BY key",
+    postgres: "SELECT value->>0 AS token_id, value->>1 AS ip, EXISTS \
+               (SELECT 1 FROM token_addresses a WHERE a.token_id = value->>0) AS used \
+               FROM json_array_elements($1::json) WITH ORDINALITY AS rows (value, n) \
+               WHERE NOT EXISTS (SELECT 1 FROM token_addresses a \
+               WHERE a.token_id = value->>0 AND a.ip = value->>1) ORDER BY n",
+};
+
+#[derive(QueryableByName)]
+struct Fresh {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    token_id: TokenId,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    ip: String,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    used: bool,
+}
+
+const UPSERT_ADDRESSES: Statement = Statement {
+    sqlite: "INSERT INTO token_addresses (token_id, ip, first_seen_at, last_seen_at, count) \
+             SELECT value->>0, value->>1, value->>2, value->>3, value->>4 \
+             FROM jsonb_each(?) WHERE true \
+             ON CONFLICT (token_id, ip) DO UPDATE SET \
+             last_seen_at = excluded.last_seen_at, \
+             count = token_addresses.count + excluded.count",
+    postgres: "INSERT INTO token_addresses (token_id, ip, first_seen_at, last_seen_at, count) \
+               SELECT value->>0, value->>1, (value->>2)::timestamp, (value->>3)::timestamp, \
+               (value->>4)::bigint FROM json_array_elements($1::json) \
+               ON CONFLICT (token_id, ip) DO UPDATE SET \
+               last_seen_at = excluded.last_seen_at, \
+               count = token_addresses.count + excluded.count",
+};
 
 /// Requests of one token a day that the full queue could not record.
 pub type Unrecorded = HashMap<(TokenId, NaiveDate), i64>;
@@ -146,7 +220,7 @@ pub fn collapse(requests: &[NewRequest]) -> Vec<NewRequest> {
         )
     }
     let mut rows: Vec<NewRequest> = Vec::new();
-    let mut index: HashMap<Key<'_>, usize> = HashMap::new();
+    let mut index: foldhash::HashMap<Key<'_>, usize> = Default::default();
     for r in requests {
         let key = key_of(r);
         // A client polling in a loop sends the same request again and again: the last row is
@@ -180,60 +254,38 @@ pub fn record_batch(
 ) -> QueryResult<Vec<(TokenId, IpAddr)>> {
     let requests = &collapse(requests);
     write_transaction(conn, |conn| {
-        let stored: Vec<Stored> = requests.iter().map(Stored::from).collect();
-        for chunk in stored.chunks(500) {
-            match conn {
-                DbConnection::Sqlite(c) => diesel::insert_into(token_requests::table)
-                    .values(chunk)
-                    .execute(c)?,
-                DbConnection::Postgres(c) => diesel::insert_into(token_requests::table)
-                    .values(chunk)
-                    .execute(c)?,
-            };
-        }
-        let new_addresses = record_addresses(conn, requests)?;
-        let mut days: HashMap<(TokenId, NaiveDate), (i64, i64)> = HashMap::new();
-        for r in requests {
-            days.entry((r.token_id.clone(), r.at.date())).or_default().0 += r.count;
-        }
-        for (key, n) in unrecorded {
-            days.entry(key.clone()).or_default().1 += n;
-        }
-        // One upsert per chunk of (token, day) rows, not one per token: with thousands of
-        // tokens each used now and then, a batch touches nearly as many rows as it holds
-        // requests. Each key appears once (the map), as PostgreSQL requires of one statement.
-        let days: Vec<_> = days
-            .into_iter()
-            .map(|((token_id, day), (count, lost))| {
+        let rows: Vec<_> = requests
+            .iter()
+            .map(|r| {
                 (
-                    token_daily::token_id.eq(token_id),
-                    token_daily::day.eq(day.to_string()),
-                    token_daily::count.eq(count),
-                    token_daily::unrecorded.eq(lost),
+                    &r.token_id,
+                    timestamp::text(r.at),
+                    r.method,
+                    r.route,
+                    r.status,
+                    r.ip.map(ip_text),
+                    r.user_agent.as_deref(),
+                    r.outcome.as_str(),
+                    r.project_id.as_deref(),
+                    r.count,
                 )
             })
             .collect();
-        let add = (
-            token_daily::count.eq(token_daily::count + excluded(token_daily::count)),
-            token_daily::unrecorded.eq(token_daily::unrecorded + excluded(token_daily::unrecorded)),
-        );
-        let target = (token_daily::token_id, token_daily::day);
-        for chunk in days.chunks(UPSERT_ROWS) {
-            match conn {
-                DbConnection::Sqlite(c) => diesel::insert_into(token_daily::table)
-                    .values(chunk)
-                    .on_conflict(target)
-                    .do_update()
-                    .set(add)
-                    .execute(c)?,
-                DbConnection::Postgres(c) => diesel::insert_into(token_daily::table)
-                    .values(chunk)
-                    .on_conflict(target)
-                    .do_update()
-                    .set(add)
-                    .execute(c)?,
-            };
+        write_json(conn, INSERT_REQUESTS, &rows)?;
+        let new_addresses = record_addresses(conn, requests)?;
+        let mut days: foldhash::HashMap<(&TokenId, NaiveDate), (i64, i64)> = Default::default();
+        for r in requests {
+            days.entry((&r.token_id, r.at.date())).or_default().0 += r.count;
         }
+        for ((token_id, day), n) in unrecorded {
+            days.entry((token_id, *day)).or_default().1 += n;
+        }
+        // Each key once (the map), as PostgreSQL requires of one upsert.
+        let days: Vec<_> = days
+            .into_iter()
+            .map(|((token_id, day), (count, lost))| (token_id, day.to_string(), count, lost))
+            .collect();
+        write_json(conn, UPSERT_DAYS, &days)?;
         Ok(new_addresses)
     })
 }
@@ -246,11 +298,11 @@ fn record_addresses(
 ) -> QueryResult<Vec<(TokenId, IpAddr)>> {
     // (first, last, count) per (token, address), in the order first seen.
     type Seen = (NaiveDateTime, NaiveDateTime, i64);
-    let mut seen: Vec<((TokenId, IpAddr), Seen)> = Vec::new();
-    let mut index: HashMap<(TokenId, IpAddr), usize> = HashMap::new();
+    let mut seen: Vec<((&TokenId, IpAddr), Seen)> = Vec::new();
+    let mut index: foldhash::HashMap<(&TokenId, IpAddr), usize> = Default::default();
     for r in requests {
         let Some(ip) = r.ip else { continue };
-        let key = (r.token_id.clone(), ip);
+        let key = (&r.token_id, ip);
         match index.get(&key) {
             Some(&i) => {
                 let (first, last, count) = &mut seen[i].1;
@@ -259,7 +311,7 @@ fn record_addresses(
                 *count += r.count;
             }
             None => {
-                index.insert(key.clone(), seen.len());
+                index.insert(key, seen.len());
                 seen.push((key, (r.at, r.at, r.count)));
             }
         }
@@ -267,55 +319,33 @@ fn record_addresses(
     if seen.is_empty() {
         return Ok(Vec::new());
     }
-    let tokens: Vec<&TokenId> = seen
-        .iter()
-        .map(|((t, _), _)| t)
-        .collect::<HashSet<_>>()
+    let rows: Vec<_> = seen
         .into_iter()
+        .map(|((token_id, ip), (first, last, count))| {
+            (token_id, ip_text(ip), timestamp::text(first), timestamp::text(last), count)
+        })
         .collect();
-    let known: HashSet<(TokenId, String)> = token_addresses::table
-        .filter(token_addresses::token_id.eq_any(tokens))
-        .select((token_addresses::token_id, token_addresses::ip))
-        .load::<(TokenId, String)>(conn)?
-        .into_iter()
-        .collect();
-    let mut used: HashSet<TokenId> = known.iter().map(|(t, _)| t.clone()).collect();
     let mut new = Vec::new();
-    let mut rows = Vec::with_capacity(seen.len());
-    for ((token_id, ip), (first, last, count)) in seen {
-        let text = ip_text(ip);
-        if !known.contains(&(token_id.clone(), text.clone())) && !used.insert(token_id.clone()) {
-            new.push((token_id.clone(), ip));
-        }
-        rows.push((
-            token_addresses::token_id.eq(token_id),
-            token_addresses::ip.eq(text),
-            token_addresses::first_seen_at.eq(first),
-            token_addresses::last_seen_at.eq(last),
-            token_addresses::count.eq(count),
-        ));
-    }
-    // One upsert per chunk, as for the days; each (token, address) appears once (`index`).
-    let add = (
-        token_addresses::last_seen_at.eq(excluded(token_addresses::last_seen_at)),
-        token_addresses::count.eq(token_addresses::count + excluded(token_addresses::count)),
-    );
-    let target = (token_addresses::token_id, token_addresses::ip);
-    for chunk in rows.chunks(UPSERT_ROWS) {
-        match conn {
-            DbConnection::Sqlite(c) => diesel::insert_into(token_addresses::table)
-                .values(chunk)
-                .on_conflict(target)
-                .do_update()
-                .set(add)
-                .execute(c)?,
-            DbConnection::Postgres(c) => diesel::insert_into(token_addresses::table)
-                .values(chunk)
-                .on_conflict(target)
-                .do_update()
-                .set(add)
-                .execute(c)?,
+    // Tokens without a stored address whose first address came earlier in this batch.
+    let mut first_used: foldhash::HashSet<TokenId> = Default::default();
+    // Each (token, address) once (`index`), as for the days.
+    for chunk in rows.chunks(STATEMENT_ROWS) {
+        let document = document(chunk)?;
+        let fresh: Vec<Fresh> = match conn {
+            DbConnection::Sqlite(c) => diesel::sql_query(FRESH_ADDRESSES.sqlite)
+                .bind::<diesel::sql_types::Text, _>(&document)
+                .load(c)?,
+            DbConnection::Postgres(c) => diesel::sql_query(FRESH_ADDRESSES.postgres)
+                .bind::<diesel::sql_types::Text, _>(&document)
+                .load(c)?,
         };
+        execute(conn, UPSERT_ADDRESSES, &document)?;
+        for Fresh { token_id, ip, used } in fresh {
+            let Ok(ip) = ip.parse::<IpAddr>() else { continue };
+            if used || !first_used.insert(token_id.clone()) {
+                new.push((token_id, ip));
+            }
+        }
     }
     Ok(new)
 }

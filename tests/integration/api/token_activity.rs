@@ -13,7 +13,8 @@ use serde_json::Value;
 
 use crate::helpers::{error_code, TestApp, TestDb, User, PASSWORD};
 
-const AGENT: &str = "nightly-export/2.1 (+https://ci.example)";
+/// Quotes and a backslash: the batch hands its rows to the database as JSON.
+const AGENT: &str = r#"nightly-export/2.1 (+https://ci.example; "quoted" \path)"#;
 
 /// The requests a list of activity entries stands for (an entry counts `count` of them).
 fn total(items: &[Value]) -> i64 {
