@@ -131,8 +131,9 @@ impl Allowance {
             ";t=",
             t.format(self.reset_secs),
         ];
-        // Sized once and copied into, which `concat` does with more checks.
-        let mut state = Vec::with_capacity(32);
+        // Sized exactly, so the header value takes the buffer over without another allocation
+        // (`Bytes` from a `Vec` whose length is its capacity).
+        let mut state = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
         for part in parts {
             state.extend_from_slice(part.as_bytes());
         }

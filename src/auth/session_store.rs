@@ -4,8 +4,8 @@
 //! A request of a signed-in browser is at most one read: `load` reads the session's row and
 //! its user together (the caller takes the user from the loaded state: `loaded_user`), from
 //! the worker's exact cache when no session or account changed since (`db::exact_cache`: on
-//! SQLite by the header of the file's WAL index, on PostgreSQL under the instance's lease, and read on
-//! the pool whenever the lease is not held), and writes only when the idle expiry is due to
+//! SQLite by the header of the file's WAL index, on PostgreSQL under the instance's lease, and
+//! read on the pool whenever the lease is not held), and writes only when the idle expiry is due to
 //! slide, at most once a minute (`slid_expiry`). The middleware runs with
 //! `TtlExtensionPolicy::OnStateChanges` (`startup`), so nothing else is written or re-sealed on
 //! a request that changes no state.

@@ -7,6 +7,7 @@
 pub mod backup;
 pub mod cache_lease;
 pub mod exact_cache;
+pub mod json_rows;
 pub mod models;
 pub mod schema;
 pub mod timestamp;

@@ -9,6 +9,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use crate::db::schema::{token_addresses, token_daily, token_requests};
+use crate::db::json_rows::{self, execute, write_json, Statement, STATEMENT_ROWS};
 use crate::db::{timestamp, write_transaction, DbConnection};
 use crate::domain::{ip_text, Cursor, PageRequest, RequestOutcome, TokenId};
 
@@ -71,54 +72,8 @@ pub struct DayRow {
     pub unrecorded: i64,
 }
 
-/// Rows of one statement: a batch is one statement per table unless it is larger, which
-/// bounds the document a statement carries.
-const STATEMENT_ROWS: usize = 10_000;
-
-/// Writes `rows` into a table with one statement per `STATEMENT_ROWS`: the rows go as one
-/// JSON array of arrays, bound to one parameter, which the database unpacks (`jsonb_each` on
-/// SQLite, `json_array_elements` on PostgreSQL). A multi-row `VALUES` cost SQLite a parse of
-/// every placeholder and diesel a bind of every value, about 2 000 instructions a value and
-/// half of a batch's work when each request is its own token's (W3; docs/benchmarks.md).
-/// `sql` is the statement for each backend, `?`/`$1` being the document; each row's values
-/// are `value->>0`, `value->>1`, … there.
-fn write_json<R: serde::Serialize>(
-    conn: &mut DbConnection,
-    sql: Statement,
-    rows: &[R],
-) -> QueryResult<()> {
-    for chunk in rows.chunks(STATEMENT_ROWS) {
-        execute(conn, sql, &document(chunk)?)?;
-    }
-    Ok(())
-}
-
-fn document<R: serde::Serialize>(rows: &[R]) -> QueryResult<String> {
-    serde_json::to_string(rows).map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))
-}
-
-fn execute(conn: &mut DbConnection, sql: Statement, document: &str) -> QueryResult<usize> {
-    use diesel::sql_types::Text;
-    match conn {
-        DbConnection::Sqlite(c) => diesel::sql_query(sql.sqlite)
-            .bind::<Text, _>(document)
-            .execute(c),
-        DbConnection::Postgres(c) => diesel::sql_query(sql.postgres)
-            .bind::<Text, _>(document)
-            .execute(c),
-    }
-}
-
-/// One statement in each backend's words.
-#[derive(Clone, Copy)]
-struct Statement {
-    sqlite: &'static str,
-    postgres: &'static str,
-}
-
-// Rows in the order given: SQLite's `json_each` walks the array in order; PostgreSQL is told.
-// SQLite takes each value as the JSON has it (its timestamps are text anyway); PostgreSQL's
-// `->>` answers text, cast to the column's type. SQLite's upsert needs a WHERE to parse.
+// Rows in the order given: SQLite's `jsonb_each` walks the array in order; PostgreSQL is told.
+// SQLite's upsert needs a WHERE to parse.
 const INSERT_REQUESTS: Statement = Statement {
     sqlite: "INSERT INTO token_requests \
              (token_id, at, method, route, status, ip, user_agent, outcome, project_id, count) \
@@ -129,7 +84,7 @@ const INSERT_REQUESTS: Statement = Statement {
                SELECT value->>0, (value->>1)::timestamp, value->>2, value->>3, \
                (value->>4)::integer, value->>5, value->>6, value->>7, value->>8, \
                (value->>9)::bigint \
-               FROM json_array_elements($1::json) WITH ORDINALITY AS rows (value, n) ORDER BY n",
+               FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS rows (value, n) ORDER BY n",
 };
 
 const UPSERT_DAYS: Statement = Statement {
@@ -140,7 +95,7 @@ const UPSERT_DAYS: Statement = Statement {
              unrecorded = token_daily.unrecorded + excluded.unrecorded",
     postgres: "INSERT INTO token_daily (token_id, day, count, unrecorded) \
                SELECT value->>0, value->>1, (value->>2)::bigint, (value->>3)::bigint \
-               FROM json_array_elements($1::json) \
+               FROM jsonb_array_elements($1::jsonb) \
                ON CONFLICT (token_id, day) DO UPDATE SET \
                count = token_daily.count + excluded.count, \
                unrecorded = token_daily.unrecorded + excluded.unrecorded",
@@ -156,11 +111,12 @@ const FRESH_ADDRESSES: Statement = Statement {
              WHERE a.token_id = value->>0 AND a.ip = value->>1) ORDER BY key",
     postgres: "SELECT value->>0 AS token_id, value->>1 AS ip, EXISTS \
                (SELECT 1 FROM token_addresses a WHERE a.token_id = value->>0) AS used \
-               FROM json_array_elements($1::json) WITH ORDINALITY AS rows (value, n) \
+               FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS rows (value, n) \
                WHERE NOT EXISTS (SELECT 1 FROM token_addresses a \
                WHERE a.token_id = value->>0 AND a.ip = value->>1) ORDER BY n",
 };
 
+/// A row of `FRESH_ADDRESSES`.
 #[derive(QueryableByName)]
 struct Fresh {
     #[diesel(sql_type = diesel::sql_types::Text)]
@@ -180,7 +136,7 @@ const UPSERT_ADDRESSES: Statement = Statement {
              count = token_addresses.count + excluded.count",
     postgres: "INSERT INTO token_addresses (token_id, ip, first_seen_at, last_seen_at, count) \
                SELECT value->>0, value->>1, (value->>2)::timestamp, (value->>3)::timestamp, \
-               (value->>4)::bigint FROM json_array_elements($1::json) \
+               (value->>4)::bigint FROM jsonb_array_elements($1::jsonb) \
                ON CONFLICT (token_id, ip) DO UPDATE SET \
                last_seen_at = excluded.last_seen_at, \
                count = token_addresses.count + excluded.count",
@@ -330,7 +286,7 @@ fn record_addresses(
     let mut first_used: foldhash::HashSet<TokenId> = Default::default();
     // Each (token, address) once (`index`), as for the days.
     for chunk in rows.chunks(STATEMENT_ROWS) {
-        let document = document(chunk)?;
+        let document = json_rows::document(chunk)?;
         let fresh: Vec<Fresh> = match conn {
             DbConnection::Sqlite(c) => diesel::sql_query(FRESH_ADDRESSES.sqlite)
                 .bind::<diesel::sql_types::Text, _>(&document)

@@ -10,7 +10,8 @@ use crate::db::models::users::User;
 use crate::db::schema::{
     api_token_projects, api_tokens, ci_issued_tokens, project_members, projects, users,
 };
-use crate::db::{is_unique_violation, write_transaction, DbConnection};
+use crate::db::json_rows::{write_json, Statement};
+use crate::db::{is_unique_violation, timestamp, write_transaction, DbConnection};
 use crate::domain::{
     Cursor, Expiry, Grace, Narrowing, NewToken, PageRequest, PlainToken, ProjectId, ProjectName,
     ProjectSelection, RevokedReason, Scopes, SelectionError, TokenHash, TokenId, TokenName, UserId,
@@ -557,77 +558,35 @@ pub struct LastUse {
     pub ip: Option<String>,
 }
 
-/// Writes collected last-use records in one transaction, a statement per thousand tokens
-/// rather than one per token (the many tokens of a CI fleet each call now and then, so a
-/// flush holds nearly as many tokens as uses). The guard in the WHERE clause keeps it to one
-/// write a minute per token even when several instances record the same token. It sets only
-/// the last-use columns, which the PostgreSQL cache triggers do not watch.
+/// Writes collected last-use records in one transaction, one statement for them all
+/// (`db::json_rows`; the many tokens of a CI fleet each call now and then, so a flush holds
+/// nearly as many tokens as uses). The guard in the WHERE clause keeps it to one write a
+/// minute per token even when several instances record the same token. It sets only the
+/// last-use columns, which the cache triggers do not watch.
 pub fn record_last_used(conn: &mut DbConnection, uses: &[LastUse]) -> QueryResult<()> {
-    use diesel::sql_types::{Nullable, Text, Timestamp};
-    // One row of bound values: the token, its use, the address, and the instant a stored use
-    // must be older than (`LAST_USED_RESOLUTION` before this one).
-    const VALUES: usize = 4;
-    const ROWS: usize = 1_000;
-    // `VALUES` names its columns column1… on both backends; SQLite has `UPDATE … FROM` since
-    // 3.33 (the bundled library is newer).
-    fn sql(rows: usize, numbered: bool) -> String {
-        let mut sql = String::from(
-            "UPDATE api_tokens SET last_used_at = v.column2, last_used_ip = v.column3 FROM (VALUES ",
-        );
-        for row in 0..rows {
-            if row > 0 {
-                sql.push_str(", ");
-            }
-            sql.push('(');
-            for value in 0..VALUES {
-                if value > 0 {
-                    sql.push_str(", ");
-                }
-                if numbered {
-                    sql.push_str(&format!("${}", row * VALUES + value + 1));
-                } else {
-                    sql.push('?');
-                }
-            }
-            sql.push(')');
-        }
-        sql.push_str(
-            ") AS v WHERE api_tokens.id = v.column1 \
-             AND (api_tokens.last_used_at IS NULL OR api_tokens.last_used_at <= v.column4)",
-        );
-        sql
-    }
-    write_transaction(conn, |conn| {
-        for chunk in uses.chunks(ROWS) {
-            let stale: Vec<NaiveDateTime> =
-                chunk.iter().map(|u| u.at - LAST_USED_RESOLUTION).collect();
-            match conn {
-                DbConnection::Sqlite(c) => {
-                    let mut query = diesel::sql_query(sql(chunk.len(), false)).into_boxed();
-                    for (u, stale) in chunk.iter().zip(&stale) {
-                        query = query
-                            .bind::<Text, _>(&u.id)
-                            .bind::<Timestamp, _>(u.at)
-                            .bind::<Nullable<Text>, _>(u.ip.as_deref())
-                            .bind::<Timestamp, _>(*stale);
-                    }
-                    query.execute(c)?;
-                }
-                DbConnection::Postgres(c) => {
-                    let mut query = diesel::sql_query(sql(chunk.len(), true)).into_boxed();
-                    for (u, stale) in chunk.iter().zip(&stale) {
-                        query = query
-                            .bind::<Text, _>(&u.id)
-                            .bind::<Timestamp, _>(u.at)
-                            .bind::<Nullable<Text>, _>(u.ip.as_deref())
-                            .bind::<Timestamp, _>(*stale);
-                    }
-                    query.execute(c)?;
-                }
-            }
-        }
-        Ok(())
-    })
+    // Each row: the token, its use, the address, and the instant a stored use must be older
+    // than (`LAST_USED_RESOLUTION` before this one).
+    const UPDATE: Statement = Statement {
+        sqlite: "UPDATE api_tokens SET last_used_at = v.at, last_used_ip = v.ip \
+                 FROM (SELECT value->>0 AS id, value->>1 AS at, value->>2 AS ip, \
+                 value->>3 AS stale FROM jsonb_each(?)) AS v \
+                 WHERE api_tokens.id = v.id \
+                 AND (api_tokens.last_used_at IS NULL OR api_tokens.last_used_at <= v.stale)",
+        postgres: "UPDATE api_tokens SET last_used_at = v.at, last_used_ip = v.ip \
+                   FROM (SELECT value->>0 AS id, (value->>1)::timestamp AS at, \
+                   value->>2 AS ip, (value->>3)::timestamp AS stale \
+                   FROM jsonb_array_elements($1::jsonb)) AS v \
+                   WHERE api_tokens.id = v.id \
+                   AND (api_tokens.last_used_at IS NULL OR api_tokens.last_used_at <= v.stale)",
+    };
+    let rows: Vec<_> = uses
+        .iter()
+        .map(|u| {
+            let stale = timestamp::text(u.at - LAST_USED_RESOLUTION);
+            (&u.id, timestamp::text(u.at), u.ip.as_deref(), stale)
+        })
+        .collect();
+    write_transaction(conn, |conn| write_json(conn, UPDATE, &rows))
 }
 
 /// A live token for the unit tests of the rules that take one: `publish` only, made at the
