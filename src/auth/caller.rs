@@ -69,7 +69,10 @@ fn bearer(value: &header::HeaderValue) -> Result<Option<&str>, AppError> {
     // Visible ASCII and spaces only (0x20 to 0x7E); anything else cannot be a token or a
     // scheme. Every bearer request runs this: without an early exit the check is vectorised.
     let bytes = value.as_bytes();
-    if !bytes.iter().fold(true, |ok, &b| ok & (b.wrapping_sub(b' ') <= b'~' - b' ')) {
+    if !bytes
+        .iter()
+        .fold(true, |ok, &b| ok & (b.wrapping_sub(b' ') <= b'~' - b' '))
+    {
         return Err(MALFORMED);
     }
     let (scheme, rest) = match bytes.iter().position(|&b| b == b' ') {
@@ -84,7 +87,9 @@ fn bearer(value: &header::HeaderValue) -> Result<Option<&str>, AppError> {
     if credentials.is_empty() || credentials.contains(&b' ') {
         return Err(MALFORMED);
     }
-    std::str::from_utf8(credentials).map(Some).map_err(|_| MALFORMED)
+    std::str::from_utf8(credentials)
+        .map(Some)
+        .map_err(|_| MALFORMED)
 }
 
 /// Why a bearer credential was refused.

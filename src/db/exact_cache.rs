@@ -226,7 +226,10 @@ impl WalIndex {
             return Err(not_wal());
         }
         let methods = &*(*file).pMethods;
-        let map = methods.xShmMap.filter(|_| methods.iVersion >= 2).ok_or_else(not_wal)?;
+        let map = methods
+            .xShmMap
+            .filter(|_| methods.iVersion >= 2)
+            .ok_or_else(not_wal)?;
         let mut region: *mut std::ffi::c_void = ptr::null_mut();
         // 32 KiB: the size of every region of the WAL index.
         if map(file, 0, 32 * 1024, 0, &mut region) != ffi::SQLITE_OK || region.is_null() {

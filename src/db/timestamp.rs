@@ -157,7 +157,16 @@ mod tests {
             .unwrap()
             .and_hms_opt(3, 4, 5)
             .unwrap();
-        let nanos = [0, 1, 7_000, 5_000_000, 120_000_000, 123_456_000, 123_456_789, 999_999_999];
+        let nanos = [
+            0,
+            1,
+            7_000,
+            5_000_000,
+            120_000_000,
+            123_456_000,
+            123_456_789,
+            999_999_999,
+        ];
         for days in [0, 364, -738_000, 2_900_000] {
             for n in nanos {
                 let at = base + chrono::Duration::days(days) + chrono::Duration::nanoseconds(n);

@@ -8,8 +8,8 @@ use std::net::IpAddr;
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
-use crate::db::schema::{token_addresses, token_daily, token_requests};
 use crate::db::json_rows::{self, execute, write_json, Statement, STATEMENT_ROWS};
+use crate::db::schema::{token_addresses, token_daily, token_requests};
 use crate::db::{timestamp, write_transaction, DbConnection};
 use crate::domain::{ip_text, Cursor, PageRequest, RequestOutcome, TokenId};
 
@@ -278,7 +278,13 @@ fn record_addresses(
     let rows: Vec<_> = seen
         .into_iter()
         .map(|((token_id, ip), (first, last, count))| {
-            (token_id, ip_text(ip), timestamp::text(first), timestamp::text(last), count)
+            (
+                token_id,
+                ip_text(ip),
+                timestamp::text(first),
+                timestamp::text(last),
+                count,
+            )
         })
         .collect();
     let mut new = Vec::new();
@@ -297,7 +303,9 @@ fn record_addresses(
         };
         execute(conn, UPSERT_ADDRESSES, &document)?;
         for Fresh { token_id, ip, used } in fresh {
-            let Ok(ip) = ip.parse::<IpAddr>() else { continue };
+            let Ok(ip) = ip.parse::<IpAddr>() else {
+                continue;
+            };
             if used || !first_used.insert(token_id.clone()) {
                 new.push((token_id, ip));
             }

@@ -6,11 +6,11 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::WriteError;
+use crate::db::json_rows::{write_json, Statement};
 use crate::db::models::users::User;
 use crate::db::schema::{
     api_token_projects, api_tokens, ci_issued_tokens, project_members, projects, users,
 };
-use crate::db::json_rows::{write_json, Statement};
 use crate::db::{is_unique_violation, timestamp, write_transaction, DbConnection};
 use crate::domain::{
     Cursor, Expiry, Grace, Narrowing, NewToken, PageRequest, PlainToken, ProjectId, ProjectName,
